@@ -1,0 +1,21 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { HealthModule } from '@tandem/shared';
+import { PersistenceModule, PostgresReadiness } from '@tandem/persistence';
+import { QueueModule, QueueReadiness } from '@tandem/queue';
+import { BATCH_CONFIG, type BatchConfig } from './config/batch.config';
+
+@Module({})
+export class BatchModule {
+  static forRoot(cfg: BatchConfig): DynamicModule {
+    return {
+      module: BatchModule,
+      imports: [
+        PersistenceModule.forRoot({ url: cfg.databaseUrl, applicationName: 'tandem-batch' }),
+        QueueModule.forRoot(cfg.queue),
+        HealthModule.register([PostgresReadiness, QueueReadiness]),
+      ],
+      providers: [{ provide: BATCH_CONFIG, useValue: cfg }],
+      exports: [BATCH_CONFIG],
+    };
+  }
+}

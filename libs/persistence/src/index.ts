@@ -1,0 +1,5 @@
+export * from './entities';
+export * from './data-source.options';
+export * from './migration-runner';
+export * from './persistence.module';
+export * from './audit/audit-log.repository';

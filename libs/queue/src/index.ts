@@ -1,0 +1,3 @@
+export * from './queue-connection';
+export * from './queue-readiness';
+export * from './queue.module';

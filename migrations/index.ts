@@ -1,0 +1,7 @@
+import { InitAuditLog1795552631722 } from './1795552631722-init-audit-log';
+
+/**
+ * Every migration, oldest first. Listed explicitly (not globbed) so the same list works compiled
+ * and under vitest; `npm run migration:generate -- <name>` appends to it.
+ */
+export const MIGRATIONS = [InitAuditLog1795552631722];
