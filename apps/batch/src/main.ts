@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { ConfigValidationError } from '@tandem/shared';
+import { ConfigValidationError, installGracefulShutdown } from '@tandem/shared';
 import { startBatch } from './bootstrap';
 import { loadBatchConfig, type BatchConfig } from './config/batch.config';
 
@@ -15,7 +15,11 @@ function config(): BatchConfig {
   }
 }
 
-startBatch(config()).catch((e: unknown) => {
-  process.stderr.write(`batch: failed to start: ${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exit(1);
-});
+const cfg = config();
+startBatch(cfg).then(
+  ({ app, logger }) => installGracefulShutdown(app, logger, cfg.shutdownGraceMs),
+  (e: unknown) => {
+    process.stderr.write(`batch: failed to start: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exit(1);
+  },
+);

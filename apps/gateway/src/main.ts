@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { ConfigValidationError } from '@tandem/shared';
+import { ConfigValidationError, installGracefulShutdown } from '@tandem/shared';
 import { startGateway } from './bootstrap';
 import { loadGatewayConfig, type GatewayConfig } from './config/gateway.config';
 
@@ -15,7 +15,11 @@ function config(): GatewayConfig {
   }
 }
 
-startGateway(config()).catch((e: unknown) => {
-  process.stderr.write(`gateway: failed to start: ${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exit(1);
-});
+const cfg = config();
+startGateway(cfg).then(
+  ({ app, logger }) => installGracefulShutdown(app, logger, cfg.shutdownGraceMs),
+  (e: unknown) => {
+    process.stderr.write(`gateway: failed to start: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -15,6 +15,8 @@ export const infraSchema = {
   QUEUE_PREFIX: z.string().regex(/^[a-zA-Z0-9_-]{1,40}$/, 'letters, digits, _ and - only').default('tandem'),
   LOG_LEVEL: env.logLevel(),
   HOST: z.string().min(1).default('0.0.0.0'),
+  /** How long SIGTERM may take to drain in-flight work before the process gives up. */
+  SHUTDOWN_GRACE_S: env.num(30, 0, 3600),
 };
 
 export interface InfraConfig {
@@ -22,6 +24,7 @@ export interface InfraConfig {
   queue: QueueConfig;
   logLevel: string;
   host: string;
+  shutdownGraceMs: number;
 }
 
 export type QueueConfig =
@@ -39,5 +42,6 @@ export function toInfraConfig(e: InfraEnv): InfraConfig {
         : { backend: 'postgres', url: e.DATABASE_URL, prefix: e.QUEUE_PREFIX },
     logLevel: e.LOG_LEVEL,
     host: e.HOST,
+    shutdownGraceMs: Math.round(e.SHUTDOWN_GRACE_S * 1000),
   };
 }

@@ -32,6 +32,39 @@ export async function createHttpApp(module: unknown, opts: HttpAppOptions): Prom
     bufferLogs: false,
   });
   app.useGlobalFilters(new HttpExceptionFilter());
-  app.enableShutdownHooks();
   return app;
+}
+
+/**
+ * SIGTERM/SIGINT: stop accepting, let Nest's shutdown hooks drain (in-flight requests, queues,
+ * pools), then exit 0. A second signal, or the grace period running out, exits 1 at once.
+ */
+export function installGracefulShutdown(app: NestFastifyApplication, logger: PinoLogger, graceMs: number): void {
+  let closing = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (closing) {
+      logger.warn({ signal }, 'second signal: exiting without waiting');
+      process.exit(1);
+    }
+    closing = true;
+    logger.info({ signal, graceMs }, 'shutting down');
+    const timer = setTimeout(() => {
+      logger.error({ graceMs }, 'grace period exceeded: exiting');
+      process.exit(1);
+    }, graceMs);
+    timer.unref();
+    app.close().then(
+      () => {
+        logger.info('stopped');
+        logger.flush?.();
+        process.exit(0);
+      },
+      (e: unknown) => {
+        logger.error({ err: e }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
 }
