@@ -22,6 +22,6 @@ export class AuditLogEntity {
   @Column({ type: 'text' })
   target!: string;
 
-  @Column({ type: 'jsonb', default: () => "'{}'::jsonb" })
+  @Column({ type: 'jsonb', default: {} })
   details!: Record<string, unknown>;
 }
