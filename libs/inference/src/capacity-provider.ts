@@ -1,0 +1,75 @@
+import { availableParallelism } from 'node:os';
+import type { DevicePlacement } from './session-factory';
+
+export interface ReplicaRequest {
+  model: string;
+  version: string;
+  /** Replicas wanted; a provider may grant fewer (never more). */
+  count: number;
+  device: { kind: 'cpu' | 'gpu'; threadsPerReplica: number };
+}
+
+/** One granted device share; give it back with `release` when the replica goes away. */
+export interface DeviceLease {
+  readonly id: string;
+  readonly placement: DevicePlacement;
+}
+
+/**
+ * Where replica capacity comes from. The local implementation below hands out CPU shares;
+ * the device scheduler implements the same interface later to arbitrate with batch work.
+ */
+export interface CapacityProvider {
+  acquire(req: ReplicaRequest): Promise<DeviceLease[]>;
+  release(lease: DeviceLease): void;
+}
+
+export interface LocalCapacityOptions {
+  /** Cores replicas may use; threads per replica are clamped to it. Default: all cores. */
+  cpuThreads?: number;
+  /** CUDA device ids for `gpu` requests; none here, so those fall back to CPU. */
+  gpuDeviceIds?: number[];
+}
+
+/**
+ * Grants every request. CPU shares are time-shared, not exclusive: two models on a 2-core
+ * box both get replicas (refusing one would leave it unservable), only clamped so no single
+ * replica asks onnxruntime for more threads than the machine has.
+ */
+export class LocalCapacityProvider implements CapacityProvider {
+  private readonly cpuThreads: number;
+  private readonly gpus: number[];
+  private next = 0;
+  private seq = 0;
+  private readonly live = new Set<string>();
+
+  constructor(opts: LocalCapacityOptions = {}) {
+    this.cpuThreads = Math.max(1, opts.cpuThreads ?? availableParallelism());
+    this.gpus = opts.gpuDeviceIds ?? [];
+  }
+
+  async acquire(req: ReplicaRequest): Promise<DeviceLease[]> {
+    const leases: DeviceLease[] = [];
+    for (let i = 0; i < req.count; i++) {
+      const id = `${req.model}/${req.version}#${++this.seq}`;
+      let placement: DevicePlacement;
+      if (req.device.kind === 'gpu' && this.gpus.length > 0) {
+        placement = { kind: 'cuda', deviceId: this.gpus[this.next++ % this.gpus.length]! };
+      } else {
+        placement = { kind: 'cpu', intraOpThreads: Math.min(req.device.threadsPerReplica, this.cpuThreads) };
+      }
+      this.live.add(id);
+      leases.push({ id, placement });
+    }
+    return leases;
+  }
+
+  release(lease: DeviceLease): void {
+    this.live.delete(lease.id);
+  }
+
+  /** Leases currently held (for tests and diagnostics). */
+  get held(): number {
+    return this.live.size;
+  }
+}

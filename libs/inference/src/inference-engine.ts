@@ -1,0 +1,169 @@
+import { DomainException } from '@tandem/shared';
+import { LocalCapacityProvider, type CapacityProvider } from './capacity-provider';
+import { NOOP_OBSERVER, type InferenceObserver } from './inference-observer';
+import { validateInputs } from './input-validation';
+import { ModelInstance } from './model-instance';
+import type { ModelRepository } from './model-repository';
+import type { SessionFactory } from './session-factory';
+import type { InferTensor, TensorSpec } from './tensor';
+
+export interface InferenceEngineOptions {
+  repository: ModelRepository;
+  capacity?: CapacityProvider;
+  observer?: InferenceObserver;
+  sessionFactory?: SessionFactory;
+  /** Deadline for requests that name none and whose model config sets none. */
+  defaultTimeoutMs: number;
+  /** Upper bound on a client-requested timeout. */
+  maxTimeoutMs?: number;
+}
+
+/** Transport-independent inference request (REST and gRPC decode into this). */
+export interface InferRequest {
+  model: string;
+  version?: string;
+  inputs: InferTensor[];
+  /** Output names wanted; all outputs when omitted. */
+  outputs?: string[];
+  timeoutMs?: number;
+}
+
+export interface InferResult {
+  model: string;
+  version: string;
+  outputs: InferTensor[];
+  queueMs: number;
+  computeMs: number;
+  batchItems: number;
+}
+
+export interface ModelMetadata {
+  name: string;
+  versions: string[];
+  platform: string;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+}
+
+export type ModelState = 'loading' | 'ready' | 'failed';
+
+interface Slot {
+  state: ModelState;
+  instance?: ModelInstance;
+  error?: string;
+}
+
+/**
+ * Serves every model version of a repository: loads them through a capacity provider,
+ * answers metadata, and routes infer requests to the version's batcher.
+ */
+export class InferenceEngine {
+  private readonly slots = new Map<string, Slot>();
+  private readonly capacity: CapacityProvider;
+  private readonly observer: InferenceObserver;
+
+  constructor(private readonly opts: InferenceEngineOptions) {
+    this.capacity = opts.capacity ?? new LocalCapacityProvider();
+    this.observer = opts.observer ?? NOOP_OBSERVER;
+  }
+
+  get repository(): ModelRepository {
+    return this.opts.repository;
+  }
+
+  /** Loads every version of every model; a model that fails is recorded (not ready), not fatal. */
+  async loadAll(): Promise<void> {
+    const jobs: Promise<void>[] = [];
+    for (const m of this.opts.repository.list()) for (const v of m.versions) jobs.push(this.load(m.name, v.version).then(
+      () => undefined,
+      () => undefined,
+    ));
+    await Promise.all(jobs);
+  }
+
+  async load(name: string, version?: string): Promise<ModelInstance> {
+    const { model, version: v } = this.opts.repository.resolve(name, version);
+    const key = `${name}/${v.version}`;
+    const existing = this.slots.get(key);
+    if (existing?.instance) return existing.instance;
+    const slot: Slot = { state: 'loading' };
+    this.slots.set(key, slot);
+    try {
+      slot.instance = await ModelInstance.load(name, v.version, v.path, model.config, this.capacity, this.observer, this.opts.sessionFactory);
+      slot.state = 'ready';
+      return slot.instance;
+    } catch (e) {
+      slot.state = 'failed';
+      slot.error = e instanceof Error ? e.message : String(e);
+      throw e;
+    }
+  }
+
+  async unload(name: string, version?: string): Promise<void> {
+    const { version: v } = this.opts.repository.resolve(name, version);
+    const key = `${name}/${v.version}`;
+    const slot = this.slots.get(key);
+    this.slots.delete(key);
+    await slot?.instance?.close();
+  }
+
+  /** Every known version with its state; failed ones carry the load error. */
+  states(): { model: string; version: string; state: ModelState; error?: string }[] {
+    return [...this.slots.entries()].map(([k, s]) => {
+      const [model, version] = k.split('/') as [string, string];
+      return { model, version, state: s.state, ...(s.error ? { error: s.error } : {}) };
+    });
+  }
+
+  /** The loaded instance; 404 when the model/version is unknown, 503 when not (yet) loaded. */
+  instance(name: string, version?: string): ModelInstance {
+    const { version: v } = this.opts.repository.resolve(name, version);
+    const slot = this.slots.get(`${name}/${v.version}`);
+    if (!slot?.instance) {
+      throw DomainException.unavailable(`model '${name}' version ${v.version} is ${slot?.state === 'failed' ? 'failed' : 'not loaded'}`, 5);
+    }
+    return slot.instance;
+  }
+
+  isReady(name: string, version?: string): boolean {
+    const { version: v } = this.opts.repository.resolve(name, version);
+    const slot = this.slots.get(`${name}/${v.version}`);
+    return slot?.state === 'ready' && (slot.instance?.replicas ?? 0) > 0;
+  }
+
+  metadata(name: string, version?: string): ModelMetadata {
+    const { model } = this.opts.repository.resolve(name, version);
+    const inst = this.instance(name, version);
+    return {
+      name,
+      versions: model.versions.map((x) => x.version),
+      platform: 'onnxruntime_onnx',
+      inputs: inst.signature.inputs,
+      outputs: inst.signature.outputs,
+    };
+  }
+
+  async infer(req: InferRequest): Promise<InferResult> {
+    const inst = this.instance(req.model, req.version);
+    const sig = inst.signature;
+    if (req.outputs) {
+      for (const o of req.outputs) {
+        if (!sig.outputs.some((s) => s.name === o)) {
+          throw DomainException.invalid(`unknown output '${o}'; the model has ${sig.outputs.map((s) => `'${s.name}'`).join(', ')}`);
+        }
+      }
+    }
+    validateInputs(sig, inst.config.max_batch_size, req.inputs);
+    const max = this.opts.maxTimeoutMs ?? Number.MAX_SAFE_INTEGER;
+    const timeoutMs = Math.min(req.timeoutMs ?? inst.config.default_timeout_ms ?? this.opts.defaultTimeoutMs, max);
+    const r = await inst.batcher.submit(req.inputs, timeoutMs);
+    const outputs = req.outputs ? req.outputs.map((n) => r.outputs.find((o) => o.name === n)!) : r.outputs;
+    return { model: req.model, version: inst.version, outputs, queueMs: r.queueMs, computeMs: r.computeMs, batchItems: r.batchItems };
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.slots.values()];
+    this.slots.clear();
+    await Promise.all(all.map((s) => s.instance?.close()));
+  }
+}

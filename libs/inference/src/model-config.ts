@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { OIP_DATATYPES } from './datatypes';
+
+const tensorSpec = z.object({
+  name: z.string().min(1),
+  datatype: z.enum(OIP_DATATYPES).optional(),
+  /** Full shape including the batch dimension when max_batch_size > 0; -1 = variable. */
+  shape: z.array(z.number().int().min(-1)).optional(),
+});
+
+/**
+ * `<repo>/<model>/config.json`. Snake_case like Triton's config so operators recognise it.
+ * Everything is optional: names, datatypes and shapes come from the ONNX session and the
+ * config only narrows them (e.g. fixing ppocr_cls's dynamic H/W to 48×192).
+ */
+export const modelConfigSchema = z
+  .object({
+    /** 0 = the model has no batch dimension and requests are never merged. */
+    max_batch_size: z.number().int().min(0).max(4096).default(0),
+    dynamic_batching: z
+      .object({
+        /** How long the oldest queued request may wait for others to join its batch. */
+        max_queue_delay_us: z.number().int().min(0).max(10_000_000).default(0),
+        /** Queued requests (not items) beyond which new ones get 503. */
+        max_queue_size: z.number().int().min(1).max(1_000_000).default(256),
+      })
+      .strict()
+      .default({ max_queue_delay_us: 0, max_queue_size: 256 }),
+    /** Replicas requested from the capacity provider. */
+    replicas: z.number().int().min(0).max(64).default(1),
+    device: z
+      .object({
+        kind: z.enum(['cpu', 'gpu']).default('cpu'),
+        /** CPU share of one replica (onnxruntime intra-op threads). */
+        threads_per_replica: z.number().int().min(1).max(256).default(1),
+        /** Batches one replica may run at once; beyond it work waits in the model's queue. */
+        max_inflight_per_replica: z.number().int().min(1).max(64).default(1),
+      })
+      .strict()
+      .default({ kind: 'cpu', threads_per_replica: 1, max_inflight_per_replica: 1 }),
+    /** Server-side default deadline (ms) for this model; overrides the gateway default. */
+    default_timeout_ms: z.number().int().min(1).optional(),
+    inputs: z.array(tensorSpec).optional(),
+    outputs: z.array(tensorSpec).optional(),
+  })
+  .strict();
+
+export type ModelConfig = z.infer<typeof modelConfigSchema>;
+export type ModelTensorConfig = z.infer<typeof tensorSpec>;
+
+export function parseModelConfig(raw: unknown, where: string): ModelConfig {
+  const r = modelConfigSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const problems = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+  throw new Error(`invalid model config ${where}: ${problems}`);
+}

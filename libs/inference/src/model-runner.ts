@@ -1,0 +1,63 @@
+import { Tensor, type InferenceSession } from 'onnxruntime-node';
+import { DATATYPES, oipFromOrt, type TensorData } from './datatypes';
+import type { ModelConfig } from './model-config';
+import { resolveSignature } from './model-signature';
+import { onnxSessionFactory, type DevicePlacement, type SessionFactory } from './session-factory';
+import type { InferTensor, ModelSignature } from './tensor';
+import { validateInputs } from './input-validation';
+
+/**
+ * One onnxruntime session (one replica's engine): runs an already-batched set of inputs.
+ * This is also the API the batch app uses directly (no queueing, no batcher).
+ */
+export class ModelRunner {
+  private constructor(
+    private readonly session: InferenceSession,
+    readonly signature: ModelSignature,
+    readonly config: ModelConfig,
+    readonly placement: DevicePlacement,
+  ) {}
+
+  static async load(
+    modelPath: string,
+    config: ModelConfig,
+    placement: DevicePlacement = { kind: 'cpu', intraOpThreads: 1 },
+    factory: SessionFactory = onnxSessionFactory,
+  ): Promise<ModelRunner> {
+    const session = await factory.create(modelPath, placement);
+    try {
+      return new ModelRunner(session, resolveSignature(session, config), config, placement);
+    } catch (e) {
+      await session.release();
+      throw e;
+    }
+  }
+
+  /**
+   * Validates (names, datatypes, shapes, element counts, batch size) and runs once.
+   * Returns every model output, or only `outputNames` when given.
+   */
+  async run(inputs: readonly InferTensor[], outputNames?: readonly string[]): Promise<InferTensor[]> {
+    validateInputs(this.signature, this.config.max_batch_size, inputs);
+    return this.runUnchecked(inputs, outputNames);
+  }
+
+  /** For callers that validated already (the batcher validates each request, then merges). */
+  async runUnchecked(inputs: readonly InferTensor[], outputNames?: readonly string[]): Promise<InferTensor[]> {
+    const feeds: Record<string, Tensor> = {};
+    for (const t of inputs) feeds[t.name] = new Tensor(DATATYPES[t.datatype].ort, t.data as never, t.shape);
+    const names = outputNames ?? this.signature.outputs.map((o) => o.name);
+    const results = await this.session.run(feeds, names as string[]);
+    return names.map((name) => {
+      const r = results[name];
+      if (!r) throw new Error(`model produced no output '${name}'`);
+      const datatype = oipFromOrt(r.type);
+      if (!datatype) throw new Error(`output '${name}' has type ${r.type}, which OIP cannot carry`);
+      return { name, datatype, shape: [...r.dims], data: r.data as TensorData };
+    });
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

@@ -1,0 +1,52 @@
+import { halfToFloat } from '../datatypes';
+import type { InferResult, ModelMetadata } from '../inference-engine';
+import type { InferTensor } from '../tensor';
+import type { OipInferResponse, OipModelMetadata, OipOutputTensor } from './oip-types';
+
+function jsonData(t: InferTensor): (number | boolean | string)[] {
+  const d = t.data;
+  if (Array.isArray(d)) return d;
+  if (t.datatype === 'BOOL') return Array.from(d as Uint8Array, (x) => x !== 0);
+  if (t.datatype === 'FP16') return Array.from(d as Uint16Array, halfToFloat);
+  // 64-bit integers become JSON numbers (exact up to 2^53, as in other OIP servers).
+  if (d instanceof BigInt64Array || d instanceof BigUint64Array) return Array.from(d, (x) => Number(x));
+  return Array.from(d as Float32Array);
+}
+
+export function binaryData(t: InferTensor): Buffer {
+  const d = t.data;
+  if (!Array.isArray(d)) return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+  const parts: Buffer[] = [];
+  for (const s of d) {
+    const b = Buffer.from(s, 'utf8');
+    const len = Buffer.allocUnsafe(4);
+    len.writeUInt32LE(b.length, 0);
+    parts.push(len, b);
+  }
+  return Buffer.concat(parts);
+}
+
+export interface EncodedInfer {
+  header: OipInferResponse;
+  /** Binary output sections in output order; empty when every output is JSON. */
+  binary: Buffer[];
+}
+
+export function encodeInferResponse(r: InferResult, id: string | undefined, binaryOutput: (name: string) => boolean): EncodedInfer {
+  const binary: Buffer[] = [];
+  const outputs: OipOutputTensor[] = r.outputs.map((t) => {
+    const base = { name: t.name, datatype: t.datatype, shape: t.shape };
+    if (binaryOutput(t.name)) {
+      const b = binaryData(t);
+      binary.push(b);
+      return { ...base, parameters: { binary_data_size: b.length } };
+    }
+    return { ...base, data: jsonData(t) };
+  });
+  return { header: { model_name: r.model, model_version: r.version, ...(id !== undefined ? { id } : {}), outputs }, binary };
+}
+
+export function encodeModelMetadata(m: ModelMetadata): OipModelMetadata {
+  const spec = (t: { name: string; datatype: string; shape: number[] }) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape] });
+  return { name: m.name, versions: m.versions, platform: m.platform, inputs: m.inputs.map(spec), outputs: m.outputs.map(spec) };
+}

@@ -1,0 +1,28 @@
+import { InferenceSession } from 'onnxruntime-node';
+
+/** Where a replica runs: a CPU share (intra-op threads) or one CUDA device. */
+export type DevicePlacement = { kind: 'cpu'; intraOpThreads: number } | { kind: 'cuda'; deviceId: number };
+
+/** The one seam between replicas and onnxruntime, so GPU/CPU choice stays in one place. */
+export interface SessionFactory {
+  create(modelPath: string, placement: DevicePlacement): Promise<InferenceSession>;
+}
+
+export function sessionOptionsFor(placement: DevicePlacement): InferenceSession.SessionOptions {
+  if (placement.kind === 'cuda') {
+    // Not exercised on the CPU-only reference machine; needs an onnxruntime-node build with CUDA.
+    return { executionProviders: [{ name: 'cuda', deviceId: placement.deviceId }, 'cpu'], graphOptimizationLevel: 'all' };
+  }
+  return {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: placement.intraOpThreads,
+    // One op at a time per replica: parallelism comes from intra-op threads and replica count.
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+  };
+}
+
+export const onnxSessionFactory: SessionFactory = {
+  create: (modelPath, placement) => InferenceSession.create(modelPath, sessionOptionsFor(placement)),
+};
