@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, pidAlive, spawnNode } from './support/processes';
 
 // `npm test` builds first; these tests drive the real compiled launcher, as `npm start` does.
-const START = resolve(import.meta.dirname, '../dist/scripts/start.js');
+const START = resolve(process.cwd(), 'dist/scripts/start.js');
 
 function descendants(pid: number): number[] {
   try {
