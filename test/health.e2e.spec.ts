@@ -33,7 +33,9 @@ describe('health endpoints over a real socket', () => {
       expect(live.status).toBe(200);
       const ready = await fetch(`${base}/v2/health/ready`);
       expect(ready.status).toBe(200);
-      expect(await ready.json()).toEqual({ ready: true, checks: { postgres: 'ok', 'queue(redis)': 'ok' } });
+      // The gateway also waits for its model repository to load (issue 3).
+      const models = base === gateway.url ? { models: 'ok' } : {};
+      expect(await ready.json()).toEqual({ ready: true, checks: { postgres: 'ok', 'queue(redis)': 'ok', ...models } });
     }
   });
 

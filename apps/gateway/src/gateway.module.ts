@@ -3,18 +3,25 @@ import { HealthModule } from '@tandem/shared';
 import { PersistenceModule, PostgresReadiness } from '@tandem/persistence';
 import { QueueModule, QueueReadiness } from '@tandem/queue';
 import { GATEWAY_CONFIG, type GatewayConfig } from './config/gateway.config';
+import { InferenceModule } from './inference/inference.module';
+import { ModelsReadiness } from './inference/models.readiness';
+import { GrpcHealthService } from './grpc/grpc-health.service';
+import { GrpcServerService } from './grpc/grpc-server.service';
+import { InferenceGrpcController } from './grpc/inference.grpc.controller';
 
 @Module({})
 export class GatewayModule {
   static forRoot(cfg: GatewayConfig): DynamicModule {
+    const inference = InferenceModule.forRoot({ modelRepository: cfg.modelRepository, ...cfg.inference });
     return {
       module: GatewayModule,
       imports: [
         PersistenceModule.forRoot({ url: cfg.databaseUrl, applicationName: 'tandem-gateway' }),
         QueueModule.forRoot(cfg.queue),
-        HealthModule.register([PostgresReadiness, QueueReadiness]),
+        inference,
+        HealthModule.register([PostgresReadiness, QueueReadiness, ModelsReadiness], [inference]),
       ],
-      providers: [{ provide: GATEWAY_CONFIG, useValue: cfg }],
+      providers: [{ provide: GATEWAY_CONFIG, useValue: cfg }, InferenceGrpcController, GrpcHealthService, GrpcServerService],
       exports: [GATEWAY_CONFIG],
     };
   }

@@ -8,3 +8,4 @@ export * from './health/health.types';
 export * from './health/health.service';
 export * from './health/health.module';
 export * from './http/fastify-app';
+export * from './metrics/metrics';

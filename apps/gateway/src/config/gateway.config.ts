@@ -5,18 +5,28 @@ const gatewaySchema = z.object({
   ...infraSchema,
   GATEWAY_PORT: env.port(8000),
   GATEWAY_GRPC_PORT: env.port(8001),
+  /** Largest gRPC message accepted or sent (RESOURCE_EXHAUSTED beyond it). */
+  GATEWAY_GRPC_MAX_MESSAGE_MB: env.num(64, 0.001, 2048),
   /** Triton-style model repository: <repo>/<model>/<version>/model.onnx + config.json. */
   MODEL_REPOSITORY: z.string().min(1).default('models'),
   GATEWAY_BODY_LIMIT_MB: env.num(64, 0.001, 2048),
   GATEWAY_LOG_REQUESTS: env.bool(false),
+  /** Deadline (ms) for infer requests that carry no `timeout` parameter and whose model sets none. */
+  INFERENCE_DEFAULT_TIMEOUT_MS: env.int(30_000, 1, 3_600_000),
+  /** Upper bound (ms) on a client's `timeout` parameter. */
+  INFERENCE_MAX_TIMEOUT_MS: env.int(300_000, 1, 3_600_000),
+  /** CPU threads the local capacity provider may hand to replicas; 0 = all cores. */
+  INFERENCE_CPU_THREADS: env.int(0, 0, 1024),
 });
 
 export interface GatewayConfig extends InfraConfig {
   port: number;
   grpcPort: number;
+  grpcMaxMessageBytes: number;
   modelRepository: string;
   bodyLimitBytes: number;
   logRequests: boolean;
+  inference: { defaultTimeoutMs: number; maxTimeoutMs: number; cpuThreads: number | undefined };
 }
 
 export const GATEWAY_CONFIG = Symbol('GATEWAY_CONFIG');
@@ -28,8 +38,14 @@ export function loadGatewayConfig(source: EnvSource): GatewayConfig {
     ...toInfraConfig(e),
     port: e.GATEWAY_PORT,
     grpcPort: e.GATEWAY_GRPC_PORT,
+    grpcMaxMessageBytes: Math.round(e.GATEWAY_GRPC_MAX_MESSAGE_MB * 1024 * 1024),
     modelRepository: e.MODEL_REPOSITORY,
     bodyLimitBytes: Math.round(e.GATEWAY_BODY_LIMIT_MB * 1024 * 1024),
     logRequests: e.GATEWAY_LOG_REQUESTS,
+    inference: {
+      defaultTimeoutMs: e.INFERENCE_DEFAULT_TIMEOUT_MS,
+      maxTimeoutMs: e.INFERENCE_MAX_TIMEOUT_MS,
+      cpuThreads: e.INFERENCE_CPU_THREADS === 0 ? undefined : e.INFERENCE_CPU_THREADS,
+    },
   };
 }

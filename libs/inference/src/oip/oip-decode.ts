@@ -91,7 +91,8 @@ function fromJson(dt: OipDatatype, values: unknown[], where: string): TensorData
   return out as TensorData;
 }
 
-function fromBinary(dt: OipDatatype, bytes: Buffer, count: number, where: string): TensorData {
+/** Raw little-endian tensor bytes (BYTES: 4-byte length-prefixed elements) → tensor data; shared with gRPC raw contents. */
+export function tensorDataFromBinary(dt: OipDatatype, bytes: Buffer, count: number, where: string): TensorData {
   if (dt === 'BYTES') {
     const out: string[] = [];
     let off = 0;
@@ -144,7 +145,7 @@ export function decodeInferRequest(model: string, version: string | undefined, h
       if (raw.data !== undefined) throw bad(`${where} has both data and binary_data_size`);
       if (typeof binSize !== 'number' || !Number.isInteger(binSize) || binSize < 0) throw bad(`${where}.parameters.binary_data_size must be a non-negative integer`);
       if (!binary || offset + binSize > binary.length) throw bad(`${where}.parameters.binary_data_size runs past the end of the request body`);
-      data = fromBinary(datatype, binary.subarray(offset, offset + binSize), count, where);
+      data = tensorDataFromBinary(datatype, binary.subarray(offset, offset + binSize), count, where);
       offset += binSize;
     } else {
       if (raw.data === undefined) throw bad(`${where} has neither data nor parameters.binary_data_size`);

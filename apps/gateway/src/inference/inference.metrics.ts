@@ -1,0 +1,71 @@
+import { ErrorCode, DomainException, counter, gauge, histogram, LATENCY_BUCKETS_S } from '@tandem/shared';
+import type { InferenceObserver, RejectReason } from '@tandem/inference';
+
+const requests = counter({ name: 'inference_requests_total', help: 'Infer requests answered, by model and outcome', labelNames: ['model', 'outcome'] });
+const failures = counter({
+  name: 'inference_failures_total',
+  help: 'Infer requests that failed, by model and reason',
+  labelNames: ['model', 'reason'],
+});
+const queueTime = histogram({
+  name: 'inference_queue_seconds',
+  help: 'Time a request waited in the batcher queue',
+  labelNames: ['model'],
+  buckets: LATENCY_BUCKETS_S,
+});
+const computeTime = histogram({
+  name: 'inference_compute_seconds',
+  help: 'Time one merged batch ran on a replica',
+  labelNames: ['model'],
+  buckets: LATENCY_BUCKETS_S,
+});
+const queueDepth = gauge({ name: 'inference_queue_depth', help: 'Requests waiting in the batcher queue', labelNames: ['model', 'version'] });
+const batchSize = histogram({
+  name: 'inference_batch_size',
+  help: 'Rows per merged batch sent to a replica',
+  labelNames: ['model'],
+  buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+});
+const replicas = gauge({ name: 'inference_replicas', help: 'Replicas serving a model version', labelNames: ['model', 'version'] });
+
+/** Failure reason label for an error thrown on the infer path. */
+export function reasonOf(e: unknown): string {
+  if (e instanceof DomainException) {
+    if (e.code === ErrorCode.Unavailable) return /overloaded/.test(e.message) ? 'queue_full' : 'unavailable';
+    return e.code;
+  }
+  return 'internal';
+}
+
+/** Prometheus side of the inference path (prom-client default registry, `tandem_` prefix). */
+export class InferenceMetrics implements InferenceObserver {
+  queueDepth(model: string, version: string, depth: number): void {
+    queueDepth.set({ model, version }, depth);
+  }
+
+  dequeued(model: string, _version: string, queueMs: number): void {
+    queueTime.observe({ model }, queueMs / 1000);
+  }
+
+  batch(model: string, _version: string, items: number, _requests: number, computeMs: number): void {
+    batchSize.observe({ model }, items);
+    computeTime.observe({ model }, computeMs / 1000);
+  }
+
+  // Failures are counted once per request in `failed` (the batcher's reasons are all covered there).
+  rejected(_model: string, _version: string, _reason: RejectReason): void {}
+
+  succeeded(model: string): void {
+    requests.inc({ model, outcome: 'success' });
+  }
+
+  failed(model: string, e: unknown): void {
+    const reason = reasonOf(e);
+    requests.inc({ model, outcome: 'failure' });
+    failures.inc({ model, reason });
+  }
+
+  replicas(model: string, version: string, n: number): void {
+    replicas.set({ model, version }, n);
+  }
+}

@@ -1,0 +1,109 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import {
+  InferenceEngine,
+  LocalCapacityProvider,
+  ModelRepository,
+  type InferRequest,
+  type InferResult,
+  type ModelMetadata,
+} from '@tandem/inference';
+import { InferenceMetrics } from './inference.metrics';
+
+export const INFERENCE_OPTIONS = Symbol('INFERENCE_OPTIONS');
+
+export interface InferenceOptions {
+  modelRepository: string;
+  defaultTimeoutMs: number;
+  maxTimeoutMs: number;
+  cpuThreads: number | undefined;
+}
+
+export interface ServerMetadata {
+  name: string;
+  version: string;
+  extensions: string[];
+}
+
+/**
+ * Transport-independent inference service: REST (and later gRPC) decode into domain
+ * requests, call this, and encode what it returns. Owns the engine and its metrics.
+ */
+@Injectable()
+export class InferenceService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('InferenceService');
+  readonly engine: InferenceEngine;
+  readonly metrics = new InferenceMetrics();
+
+  constructor(@Inject(INFERENCE_OPTIONS) opts: InferenceOptions) {
+    this.engine = new InferenceEngine({
+      repository: new ModelRepository(opts.modelRepository),
+      capacity: new LocalCapacityProvider({ cpuThreads: opts.cpuThreads }),
+      observer: this.metrics,
+      defaultTimeoutMs: opts.defaultTimeoutMs,
+      maxTimeoutMs: opts.maxTimeoutMs,
+    });
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.engine.loadAll();
+    for (const s of this.engine.states()) {
+      if (s.state === 'failed') this.logger.error(`model ${s.model}/${s.version} failed to load: ${s.error}`);
+      else this.logger.log(`model ${s.model}/${s.version} ready`);
+    }
+    this.refreshReplicaGauge();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.engine.close();
+  }
+
+  serverMetadata(): ServerMetadata {
+    return { name: 'tandem', version: '0.1.0', extensions: ['binary_tensor_data'] };
+  }
+
+  modelMetadata(model: string, version?: string): ModelMetadata {
+    return this.engine.metadata(model, version);
+  }
+
+  /** True/false for a known model version; throws 404 for an unknown one. */
+  modelReady(model: string, version?: string): boolean {
+    return this.engine.isReady(model, version);
+  }
+
+  async infer(req: InferRequest): Promise<InferResult> {
+    try {
+      const r = await this.engine.infer(req);
+      this.metrics.succeeded(req.model);
+      return r;
+    } catch (e) {
+      this.metrics.failed(req.model, e);
+      throw e;
+    }
+  }
+
+  /** Counts a request the transport rejected before it reached the service (bad encoding). */
+  recordRejected(model: string, e: unknown): void {
+    this.metrics.failed(model, e);
+  }
+
+  /** Names of model versions not ready, with why (for the readiness check). */
+  notReady(): string[] {
+    const known = new Map(this.engine.states().map((s) => [`${s.model}/${s.version}`, s]));
+    const out: string[] = [];
+    for (const m of this.engine.repository.list()) {
+      for (const v of m.versions) {
+        const s = known.get(`${m.name}/${v.version}`);
+        if (!s) out.push(`${m.name}/${v.version} not loaded`);
+        else if (s.state !== 'ready') out.push(`${m.name}/${v.version} ${s.state}${s.error ? `: ${s.error}` : ''}`);
+      }
+    }
+    return out;
+  }
+
+  private refreshReplicaGauge(): void {
+    for (const s of this.engine.states()) {
+      const n = s.state === 'ready' ? this.engine.instance(s.model, s.version).replicas : 0;
+      this.metrics.replicas(s.model, s.version, n);
+    }
+  }
+}

@@ -1,0 +1,39 @@
+import { Counter, Gauge, Histogram, register, type CounterConfiguration, type GaugeConfiguration, type HistogramConfiguration } from 'prom-client';
+
+/** Every Tandem metric lives in prom-client's default registry under this prefix. */
+export const METRIC_PREFIX = 'tandem_';
+
+type Named<C> = Omit<C, 'name'> & { name: string };
+
+function prefixed(name: string): string {
+  return name.startsWith(METRIC_PREFIX) ? name : `${METRIC_PREFIX}${name}`;
+}
+
+/**
+ * Get-or-create against the global registry: several app instances in one process (e2e
+ * tests, the launcher) would otherwise throw "metric already registered".
+ */
+function getOrCreate<M>(name: string, make: () => M): M {
+  const existing = register.getSingleMetric(prefixed(name));
+  return existing ? (existing as unknown as M) : make();
+}
+
+export function counter<L extends string>(cfg: Named<CounterConfiguration<L>>): Counter<L> {
+  return getOrCreate(cfg.name, () => new Counter<L>({ ...cfg, name: prefixed(cfg.name) }));
+}
+
+export function gauge<L extends string>(cfg: Named<GaugeConfiguration<L>>): Gauge<L> {
+  return getOrCreate(cfg.name, () => new Gauge<L>({ ...cfg, name: prefixed(cfg.name) }));
+}
+
+export function histogram<L extends string>(cfg: Named<HistogramConfiguration<L>>): Histogram<L> {
+  return getOrCreate(cfg.name, () => new Histogram<L>({ ...cfg, name: prefixed(cfg.name) }));
+}
+
+/** Seconds buckets from 100 µs to 10 s, for queue and compute times. */
+export const LATENCY_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+
+/** The Prometheus text exposition of the default registry. */
+export async function metricsText(): Promise<{ contentType: string; body: string }> {
+  return { contentType: register.contentType, body: await register.metrics() };
+}
