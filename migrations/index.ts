@@ -1,7 +1,8 @@
 import { InitAuditLog1795552631722 } from './1795552631722-init-audit-log';
+import { BatchChord1795552936121 } from './1795552936121-batch-chord';
 
 /**
  * Every migration, oldest first. Listed explicitly (not globbed) so the same list works compiled
  * and under vitest; `npm run migration:generate -- <name>` appends to it.
  */
-export const MIGRATIONS = [InitAuditLog1795552631722];
+export const MIGRATIONS = [InitAuditLog1795552631722, BatchChord1795552936121];

@@ -3,6 +3,7 @@ import { HealthModule } from '@tandem/shared';
 import { PersistenceModule, PostgresReadiness } from '@tandem/persistence';
 import { QueueModule, QueueReadiness } from '@tandem/queue';
 import { BATCH_CONFIG, type BatchConfig } from './config/batch.config';
+import { BatchJobsModule } from './batch-jobs.module';
 
 @Module({})
 export class BatchModule {
@@ -13,6 +14,7 @@ export class BatchModule {
         PersistenceModule.forRoot({ url: cfg.databaseUrl, applicationName: 'tandem-batch' }),
         QueueModule.forRoot(cfg.queue),
         HealthModule.register([PostgresReadiness, QueueReadiness]),
+        BatchJobsModule.forRoot(cfg),
       ],
       providers: [{ provide: BATCH_CONFIG, useValue: cfg }],
       exports: [BATCH_CONFIG],

@@ -7,6 +7,18 @@ const batchSchema = z.object({
   MODEL_REPOSITORY: z.string().min(1).default('models'),
   BATCH_BODY_LIMIT_MB: env.num(256, 0.001, 4096),
   BATCH_LOG_REQUESTS: env.bool(false),
+  // Batch chord execution (issue 6).
+  BATCH_ROLE: z.enum(['api', 'worker', 'all']).default('all'),
+  BATCH_CONCURRENCY: env.int(4, 1, 256),
+  BATCH_MAX_ITEMS: env.int(5_000_000, 1, 100_000_000),
+  BATCH_MAX_CHUNK_SIZE: env.int(100_000, 1, 1_000_000),
+  BATCH_DEFAULT_CHUNK_SIZE: env.int(1_000, 1, 1_000_000),
+  BATCH_MAX_ATTEMPTS: env.int(3, 1, 100),
+  BATCH_BACKOFF_MS: env.int(500, 1, 3_600_000),
+  BATCH_LOCK_MS: env.int(30_000, 1_000, 3_600_000),
+  BATCH_STALLED_INTERVAL_MS: env.int(15_000, 500, 3_600_000),
+  BATCH_RECONCILE_MS: env.int(5_000, 200, 3_600_000),
+  BATCH_ENABLE_TEST_TASKS: env.bool(false),
 });
 
 export interface BatchConfig extends InfraConfig {
@@ -14,6 +26,27 @@ export interface BatchConfig extends InfraConfig {
   modelRepository: string;
   bodyLimitBytes: number;
   logRequests: boolean;
+  jobs: BatchJobsConfig;
+}
+
+export interface BatchJobsConfig {
+  /** `all` runs API and workers in one process; `worker` processes scale out on the same stores. */
+  role: 'api' | 'worker' | 'all';
+  concurrency: number;
+  maxItems: number;
+  maxChunkSize: number;
+  defaultChunkSize: number;
+  /** Default attempts per chunk (a submission may ask for fewer or more, up to 100). */
+  maxAttempts: number;
+  /** Base delay of the exponential backoff (with jitter) between chunk attempts. */
+  backoffMs: number;
+  /** Worker lock; a worker silent this long is stalled and its chunk is picked up again. */
+  lockMs: number;
+  stalledIntervalMs: number;
+  /** How often Postgres is compared with the queue store to re-enqueue lost chunks. */
+  reconcileMs: number;
+  /** Registers the failure-injection task used by the acceptance tests; off in production. */
+  enableTestTasks: boolean;
 }
 
 export const BATCH_CONFIG = Symbol('BATCH_CONFIG');
@@ -27,5 +60,18 @@ export function loadBatchConfig(source: EnvSource): BatchConfig {
     modelRepository: e.MODEL_REPOSITORY,
     bodyLimitBytes: Math.round(e.BATCH_BODY_LIMIT_MB * 1024 * 1024),
     logRequests: e.BATCH_LOG_REQUESTS,
+    jobs: {
+      role: e.BATCH_ROLE,
+      concurrency: e.BATCH_CONCURRENCY,
+      maxItems: e.BATCH_MAX_ITEMS,
+      maxChunkSize: e.BATCH_MAX_CHUNK_SIZE,
+      defaultChunkSize: e.BATCH_DEFAULT_CHUNK_SIZE,
+      maxAttempts: e.BATCH_MAX_ATTEMPTS,
+      backoffMs: e.BATCH_BACKOFF_MS,
+      lockMs: e.BATCH_LOCK_MS,
+      stalledIntervalMs: e.BATCH_STALLED_INTERVAL_MS,
+      reconcileMs: e.BATCH_RECONCILE_MS,
+      enableTestTasks: e.BATCH_ENABLE_TEST_TASKS,
+    },
   };
 }

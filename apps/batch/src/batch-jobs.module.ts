@@ -1,0 +1,53 @@
+import { BullModule } from '@nestjs/bullmq';
+import { DynamicModule, Module, type Provider, type Type } from '@nestjs/common';
+import { BatchControlService } from './batches/batch-control.service';
+import { BatchController } from './batches/batch.controller';
+import { BatchQueryService } from './batches/batch-query.service';
+import { BatchRepository } from './batches/batch.repository';
+import { BatchSubmissionService } from './batches/batch-submission.service';
+import { ChunkRepository } from './batches/chunk.repository';
+import { NdjsonBodyRegistrar } from './batches/ndjson-body.registrar';
+import { BATCH_CONFIG, type BatchConfig } from './config/batch.config';
+import { ChunkQueueService } from './jobs/chunk-queue.service';
+import { assertJobCatalogue, BATCH_CHUNK_QUEUE } from './jobs/job-catalogue';
+import { ReconcilerService } from './jobs/reconciler.service';
+import { BatchMetrics } from './metrics/batch.metrics';
+import { MetricsController } from './metrics/metrics.controller';
+import { INFER_TASK, UnavailableInferTask } from './tasks/infer.task';
+import { TaskRegistry } from './tasks/task.registry';
+import { ChunkRunner } from './worker/chunk-runner.service';
+import { ChunkWorkerService } from './worker/chunk-worker.service';
+
+/**
+ * Batch chords: the /v1/batches API (role api|all), the chunk workers (role worker|all), the
+ * reconciler and /metrics (every role). Expects the global DataSource and BullModule.forRoot.
+ */
+@Module({})
+export class BatchJobsModule {
+  static forRoot(cfg: BatchConfig): DynamicModule {
+    assertJobCatalogue();
+    const role = cfg.jobs.role;
+    const controllers: Type[] = [MetricsController];
+    const providers: Provider[] = [
+      { provide: BATCH_CONFIG, useValue: cfg },
+      BatchRepository,
+      ChunkRepository,
+      ChunkQueueService,
+      ReconcilerService,
+      BatchMetrics,
+      TaskRegistry,
+      { provide: INFER_TASK, useClass: UnavailableInferTask },
+    ];
+    if (role !== 'worker') {
+      controllers.push(BatchController);
+      providers.push(BatchSubmissionService, BatchQueryService, BatchControlService, NdjsonBodyRegistrar);
+    }
+    if (role !== 'api') providers.push(ChunkRunner, ChunkWorkerService);
+    return {
+      module: BatchJobsModule,
+      imports: [BullModule.registerQueue({ name: BATCH_CHUNK_QUEUE })],
+      controllers,
+      providers,
+    };
+  }
+}

@@ -1,0 +1,47 @@
+import { Injectable } from '@nestjs/common';
+import { DomainException, ErrorCode } from '@tandem/shared';
+import { ChunkQueueService } from '../jobs/chunk-queue.service';
+import { BatchRepository } from './batch.repository';
+import { ChunkRepository } from './chunk.repository';
+import { toView, type BatchView } from './batch.view';
+
+/** cancel / pause / resume. Postgres state decides; queue removal is only an optimization. */
+@Injectable()
+export class BatchControlService {
+  constructor(
+    private readonly batches: BatchRepository,
+    private readonly chunks: ChunkRepository,
+    private readonly queue: ChunkQueueService,
+  ) {}
+
+  async cancel(id: string): Promise<BatchView> {
+    const pending = await this.chunks.pendingIdxs(id);
+    const b = await this.batches.cancel(id);
+    if (!b) return this.conflict(id, 'cancel');
+    // Waiting jobs are dropped; running ones see the state within a poll and abort.
+    await this.queue.remove(id, pending).catch(() => undefined);
+    return toView(b);
+  }
+
+  async pause(id: string): Promise<BatchView> {
+    const b = await this.batches.transition(id, ['queued', 'running'], 'paused');
+    if (!b) return this.conflict(id, 'pause');
+    await this.queue.remove(id, await this.chunks.pendingIdxs(id)).catch(() => undefined);
+    return toView(b);
+  }
+
+  async resume(id: string): Promise<BatchView> {
+    const cur = await this.batches.get(id);
+    if (!cur) throw DomainException.notFound(`batch ${id} not found`);
+    const b = await this.batches.transition(id, ['paused'], cur.startedAt ? 'running' : 'queued');
+    if (!b) return this.conflict(id, 'resume');
+    await this.queue.enqueue(b, await this.chunks.pendingIdxs(id));
+    return toView(b);
+  }
+
+  private async conflict(id: string, verb: string): Promise<never> {
+    const b = await this.batches.get(id);
+    if (!b || b.state === 'submitting') throw DomainException.notFound(`batch ${id} not found`);
+    throw new DomainException(ErrorCode.Conflict, `cannot ${verb} a batch that is ${b.state}`);
+  }
+}

@@ -1,0 +1,116 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { DomainException, ErrorCode } from '@tandem/shared';
+import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
+import { ChunkQueueService } from '../jobs/chunk-queue.service';
+import { findReducer, REDUCER_NAMES } from '../reducers/reducer.registry';
+import { INFER_TASK, type InferTaskProvider } from '../tasks/infer.task';
+import { TaskRegistry } from '../tasks/task.registry';
+import type { BatchTask } from '../tasks/batch-task';
+import { BatchRepository, type BatchSubmissionTx } from './batch.repository';
+import type { SubmitOptions } from './batch.dto';
+import type { BatchRow, NewBatch } from './batch.types';
+
+/** Items arrive either as an array (inline JSON) or as numbered lines (streamed NDJSON). */
+export type ItemSource = { kind: 'array'; items: readonly unknown[] } | { kind: 'lines'; lines: AsyncIterable<{ item: unknown; line: number }> };
+
+/** Chunks are written to Postgres every this many items, so an upload is never held whole. */
+const FLUSH_ITEMS = 50_000;
+
+/** Validates a submission, writes batch + chunks in one transaction, then enqueues the chunks in bulk. */
+@Injectable()
+export class BatchSubmissionService {
+  private readonly logger = new Logger('BatchSubmission');
+
+  constructor(
+    @Inject(BATCH_CONFIG) private readonly cfg: BatchConfig,
+    private readonly repo: BatchRepository,
+    private readonly tasks: TaskRegistry,
+    @Inject(INFER_TASK) private readonly infer: InferTaskProvider,
+    private readonly queue: ChunkQueueService,
+  ) {}
+
+  /** Returns the batch and whether this call created it (false: an idempotent replay). */
+  async submit(opts: SubmitOptions, source: ItemSource): Promise<{ batch: BatchRow; created: boolean }> {
+    const task = this.tasks.find(opts.task);
+    if (!task) throw DomainException.invalid(`unknown task "${opts.task}" (registered: ${this.tasks.names().join(', ')})`);
+    if (!findReducer(opts.reducer)) throw DomainException.invalid(`unknown reducer "${opts.reducer}" (known: ${REDUCER_NAMES.join(', ')})`);
+    if (task.needsModel) {
+      const why = await this.infer.checkModel(opts.model ?? null);
+      if (why) throw DomainException.invalid(why);
+    } else if (opts.model) {
+      throw DomainException.invalid(`task "${opts.task}" takes no model`);
+    }
+    const chunkSize = opts.chunkSize ?? this.cfg.jobs.defaultChunkSize;
+    if (chunkSize < 1 || chunkSize > this.cfg.jobs.maxChunkSize) {
+      throw DomainException.invalid(`chunkSize must be between 1 and ${this.cfg.jobs.maxChunkSize} (got ${chunkSize})`);
+    }
+    const key = opts.idempotencyKey ?? null;
+    if (key) {
+      const existing = await this.repo.findByIdempotencyKey(key);
+      if (existing) return { batch: existing, created: false };
+    }
+    const nb: NewBatch = {
+      id: randomUUID(),
+      idempotencyKey: key,
+      task: task.name,
+      model: opts.model ?? null,
+      reducer: opts.reducer,
+      chunkSize,
+      priority: opts.priority ?? 50,
+      failurePolicy: opts.failurePolicy ?? 'fail',
+      maxAttempts: opts.maxAttempts ?? this.cfg.jobs.maxAttempts,
+    };
+    const batch = await this.repo.submit(nb, (tx) => this.fill(tx, task, chunkSize, source));
+    if (!batch) {
+      // Lost an idempotency race to a concurrent identical submission.
+      const winner = key ? await this.repo.findByIdempotencyKey(key) : null;
+      if (!winner) throw DomainException.unavailable('concurrent submission with this idempotency key is still in progress');
+      return { batch: winner, created: false };
+    }
+    const idxs = Array.from({ length: batch.chunkCount }, (_, i) => i);
+    try {
+      await this.queue.enqueue(batch, idxs);
+    } catch (e) {
+      // Postgres already says `queued`; the reconciler enqueues it once the queue store is back.
+      this.logger.error({ err: e, batch: batch.id }, `enqueue failed; left to the reconciler: ${(e as Error).message}`);
+    }
+    return { batch, created: true };
+  }
+
+  private async fill(tx: BatchSubmissionTx, task: BatchTask, chunkSize: number, source: ItemSource): Promise<void> {
+    const max = this.cfg.jobs.maxItems;
+    const tooMany = (): DomainException => new DomainException(ErrorCode.PayloadTooLarge, `too many items: at most ${max} per batch`);
+    let pending: unknown[][] = [];
+    let current: unknown[] = [];
+    let count = 0;
+    let buffered = 0;
+    /** Synchronous per item (1M awaits would cost more than the work); true when a flush is due. */
+    const accept = (item: unknown, where: () => string): boolean => {
+      const why = task.validateItem(item);
+      if (why) throw DomainException.invalid(`${where()}: ${why}`);
+      if (++count > max) throw tooMany();
+      current.push(item);
+      if (current.length < chunkSize) return false;
+      pending.push(current);
+      buffered += current.length;
+      current = [];
+      return buffered >= FLUSH_ITEMS;
+    };
+    const flush = async (): Promise<void> => {
+      const out = pending;
+      pending = [];
+      buffered = 0;
+      await tx.addChunks(out);
+    };
+    if (source.kind === 'array') {
+      if (source.items.length > max) throw tooMany();
+      for (let i = 0; i < source.items.length; i++) if (accept(source.items[i], () => `items[${i}]`)) await flush();
+    } else {
+      for await (const { item, line } of source.lines) if (accept(item, () => `line ${line}`)) await flush();
+    }
+    if (current.length > 0) pending.push(current);
+    if (count === 0) throw DomainException.invalid('empty batch: at least one item is required');
+    await flush();
+  }
+}

@@ -1,0 +1,125 @@
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Body, Controller, Get, Headers, Param, Post, Query, Req, Res } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Inject } from '@nestjs/common';
+import { DomainException } from '@tandem/shared';
+import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
+import { BatchControlService } from './batch-control.service';
+import { BatchQueryService, type ErrorView } from './batch-query.service';
+import { BatchSubmissionService, type ItemSource } from './batch-submission.service';
+import { listQuerySchema, pageQuerySchema, parseBatchId, parseWith, submitOptionsSchema } from './batch.dto';
+import { NDJSON } from './ndjson-body.registrar';
+import { ndjsonItems } from './ndjson';
+import type { BatchView } from './batch.view';
+
+const EVENTS_POLL_MS = 500;
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
+
+@Controller('v1/batches')
+export class BatchController {
+  constructor(
+    @Inject(BATCH_CONFIG) private readonly cfg: BatchConfig,
+    private readonly submission: BatchSubmissionService,
+    private readonly query: BatchQueryService,
+    private readonly control: BatchControlService,
+  ) {}
+
+  /** JSON body `{task, items, reducer, ...}`, or NDJSON items with the options in the query string. */
+  @Post()
+  async submit(
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+    @Body() body: unknown,
+    @Query() query: Record<string, unknown>,
+    @Headers('idempotency-key') idemHeader?: string,
+  ): Promise<BatchView> {
+    const isNdjson = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() === NDJSON;
+    let source: ItemSource;
+    let raw: Record<string, unknown>;
+    if (isNdjson) {
+      raw = { ...query };
+      source = { kind: 'lines', lines: ndjsonItems(body as Readable, this.cfg.bodyLimitBytes) };
+    } else {
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw DomainException.invalid('body must be a JSON object (or send application/x-ndjson)');
+      const { items, ...rest } = body as Record<string, unknown>;
+      if (!Array.isArray(items)) throw DomainException.invalid('items: must be a JSON array (or upload application/x-ndjson)');
+      raw = rest;
+      source = { kind: 'array', items };
+    }
+    if (idemHeader && raw.idempotencyKey === undefined) raw.idempotencyKey = idemHeader;
+    const opts = parseWith(submitOptionsSchema, raw);
+    const { batch, created } = await this.submission.submit(opts, source);
+    void reply.status(created ? 201 : 200);
+    if (created) void reply.header('Location', `/v1/batches/${batch.id}`);
+    return this.query.get(batch.id);
+  }
+
+  @Get()
+  async list(@Query() q: Record<string, unknown>): Promise<{ items: BatchView[]; nextCursor: string | null }> {
+    return this.query.list(parseWith(listQuerySchema, q));
+  }
+
+  @Get(':id')
+  async get(@Param('id') id: string): Promise<BatchView> {
+    return this.query.get(parseBatchId(id));
+  }
+
+  @Post(':id/cancel')
+  async cancel(@Param('id') id: string): Promise<BatchView> {
+    return this.control.cancel(parseBatchId(id));
+  }
+
+  @Post(':id/pause')
+  async pause(@Param('id') id: string): Promise<BatchView> {
+    return this.control.pause(parseBatchId(id));
+  }
+
+  @Post(':id/resume')
+  async resume(@Param('id') id: string): Promise<BatchView> {
+    return this.control.resume(parseBatchId(id));
+  }
+
+  @Get(':id/errors')
+  async errors(@Param('id') id: string, @Query() q: Record<string, unknown>): Promise<{ items: ErrorView[]; nextCursor: string | null }> {
+    const p = parseWith(pageQuerySchema, q);
+    return this.query.errors(parseBatchId(id), p.limit, p.cursor);
+  }
+
+  /** Every item's output as NDJSON, in item order, streamed. */
+  @Get(':id/results')
+  async results(@Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
+    const bid = parseBatchId(id);
+    await this.query.row(bid); // 404 before the stream starts
+    await reply.type(NDJSON).send(Readable.from(this.query.resultLines(bid)));
+  }
+
+  /** Server-sent progress events until the batch reaches a terminal state. */
+  @Get(':id/events')
+  async events(@Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
+    const bid = parseBatchId(id);
+    await this.query.row(bid);
+    const query = this.query;
+    async function* stream(): AsyncGenerator<string> {
+      let last = '';
+      let quiet = 0;
+      for (;;) {
+        const view = await query.get(bid);
+        const json = JSON.stringify(view);
+        if (json !== last) {
+          yield `event: progress\ndata: ${json}\n\n`;
+          last = json;
+          quiet = 0;
+        } else if (++quiet % 30 === 0) {
+          yield ': keep-alive\n\n';
+        }
+        if (TERMINAL.has(view.state)) {
+          yield `event: end\ndata: ${JSON.stringify({ id: bid, state: view.state })}\n\n`;
+          return;
+        }
+        await sleep(EVENTS_POLL_MS);
+      }
+    }
+    await reply.header('Cache-Control', 'no-cache').type('text/event-stream').send(Readable.from(stream()));
+  }
+}

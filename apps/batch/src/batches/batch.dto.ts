@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { DomainException } from '@tandem/shared';
+import { PUBLIC_STATES } from './batch.types';
+
+const intLike = z.union([z.number(), z.string().regex(/^-?\d+$/).transform(Number)]).pipe(z.number().int());
+
+/** Submission options: the JSON body (with `items`) or, for NDJSON uploads, the query string. */
+export const submitOptionsSchema = z.object({
+  task: z.string().min(1).max(100),
+  model: z.string().min(1).max(200).optional(),
+  reducer: z.string().min(1).max(100),
+  chunkSize: intLike.optional(),
+  priority: intLike.pipe(z.number().min(0).max(100)).optional(),
+  idempotencyKey: z.string().min(1).max(200).optional(),
+  maxAttempts: intLike.pipe(z.number().min(1).max(100)).optional(),
+  failurePolicy: z.enum(['fail', 'continue']).optional(),
+});
+export type SubmitOptions = z.infer<typeof submitOptionsSchema>;
+
+export const listQuerySchema = z.object({
+  state: z.enum(PUBLIC_STATES).optional(),
+  limit: intLike.pipe(z.number().min(1).max(500)).default(50),
+  cursor: z.string().regex(/^\d{1,18}$/, 'cursor must come from nextCursor').transform(Number).optional(),
+});
+export type ListQuery = z.infer<typeof listQuerySchema>;
+
+export const pageQuerySchema = z.object({
+  limit: intLike.pipe(z.number().min(1).max(1000)).default(100),
+  cursor: z.string().regex(/^\d{1,9}$/, 'cursor must come from nextCursor').transform(Number).optional(),
+});
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function parseBatchId(id: string): string {
+  if (!UUID.test(id)) throw DomainException.notFound(`batch ${id.slice(0, 64)} not found`);
+  return id.toLowerCase();
+}
+
+/** zod → one 400 message naming each bad field. */
+export function parseWith<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
+  const r = schema.safeParse(input ?? {});
+  if (r.success) return r.data;
+  throw DomainException.invalid(r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+}

@@ -1,0 +1,188 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, type QueryRunner } from 'typeorm';
+import type { BatchState } from '@tandem/persistence';
+import type { BatchRow, NewBatch } from './batch.types';
+
+const COLUMNS = `id, seq, idempotency_key, task, model, reducer, chunk_size, priority, failure_policy, max_attempts,
+  state, item_count, chunk_count, chunks_done, chunks_failed, items_done, items_failed, result, error,
+  created_at, started_at, finished_at`;
+
+type Raw = Record<string, unknown>;
+
+function toRow(r: Raw): BatchRow {
+  return {
+    id: r.id as string,
+    seq: Number(r.seq),
+    idempotencyKey: (r.idempotency_key as string | null) ?? null,
+    task: r.task as string,
+    model: (r.model as string | null) ?? null,
+    reducer: r.reducer as string,
+    chunkSize: Number(r.chunk_size),
+    priority: Number(r.priority),
+    failurePolicy: r.failure_policy === 'continue' ? 'continue' : 'fail',
+    maxAttempts: Number(r.max_attempts),
+    state: r.state as BatchState,
+    itemCount: Number(r.item_count),
+    chunkCount: Number(r.chunk_count),
+    chunksDone: Number(r.chunks_done),
+    chunksFailed: Number(r.chunks_failed),
+    itemsDone: Number(r.items_done),
+    itemsFailed: Number(r.items_failed),
+    result: r.result ?? null,
+    error: (r.error as string | null) ?? null,
+    createdAt: r.created_at as Date,
+    startedAt: (r.started_at as Date | null) ?? null,
+    finishedAt: (r.finished_at as Date | null) ?? null,
+  };
+}
+
+/**
+ * A submission in progress: one transaction, so a bad item (or NDJSON line) found late rolls
+ * back every chunk already written and nothing is ever enqueued for it.
+ */
+export class BatchSubmissionTx {
+  private chunkCount = 0;
+  private itemCount = 0;
+  constructor(
+    private readonly qr: QueryRunner,
+    private readonly batchId: string,
+    private readonly chunkSize: number,
+  ) {}
+
+  /** Appends whole chunks (arrays of items) in one statement. */
+  async addChunks(chunks: readonly unknown[][]): Promise<void> {
+    if (chunks.length === 0) return;
+    await this.qr.query(
+      `INSERT INTO batch_chunk (batch_id, idx, first_item, item_count, items)
+       SELECT $1, $2 + e.ord - 1, ($2 + e.ord - 1)::bigint * $3, jsonb_array_length(e.value), e.value
+       FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS e(value, ord)`,
+      [this.batchId, this.chunkCount, this.chunkSize, JSON.stringify(chunks)],
+    );
+    this.chunkCount += chunks.length;
+    for (const c of chunks) this.itemCount += c.length;
+  }
+
+  get counts(): { chunks: number; items: number } {
+    return { chunks: this.chunkCount, items: this.itemCount };
+  }
+}
+
+/** Batch-level rows: create, read, list, state transitions. Chunk commits live in ChunkRepository. */
+@Injectable()
+export class BatchRepository {
+  constructor(@Inject(DataSource) private readonly ds: DataSource) {}
+
+  async findByIdempotencyKey(key: string): Promise<BatchRow | null> {
+    const rows = (await this.ds.query(`SELECT ${COLUMNS} FROM batch WHERE idempotency_key = $1`, [key])) as Raw[];
+    return rows[0] ? toRow(rows[0]) : null;
+  }
+
+  async get(id: string): Promise<BatchRow | null> {
+    const rows = (await this.ds.query(`SELECT ${COLUMNS} FROM batch WHERE id = $1`, [id])) as Raw[];
+    return rows[0] ? toRow(rows[0]) : null;
+  }
+
+  /**
+   * Runs `fill` inside one transaction that creates the batch; commits it as `queued` with its
+   * counts, or rolls everything back if `fill` throws. Returns null when the idempotency key
+   * was taken concurrently (the caller then returns the existing batch).
+   */
+  async submit(b: NewBatch, fill: (tx: BatchSubmissionTx) => Promise<void>): Promise<BatchRow | null> {
+    const qr = this.ds.createQueryRunner();
+    await qr.connect();
+    try {
+      await qr.startTransaction();
+      const inserted = (await qr.query(
+        `INSERT INTO batch (id, idempotency_key, task, model, reducer, chunk_size, priority, failure_policy, max_attempts,
+           state, item_count, chunk_count)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'submitting', 0, 0)
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+        [b.id, b.idempotencyKey, b.task, b.model, b.reducer, b.chunkSize, b.priority, b.failurePolicy, b.maxAttempts],
+      )) as Raw[];
+      if (inserted.length === 0) {
+        await qr.rollbackTransaction();
+        return null;
+      }
+      const tx = new BatchSubmissionTx(qr, b.id, b.chunkSize);
+      await fill(tx);
+      const { chunks, items } = tx.counts;
+      const rows = (await qr.query(
+        `UPDATE batch SET state = 'queued', item_count = $2, chunk_count = $3, progressed_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+        [b.id, items, chunks],
+      )) as [Raw[], number];
+      await qr.commitTransaction();
+      return toRow(rows[0][0]);
+    } catch (e) {
+      if (qr.isTransactionActive) await qr.rollbackTransaction().catch(() => undefined);
+      throw e;
+    } finally {
+      await qr.release();
+    }
+  }
+
+  async list(filter: { state?: BatchState; cursor?: number; limit: number }): Promise<BatchRow[]> {
+    const params: unknown[] = [filter.limit];
+    const where: string[] = [`state <> 'submitting'`];
+    if (filter.state) {
+      params.push(filter.state);
+      where.push(`state = $${params.length}`);
+    }
+    if (filter.cursor !== undefined) {
+      params.push(filter.cursor);
+      where.push(`seq < $${params.length}`);
+    }
+    const rows = (await this.ds.query(
+      `SELECT ${COLUMNS} FROM batch WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT $1`,
+      params,
+    )) as Raw[];
+    return rows.map(toRow);
+  }
+
+  /** Moves a batch from one of `from` to `to`; returns the row after, or null if it was in no such state. */
+  async transition(id: string, from: readonly BatchState[], to: BatchState): Promise<BatchRow | null> {
+    const rows = (await this.ds.query(
+      `UPDATE batch SET state = $3, progressed_at = now(),
+         finished_at = CASE WHEN $3 IN ('succeeded','failed','cancelled') THEN now() ELSE finished_at END
+       WHERE id = $1 AND state = ANY($2::text[]) RETURNING ${COLUMNS}`,
+      [id, from, to],
+    )) as [Raw[], number];
+    return rows[0][0] ? toRow(rows[0][0]) : null;
+  }
+
+  /**
+   * Cancels: pending chunks first, then the batch (chunk-then-batch is the lock order every
+   * chunk commit uses too, so cancel never deadlocks with a worker).
+   */
+  async cancel(id: string): Promise<BatchRow | null> {
+    return this.ds.transaction(async (m) => {
+      await m.query(`UPDATE batch_chunk SET state = 'cancelled', finished_at = now() WHERE batch_id = $1 AND state = 'pending'`, [id]);
+      const rows = (await m.query(
+        `UPDATE batch SET state = 'cancelled', finished_at = now(), progressed_at = now()
+         WHERE id = $1 AND state IN ('queued','running','paused') RETURNING ${COLUMNS}`,
+        [id],
+      )) as [Raw[], number];
+      return rows[0][0] ? toRow(rows[0][0]) : null;
+    });
+  }
+
+  /** Non-terminal, unpaused batches with no progress for `idleMs`: candidates for reconciling. */
+  async idleActive(idleMs: number, limit = 100): Promise<BatchRow[]> {
+    const rows = (await this.ds.query(
+      `SELECT ${COLUMNS} FROM batch WHERE state IN ('queued','running')
+         AND progressed_at < now() - ($1::double precision * interval '1 millisecond')
+       ORDER BY seq LIMIT $2`,
+      [idleMs, limit],
+    )) as Raw[];
+    return rows.map(toRow);
+  }
+
+  /** Marks that the reconciler looked, so an idle batch is not rescanned every tick. */
+  async touch(id: string): Promise<void> {
+    await this.ds.query(`UPDATE batch SET progressed_at = now() WHERE id = $1`, [id]);
+  }
+
+  async stateOf(id: string): Promise<BatchState | null> {
+    const rows = (await this.ds.query(`SELECT state FROM batch WHERE id = $1`, [id])) as Raw[];
+    return rows[0] ? (rows[0].state as BatchState) : null;
+  }
+}

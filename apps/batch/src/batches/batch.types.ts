@@ -1,0 +1,72 @@
+import type { BatchState } from '@tandem/persistence';
+
+export type FailurePolicy = 'fail' | 'continue';
+
+export const TERMINAL_STATES: readonly BatchState[] = ['succeeded', 'failed', 'cancelled'];
+export const PUBLIC_STATES = ['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled'] as const;
+export type PublicBatchState = (typeof PUBLIC_STATES)[number];
+
+/** A batch row as the services see it (counters as numbers: they stay far below 2^53). */
+export interface BatchRow {
+  id: string;
+  seq: number;
+  idempotencyKey: string | null;
+  task: string;
+  model: string | null;
+  reducer: string;
+  chunkSize: number;
+  priority: number;
+  failurePolicy: FailurePolicy;
+  maxAttempts: number;
+  state: BatchState;
+  itemCount: number;
+  chunkCount: number;
+  chunksDone: number;
+  chunksFailed: number;
+  itemsDone: number;
+  itemsFailed: number;
+  result: unknown;
+  error: string | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export interface NewBatch {
+  id: string;
+  idempotencyKey: string | null;
+  task: string;
+  model: string | null;
+  reducer: string;
+  chunkSize: number;
+  priority: number;
+  failurePolicy: FailurePolicy;
+  maxAttempts: number;
+}
+
+/** What a worker needs to run one chunk. */
+export interface ChunkWork {
+  batchState: BatchState;
+  chunkState: string;
+  task: string;
+  model: string | null;
+  reducer: string;
+  items: unknown[];
+}
+
+export interface ChunkOutcome {
+  /** False when the chunk was already settled (a duplicate or retried delivery): nothing counted. */
+  counted: boolean;
+  /** True for the one commit that settled the batch (the fan-in ran in it). */
+  finalized: boolean;
+}
+
+export interface ChunkPage {
+  idx: number;
+  firstItem: number;
+  itemCount: number;
+  state: string;
+  outputs: unknown[] | null;
+  error: string | null;
+  attempts: number;
+}

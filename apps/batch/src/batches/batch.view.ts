@@ -1,0 +1,70 @@
+import type { BatchRow, PublicBatchState } from './batch.types';
+
+export interface BatchView {
+  id: string;
+  state: PublicBatchState;
+  task: string;
+  model: string | null;
+  reducer: string;
+  chunkSize: number;
+  priority: number;
+  failurePolicy: string;
+  maxAttempts: number;
+  idempotencyKey: string | null;
+  /** Settled items (done or dead-lettered) as a percentage of all items. */
+  progress: number;
+  counts: {
+    items: number;
+    itemsDone: number;
+    itemsFailed: number;
+    chunks: number;
+    chunksDone: number;
+    chunksFailed: number;
+    chunksPending: number;
+  };
+  etaSeconds: number | null;
+  result: unknown;
+  error: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export function toView(b: BatchRow, now = Date.now()): BatchView {
+  const settled = b.itemsDone + b.itemsFailed;
+  const progress = b.itemCount === 0 ? 100 : Math.floor((settled / b.itemCount) * 10_000) / 100;
+  let eta: number | null = null;
+  if ((b.state === 'running' || b.state === 'queued') && b.startedAt && settled > 0) {
+    const rate = settled / Math.max(1, now - b.startedAt.getTime());
+    eta = Math.round((b.itemCount - settled) / rate / 100) / 10;
+  }
+  return {
+    id: b.id,
+    // 'submitting' rows are never committed, so they are never seen; map defensively anyway.
+    state: b.state === 'submitting' ? 'queued' : b.state,
+    task: b.task,
+    model: b.model,
+    reducer: b.reducer,
+    chunkSize: b.chunkSize,
+    priority: b.priority,
+    failurePolicy: b.failurePolicy,
+    maxAttempts: b.maxAttempts,
+    idempotencyKey: b.idempotencyKey,
+    progress,
+    counts: {
+      items: b.itemCount,
+      itemsDone: b.itemsDone,
+      itemsFailed: b.itemsFailed,
+      chunks: b.chunkCount,
+      chunksDone: b.chunksDone,
+      chunksFailed: b.chunksFailed,
+      chunksPending: b.chunkCount - b.chunksDone - b.chunksFailed,
+    },
+    etaSeconds: b.state === 'succeeded' ? 0 : eta,
+    result: b.state === 'succeeded' ? b.result : null,
+    error: b.error,
+    createdAt: b.createdAt.toISOString(),
+    startedAt: b.startedAt?.toISOString() ?? null,
+    finishedAt: b.finishedAt?.toISOString() ?? null,
+  };
+}

@@ -1,0 +1,81 @@
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Counter, Gauge, register, type Metric } from 'prom-client';
+
+const WINDOW_MS = 10_000;
+
+function metric<T extends Metric>(name: string, make: () => T): T {
+  // Several app instances can share one process (tests); the default registry allows one of each.
+  return (register.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+/** Depth sources of every live instance in this process, read at scrape time. */
+const depthSources = new Set<() => Promise<Record<string, number>>>();
+/** Completion times and sizes of recent chunks, for the items/s gauge. */
+const recent: { at: number; items: number }[] = [];
+
+/** tandem_batch_* metrics on prom-client's default registry. */
+@Injectable()
+export class BatchMetrics implements OnModuleDestroy {
+  private readonly processed = metric('tandem_batch_chunks_processed_total', () => new Counter({ name: 'tandem_batch_chunks_processed_total', help: 'Chunks committed' }));
+  private readonly failed = metric(
+    'tandem_batch_chunks_failed_total',
+    () => new Counter({ name: 'tandem_batch_chunks_failed_total', help: 'Chunk attempts that failed (retried or dead-lettered)' }),
+  );
+  private readonly items = metric('tandem_batch_items_processed_total', () => new Counter({ name: 'tandem_batch_items_processed_total', help: 'Items committed' }));
+  private depthSource?: () => Promise<Record<string, number>>;
+
+  constructor() {
+    metric(
+      'tandem_batch_items_per_second',
+      () =>
+        new Gauge({
+          name: 'tandem_batch_items_per_second',
+          help: `Items committed per second over the last ${WINDOW_MS / 1000} s in this process`,
+          collect() {
+            const since = Date.now() - WINDOW_MS;
+            while (recent.length > 0 && recent[0].at < since) recent.shift();
+            this.set(recent.reduce((s, r) => s + r.items, 0) / (WINDOW_MS / 1000));
+          },
+        }),
+    );
+    metric(
+      'tandem_batch_queue_depth',
+      () =>
+        new Gauge({
+          name: 'tandem_batch_queue_depth',
+          help: 'Chunk jobs in the queue store, by state',
+          labelNames: ['state'],
+          async collect() {
+            const [source] = depthSources;
+            if (!source) return;
+            const counts = await source().catch(() => ({}) as Record<string, number>);
+            for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+          },
+        }),
+    );
+  }
+
+  setDepthSource(fn: () => Promise<Record<string, number>>): void {
+    this.depthSource = fn;
+    depthSources.add(fn);
+  }
+
+  chunkProcessed(items: number): void {
+    this.processed.inc();
+    this.items.inc(items);
+    recent.push({ at: Date.now(), items });
+    if (recent.length > 100_000) recent.splice(0, recent.length - 100_000);
+  }
+
+  chunkFailed(): void {
+    this.failed.inc();
+  }
+
+  onModuleDestroy(): void {
+    if (this.depthSource) depthSources.delete(this.depthSource);
+  }
+
+  async text(): Promise<{ contentType: string; body: string }> {
+    return { contentType: register.contentType, body: await register.metrics() };
+  }
+}

@@ -1,0 +1,21 @@
+/** What a task sees while it runs one chunk. */
+export interface TaskContext {
+  batchId: string;
+  chunk: number;
+  /** 1 on the first try, 2 on the first retry, … */
+  attempt: number;
+  /** Aborted when the batch is cancelled or paused while the chunk runs. */
+  signal: AbortSignal;
+  model: string | null;
+}
+
+/** A registered TypeScript task: validates each item at submission, maps a chunk of items to outputs. */
+export interface BatchTask {
+  readonly name: string;
+  /** `infer` needs a model from the model repository. */
+  readonly needsModel: boolean;
+  /** Returns why an item is not valid input, or null. Runs on every item before anything is enqueued. */
+  validateItem(item: unknown): string | null;
+  /** Outputs in item order, one per item. Throwing fails the whole chunk (it is retried). */
+  run(items: readonly unknown[], ctx: TaskContext): unknown[] | Promise<unknown[]>;
+}

@@ -1,0 +1,47 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Worker, type Job } from 'bullmq';
+import { resolveQueueConnection } from '@tandem/queue';
+import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
+import { BATCH_CHUNK_QUEUE, parseChunkJob, type ChunkJobData } from '../jobs/job-catalogue';
+import { ChunkRunner, type ChunkRunResult } from './chunk-runner.service';
+
+/**
+ * The BullMQ worker for chunk jobs (raw bullmq: its concurrency, lock and stall settings come
+ * from config at boot). Only started when BATCH_ROLE is `worker` or `all`.
+ */
+@Injectable()
+export class ChunkWorkerService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('ChunkWorker');
+  private worker?: Worker<ChunkJobData, ChunkRunResult>;
+
+  constructor(
+    @Inject(BATCH_CONFIG) private readonly cfg: BatchConfig,
+    private readonly runner: ChunkRunner,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const { connection, prefix } = resolveQueueConnection(this.cfg.queue);
+    const j = this.cfg.jobs;
+    this.worker = new Worker<ChunkJobData, ChunkRunResult>(BATCH_CHUNK_QUEUE, (job) => this.process(job), {
+      connection,
+      prefix,
+      concurrency: j.concurrency,
+      lockDuration: j.lockMs,
+      stalledInterval: j.stalledIntervalMs,
+      // A chunk whose worker died is picked up again; the reconciler covers anything beyond this.
+      maxStalledCount: 10,
+    });
+    this.worker.on('error', (e) => this.logger.error({ err: e }, `chunk worker error: ${e.message}`));
+    this.logger.log(`chunk worker started (concurrency ${j.concurrency})`);
+  }
+
+  private async process(job: Job<ChunkJobData, ChunkRunResult>): Promise<ChunkRunResult> {
+    const { batchId, chunk } = parseChunkJob(job.name, job.data);
+    const maxAttempts = job.opts.attempts ?? 1;
+    return this.runner.run(batchId, chunk, job.attemptsMade + 1, maxAttempts);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.worker?.close();
+  }
+}

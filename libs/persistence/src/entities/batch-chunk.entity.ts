@@ -1,0 +1,20 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+export type BatchChunkState = 'pending' | 'done' | 'dead' | 'cancelled';
+
+/** A chunk holds its items and outputs as arrays, so 1M items are ~1k rows, not 1M. */
+@Entity({ name: 'batch_chunk' })
+export class BatchChunkEntity {
+  @PrimaryColumn({ name: 'batch_id', type: 'uuid' }) batchId!: string;
+  @PrimaryColumn({ type: 'integer' }) idx!: number;
+  @Column({ name: 'first_item', type: 'bigint' }) firstItem!: string;
+  @Column({ name: 'item_count', type: 'integer' }) itemCount!: number;
+  @Column({ type: 'text', default: 'pending' }) state!: BatchChunkState;
+  @Column({ type: 'jsonb' }) items!: unknown[];
+  @Column({ type: 'jsonb', nullable: true }) outputs!: unknown[] | null;
+  /** The reducer's partial over this chunk; the fan-in combines these. */
+  @Column({ type: 'jsonb', nullable: true }) partial!: unknown;
+  @Column({ type: 'integer', default: 0 }) attempts!: number;
+  @Column({ type: 'text', nullable: true }) error!: string | null;
+  @Column({ name: 'finished_at', type: 'timestamptz', nullable: true }) finishedAt!: Date | null;
+}

@@ -1,0 +1,39 @@
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+
+export type BatchState = 'submitting' | 'queued' | 'running' | 'paused' | 'succeeded' | 'failed' | 'cancelled';
+
+/** One submitted chord: its counters are bumped in the same transaction as each chunk's commit. */
+@Entity({ name: 'batch' })
+@Index('ix_batch_state_seq', ['state', 'seq'])
+export class BatchEntity {
+  @PrimaryColumn({ type: 'uuid' })
+  id!: string;
+
+  /** Monotonic order for keyset pagination. */
+  @Column({ type: 'bigint', generated: 'identity', unique: true })
+  seq!: string;
+
+  @Column({ name: 'idempotency_key', type: 'text', nullable: true, unique: true })
+  idempotencyKey!: string | null;
+
+  @Column({ type: 'text' }) task!: string;
+  @Column({ type: 'text', nullable: true }) model!: string | null;
+  @Column({ type: 'text' }) reducer!: string;
+  @Column({ name: 'chunk_size', type: 'integer' }) chunkSize!: number;
+  @Column({ type: 'integer', default: 0 }) priority!: number;
+  @Column({ name: 'failure_policy', type: 'text', default: 'fail' }) failurePolicy!: string;
+  @Column({ name: 'max_attempts', type: 'integer', default: 3 }) maxAttempts!: number;
+  @Column({ type: 'text' }) state!: BatchState;
+  @Column({ name: 'item_count', type: 'bigint' }) itemCount!: string;
+  @Column({ name: 'chunk_count', type: 'integer' }) chunkCount!: number;
+  @Column({ name: 'chunks_done', type: 'integer', default: 0 }) chunksDone!: number;
+  @Column({ name: 'chunks_failed', type: 'integer', default: 0 }) chunksFailed!: number;
+  @Column({ name: 'items_done', type: 'bigint', default: 0 }) itemsDone!: string;
+  @Column({ name: 'items_failed', type: 'bigint', default: 0 }) itemsFailed!: string;
+  @Column({ type: 'jsonb', nullable: true }) result!: unknown;
+  @Column({ type: 'text', nullable: true }) error!: string | null;
+  @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' }) createdAt!: Date;
+  @Column({ name: 'started_at', type: 'timestamptz', nullable: true }) startedAt!: Date | null;
+  @Column({ name: 'finished_at', type: 'timestamptz', nullable: true }) finishedAt!: Date | null;
+  @Column({ name: 'progressed_at', type: 'timestamptz', default: () => 'now()' }) progressedAt!: Date;
+}
