@@ -1,0 +1,75 @@
+import { Injectable } from '@nestjs/common';
+import { type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { DomainException, ErrorCode, HealthService } from '@tandem/shared';
+import { InferenceService } from '../inference/inference.service';
+import { decodeGrpcInfer, encodeGrpcInfer } from './grpc-tensor.codec';
+import { toGrpcError } from './grpc-status.map';
+import type { ModelInferRequestWire, ModelInferResponseWire } from './grpc-wire.types';
+
+type Unary<Req, Res> = (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>) => void;
+
+/** Milliseconds left before the client's deadline; undefined when it set none. */
+function deadlineMs(call: ServerUnaryCall<unknown, unknown>): number | undefined {
+  const d = call.getDeadline();
+  const at = d instanceof Date ? d.getTime() : d;
+  if (!Number.isFinite(at)) return undefined;
+  return at - Date.now();
+}
+
+/**
+ * inference.GRPCInferenceService: a thin adapter over the same InferenceService as REST.
+ * Errors map through the one gRPC status table; client deadlines bound the queue wait.
+ */
+@Injectable()
+export class InferenceGrpcController {
+  constructor(
+    private readonly inference: InferenceService,
+    private readonly health: HealthService,
+  ) {}
+
+  private unary<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res): Unary<Req, Res> {
+    return (call, cb) => {
+      Promise.resolve()
+        .then(() => fn(call.request, call))
+        .then(
+          (res) => cb(null, res),
+          (e: unknown) => {
+            const err = toGrpcError(e);
+            cb({ code: err.code, details: err.details });
+          },
+        );
+    };
+  }
+
+  handlers(): Record<string, Unary<never, unknown>> {
+    const h = {
+      ServerLive: this.unary(() => ({ live: true })),
+      ServerReady: this.unary(async () => ({ ready: (await this.health.readiness()).ready })),
+      ModelReady: this.unary((req: { name: string; version: string }) => {
+        if (!req.name) throw DomainException.invalid('name is required');
+        return { ready: this.inference.modelReady(req.name, req.version || undefined) };
+      }),
+      ServerMetadata: this.unary(() => this.inference.serverMetadata()),
+      ModelMetadata: this.unary((req: { name: string; version: string }) => {
+        if (!req.name) throw DomainException.invalid('name is required');
+        const m = this.inference.modelMetadata(req.name, req.version || undefined);
+        return { name: m.name, versions: m.versions, platform: m.platform, inputs: m.inputs, outputs: m.outputs };
+      }),
+      ModelInfer: this.unary(async (req: ModelInferRequestWire, call): Promise<ModelInferResponseWire> => {
+        const left = deadlineMs(call);
+        let decoded;
+        try {
+          if (left !== undefined && left <= 0) throw new DomainException(ErrorCode.DeadlineExceeded, 'deadline exceeded before the request was queued');
+          decoded = decodeGrpcInfer(req, left);
+        } catch (e) {
+          this.inference.recordRejected(req.model_name || 'unknown', e);
+          throw e;
+        }
+        const result = await this.inference.infer(decoded.request);
+        return encodeGrpcInfer(result, decoded.id, decoded.raw);
+      }),
+    };
+    return h as unknown as Record<string, Unary<never, unknown>>;
+  }
+}
+
