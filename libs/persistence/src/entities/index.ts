@@ -1,9 +1,14 @@
 import { AuditLogEntity } from './audit-log.entity';
 import { BatchEntity, type BatchState } from './batch.entity';
 import { BatchChunkEntity, type BatchChunkState } from './batch-chunk.entity';
+import { SchedulerNodeEntity, type SchedulerNodeStatus } from './scheduler-node.entity';
+import { SchedulerDeviceEntity, type SchedulerDeviceKind, type SchedulerDeviceSource } from './scheduler-device.entity';
+import { SchedulerAllocationEntity, type SchedulerAllocationKind, type SchedulerAllocationState } from './scheduler-allocation.entity';
 
 export { AuditLogEntity };
 export { BatchEntity, BatchChunkEntity, type BatchState, type BatchChunkState };
+export { SchedulerNodeEntity, SchedulerDeviceEntity, SchedulerAllocationEntity };
+export type { SchedulerNodeStatus, SchedulerDeviceKind, SchedulerDeviceSource, SchedulerAllocationKind, SchedulerAllocationState };
 
 /** Every entity the data source knows; later capabilities append theirs here. */
-export const ENTITIES = [AuditLogEntity, BatchEntity, BatchChunkEntity];
+export const ENTITIES = [AuditLogEntity, BatchEntity, BatchChunkEntity, SchedulerNodeEntity, SchedulerDeviceEntity, SchedulerAllocationEntity];

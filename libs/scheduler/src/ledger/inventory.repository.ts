@@ -1,0 +1,208 @@
+import { DataSource, type EntityManager } from 'typeorm';
+import type { DiscoveredDevice } from '../inventory/device-discovery';
+import type { DeviceKind, DeviceView, NodeStatus, NodeView } from '../scheduler.types';
+import { iso, rows } from './sql';
+
+export interface NodeRegistration {
+  name: string;
+  hostname: string;
+  pid: number;
+  info: Record<string, unknown>;
+  devices: DiscoveredDevice[];
+  defaultPartition: { onlineMilli: number; batchMilli: number; batchMayBorrow: boolean };
+}
+
+interface DeviceRow {
+  id: string;
+  node: string;
+  nodeStatus: NodeStatus;
+  localId: string;
+  kind: DeviceKind;
+  source: 'discovered' | 'declared';
+  model: string;
+  gpuIndex: number | null;
+  gpuUuid: string | null;
+  migMode: string | null;
+  cores: number | null;
+  memoryMiB: number;
+  drained: boolean;
+  onlineMilli: number;
+  batchMilli: number;
+  batchMayBorrow: boolean;
+  usedOnline: number;
+  usedBatch: number;
+  usedBorrowed: number;
+  pendingOnline: number;
+  usedMem: number;
+  allocations: number;
+}
+
+const DEVICE_SELECT = `
+  SELECT d.id, d.node_name AS node, n.status AS "nodeStatus", d.local_id AS "localId", d.kind, d.source, d.model,
+         d.gpu_index AS "gpuIndex", d.gpu_uuid AS "gpuUuid", d.mig_mode AS "migMode", d.cores, d.memory_mib AS "memoryMiB",
+         d.drained, d.online_milli AS "onlineMilli", d.batch_milli AS "batchMilli", d.batch_may_borrow AS "batchMayBorrow",
+         coalesce(sum(a.share_milli) FILTER (WHERE a.kind = 'online' AND a.state <> 'pending'), 0)::int AS "usedOnline",
+         coalesce(sum(a.share_milli) FILTER (WHERE a.kind = 'batch'), 0)::int AS "usedBatch",
+         coalesce(sum(a.share_milli) FILTER (WHERE a.kind = 'batch' AND a.borrowed), 0)::int AS "usedBorrowed",
+         coalesce(sum(a.share_milli) FILTER (WHERE a.state = 'pending'), 0)::int AS "pendingOnline",
+         coalesce(sum(a.memory_mib) FILTER (WHERE a.state <> 'pending'), 0)::int AS "usedMem",
+         count(a.id)::int AS allocations
+    FROM sched_device d
+    JOIN sched_node n ON n.name = d.node_name
+    LEFT JOIN sched_allocation a ON a.device_id = d.id`;
+
+function toDeviceView(r: DeviceRow): DeviceView {
+  return {
+    id: r.id,
+    node: r.node,
+    nodeStatus: r.nodeStatus,
+    localId: r.localId,
+    kind: r.kind,
+    source: r.source,
+    model: r.model,
+    gpuIndex: r.gpuIndex,
+    gpuUuid: r.gpuUuid,
+    migMode: r.migMode,
+    cores: r.cores,
+    memoryMiB: r.memoryMiB,
+    drained: r.drained,
+    partition: { deviceId: r.id, online: r.onlineMilli / 1000, batch: r.batchMilli / 1000, batchMayBorrow: r.batchMayBorrow },
+    used: {
+      online: r.usedOnline / 1000,
+      batch: r.usedBatch / 1000,
+      borrowed: r.usedBorrowed / 1000,
+      pendingOnline: r.pendingOnline / 1000,
+      memoryMiB: r.usedMem,
+      allocations: r.allocations,
+    },
+  };
+}
+
+interface NodeRow {
+  name: string;
+  status: NodeStatus;
+  hostname: string;
+  pid: number | null;
+  registeredAt: Date;
+  lastHeartbeatAt: Date;
+  info: Record<string, unknown>;
+}
+
+/** Nodes, devices and partitions. */
+export class InventoryRepository {
+  constructor(private readonly ds: DataSource) {}
+
+  transaction<T>(fn: (em: EntityManager) => Promise<T>): Promise<T> {
+    return this.ds.transaction(fn);
+  }
+
+  /**
+   * Upserts the node and its devices in one transaction. Re-registration keeps each device's
+   * partition and drain flag (admin decisions outlive restarts) and drops devices that vanished.
+   */
+  async register(r: NodeRegistration): Promise<void> {
+    await this.ds.transaction(async (em) => {
+      await em.query(
+        `INSERT INTO sched_node (name, status, hostname, pid, info, registered_at, last_heartbeat_at)
+         VALUES ($1, 'alive', $2, $3, $4::jsonb, now(), now())
+         ON CONFLICT (name) DO UPDATE SET status = 'alive', hostname = EXCLUDED.hostname, pid = EXCLUDED.pid,
+           info = EXCLUDED.info, registered_at = now(), last_heartbeat_at = now()`,
+        [r.name, r.hostname, r.pid, JSON.stringify(r.info)],
+      );
+      const ids: string[] = [];
+      for (const d of r.devices) {
+        const id = `${r.name}/${d.localId}`;
+        ids.push(id);
+        await em.query(
+          `INSERT INTO sched_device (id, node_name, local_id, kind, source, model, gpu_index, gpu_uuid, mig_mode, cores, memory_mib,
+                                     online_milli, batch_milli, batch_may_borrow)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+           ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, source = EXCLUDED.source, model = EXCLUDED.model,
+             gpu_index = EXCLUDED.gpu_index, gpu_uuid = EXCLUDED.gpu_uuid, mig_mode = EXCLUDED.mig_mode,
+             cores = EXCLUDED.cores, memory_mib = EXCLUDED.memory_mib, updated_at = now()`,
+          [id, r.name, d.localId, d.kind, d.source, d.model, d.gpuIndex, d.gpuUuid, d.migMode, d.cores, d.memoryMiB,
+            r.defaultPartition.onlineMilli, r.defaultPartition.batchMilli, r.defaultPartition.batchMayBorrow],
+        );
+      }
+      await em.query('DELETE FROM sched_device WHERE node_name = $1 AND NOT (id = ANY($2))', [r.name, ids]);
+    });
+  }
+
+  /** Returns false if the node row is gone (someone deleted it): the agent re-registers. */
+  async heartbeat(name: string): Promise<boolean> {
+    const r = await rows(this.ds.manager, `UPDATE sched_node SET last_heartbeat_at = now(), status = 'alive' WHERE name = $1 RETURNING name`, [name]);
+    return r.length > 0;
+  }
+
+  async markLeft(name: string): Promise<void> {
+    await this.ds.query(`UPDATE sched_node SET status = 'left' WHERE name = $1`, [name]);
+  }
+
+  async listNodes(): Promise<NodeView[]> {
+    const r = await rows<NodeRow>(
+      this.ds.manager,
+      `SELECT name, status, hostname, pid, registered_at AS "registeredAt", last_heartbeat_at AS "lastHeartbeatAt", info
+         FROM sched_node ORDER BY name`,
+    );
+    return r.map((n) => ({ ...n, registeredAt: iso(n.registeredAt)!, lastHeartbeatAt: iso(n.lastHeartbeatAt)! }));
+  }
+
+  async listDevices(f: { node?: string; kind?: DeviceKind } = {}): Promise<DeviceView[]> {
+    const r = await rows<DeviceRow>(
+      this.ds.manager,
+      `${DEVICE_SELECT}
+        WHERE ($1::text IS NULL OR d.node_name = $1) AND ($2::text IS NULL OR d.kind = $2)
+        GROUP BY d.id, n.status ORDER BY d.id`,
+      [f.node ?? null, f.kind ?? null],
+    );
+    return r.map(toDeviceView);
+  }
+
+  async getDevice(id: string, em: EntityManager = this.ds.manager): Promise<DeviceView | null> {
+    const r = await rows<DeviceRow>(em, `${DEVICE_SELECT} WHERE d.id = $1 GROUP BY d.id, n.status`, [id]);
+    return r[0] ? toDeviceView(r[0]) : null;
+  }
+
+  /** Locks one device row for an admin change; null when it does not exist. */
+  async lockDevice(em: EntityManager, id: string): Promise<{ onlineMilli: number; batchMilli: number; batchMayBorrow: boolean; drained: boolean } | null> {
+    const r = await rows<{ onlineMilli: number; batchMilli: number; batchMayBorrow: boolean; drained: boolean }>(
+      em,
+      `SELECT online_milli AS "onlineMilli", batch_milli AS "batchMilli", batch_may_borrow AS "batchMayBorrow", drained
+         FROM sched_device WHERE id = $1 FOR UPDATE`,
+      [id],
+    );
+    return r[0] ?? null;
+  }
+
+  async setPartition(em: EntityManager, id: string, p: { onlineMilli: number; batchMilli: number; batchMayBorrow: boolean }): Promise<void> {
+    await em.query(
+      `UPDATE sched_device SET online_milli = $2, batch_milli = $3, batch_may_borrow = $4, updated_at = now() WHERE id = $1`,
+      [id, p.onlineMilli, p.batchMilli, p.batchMayBorrow],
+    );
+  }
+
+  async setDrained(em: EntityManager, id: string, drained: boolean): Promise<void> {
+    await em.query(`UPDATE sched_device SET drained = $2, updated_at = now() WHERE id = $1`, [id, drained]);
+  }
+
+  /** How many devices match a request's constraints, whatever their state (for "share > device count"). */
+  async countMatching(f: { deviceKind?: DeviceKind; nodes?: string[]; devices?: string[] }): Promise<number> {
+    const r = await rows<{ n: number }>(
+      this.ds.manager,
+      `SELECT count(*)::int AS n FROM sched_device d
+        WHERE ($1::text IS NULL OR d.kind = $1) AND ($2::text[] IS NULL OR d.node_name = ANY($2)) AND ($3::text[] IS NULL OR d.id = ANY($3))`,
+      [f.deviceKind ?? null, f.nodes ?? null, f.devices ?? null],
+    );
+    return r[0]?.n ?? 0;
+  }
+
+  async existingDeviceIds(ids: string[]): Promise<Set<string>> {
+    const r = await rows<{ id: string }>(this.ds.manager, 'SELECT id FROM sched_device WHERE id = ANY($1)', [ids]);
+    return new Set(r.map((x) => x.id));
+  }
+
+  async existingNodes(names: string[]): Promise<Set<string>> {
+    const r = await rows<{ name: string }>(this.ds.manager, 'SELECT name FROM sched_node WHERE name = ANY($1)', [names]);
+    return new Set(r.map((x) => x.name));
+  }
+}

@@ -1,0 +1,294 @@
+import { DataSource, type EntityManager } from 'typeorm';
+import type { AllocationKind, AllocationView, DeviceKind, DeviceSource } from '../scheduler.types';
+import type { LedgerAllocation, LedgerDevice } from './placement';
+import { iso, rows, SCHEDULER_CHANNEL } from './sql';
+
+export interface CandidateDevice extends LedgerDevice {
+  node: string;
+  kind: DeviceKind;
+  source: DeviceSource;
+  cores: number | null;
+  gpuIndex: number | null;
+  gpuUuid: string | null;
+}
+
+export interface CandidateFilter {
+  deviceKind?: DeviceKind;
+  nodes?: string[];
+  devices?: string[];
+}
+
+export interface NewAllocation {
+  id: string;
+  groupId: string;
+  deviceId: string;
+  kind: AllocationKind;
+  state: 'pending' | 'active';
+  shareMilli: number;
+  memoryMiB: number;
+  borrowed: boolean;
+}
+
+export interface RevokedRow {
+  id: string;
+  groupId: string;
+  deviceId: string;
+  holder: string;
+  deadline: Date;
+}
+
+export interface ReleasedRow {
+  id: string;
+  groupId: string;
+  deviceId: string;
+  holder: string;
+  kind: AllocationKind;
+}
+
+const ALLOC_COLS = `id, group_id AS "groupId", device_id AS "deviceId", kind, state, share_milli AS "shareMilli",
+  memory_mib AS "memoryMiB", borrowed, holder, holder_node AS "holderNode", lease_expires_at AS "leaseExpiresAt",
+  revoke_deadline AS "revokeDeadline", created_at AS "createdAt"`;
+
+interface AllocRow {
+  id: string;
+  groupId: string;
+  deviceId: string;
+  kind: AllocationKind;
+  state: 'pending' | 'active' | 'revoking';
+  shareMilli: number;
+  memoryMiB: number;
+  borrowed: boolean;
+  holder: string;
+  holderNode: string | null;
+  leaseExpiresAt: Date;
+  revokeDeadline: Date | null;
+  createdAt: Date;
+}
+
+export function toAllocationView(r: AllocRow): AllocationView {
+  return {
+    id: r.id,
+    groupId: r.groupId,
+    deviceId: r.deviceId,
+    kind: r.kind,
+    state: r.state,
+    share: r.shareMilli / 1000,
+    memoryMiB: r.memoryMiB,
+    borrowed: r.borrowed,
+    holder: r.holder,
+    holderNode: r.holderNode,
+    leaseExpiresAt: iso(r.leaseExpiresAt)!,
+    revokeDeadline: iso(r.revokeDeadline),
+    createdAt: iso(r.createdAt)!,
+  };
+}
+
+/** Queries run inside one allocation transaction, after the device rows are locked. */
+export class LedgerTx {
+  constructor(readonly em: EntityManager) {}
+
+  /**
+   * Locks every candidate device row, in id order (so concurrent allocators never deadlock).
+   * Every writer of allocations holds these locks, so what is read after this is complete.
+   */
+  lockCandidates(f: CandidateFilter): Promise<CandidateDevice[]> {
+    return rows<CandidateDevice>(
+      this.em,
+      `SELECT d.id, d.node_name AS node, d.kind, d.source, d.cores, d.gpu_index AS "gpuIndex", d.gpu_uuid AS "gpuUuid",
+              d.memory_mib AS "memoryMiB", d.online_milli AS "onlineMilli", d.batch_milli AS "batchMilli",
+              d.batch_may_borrow AS "batchMayBorrow"
+         FROM sched_device d JOIN sched_node n ON n.name = d.node_name
+        WHERE n.status = 'alive' AND NOT d.drained
+          AND ($1::text IS NULL OR d.kind = $1)
+          AND ($2::text[] IS NULL OR d.node_name = ANY($2))
+          AND ($3::text[] IS NULL OR d.id = ANY($3))
+        ORDER BY d.id
+          FOR UPDATE OF d`,
+      [f.deviceKind ?? null, f.nodes ?? null, f.devices ?? null],
+    );
+  }
+
+  /** Locks the given devices (id order). */
+  async lockDevices(ids: string[]): Promise<LedgerDevice[]> {
+    return rows<LedgerDevice>(
+      this.em,
+      `SELECT id, memory_mib AS "memoryMiB", online_milli AS "onlineMilli", batch_milli AS "batchMilli", batch_may_borrow AS "batchMayBorrow"
+         FROM sched_device WHERE id = ANY($1) ORDER BY id FOR UPDATE`,
+      [ids],
+    );
+  }
+
+  async allocationsOn(deviceIds: string[]): Promise<LedgerAllocation[]> {
+    if (deviceIds.length === 0) return [];
+    const r = await rows<LedgerAllocation & { createdAtMs: string }>(
+      this.em,
+      `SELECT id, device_id AS "deviceId", kind, state, share_milli AS "shareMilli", memory_mib AS "memoryMiB", borrowed,
+              (extract(epoch FROM created_at) * 1000)::bigint AS "createdAtMs"
+         FROM sched_allocation WHERE device_id = ANY($1)`,
+      [deviceIds],
+    );
+    return r.map((a) => ({ ...a, createdAtMs: Number(a.createdAtMs) }));
+  }
+
+  async insert(allocs: NewAllocation[], holder: string, holderNode: string | null, ttlMs: number): Promise<void> {
+    const params: unknown[] = [holder, holderNode, ttlMs];
+    const values = allocs.map((a) => {
+      const base = params.length;
+      params.push(a.id, a.groupId, a.deviceId, a.kind, a.state, a.shareMilli, a.memoryMiB, a.borrowed);
+      const p = (i: number): string => `$${base + i}`;
+      return `(${p(1)}::uuid, ${p(2)}::uuid, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}::int, ${p(7)}::int, ${p(8)}::boolean, $1, $2, now() + $3::int * interval '1 millisecond')`;
+    });
+    await this.em.query(
+      `INSERT INTO sched_allocation (id, group_id, device_id, kind, state, share_milli, memory_mib, borrowed, holder, holder_node, lease_expires_at)
+       VALUES ${values.join(', ')}`,
+      params,
+    );
+  }
+
+  /** Marks borrowed shares revoking and tells their holders (NOTIFY is delivered at commit). */
+  async revoke(ids: string[], graceMs: number): Promise<RevokedRow[]> {
+    if (ids.length === 0) return [];
+    return rows<RevokedRow>(
+      this.em,
+      `WITH r AS (
+         UPDATE sched_allocation SET state = 'revoking', revoke_deadline = now() + $2::int * interval '1 millisecond'
+          WHERE id = ANY($1::uuid[]) AND state = 'active'
+          RETURNING id, group_id, device_id, holder, revoke_deadline)
+       SELECT r.id, r.group_id AS "groupId", r.device_id AS "deviceId", r.holder, r.revoke_deadline AS deadline,
+              pg_notify('${SCHEDULER_CHANNEL}', json_build_object('e', 'revoke', 'id', r.id, 'groupId', r.group_id,
+                'deviceId', r.device_id, 'holder', r.holder, 'deadline', r.revoke_deadline)::text)
+         FROM r`,
+      [ids, graceMs],
+    );
+  }
+
+  /** Deletes revoking shares whose grace ran out on these devices (online never waits longer). */
+  forceReclaim(deviceIds: string[]): Promise<ReleasedRow[]> {
+    return releaseWhere(this.em, `device_id = ANY($1) AND state = 'revoking' AND revoke_deadline < now()`, [deviceIds], 'forced');
+  }
+
+  async groupRows(groupId: string): Promise<LedgerAllocation[]> {
+    const r = await rows<LedgerAllocation & { createdAtMs: string }>(
+      this.em,
+      `SELECT id, device_id AS "deviceId", kind, state, share_milli AS "shareMilli", memory_mib AS "memoryMiB", borrowed, 0 AS "createdAtMs"
+         FROM sched_allocation WHERE group_id = $1`,
+      [groupId],
+    );
+    return r.map((a) => ({ ...a, createdAtMs: 0 }));
+  }
+
+  async activate(groupId: string, ttlMs: number): Promise<void> {
+    await this.em.query(
+      `UPDATE sched_allocation SET state = 'active', lease_expires_at = now() + $2::int * interval '1 millisecond'
+        WHERE group_id = $1 AND state = 'pending'`,
+      [groupId, ttlMs],
+    );
+  }
+}
+
+/** Deletes matching allocations and announces the release in the same statement. */
+async function releaseWhere(em: EntityManager, where: string, params: unknown[], reason: string): Promise<ReleasedRow[]> {
+  const n = params.length + 1;
+  return rows<ReleasedRow>(
+    em,
+    `WITH d AS (DELETE FROM sched_allocation WHERE ${where} RETURNING id, group_id, device_id, holder, kind)
+     SELECT d.id, d.group_id AS "groupId", d.device_id AS "deviceId", d.holder, d.kind,
+            pg_notify('${SCHEDULER_CHANNEL}', json_build_object('e', 'release', 'id', d.id, 'groupId', d.group_id,
+              'deviceId', d.device_id, 'holder', d.holder, 'reason', $${n}::text)::text)
+       FROM d`,
+    [...params, reason],
+  );
+}
+
+export interface ReapResult {
+  lostNodes: string[];
+  expired: ReleasedRow[];
+  forced: ReleasedRow[];
+  lostNodeLeases: ReleasedRow[];
+}
+
+/** Allocation rows outside a placement transaction: release, renew, reap, listings. */
+export class LedgerRepository {
+  constructor(private readonly ds: DataSource) {}
+
+  transaction<T>(fn: (tx: LedgerTx) => Promise<T>): Promise<T> {
+    return this.ds.transaction((em) => fn(new LedgerTx(em)));
+  }
+
+  /** Freeing capacity needs no device lock: it can only make the invariant hold more. */
+  release(ids: string[], reason = 'released'): Promise<ReleasedRow[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return releaseWhere(this.ds.manager, 'id = ANY($1::uuid[])', [ids], reason);
+  }
+
+  releaseGroup(id: string, reason = 'released'): Promise<ReleasedRow[]> {
+    return releaseWhere(this.ds.manager, 'group_id = $1::uuid OR id = $1::uuid', [id], reason);
+  }
+
+  releaseHolder(holder: string, reason = 'released'): Promise<ReleasedRow[]> {
+    return releaseWhere(this.ds.manager, 'holder = $1', [holder], reason);
+  }
+
+  /** Extends leases; returns the rows still there, so the caller learns of revocations and losses. */
+  renew(ids: string[], ttlMs: number): Promise<{ id: string; state: string }[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return rows(
+      this.ds.manager,
+      `UPDATE sched_allocation SET lease_expires_at = now() + $2::int * interval '1 millisecond'
+        WHERE id = ANY($1::uuid[]) RETURNING id, state`,
+      [ids, ttlMs],
+    );
+  }
+
+  /**
+   * One reaper pass; every statement is a single atomic UPDATE/DELETE … RETURNING, so several
+   * processes can reap at once and each expired row is reclaimed (and counted) exactly once.
+   */
+  async reap(nodeTimeoutMs: number): Promise<ReapResult> {
+    const lost = await rows<{ name: string }>(
+      this.ds.manager,
+      `UPDATE sched_node SET status = 'lost'
+        WHERE status = 'alive' AND last_heartbeat_at < now() - $1::int * interval '1 millisecond' RETURNING name`,
+      [nodeTimeoutMs],
+    );
+    const lostNodeLeases = await releaseWhere(
+      this.ds.manager,
+      `holder_node IN (SELECT name FROM sched_node WHERE status <> 'alive')
+        OR device_id IN (SELECT d.id FROM sched_device d JOIN sched_node n ON n.name = d.node_name WHERE n.status <> 'alive')`,
+      [],
+      'node-lost',
+    );
+    const expired = await releaseWhere(this.ds.manager, 'lease_expires_at < now()', [], 'expired');
+    const forced = await releaseWhere(this.ds.manager, `state = 'revoking' AND revoke_deadline < now()`, [], 'forced');
+    return { lostNodes: lost.map((n) => n.name), expired, forced, lostNodeLeases };
+  }
+
+  async list(f: { deviceId?: string; holder?: string; kind?: AllocationKind; limit: number }): Promise<AllocationView[]> {
+    const r = await rows<AllocRow>(
+      this.ds.manager,
+      `SELECT ${ALLOC_COLS} FROM sched_allocation
+        WHERE ($1::text IS NULL OR device_id = $1) AND ($2::text IS NULL OR holder = $2) AND ($3::text IS NULL OR kind = $3)
+        ORDER BY created_at, id LIMIT $4`,
+      [f.deviceId ?? null, f.holder ?? null, f.kind ?? null, f.limit],
+    );
+    return r.map(toAllocationView);
+  }
+
+  async get(id: string): Promise<AllocationView | null> {
+    const r = await rows<AllocRow>(this.ds.manager, `SELECT ${ALLOC_COLS} FROM sched_allocation WHERE id = $1::uuid`, [id]);
+    return r[0] ? toAllocationView(r[0]) : null;
+  }
+
+  /** Devices over capacity right now (the benchmark's and tests' invariant check); empty when sound. */
+  async violations(): Promise<string[]> {
+    const r = await rows<{ id: string; share: number; mem: number; cap: number }>(
+      this.ds.manager,
+      `SELECT d.id, sum(a.share_milli)::int AS share, sum(a.memory_mib)::int AS mem, d.memory_mib AS cap
+         FROM sched_allocation a JOIN sched_device d ON d.id = a.device_id
+        WHERE a.state <> 'pending'
+        GROUP BY d.id, d.memory_mib
+       HAVING sum(a.share_milli) > 1000 OR sum(a.memory_mib) > d.memory_mib`,
+    );
+    return r.map((v) => `${v.id}: share ${v.share / 1000}, memory ${v.mem}/${v.cap} MiB`);
+  }
+}

@@ -1,0 +1,137 @@
+import type {
+  SchedulerAllocationKind,
+  SchedulerAllocationState,
+  SchedulerDeviceKind,
+  SchedulerDeviceSource,
+  SchedulerNodeStatus,
+} from '@tandem/persistence';
+
+export type AllocationKind = SchedulerAllocationKind;
+export type AllocationState = SchedulerAllocationState;
+export type DeviceKind = SchedulerDeviceKind;
+export type DeviceSource = SchedulerDeviceSource;
+export type NodeStatus = SchedulerNodeStatus;
+
+/** One thousandth of a device: the ledger's integer unit, so sums never drift. */
+export const MILLI = 1000;
+
+export interface AllocationRequest {
+  kind: AllocationKind;
+  /** A fraction of one device in (0, 1], or a whole number N ≥ 1 of whole devices. */
+  share: number;
+  /** Device memory per device, MiB (0 = none asked). */
+  memoryMiB?: number;
+  deviceKind?: DeviceKind;
+  /** Only these nodes / devices (device ids `<node>/<local>`). */
+  nodes?: string[];
+  devices?: string[];
+  /** Who holds the lease, e.g. `gateway@node-a#1234/replica-3`. Default: this process. */
+  holder?: string;
+  /** Overrides the configured placement for this request. */
+  placement?: 'pack' | 'spread';
+}
+
+/** What a process needs from its allocation to run on the device. */
+export interface GrantedDevice {
+  allocationId: string;
+  deviceId: string;
+  node: string;
+  kind: DeviceKind;
+  source: DeviceSource;
+  share: number;
+  memoryMiB: number;
+  /** CPU: threads this share is worth (share × cores, at least 1). */
+  threads: number | null;
+  /** GPU: the CUDA device index and UUID for the CUDA execution provider. */
+  gpuIndex: number | null;
+  gpuUuid: string | null;
+}
+
+export interface AllocationGrant {
+  groupId: string;
+  kind: AllocationKind;
+  holder: string;
+  /** True when (part of) the share is the online partition's idle share: revocable. */
+  borrowed: boolean;
+  devices: GrantedDevice[];
+  /** Value for a child process's CUDA_VISIBLE_DEVICES ('' hides every GPU, e.g. on a CPU grant). */
+  cudaVisibleDevices: string;
+  /** Sum of CPU threads over CPU devices (0 when the grant is GPU only). */
+  threads: number;
+}
+
+export interface RevocationNotice {
+  allocationId: string;
+  groupId: string;
+  deviceId: string;
+  holder: string;
+  /** After this instant the share is force-reclaimed. */
+  deadline: Date;
+  reason: 'preempted' | 'expired' | 'reclaimed';
+}
+
+export interface NodeView {
+  name: string;
+  status: NodeStatus;
+  hostname: string;
+  pid: number | null;
+  registeredAt: string;
+  lastHeartbeatAt: string;
+  info: Record<string, unknown>;
+}
+
+export interface PartitionView {
+  deviceId: string;
+  online: number;
+  batch: number;
+  batchMayBorrow: boolean;
+}
+
+export interface DeviceUsageView {
+  online: number;
+  batch: number;
+  borrowed: number;
+  pendingOnline: number;
+  memoryMiB: number;
+  allocations: number;
+}
+
+export interface DeviceView {
+  id: string;
+  node: string;
+  nodeStatus: NodeStatus;
+  localId: string;
+  kind: DeviceKind;
+  source: DeviceSource;
+  model: string;
+  gpuIndex: number | null;
+  gpuUuid: string | null;
+  migMode: string | null;
+  cores: number | null;
+  memoryMiB: number;
+  drained: boolean;
+  partition: PartitionView;
+  used: DeviceUsageView;
+}
+
+export interface AllocationView {
+  id: string;
+  groupId: string;
+  deviceId: string;
+  kind: AllocationKind;
+  state: AllocationState;
+  share: number;
+  memoryMiB: number;
+  borrowed: boolean;
+  holder: string;
+  holderNode: string | null;
+  leaseExpiresAt: string;
+  revokeDeadline: string | null;
+  createdAt: string;
+}
+
+export interface PartitionChange {
+  online: number;
+  batch: number;
+  batchMayBorrow?: boolean;
+}
