@@ -7,7 +7,7 @@ import type { RevocationNotice, Scheduler } from '@tandem/scheduler';
 import { createTestDatabase, type TestDatabase } from './support/test-env';
 import { schedulerHarness, waitFor, type Harness } from './support/scheduler-harness';
 
-const H100 = readFileSync(join(import.meta.dirname, 'fixtures/nvidia-smi/h100x4.csv'), 'utf8');
+const H100 = readFileSync(join(process.cwd(), 'test/fixtures/nvidia-smi/h100x4.csv'), 'utf8');
 
 async function code(p: Promise<unknown>): Promise<ErrorCode> {
   try {

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { discoverDevices, NvidiaSmiProbe, parseNvidiaSmi, StaticGpuProbe } from '@tandem/scheduler';
 
+const FIXTURES = join(process.cwd(), 'test/fixtures/nvidia-smi');
 // Hand-written in nvidia-smi's exact CSV format (see fixtures/nvidia-smi/README.md), not captured.
-const fixture = (name: string): string => readFileSync(join(import.meta.dirname, 'fixtures/nvidia-smi', name), 'utf8');
+const fixture = (name: string): string => readFileSync(join(FIXTURES, name), 'utf8');
 
 describe('nvidia-smi parsing', () => {
   it('parses a 4×H100 node', () => {
@@ -62,7 +63,7 @@ describe('GPU probe and discovery', () => {
   it('runs the binary with the documented query and parses its output', async () => {
     const bin = join(dir, 'nvidia-smi');
     const out = join(dir, 'args.txt');
-    writeFileSync(bin, `#!/bin/sh\necho "$@" > ${out}\ncat ${join(import.meta.dirname, 'fixtures/nvidia-smi/a100-mig.csv')}\n`);
+    writeFileSync(bin, `#!/bin/sh\necho "$@" > ${out}\ncat ${join(FIXTURES, 'a100-mig.csv')}\n`);
     chmodSync(bin, 0o755);
     const r = await new NvidiaSmiProbe(bin).probe();
     expect(r.gpus.map((g) => g.uuid)).toEqual(['GPU-1f2e3d4c-5b6a-4789-8a9b-0c1d2e3f4a5b', 'GPU-2a3b4c5d-6e7f-4809-9b0c-1d2e3f4a5b6c']);
