@@ -24,8 +24,17 @@ export async function createHttpApp(module: unknown, opts: HttpAppOptions): Prom
     bodyLimit: opts.bodyLimitBytes,
   });
   // Client-supplied ids are echoed back so callers can correlate logs.
-  adapter.getInstance().addHook('onSend', async (request, reply) => {
+  const fastify = adapter.getInstance();
+  // Once close() starts, answers still in flight tell keep-alive clients to hang up; otherwise
+  // their idle sockets hold the server open until the keep-alive timeout.
+  let closing = false;
+  fastify.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  fastify.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+    if (closing) void reply.header('connection', 'close');
   });
   const app = await NestFactory.create<NestFastifyApplication>(module as never, adapter, {
     logger: new PinoNestLogger(opts.logger),
