@@ -129,7 +129,7 @@ describe('bad input gets a clear 4xx {"error"} over a real socket', () => {
     expect(big.body).toEqual({ error: expect.stringMatching(/too large/i) });
     const bigJson = await send('/v2/models/scorer/infer', JSON.stringify(x(new Array(300_000).fill(0.5), [300_000, 1])));
     expect(bigJson.status).toBe(413);
-    const weird = await send('/v2/models/scorer/infer', 'x=1', { 'content-type': 'application/x-www-form-urlencoded' });
+    const weird = await send('/v2/models/scorer/infer', '<x/>', { 'content-type': 'application/xml' });
     expect(weird.status).toBe(415);
     expect(weird.body).toEqual({ error: expect.stringMatching(/unsupported content type/i) });
   });
