@@ -1,8 +1,10 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { HealthModule } from '@tandem/shared';
+import { createRootLogger, HealthModule } from '@tandem/shared';
 import { PersistenceModule, PostgresReadiness } from '@tandem/persistence';
 import { QueueModule, QueueReadiness } from '@tandem/queue';
+import { SchedulerModule } from '@tandem/scheduler';
 import { GATEWAY_CONFIG, type GatewayConfig } from './config/gateway.config';
+import { AdminModule } from './admin/admin.module';
 import { InferenceModule } from './inference/inference.module';
 import { ModelsReadiness } from './inference/models.readiness';
 import { GrpcHealthService } from './grpc/grpc-health.service';
@@ -18,6 +20,8 @@ export class GatewayModule {
       imports: [
         PersistenceModule.forRoot({ url: cfg.databaseUrl, applicationName: 'tandem-gateway' }),
         QueueModule.forRoot(cfg.queue),
+        SchedulerModule.forRoot({ options: cfg.scheduler, logger: createRootLogger(cfg.logLevel, 'scheduler') }),
+        AdminModule,
         inference,
         HealthModule.register([PostgresReadiness, QueueReadiness, ModelsReadiness], [inference]),
       ],

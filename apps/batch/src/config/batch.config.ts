@@ -1,8 +1,11 @@
 import { z } from 'zod';
 import { env, infraSchema, parseEnv, toInfraConfig, type EnvSource, type InfraConfig } from '@tandem/shared';
+import { schedulerEnvSchema, toSchedulerOptions, type SchedulerOptions } from '@tandem/scheduler';
 
 const batchSchema = z.object({
   ...infraSchema,
+  /** Device ledger: SCHEDULER_NODE_NAME, SCHEDULER_DECLARED_DEVICES (JSON), lease TTL, heartbeat, grace… */
+  ...schedulerEnvSchema,
   BATCH_PORT: env.port(8100),
   MODEL_REPOSITORY: z.string().min(1).default('models'),
   BATCH_BODY_LIMIT_MB: env.num(256, 0.001, 4096),
@@ -22,6 +25,7 @@ const batchSchema = z.object({
 });
 
 export interface BatchConfig extends InfraConfig {
+  scheduler: SchedulerOptions;
   port: number;
   modelRepository: string;
   bodyLimitBytes: number;
@@ -56,6 +60,7 @@ export function loadBatchConfig(source: EnvSource): BatchConfig {
   const e = parseEnv(batchSchema, source);
   return {
     ...toInfraConfig(e),
+    scheduler: toSchedulerOptions(e),
     port: e.BATCH_PORT,
     modelRepository: e.MODEL_REPOSITORY,
     bodyLimitBytes: Math.round(e.BATCH_BODY_LIMIT_MB * 1024 * 1024),

@@ -1,8 +1,11 @@
 import { z } from 'zod';
 import { env, infraSchema, parseEnv, toInfraConfig, type EnvSource, type InfraConfig } from '@tandem/shared';
+import { schedulerEnvSchema, toSchedulerOptions, type SchedulerOptions } from '@tandem/scheduler';
 
 const gatewaySchema = z.object({
   ...infraSchema,
+  /** Device ledger: SCHEDULER_NODE_NAME, SCHEDULER_DECLARED_DEVICES (JSON), lease TTL, heartbeat, grace… */
+  ...schedulerEnvSchema,
   GATEWAY_PORT: env.port(8000),
   GATEWAY_GRPC_PORT: env.port(8001),
   /** Largest gRPC message accepted or sent (RESOURCE_EXHAUSTED beyond it). */
@@ -20,6 +23,7 @@ const gatewaySchema = z.object({
 });
 
 export interface GatewayConfig extends InfraConfig {
+  scheduler: SchedulerOptions;
   port: number;
   grpcPort: number;
   grpcMaxMessageBytes: number;
@@ -36,6 +40,7 @@ export function loadGatewayConfig(source: EnvSource): GatewayConfig {
   const e = parseEnv(gatewaySchema, source);
   return {
     ...toInfraConfig(e),
+    scheduler: toSchedulerOptions(e),
     port: e.GATEWAY_PORT,
     grpcPort: e.GATEWAY_GRPC_PORT,
     grpcMaxMessageBytes: Math.round(e.GATEWAY_GRPC_MAX_MESSAGE_MB * 1024 * 1024),
