@@ -29,15 +29,55 @@ message TensorShapeProto {
 
 const FLOAT = 1; // onnx.TensorProto.DataType.FLOAT
 
-function tensorInfo(name: string): object {
-  return { name, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimValue: 1 }] } } } };
+/** onnx.TensorProto.DataType by OIP datatype name. */
+export const ONNX_ELEM_TYPES = {
+  FP32: 1,
+  UINT8: 2,
+  INT8: 3,
+  UINT16: 4,
+  INT16: 5,
+  INT32: 6,
+  INT64: 7,
+  BYTES: 8,
+  BOOL: 9,
+  FP16: 10,
+  FP64: 11,
+  UINT32: 12,
+  UINT64: 13,
+} as const;
+
+function tensorInfo(name: string, elemType = FLOAT, width = 1): object {
+  return { name, type: { tensorType: { elemType, shape: { dim: [{ dimParam: 'batch' }, { dimValue: width }] } } } };
+}
+
+function encodeModel(model: object): Uint8Array {
+  const Model = protobuf.parse(ONNX_PROTO, { keepCase: false }).root.lookupType('onnx.ModelProto');
+  const err = Model.verify(model);
+  if (err) throw new Error(`onnx model: ${err}`);
+  return Model.encode(Model.fromObject(model)).finish();
+}
+
+/**
+ * Test fixture: one Identity per OIP datatype, `in_<DT>` [batch, 2] → `out_<DT>`, so the
+ * gateway's codecs can be checked for every datatype onnxruntime supports.
+ */
+export function buildIdentityModel(types: readonly (keyof typeof ONNX_ELEM_TYPES)[] = Object.keys(ONNX_ELEM_TYPES) as (keyof typeof ONNX_ELEM_TYPES)[]): Uint8Array {
+  return encodeModel({
+    irVersion: 8,
+    producerName: 'tandem-generate-models',
+    opsetImport: [{ domain: '', version: 13 }],
+    graph: {
+      name: 'identity',
+      node: types.map((t) => ({ input: [`in_${t}`], output: [`out_${t}`], name: `id_${t}`, opType: 'Identity' })),
+      input: types.map((t) => tensorInfo(`in_${t}`, ONNX_ELEM_TYPES[t], 2)),
+      output: types.map((t) => tensorInfo(`out_${t}`, ONNX_ELEM_TYPES[t], 2)),
+    },
+  });
 }
 
 /** The `scorer` model: input `x` FP32 [batch, 1] → output `score` = tanh(x). */
 export function buildScorerModel(): Uint8Array {
-  const root = protobuf.parse(ONNX_PROTO, { keepCase: false }).root;
-  const Model = root.lookupType('onnx.ModelProto');
-  const model = {
+  return encodeModel({
     irVersion: 8,
     producerName: 'tandem-generate-models',
     producerVersion: '1',
@@ -50,10 +90,7 @@ export function buildScorerModel(): Uint8Array {
       input: [tensorInfo('x')],
       output: [tensorInfo('score')],
     },
-  };
-  const err = Model.verify(model);
-  if (err) throw new Error(`scorer model: ${err}`);
-  return Model.encode(Model.fromObject(model)).finish();
+  });
 }
 
 /** Writes every generated model into `repo` (default ./models); returns the written paths. */
