@@ -7,6 +7,7 @@ import { GATEWAY_CONFIG, type GatewayConfig } from './config/gateway.config';
 import { AdminModule } from './admin/admin.module';
 import { InferenceModule } from './inference/inference.module';
 import { ModelsReadiness } from './inference/models.readiness';
+import { AutoscalerService } from './autoscaler/autoscaler.service';
 import { GrpcHealthService } from './grpc/grpc-health.service';
 import { GrpcServerService } from './grpc/grpc-server.service';
 import { InferenceGrpcController } from './grpc/inference.grpc.controller';
@@ -25,7 +26,7 @@ export class GatewayModule {
         inference,
         HealthModule.register([PostgresReadiness, QueueReadiness, ModelsReadiness], [inference]),
       ],
-      providers: [{ provide: GATEWAY_CONFIG, useValue: cfg }, InferenceGrpcController, GrpcHealthService, GrpcServerService],
+      providers: [{ provide: GATEWAY_CONFIG, useValue: cfg }, InferenceGrpcController, GrpcHealthService, GrpcServerService, AutoscalerService],
       exports: [GATEWAY_CONFIG],
     };
   }

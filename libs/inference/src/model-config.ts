@@ -38,6 +38,19 @@ export const modelConfigSchema = z
       })
       .strict()
       .default({ kind: 'cpu', threads_per_replica: 1, max_inflight_per_replica: 1 }),
+    /** Replica autoscaling (the gateway's autoscaler); absent = fixed `replicas`. */
+    autoscaling: z
+      .object({
+        min_replicas: z.number().int().min(0).max(64).default(1),
+        max_replicas: z.number().int().min(1).max(64),
+        target_ongoing_requests: z.number().positive().max(10_000).default(2),
+        upscale_delay_s: z.number().min(0).max(3600).default(1),
+        downscale_delay_s: z.number().min(0).max(3600).default(10),
+        window_s: z.number().min(0.1).max(600).default(2),
+      })
+      .strict()
+      .refine((a) => a.min_replicas <= a.max_replicas, 'min_replicas must be <= max_replicas')
+      .optional(),
     /** Server-side default deadline (ms) for this model; overrides the gateway default. */
     default_timeout_ms: z.number().int().min(1).optional(),
     inputs: z.array(tensorSpec).optional(),

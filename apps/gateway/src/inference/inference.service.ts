@@ -33,6 +33,7 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('InferenceService');
   readonly engine: InferenceEngine;
   readonly metrics = new InferenceMetrics();
+  private readonly ongoingByModel = new Map<string, number>();
 
   constructor(@Inject(INFERENCE_OPTIONS) opts: InferenceOptions) {
     this.engine = new InferenceEngine({
@@ -71,6 +72,7 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async infer(req: InferRequest): Promise<InferResult> {
+    this.ongoingByModel.set(req.model, (this.ongoingByModel.get(req.model) ?? 0) + 1);
     try {
       const r = await this.engine.infer(req);
       this.metrics.succeeded(req.model);
@@ -78,7 +80,14 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
     } catch (e) {
       this.metrics.failed(req.model, e);
       throw e;
+    } finally {
+      this.ongoingByModel.set(req.model, this.ongoingByModel.get(req.model)! - 1);
     }
+  }
+
+  /** Requests of a model queued or running right now (the autoscaler's signal). */
+  ongoing(model: string): number {
+    return this.ongoingByModel.get(model) ?? 0;
   }
 
   /** Counts a request the transport rejected before it reached the service (bad encoding). */
@@ -100,7 +109,7 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
     return out;
   }
 
-  private refreshReplicaGauge(): void {
+  refreshReplicaGauge(): void {
     for (const s of this.engine.states()) {
       const n = s.state === 'ready' ? this.engine.instance(s.model, s.version).replicas : 0;
       this.metrics.replicas(s.model, s.version, n);
