@@ -63,12 +63,31 @@ export class AllocationService {
 
   async allocate(req: AllocationRequest): Promise<Lease> {
     const n = normalizeRequest(req);
-    await this.checkConstraints(req, n);
+    if (n.count > 1) await this.checkConstraints(req, n);
     const holder = req.holder ?? this.defaultHolder;
     const groupId = randomUUID();
+    // Fast path: place among the devices no one else is locking; if they have no room, look
+    // again waiting for every candidate (a fresh transaction, so locks are taken in id order).
+    let out = await this.place(req, n, holder, groupId, true);
+    if (!out.ok) out = await this.place(req, n, holder, groupId, false);
+    if (!out.ok) {
+      // Unknown devices/nodes are the caller's error (4xx), not a capacity shortage.
+      await this.checkConstraints(req, n);
+      this.metrics.allocations.inc({ kind: req.kind, outcome: 'unavailable' });
+      throw DomainException.unavailable(`no capacity for ${req.kind} share ${req.share}: ${out.why}`);
+    }
+    const lease = new Lease(this.grant(groupId, req.kind, holder, out.rows, out.devices), (l) => this.releaseLease(l));
+    this.keeper.track(lease);
+    if (out.revoked.length > 0) this.metrics.preemptions.inc(out.revoked.length);
+    if (out.wait) await this.awaitActivation(lease, out.revoked);
+    this.metrics.allocations.inc({ kind: req.kind, outcome: out.revoked.length > 0 ? 'preempted' : 'granted' });
+    return lease;
+  }
+
+  private place(req: AllocationRequest, n: Normalized, holder: string, groupId: string, skipLocked: boolean) {
     const placement = req.placement ?? this.opts.placement;
-    const out = await this.ledger.transaction(async (tx) => {
-      const devices = await tx.lockCandidates({ deviceKind: req.deviceKind, nodes: req.nodes, devices: req.devices });
+    return this.ledger.transaction(async (tx) => {
+      const devices = await tx.lockCandidates({ deviceKind: req.deviceKind, nodes: req.nodes, devices: req.devices }, skipLocked);
       const usage = summarize(await tx.allocationsOn(devices.map((d) => d.id)));
       const fits = devices.map((d) => fitOnDevice(d, usage.get(d.id) ?? emptyUsage(), { kind: req.kind, ...n }));
       const chosen = choose(fits, n.count, placement);
@@ -77,6 +96,8 @@ export class AllocationService {
         return { ok: false as const, why: devices.length < n.count ? `only ${devices.length} device(s) available` : why };
       }
       const wait = chosen.some((f) => f.wait);
+      // Preempting is decided with the full view only (a locked device may fit without it).
+      if (skipLocked && wait) return { ok: false as const, why: 'needs preemption' };
       const rows: NewAllocation[] = chosen.map((f) => ({
         id: randomUUID(),
         groupId,
@@ -92,16 +113,6 @@ export class AllocationService {
       const byId = new Map(devices.map((d) => [d.id, d]));
       return { ok: true as const, rows, wait, revoked, devices: rows.map((r) => byId.get(r.deviceId)!) };
     });
-    if (!out.ok) {
-      this.metrics.allocations.inc({ kind: req.kind, outcome: 'unavailable' });
-      throw DomainException.unavailable(`no capacity for ${req.kind} share ${req.share}: ${out.why}`);
-    }
-    const lease = new Lease(this.grant(groupId, req.kind, holder, out.rows, out.devices), (l) => this.releaseLease(l));
-    this.keeper.track(lease);
-    if (out.revoked.length > 0) this.metrics.preemptions.inc(out.revoked.length);
-    if (out.wait) await this.awaitActivation(lease, out.revoked);
-    this.metrics.allocations.inc({ kind: req.kind, outcome: out.revoked.length > 0 ? 'preempted' : 'granted' });
-    return lease;
   }
 
   /** Rejects constraints naming devices or nodes that do not exist, and shares above the device count. */

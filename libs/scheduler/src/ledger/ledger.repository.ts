@@ -1,7 +1,8 @@
-import { DataSource, type EntityManager } from 'typeorm';
+import type { Pool } from 'pg';
+import { DataSource } from 'typeorm';
 import type { AllocationKind, AllocationView, DeviceKind, DeviceSource } from '../scheduler.types';
 import type { LedgerAllocation, LedgerDevice } from './placement';
-import { iso, rows, SCHEDULER_CHANNEL } from './sql';
+import { clientSql, iso, managerSql, pgPoolOf, SCHEDULER_CHANNEL, type Sql } from './sql';
 
 export interface CandidateDevice extends LedgerDevice {
   node: string;
@@ -85,15 +86,16 @@ export function toAllocationView(r: AllocRow): AllocationView {
 
 /** Queries run inside one allocation transaction, after the device rows are locked. */
 export class LedgerTx {
-  constructor(readonly em: EntityManager) {}
+  constructor(private readonly sql: Sql) {}
 
   /**
    * Locks every candidate device row, in id order (so concurrent allocators never deadlock).
    * Every writer of allocations holds these locks, so what is read after this is complete.
+   * `skipLocked`: take only the devices nobody is placing on right now (the fast path under
+   * contention); the caller falls back to a blocking pass when that subset has no room.
    */
-  lockCandidates(f: CandidateFilter): Promise<CandidateDevice[]> {
-    return rows<CandidateDevice>(
-      this.em,
+  lockCandidates(f: CandidateFilter, skipLocked = false): Promise<CandidateDevice[]> {
+    return this.sql<CandidateDevice>(
       `SELECT d.id, d.node_name AS node, d.kind, d.source, d.cores, d.gpu_index AS "gpuIndex", d.gpu_uuid AS "gpuUuid",
               d.memory_mib AS "memoryMiB", d.online_milli AS "onlineMilli", d.batch_milli AS "batchMilli",
               d.batch_may_borrow AS "batchMayBorrow"
@@ -103,15 +105,14 @@ export class LedgerTx {
           AND ($2::text[] IS NULL OR d.node_name = ANY($2))
           AND ($3::text[] IS NULL OR d.id = ANY($3))
         ORDER BY d.id
-          FOR UPDATE OF d`,
+          FOR UPDATE OF d${skipLocked ? ' SKIP LOCKED' : ''}`,
       [f.deviceKind ?? null, f.nodes ?? null, f.devices ?? null],
     );
   }
 
   /** Locks the given devices (id order). */
   async lockDevices(ids: string[]): Promise<LedgerDevice[]> {
-    return rows<LedgerDevice>(
-      this.em,
+    return this.sql<LedgerDevice>(
       `SELECT id, memory_mib AS "memoryMiB", online_milli AS "onlineMilli", batch_milli AS "batchMilli", batch_may_borrow AS "batchMayBorrow"
          FROM sched_device WHERE id = ANY($1) ORDER BY id FOR UPDATE`,
       [ids],
@@ -120,8 +121,7 @@ export class LedgerTx {
 
   async allocationsOn(deviceIds: string[]): Promise<LedgerAllocation[]> {
     if (deviceIds.length === 0) return [];
-    const r = await rows<LedgerAllocation & { createdAtMs: string }>(
-      this.em,
+    const r = await this.sql<LedgerAllocation & { createdAtMs: string }>(
       `SELECT id, device_id AS "deviceId", kind, state, share_milli AS "shareMilli", memory_mib AS "memoryMiB", borrowed,
               (extract(epoch FROM created_at) * 1000)::bigint AS "createdAtMs"
          FROM sched_allocation WHERE device_id = ANY($1)`,
@@ -138,7 +138,7 @@ export class LedgerTx {
       const p = (i: number): string => `$${base + i}`;
       return `(${p(1)}::uuid, ${p(2)}::uuid, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}::int, ${p(7)}::int, ${p(8)}::boolean, $1, $2, now() + $3::int * interval '1 millisecond')`;
     });
-    await this.em.query(
+    await this.sql(
       `INSERT INTO sched_allocation (id, group_id, device_id, kind, state, share_milli, memory_mib, borrowed, holder, holder_node, lease_expires_at)
        VALUES ${values.join(', ')}`,
       params,
@@ -148,8 +148,7 @@ export class LedgerTx {
   /** Marks borrowed shares revoking and tells their holders (NOTIFY is delivered at commit). */
   async revoke(ids: string[], graceMs: number): Promise<RevokedRow[]> {
     if (ids.length === 0) return [];
-    return rows<RevokedRow>(
-      this.em,
+    return this.sql<RevokedRow>(
       `WITH r AS (
          UPDATE sched_allocation SET state = 'revoking', revoke_deadline = now() + $2::int * interval '1 millisecond'
           WHERE id = ANY($1::uuid[]) AND state = 'active'
@@ -164,12 +163,11 @@ export class LedgerTx {
 
   /** Deletes revoking shares whose grace ran out on these devices (online never waits longer). */
   forceReclaim(deviceIds: string[]): Promise<ReleasedRow[]> {
-    return releaseWhere(this.em, `device_id = ANY($1) AND state = 'revoking' AND revoke_deadline < now()`, [deviceIds], 'forced');
+    return releaseWhere(this.sql, `device_id = ANY($1) AND state = 'revoking' AND revoke_deadline < now()`, [deviceIds], 'forced');
   }
 
   async groupRows(groupId: string): Promise<LedgerAllocation[]> {
-    const r = await rows<LedgerAllocation & { createdAtMs: string }>(
-      this.em,
+    const r = await this.sql<LedgerAllocation & { createdAtMs: string }>(
       `SELECT id, device_id AS "deviceId", kind, state, share_milli AS "shareMilli", memory_mib AS "memoryMiB", borrowed, 0 AS "createdAtMs"
          FROM sched_allocation WHERE group_id = $1`,
       [groupId],
@@ -178,7 +176,7 @@ export class LedgerTx {
   }
 
   async activate(groupId: string, ttlMs: number): Promise<void> {
-    await this.em.query(
+    await this.sql(
       `UPDATE sched_allocation SET state = 'active', lease_expires_at = now() + $2::int * interval '1 millisecond'
         WHERE group_id = $1 AND state = 'pending'`,
       [groupId, ttlMs],
@@ -187,10 +185,9 @@ export class LedgerTx {
 }
 
 /** Deletes matching allocations and announces the release in the same statement. */
-async function releaseWhere(em: EntityManager, where: string, params: unknown[], reason: string): Promise<ReleasedRow[]> {
+async function releaseWhere(sql: Sql, where: string, params: unknown[], reason: string): Promise<ReleasedRow[]> {
   const n = params.length + 1;
-  return rows<ReleasedRow>(
-    em,
+  return sql<ReleasedRow>(
     `WITH d AS (DELETE FROM sched_allocation WHERE ${where} RETURNING id, group_id, device_id, holder, kind)
      SELECT d.id, d.group_id AS "groupId", d.device_id AS "deviceId", d.holder, d.kind,
             pg_notify('${SCHEDULER_CHANNEL}', json_build_object('e', 'release', 'id', d.id, 'groupId', d.group_id,
@@ -209,31 +206,52 @@ export interface ReapResult {
 
 /** Allocation rows outside a placement transaction: release, renew, reap, listings. */
 export class LedgerRepository {
-  constructor(private readonly ds: DataSource) {}
+  private readonly pool: Pool | null;
+  private readonly sql: Sql;
 
-  transaction<T>(fn: (tx: LedgerTx) => Promise<T>): Promise<T> {
-    return this.ds.transaction((em) => fn(new LedgerTx(em)));
+  constructor(private readonly ds: DataSource) {
+    this.pool = pgPoolOf(ds);
+    this.sql = this.pool ? clientSql(this.pool) : managerSql(ds.manager);
+  }
+
+  /** READ COMMITTED is enough: every statement after the row locks sees all committed writers. */
+  async transaction<T>(fn: (tx: LedgerTx) => Promise<T>): Promise<T> {
+    if (!this.pool) return this.ds.transaction((em) => fn(new LedgerTx(managerSql(em))));
+    const c = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await c.query('BEGIN');
+      try {
+        const out = await fn(new LedgerTx(clientSql(c)));
+        await c.query('COMMIT');
+        return out;
+      } catch (e) {
+        await c.query('ROLLBACK').catch((err: Error) => (broken = err));
+        throw e;
+      }
+    } finally {
+      c.release(broken);
+    }
   }
 
   /** Freeing capacity needs no device lock: it can only make the invariant hold more. */
   release(ids: string[], reason = 'released'): Promise<ReleasedRow[]> {
     if (ids.length === 0) return Promise.resolve([]);
-    return releaseWhere(this.ds.manager, 'id = ANY($1::uuid[])', [ids], reason);
+    return releaseWhere(this.sql, 'id = ANY($1::uuid[])', [ids], reason);
   }
 
   releaseGroup(id: string, reason = 'released'): Promise<ReleasedRow[]> {
-    return releaseWhere(this.ds.manager, 'group_id = $1::uuid OR id = $1::uuid', [id], reason);
+    return releaseWhere(this.sql, 'group_id = $1::uuid OR id = $1::uuid', [id], reason);
   }
 
   releaseHolder(holder: string, reason = 'released'): Promise<ReleasedRow[]> {
-    return releaseWhere(this.ds.manager, 'holder = $1', [holder], reason);
+    return releaseWhere(this.sql, 'holder = $1', [holder], reason);
   }
 
   /** Extends leases; returns the rows still there, so the caller learns of revocations and losses. */
   renew(ids: string[], ttlMs: number): Promise<{ id: string; state: string }[]> {
     if (ids.length === 0) return Promise.resolve([]);
-    return rows(
-      this.ds.manager,
+    return this.sql(
       `UPDATE sched_allocation SET lease_expires_at = now() + $2::int * interval '1 millisecond'
         WHERE id = ANY($1::uuid[]) RETURNING id, state`,
       [ids, ttlMs],
@@ -245,27 +263,25 @@ export class LedgerRepository {
    * processes can reap at once and each expired row is reclaimed (and counted) exactly once.
    */
   async reap(nodeTimeoutMs: number): Promise<ReapResult> {
-    const lost = await rows<{ name: string }>(
-      this.ds.manager,
+    const lost = await this.sql<{ name: string }>(
       `UPDATE sched_node SET status = 'lost'
         WHERE status = 'alive' AND last_heartbeat_at < now() - $1::int * interval '1 millisecond' RETURNING name`,
       [nodeTimeoutMs],
     );
     const lostNodeLeases = await releaseWhere(
-      this.ds.manager,
+      this.sql,
       `holder_node IN (SELECT name FROM sched_node WHERE status <> 'alive')
         OR device_id IN (SELECT d.id FROM sched_device d JOIN sched_node n ON n.name = d.node_name WHERE n.status <> 'alive')`,
       [],
       'node-lost',
     );
-    const expired = await releaseWhere(this.ds.manager, 'lease_expires_at < now()', [], 'expired');
-    const forced = await releaseWhere(this.ds.manager, `state = 'revoking' AND revoke_deadline < now()`, [], 'forced');
+    const expired = await releaseWhere(this.sql, 'lease_expires_at < now()', [], 'expired');
+    const forced = await releaseWhere(this.sql, `state = 'revoking' AND revoke_deadline < now()`, [], 'forced');
     return { lostNodes: lost.map((n) => n.name), expired, forced, lostNodeLeases };
   }
 
   async list(f: { deviceId?: string; holder?: string; kind?: AllocationKind; limit: number }): Promise<AllocationView[]> {
-    const r = await rows<AllocRow>(
-      this.ds.manager,
+    const r = await this.sql<AllocRow>(
       `SELECT ${ALLOC_COLS} FROM sched_allocation
         WHERE ($1::text IS NULL OR device_id = $1) AND ($2::text IS NULL OR holder = $2) AND ($3::text IS NULL OR kind = $3)
         ORDER BY created_at, id LIMIT $4`,
@@ -275,14 +291,13 @@ export class LedgerRepository {
   }
 
   async get(id: string): Promise<AllocationView | null> {
-    const r = await rows<AllocRow>(this.ds.manager, `SELECT ${ALLOC_COLS} FROM sched_allocation WHERE id = $1::uuid`, [id]);
+    const r = await this.sql<AllocRow>(`SELECT ${ALLOC_COLS} FROM sched_allocation WHERE id = $1::uuid`, [id]);
     return r[0] ? toAllocationView(r[0]) : null;
   }
 
   /** Devices over capacity right now (the benchmark's and tests' invariant check); empty when sound. */
   async violations(): Promise<string[]> {
-    const r = await rows<{ id: string; share: number; mem: number; cap: number }>(
-      this.ds.manager,
+    const r = await this.sql<{ id: string; share: number; mem: number; cap: number }>(
       `SELECT d.id, sum(a.share_milli)::int AS share, sum(a.memory_mib)::int AS mem, d.memory_mib AS cap
          FROM sched_allocation a JOIN sched_device d ON d.id = a.device_id
         WHERE a.state <> 'pending'
