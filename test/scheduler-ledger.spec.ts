@@ -9,6 +9,11 @@ import { schedulerHarness, waitFor, type Harness } from './support/scheduler-har
 
 const H100 = readFileSync(join(process.cwd(), 'test/fixtures/nvidia-smi/h100x4.csv'), 'utf8');
 
+/** A prom-client counter's total over all label sets. */
+async function counter(m: { get(): Promise<{ values: { value: number }[] }> }): Promise<number> {
+  return (await m.get()).values.reduce((s, v) => s + v.value, 0);
+}
+
 async function code(p: Promise<unknown>): Promise<ErrorCode> {
   try {
     await p;
@@ -140,6 +145,7 @@ describe('device ledger against real Postgres', () => {
     const owned = await b.allocations.allocate({ kind: 'batch', share: 0.5, devices: [dev], holder: 'worker-1' });
     const borrowed = await b.allocations.allocate({ kind: 'batch', share: 0.5, devices: [dev], holder: 'worker-1' });
     expect([owned.grant.borrowed, borrowed.grant.borrowed]).toEqual([false, true]);
+    const preemptionsBefore = await counter(a.metrics.preemptions);
     const heard: RevocationNotice[] = [];
     borrowed.onRevoke((n) => {
       heard.push(n);
@@ -151,6 +157,7 @@ describe('device ledger against real Postgres', () => {
     expect(heard[0]).toMatchObject({ allocationId: borrowed.allocationIds[0], deviceId: dev, holder: 'worker-1', reason: 'preempted' });
     expect(borrowed.signal.aborted).toBe(true);
     expect(owned.signal.aborted).toBe(false);
+    expect(await counter(a.metrics.preemptions)).toBe(preemptionsBefore + 1);
     const d = await a.ledger.getDevice(dev);
     expect(d.used).toMatchObject({ online: 0.4, batch: 0.5, borrowed: 0, pendingOnline: 0 });
     expect((await a.ledger.listAllocations({ deviceId: dev })).map((x) => [x.holder, x.state]).sort()).toEqual([
@@ -181,9 +188,13 @@ describe('device ledger against real Postgres', () => {
   it('reclaims an expired lease (a holder that stopped renewing)', async () => {
     const c = await h.make({ nodeName: 'node-a', agentEnabled: false });
     const l = await c.allocations.allocate({ kind: 'batch', share: 0.2, devices: ['node-a/gpu2'], holder: 'crashy' });
+    const expiredBefore = await counter(a.metrics.leaseExpiries);
     c.keeper.stop(); // as if the process froze: no more renewals
     const id = l.allocationIds[0]!;
     await waitFor(async () => !(await a.ledger.listAllocations({ holder: 'crashy' })).some((x) => x.id === id), 'lease expiry');
+    // The reaper counts after its DELETE commits; wait for that, then check it counted exactly one.
+    await waitFor(async () => (await counter(a.metrics.leaseExpiries)) > expiredBefore, 'expiry counted');
+    expect(await counter(a.metrics.leaseExpiries)).toBe(expiredBefore + 1);
     expect(await a.ledger.violations()).toEqual([]);
   });
 });
