@@ -98,7 +98,9 @@ export class InventoryRepository {
 
   /**
    * Upserts the node and its devices in one transaction. Re-registration keeps each device's
-   * partition and drain flag (admin decisions outlive restarts) and drops devices that vanished.
+   * partition and drain flag (admin decisions outlive restarts). Devices missing from this
+   * registration are kept: another process sharing the node name may have registered them
+   * (gateway and batch on one machine); drain a device that is really gone.
    */
   async register(r: NodeRegistration): Promise<void> {
     await this.ds.transaction(async (em) => {
@@ -109,10 +111,8 @@ export class InventoryRepository {
            info = EXCLUDED.info, registered_at = now(), last_heartbeat_at = now()`,
         [r.name, r.hostname, r.pid, JSON.stringify(r.info)],
       );
-      const ids: string[] = [];
       for (const d of r.devices) {
         const id = `${r.name}/${d.localId}`;
-        ids.push(id);
         await em.query(
           `INSERT INTO sched_device (id, node_name, local_id, kind, source, model, gpu_index, gpu_uuid, mig_mode, cores, memory_mib,
                                      online_milli, batch_milli, batch_may_borrow)
@@ -124,7 +124,6 @@ export class InventoryRepository {
             r.defaultPartition.onlineMilli, r.defaultPartition.batchMilli, r.defaultPartition.batchMayBorrow],
         );
       }
-      await em.query('DELETE FROM sched_device WHERE node_name = $1 AND NOT (id = ANY($2))', [r.name, ids]);
     });
   }
 
@@ -134,8 +133,12 @@ export class InventoryRepository {
     return r.length > 0;
   }
 
-  async markLeft(name: string): Promise<void> {
-    await this.ds.query(`UPDATE sched_node SET status = 'left' WHERE name = $1`, [name]);
+  /**
+   * Only the process that registered last marks the node `left`: several processes on one machine
+   * (gateway and batch) share a node name, and the others keep it alive with their heartbeats.
+   */
+  async markLeft(name: string, pid: number): Promise<void> {
+    await this.ds.query(`UPDATE sched_node SET status = 'left' WHERE name = $1 AND pid = $2`, [name, pid]);
   }
 
   async listNodes(): Promise<NodeView[]> {

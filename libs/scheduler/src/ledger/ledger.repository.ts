@@ -270,8 +270,10 @@ export class LedgerRepository {
     );
     const lostNodeLeases = await releaseWhere(
       this.sql,
-      `holder_node IN (SELECT name FROM sched_node WHERE status <> 'alive')
-        OR device_id IN (SELECT d.id FROM sched_device d JOIN sched_node n ON n.name = d.node_name WHERE n.status <> 'alive')`,
+      // Only \`lost\` (silent) nodes: a node that \`left\` released its own leases on the way out,
+      // and another process sharing its name (gateway + batch on one machine) may still be running.
+      `holder_node IN (SELECT name FROM sched_node WHERE status = 'lost')
+        OR device_id IN (SELECT d.id FROM sched_device d JOIN sched_node n ON n.name = d.node_name WHERE n.status = 'lost')`,
       [],
       'node-lost',
     );
