@@ -19,8 +19,11 @@ export function batchEnv(dbUrl: string, prefix: string, extra: Record<string, st
     REDIS_URL: TEST_REDIS_URL,
     QUEUE_PREFIX: prefix,
     LOG_LEVEL: 'silent',
+    TANDEM_AUTH: 'off', // auth has its own tests (test/auth.e2e.spec.ts)
     HOST: '127.0.0.1',
     BATCH_PORT: '0',
+    // These tests are about batch semantics; auth has its own tests.
+    TANDEM_AUTH: 'off',
     BATCH_ENABLE_TEST_TASKS: 'true',
     BATCH_BACKOFF_MS: '50',
     BATCH_RECONCILE_MS: '1000',
