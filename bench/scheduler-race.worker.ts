@@ -59,14 +59,19 @@ async function main(): Promise<void> {
       } else {
         const t0 = performance.now();
         try {
-          held.push(
-            await s.allocations.allocate({
-              kind: rand() < 0.3 ? 'online' : 'batch',
-              share: shares[Math.floor(rand() * shares.length)]!,
-              memoryMiB: Math.floor(rand() * 8) * 1024,
-              devices: c.devices,
-            }),
-          );
+          const lease = await s.allocations.allocate({
+            kind: rand() < 0.3 ? 'online' : 'batch',
+            share: shares[Math.floor(rand() * shares.length)]!,
+            memoryMiB: Math.floor(rand() * 8) * 1024,
+            devices: c.devices,
+          });
+          held.push(lease);
+          // A well-behaved batch holder: a revoked borrowed share is given back at once.
+          lease.onRevoke(() => {
+            const i = held.indexOf(lease);
+            if (i >= 0) held.splice(i, 1);
+            void lease.release().then(() => r.releases++);
+          });
           r.granted++;
         } catch (e) {
           if (!(e instanceof DomainException)) throw e;

@@ -86,9 +86,9 @@ export class AllocationService {
 
   private place(req: AllocationRequest, n: Normalized, holder: string, groupId: string, skipLocked: boolean) {
     const placement = req.placement ?? this.opts.placement;
-    return this.ledger.transaction(async (tx) => {
-      const devices = await tx.lockCandidates({ deviceKind: req.deviceKind, nodes: req.nodes, devices: req.devices }, skipLocked);
-      const usage = summarize(await tx.allocationsOn(devices.map((d) => d.id)));
+    return this.ledger.placement(async (tx) => {
+      const { devices, allocations } = await tx.lockAndRead({ deviceKind: req.deviceKind, nodes: req.nodes, devices: req.devices }, skipLocked);
+      const usage = summarize(allocations);
       const fits = devices.map((d) => fitOnDevice(d, usage.get(d.id) ?? emptyUsage(), { kind: req.kind, ...n }));
       const chosen = choose(fits, n.count, placement);
       if (!chosen) {
@@ -108,8 +108,8 @@ export class AllocationService {
         memoryMiB: n.memoryMiB,
         borrowed: f.borrowed,
       }));
-      await tx.insert(rows, holder, this.opts.nodeName, this.opts.leaseTtlMs);
-      const revoked = await tx.revoke(chosen.flatMap((f) => f.revoke.map((a) => a.id)), this.opts.preemptGraceMs);
+      const revokeIds = chosen.flatMap((f) => f.revoke.map((a) => a.id));
+      const revoked = await tx.commit(rows, holder, this.opts.nodeName, this.opts.leaseTtlMs, revokeIds, this.opts.preemptGraceMs);
       const byId = new Map(devices.map((d) => [d.id, d]));
       return { ok: true as const, rows, wait, revoked, devices: rows.map((r) => byId.get(r.deviceId)!) };
     });

@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import type { AllocationKind, AllocationView, DeviceKind, DeviceSource } from '../scheduler.types';
 import type { LedgerAllocation, LedgerDevice } from './placement';
+import { PlacementTx } from './placement.tx';
 import { clientSql, iso, managerSql, pgPoolOf, SCHEDULER_CHANNEL, type Sql } from './sql';
 
 export interface CandidateDevice extends LedgerDevice {
@@ -84,31 +85,9 @@ export function toAllocationView(r: AllocRow): AllocationView {
   };
 }
 
-/** Queries run inside one allocation transaction, after the device rows are locked. */
+/** Queries of the (rare) activation transaction: a pending online share waiting for revoked ones. */
 export class LedgerTx {
   constructor(private readonly sql: Sql) {}
-
-  /**
-   * Locks every candidate device row, in id order (so concurrent allocators never deadlock).
-   * Every writer of allocations holds these locks, so what is read after this is complete.
-   * `skipLocked`: take only the devices nobody is placing on right now (the fast path under
-   * contention); the caller falls back to a blocking pass when that subset has no room.
-   */
-  lockCandidates(f: CandidateFilter, skipLocked = false): Promise<CandidateDevice[]> {
-    return this.sql<CandidateDevice>(
-      `SELECT d.id, d.node_name AS node, d.kind, d.source, d.cores, d.gpu_index AS "gpuIndex", d.gpu_uuid AS "gpuUuid",
-              d.memory_mib AS "memoryMiB", d.online_milli AS "onlineMilli", d.batch_milli AS "batchMilli",
-              d.batch_may_borrow AS "batchMayBorrow"
-         FROM sched_device d JOIN sched_node n ON n.name = d.node_name
-        WHERE n.status = 'alive' AND NOT d.drained
-          AND ($1::text IS NULL OR d.kind = $1)
-          AND ($2::text[] IS NULL OR d.node_name = ANY($2))
-          AND ($3::text[] IS NULL OR d.id = ANY($3))
-        ORDER BY d.id
-          FOR UPDATE OF d${skipLocked ? ' SKIP LOCKED' : ''}`,
-      [f.deviceKind ?? null, f.nodes ?? null, f.devices ?? null],
-    );
-  }
 
   /** Locks the given devices (id order). */
   async lockDevices(ids: string[]): Promise<LedgerDevice[]> {
@@ -128,37 +107,6 @@ export class LedgerTx {
       [deviceIds],
     );
     return r.map((a) => ({ ...a, createdAtMs: Number(a.createdAtMs) }));
-  }
-
-  async insert(allocs: NewAllocation[], holder: string, holderNode: string | null, ttlMs: number): Promise<void> {
-    const params: unknown[] = [holder, holderNode, ttlMs];
-    const values = allocs.map((a) => {
-      const base = params.length;
-      params.push(a.id, a.groupId, a.deviceId, a.kind, a.state, a.shareMilli, a.memoryMiB, a.borrowed);
-      const p = (i: number): string => `$${base + i}`;
-      return `(${p(1)}::uuid, ${p(2)}::uuid, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}::int, ${p(7)}::int, ${p(8)}::boolean, $1, $2, now() + $3::int * interval '1 millisecond')`;
-    });
-    await this.sql(
-      `INSERT INTO sched_allocation (id, group_id, device_id, kind, state, share_milli, memory_mib, borrowed, holder, holder_node, lease_expires_at)
-       VALUES ${values.join(', ')}`,
-      params,
-    );
-  }
-
-  /** Marks borrowed shares revoking and tells their holders (NOTIFY is delivered at commit). */
-  async revoke(ids: string[], graceMs: number): Promise<RevokedRow[]> {
-    if (ids.length === 0) return [];
-    return this.sql<RevokedRow>(
-      `WITH r AS (
-         UPDATE sched_allocation SET state = 'revoking', revoke_deadline = now() + $2::int * interval '1 millisecond'
-          WHERE id = ANY($1::uuid[]) AND state = 'active'
-          RETURNING id, group_id, device_id, holder, revoke_deadline)
-       SELECT r.id, r.group_id AS "groupId", r.device_id AS "deviceId", r.holder, r.revoke_deadline AS deadline,
-              pg_notify('${SCHEDULER_CHANNEL}', json_build_object('e', 'revoke', 'id', r.id, 'groupId', r.group_id,
-                'deviceId', r.device_id, 'holder', r.holder, 'deadline', r.revoke_deadline)::text)
-         FROM r`,
-      [ids, graceMs],
-    );
   }
 
   /** Deletes revoking shares whose grace ran out on these devices (online never waits longer). */
@@ -212,6 +160,25 @@ export class LedgerRepository {
   constructor(private readonly ds: DataSource) {
     this.pool = pgPoolOf(ds);
     this.sql = this.pool ? clientSql(this.pool) : managerSql(ds.manager);
+  }
+
+  /** Runs one placement (see PlacementTx); a transaction left open by `fn` is rolled back. */
+  async placement<T>(fn: (tx: PlacementTx) => Promise<T>): Promise<T> {
+    if (!this.pool) throw new Error('scheduler: the DataSource exposes no pg pool');
+    const c = await this.pool.connect();
+    const tx = new PlacementTx(c);
+    let broken: Error | undefined;
+    try {
+      const out = await fn(tx);
+      if (!tx.done) await tx.rollback();
+      return out;
+    } catch (e) {
+      // The transaction may have begun (or be aborted); ROLLBACK is harmless either way.
+      await c.query('ROLLBACK').catch((err: Error) => (broken = err));
+      throw e;
+    } finally {
+      c.release(broken);
+    }
   }
 
   /** READ COMMITTED is enough: every statement after the row locks sees all committed writers. */
