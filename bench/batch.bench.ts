@@ -24,7 +24,6 @@ async function main(): Promise<void> {
     TANDEM_AUTH: 'off', // auth has its own tests (test/auth.e2e.spec.ts)
     HOST: '127.0.0.1',
     BATCH_PORT: '0',
-    TANDEM_AUTH: 'off',
     BATCH_CONCURRENCY: CONCURRENCY,
   });
   const app = await startBatch(cfg);

@@ -22,8 +22,6 @@ export function batchEnv(dbUrl: string, prefix: string, extra: Record<string, st
     TANDEM_AUTH: 'off', // auth has its own tests (test/auth.e2e.spec.ts)
     HOST: '127.0.0.1',
     BATCH_PORT: '0',
-    // These tests are about batch semantics; auth has its own tests.
-    TANDEM_AUTH: 'off',
     BATCH_ENABLE_TEST_TASKS: 'true',
     BATCH_BACKOFF_MS: '50',
     BATCH_RECONCILE_MS: '1000',

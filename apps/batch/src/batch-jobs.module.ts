@@ -14,7 +14,7 @@ import { assertJobCatalogue, BATCH_CHUNK_QUEUE } from './jobs/job-catalogue';
 import { ReconcilerService } from './jobs/reconciler.service';
 import { BatchMetrics } from './metrics/batch.metrics';
 import { MetricsController } from './metrics/metrics.controller';
-import { INFER_TASK, UnavailableInferTask } from './tasks/infer.task';
+import { INFER_TASK, InferTask } from './tasks/infer.task';
 import { TaskRegistry } from './tasks/task.registry';
 import { ChunkRunner } from './worker/chunk-runner.service';
 import { ChunkWorkerService } from './worker/chunk-worker.service';
@@ -37,7 +37,7 @@ export class BatchJobsModule {
       ReconcilerService,
       BatchMetrics,
       TaskRegistry,
-      { provide: INFER_TASK, useClass: UnavailableInferTask },
+      { provide: INFER_TASK, useClass: InferTask },
     ];
     if (role !== 'worker') {
       controllers.push(BatchController);

@@ -61,7 +61,7 @@ export class BatchSubmissionService {
       failurePolicy: opts.failurePolicy ?? 'fail',
       maxAttempts: opts.maxAttempts ?? this.cfg.jobs.maxAttempts,
     };
-    const batch = await this.repo.submit(nb, (tx) => this.fill(tx, task, chunkSize, source));
+    const batch = await this.repo.submit(nb, (tx) => this.fill(tx, task, nb.model, chunkSize, source));
     if (!batch) {
       // Lost an idempotency race to a concurrent identical submission.
       const winner = key ? await this.repo.findByIdempotencyKey(key) : null;
@@ -78,7 +78,7 @@ export class BatchSubmissionService {
     return { batch, created: true };
   }
 
-  private async fill(tx: BatchSubmissionTx, task: BatchTask, chunkSize: number, source: ItemSource): Promise<void> {
+  private async fill(tx: BatchSubmissionTx, task: BatchTask, model: string | null, chunkSize: number, source: ItemSource): Promise<void> {
     const max = this.cfg.jobs.maxItems;
     const tooMany = (): DomainException => new DomainException(ErrorCode.PayloadTooLarge, `too many items: at most ${max} per batch`);
     let pending: unknown[][] = [];
@@ -87,7 +87,7 @@ export class BatchSubmissionService {
     let buffered = 0;
     /** Synchronous per item (1M awaits would cost more than the work); true when a flush is due. */
     const accept = (item: unknown, where: () => string): boolean => {
-      const why = task.validateItem(item);
+      const why = task.validateItem(item, model);
       if (why) throw DomainException.invalid(`${where()}: ${why}`);
       if (++count > max) throw tooMany();
       current.push(item);

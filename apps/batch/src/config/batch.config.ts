@@ -22,6 +22,7 @@ const batchSchema = z.object({
   BATCH_STALLED_INTERVAL_MS: env.int(15_000, 500, 3_600_000),
   BATCH_RECONCILE_MS: env.int(5_000, 200, 3_600_000),
   BATCH_ENABLE_TEST_TASKS: env.bool(false),
+  BATCH_INFER_THREADS: env.int(2, 1, 256),
 });
 
 export interface BatchConfig extends InfraConfig {
@@ -51,6 +52,8 @@ export interface BatchJobsConfig {
   reconcileMs: number;
   /** Registers the failure-injection task used by the acceptance tests; off in production. */
   enableTestTasks: boolean;
+  /** onnxruntime intra-op threads of a worker's `infer` session (its device share). */
+  inferThreads: number;
 }
 
 export const BATCH_CONFIG = Symbol('BATCH_CONFIG');
@@ -77,6 +80,7 @@ export function loadBatchConfig(source: EnvSource): BatchConfig {
       stalledIntervalMs: e.BATCH_STALLED_INTERVAL_MS,
       reconcileMs: e.BATCH_RECONCILE_MS,
       enableTestTasks: e.BATCH_ENABLE_TEST_TASKS,
+      inferThreads: e.BATCH_INFER_THREADS,
     },
   };
 }

@@ -15,7 +15,7 @@ export interface BatchTask {
   /** `infer` needs a model from the model repository. */
   readonly needsModel: boolean;
   /** Returns why an item is not valid input, or null. Runs on every item before anything is enqueued. */
-  validateItem(item: unknown): string | null;
+  validateItem(item: unknown, model: string | null): string | null;
   /** Outputs in item order, one per item. Throwing fails the whole chunk (it is retried). */
   run(items: readonly unknown[], ctx: TaskContext): unknown[] | Promise<unknown[]>;
 }
