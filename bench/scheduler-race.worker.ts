@@ -16,6 +16,10 @@ export type RaceCommand =
 
 export interface RaceResult {
   latenciesMs: number[];
+  /** The subset of latencies for online grants that had to revoke borrowed batch shares first. */
+  preemptingMs: number[];
+  /** The rest: grants and refusals that revoked nothing. */
+  plainMs: number[];
   granted: number;
   refused: number;
   releases: number;
@@ -50,7 +54,7 @@ async function main(): Promise<void> {
     const rand = rng(c.seed);
     const shares = [0.1, 0.125, 0.25, 0.3, 0.5];
     const held: Lease[] = [];
-    const r: RaceResult = { latenciesMs: [], granted: 0, refused: 0, releases: 0, checks: 0, violations: [] };
+    const r: RaceResult = { latenciesMs: [], preemptingMs: [], plainMs: [], granted: 0, refused: 0, releases: 0, checks: 0, violations: [] };
     const until = Date.now() + c.durationMs;
     while (Date.now() < until) {
       if (held.length > 0 && (rand() < 0.45 || held.length >= 6)) {
@@ -58,6 +62,7 @@ async function main(): Promise<void> {
         r.releases++;
       } else {
         const t0 = performance.now();
+        let preempted = false;
         try {
           const lease = await s.allocations.allocate({
             kind: rand() < 0.3 ? 'online' : 'batch',
@@ -66,6 +71,7 @@ async function main(): Promise<void> {
             devices: c.devices,
           });
           held.push(lease);
+          preempted = lease.grant.preempted > 0;
           // A well-behaved batch holder: a revoked borrowed share is given back at once.
           lease.onRevoke(() => {
             const i = held.indexOf(lease);
@@ -77,7 +83,9 @@ async function main(): Promise<void> {
           if (!(e instanceof DomainException)) throw e;
           r.refused++;
         }
-        r.latenciesMs.push(performance.now() - t0);
+        const dt = performance.now() - t0;
+        r.latenciesMs.push(dt);
+        (preempted ? r.preemptingMs : r.plainMs).push(dt);
       }
       if (c.checkInvariant) {
         r.checks++;

@@ -9,6 +9,7 @@
 import 'reflect-metadata';
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
@@ -99,6 +100,8 @@ async function main(): Promise<void> {
     const set = Array.from({ length: DEVICES }, (_, i) => `bench/gpu${i}`);
     for (let i = 0; i < PROCS + 1; i++) children.push(await Child.start(url, `bench-worker-${i}`));
 
+    // Shared 2-core machines: the load around the run explains most of the spread between runs.
+    console.log(`load average at start (1/5/15 min): ${loadavg().map(r2).join(' / ')}`);
     // 1. Baseline: one process alone.
     const solo = await children[0]!.call<RaceResult>({ cmd: 'race', durationMs: BASELINE_S * 1000, devices: set, seed: 1, checkInvariant: true });
     const soloP50 = pct(solo.latenciesMs, 50);
@@ -123,6 +126,12 @@ async function main(): Promise<void> {
       `race (${PROCS} processes, ${RACE_S}s, ${DEVICES} devices): ${r2(allocsS)} allocs/s granted (${refused} refused: device full), ` +
         `allocate p50 ${r2(p50)} ms, p99 ${r2(p99)} ms; ${checks} invariant checks, ${violations} violations`,
     );
+    const preempting = results.flatMap((r) => r.preemptingMs);
+    console.log(
+      `  of which ${preempting.length} online grants revoked a borrowed share first (waiting for its holder): p50 ${r2(pct(preempting, 50))} ms, p99 ${r2(pct(preempting, 99))} ms`,
+    );
+    const plain = results.flatMap((r) => r.plainMs);
+    console.log(`  allocations that preempted nothing: p50 ${r2(pct(plain, 50))} ms, p99 ${r2(pct(plain, 99))} ms`);
     console.log(`ratios vs baseline: p50 ×${r2(p50 / soloP50)}, p99 ×${r2(p99 / soloP99)}, throughput ×${r2(allocsS / (solo.granted / BASELINE_S))}`);
 
     // 3. Preemption: request → holder's release, and request → grant.
@@ -147,6 +156,7 @@ async function main(): Promise<void> {
       `preemption (${PREEMPT_ROUNDS} rounds): request→holder notified p50 ${r2(pct(toHeard, 50))} ms; ` +
         `request→holder released p50 ${r2(pct(toRelease, 50))} ms, p99 ${r2(preemptP99)} ms; request→online granted p50 ${r2(pct(toGrant, 50))} ms, p99 ${r2(pct(toGrant, 99))} ms`,
     );
+    console.log(`load average at end (1/5/15 min): ${loadavg().map(r2).join(' / ')}`);
     console.log(`targets: p99 ≤ 10 ms → ${p99 <= 10 ? 'met' : 'MISSED'}; violations 0 → ${violations === 0 ? 'met' : 'MISSED'}`);
     console.log(JSON.stringify({ bench: 'scheduler', allocs_s: r2(allocsS), p50_ms: r2(p50), p99_ms: r2(p99), violations, preempt_p99_ms: r2(preemptP99) }));
   } finally {

@@ -76,7 +76,7 @@ export class AllocationService {
       this.metrics.allocations.inc({ kind: req.kind, outcome: 'unavailable' });
       throw DomainException.unavailable(`no capacity for ${req.kind} share ${req.share}: ${out.why}`);
     }
-    const lease = new Lease(this.grant(groupId, req.kind, holder, out.rows, out.devices), (l) => this.releaseLease(l));
+    const lease = new Lease(this.grant(groupId, req.kind, holder, out.rows, out.devices, out.revoked.length), (l) => this.releaseLease(l));
     this.keeper.track(lease);
     if (out.revoked.length > 0) this.metrics.preemptions.inc(out.revoked.length);
     if (out.wait) await this.awaitActivation(lease, out.revoked);
@@ -201,7 +201,14 @@ export class AllocationService {
     });
   }
 
-  private grant(groupId: string, kind: AllocationRequest['kind'], holder: string, rows: NewAllocation[], devices: CandidateDevice[]): AllocationGrant {
+  private grant(
+    groupId: string,
+    kind: AllocationRequest['kind'],
+    holder: string,
+    rows: NewAllocation[],
+    devices: CandidateDevice[],
+    preempted: number,
+  ): AllocationGrant {
     const granted: GrantedDevice[] = rows.map((r, i) => {
       const d = devices[i]!;
       return {
@@ -227,6 +234,7 @@ export class AllocationService {
       // UUIDs survive re-enumeration (and name MIG instances); the index is the fallback.
       cudaVisibleDevices: gpus.map((g) => g.gpuUuid ?? String(g.gpuIndex ?? '')).join(','),
       threads: granted.reduce((s, g) => s + (g.threads ?? 0), 0),
+      preempted,
     };
   }
 

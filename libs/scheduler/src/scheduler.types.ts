@@ -58,6 +58,8 @@ export interface AllocationGrant {
   cudaVisibleDevices: string;
   /** Sum of CPU threads over CPU devices (0 when the grant is GPU only). */
   threads: number;
+  /** Borrowed batch allocations revoked to make room for this (online) grant. */
+  preempted: number;
 }
 
 export interface RevocationNotice {
