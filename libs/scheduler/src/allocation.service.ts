@@ -66,8 +66,8 @@ export class AllocationService {
     if (n.count > 1) await this.checkConstraints(req, n);
     const holder = req.holder ?? this.defaultHolder;
     const groupId = randomUUID();
-    // Fast path: place among the devices no one else is locking; if they have no room, look
-    // again waiting for every candidate (a fresh transaction, so locks are taken in id order).
+    // Fast path: lock only the best-looking free device(s) no one else is placing on; if the fresh
+    // read says no, look again waiting for every candidate (a fresh transaction, locks in id order).
     let out = await this.place(req, n, holder, groupId, true);
     if (!out.ok) out = await this.place(req, n, holder, groupId, false);
     if (!out.ok) {
@@ -87,7 +87,10 @@ export class AllocationService {
   private place(req: AllocationRequest, n: Normalized, holder: string, groupId: string, skipLocked: boolean) {
     const placement = req.placement ?? this.opts.placement;
     return this.ledger.placement(async (tx) => {
-      const { devices, allocations } = await tx.lockAndRead({ deviceKind: req.deviceKind, nodes: req.nodes, devices: req.devices }, skipLocked);
+      const { devices, allocations } = await tx.lockAndRead(
+        { deviceKind: req.deviceKind, nodes: req.nodes, devices: req.devices },
+        skipLocked ? { shareMilli: n.shareMilli, memoryMiB: n.memoryMiB, count: n.count, placement } : null,
+      );
       const usage = summarize(allocations);
       const fits = devices.map((d) => fitOnDevice(d, usage.get(d.id) ?? emptyUsage(), { kind: req.kind, ...n }));
       const chosen = choose(fits, n.count, placement);

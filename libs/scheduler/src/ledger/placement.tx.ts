@@ -21,19 +21,35 @@ export class PlacementTx {
   done = false;
   constructor(private readonly c: PoolClient) {}
 
-  async lockAndRead(f: CandidateFilter, skipLocked: boolean): Promise<{ devices: CandidateDevice[]; allocations: LedgerAllocation[] }> {
+  /**
+   * `fast`: lock just the `count` best-looking devices that nobody is placing on right now
+   * (SKIP LOCKED, ranked on a snapshot of their usage); the caller re-checks them with the fresh
+   * read and falls back to the full pass. Full: lock every candidate, waiting, in id order.
+   */
+  async lockAndRead(
+    f: CandidateFilter,
+    fast: { shareMilli: number; memoryMiB: number; count: number; placement: 'pack' | 'spread' } | null,
+  ): Promise<{ devices: CandidateDevice[]; allocations: LedgerAllocation[] }> {
     const where = `n.status = 'alive' AND NOT d.drained
       AND (${lit(f.deviceKind)}::text IS NULL OR d.kind = ${lit(f.deviceKind)})
       AND (${litArr(f.nodes)} IS NULL OR d.node_name = ANY(${litArr(f.nodes)}))
       AND (${litArr(f.devices)} IS NULL OR d.id = ANY(${litArr(f.devices)}))`;
+    const used = `(SELECT coalesce(sum(a.share_milli), 0) FROM sched_allocation a WHERE a.device_id = d.id)`;
+    const usedMem = `(SELECT coalesce(sum(a.memory_mib), 0) FROM sched_allocation a WHERE a.device_id = d.id)`;
+    const pick = fast
+      ? `AND ${used} + ${int(fast.shareMilli)} <= 1000 AND ${usedMem} + ${int(fast.memoryMiB)} <= d.memory_mib
+       ORDER BY ${used} ${fast.placement === 'pack' ? 'DESC' : 'ASC'}, d.id
+       LIMIT ${int(fast.count)}
+         FOR UPDATE OF d SKIP LOCKED`
+      : `ORDER BY d.id
+         FOR UPDATE OF d`;
     const sql = `BEGIN;
       SELECT d.id, d.node_name AS node, d.kind, d.source, d.cores, d.gpu_index AS "gpuIndex", d.gpu_uuid AS "gpuUuid",
              d.memory_mib AS "memoryMiB", d.online_milli AS "onlineMilli", d.batch_milli AS "batchMilli",
              d.batch_may_borrow AS "batchMayBorrow"
         FROM sched_device d JOIN sched_node n ON n.name = d.node_name
        WHERE ${where}
-       ORDER BY d.id
-         FOR UPDATE OF d${skipLocked ? ' SKIP LOCKED' : ''};
+       ${pick};
       SELECT a.id, a.device_id AS "deviceId", a.kind, a.state, a.share_milli AS "shareMilli", a.memory_mib AS "memoryMiB",
              a.borrowed, (extract(epoch FROM a.created_at) * 1000)::float8 AS "createdAtMs"
         FROM sched_allocation a
