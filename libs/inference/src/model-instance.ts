@@ -5,6 +5,7 @@ import type { ModelConfig } from './model-config';
 import { ModelRunner } from './model-runner';
 import { ReplicaPool } from './replica-pool';
 import type { SessionFactory } from './session-factory';
+import { WorkerModelRunner } from './worker-model-runner';
 import type { ModelSignature } from './tensor';
 
 /** One loaded model version: its replicas, its batcher, and the signature they share. */
@@ -76,7 +77,11 @@ export class ModelInstance {
     });
     for (const lease of leases) {
       try {
-        const runner = await ModelRunner.load(this.path, this.config, lease.placement, this.factory);
+        // Replicas run in worker threads (onnxruntime blocks its calling thread); a custom
+        // session factory (tests, other runtimes) keeps them in-process.
+        const runner = this.factory
+          ? await ModelRunner.load(this.path, this.config, lease.placement, this.factory)
+          : await WorkerModelRunner.load(this.path, this.config, lease.placement);
         this.pool.add(runner, lease, this.config.device.max_inflight_per_replica);
       } catch (e) {
         this.capacity.release(lease);

@@ -6,11 +6,24 @@ import { onnxSessionFactory, type DevicePlacement, type SessionFactory } from '.
 import type { InferTensor, ModelSignature } from './tensor';
 import { validateInputs } from './input-validation';
 
+/** What a replica runs batches on: an in-process session or one in a worker thread. */
+export interface InferenceRunner {
+  readonly signature: ModelSignature;
+  readonly config: ModelConfig;
+  readonly placement: DevicePlacement;
+  /** Validates, then runs once; every output, or only `outputNames`. */
+  run(inputs: readonly InferTensor[], outputNames?: readonly string[]): Promise<InferTensor[]>;
+  /** Runs already-validated inputs; `transfer` lets a worker take the input buffers instead of copying. */
+  runUnchecked(inputs: readonly InferTensor[], outputNames?: readonly string[], opts?: { transfer?: boolean }): Promise<InferTensor[]>;
+  release(): Promise<void>;
+}
+
 /**
- * One onnxruntime session (one replica's engine): runs an already-batched set of inputs.
- * This is also the API the batch app uses directly (no queueing, no batcher).
+ * One in-process onnxruntime session: runs an already-batched set of inputs.
+ * This is also the API the batch app uses directly (no queueing, no batcher). Note that
+ * onnxruntime-node's run() occupies the calling thread; the gateway uses WorkerModelRunner.
  */
-export class ModelRunner {
+export class ModelRunner implements InferenceRunner {
   private constructor(
     private readonly session: InferenceSession,
     readonly signature: ModelSignature,

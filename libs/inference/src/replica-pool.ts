@@ -1,9 +1,9 @@
 import type { DeviceLease } from './capacity-provider';
-import type { ModelRunner } from './model-runner';
+import type { InferenceRunner } from './model-runner';
 
 export interface Replica {
   readonly id: string;
-  readonly runner: ModelRunner;
+  readonly runner: InferenceRunner;
   readonly lease: DeviceLease;
   readonly maxInflight: number;
   inflight: number;
@@ -23,7 +23,7 @@ export class ReplicaPool {
 
   constructor(private readonly random: () => number = Math.random) {}
 
-  add(runner: ModelRunner, lease: DeviceLease, maxInflight: number): Replica {
+  add(runner: InferenceRunner, lease: DeviceLease, maxInflight: number): Replica {
     const r: Replica = { id: lease.id, runner, lease, maxInflight, inflight: 0, draining: false };
     this.replicas.push(r);
     this.onAvailable();

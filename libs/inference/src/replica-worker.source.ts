@@ -1,0 +1,40 @@
+/**
+ * Source of the replica worker thread, kept as a string so the same code runs from the
+ * compiled dist/ and from vitest's TypeScript transform (a Worker cannot load a .ts file).
+ * onnxruntime-node's session.run blocks the calling thread for the whole inference, so
+ * every replica owns a worker: the gateway's event loop keeps parsing requests meanwhile.
+ */
+export const REPLICA_WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ort = require(workerData.ortPath);
+const meta = (m) => m.map((x) => ({ name: x.name, isTensor: x.isTensor, type: x.type, shape: x.shape ? [...x.shape] : [] }));
+(async () => {
+  let session;
+  try {
+    session = await ort.InferenceSession.create(workerData.modelPath, workerData.sessionOptions);
+  } catch (e) {
+    parentPort.postMessage({ type: 'init-error', message: String(e && e.message || e) });
+    return;
+  }
+  parentPort.postMessage({ type: 'ready', inputMetadata: meta(session.inputMetadata), outputMetadata: meta(session.outputMetadata) });
+  parentPort.on('message', async (m) => {
+    if (m.type === 'release') {
+      await session.release();
+      parentPort.postMessage({ type: 'released' });
+      return;
+    }
+    try {
+      const feeds = {};
+      for (const f of m.feeds) feeds[f.name] = new ort.Tensor(f.type, f.data, f.dims);
+      const out = await session.run(feeds, m.outputs);
+      const outputs = m.outputs.map((name) => {
+        const t = out[name];
+        return { name, type: t.type, dims: [...t.dims], data: t.data };
+      });
+      parentPort.postMessage({ type: 'result', id: m.id, outputs });
+    } catch (e) {
+      parentPort.postMessage({ type: 'error', id: m.id, message: String(e && e.message || e) });
+    }
+  });
+})();
+`;

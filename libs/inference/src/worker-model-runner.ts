@@ -1,0 +1,137 @@
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { InferenceSession } from 'onnxruntime-node';
+import { DATATYPES, oipFromOrt, type TensorData } from './datatypes';
+import { validateInputs } from './input-validation';
+import type { ModelConfig } from './model-config';
+import type { InferenceRunner } from './model-runner';
+import { resolveSignature } from './model-signature';
+import { REPLICA_WORKER_SOURCE } from './replica-worker.source';
+import { sessionOptionsFor, type DevicePlacement } from './session-factory';
+import type { InferTensor, ModelSignature } from './tensor';
+
+interface WireTensor {
+  name: string;
+  type: string;
+  dims: number[];
+  data: TensorData;
+}
+
+type FromWorker =
+  | { type: 'ready'; inputMetadata: InferenceSession.ValueMetadata[]; outputMetadata: InferenceSession.ValueMetadata[] }
+  | { type: 'init-error'; message: string }
+  | { type: 'result'; id: number; outputs: WireTensor[] }
+  | { type: 'error'; id: number; message: string }
+  | { type: 'released' };
+
+function ortPath(): string {
+  try {
+    return require.resolve('onnxruntime-node');
+  } catch {
+    // Under an ESM transform (vitest) there is no `require`; resolve from the working directory.
+    return createRequire(join(process.cwd(), 'index.js')).resolve('onnxruntime-node');
+  }
+}
+
+/** A replica's runner: one onnxruntime session inside its own worker thread. */
+export class WorkerModelRunner implements InferenceRunner {
+  private seq = 0;
+  private readonly pending = new Map<number, { resolve: (o: WireTensor[]) => void; reject: (e: Error) => void }>();
+  private dead: Error | undefined;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly signature: ModelSignature,
+    readonly config: ModelConfig,
+    readonly placement: DevicePlacement,
+  ) {
+    worker.on('message', (m: FromWorker) => {
+      if (m.type !== 'result' && m.type !== 'error') return;
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.type === 'result') p?.resolve(m.outputs);
+      else p?.reject(new Error(`model run failed: ${m.message}`));
+    });
+    const fail = (e: Error): void => {
+      this.dead = e;
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`replica worker exited (${code})`)));
+  }
+
+  static async load(modelPath: string, config: ModelConfig, placement: DevicePlacement): Promise<WorkerModelRunner> {
+    const worker = new Worker(REPLICA_WORKER_SOURCE, {
+      eval: true,
+      workerData: { ortPath: ortPath(), modelPath, sessionOptions: sessionOptionsFor(placement) },
+    });
+    let onMessage: (m: FromWorker) => void = () => undefined;
+    let onError: (e: Error) => void = () => undefined;
+    let onExit: (c: number) => void = () => undefined;
+    const first = await new Promise<FromWorker>((resolve, reject) => {
+      onMessage = resolve;
+      onError = reject;
+      onExit = (c) => reject(new Error(`replica worker exited (${c}) while loading ${modelPath}`));
+      worker.once('message', onMessage).once('error', onError).once('exit', onExit);
+    }).finally(() => {
+      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+    });
+    if (first.type !== 'ready') {
+      await worker.terminate();
+      throw new Error(`cannot load ${modelPath}: ${first.type === 'init-error' ? first.message : first.type}`);
+    }
+    try {
+      const signature = resolveSignature(first, config);
+      return new WorkerModelRunner(worker, signature, config, placement);
+    } catch (e) {
+      await worker.terminate();
+      throw e;
+    }
+  }
+
+  async run(inputs: readonly InferTensor[], outputNames?: readonly string[]): Promise<InferTensor[]> {
+    validateInputs(this.signature, this.config.max_batch_size, inputs);
+    return this.runUnchecked(inputs, outputNames);
+  }
+
+  /** `transfer`: the input buffers are the caller's to give away (moved to the worker, not copied). */
+  async runUnchecked(inputs: readonly InferTensor[], outputNames?: readonly string[], opts: { transfer?: boolean } = {}): Promise<InferTensor[]> {
+    if (this.dead) throw this.dead;
+    const names = outputNames ? [...outputNames] : this.signature.outputs.map((o) => o.name);
+    const feeds: WireTensor[] = inputs.map((t) => ({ name: t.name, type: DATATYPES[t.datatype].ort, dims: t.shape, data: t.data }));
+    const transfer: ArrayBuffer[] = [];
+    if (opts.transfer) {
+      for (const t of inputs) {
+        const d = t.data;
+        if (!Array.isArray(d) && d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.buffer instanceof ArrayBuffer) transfer.push(d.buffer);
+      }
+    }
+    const id = ++this.seq;
+    const outputs = await new Promise<WireTensor[]>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ type: 'run', id, feeds, outputs: names }, transfer);
+    });
+    return outputs.map((o) => {
+      const datatype = oipFromOrt(o.type);
+      if (!datatype) throw new Error(`output '${o.name}' has type ${o.type}, which OIP cannot carry`);
+      return { name: o.name, datatype, shape: o.dims, data: o.data };
+    });
+  }
+
+  async release(): Promise<void> {
+    if (this.dead) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 5_000);
+      this.worker.on('message', (m: FromWorker) => {
+        if (m.type === 'released') {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+      this.worker.postMessage({ type: 'release' });
+    });
+    await this.worker.terminate();
+  }
+}
