@@ -14,6 +14,7 @@ export default defineConfig({
       '@tandem/queue': lib('queue'),
       '@tandem/inference': lib('inference'),
       '@tandem/scheduler': lib('scheduler'),
+      '@tandem/auth': lib('auth'),
     },
   },
   test: {

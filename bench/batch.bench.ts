@@ -12,6 +12,9 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CONCURRENCY = process.env.BENCH_BATCH_CONCURRENCY ?? '4';
 const CHUNK = Number(process.env.BENCH_BATCH_CHUNK ?? 2_000);
 const SIZES = [10_000, 100_000, 1_000_000];
+const MODEL_REPOSITORY = process.env.MODEL_REPOSITORY ?? 'models';
+const INFER_THREADS = process.env.BATCH_INFER_THREADS ?? '2';
+const INFER_ITEMS = Number(process.env.BENCH_INFER_ITEMS ?? 20_000);
 
 async function main(): Promise<void> {
   const prefix = `bench${process.pid}`;
@@ -25,9 +28,12 @@ async function main(): Promise<void> {
     HOST: '127.0.0.1',
     BATCH_PORT: '0',
     BATCH_CONCURRENCY: CONCURRENCY,
+    MODEL_REPOSITORY,
+    BATCH_INFER_THREADS: INFER_THREADS,
   });
   const app = await startBatch(cfg);
   const seconds: Record<number, number> = {};
+  let infer: InferBenchResult = { inferItemsS: null, rawItemsS: null, ratio: null };
   let exact = true;
   try {
     // Warm-up (JIT, pools) so the 10k figure is not a cold-start figure.
@@ -43,6 +49,7 @@ async function main(): Promise<void> {
     }
     const ratio = seconds[1_000_000] / seconds[100_000];
     console.log(`  time(1M)/time(100k) = ${ratio.toFixed(2)} (target ≤ 12); 10k vs Celery 456 s: ${(456 / seconds[10_000]).toFixed(0)}x faster`);
+    infer = await runInferBench(app.url, { repo: MODEL_REPOSITORY, threads: Number(INFER_THREADS), items: INFER_ITEMS, chunkSize: 256 });
   } finally {
     await app.app.close();
     const r = new Redis(REDIS_URL);
@@ -51,7 +58,6 @@ async function main(): Promise<void> {
     r.disconnect();
     await db.drop();
   }
-  const infer: InferBenchResult = await runInferBench();
   const round = (x: number | null, d = 3): number | null => (x === null ? null : Number(x.toFixed(d)));
   console.log(
     JSON.stringify({

@@ -5,6 +5,7 @@ import { runMigrations } from '@tandem/persistence';
 import { loadBatchConfig } from '../apps/batch/src/config/batch.config';
 import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
 import { EmbeddedPostgres } from './launcher/embedded-postgres';
+import { firstAdminKey } from './launcher/first-admin-key';
 import { loadLauncherConfig, type LauncherConfig } from './launcher/launcher.config';
 import { ensureDatabase, postgresAnswers, redisAnswers, waitForHttp200 } from './launcher/probes';
 import { startChild, stopChildren, type Supervised } from './launcher/supervisor';
@@ -105,6 +106,9 @@ async function main(): Promise<number> {
 
     const gatewayCfg = loadGatewayConfig(childEnv);
     const batchCfg = loadBatchConfig(childEnv);
+    const newKey = await firstAdminKey(db.url, gatewayCfg.auth);
+    if (newKey) say(`created the first admin API key — shown only now, store it: ${newKey}`);
+    if (!gatewayCfg.auth.enabled) say('authentication is OFF (TANDEM_AUTH=off)');
     const onExit = (name: string) => (code: number | null, signal: NodeJS.Signals | null) => {
       if (stopping) return;
       say(`${name} exited unexpectedly (code ${code}, signal ${signal})`);

@@ -30,6 +30,7 @@ describe('bad input gets a clear 4xx {"error"} over a real socket', () => {
         REDIS_URL: TEST_REDIS_URL,
         QUEUE_PREFIX: testQueuePrefix(),
         LOG_LEVEL: 'silent',
+        TANDEM_AUTH: 'off', // auth has its own tests (test/auth.e2e.spec.ts)
         HOST: '127.0.0.1',
         GATEWAY_PORT: '0',
         GATEWAY_GRPC_PORT: '0',

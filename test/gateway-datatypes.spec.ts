@@ -68,6 +68,7 @@ describe('every OIP datatype onnxruntime supports round-trips through an Identit
         REDIS_URL: TEST_REDIS_URL,
         QUEUE_PREFIX: testQueuePrefix(),
         LOG_LEVEL: 'silent',
+        TANDEM_AUTH: 'off', // auth has its own tests (test/auth.e2e.spec.ts)
         HOST: '127.0.0.1',
         GATEWAY_PORT: '0',
         GATEWAY_GRPC_PORT: '0',

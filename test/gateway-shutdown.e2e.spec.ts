@@ -24,6 +24,7 @@ describe('gateway SIGTERM under load', () => {
       GATEWAY_GRPC_PORT: String(await freePort()),
       MODEL_REPOSITORY: resolve(process.cwd(), 'models'),
       LOG_LEVEL: 'info',
+      TANDEM_AUTH: 'off', // auth has its own tests (test/auth.e2e.spec.ts)
       SHUTDOWN_GRACE_S: '30',
     });
     await gw.waitFor(/gateway REST listening/, 30_000);

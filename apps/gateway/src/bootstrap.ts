@@ -1,4 +1,5 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { ApiKeyService, registerAuthHook } from '@tandem/auth';
 import { createHttpApp, createRootLogger, type PinoLogger } from '@tandem/shared';
 import type { GatewayConfig } from './config/gateway.config';
 import { GatewayModule } from './gateway.module';
@@ -17,6 +18,7 @@ export async function startGateway(cfg: GatewayConfig): Promise<RunningGateway> 
     bodyLimitBytes: cfg.bodyLimitBytes,
     logRequests: cfg.logRequests,
   });
+  registerAuthHook(app.getHttpAdapter().getInstance(), app.get(ApiKeyService));
   await app.listen({ port: cfg.port, host: cfg.host });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : cfg.port;

@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { env, infraSchema, parseEnv, toInfraConfig, type EnvSource, type InfraConfig } from '@tandem/shared';
+import { authEnvSchema, toAuthOptions, type AuthOptions } from '@tandem/auth';
 import { schedulerEnvSchema, toSchedulerOptions, type SchedulerOptions } from '@tandem/scheduler';
 
 const batchSchema = z.object({
   ...infraSchema,
+  ...authEnvSchema,
   /** Device ledger: SCHEDULER_NODE_NAME, SCHEDULER_DECLARED_DEVICES (JSON), lease TTL, heartbeat, grace… */
   ...schedulerEnvSchema,
   BATCH_PORT: env.port(8100),
@@ -23,9 +25,11 @@ const batchSchema = z.object({
   BATCH_RECONCILE_MS: env.int(5_000, 200, 3_600_000),
   BATCH_ENABLE_TEST_TASKS: env.bool(false),
   BATCH_INFER_THREADS: env.int(2, 1, 256),
+  BATCH_INFER_BATCH: env.int(32, 1, 4096),
 });
 
 export interface BatchConfig extends InfraConfig {
+  auth: AuthOptions;
   scheduler: SchedulerOptions;
   port: number;
   modelRepository: string;
@@ -54,6 +58,8 @@ export interface BatchJobsConfig {
   enableTestTasks: boolean;
   /** onnxruntime intra-op threads of a worker's `infer` session (its device share). */
   inferThreads: number;
+  /** Items per model run inside an `infer` chunk (capped at the model's max_batch_size). */
+  inferBatch: number;
 }
 
 export const BATCH_CONFIG = Symbol('BATCH_CONFIG');
@@ -63,6 +69,7 @@ export function loadBatchConfig(source: EnvSource): BatchConfig {
   const e = parseEnv(batchSchema, source);
   return {
     ...toInfraConfig(e),
+    auth: toAuthOptions(e),
     scheduler: toSchedulerOptions(e),
     port: e.BATCH_PORT,
     modelRepository: e.MODEL_REPOSITORY,
@@ -81,6 +88,7 @@ export function loadBatchConfig(source: EnvSource): BatchConfig {
       reconcileMs: e.BATCH_RECONCILE_MS,
       enableTestTasks: e.BATCH_ENABLE_TEST_TASKS,
       inferThreads: e.BATCH_INFER_THREADS,
+      inferBatch: e.BATCH_INFER_BATCH,
     },
   };
 }

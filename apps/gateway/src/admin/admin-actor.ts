@@ -1,9 +1,11 @@
 import type { FastifyRequest } from 'fastify';
+import { principalOf } from '@tandem/auth';
 
 /**
- * Who is acting, for the audit log. Until API keys land (a later issue) every admin call is
- * `admin`; the auth guard will resolve the key id here. Client-supplied headers are not trusted.
+ * Who is acting, for the audit log: the API key the auth hook verified (`key:<id> (<name>)`).
+ * Client-supplied headers are never trusted for this.
  */
-export function adminActor(_req: FastifyRequest): string {
-  return 'admin';
+export function adminActor(req: FastifyRequest): string {
+  const p = principalOf(req);
+  return p.id === 'anonymous' ? 'anonymous' : `key:${p.id} (${p.name})`;
 }

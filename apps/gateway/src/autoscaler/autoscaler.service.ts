@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { counter } from '@tandem/shared';
+import { counter, DomainException } from '@tandem/shared';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../config/gateway.config';
 import { InferenceService } from '../inference/inference.service';
 import { AUTOSCALING_DEFAULTS, AutoscalingPolicy } from './autoscaling.policy';
@@ -25,6 +25,8 @@ export class AutoscalerService implements OnApplicationBootstrap, BeforeApplicat
   private readonly logger = new Logger('Autoscaler');
   private readonly policies = new Map<string, AutoscalingPolicy>();
   private readonly busy = new Set<string>();
+  /** Operator overrides of min/max replicas (admin API), by model name. */
+  private readonly limits = new Map<string, { min: number; max: number }>();
   private timer?: NodeJS.Timeout;
   /** Recent decisions, newest last (admin API and benchmarks read it). */
   readonly events: ScaleEvent[] = [];
@@ -49,12 +51,14 @@ export class AutoscalerService implements OnApplicationBootstrap, BeforeApplicat
     for (const s of engine.states()) {
       if (s.state !== 'ready') continue;
       const inst = engine.instance(s.model, s.version);
-      const as = inst.config.autoscaling;
+      const override = this.limits.get(s.model);
+      const as = inst.config.autoscaling ?? (override ? { min_replicas: override.min, max_replicas: override.max } : undefined);
       if (!as) continue;
       const key = `${s.model}/${s.version}`;
       let policy = this.policies.get(key);
       if (!policy) {
-        policy = new AutoscalingPolicy({ ...AUTOSCALING_DEFAULTS, ...as });
+        const o = this.limits.get(s.model);
+        policy = new AutoscalingPolicy({ ...AUTOSCALING_DEFAULTS, ...as, ...(o ? { min_replicas: o.min, max_replicas: o.max } : {}) });
         this.policies.set(key, policy);
       }
       policy.observe(now, this.inference.ongoing(s.model));
@@ -76,6 +80,27 @@ export class AutoscalerService implements OnApplicationBootstrap, BeforeApplicat
           this.inference.refreshReplicaGauge();
         });
     }
+  }
+
+  /** Effective min/max replicas of an autoscaled model (override, else its config); undefined when not autoscaled. */
+  limitsOf(model: string): { min: number; max: number } | undefined {
+    const o = this.limits.get(model);
+    if (o) return o;
+    const as = this.inference.engine.repository.get(model).config.autoscaling;
+    return as ? { min: as.min_replicas, max: as.max_replicas } : undefined;
+  }
+
+  /**
+   * Operator override of a model's replica range (admin API). Models without an `autoscaling`
+   * block become autoscaled with default targets. Takes effect on the next tick.
+   */
+  setLimits(model: string, min: number, max: number): void {
+    if (!Number.isInteger(min) || !Number.isInteger(max) || min < 0 || max < 1 || min > max || max > 64) {
+      throw DomainException.invalid('need integers 0 <= min_replicas <= max_replicas, 1 <= max_replicas <= 64');
+    }
+    this.inference.engine.repository.get(model); // 404 for unknown models
+    this.limits.set(model, { min, max });
+    for (const key of [...this.policies.keys()]) if (key.startsWith(`${model}/`)) this.policies.delete(key);
   }
 
   /** Forget a model's history (on reload/unload). */

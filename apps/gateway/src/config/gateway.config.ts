@@ -1,15 +1,19 @@
 import { z } from 'zod';
 import { env, infraSchema, parseEnv, toInfraConfig, type EnvSource, type InfraConfig } from '@tandem/shared';
+import { authEnvSchema, toAuthOptions, type AuthOptions } from '@tandem/auth';
 import { schedulerEnvSchema, toSchedulerOptions, type SchedulerOptions } from '@tandem/scheduler';
 
 const gatewaySchema = z.object({
   ...infraSchema,
+  ...authEnvSchema,
   /** Device ledger: SCHEDULER_NODE_NAME, SCHEDULER_DECLARED_DEVICES (JSON), lease TTL, heartbeat, grace… */
   ...schedulerEnvSchema,
   GATEWAY_PORT: env.port(8000),
   GATEWAY_GRPC_PORT: env.port(8001),
   /** Largest gRPC message accepted or sent (RESOURCE_EXHAUSTED beyond it). */
   GATEWAY_GRPC_MAX_MESSAGE_MB: env.num(64, 0.001, 2048),
+  /** How often the replica autoscaler re-evaluates (ms). */
+  AUTOSCALER_TICK_MS: env.int(250, 20, 60_000),
   /** Triton-style model repository: <repo>/<model>/<version>/model.onnx + config.json. */
   MODEL_REPOSITORY: z.string().min(1).default('models'),
   GATEWAY_BODY_LIMIT_MB: env.num(64, 0.001, 2048),
@@ -20,17 +24,22 @@ const gatewaySchema = z.object({
   INFERENCE_MAX_TIMEOUT_MS: env.int(300_000, 1, 3_600_000),
   /** CPU threads the local capacity provider may hand to replicas; 0 = all cores. */
   INFERENCE_CPU_THREADS: env.int(0, 0, 1024),
+  /** The batch app's REST API, which the admin panel's `/admin/api/batches` proxies to. */
+  BATCH_API_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8100'),
 });
 
 export interface GatewayConfig extends InfraConfig {
+  auth: AuthOptions;
   scheduler: SchedulerOptions;
   port: number;
   grpcPort: number;
   grpcMaxMessageBytes: number;
+  autoscalerTickMs: number;
   modelRepository: string;
   bodyLimitBytes: number;
   logRequests: boolean;
   inference: { defaultTimeoutMs: number; maxTimeoutMs: number; cpuThreads: number | undefined };
+  batchApiUrl: string;
 }
 
 export const GATEWAY_CONFIG = Symbol('GATEWAY_CONFIG');
@@ -40,10 +49,12 @@ export function loadGatewayConfig(source: EnvSource): GatewayConfig {
   const e = parseEnv(gatewaySchema, source);
   return {
     ...toInfraConfig(e),
+    auth: toAuthOptions(e),
     scheduler: toSchedulerOptions(e),
     port: e.GATEWAY_PORT,
     grpcPort: e.GATEWAY_GRPC_PORT,
     grpcMaxMessageBytes: Math.round(e.GATEWAY_GRPC_MAX_MESSAGE_MB * 1024 * 1024),
+    autoscalerTickMs: e.AUTOSCALER_TICK_MS,
     modelRepository: e.MODEL_REPOSITORY,
     bodyLimitBytes: Math.round(e.GATEWAY_BODY_LIMIT_MB * 1024 * 1024),
     logRequests: e.GATEWAY_LOG_REQUESTS,
@@ -52,5 +63,6 @@ export function loadGatewayConfig(source: EnvSource): GatewayConfig {
       maxTimeoutMs: e.INFERENCE_MAX_TIMEOUT_MS,
       cpuThreads: e.INFERENCE_CPU_THREADS === 0 ? undefined : e.INFERENCE_CPU_THREADS,
     },
+    batchApiUrl: e.BATCH_API_URL.replace(/\/+$/, ''),
   };
 }

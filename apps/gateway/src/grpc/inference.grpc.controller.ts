@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { ApiKeyService, bearerToken } from '@tandem/auth';
 import { DomainException, ErrorCode, HealthService } from '@tandem/shared';
 import { InferenceService } from '../inference/inference.service';
 import { decodeGrpcInfer, encodeGrpcInfer } from './grpc-tensor.codec';
@@ -25,11 +26,15 @@ export class InferenceGrpcController {
   constructor(
     private readonly inference: InferenceService,
     private readonly health: HealthService,
+    private readonly keys: ApiKeyService,
   ) {}
 
   private unary<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res): Unary<Req, Res> {
     return (call, cb) => {
-      Promise.resolve()
+      // gRPC carries the key in `authorization` metadata, same form as the HTTP header.
+      const auth = call.metadata.get('authorization')[0];
+      this.keys
+        .authorize(bearerToken(typeof auth === 'string' ? auth : auth?.toString()), 'infer')
         .then(() => fn(call.request, call))
         .then(
           (res) => cb(null, res),

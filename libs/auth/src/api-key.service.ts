@@ -1,0 +1,124 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { AuditLogRepository, type ApiKeyEntity } from '@tandem/persistence';
+import { DomainException, ErrorCode } from '@tandem/shared';
+import { ApiKeyRepository } from './api-key.repository';
+import { AUTH_OPTIONS, type AuthOptions } from './auth.options';
+import { ANONYMOUS, hasScope, SCOPES, type ApiKeyScope, type Principal } from './principal';
+
+/** How long a verified (or rejected) key is remembered; revocation takes effect within it. */
+const CACHE_MS = 5_000;
+const BOOTSTRAP_ID = 'bootstrap';
+
+export interface ApiKeyView {
+  id: string;
+  name: string;
+  scopes: ApiKeyScope[];
+  createdAt: string;
+  createdBy: string;
+  revokedAt: string | null;
+}
+
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+const view = (r: ApiKeyEntity): ApiKeyView => ({
+  id: r.id,
+  name: r.name,
+  scopes: r.scopes,
+  createdAt: r.createdAt.toISOString(),
+  createdBy: r.createdBy,
+  revokedAt: r.revokedAt ? r.revokedAt.toISOString() : null,
+});
+
+/**
+ * API keys: random secrets shown once, stored as SHA-256 (they carry 256 bits of entropy, so a
+ * slow hash adds nothing), verified through a short in-process cache so the hot inference path
+ * does not hit Postgres per request.
+ */
+@Injectable()
+export class ApiKeyService implements OnApplicationBootstrap {
+  private readonly logger = new Logger('ApiKeys');
+  private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
+
+  constructor(
+    private readonly keys: ApiKeyRepository,
+    private readonly audit: AuditLogRepository,
+    @Inject(AUTH_OPTIONS) readonly options: AuthOptions,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.options.enabled) {
+      this.logger.warn('authentication is OFF (TANDEM_AUTH=off): every caller has every scope');
+      return;
+    }
+    if (this.options.bootstrapAdminKey) await this.ensureBootstrapKey(this.options.bootstrapAdminKey);
+  }
+
+  /** Makes `key` a valid admin key (id `bootstrap`); idempotent, follows TANDEM_ADMIN_KEY changes. */
+  async ensureBootstrapKey(key: string): Promise<void> {
+    await this.keys.upsert({ id: BOOTSTRAP_ID, name: 'bootstrap admin (TANDEM_ADMIN_KEY)', hash: sha256(key), scopes: ['admin'], createdBy: 'system' });
+    this.cache.clear();
+  }
+
+  /** Creates a first admin key when none is active; returns the secret (print it once) or undefined. */
+  async createFirstAdminKeyIfNone(): Promise<string | undefined> {
+    if ((await this.keys.countActiveWithScope('admin')) > 0) return undefined;
+    return (await this.create('first admin key', ['admin'], 'system')).key;
+  }
+
+  async create(name: string, scopes: ApiKeyScope[], actor: string): Promise<{ key: string } & ApiKeyView> {
+    if (typeof name !== 'string' || !/^[\w .:@-]{1,80}$/.test(name)) throw DomainException.invalid('name must be 1-80 letters, digits, spaces or ._:@-');
+    if (!Array.isArray(scopes) || scopes.length === 0 || scopes.some((s) => !SCOPES.includes(s))) {
+      throw DomainException.invalid(`scopes must be a non-empty subset of ${SCOPES.join(', ')}`);
+    }
+    const id = randomBytes(6).toString('hex');
+    const key = `tdm_${id}_${randomBytes(32).toString('base64url')}`;
+    const row = await this.keys.insert({ id, name, hash: sha256(key), scopes: [...new Set(scopes)], createdBy: actor });
+    await this.audit.record({ actor, action: 'api_key.create', target: `api_key:${id}`, details: { name, scopes: row.scopes } });
+    return { key, ...view(row) };
+  }
+
+  async list(): Promise<ApiKeyView[]> {
+    return (await this.keys.list()).map(view);
+  }
+
+  async revoke(id: string, actor: string): Promise<void> {
+    if (!/^[\w-]{1,64}$/.test(id)) throw DomainException.invalid('bad key id');
+    const row = await this.keys.findById(id);
+    if (!row) throw DomainException.notFound(`no API key '${id}'`);
+    if (!(await this.keys.revoke(id))) throw new DomainException(ErrorCode.Conflict, `API key '${id}' is already revoked`);
+    this.cache.clear();
+    await this.audit.record({ actor, action: 'api_key.revoke', target: `api_key:${id}`, details: { name: row.name } });
+  }
+
+  /** The principal for a presented key, or null when unknown/revoked. */
+  async verify(key: string): Promise<Principal | null> {
+    if (!this.options.enabled) return ANONYMOUS;
+    if (key.length < 16 || key.length > 512) return null;
+    const hash = sha256(key);
+    const now = Date.now();
+    const hit = this.cache.get(hash);
+    if (hit && hit.until > now) return hit.principal;
+    const row = await this.keys.findActiveByHash(hash);
+    const principal = row ? { id: row.id, name: row.name, scopes: row.scopes } : null;
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(hash, { principal, until: now + CACHE_MS });
+    return principal;
+  }
+
+  /** 401 without a valid key, 403 without the scope; returns who it is. */
+  async authorize(bearer: string | undefined, scope: ApiKeyScope): Promise<Principal> {
+    if (!this.options.enabled) return ANONYMOUS;
+    if (!bearer) throw new DomainException(ErrorCode.Unauthenticated, 'missing API key: send "Authorization: Bearer <key>"');
+    const p = await this.verify(bearer);
+    if (!p) throw new DomainException(ErrorCode.Unauthenticated, 'invalid or revoked API key');
+    if (!hasScope(p, scope)) throw new DomainException(ErrorCode.PermissionDenied, `this key lacks the '${scope}' scope`);
+    return p;
+  }
+}
+
+/** `Authorization: Bearer <key>` → key; undefined for anything else. */
+export function bearerToken(header: string | string[] | undefined): string | undefined {
+  const h = Array.isArray(header) ? header[0] : header;
+  const m = h ? /^Bearer\s+(\S+)\s*$/i.exec(h) : null;
+  return m?.[1];
+}
