@@ -49,6 +49,12 @@ describe('npm start launcher', () => {
       await launcher.waitFor(/ready — Ctrl-C to stop/, 60_000);
       expect(launcher.output()).toMatch(/database: EMBEDDED Postgres/);
       expect(launcher.output()).toMatch(/queue: +BullMQ on its PostgreSQL backend/);
+      // Auth is on by default: the first start creates an admin key and prints it once.
+      const key = /created the first admin API key — shown only now, store it: (tdm_\S+)/.exec(launcher.output())?.[1];
+      expect(key).toBeDefined();
+      const who = await fetch(`http://127.0.0.1:${gw}/admin/api/whoami`, { headers: { authorization: `Bearer ${key}` } });
+      expect(who.status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${gw}/admin/api/whoami`)).status).toBe(401);
       for (const port of [gw, batch]) {
         const res = await fetch(`http://127.0.0.1:${port}/v2/health/ready`);
         expect(res.status).toBe(200);
