@@ -153,7 +153,10 @@ export class AllocationService {
       for (;;) {
         const r = await this.tryActivate(lease.id);
         if (r === 'active') break;
-        if (r === 'gone') throw DomainException.unavailable('allocation was reclaimed while waiting for preempted shares');
+        if (r === 'gone') {
+          this.keeper.untrack(lease);
+          throw DomainException.unavailable('allocation was reclaimed while waiting for preempted shares');
+        }
         const now = Date.now();
         if (now > deadline + 1_000) {
           await this.ledger.release(lease.allocationIds, 'gave-up');

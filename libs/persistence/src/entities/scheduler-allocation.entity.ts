@@ -33,11 +33,11 @@ export class SchedulerAllocationEntity {
   @Column({ name: 'share_milli', type: 'int' })
   shareMilli!: number;
 
-  @Column({ name: 'memory_mib', type: 'int' })
+  @Column({ name: 'memory_mib', type: 'int', default: 0 })
   memoryMiB!: number;
 
   /** A batch share that uses the online partition's idle share; revocable by online work. */
-  @Column({ type: 'boolean' })
+  @Column({ type: 'boolean', default: false })
   borrowed!: boolean;
 
   @Column({ type: 'text' })
@@ -53,6 +53,6 @@ export class SchedulerAllocationEntity {
   @Column({ name: 'revoke_deadline', type: 'timestamptz', nullable: true })
   revokeDeadline!: Date | null;
 
-  @Column({ name: 'created_at', type: 'timestamptz' })
+  @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
   createdAt!: Date;
 }

@@ -49,18 +49,18 @@ export class SchedulerDeviceEntity {
   @Column({ name: 'memory_mib', type: 'int' })
   memoryMiB!: number;
 
-  @Column({ name: 'online_milli', type: 'int' })
+  @Column({ name: 'online_milli', type: 'int', default: 500 })
   onlineMilli!: number;
 
-  @Column({ name: 'batch_milli', type: 'int' })
+  @Column({ name: 'batch_milli', type: 'int', default: 500 })
   batchMilli!: number;
 
-  @Column({ name: 'batch_may_borrow', type: 'boolean' })
+  @Column({ name: 'batch_may_borrow', type: 'boolean', default: true })
   batchMayBorrow!: boolean;
 
-  @Column({ type: 'boolean' })
+  @Column({ type: 'boolean', default: false })
   drained!: boolean;
 
-  @Column({ name: 'updated_at', type: 'timestamptz' })
+  @Column({ name: 'updated_at', type: 'timestamptz', default: () => 'now()' })
   updatedAt!: Date;
 }

@@ -9,7 +9,7 @@ export class SchedulerNodeEntity {
   @PrimaryColumn({ type: 'text' })
   name!: string;
 
-  @Column({ type: 'text' })
+  @Column({ type: 'text', default: 'alive' })
   status!: SchedulerNodeStatus;
 
   @Column({ type: 'text' })
@@ -18,12 +18,12 @@ export class SchedulerNodeEntity {
   @Column({ type: 'int', nullable: true })
   pid!: number | null;
 
-  @Column({ name: 'registered_at', type: 'timestamptz' })
+  @Column({ name: 'registered_at', type: 'timestamptz', default: () => 'now()' })
   registeredAt!: Date;
 
-  @Column({ name: 'last_heartbeat_at', type: 'timestamptz' })
+  @Column({ name: 'last_heartbeat_at', type: 'timestamptz', default: () => 'now()' })
   lastHeartbeatAt!: Date;
 
-  @Column({ type: 'jsonb' })
+  @Column({ type: 'jsonb', default: {} })
   info!: Record<string, unknown>;
 }
