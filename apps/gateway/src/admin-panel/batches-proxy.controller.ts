@@ -1,0 +1,74 @@
+import { Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { DomainException } from '@tandem/shared';
+import { parse } from '../admin/admin.dto';
+import { BatchApiClient, type Upstream } from './batch-api.client';
+
+const batchId = z.string().uuid('batch id must be a UUID');
+const listQuery = z
+  .object({
+    state: z.enum(['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled']).optional(),
+    limit: z.coerce.number().int().min(1).max(500).optional(),
+    cursor: z.string().regex(/^\d{1,18}$/, 'cursor must come from nextCursor').optional(),
+  })
+  .strict();
+const errorsQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+    cursor: z.string().regex(/^\d{1,9}$/, 'cursor must come from nextCursor').optional(),
+  })
+  .strict();
+const action = z.enum(['cancel', 'pause', 'resume'], { message: 'action must be cancel, pause or resume' });
+
+function qs(q: Record<string, string | number | undefined>): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined) p.set(k, String(v));
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+/**
+ * `/admin/api/batches…`: the panel's view of the batch app (another process), relayed with the
+ * caller's credentials; the batch app's status and `{"error"}` body pass through unchanged.
+ */
+@Controller('admin/api/batches')
+export class BatchesProxyController {
+  constructor(private readonly batches: BatchApiClient) {}
+
+  @Get()
+  list(@Query() q: unknown, @Headers('authorization') auth: string | undefined, @Res() reply: FastifyReply): Promise<void> {
+    return this.relay(reply, this.batches.call('GET', qs(parse(listQuery, q, 'query')), auth));
+  }
+
+  @Get(':id')
+  get(@Param('id') id: string, @Headers('authorization') auth: string | undefined, @Res() reply: FastifyReply): Promise<void> {
+    return this.relay(reply, this.batches.call('GET', `/${parse(batchId, id, 'batch id')}`, auth));
+  }
+
+  @Get(':id/errors')
+  errors(@Param('id') id: string, @Query() q: unknown, @Headers('authorization') auth: string | undefined, @Res() reply: FastifyReply): Promise<void> {
+    const path = `/${parse(batchId, id, 'batch id')}/errors${qs(parse(errorsQuery, q, 'query'))}`;
+    return this.relay(reply, this.batches.call('GET', path, auth));
+  }
+
+  @Post(':id/:action')
+  @HttpCode(200)
+  control(
+    @Param('id') id: string,
+    @Param('action') act: string,
+    @Headers('authorization') auth: string | undefined,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const path = `/${parse(batchId, id, 'batch id')}/${parse(action, act, 'action')}`;
+    return this.relay(reply, this.batches.call('POST', path, auth));
+  }
+
+  private async relay(reply: FastifyReply, upstream: Promise<Upstream>): Promise<void> {
+    const r = await upstream;
+    if (r.status >= 500 && !(typeof r.body === 'object' && r.body !== null && 'error' in r.body)) {
+      throw DomainException.unavailable(`batch API failed with status ${r.status}`);
+    }
+    await reply.status(r.status).type('application/json').send(r.body);
+  }
+}

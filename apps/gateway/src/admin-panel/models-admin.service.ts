@@ -1,0 +1,90 @@
+import { Injectable } from '@nestjs/common';
+import { AuditLogRepository } from '@tandem/persistence';
+import { METRIC_PREFIX } from '@tandem/shared';
+import { AutoscalerService } from '../autoscaler/autoscaler.service';
+import { InferenceService } from '../inference/inference.service';
+import { histogramQuantileByModel } from './latency-quantile';
+
+export interface ModelVersionView {
+  version: string;
+  state: 'loading' | 'ready' | 'failed' | 'not loaded';
+  error: string | null;
+  replicas: number;
+  queueDepth: number;
+}
+
+export interface ModelView {
+  name: string;
+  versions: ModelVersionView[];
+  replicas: number;
+  /** Requests queued or running right now (the autoscaler's signal). */
+  ongoing: number;
+  queueDepth: number;
+  /** Histogram p99 upper bounds since start, ms (null before the first request). */
+  p99QueueMs: number | null;
+  p99ComputeMs: number | null;
+  autoscaled: boolean;
+  minReplicas: number | null;
+  maxReplicas: number | null;
+  lastScale: { at: string; from: number; to: number } | null;
+}
+
+const toMs = (s: number | null | undefined): number | null => (s === null || s === undefined ? null : Math.round(s * 100_000) / 100);
+
+/** The panel's model table and its one write (replica limits, audited). */
+@Injectable()
+export class ModelsAdminService {
+  constructor(
+    private readonly inference: InferenceService,
+    private readonly autoscaler: AutoscalerService,
+    private readonly audit: AuditLogRepository,
+  ) {}
+
+  async list(): Promise<ModelView[]> {
+    const engine = this.inference.engine;
+    const states = new Map(engine.states().map((s) => [`${s.model}/${s.version}`, s]));
+    const [p99Queue, p99Compute] = await Promise.all([
+      histogramQuantileByModel(`${METRIC_PREFIX}inference_queue_seconds`, 0.99),
+      histogramQuantileByModel(`${METRIC_PREFIX}inference_compute_seconds`, 0.99),
+    ]);
+    return engine.repository
+      .list()
+      .map((m): ModelView => {
+        const versions = m.versions.map((v): ModelVersionView => {
+          const s = states.get(`${m.name}/${v.version}`);
+          const inst = s?.state === 'ready' ? engine.instance(m.name, v.version) : undefined;
+          return {
+            version: v.version,
+            state: s?.state ?? 'not loaded',
+            error: s?.error ?? null,
+            replicas: inst?.replicas ?? 0,
+            queueDepth: inst?.batcher.queueDepth ?? 0,
+          };
+        });
+        const limits = this.autoscaler.limitsOf(m.name);
+        const last = this.autoscaler.events.findLast((e) => e.model === m.name);
+        return {
+          name: m.name,
+          versions,
+          replicas: versions.reduce((n, v) => n + v.replicas, 0),
+          ongoing: this.inference.ongoing(m.name),
+          queueDepth: versions.reduce((n, v) => n + v.queueDepth, 0),
+          p99QueueMs: toMs(p99Queue.get(m.name)),
+          p99ComputeMs: toMs(p99Compute.get(m.name)),
+          autoscaled: limits !== undefined,
+          minReplicas: limits?.min ?? null,
+          maxReplicas: limits?.max ?? null,
+          lastScale: last ? { at: new Date(last.at).toISOString(), from: last.from, to: last.to } : null,
+        };
+      })
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Validated by the autoscaler (400 on a bad range, 404 on an unknown model), then audited. */
+  async setLimits(model: string, min: number, max: number, actor: string): Promise<ModelView> {
+    const was = this.autoscaler.limitsOf(model) ?? null;
+    this.autoscaler.setLimits(model, min, max);
+    await this.audit.record({ actor, action: 'model.limits', target: `model:${model}`, details: { min, max, was } });
+    return (await this.list()).find((m) => m.name === model)!;
+  }
+}

@@ -1,0 +1,295 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { loadBatchConfig } from '../apps/batch/src/config/batch.config';
+import { startBatch, type RunningBatch } from '../apps/batch/src/bootstrap';
+import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
+import { startGateway, type RunningGateway } from '../apps/gateway/src/bootstrap';
+import { launchChromium, screenshot, watchPage } from './support/browser';
+import { tempModelRepo, type TempRepo } from './support/model-repo';
+import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from './support/test-env';
+
+const ADMIN_KEY = 'panel-e2e-admin-key-5f1d7c0a9b';
+const DEVICES = [
+  { kind: 'gpu', index: 0, name: 'Simulated H100', memoryMiB: 81559, uuid: 'GPU-sim-0' },
+  { kind: 'gpu', index: 1, name: 'Simulated H100', memoryMiB: 81559, uuid: 'GPU-sim-1' },
+  { kind: 'cpu', cores: 4, memoryMiB: 8192 },
+];
+const SCORER = {
+  max_batch_size: 64,
+  dynamic_batching: { max_queue_delay_us: 0, max_queue_size: 256 },
+  replicas: 1,
+  device: { kind: 'cpu', threads_per_replica: 1, max_inflight_per_replica: 1 },
+  inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 1] }],
+  outputs: [{ name: 'score', datatype: 'FP32', shape: [-1, 1] }],
+};
+/** Generous for a loaded 2-core machine; every wait is on DOM or API state, never a sleep. */
+const WAIT_MS = 20_000;
+
+describe('admin panel in a real browser (Chromium)', () => {
+  let db: TestDatabase;
+  let repo: TempRepo;
+  let emptyRepo: string;
+  let batch: RunningBatch;
+  let gw: RunningGateway;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let watched: { errors: string[] };
+  let slowBatchId: string | undefined;
+
+  const call = async (method: string, url: string, body?: unknown, key: string | null = ADMIN_KEY): Promise<{ status: number; json: any; headers: Headers }> => {
+    const headers: Record<string, string> = {};
+    if (key) headers.authorization = `Bearer ${key}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(WAIT_MS) });
+    const text = await res.text();
+    let json: unknown = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = text;
+    }
+    return { status: res.status, json, headers: res.headers };
+  };
+  const admin = (method: string, path: string, body?: unknown) => call(method, `${gw.url}/admin/api${path}`, body);
+  const row = (id: string) => page.locator(`.device-row[data-device="${id}"]`);
+  const segShare = (id: string, seg: string) => row(id).locator(`.bar-owner [data-seg="${seg}"]`);
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    repo = tempModelRepo({ scorer: { from: 'scorer', config: SCORER } });
+    emptyRepo = mkdtempSync(join(tmpdir(), 'panel-batch-models-'));
+    const common = {
+      DATABASE_URL: db.url,
+      REDIS_URL: TEST_REDIS_URL,
+      QUEUE_PREFIX: testQueuePrefix(),
+      LOG_LEVEL: 'silent',
+      HOST: '127.0.0.1',
+      TANDEM_ADMIN_KEY: ADMIN_KEY,
+    };
+    batch = await startBatch(
+      loadBatchConfig({ ...common, BATCH_PORT: '0', MODEL_REPOSITORY: emptyRepo, BATCH_ENABLE_TEST_TASKS: 'true', BATCH_CONCURRENCY: '2', SCHEDULER_AGENT: 'false' }),
+    );
+    gw = await startGateway(
+      loadGatewayConfig({
+        ...common,
+        GATEWAY_PORT: '0',
+        GATEWAY_GRPC_PORT: '0',
+        MODEL_REPOSITORY: repo.dir,
+        INFERENCE_CPU_THREADS: '1',
+        BATCH_API_URL: batch.url,
+        SCHEDULER_NODE_NAME: 'gw-node',
+        SCHEDULER_DISCOVER_GPUS: 'false',
+        SCHEDULER_DISCOVER_CPU: 'false',
+        SCHEDULER_DECLARED_DEVICES: JSON.stringify(DEVICES),
+      }),
+    );
+    browser = await launchChromium();
+    context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
+    page = await context.newPage();
+    page.setDefaultTimeout(WAIT_MS);
+    watched = watchPage(page);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    // If the test failed before cancelling, don't let shutdown wait for the sleeping chunks.
+    if (slowBatchId) await call('POST', `${batch.url}/v1/batches/${slowBatchId}/cancel`).catch(() => undefined);
+    await gw?.app.close();
+    await batch?.app.close();
+    await db?.drop();
+    repo?.remove();
+    if (emptyRepo) rmSync(emptyRepo, { recursive: true, force: true });
+  });
+
+  it('serves the shell publicly with a strict CSP and only allow-listed files; the API needs the admin key', async () => {
+    const shell = await call('GET', `${gw.url}/admin`, undefined, null);
+    expect(shell.status).toBe(200);
+    expect(shell.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(shell.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(shell.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(shell.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(String(shell.json)).toContain('<script type="module" src="/admin/app.js">');
+    const js = await call('GET', `${gw.url}/admin/app.js`, undefined, null);
+    expect([js.status, js.headers.get('content-type')]).toEqual([200, 'text/javascript; charset=utf-8']);
+    // Still an ES module (no CommonJS `exports`/`require` from a build step).
+    expect(String(js.json)).toMatch(/^import /m);
+    expect(String(js.json)).not.toMatch(/\brequire\(|exports\./);
+    expect((await call('GET', `${gw.url}/admin/nope.js`, undefined, null)).status).toBe(404);
+    // Names off the allow-list never reach the filesystem (the auth hook closes odd names first).
+    expect((await call('GET', `${gw.url}/admin/%2e%2e%2fpanel-assets.js`)).status).toBe(404);
+    expect((await call('GET', `${gw.url}/admin/..%2f..%2fpackage.json`)).status).toBe(404);
+    expect((await call('GET', `${gw.url}/admin/.swcrc`)).status).toBe(404);
+    expect((await call('GET', `${gw.url}/admin/%2e%2e%2fpanel-assets.js`, undefined, null)).status).toBe(401);
+
+    const anon = await call('GET', `${gw.url}/admin/api/devices`, undefined, null);
+    expect([anon.status, typeof anon.json.error]).toEqual([401, 'string']);
+    const bad = await call('GET', `${gw.url}/admin/api/batches`, undefined, 'not-a-real-key-000000');
+    expect(bad.status).toBe(401);
+    const me = await admin('GET', '/whoami');
+    expect(me.json).toMatchObject({ id: 'bootstrap', scopes: ['admin'] });
+  });
+
+  it('validates the models and batches endpoints', async () => {
+    const models = await admin('GET', '/models');
+    expect(models.status).toBe(200);
+    expect(models.json.models).toEqual([
+      expect.objectContaining({ name: 'scorer', replicas: 1, ongoing: 0, queueDepth: 0, autoscaled: false, versions: [expect.objectContaining({ version: '1', state: 'ready' })] }),
+    ]);
+    expect((await admin('PUT', '/models/scorer/limits', { min_replicas: 3, max_replicas: 2 })).json.error).toMatch(/min_replicas must be ≤ max_replicas/);
+    expect((await admin('PUT', '/models/scorer/limits', { min_replicas: 1 })).status).toBe(400);
+    expect((await admin('PUT', '/models/nope/limits', { min_replicas: 1, max_replicas: 2 })).status).toBe(404);
+    expect((await admin('GET', '/batches/not-a-uuid')).status).toBe(400);
+    expect((await admin('GET', '/batches?state=bogus')).status).toBe(400);
+    expect((await admin('POST', '/batches/00000000-0000-4000-8000-000000000000/explode')).status).toBe(400);
+    const missing = await admin('GET', '/batches/00000000-0000-4000-8000-000000000000');
+    expect(missing.status).toBe(404);
+    expect(missing.json.error).toMatch(/not found/);
+  });
+
+  it('logs in, shows the seeded devices, changes a partition and drains a device (audited)', async () => {
+    await page.goto(`${gw.url}/admin`);
+    await page.locator('#login-key').waitFor();
+    await screenshot(page, 'login', 'docs/screenshots/login.png');
+
+    await page.fill('#login-key', 'wrong-key-wrong-key-123');
+    await page.click('#login-form button[type="submit"]');
+    await page.locator('#login-error', { hasText: 'Sign-in failed' }).waitFor();
+
+    await page.fill('#login-key', ADMIN_KEY);
+    await page.click('#login-form button[type="submit"]');
+    await page.locator('#who-name', { hasText: 'bootstrap admin' }).waitFor();
+    expect(await page.evaluate(() => document.body.innerText)).not.toContain(ADMIN_KEY);
+    expect(await page.evaluate(() => sessionStorage.getItem('tandem.adminKey'))).toBe(ADMIN_KEY);
+    expect(await page.evaluate(() => localStorage.length)).toBe(0);
+
+    for (const id of ['gw-node/gpu0', 'gw-node/gpu1', 'gw-node/cpu']) await row(id).waitFor();
+    expect(await page.locator('.node[data-node="gw-node"] .device-row').count()).toBe(3);
+    expect(await segShare('gw-node/gpu0', 'online').getAttribute('data-share')).toBe('0.500');
+    expect(await segShare('gw-node/gpu0', 'batch').getAttribute('data-share')).toBe('0.500');
+
+    // Some holders so the bars and the allocations view have something to show.
+    const online = await admin('POST', '/allocations', { kind: 'online', share: 0.25, memoryMiB: 20480, devices: ['gw-node/gpu1'], holder: 'replica scorer/1#0' });
+    expect(online.status).toBe(201);
+    const borrowed = await admin('POST', '/allocations', { kind: 'batch', share: 0.6, memoryMiB: 16384, devices: ['gw-node/gpu1'], holder: 'batch-worker w1' });
+    expect(borrowed.status).toBe(201);
+    const worker = await admin('POST', '/allocations', { kind: 'batch', share: 0.5, devices: ['gw-node/cpu'], holder: 'batch-worker w2' });
+    expect(worker.status).toBe(201);
+    await page.waitForFunction(() => {
+      const seg = document.querySelector('.device-row[data-device="gw-node/gpu1"] .bar-use [data-seg="batch"]');
+      return seg !== null && seg.getAttribute('data-share') !== '0.000';
+    });
+
+    // A partition over 1 is refused in the dialog, before any request.
+    const gpu0 = row('gw-node/gpu0');
+    await gpu0.locator('[data-action="partition"]').click();
+    await page.fill('#dlg-online', '0.8');
+    await page.fill('#dlg-batch', '0.4');
+    await page.click('#dlg button[type="submit"]');
+    await page.locator('#dlg-error', { hasText: 'online + batch must be ≤ 1' }).waitFor();
+
+    await page.fill('#dlg-batch', '0.3');
+    await page.fill('#dlg-online', '0.7');
+    await page.click('#dlg button[type="submit"]');
+    await page.locator('#dlg-summary', { hasText: 'to online 70% / batch 30%' }).waitFor();
+    await screenshot(page, 'partition-confirm', 'docs/screenshots/partition-dialog.png');
+    await page.click('#dlg button[type="submit"]');
+    await page.locator('#dlg').waitFor({ state: 'hidden' });
+
+    // The bar changes in place…
+    await page.waitForFunction(() => document.querySelector('.device-row[data-device="gw-node/gpu0"] .bar-owner [data-seg="online"]')?.getAttribute('data-share') === '0.700');
+    expect(await segShare('gw-node/gpu0', 'batch').getAttribute('data-share')).toBe('0.300');
+    expect(await segShare('gw-node/gpu0', 'online').evaluate((el) => (el as HTMLElement).style.width)).toBe('70%');
+    // …the change persisted…
+    const dev = await admin('GET', '/devices/gw-node/gpu0');
+    expect(dev.json.partition).toEqual({ deviceId: 'gw-node/gpu0', online: 0.7, batch: 0.3, batchMayBorrow: true });
+    // …and was audited under the key that made it.
+    const audit = await admin('GET', '/audit?limit=20');
+    const entry = audit.json.entries.find((e: any) => e.action === 'partition.update' && e.target === 'device:gw-node/gpu0');
+    expect(entry).toMatchObject({ actor: 'key:bootstrap (bootstrap admin (TANDEM_ADMIN_KEY))' });
+
+    // Drain gpu1 from the panel (confirmation first).
+    await row('gw-node/gpu1').locator('[data-action="drain"]').click();
+    await page.locator('#dlg-summary', { hasText: 'No new allocations' }).waitFor();
+    await page.click('#dlg button[type="submit"]');
+    await row('gw-node/gpu1').locator('.badge', { hasText: 'drained' }).waitFor();
+    expect((await admin('GET', '/devices/gw-node/gpu1')).json.drained).toBe(true);
+    await row('gw-node/gpu1').locator('[data-action="drain"]', { hasText: 'Undrain' }).waitFor();
+    await screenshot(page, 'devices', 'docs/screenshots/devices.png');
+  });
+
+  it('shows allocations and sets a model\'s replica range', async () => {
+    await page.click('#tab-allocations');
+    await page.locator('#view-allocations tr[data-holder="batch-worker w1"]').waitFor();
+    const holders = await page.locator('#view-allocations tbody .col-holder').allTextContents();
+    expect(holders.sort()).toEqual(expect.arrayContaining(['batch-worker w1', 'batch-worker w2', 'replica scorer/1#0']));
+    const w1 = await page.locator('#view-allocations tr[data-holder="batch-worker w1"] .col-owned').allTextContents();
+    expect(w1.length).toBeGreaterThan(0);
+    await screenshot(page, 'allocations', 'docs/screenshots/allocations.png');
+
+    // A few real inferences so the latency columns have data.
+    for (let i = 0; i < 20; i++) {
+      const r = await call('POST', `${gw.url}/v2/models/scorer/infer`, { inputs: [{ name: 'x', shape: [2, 1], datatype: 'FP32', data: [i, i + 1] }] });
+      expect(r.status).toBe(200);
+    }
+    await page.click('#tab-models');
+    const scorer = page.locator('#view-models tr[data-model="scorer"]');
+    await scorer.locator('.col-limits', { hasText: 'fixed' }).waitFor();
+    await scorer.locator('button').click();
+    await page.fill('#dlg-min_replicas', '1');
+    await page.fill('#dlg-max_replicas', '3');
+    await page.click('#dlg button[type="submit"]');
+    await page.locator('#dlg-summary', { hasText: '1–3 replicas' }).waitFor();
+    await page.click('#dlg button[type="submit"]');
+    await scorer.locator('.col-limits', { hasText: '1–3' }).waitFor();
+    const models = await admin('GET', '/models');
+    expect(models.json.models[0]).toMatchObject({ name: 'scorer', autoscaled: true, minReplicas: 1, maxReplicas: 3, p99ComputeMs: expect.any(Number) });
+    expect(models.json.models[0].p99ComputeMs).toBeGreaterThan(0);
+    await scorer.locator('.col-p99c', { hasText: 'ms' }).waitFor();
+    await screenshot(page, 'models', 'docs/screenshots/models.png');
+  });
+
+  it('shows batches with progress and cancels a running one from the panel', async () => {
+    const submit = (body: unknown) => call('POST', `${batch.url}/v1/batches`, body);
+    const done = await submit({ task: 'score', items: Array.from({ length: 2000 }, (_, i) => i), chunkSize: 250, reducer: 'sum' });
+    expect(done.status).toBe(201);
+    // Every chunk sleeps (abortably) 30 s and only 2 run at a time: running for minutes unless cancelled.
+    const slow = await submit({ task: 'test-probe', items: Array.from({ length: 40 }, (_, n) => ({ n, sleepMs: 30_000 })), chunkSize: 4, reducer: 'sum' });
+    expect(slow.status).toBe(201);
+    const id = slow.json.id as string;
+    slowBatchId = id;
+
+    await page.click('#tab-batches');
+    const slowRow = page.locator(`#view-batches tr[data-batch="${id}"]`);
+    await page.locator(`#view-batches tr[data-batch="${done.json.id}"][data-state="succeeded"]`).waitFor();
+    await page.locator(`#view-batches tr[data-batch="${id}"][data-state="running"]`).waitFor();
+    expect(await slowRow.locator('[data-action="cancel"]').isEnabled()).toBe(true);
+    await screenshot(page, 'batches', 'docs/screenshots/batches.png');
+
+    await slowRow.locator('[data-action="cancel"]').click();
+    await page.locator('#dlg-summary', { hasText: 'cannot be undone' }).waitFor();
+    await page.click('#dlg button[type="submit"]');
+    await page.locator(`#view-batches tr[data-batch="${id}"][data-state="cancelled"]`).waitFor();
+    expect(await slowRow.locator('[data-action="cancel"]').isDisabled()).toBe(true);
+    const after = await call('GET', `${batch.url}/v1/batches/${id}`);
+    expect(after.json.state).toBe('cancelled');
+  });
+
+  it('shows the audit log and ran without page errors', async () => {
+    await page.click('#tab-audit');
+    await page.locator('#view-audit tr[data-action="model.limits"]').waitFor();
+    const actions = await page.locator('#view-audit tbody .col-action').allTextContents();
+    expect(actions).toEqual(expect.arrayContaining(['partition.update', 'device.drain', 'model.limits']));
+    const who = await page.locator('#view-audit tr[data-action="partition.update"] .col-actor').textContent();
+    expect(who).toContain('key:bootstrap');
+    await screenshot(page, 'audit', 'docs/screenshots/audit.png');
+
+    // A key revoked mid-session sends the panel back to the login form.
+    await page.evaluate(() => sessionStorage.setItem('tandem.adminKey', 'revoked-key-revoked-key'));
+    await page.locator('#login-key').waitFor();
+    expect(watched.errors).toEqual([]);
+  });
+});
