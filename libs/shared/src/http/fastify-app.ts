@@ -1,5 +1,5 @@
 import { NestFactory } from '@nestjs/core';
-import { LogController } from 'fastify';
+import { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { HttpExceptionFilter } from '../errors/http-exception.filter';
 import { PinoNestLogger, requestIdFrom, type PinoLogger } from '../logging/logger';
@@ -22,6 +22,12 @@ export async function createHttpApp(module: unknown, opts: HttpAppOptions): Prom
     logController: new LogController({ disableRequestLogging: !(opts.logRequests ?? true) }),
     genReqId: requestIdFrom,
     bodyLimit: opts.bodyLimitBytes,
+    // Errors Fastify raises before Nest sees the request (URI too long, bad URL encoding) get
+    // the same `{"error": ...}` body as everything else.
+    frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
+      void reply.status(status).type('application/json').send({ error: error.message });
+    },
   });
   // Client-supplied ids are echoed back so callers can correlate logs.
   const fastify = adapter.getInstance();
