@@ -98,6 +98,10 @@ export class RevocationListener {
     return () => this.revokeHandlers.delete(h);
   }
 
+  /**
+   * Releases of shares that were being revoked or pending, and every reclaim (expired, node lost,
+   * forced). Ordinary releases of active shares are not announced (see releaseWhere).
+   */
   onRelease(h: Handler<ReleaseEvent>): () => void {
     this.releaseHandlers.add(h);
     return () => this.releaseHandlers.delete(h);

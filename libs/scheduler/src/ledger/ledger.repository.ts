@@ -132,14 +132,20 @@ export class LedgerTx {
   }
 }
 
-/** Deletes matching allocations and announces the release in the same statement. */
+/**
+ * Deletes matching allocations and announces it in the same statement. A plain release is only
+ * announced when the row was being revoked (an online request is waiting for exactly that);
+ * announcing every release would wake every scheduler process hundreds of times a second.
+ * Reclaims (expired, node lost, forced) are always announced: they are rare and news to the holder.
+ */
 async function releaseWhere(sql: Sql, where: string, params: unknown[], reason: string): Promise<ReleasedRow[]> {
   const n = params.length + 1;
+  const announce = reason === 'released' || reason === 'gave-up' ? `d.state <> 'active'` : 'true';
   return sql<ReleasedRow>(
-    `WITH d AS (DELETE FROM sched_allocation WHERE ${where} RETURNING id, group_id, device_id, holder, kind)
+    `WITH d AS (DELETE FROM sched_allocation WHERE ${where} RETURNING id, group_id, device_id, holder, kind, state)
      SELECT d.id, d.group_id AS "groupId", d.device_id AS "deviceId", d.holder, d.kind,
-            pg_notify('${SCHEDULER_CHANNEL}', json_build_object('e', 'release', 'id', d.id, 'groupId', d.group_id,
-              'deviceId', d.device_id, 'holder', d.holder, 'reason', $${n}::text)::text)
+            CASE WHEN ${announce} THEN pg_notify('${SCHEDULER_CHANNEL}', json_build_object('e', 'release', 'id', d.id,
+              'groupId', d.group_id, 'deviceId', d.device_id, 'holder', d.holder, 'reason', $${n}::text)::text) END
        FROM d`,
     [...params, reason],
   );
