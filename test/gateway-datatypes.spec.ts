@@ -61,6 +61,9 @@ describe('every OIP datatype onnxruntime supports round-trips through an Identit
     mkdirSync(join(repo, 'identity', '1'), { recursive: true });
     writeFileSync(join(repo, 'identity', '1', 'model.onnx'), buildIdentityModel());
     writeFileSync(join(repo, 'identity', 'config.json'), JSON.stringify({ max_batch_size: 8 }));
+    // A model whose file is not ONNX: the gateway still serves the others but is not ready.
+    mkdirSync(join(repo, 'broken', '1'), { recursive: true });
+    writeFileSync(join(repo, 'broken', '1', 'model.onnx'), 'not a model');
     db = await createTestDatabase();
     gw = await startGateway(
       loadGatewayConfig({
@@ -81,6 +84,21 @@ describe('every OIP datatype onnxruntime supports round-trips through an Identit
     await gw?.app.close();
     await db?.drop();
     rmSync(repo, { recursive: true, force: true });
+  });
+
+  it('a model that fails to load makes the gateway not ready, naming it; the others still serve', async () => {
+    const ready = await fetch(`${gw.url}/v2/health/ready`);
+    expect(ready.status).toBe(503);
+    const body = (await ready.json()) as { error: string; checks: Record<string, string> };
+    expect(body.checks.models).toMatch(/^broken\/1 failed: /);
+    expect(body.error).toMatch(/models: broken\/1 failed/);
+    const broken = await fetch(`${gw.url}/v2/models/broken/ready`);
+    expect(broken.status).toBe(400);
+    expect(await broken.json()).toEqual({ name: 'broken', ready: false });
+    expect((await fetch(`${gw.url}/v2/models/identity/ready`)).status).toBe(200);
+    const infer = await fetch(`${gw.url}/v2/models/broken/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }] }) });
+    expect(infer.status).toBe(503);
+    expect(await infer.json()).toEqual({ error: "model 'broken' version 1 is failed" });
   });
 
   it('reports every datatype in the metadata', async () => {
