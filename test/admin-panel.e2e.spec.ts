@@ -183,8 +183,16 @@ describe('admin panel in a real browser (Chromium)', () => {
       return seg !== null && seg.getAttribute('data-share') !== '0.000';
     });
 
-    // A partition over 1 is refused in the dialog, before any request.
+    // Keyboard: the action is a real button; the dialog takes focus and Escape cancels it.
     const gpu0 = row('gw-node/gpu0');
+    await gpu0.locator('[data-action="partition"]').focus();
+    await page.keyboard.press('Enter');
+    await page.locator('#dlg-online').waitFor();
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('dlg-online');
+    await page.keyboard.press('Escape');
+    await page.locator('#dlg').waitFor({ state: 'hidden' });
+
+    // A partition over 1 is refused in the dialog, before any request.
     await gpu0.locator('[data-action="partition"]').click();
     await page.fill('#dlg-online', '0.8');
     await page.fill('#dlg-batch', '0.4');
@@ -256,8 +264,14 @@ describe('admin panel in a real browser (Chromium)', () => {
     const submit = (body: unknown) => call('POST', `${batch.url}/v1/batches`, body);
     const done = await submit({ task: 'score', items: Array.from({ length: 2000 }, (_, i) => i), chunkSize: 250, reducer: 'sum' });
     expect(done.status).toBe(201);
-    // Every chunk sleeps (abortably) 30 s and only 2 run at a time: running for minutes unless cancelled.
-    const slow = await submit({ task: 'test-probe', items: Array.from({ length: 40 }, (_, n) => ({ n, sleepMs: 30_000 })), chunkSize: 4, reducer: 'sum' });
+    // Submitted before the slow one, so its chunks are not stuck behind sleeping ones. Its first chunk fails for good; `continue` settles the other items.
+    const failing = Array.from({ length: 20 }, (_, n) => ({ n, failAttempts: n < 5 ? 1000 : 0 }));
+    const partial = await submit({ task: 'test-probe', items: failing, chunkSize: 5, reducer: 'sum', maxAttempts: 1, failurePolicy: 'continue' });
+    expect(partial.status).toBe(201);
+    // Half the chunks answer at once, the rest sleep (abortably) 30 s, 2 at a time: the batch
+    // sits at ≥ 50 % and running for a minute unless cancelled.
+    const items = Array.from({ length: 40 }, (_, n) => ({ n, sleepMs: n < 20 ? 0 : 30_000 }));
+    const slow = await submit({ task: 'test-probe', items, chunkSize: 4, reducer: 'sum' });
     expect(slow.status).toBe(201);
     const id = slow.json.id as string;
     slowBatchId = id;
@@ -265,9 +279,21 @@ describe('admin panel in a real browser (Chromium)', () => {
     await page.click('#tab-batches');
     const slowRow = page.locator(`#view-batches tr[data-batch="${id}"]`);
     await page.locator(`#view-batches tr[data-batch="${done.json.id}"][data-state="succeeded"]`).waitFor();
+    await page.locator(`#view-batches tr[data-batch="${partial.json.id}"] .col-errors`, { hasText: '5 failed' }).waitFor();
     await page.locator(`#view-batches tr[data-batch="${id}"][data-state="running"]`).waitFor();
-    expect(await slowRow.locator('[data-action="cancel"]').isEnabled()).toBe(true);
+    await page.waitForFunction((bid) => Number(document.querySelector(`tr[data-batch="${bid}"] .progress`)?.getAttribute('aria-valuenow')) >= 50, id);
     await screenshot(page, 'batches', 'docs/screenshots/batches.png');
+
+    // Pause and resume from the panel.
+    await slowRow.locator('[data-action="pause"]').click();
+    await page.locator('#dlg-summary', { hasText: 'Workers stop taking its chunks' }).waitFor();
+    await page.click('#dlg button[type="submit"]');
+    await page.locator(`#view-batches tr[data-batch="${id}"][data-state="paused"]`).waitFor();
+    expect((await call('GET', `${batch.url}/v1/batches/${id}`)).json.state).toBe('paused');
+    await slowRow.locator('[data-action="resume"]').click();
+    await page.click('#dlg button[type="submit"]');
+    await page.locator(`#view-batches tr[data-batch="${id}"]:is([data-state="running"], [data-state="queued"])`).waitFor();
+    expect(await slowRow.locator('[data-action="cancel"]').isEnabled()).toBe(true);
 
     await slowRow.locator('[data-action="cancel"]').click();
     await page.locator('#dlg-summary', { hasText: 'cannot be undone' }).waitFor();

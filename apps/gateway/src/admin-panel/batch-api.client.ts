@@ -18,6 +18,9 @@ export interface Upstream {
  */
 @Injectable()
 export class BatchApiClient {
+  /** Per-call deadline (a field so tests can shorten it). */
+  timeoutMs = BATCH_PROXY_TIMEOUT_MS;
+
   constructor(@Inject(GATEWAY_CONFIG) private readonly cfg: GatewayConfig) {}
 
   async call(method: 'GET' | 'POST', path: string, authorization: string | undefined): Promise<Upstream> {
@@ -27,13 +30,13 @@ export class BatchApiClient {
       res = await fetch(url, {
         method,
         headers: { accept: 'application/json', ...(authorization ? { authorization } : {}) },
-        signal: AbortSignal.timeout(BATCH_PROXY_TIMEOUT_MS),
+        signal: AbortSignal.timeout(this.timeoutMs),
         redirect: 'manual',
       });
     } catch (e) {
-      throw DomainException.unavailable(`batch API at ${this.cfg.batchApiUrl} unreachable: ${reason(e)}`, 5);
+      throw DomainException.unavailable(`batch API at ${this.cfg.batchApiUrl} unreachable: ${reason(e, this.timeoutMs)}`, 5);
     }
-    const text = await readCapped(res);
+    const text = await readCapped(res, this.timeoutMs);
     try {
       return { status: res.status, body: JSON.parse(text) };
     } catch {
@@ -42,13 +45,13 @@ export class BatchApiClient {
   }
 }
 
-function reason(e: unknown): string {
-  if (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')) return `no answer within ${BATCH_PROXY_TIMEOUT_MS} ms`;
+function reason(e: unknown, timeoutMs: number): string {
+  if (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')) return `no answer within ${timeoutMs} ms`;
   const cause = e instanceof Error ? (e.cause as { code?: string; message?: string } | undefined) : undefined;
   return cause?.code ?? cause?.message ?? (e instanceof Error ? e.message : String(e));
 }
 
-async function readCapped(res: Response): Promise<string> {
+async function readCapped(res: Response, timeoutMs: number): Promise<string> {
   const declared = Number(res.headers.get('content-length') ?? 0);
   if (declared > BATCH_PROXY_MAX_BYTES) {
     await res.body?.cancel();
@@ -68,7 +71,7 @@ async function readCapped(res: Response): Promise<string> {
     }
   } catch (e) {
     if (e instanceof DomainException) throw e;
-    throw DomainException.unavailable(`batch API answer cut off: ${reason(e)}`, 5);
+    throw DomainException.unavailable(`batch API answer cut off: ${reason(e, timeoutMs)}`, 5);
   }
   return Buffer.concat(chunks).toString('utf8');
 }

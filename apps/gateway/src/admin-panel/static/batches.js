@@ -90,7 +90,7 @@ export function batchesView(root, { refresh }) {
         setText(cell('progress').querySelector('.progress-text'), `${b.progress}% · chunks ${c.chunksDone}/${c.chunks}`);
         setText(cell('items'), `${c.itemsDone.toLocaleString()} / ${c.items.toLocaleString()}`);
         const r = throughput(b, now);
-        setText(cell('rate'), r === null ? '—' : `${r >= 100 ? Math.round(r).toLocaleString() : r.toFixed(1)} items/s`);
+        setText(cell('rate'), r === null ? '—' : `${r >= 10_000 ? `${(r / 1000).toFixed(1)}k` : r >= 100 ? Math.round(r).toLocaleString() : r.toFixed(1)} items/s`);
         setText(cell('eta'), b.state === 'succeeded' ? 'done' : b.etaSeconds === null ? '—' : age(b.etaSeconds * 1000));
         setText(cell('errors'), c.itemsFailed || b.error ? `${c.itemsFailed} failed${b.error ? ` — ${b.error}` : ''}` : '—');
         setAttr(cell('errors'), 'title', b.error ?? '');
