@@ -14,8 +14,21 @@ import type { BatchRow, NewBatch } from './batch.types';
 /** Items arrive either as an array (inline JSON) or as numbered lines (streamed NDJSON). */
 export type ItemSource = { kind: 'array'; items: readonly unknown[] } | { kind: 'lines'; lines: AsyncIterable<{ item: unknown; line: number }> };
 
-/** Chunks are written to Postgres every this many items, so an upload is never held whole. */
+/** Chunks are written to Postgres every this many items or (estimated) bytes, so an upload is never held whole. */
 const FLUSH_ITEMS = 50_000;
+const FLUSH_BYTES = 16 * 1024 * 1024;
+
+/** A cheap size estimate (no serialization): big base64 inputs must not pile up 50k deep. */
+function approxBytes(item: unknown): number {
+  if (typeof item === 'string') return item.length + 2;
+  if (Array.isArray(item)) return item.length * 8;
+  if (typeof item === 'object' && item !== null) {
+    let n = 2;
+    for (const v of Object.values(item)) n += typeof v === 'string' ? v.length + 8 : 16;
+    return n;
+  }
+  return 8;
+}
 
 /** Validates a submission, writes batch + chunks in one transaction, then enqueues the chunks in bulk. */
 @Injectable()
@@ -85,22 +98,25 @@ export class BatchSubmissionService {
     let current: unknown[] = [];
     let count = 0;
     let buffered = 0;
+    let bytes = 0;
     /** Synchronous per item (1M awaits would cost more than the work); true when a flush is due. */
     const accept = (item: unknown, where: () => string): boolean => {
       const why = task.validateItem(item, model);
       if (why) throw DomainException.invalid(`${where()}: ${why}`);
       if (++count > max) throw tooMany();
       current.push(item);
+      if (typeof item === 'object') bytes += approxBytes(item);
       if (current.length < chunkSize) return false;
       pending.push(current);
       buffered += current.length;
       current = [];
-      return buffered >= FLUSH_ITEMS;
+      return buffered >= FLUSH_ITEMS || bytes >= FLUSH_BYTES;
     };
     const flush = async (): Promise<void> => {
       const out = pending;
       pending = [];
       buffered = 0;
+      bytes = 0;
       await tx.addChunks(out);
     };
     if (source.kind === 'array') {

@@ -54,8 +54,8 @@ export class BatchSubmissionTx {
     if (chunks.length === 0) return;
     await this.qr.query(
       `INSERT INTO batch_chunk (batch_id, idx, first_item, item_count, items)
-       SELECT $1, $2 + e.ord - 1, ($2 + e.ord - 1)::bigint * $3, jsonb_array_length(e.value), e.value
-       FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS e(value, ord)`,
+       SELECT $1, $2 + e.ord - 1, ($2 + e.ord - 1)::bigint * $3, json_array_length(e.value), e.value
+       FROM json_array_elements($4::json) WITH ORDINALITY AS e(value, ord)`,
       [this.batchId, this.chunkCount, this.chunkSize, JSON.stringify(chunks)],
     );
     this.chunkCount += chunks.length;

@@ -37,10 +37,19 @@ export class ChunkRepository {
     };
   }
 
+  /** Marks the batch running when its first chunk starts (once per batch; later calls match nothing). */
+  async markStarted(batchId: string): Promise<void> {
+    await this.ds.query(
+      `UPDATE batch SET started_at = now(), state = CASE WHEN state = 'queued' THEN 'running' ELSE state END
+       WHERE id = $1 AND started_at IS NULL`,
+      [batchId],
+    );
+  }
+
   async commit(batchId: string, idx: number, attempt: number, outputs: unknown[], partial: unknown, fanIn: FanIn): Promise<ChunkOutcome> {
     return this.ds.transaction(async (m) => {
       const [flipped] = (await m.query(
-        `UPDATE batch_chunk SET state = 'done', outputs = $3::jsonb, partial = $4::jsonb, attempts = $5, error = NULL, finished_at = now()
+        `UPDATE batch_chunk SET state = 'done', outputs = $3::json, partial = $4::jsonb, attempts = $5, error = NULL, finished_at = now()
          WHERE batch_id = $1 AND idx = $2 AND state = 'pending' RETURNING item_count`,
         [batchId, idx, JSON.stringify(outputs), JSON.stringify(partial), attempt],
       )) as [Raw[], number];

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { loadModelRunner, ModelRepository, type ModelRunner } from '@tandem/inference';
+import { ModelRepository, WorkerModelRunner, type InferenceRunner, type InferTensor } from '@tandem/inference';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import type { BatchTask, TaskContext } from './batch-task';
 import { decodeInferItem, describeInferItem } from './infer-items';
@@ -13,14 +13,12 @@ export interface InferTaskProvider extends BatchTask {
 }
 
 interface LoadedModel {
-  runner: ModelRunner;
+  runner: InferenceRunner;
   inputName: string;
   /** Elements of one item (the input shape without its batch dimension). */
   perItem: number;
   itemShape: number[];
   maxBatch: number;
-  /** One batch at a time per model in this worker: the device share is the session's threads. */
-  tail: Promise<unknown>;
 }
 
 /**
@@ -60,17 +58,22 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
     if (!ctx.model) throw new Error('infer chunk without a model');
     const m = await this.load(ctx.model);
     const outputs: unknown[] = [];
+    // The session runs in its own worker thread (it blocks whichever thread runs it), which
+    // executes queued runs one at a time; so decode every sub-batch, queue them all, then
+    // collect: decoding and Postgres I/O here overlap with compute there.
+    const runs: Promise<InferTensor[]>[] = [];
     for (let start = 0; start < items.length; start += m.maxBatch) {
       if (ctx.signal.aborted) throw new Error('aborted');
       const part = items.slice(start, start + m.maxBatch);
       const data = new Float32Array(part.length * m.perItem);
       part.forEach((it, i) => decodeInferItem(it, m.perItem, data, i * m.perItem));
-      const run = m.tail.then(() => m.runner.runUnchecked([{ name: m.inputName, datatype: 'FP32', shape: [part.length, ...m.itemShape], data }]));
-      m.tail = run.catch(() => undefined);
-      const [out] = await run;
+      runs.push(m.runner.runUnchecked([{ name: m.inputName, datatype: 'FP32', shape: [part.length, ...m.itemShape], data }], undefined, { transfer: true }));
+    }
+    for (const [out] of await Promise.all(runs)) {
       const per = out.shape.slice(1).reduce((a, b) => a * b, 1);
       const values = out.data as Float32Array;
-      for (let i = 0; i < part.length; i++) outputs.push(Array.from(values.subarray(i * per, (i + 1) * per)));
+      const n = out.shape[0];
+      for (let i = 0; i < n; i++) outputs.push(Array.from(values.subarray(i * per, (i + 1) * per)));
     }
     return outputs;
   }
@@ -99,7 +102,8 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
       }
     }
     if (!this.repo.list().some((m) => m.name === model)) throw new Error(`unknown model "${model}"`);
-    const runner = await loadModelRunner(this.repo, model, { placement: { kind: 'cpu', intraOpThreads: this.cfg.jobs.inferThreads } });
+    const { model: entry, version } = this.repo.resolve(model);
+    const runner = await WorkerModelRunner.load(version.path, entry.config, { kind: 'cpu', intraOpThreads: this.cfg.jobs.inferThreads });
     const sig = runner.signature;
     const input = sig.inputs[0];
     const fail = async (why: string): Promise<never> => {
@@ -111,14 +115,13 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
     if (runner.config.max_batch_size < 1) return fail('has no batch dimension (max_batch_size 0)');
     const itemShape = input.shape.slice(1);
     if (itemShape.some((d) => d < 1)) return fail(`input shape [${input.shape}] has variable dimensions; fix them in config.json`);
-    this.logger.log(`loaded ${model} for batch infer (${this.cfg.jobs.inferThreads} threads, batches of ${runner.config.max_batch_size})`);
+    this.logger.log(`loaded ${model} for batch infer (${this.cfg.jobs.inferThreads} threads, batches of ${Math.min(runner.config.max_batch_size, this.cfg.jobs.inferBatch)})`);
     return {
       runner,
       inputName: input.name,
       perItem: itemShape.reduce((a, b) => a * b, 1),
       itemShape,
-      maxBatch: runner.config.max_batch_size,
-      tail: Promise.resolve(),
+      maxBatch: Math.min(runner.config.max_batch_size, this.cfg.jobs.inferBatch),
     };
   }
 

@@ -20,6 +20,9 @@ const CONTROL_POLL_MS = 500;
  */
 @Injectable()
 export class ChunkRunner {
+  /** Batches this process already marked started (saves a write per chunk). */
+  private readonly started = new Set<string>();
+
   constructor(
     private readonly batches: BatchRepository,
     private readonly chunks: ChunkRepository,
@@ -32,6 +35,11 @@ export class ChunkRunner {
     if (!work || work.chunkState !== 'pending') return 'duplicate';
     if (work.batchState === 'paused') return 'paused'; // stays pending; resume re-enqueues it
     if (work.batchState !== 'queued' && work.batchState !== 'running') return 'skipped';
+    if (!this.started.has(batchId)) {
+      await this.chunks.markStarted(batchId);
+      this.started.add(batchId);
+      if (this.started.size > 10_000) this.started.clear();
+    }
     const reducer = findReducer(work.reducer);
     const task = this.tasks.find(work.task);
     const fanIn = (partials: unknown[]): unknown => {

@@ -10,8 +10,8 @@ export class BatchChunkEntity {
   @Column({ name: 'first_item', type: 'bigint' }) firstItem!: string;
   @Column({ name: 'item_count', type: 'integer' }) itemCount!: number;
   @Column({ type: 'text', default: 'pending' }) state!: BatchChunkState;
-  @Column({ type: 'jsonb' }) items!: unknown[];
-  @Column({ type: 'jsonb', nullable: true }) outputs!: unknown[] | null;
+  @Column({ type: 'json' }) items!: unknown[];
+  @Column({ type: 'json', nullable: true }) outputs!: unknown[] | null;
   /** The reducer's partial over this chunk; the fan-in combines these. */
   @Column({ type: 'jsonb', nullable: true }) partial!: unknown;
   @Column({ type: 'integer', default: 0 }) attempts!: number;
