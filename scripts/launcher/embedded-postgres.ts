@@ -72,6 +72,7 @@ export class EmbeddedPostgres {
     // Own process group: a terminal Ctrl-C must not stop Postgres before the apps have drained.
     const proc = spawn(bins.postgres, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, ...who });
     this.proc = proc;
+    this.exited = false;
     let stderr = '';
     proc.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);

@@ -7,9 +7,12 @@ import {
   type InferResult,
   type ModelMetadata,
 } from '@tandem/inference';
+import { gauge } from '@tandem/shared';
 import { InferenceMetrics } from './inference.metrics';
 
 export const INFERENCE_OPTIONS = Symbol('INFERENCE_OPTIONS');
+
+const ongoingGauge = gauge({ name: 'inference_ongoing_requests', help: 'Infer requests queued or running, by model', labelNames: ['model'] });
 
 export interface InferenceOptions {
   modelRepository: string;
@@ -73,6 +76,7 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
 
   async infer(req: InferRequest): Promise<InferResult> {
     this.ongoingByModel.set(req.model, (this.ongoingByModel.get(req.model) ?? 0) + 1);
+    ongoingGauge.inc({ model: req.model });
     try {
       const r = await this.engine.infer(req);
       this.metrics.succeeded(req.model);
@@ -82,6 +86,7 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
       throw e;
     } finally {
       this.ongoingByModel.set(req.model, this.ongoingByModel.get(req.model)! - 1);
+      ongoingGauge.dec({ model: req.model });
     }
   }
 
