@@ -11,6 +11,17 @@ import { launchChromium, screenshot, watchPage } from './support/browser';
 import { tempModelRepo, type TempRepo } from './support/model-repo';
 import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from './support/test-env';
 
+// Browser globals used inside page.evaluate / waitForFunction callbacks (they run in Chromium;
+// the project's tsconfig has no DOM lib).
+interface BrowserElement {
+  id: string;
+  getAttribute(name: string): string | null;
+  style: { width: string };
+}
+declare const document: { body: { innerText: string }; activeElement: BrowserElement | null; querySelector(selector: string): BrowserElement | null };
+declare const sessionStorage: { getItem(key: string): string | null; setItem(key: string, value: string): void };
+declare const localStorage: { length: number };
+
 const ADMIN_KEY = 'panel-e2e-admin-key-5f1d7c0a9b';
 const DEVICES = [
   { kind: 'gpu', index: 0, name: 'Simulated H100', memoryMiB: 81559, uuid: 'GPU-sim-0' },
@@ -210,7 +221,7 @@ describe('admin panel in a real browser (Chromium)', () => {
     // The bar changes in place…
     await page.waitForFunction(() => document.querySelector('.device-row[data-device="gw-node/gpu0"] .bar-owner [data-seg="online"]')?.getAttribute('data-share') === '0.700');
     expect(await segShare('gw-node/gpu0', 'batch').getAttribute('data-share')).toBe('0.300');
-    expect(await segShare('gw-node/gpu0', 'online').evaluate((el) => (el as HTMLElement).style.width)).toBe('70%');
+    expect(await segShare('gw-node/gpu0', 'online').evaluate((el) => (el as unknown as BrowserElement).style.width)).toBe('70%');
     // …the change persisted…
     const dev = await admin('GET', '/devices/gw-node/gpu0');
     expect(dev.json.partition).toEqual({ deviceId: 'gw-node/gpu0', online: 0.7, batch: 0.3, batchMayBorrow: true });
