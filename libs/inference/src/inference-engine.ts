@@ -120,7 +120,7 @@ export class InferenceEngine {
     const { version: v } = this.opts.repository.resolve(name, version);
     const slot = this.slots.get(`${name}/${v.version}`);
     if (!slot?.instance) {
-      throw DomainException.unavailable(`model '${name}' version ${v.version} is ${slot?.state === 'failed' ? 'failed' : 'not loaded'}`, 5);
+      throw DomainException.unavailable(`model '${name}' version ${v.version} ${slot?.state === 'failed' ? `failed to load: ${slot.error}` : 'is not loaded'}`, 5);
     }
     return slot.instance;
   }
