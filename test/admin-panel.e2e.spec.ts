@@ -238,6 +238,19 @@ describe('admin panel in a real browser (Chromium)', () => {
     expect((await admin('GET', '/devices/gw-node/gpu1')).json.drained).toBe(true);
     await row('gw-node/gpu1').locator('[data-action="drain"]', { hasText: 'Undrain' }).waitFor();
     await screenshot(page, 'devices', 'docs/screenshots/devices.png');
+
+    // API errors reach the operator: in the dialog that caused them, and in the banner for refreshes.
+    await page.route('**/admin/api/devices/gw-node/cpu/partition', (r) => r.fulfill({ status: 409, contentType: 'application/json', body: '{"error":"partition change refused (injected)"}' }));
+    await row('gw-node/cpu').locator('[data-action="partition"]').click();
+    await page.click('#dlg button[type="submit"]');
+    await page.click('#dlg button[type="submit"]');
+    await page.locator('#dlg-error', { hasText: 'partition change refused (injected)' }).waitFor();
+    await page.keyboard.press('Escape');
+    await page.unroute('**/admin/api/devices/gw-node/cpu/partition');
+    await page.route('**/admin/api/nodes', (r) => r.fulfill({ status: 503, contentType: 'application/json', body: '{"error":"ledger unavailable (injected)"}' }));
+    await page.locator('#banner.visible', { hasText: 'devices: ledger unavailable (injected)' }).waitFor();
+    await page.unroute('**/admin/api/nodes');
+    await page.locator('#banner.visible').waitFor({ state: 'hidden' });
   });
 
   it('shows allocations and sets a model\'s replica range', async () => {

@@ -31,6 +31,8 @@ function setStatus(text) {
 async function refresh() {
   if (!signedIn) return;
   clearTimeout(timer);
+  // A background tab stops polling; visibilitychange restarts it.
+  if (document.hidden) return;
   const view = current;
   try {
     await loaders[view]();
@@ -121,6 +123,9 @@ tabs.addEventListener('keydown', (ev) => {
   else if (ev.key === 'ArrowLeft') select(VIEWS[(i + VIEWS.length - 1) % VIEWS.length], true);
   else return;
   ev.preventDefault();
+});
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden) void refresh();
 });
 window.addEventListener('hashchange', () => signedIn && select(location.hash.slice(1)));
 
