@@ -35,9 +35,11 @@ export const modelConfigSchema = z
         threads_per_replica: z.number().int().min(1).max(256).default(1),
         /** Batches one replica may run at once; beyond it work waits in the model's queue. */
         max_inflight_per_replica: z.number().int().min(1).max(64).default(1),
+        /** Let onnxruntime's intra-op threads busy-wait between ops (faster ops, burns CPU the event loop may need). */
+        allow_spinning: z.boolean().default(false),
       })
       .strict()
-      .default({ kind: 'cpu', threads_per_replica: 1, max_inflight_per_replica: 1 }),
+      .default({ kind: 'cpu', threads_per_replica: 1, max_inflight_per_replica: 1, allow_spinning: false }),
     /** Replica autoscaling (the gateway's autoscaler); absent = fixed `replicas`. */
     autoscaling: z
       .object({

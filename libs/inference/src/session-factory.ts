@@ -8,7 +8,7 @@ export interface SessionFactory {
   create(modelPath: string, placement: DevicePlacement): Promise<InferenceSession>;
 }
 
-export function sessionOptionsFor(placement: DevicePlacement): InferenceSession.SessionOptions {
+export function sessionOptionsFor(placement: DevicePlacement, opts: { allowSpinning?: boolean } = {}): InferenceSession.SessionOptions {
   if (placement.kind === 'cuda') {
     // Not exercised on the CPU-only reference machine; needs an onnxruntime-node build with CUDA.
     return { executionProviders: [{ name: 'cuda', deviceId: placement.deviceId }, 'cpu'], graphOptimizationLevel: 'all' };
@@ -20,9 +20,10 @@ export function sessionOptionsFor(placement: DevicePlacement): InferenceSession.
     // One op at a time per replica: parallelism comes from intra-op threads and replica count.
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    // No busy-waiting: a serving replica shares cores with the HTTP event loop, and spinning
-    // intra-op threads starve it (measured: gateway throughput fell to a third with spinning).
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    // No busy-waiting by default: a serving replica shares cores with the HTTP event loop, and
+    // spinning intra-op threads starve it (measured when sessions ran on the main thread:
+    // gateway throughput fell to a third). Models may opt in via device.allow_spinning.
+    extra: { session: { intra_op: { allow_spinning: opts.allowSpinning ? '1' : '0' }, inter_op: { allow_spinning: '0' } } },
   };
 }
 
