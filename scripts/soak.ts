@@ -1,0 +1,167 @@
+import 'reflect-metadata';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Client } from 'pg';
+import { runMigrations } from '@tandem/persistence';
+import { freePort } from './chaos/private-stores';
+
+/**
+ * `npm run soak` (not in CI): SOAK_MINUTES (10) of open-loop online load at 70% of the
+ * measured saturation on ppocr_cls plus back-to-back score batches, against a gateway and a
+ * batch app running as their own processes. Reports each process's RSS over time; fails on any
+ * error or RSS growth ≥ 10% from the end of warm-up to the end.
+ */
+const env = process.env;
+const MINUTES = Number(env.SOAK_MINUTES ?? 10);
+const ADMIN_URL = env.SOAK_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const say = (s: string): boolean => process.stdout.write(`[soak] ${s}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+const ITEM = new Float32Array(3 * 48 * 192).fill(0.2);
+const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], parameters: { binary_data_size: ITEM.byteLength } }] }));
+const body = Buffer.concat([header, Buffer.from(ITEM.buffer)]);
+async function infer(gw: string): Promise<boolean> {
+  try {
+    const r = await fetch(`${gw}/v2/models/ppocr_cls/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+      body,
+      signal: AbortSignal.timeout(10_000),
+    });
+    await r.arrayBuffer();
+    return r.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+async function main(): Promise<number> {
+  const dbName = `tandem_soak_${randomBytes(4).toString('hex')}`;
+  const admin = new Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${dbName}"`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${dbName}`;
+  const procs: ChildProcess[] = [];
+  try {
+    await runMigrations(url.toString());
+    const [gwPort, batchPort] = [await freePort(), await freePort()];
+    const common = { PATH: env.PATH ?? '', DATABASE_URL: url.toString(), REDIS_URL: env.REDIS_URL ?? 'redis://127.0.0.1:6379', QUEUE_PREFIX: `soak${randomBytes(3).toString('hex')}`, LOG_LEVEL: 'warn', HOST: '127.0.0.1', TANDEM_AUTH: 'off' };
+    const dist = resolve(__dirname, '..');
+    const gwProc = spawn(process.execPath, [resolve(dist, 'apps/gateway/src/main.js')], { env: { ...common, GATEWAY_PORT: String(gwPort), GATEWAY_GRPC_PORT: String(await freePort()), MODEL_REPOSITORY: resolve(dist, '../models') }, stdio: 'inherit' });
+    const batchProc = spawn(process.execPath, [resolve(dist, 'apps/batch/src/main.js')], { env: { ...common, BATCH_PORT: String(batchPort), BATCH_CONCURRENCY: '1' }, stdio: 'inherit' });
+    procs.push(gwProc, batchProc);
+    const gw = `http://127.0.0.1:${gwPort}`;
+    const api = `http://127.0.0.1:${batchPort}`;
+    for (const u of [gw, api]) {
+      for (let i = 0; ; i++) {
+        if ((await fetch(`${u}/v2/health/ready`).then((r) => r.status, () => 0)) === 200) break;
+        if (i > 600) throw new Error(`${u} not ready`);
+        await sleep(100);
+      }
+    }
+    // Saturation: closed loop, 16 clients, 10 s.
+    let done = 0;
+    const satEnd = Date.now() + 10_000;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (Date.now() < satEnd) if (await infer(gw)) done++;
+    }));
+    const saturation = done / 10;
+    const rate = saturation * 0.7;
+    say(`saturation ${saturation.toFixed(0)} req/s; soaking at ${rate.toFixed(0)} req/s for ${MINUTES} min with back-to-back batches`);
+
+    let ok = 0;
+    let errors = 0;
+    let batches = 0;
+    let batchErrors = 0;
+    const end = Date.now() + MINUTES * 60_000;
+    // Open loop: requests start on a fixed schedule whatever the latency.
+    const online = (async () => {
+      const pending = new Set<Promise<void>>();
+      const interval = 1000 / rate;
+      let next = performance.now();
+      while (Date.now() < end) {
+        const p = infer(gw).then((good) => {
+          if (good) ok++;
+          else errors++;
+        });
+        pending.add(p);
+        void p.finally(() => pending.delete(p));
+        next += interval;
+        const wait = next - performance.now();
+        if (wait > 0) await sleep(wait);
+      }
+      await Promise.all(pending);
+    })();
+    const batch = (async () => {
+      while (Date.now() < end) {
+        const r = await fetch(`${api}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ task: 'score', items: Array.from({ length: 20_000 }, (_, i) => i), reducer: 'summarize', chunkSize: 1_000 }) });
+        if (r.status !== 201 && r.status !== 202) {
+          batchErrors++;
+          continue;
+        }
+        const id = ((await r.json()) as { id: string }).id;
+        for (;;) {
+          const b = (await (await fetch(`${api}/v1/batches/${id}`)).json()) as { state: string; result: { sum: string } | null };
+          if (b.state === 'succeeded') {
+            if (b.result?.sum !== '2666466670000') batchErrors++;
+            batches++;
+            break;
+          }
+          if (['failed', 'cancelled'].includes(b.state)) {
+            batchErrors++;
+            break;
+          }
+          await sleep(200);
+        }
+      }
+    })();
+    const samples: { min: number; gateway: number; batch: number }[] = [];
+    const t0 = Date.now();
+    while (Date.now() < end) {
+      await sleep(Math.min(30_000, Math.max(0, end - Date.now())));
+      const s = { min: (Date.now() - t0) / 60_000, gateway: rssMiB(gwProc.pid!), batch: rssMiB(batchProc.pid!) };
+      samples.push(s);
+      say(`t=${s.min.toFixed(1)} min  gateway RSS ${s.gateway.toFixed(0)} MiB  batch RSS ${s.batch.toFixed(0)} MiB  online ok ${ok} errors ${errors}  batches ${batches}`);
+    }
+    await Promise.all([online, batch]);
+    // Growth from the end of the first minute (warm-up: sessions, JIT, pools) to the end.
+    const base = samples.find((s) => s.min >= 1) ?? samples[0]!;
+    const last = samples.at(-1)!;
+    const growth = { gateway: (last.gateway - base.gateway) / base.gateway, batch: (last.batch - base.batch) / base.batch };
+    const result = {
+      bench: 'soak',
+      minutes: MINUTES,
+      saturation_req_s: Math.round(saturation),
+      rate_req_s: Math.round(rate),
+      online_ok: ok,
+      online_errors: errors,
+      batches,
+      batch_errors: batchErrors,
+      rss_mib: { gateway_start: Math.round(base.gateway), gateway_end: Math.round(last.gateway), batch_start: Math.round(base.batch), batch_end: Math.round(last.batch) },
+      rss_growth_pct: { gateway: Number((growth.gateway * 100).toFixed(1)), batch: Number((growth.batch * 100).toFixed(1)) },
+    };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return errors === 0 && batchErrors === 0 && growth.gateway < 0.1 && growth.batch < 0.1 ? 0 : 1;
+  } finally {
+    for (const p of procs) p.kill('SIGTERM');
+    await sleep(2_000);
+    await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);
+    await admin.end();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`soak: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exit(1);
+  },
+);
