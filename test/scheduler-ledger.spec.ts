@@ -37,7 +37,7 @@ describe('device ledger against real Postgres', () => {
       { nodeName: 'node-a', declaredDevices: [{ kind: 'cpu', cores: 8, memoryMiB: 16_384, name: 'Declared CPU' }] },
       H100,
     );
-    b = await h.make({ nodeName: 'node-a', agentEnabled: false, heartbeatMs: 60_000 });
+    b = await h.make({ nodeName: 'node-a', agentEnabled: false, heartbeatMs: 60_000, leaseTtlMs: 120_000 });
   });
 
   afterAll(async () => {

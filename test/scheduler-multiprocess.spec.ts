@@ -6,6 +6,9 @@ import { createTestDatabase, type TestDatabase } from './support/test-env';
 import { FAST, schedulerHarness, waitFor, type Harness } from './support/scheduler-harness';
 import { compileWorker, WorkerNode } from './support/scheduler-children';
 
+// A node is declared lost after the lease TTL, so everything of a dead node is reclaimed within it.
+const TIMING = { ...FAST, leaseTtlMs: 2_000, nodeTimeoutMs: 2_000 } as const;
+
 const gpus = (n: number, memoryMiB = 8192) =>
   Array.from({ length: n }, (_, i) => ({ kind: 'gpu' as const, index: i, name: 'Simulated GPU', memoryMiB, uuid: `GPU-sim-${i}` }));
 
@@ -20,7 +23,7 @@ describe('several scheduler processes on one Postgres', () => {
     script = compileWorker();
     db = await createTestDatabase();
     h = await schedulerHarness(db.url);
-    admin = await h.make({ nodeName: 'tester', agentEnabled: false });
+    admin = await h.make({ ...TIMING, nodeName: 'tester', agentEnabled: false });
   });
 
   afterAll(async () => {
@@ -31,10 +34,10 @@ describe('several scheduler processes on one Postgres', () => {
   });
 
   it('four processes racing allocate/release on the same devices never over-allocate', async () => {
-    const pool = await WorkerNode.start(script, db.url, { ...FAST, nodeName: 'pool', declaredDevices: gpus(2) });
+    const pool = await WorkerNode.start(script, db.url, { ...TIMING, nodeName: 'pool', declaredDevices: gpus(2) });
     workers.push(pool);
     const racers = await Promise.all(
-      [1, 2, 3, 4].map((i) => WorkerNode.start(script, db.url, { ...FAST, nodeName: `racer-${i}`, agentEnabled: false })),
+      [1, 2, 3, 4].map((i) => WorkerNode.start(script, db.url, { ...TIMING, nodeName: `racer-${i}`, agentEnabled: false })),
     );
     workers.push(...racers);
     const results = await Promise.all(
@@ -53,8 +56,8 @@ describe('several scheduler processes on one Postgres', () => {
   });
 
   it('places allocations across two nodes; a SIGKILLed node is marked lost and its leases reclaimed', async () => {
-    const n1 = await WorkerNode.start(script, db.url, { ...FAST, nodeName: 'n1', declaredDevices: gpus(2) });
-    const n2 = await WorkerNode.start(script, db.url, { ...FAST, nodeName: 'n2', declaredDevices: gpus(2) });
+    const n1 = await WorkerNode.start(script, db.url, { ...TIMING, nodeName: 'n1', declaredDevices: gpus(2) });
+    const n2 = await WorkerNode.start(script, db.url, { ...TIMING, nodeName: 'n2', declaredDevices: gpus(2) });
     workers.push(n1, n2);
     expect((await admin.ledger.listNodes()).filter((n) => n.name.startsWith('n')).map((n) => [n.name, n.status])).toEqual([
       ['n1', 'alive'],
@@ -85,7 +88,7 @@ describe('several scheduler processes on one Postgres', () => {
     const again = await admin.allocations.allocate({ kind: 'batch', share: 0.5, deviceKind: 'gpu', nodes: ['n1', 'n2'], holder: 'spreader' });
     expect(again.grant.devices[0]!.node).toBe('n2');
     // The lease TTL is the contract; allow scheduling noise on a loaded machine on top of it.
-    expect(reclaimMs).toBeLessThan(FAST.leaseTtlMs + FAST.nodeTimeoutMs + 5_000);
+    expect(reclaimMs).toBeLessThan(TIMING.leaseTtlMs + 5_000);
     await Promise.all([...placed, again].map((l) => l.release()));
     await n2.stop();
   });

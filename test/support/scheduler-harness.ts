@@ -3,7 +3,9 @@ import { buildDataSourceOptions } from '@tandem/persistence';
 import { defaultSchedulerOptions, Scheduler, StaticGpuProbe, type SchedulerOptions } from '@tandem/scheduler';
 
 /** Sub-second timings so leases, heartbeats and grace run in test time. */
-export const FAST = { leaseTtlMs: 800, heartbeatMs: 150, nodeTimeoutMs: 800, preemptGraceMs: 400, reaperMs: 100 } as const;
+// Margins sized for a loaded 2-core box: a process may stall a few hundred ms without losing
+// its leases (TTL = 10 heartbeats) or its node (timeout = 20 heartbeats).
+export const FAST = { leaseTtlMs: 1500, heartbeatMs: 150, nodeTimeoutMs: 3000, preemptGraceMs: 400, reaperMs: 100 } as const;
 
 export interface Harness {
   ds: DataSource;
