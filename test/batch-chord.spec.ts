@@ -10,7 +10,7 @@ describe('batch chord API (real Postgres + Redis)', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    app = await startTestBatch(batchEnv(db.url, testQueuePrefix(), { BATCH_MAX_ITEMS: '50000' }));
+    app = await startTestBatch(batchEnv(db.url, testQueuePrefix(), { BATCH_MAX_ITEMS: '50000', BATCH_UPLOAD_LIMIT_MB: '1' }));
     base = app.url;
   });
 
@@ -98,6 +98,21 @@ describe('batch chord API (real Postgres + Redis)', () => {
     expect(((await bad.json()) as { error: string }).error).toMatch(/line 4: malformed JSON/);
     const after = await (await fetch(`${base}/v1/batches?limit=500`)).json();
     expect((after as { items: unknown[] }).items.length).toBe((before as { items: unknown[] }).items.length);
+  });
+
+  it('answers 413 to an NDJSON upload over the upload limit, and stores nothing of it', async () => {
+    const line = JSON.stringify(123456789) + ' '.repeat(1_000) + '\n'; // ~1 kB lines: under the item cap
+    const body = line.repeat(Math.ceil((1.5 * 1024 * 1024) / line.length));
+    const res = await fetch(`${base}/v1/batches?task=score&reducer=summarize&chunkSize=100&idempotencyKey=too-big-upload`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body,
+    });
+    expect(res.status).toBe(413);
+    expect(res.headers.get('connection')).toBe('close');
+    expect(((await res.json()) as { error: string }).error).toMatch(/too large/);
+    const again = await postJson(`${base}/v1/batches`, { task: 'score', items: [2], reducer: 'summarize', idempotencyKey: 'too-big-upload' });
+    expect(again.status).toBe(201);
   });
 
   it('rejects bad input with a 4xx before anything is enqueued', async () => {

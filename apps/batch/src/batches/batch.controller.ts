@@ -38,8 +38,10 @@ export class BatchController {
     let source: ItemSource;
     let raw: Record<string, unknown>;
     if (isNdjson) {
+      // A rejected upload may still be arriving; close the connection after answering.
+      void reply.header('Connection', 'close');
       raw = { ...query };
-      source = { kind: 'lines', lines: ndjsonItems(body as Readable, this.cfg.bodyLimitBytes) };
+      source = { kind: 'lines', lines: ndjsonItems(body as Readable, this.cfg.jobs.uploadLimitBytes) };
     } else {
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw DomainException.invalid('body must be a JSON object (or send application/x-ndjson)');
       const { items, ...rest } = body as Record<string, unknown>;

@@ -26,6 +26,7 @@ const batchSchema = z.object({
   BATCH_ENABLE_TEST_TASKS: env.bool(false),
   BATCH_INFER_THREADS: env.int(2, 1, 256),
   BATCH_INFER_BATCH: env.int(32, 1, 4096),
+  BATCH_UPLOAD_LIMIT_MB: env.num(4096, 0.001, 1_048_576),
 });
 
 export interface BatchConfig extends InfraConfig {
@@ -60,6 +61,8 @@ export interface BatchJobsConfig {
   inferThreads: number;
   /** Items per model run inside an `infer` chunk (capped at the model's max_batch_size). */
   inferBatch: number;
+  /** Largest streamed NDJSON upload (it is never buffered whole, so it may exceed the JSON body limit). */
+  uploadLimitBytes: number;
 }
 
 export const BATCH_CONFIG = Symbol('BATCH_CONFIG');
@@ -89,6 +92,7 @@ export function loadBatchConfig(source: EnvSource): BatchConfig {
       enableTestTasks: e.BATCH_ENABLE_TEST_TASKS,
       inferThreads: e.BATCH_INFER_THREADS,
       inferBatch: e.BATCH_INFER_BATCH,
+      uploadLimitBytes: Math.round(e.BATCH_UPLOAD_LIMIT_MB * 1024 * 1024),
     },
   };
 }
