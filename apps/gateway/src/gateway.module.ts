@@ -10,6 +10,8 @@ import { ADMIN_PANEL_CONTROLLERS, ADMIN_PANEL_PROVIDERS } from './admin-panel/ad
 import { InferenceModule } from './inference/inference.module';
 import { ModelsReadiness } from './inference/models.readiness';
 import { ApiKeysController } from './auth/api-keys.controller';
+import { ModelControlController } from './model-control/model-control.controller';
+import { ModelControlService } from './model-control/model-control.service';
 import { AutoscalerService } from './autoscaler/autoscaler.service';
 import { GrpcHealthService } from './grpc/grpc-health.service';
 import { GrpcServerService } from './grpc/grpc-server.service';
@@ -30,8 +32,8 @@ export class GatewayModule {
         inference,
         HealthModule.register([PostgresReadiness, QueueReadiness, ModelsReadiness], [inference]),
       ],
-      controllers: [ApiKeysController, ...ADMIN_PANEL_CONTROLLERS],
-      providers: [{ provide: GATEWAY_CONFIG, useValue: cfg }, InferenceGrpcController, GrpcHealthService, GrpcServerService, AutoscalerService, ...ADMIN_PANEL_PROVIDERS],
+      controllers: [ApiKeysController, ModelControlController, ...ADMIN_PANEL_CONTROLLERS],
+      providers: [{ provide: GATEWAY_CONFIG, useValue: cfg }, InferenceGrpcController, GrpcHealthService, GrpcServerService, AutoscalerService, ModelControlService, ...ADMIN_PANEL_PROVIDERS],
       exports: [GATEWAY_CONFIG],
     };
   }

@@ -1,5 +1,4 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
-import { AuditLogRepository } from '@tandem/persistence';
 import { ApiKeyRepository } from './api-key.repository';
 import { ApiKeyService } from './api-key.service';
 import { AUTH_OPTIONS, type AuthOptions } from './auth.options';
@@ -10,7 +9,7 @@ export class AuthModule {
   static forRoot(opts: AuthOptions): DynamicModule {
     return {
       module: AuthModule,
-      providers: [{ provide: AUTH_OPTIONS, useValue: opts }, ApiKeyRepository, ApiKeyService, AuditLogRepository],
+      providers: [{ provide: AUTH_OPTIONS, useValue: opts }, ApiKeyRepository, ApiKeyService],
       exports: [ApiKeyService],
     };
   }

@@ -195,6 +195,15 @@ export class DynamicBatcher {
   }
 
   /** Rejects everything queued (unload/shutdown); in-flight batches finish. */
+  /**
+   * Stops taking requests and resolves once every queued and running one has been answered
+   * (model reload/unload: the engine already routes new requests elsewhere).
+   */
+  async drain(): Promise<void> {
+    this.closed = true;
+    while (this.depth > 0 || this.pool.inflight > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+
   close(): void {
     this.closed = true;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);

@@ -99,12 +99,65 @@ export class InferenceEngine {
     }
   }
 
-  async unload(name: string, version?: string): Promise<void> {
-    const { version: v } = this.opts.repository.resolve(name, version);
-    const key = `${name}/${v.version}`;
-    const slot = this.slots.get(key);
-    this.slots.delete(key);
-    await slot?.instance?.close();
+  /**
+   * Unloads every version of a model (Triton's repository `unload`): it stops taking new
+   * requests at once, answers what is queued or running, then frees its replicas.
+   */
+  async unload(name: string): Promise<void> {
+    this.opts.repository.get(name);
+    const mine = [...this.slots.entries()].filter(([k]) => k.startsWith(`${name}/`));
+    for (const [k] of mine) this.slots.delete(k);
+    await Promise.all(mine.map(([, s]) => s.instance?.drainAndClose()));
+  }
+
+  /**
+   * (Re)loads a model from disk (Triton's repository `load`) without failing requests: new or
+   * changed versions load beside the serving ones, traffic switches only when all loaded, and
+   * the superseded instances drain before they close. A replica-count-only change rescales in
+   * place. If anything fails to load, nothing changes and the old versions keep serving.
+   */
+  async reload(name: string): Promise<void> {
+    const entry = this.opts.repository.read(name);
+    const sameShape = (a: object, b: object): boolean => {
+      const strip = (c: object): string => JSON.stringify({ ...c, replicas: undefined });
+      return strip(a) === strip(b);
+    };
+    const next: { version: string; instance: ModelInstance; reused: boolean }[] = [];
+    try {
+      for (const v of entry.versions) {
+        const cur = this.slots.get(`${name}/${v.version}`)?.instance;
+        if (cur && cur.path === v.path && sameShape(cur.config, entry.config)) {
+          next.push({ version: v.version, instance: cur, reused: true });
+          continue;
+        }
+        const instance = await ModelInstance.load(name, v.version, v.path, entry.config, this.capacity, this.observer, this.opts.sessionFactory);
+        next.push({ version: v.version, instance, reused: false });
+      }
+    } catch (e) {
+      await Promise.all(next.filter((n) => !n.reused).map((n) => n.instance.close()));
+      throw DomainException.invalid(`failed to load model '${name}': ${e instanceof Error ? e.message : String(e)}; the previous versions keep serving`);
+    }
+    const superseded = [...this.slots.entries()].filter(([k, s]) => k.startsWith(`${name}/`) && !next.some((n) => n.instance === s.instance));
+    this.opts.repository.commit(entry);
+    for (const [k] of superseded) this.slots.delete(k);
+    for (const n of next) this.slots.set(`${name}/${n.version}`, { state: 'ready', instance: n.instance });
+    await Promise.all([
+      ...next.filter((n) => n.reused && !n.instance.config.autoscaling).map((n) => n.instance.scaleTo(entry.config.replicas)),
+      ...superseded.map(([, s]) => s.instance?.drainAndClose()),
+    ]);
+  }
+
+  /** Triton's repository index: every model version on disk with its state. */
+  index(): { name: string; version: string; state: 'READY' | 'LOADING' | 'UNAVAILABLE'; reason: string }[] {
+    const out: { name: string; version: string; state: 'READY' | 'LOADING' | 'UNAVAILABLE'; reason: string }[] = [];
+    for (const m of this.opts.repository.list()) {
+      for (const v of m.versions) {
+        const s = this.slots.get(`${m.name}/${v.version}`);
+        const state = s?.state === 'ready' ? 'READY' : s?.state === 'loading' ? 'LOADING' : 'UNAVAILABLE';
+        out.push({ name: m.name, version: v.version, state, reason: s?.state === 'failed' ? (s.error ?? 'load failed') : s ? '' : 'unloaded' });
+      }
+    }
+    return out;
   }
 
   /** Every known version with its state; failed ones carry the load error. */

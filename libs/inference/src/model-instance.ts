@@ -94,4 +94,10 @@ export class ModelInstance {
     this.batcher.close();
     await this.scaleTo(0);
   }
+
+  /** Answers everything already queued or running, then releases the replicas. */
+  async drainAndClose(): Promise<void> {
+    await this.batcher.drain();
+    await this.scaleTo(0);
+  }
 }

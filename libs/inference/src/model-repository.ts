@@ -38,25 +38,54 @@ export class ModelRepository {
     }
     const next = new Map<string, ModelEntry>();
     for (const name of readdirSync(this.root).sort()) {
-      const dir = join(this.root, name);
-      if (!NAME.test(name) || !statSync(dir).isDirectory()) continue;
-      const cfgPath = join(dir, 'config.json');
-      let raw: unknown = {};
-      if (existsSync(cfgPath)) {
-        try {
-          raw = JSON.parse(readFileSync(cfgPath, 'utf8'));
-        } catch (e) {
-          throw new Error(`model ${name}: config.json is not valid JSON: ${(e as Error).message}`);
-        }
-      }
-      const config = parseModelConfig(raw, cfgPath);
-      const versions = readdirSync(dir)
-        .filter((v) => /^[1-9][0-9]*$/.test(v) && existsSync(join(dir, v, 'model.onnx')))
-        .sort((a, b) => Number(a) - Number(b))
-        .map((v) => ({ version: v, path: join(dir, v, 'model.onnx') }));
-      if (versions.length > 0) next.set(name, { name, config, versions });
+      if (!NAME.test(name) || !statSync(join(this.root, name)).isDirectory()) continue;
+      const entry = this.scan(name);
+      if (entry) next.set(name, entry);
     }
     this.models = next;
+  }
+
+  /** One model as it is on disk now; undefined when it has no version with a model.onnx. */
+  private scan(name: string): ModelEntry | undefined {
+    const dir = join(this.root, name);
+    const cfgPath = join(dir, 'config.json');
+    let raw: unknown = {};
+    if (existsSync(cfgPath)) {
+      try {
+        raw = JSON.parse(readFileSync(cfgPath, 'utf8'));
+      } catch (e) {
+        throw new Error(`model ${name}: config.json is not valid JSON: ${(e as Error).message}`);
+      }
+    }
+    const config = parseModelConfig(raw, cfgPath);
+    const versions = readdirSync(dir)
+      .filter((v) => /^[1-9][0-9]*$/.test(v) && existsSync(join(dir, v, 'model.onnx')))
+      .sort((a, b) => Number(a) - Number(b))
+      .map((v) => ({ version: v, path: join(dir, v, 'model.onnx') }));
+    return versions.length > 0 ? { name, config, versions } : undefined;
+  }
+
+  /**
+   * Re-reads one model from disk without touching the others (the load API). 404 when it is
+   * not there, 400 when its config is invalid; nothing changes until `commit`.
+   */
+  read(name: string): ModelEntry {
+    if (!NAME.test(name)) throw DomainException.invalid(`'${name.slice(0, 64)}' is not a valid model name`);
+    const dir = join(this.root, name);
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw DomainException.notFound(`no model '${name}' in the repository`);
+    let entry: ModelEntry | undefined;
+    try {
+      entry = this.scan(name);
+    } catch (e) {
+      throw DomainException.invalid(`failed to load model '${name}': ${(e as Error).message}`);
+    }
+    if (!entry) throw DomainException.notFound(`model '${name}' has no version directory with a model.onnx`);
+    return entry;
+  }
+
+  /** Makes a freshly read entry the one requests resolve against. */
+  commit(entry: ModelEntry): void {
+    this.models.set(entry.name, entry);
   }
 
   list(): ModelEntry[] {

@@ -1,6 +1,7 @@
 import { DynamicModule, Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { ReadinessCheck } from '@tandem/shared';
+import { AuditLogRepository } from './audit/audit-log.repository';
 import { buildDataSourceOptions, type DataSourceParams } from './data-source.options';
 
 @Injectable()
@@ -34,8 +35,9 @@ export class PersistenceModule {
         },
         PostgresReadiness,
         DataSourceCloser,
+        AuditLogRepository,
       ],
-      exports: [DataSource, PostgresReadiness],
+      exports: [DataSource, PostgresReadiness, AuditLogRepository],
     };
   }
 }
