@@ -73,11 +73,15 @@ export async function runInferBench(base: string, opts: { repo: string; threads:
   }
   const end = performance.now();
   if (st.state !== 'succeeded') throw new Error(`infer batch ${st.state}: ${st.error}`);
+  // The machine is shared: measure raw again afterwards and compare against the better of the two.
+  const rawAfter = await rawBaseline(opts.repo, opts.threads);
+  const rawBest = Math.max(raw, rawAfter);
   const processingS = (Date.parse(st.finishedAt ?? '') - Date.parse(st.startedAt ?? '')) / 1000;
   const infer = opts.items / processingS;
   const e2e = opts.items / ((end - t0) / 1000);
   console.log(`  upload+validate+store: ${((submitted - t0) / 1000).toFixed(2)} s; processing (first chunk start → fan-in): ${processingS.toFixed(2)} s`);
   console.log(`  batch infer: ${infer.toFixed(0)} items/s processing, ${e2e.toFixed(0)} items/s end-to-end incl. upload`);
-  console.log(`  best raw: ${raw.toFixed(0)} items/s; ratio processing ${(infer / raw).toFixed(3)} (target ≥ 0.85), end-to-end ${(e2e / raw).toFixed(3)}`);
-  return { inferItemsS: infer, rawItemsS: raw, ratio: infer / raw };
+  console.log(`  best raw (before ${raw.toFixed(0)}, after ${rawAfter.toFixed(0)}): ${rawBest.toFixed(0)} items/s`);
+  console.log(`  ratio processing ${(infer / rawBest).toFixed(3)} (target ≥ 0.85), end-to-end ${(e2e / rawBest).toFixed(3)}`);
+  return { inferItemsS: infer, rawItemsS: rawBest, ratio: infer / rawBest };
 }
