@@ -5,6 +5,8 @@ export interface FuzzTargets {
   batchUrl: string;
   /** Sent as a bearer token when set (auth on), so cases reach the handlers. */
   key?: string;
+  /** Send only the cases for this app (to tell where a problem lives). */
+  only?: 'gateway' | 'batch';
 }
 
 export interface FuzzReport {
@@ -35,6 +37,7 @@ export async function runFuzz(t: FuzzTargets, seed: number, count: number, concu
     while (next < from + count) {
       const i = next++;
       const { target, c } = fuzzCase(seed, i);
+      if (t.only && t.only !== target) continue;
       let outcome: string;
       try {
         const r = await send(target === 'gateway' ? t.gatewayUrl : t.batchUrl, c, t.key, timeoutMs);
