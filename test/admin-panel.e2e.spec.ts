@@ -15,6 +15,7 @@ import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase 
 // the project's tsconfig has no DOM lib).
 interface BrowserElement {
   id: string;
+  textContent: string | null;
   getAttribute(name: string): string | null;
   style: { width: string };
 }
@@ -193,6 +194,15 @@ describe('admin panel in a real browser (Chromium)', () => {
       const seg = document.querySelector('.device-row[data-device="gw-node/gpu1"] .bar-use [data-seg="batch"]');
       return seg !== null && seg.getAttribute('data-share') !== '0.000';
     });
+
+    // Refreshes update in place: the same rows at the same positions after the next poll.
+    const boxesBefore = await page.locator('.device-row').evaluateAll((els) => els.map((e) => JSON.stringify((e as unknown as { getBoundingClientRect(): object }).getBoundingClientRect())));
+    await row('gw-node/gpu0').evaluate((e) => (e as unknown as { setAttribute(n: string, v: string): void }).setAttribute('data-probe', 'same-node'));
+    const stamp = await page.locator('#status').textContent();
+    await page.waitForFunction((s) => document.querySelector('#status')?.textContent !== s, stamp);
+    const boxesAfter = await page.locator('.device-row').evaluateAll((els) => els.map((e) => JSON.stringify((e as unknown as { getBoundingClientRect(): object }).getBoundingClientRect())));
+    expect(boxesAfter).toEqual(boxesBefore);
+    expect(await row('gw-node/gpu0').getAttribute('data-probe')).toBe('same-node');
 
     // Keyboard: the action is a real button; the dialog takes focus and Escape cancels it.
     const gpu0 = row('gw-node/gpu0');

@@ -67,6 +67,7 @@ function showLogin(message) {
   $('#app').hidden = true;
   $('#login').hidden = false;
   $('#who').hidden = true;
+  $('#tabs').hidden = true;
   setText($('#login-error'), message ?? '');
   $('#login-key').value = '';
   $('#login-key').focus();
@@ -79,6 +80,7 @@ async function enter() {
   // Only the key's name and scopes are shown, never the key.
   setText($('#who-name'), `${me.name} (${me.scopes.join(', ')})`);
   $('#who').hidden = false;
+  $('#tabs').hidden = false;
   $('#login').hidden = true;
   $('#app').hidden = false;
   select(location.hash.slice(1) || 'devices');
