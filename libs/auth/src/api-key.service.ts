@@ -98,7 +98,15 @@ export class ApiKeyService implements OnApplicationBootstrap {
     const now = Date.now();
     const hit = this.cache.get(hash);
     if (hit && hit.until > now) return hit.principal;
-    const row = await this.keys.findActiveByHash(hash);
+    let row: ApiKeyEntity | null;
+    try {
+      row = await this.keys.findActiveByHash(hash);
+    } catch (e) {
+      // Postgres unreachable: keep serving keys we verified before (stale beats an outage),
+      // and answer 503 (retryable) rather than 500 for keys we have never seen.
+      if (hit) return hit.principal;
+      throw DomainException.unavailable(`cannot verify the API key right now: ${(e as Error).message}`, 2);
+    }
     const principal = row ? { id: row.id, name: row.name, scopes: row.scopes } : null;
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(hash, { principal, until: now + CACHE_MS });
