@@ -171,6 +171,13 @@ describe('admin panel in a real browser (Chromium)', () => {
     await page.click('#login-form button[type="submit"]');
     await page.locator('#login-error', { hasText: 'Sign-in failed' }).waitFor();
 
+    const inferOnly = await admin('POST', '/keys', { name: 'svc-infer', scopes: ['infer'] });
+    expect(inferOnly.status).toBe(201);
+    await page.fill('#login-key', inferOnly.json.key);
+    await page.click('#login-form button[type="submit"]');
+    await page.locator('#login-error', { hasText: "lacks the 'admin' scope" }).waitFor();
+    expect(await page.evaluate(() => sessionStorage.getItem('tandem.adminKey'))).toBeNull();
+
     await page.fill('#login-key', ADMIN_KEY);
     await page.click('#login-form button[type="submit"]');
     await page.locator('#who-name', { hasText: 'bootstrap admin' }).waitFor();

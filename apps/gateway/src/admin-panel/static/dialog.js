@@ -44,9 +44,11 @@ export function formDialog({ title, fields = [], validate = () => null, summary,
 
   return new Promise((resolve) => {
     let done = false;
+    const onCancel = () => finish(false);
     const finish = (ok) => {
       if (done) return;
       done = true;
+      d.removeEventListener('cancel', onCancel);
       if (d.open) d.close();
       resolve(ok);
     };
@@ -56,7 +58,7 @@ export function formDialog({ title, fields = [], validate = () => null, summary,
       setReview(false);
       inputs[0]?.input.focus();
     });
-    d.addEventListener('cancel', () => finish(false), { once: true });
+    d.addEventListener('cancel', onCancel);
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       error.textContent = '';
