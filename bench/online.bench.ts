@@ -217,12 +217,13 @@ async function spawnServer(args: string[], env: NodeJS.ProcessEnv, readyUrl?: st
   return child;
 }
 
-async function rawCls(): Promise<{ best: number; bestBatch: number; cpuMsPerItem: number }> {
+/** Raw onnxruntime-node (default session options, like the peer figure) at each batch size; keeps the best. */
+async function rawCls(sizes: number[]): Promise<{ best: number; bestBatch: number; cpuMsPerItem: number }> {
   const session = await InferenceSession.create(CLS_MODEL);
   let best = 0;
   let bestBatch = 1;
   let cpuMsPerItem = NaN;
-  for (const b of (process.env.BENCH_CLS_ONLY ? [32] : [1, 8, 32, 64])) {
+  for (const b of sizes) {
     const x = new Tensor('float32', Float32Array.from({ length: b * CLS_ITEM }, (_, i) => (i % 255) / 255), [b, 3, 48, 192]);
     for (let i = 0; i < 3; i++) await session.run({ x });
     let items = 0;
@@ -290,7 +291,7 @@ async function benchDatabase(): Promise<string> {
 
 async function main(): Promise<void> {
   say(`bench:online — ${SECONDS}s per phase; servers in child processes, load generator in this process`);
-  const raw = await rawCls();
+  let raw = await rawCls(process.env.BENCH_CLS_ONLY ? [32] : [1, 8, 32, 64]);
   say(`raw onnxruntime cls best: b=${raw.bestBatch} ${raw.best.toFixed(0)} items/s`);
 
   const databaseUrl = await benchDatabase();
@@ -320,6 +321,10 @@ async function main(): Promise<void> {
       `cpu ms/item during cls phase: gateway ${(((cpuSeconds(gateway.pid!) - gwCpu0) * 1000) / items).toFixed(2)} (incl. onnxruntime), load generator ${(((cpuSeconds(process.pid) - lgCpu0) * 1000) / items).toFixed(2)}; raw ${raw.cpuMsPerItem.toFixed(2)}`,
     );
     say(`gateway cls binary REST c=32: ${gw.rps.toFixed(0)} items/s, p50 ${gw.p50.toFixed(1)} ms, p99 ${gw.p99.toFixed(1)} ms (${gw.errors} errors)`);
+    // This box is shared and noisy: measure raw again right after the gateway phase (gateway idle)
+    // and compare against the better of the two raw figures (the conservative choice).
+    const rawAgain = await rawCls([raw.bestBatch]);
+    if (rawAgain.best > raw.best) raw = rawAgain;
     const ratioCls = gw.rps / raw.best;
     say(`ratio cls gateway/raw: ${ratioCls.toFixed(3)} (target >= 0.85); ${await batchStats(gwPort)}`);
 
