@@ -103,6 +103,8 @@ async function main(): Promise<number> {
     const ran = await runMigrations(db.url);
     say(ran.length ? `migrations applied: ${ran.join(', ')}` : 'migrations: up to date');
     childEnv = { ...process.env, DATABASE_URL: db.url, ...queue.env };
+    // The admin panel's batch proxy follows the batch app's port unless told otherwise.
+    childEnv.BATCH_API_URL ??= `http://127.0.0.1:${loadBatchConfig(childEnv).port}`;
 
     const gatewayCfg = loadGatewayConfig(childEnv);
     const batchCfg = loadBatchConfig(childEnv);
