@@ -1,22 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBatch } from '../apps/batch/src/bootstrap';
 import { createTestDatabase, testQueuePrefix, type TestDatabase } from './support/test-env';
-import { batchEnv, getBatch, postJson, range, startTestBatch, sumOfSquares, waitForState, type BatchBody } from './support/batch-harness';
+import { batchEnv, getBatch, postJson, range, startTestBatch, sumOfSquares, waitForState, type BatchBody, deleteQueueKeys } from './support/batch-harness';
 
 describe('batch chord API (real Postgres + Redis)', () => {
   let db: TestDatabase;
+  let prefix = '';
   let app: RunningBatch;
   let base: string;
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    app = await startTestBatch(batchEnv(db.url, testQueuePrefix(), { BATCH_MAX_ITEMS: '50000', BATCH_UPLOAD_LIMIT_MB: '1' }));
+    app = await startTestBatch(batchEnv(db.url, (prefix = testQueuePrefix()), { BATCH_MAX_ITEMS: '50000', BATCH_UPLOAD_LIMIT_MB: '1' }));
     base = app.url;
   });
 
   afterAll(async () => {
     await app?.app.close();
     await db?.drop();
+    if (prefix) await deleteQueueKeys(prefix);
   });
 
   it('score/summarize gives the exact sum, progress 100 and item-ordered results', async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from 'pg';
 import type { RunningBatch } from '../apps/batch/src/bootstrap';
 import { createTestDatabase, testQueuePrefix, type TestDatabase } from './support/test-env';
-import { batchEnv, getBatch, postJson, range, startTestBatch, sumOfSquares, waitForState, waitUntil } from './support/batch-harness';
+import { batchEnv, getBatch, postJson, range, startTestBatch, sumOfSquares, waitForState, waitUntil, deleteQueueKeys } from './support/batch-harness';
 
 interface Probe {
   n: number;
@@ -14,13 +14,14 @@ const probes = (n: number, tweak: (i: number) => Partial<Probe> = () => ({})): P
 
 describe('batch failure policy, retries, dead-letter and cancel', () => {
   let db: TestDatabase;
+  let prefix = '';
   let app: RunningBatch;
   let base: string;
   let pg: Client;
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    app = await startTestBatch(batchEnv(db.url, testQueuePrefix(), { BATCH_CONCURRENCY: '2' }));
+    app = await startTestBatch(batchEnv(db.url, (prefix = testQueuePrefix()), { BATCH_CONCURRENCY: '2' }));
     base = app.url;
     pg = new Client({ connectionString: db.url });
     await pg.connect();
@@ -30,6 +31,7 @@ describe('batch failure policy, retries, dead-letter and cancel', () => {
     await pg?.end();
     await app?.app.close();
     await db?.drop();
+    if (prefix) await deleteQueueKeys(prefix);
   });
 
   it('a chunk that fails twice then succeeds is counted exactly once', async () => {

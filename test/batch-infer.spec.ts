@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModelRunner, type ModelRunner } from '@tandem/inference';
 import type { RunningBatch } from '../apps/batch/src/bootstrap';
 import { createTestDatabase, testQueuePrefix, type TestDatabase } from './support/test-env';
-import { batchEnv, postJson, startTestBatch, waitForState } from './support/batch-harness';
+import { batchEnv, postJson, startTestBatch, waitForState, deleteQueueKeys } from './support/batch-harness';
 
 const PER_ITEM = 3 * 48 * 192;
 
@@ -14,12 +14,13 @@ function pixels(seed: number): Buffer {
 
 describe('batch `infer` with ppocr_cls from the model repository (real onnxruntime)', () => {
   let db: TestDatabase;
+  let prefix = '';
   let app: RunningBatch;
   let raw: ModelRunner;
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    app = await startTestBatch(batchEnv(db.url, testQueuePrefix(), { MODEL_REPOSITORY: 'models', BATCH_INFER_THREADS: '1' }));
+    app = await startTestBatch(batchEnv(db.url, (prefix = testQueuePrefix()), { MODEL_REPOSITORY: 'models', BATCH_INFER_THREADS: '1' }));
     raw = await loadModelRunner('models', 'ppocr_cls', { placement: { kind: 'cpu', intraOpThreads: 1 } });
   });
 
@@ -27,6 +28,7 @@ describe('batch `infer` with ppocr_cls from the model repository (real onnxrunti
     await raw?.release();
     await app?.app.close();
     await db?.drop();
+    if (prefix) await deleteQueueKeys(prefix);
   });
 
   it('runs chunks through the model in batches and matches onnxruntime run directly', async () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from 'pg';
 import type { RunningBatch } from '../apps/batch/src/bootstrap';
 import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from './support/test-env';
-import { batchEnv, getBatch, postJson, range, startTestBatch, sumOfSquares, waitForState, waitUntil } from './support/batch-harness';
+import { batchEnv, getBatch, postJson, range, startTestBatch, sumOfSquares, waitForState, waitUntil, deleteQueueKeys } from './support/batch-harness';
 import { buildWorkerBundle, killHard, spawnWorker } from './support/batch-worker-process';
 
 async function activeJobs(base: string): Promise<number> {
@@ -40,6 +40,7 @@ describe('recovery: worker processes killed with SIGKILL, queue store wiped', ()
     await pg?.end();
     await api?.app.close();
     await db?.drop();
+    if (prefix) await deleteQueueKeys(prefix);
     bundle?.cleanup();
   });
 

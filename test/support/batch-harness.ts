@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import { loadBatchConfig } from '../../apps/batch/src/config/batch.config';
 import { startBatch, type RunningBatch } from '../../apps/batch/src/bootstrap';
 import { TEST_REDIS_URL } from './test-env';
@@ -71,4 +72,15 @@ export function range(n: number, from = 0): number[] {
 export function sumOfSquares(n: number): string {
   const b = BigInt(n);
   return (((b - 1n) * b * (2n * b - 1n)) / 6n).toString();
+}
+
+/** Deletes this test's queue keys (only its own prefix: the Redis server is shared). */
+export async function deleteQueueKeys(prefix: string): Promise<void> {
+  const r = new Redis(TEST_REDIS_URL);
+  try {
+    const keys = await r.keys(`${prefix}:*`);
+    for (let i = 0; i < keys.length; i += 500) await r.del(...keys.slice(i, i + 500));
+  } finally {
+    r.disconnect();
+  }
 }
