@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from 'pg';
+import { Queue } from 'bullmq';
+import { resolveQueueConnection } from '@tandem/queue';
+import { BATCH_CHUNK_QUEUE, JOB_NAMES } from '../apps/batch/src/jobs/job-catalogue';
+import { TEST_REDIS_URL } from './support/test-env';
 import type { RunningBatch } from '../apps/batch/src/bootstrap';
 import { createTestDatabase, testQueuePrefix, type TestDatabase } from './support/test-env';
 import { batchEnv, getBatch, postJson, range, startTestBatch, sumOfSquares, waitForState, waitUntil, deleteQueueKeys } from './support/batch-harness';
@@ -46,6 +50,26 @@ describe('batch failure policy, retries, dead-letter and cancel', () => {
     const { rows } = await pg.query('SELECT idx, attempts, state, error FROM batch_chunk WHERE batch_id = $1 ORDER BY idx', [done.id]);
     expect(rows[1]).toEqual({ idx: 1, attempts: 3, state: 'done', error: null });
     expect(rows.filter((r: { attempts: number }) => r.attempts === 1).length).toBe(3);
+  });
+
+  it('a duplicated delivery of a settled chunk changes nothing', async () => {
+    const sub = await postJson(`${base}/v1/batches`, { task: 'score', items: range(30), reducer: 'summarize', chunkSize: 10 });
+    const id = sub.body.id as string;
+    const first = await waitForState(base, id, ['succeeded']);
+    const { connection } = resolveQueueConnection({ backend: 'redis', url: TEST_REDIS_URL, prefix });
+    const queue = new Queue(BATCH_CHUNK_QUEUE, { connection, prefix });
+    try {
+      // Same chunk, a job id the enqueuer would never use: only Postgres can tell it is a duplicate.
+      await queue.add(JOB_NAMES.chunk, { batchId: id, chunk: 1 }, { jobId: `dup-${id}`, removeOnComplete: false });
+      await waitUntil(async () => (await queue.getJobState(`dup-${id}`)) === 'completed', 'the duplicate job to finish');
+      expect((await queue.getJob(`dup-${id}`))?.returnvalue).toBe('duplicate');
+      await queue.remove(`dup-${id}`);
+    } finally {
+      await queue.close();
+    }
+    const after = await getBatch(base, id);
+    expect(after.counts).toEqual(first.counts);
+    expect(after.result).toEqual({ count: 30, sum: sumOfSquares(30) });
   });
 
   it('a permanently failing chunk is dead-lettered and the fan-in still fires (policy continue)', async () => {
