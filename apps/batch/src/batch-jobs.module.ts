@@ -9,7 +9,7 @@ import { ChunkRepository } from './batches/chunk.repository';
 import { NdjsonBodyRegistrar } from './batches/ndjson-body.registrar';
 import { BATCH_CONFIG, type BatchConfig } from './config/batch.config';
 import { ChunkQueueService } from './jobs/chunk-queue.service';
-import { chunkQueueConnection } from './jobs/queue-connection';
+import { resolveQueueConnection } from '@tandem/queue';
 import { assertJobCatalogue, BATCH_CHUNK_QUEUE } from './jobs/job-catalogue';
 import { ReconcilerService } from './jobs/reconciler.service';
 import { BatchMetrics } from './metrics/batch.metrics';
@@ -46,7 +46,7 @@ export class BatchJobsModule {
     if (role !== 'api') providers.push(ChunkRunner, ChunkWorkerService);
     return {
       module: BatchJobsModule,
-      imports: [BullModule.registerQueue({ name: BATCH_CHUNK_QUEUE, ...chunkQueueConnection(cfg.queue) })],
+      imports: [BullModule.registerQueue({ name: BATCH_CHUNK_QUEUE, ...resolveQueueConnection(cfg.queue) })],
       controllers,
       providers,
     };

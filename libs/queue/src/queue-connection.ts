@@ -18,7 +18,8 @@ export function resolveQueueConnection(cfg: QueueConfig): ResolvedQueueConnectio
   if (cfg.backend === 'postgres') {
     setDefaultBackendFactory(createPostgresBackend);
     // BullMQ's Postgres backend accepts a pool config where its Redis types expect RedisOptions.
-    const pgConnection = { connectionString: cfg.url, schema: BULLMQ_PG_SCHEMA, max: 10 };
+    // migrate: BullMQ creates/upgrades its own schema on first connect (its tables, not ours).
+    const pgConnection = { connectionString: cfg.url, schema: BULLMQ_PG_SCHEMA, max: 10, migrate: true };
     return { connection: pgConnection as unknown as ConnectionOptions, prefix: cfg.prefix };
   }
   setDefaultBackendFactory(undefined);

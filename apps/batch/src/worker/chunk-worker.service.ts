@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import { Worker, type Job } from 'bullmq';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import { BATCH_CHUNK_QUEUE, parseChunkJob, type ChunkJobData } from '../jobs/job-catalogue';
-import { chunkQueueConnection } from '../jobs/queue-connection';
+import { resolveQueueConnection } from '@tandem/queue';
 import { ChunkRunner, type ChunkRunResult } from './chunk-runner.service';
 
 /**
@@ -20,7 +20,7 @@ export class ChunkWorkerService implements OnApplicationBootstrap, OnApplication
   ) {}
 
   onApplicationBootstrap(): void {
-    const { connection, prefix } = chunkQueueConnection(this.cfg.queue);
+    const { connection, prefix } = resolveQueueConnection(this.cfg.queue);
     const j = this.cfg.jobs;
     this.worker = new Worker<ChunkJobData, ChunkRunResult>(BATCH_CHUNK_QUEUE, (job) => this.process(job), {
       connection,
