@@ -18,6 +18,7 @@ import { INFER_TASK, InferTask } from './tasks/infer.task';
 import { TaskRegistry } from './tasks/task.registry';
 import { ChunkRunner } from './worker/chunk-runner.service';
 import { ChunkWorkerService } from './worker/chunk-worker.service';
+import { batchCapacityProviders } from './worker/batch-capacity.providers';
 
 /**
  * Batch chords: the /v1/batches API (role api|all), the chunk workers (role worker|all), the
@@ -38,6 +39,7 @@ export class BatchJobsModule {
       BatchMetrics,
       TaskRegistry,
       { provide: INFER_TASK, useClass: InferTask },
+      ...batchCapacityProviders(cfg),
     ];
     if (role !== 'worker') {
       controllers.push(BatchController);

@@ -1,10 +1,12 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { HealthModule } from '@tandem/shared';
+import { createRootLogger, HealthModule } from '@tandem/shared';
+import { SchedulerModule } from '@tandem/scheduler';
 import { PersistenceModule, PostgresReadiness } from '@tandem/persistence';
 import { QueueModule, QueueReadiness } from '@tandem/queue';
 import { AuthModule } from '@tandem/auth';
 import { BATCH_CONFIG, type BatchConfig } from './config/batch.config';
 import { BatchJobsModule } from './batch-jobs.module';
+import { usesLedger } from './worker/batch-capacity.providers';
 
 @Module({})
 export class BatchModule {
@@ -16,6 +18,8 @@ export class BatchModule {
         QueueModule.forRoot(cfg.queue),
         AuthModule.forRoot(cfg.auth),
         HealthModule.register([PostgresReadiness, QueueReadiness]),
+        // Co-location: workers take their infer units from the device ledger.
+        ...(usesLedger(cfg) ? [SchedulerModule.forRoot({ options: cfg.scheduler, logger: createRootLogger(cfg.logLevel, 'scheduler') })] : []),
         BatchJobsModule.forRoot(cfg),
       ],
       providers: [{ provide: BATCH_CONFIG, useValue: cfg }],

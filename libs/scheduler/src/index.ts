@@ -17,3 +17,6 @@ export * from './inventory/nvidia-smi.parser';
 export * from './inventory/device-discovery';
 export { overCapacity, fitOnDevice, choose, summarize, type Fit, type LedgerDevice, type LedgerAllocation } from './ledger/placement';
 export { SCHEDULER_CHANNEL } from './ledger/sql';
+export * from './hybrid/batch-capacity';
+export * from './hybrid/online-claimer';
+export * from './hybrid/hybrid.metrics';

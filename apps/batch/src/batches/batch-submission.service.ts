@@ -71,6 +71,7 @@ export class BatchSubmissionService {
       reducer: opts.reducer,
       chunkSize,
       priority: opts.priority ?? 50,
+      mayBorrow: opts.borrow ?? true,
       failurePolicy: opts.failurePolicy ?? 'fail',
       maxAttempts: opts.maxAttempts ?? this.cfg.jobs.maxAttempts,
     };

@@ -11,6 +11,8 @@ export const submitOptionsSchema = z.object({
   reducer: z.string().min(1).max(100),
   chunkSize: intLike.optional(),
   priority: intLike.pipe(z.number().min(0).max(100)).optional(),
+  /** May its chunks run on idle online share (revoked when online needs it)? Default true. */
+  borrow: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).optional(),
   idempotencyKey: z.string().min(1).max(200).optional(),
   maxAttempts: intLike.pipe(z.number().min(1).max(100)).optional(),
   failurePolicy: z.enum(['fail', 'continue']).optional(),

@@ -3,7 +3,7 @@ import { DataSource, type QueryRunner } from 'typeorm';
 import type { BatchState } from '@tandem/persistence';
 import type { BatchRow, NewBatch } from './batch.types';
 
-const COLUMNS = `id, seq, idempotency_key, task, model, reducer, chunk_size, priority, failure_policy, max_attempts,
+const COLUMNS = `id, seq, idempotency_key, task, model, reducer, chunk_size, priority, may_borrow, failure_policy, max_attempts,
   state, item_count, chunk_count, chunks_done, chunks_failed, items_done, items_failed, result, error,
   created_at, started_at, finished_at`;
 
@@ -19,6 +19,7 @@ function toRow(r: Raw): BatchRow {
     reducer: r.reducer as string,
     chunkSize: Number(r.chunk_size),
     priority: Number(r.priority),
+    mayBorrow: r.may_borrow !== false,
     failurePolicy: r.failure_policy === 'continue' ? 'continue' : 'fail',
     maxAttempts: Number(r.max_attempts),
     state: r.state as BatchState,
@@ -93,11 +94,11 @@ export class BatchRepository {
     try {
       await qr.startTransaction();
       const inserted = (await qr.query(
-        `INSERT INTO batch (id, idempotency_key, task, model, reducer, chunk_size, priority, failure_policy, max_attempts,
+        `INSERT INTO batch (id, idempotency_key, task, model, reducer, chunk_size, priority, may_borrow, failure_policy, max_attempts,
            state, item_count, chunk_count)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'submitting', 0, 0)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $10, $8, $9, 'submitting', 0, 0)
          ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
-        [b.id, b.idempotencyKey, b.task, b.model, b.reducer, b.chunkSize, b.priority, b.failurePolicy, b.maxAttempts],
+        [b.id, b.idempotencyKey, b.task, b.model, b.reducer, b.chunkSize, b.priority, b.failurePolicy, b.maxAttempts, b.mayBorrow],
       )) as Raw[];
       if (inserted.length === 0) {
         await qr.rollbackTransaction();

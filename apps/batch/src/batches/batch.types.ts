@@ -16,6 +16,8 @@ export interface BatchRow {
   reducer: string;
   chunkSize: number;
   priority: number;
+  /** May its chunks use borrowed (idle online) device share? */
+  mayBorrow: boolean;
   failurePolicy: FailurePolicy;
   maxAttempts: number;
   state: BatchState;
@@ -40,6 +42,8 @@ export interface NewBatch {
   reducer: string;
   chunkSize: number;
   priority: number;
+  /** May its chunks use borrowed (idle online) device share? */
+  mayBorrow: boolean;
   failurePolicy: FailurePolicy;
   maxAttempts: number;
 }
@@ -51,6 +55,8 @@ export interface ChunkWork {
   task: string;
   model: string | null;
   reducer: string;
+  priority: number;
+  mayBorrow: boolean;
   items: unknown[];
 }
 

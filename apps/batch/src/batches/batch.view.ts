@@ -8,6 +8,7 @@ export interface BatchView {
   reducer: string;
   chunkSize: number;
   priority: number;
+  borrow: boolean;
   failurePolicy: string;
   maxAttempts: number;
   idempotencyKey: string | null;
@@ -47,6 +48,7 @@ export function toView(b: BatchRow, now = Date.now()): BatchView {
     reducer: b.reducer,
     chunkSize: b.chunkSize,
     priority: b.priority,
+    borrow: b.mayBorrow,
     failurePolicy: b.failurePolicy,
     maxAttempts: b.maxAttempts,
     idempotencyKey: b.idempotencyKey,

@@ -20,7 +20,7 @@ export class ChunkRepository {
 
   async loadWork(batchId: string, idx: number): Promise<ChunkWork | null> {
     const rows = (await this.ds.query(
-      `SELECT b.state AS batch_state, c.state AS chunk_state, b.task, b.model, b.reducer,
+      `SELECT b.state AS batch_state, c.state AS chunk_state, b.task, b.model, b.reducer, b.priority, b.may_borrow,
               CASE WHEN c.state = 'pending' THEN c.items ELSE NULL END AS items
        FROM batch_chunk c JOIN batch b ON b.id = c.batch_id WHERE c.batch_id = $1 AND c.idx = $2`,
       [batchId, idx],
@@ -33,6 +33,8 @@ export class ChunkRepository {
       task: r.task as string,
       model: (r.model as string | null) ?? null,
       reducer: r.reducer as string,
+      priority: Number(r.priority),
+      mayBorrow: r.may_borrow !== false,
       items: (r.items as unknown[] | null) ?? [],
     };
   }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { env, infraSchema, parseEnv, toInfraConfig, type EnvSource, type InfraConfig } from '@tandem/shared';
 import { authEnvSchema, toAuthOptions, type AuthOptions } from '@tandem/auth';
@@ -24,7 +25,16 @@ const batchSchema = z.object({
   BATCH_STALLED_INTERVAL_MS: env.int(15_000, 500, 3_600_000),
   BATCH_RECONCILE_MS: env.int(5_000, 200, 3_600_000),
   BATCH_ENABLE_TEST_TASKS: env.bool(false),
-  BATCH_INFER_THREADS: env.int(2, 1, 256),
+  /** Most CPU cores (or GPUs) a worker runs `infer` on at once; 0 = all cores of the machine. */
+  BATCH_INFER_THREADS: env.int(0, 0, 1024),
+  /** `ledger`: infer units are batch allocations in the device ledger (co-location); `fixed`: no ledger. */
+  BATCH_DEVICE_SHARES: z.enum(['ledger', 'fixed']).default('ledger'),
+  BATCH_DEVICE_KIND: z.enum(['cpu', 'gpu']).default('cpu'),
+  BATCH_GPU_MEMORY_MIB: env.int(0, 0, 16 * 1024 * 1024),
+  /** After borrowed share is revoked, no borrowing for this long (ms). */
+  BATCH_BORROW_HOLD_DOWN_MS: env.int(3_000, 0, 3_600_000),
+  /** Device units are given back after this long without infer work (ms). */
+  BATCH_UNIT_IDLE_MS: env.int(5_000, 10, 3_600_000),
   BATCH_INFER_BATCH: env.int(32, 1, 4096),
   BATCH_UPLOAD_LIMIT_MB: env.num(4096, 0.001, 1_048_576),
 });
@@ -57,8 +67,14 @@ export interface BatchJobsConfig {
   reconcileMs: number;
   /** Registers the failure-injection task used by the acceptance tests; off in production. */
   enableTestTasks: boolean;
-  /** onnxruntime intra-op threads of a worker's `infer` session (its device share). */
+  /** Most units (CPU cores, or GPUs) a worker runs `infer` on at once. */
   inferThreads: number;
+  /** Where infer units come from: the device ledger (co-location with online) or a fixed count. */
+  deviceShares: 'ledger' | 'fixed';
+  deviceKind: 'cpu' | 'gpu';
+  gpuMemoryMiB: number;
+  borrowHoldDownMs: number;
+  unitIdleMs: number;
   /** Items per model run inside an `infer` chunk (capped at the model's max_batch_size). */
   inferBatch: number;
   /** Largest streamed NDJSON upload (it is never buffered whole, so it may exceed the JSON body limit). */
@@ -90,7 +106,12 @@ export function loadBatchConfig(source: EnvSource): BatchConfig {
       stalledIntervalMs: e.BATCH_STALLED_INTERVAL_MS,
       reconcileMs: e.BATCH_RECONCILE_MS,
       enableTestTasks: e.BATCH_ENABLE_TEST_TASKS,
-      inferThreads: e.BATCH_INFER_THREADS,
+      inferThreads: e.BATCH_INFER_THREADS === 0 ? availableParallelism() : e.BATCH_INFER_THREADS,
+      deviceShares: e.BATCH_DEVICE_SHARES,
+      deviceKind: e.BATCH_DEVICE_KIND,
+      gpuMemoryMiB: e.BATCH_GPU_MEMORY_MIB,
+      borrowHoldDownMs: e.BATCH_BORROW_HOLD_DOWN_MS,
+      unitIdleMs: e.BATCH_UNIT_IDLE_MS,
       inferBatch: e.BATCH_INFER_BATCH,
       uploadLimitBytes: Math.round(e.BATCH_UPLOAD_LIMIT_MB * 1024 * 1024),
     },

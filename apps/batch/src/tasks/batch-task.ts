@@ -7,6 +7,10 @@ export interface TaskContext {
   /** Aborted when the batch is cancelled or paused while the chunk runs. */
   signal: AbortSignal;
   model: string | null;
+  /** The batch's priority (0..100): higher takes device units first. */
+  priority: number;
+  /** The batch may run on borrowed (idle online) share. */
+  mayBorrow: boolean;
 }
 
 /** A registered TypeScript task: validates each item at submission, maps a chunk of items to outputs. */

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { ModelRepository, WorkerModelRunner, type InferenceRunner, type InferTensor } from '@tandem/inference';
+import { ModelRepository, WorkerModelRunner, type DevicePlacement, type InferenceRunner, type ModelConfig } from '@tandem/inference';
+import { BatchCapacity, type UnitSlot } from '@tandem/scheduler';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import type { BatchTask, TaskContext } from './batch-task';
 import { decodeInferItem, describeInferItem } from './infer-items';
@@ -14,6 +15,10 @@ export interface InferTaskProvider extends BatchTask {
 
 interface LoadedModel {
   runner: InferenceRunner;
+  /** The unit key `runner` serves (see runnerFor). */
+  firstKey: string;
+  path: string;
+  config: ModelConfig;
   inputName: string;
   /** Elements of one item (the input shape without its batch dimension). */
   perItem: number;
@@ -35,7 +40,12 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
   private repo?: ModelRepository;
   private readonly models = new Map<string, Promise<LoadedModel>>();
 
-  constructor(@Inject(BATCH_CONFIG) private readonly cfg: BatchConfig) {}
+  private readonly unitRunners = new Map<string, Promise<InferenceRunner>>();
+
+  constructor(
+    @Inject(BATCH_CONFIG) private readonly cfg: BatchConfig,
+    @Inject(BatchCapacity) private readonly capacity: BatchCapacity,
+  ) {}
 
   async checkModel(model: string | null): Promise<string | null> {
     if (!model) return 'task infer needs a "model"';
@@ -54,28 +64,59 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
     return describeInferItem(item, m.perItem);
   }
 
+  /**
+   * Model batches run on device units from BatchCapacity (ledger allocations in co-location mode):
+   * a lane decodes a sub-batch, takes a unit, runs it on that unit's session (its own worker
+   * thread), and gives the unit back. Between two runs is the safe point where a revoked
+   * (borrowed) unit stops being used, so a chunk yields capacity mid-chunk.
+   */
   async run(items: readonly unknown[], ctx: TaskContext): Promise<unknown[]> {
     if (!ctx.model) throw new Error('infer chunk without a model');
     const m = await this.load(ctx.model);
-    const outputs: unknown[] = [];
-    // The session runs in its own worker thread (it blocks whichever thread runs it), which
-    // executes queued runs one at a time; so decode every sub-batch, queue them all, then
-    // collect: decoding and Postgres I/O here overlap with compute there.
-    const runs: Promise<InferTensor[]>[] = [];
-    for (let start = 0; start < items.length; start += m.maxBatch) {
-      if (ctx.signal.aborted) throw new Error('aborted');
-      const part = items.slice(start, start + m.maxBatch);
-      const data = new Float32Array(part.length * m.perItem);
-      part.forEach((it, i) => decodeInferItem(it, m.perItem, data, i * m.perItem));
-      runs.push(m.runner.runUnchecked([{ name: m.inputName, datatype: 'FP32', shape: [part.length, ...m.itemShape], data }], undefined, { transfer: true }));
+    const parts = Math.ceil(items.length / m.maxBatch);
+    const outputs: unknown[][] = new Array<unknown[]>(parts);
+    let next = 0;
+    // One more lane than units, so a unit never waits for its next sub-batch to be decoded.
+    const lanes = Math.min(parts, this.cfg.jobs.inferThreads + 1);
+    const lane = async (): Promise<void> => {
+      while (next < parts) {
+        const i = next++;
+        if (ctx.signal.aborted) throw new Error('aborted');
+        const part = items.slice(i * m.maxBatch, (i + 1) * m.maxBatch);
+        const data = new Float32Array(part.length * m.perItem);
+        part.forEach((it, j) => decodeInferItem(it, m.perItem, data, j * m.perItem));
+        const slot = await this.capacity.acquire({ mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal });
+        try {
+          const runner = await this.runnerFor(ctx.model!, m, slot);
+          const [out] = await runner.runUnchecked([{ name: m.inputName, datatype: 'FP32', shape: [part.length, ...m.itemShape], data }], undefined, { transfer: true });
+          const per = out!.shape.slice(1).reduce((a, b) => a * b, 1);
+          const values = out!.data as Float32Array;
+          const rows: unknown[] = [];
+          for (let r = 0; r < out!.shape[0]!; r++) rows.push(Array.from(values.subarray(r * per, (r + 1) * per)));
+          outputs[i] = rows;
+        } finally {
+          this.capacity.release(slot);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: lanes }, lane));
+    return outputs.flat();
+  }
+
+  /** The session for a unit: one per (unit, placement), loaded on first use and kept. */
+  private runnerFor(model: string, m: LoadedModel, slot: UnitSlot): Promise<InferenceRunner> {
+    const p = slot.placement;
+    const key = p.kind === 'cpu' ? `cpu:${p.threads}#${slot.unit}` : `cuda:${p.deviceId}#${slot.unit}`;
+    if (key === m.firstKey) return Promise.resolve(m.runner);
+    const cacheKey = `${model}|${key}`;
+    let r = this.unitRunners.get(cacheKey);
+    if (!r) {
+      const placement: DevicePlacement = p.kind === 'cpu' ? { kind: 'cpu', intraOpThreads: p.threads } : { kind: 'cuda', deviceId: p.deviceId };
+      r = WorkerModelRunner.load(m.path, m.config, placement);
+      this.unitRunners.set(cacheKey, r);
+      r.catch(() => this.unitRunners.delete(cacheKey));
     }
-    for (const [out] of await Promise.all(runs)) {
-      const per = out.shape.slice(1).reduce((a, b) => a * b, 1);
-      const values = out.data as Float32Array;
-      const n = out.shape[0];
-      for (let i = 0; i < n; i++) outputs.push(Array.from(values.subarray(i * per, (i + 1) * per)));
-    }
-    return outputs;
+    return r;
   }
 
   private readonly loadedSync = new Map<string, LoadedModel>();
@@ -103,7 +144,8 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
     }
     if (!this.repo.list().some((m) => m.name === model)) throw new Error(`unknown model "${model}"`);
     const { model: entry, version } = this.repo.resolve(model);
-    const runner = await WorkerModelRunner.load(version.path, entry.config, { kind: 'cpu', intraOpThreads: this.cfg.jobs.inferThreads });
+    // Unit 0 on one CPU thread: validates the model and serves that unit's runs.
+    const runner = await WorkerModelRunner.load(version.path, entry.config, { kind: 'cpu', intraOpThreads: 1 });
     const sig = runner.signature;
     const input = sig.inputs[0];
     const fail = async (why: string): Promise<never> => {
@@ -115,9 +157,12 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
     if (runner.config.max_batch_size < 1) return fail('has no batch dimension (max_batch_size 0)');
     const itemShape = input.shape.slice(1);
     if (itemShape.some((d) => d < 1)) return fail(`input shape [${input.shape}] has variable dimensions; fix them in config.json`);
-    this.logger.log(`loaded ${model} for batch infer (${this.cfg.jobs.inferThreads} threads, batches of ${Math.min(runner.config.max_batch_size, this.cfg.jobs.inferBatch)})`);
+    this.logger.log(`loaded ${model} for batch infer (up to ${this.cfg.jobs.inferThreads} units, batches of ${Math.min(runner.config.max_batch_size, this.cfg.jobs.inferBatch)})`);
     return {
       runner,
+      firstKey: 'cpu:1#0',
+      path: version.path,
+      config: entry.config,
       inputName: input.name,
       perItem: itemShape.reduce((a, b) => a * b, 1),
       itemShape,
@@ -126,6 +171,8 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
   }
 
   async onModuleDestroy(): Promise<void> {
+    for (const p of this.unitRunners.values()) await p.then((r) => r.release()).catch(() => undefined);
+    this.unitRunners.clear();
     for (const p of this.models.values()) await p.then((m) => m.runner.release()).catch(() => undefined);
     this.models.clear();
   }

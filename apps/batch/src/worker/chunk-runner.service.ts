@@ -64,7 +64,7 @@ export class ChunkRunner {
     try {
       if (!task) throw new Error(`task ${work.task} is not registered in this worker`);
       if (!reducer) throw new Error(`reducer ${work.reducer} is not registered in this worker`);
-      outputs = await task.run(work.items, { batchId, chunk: idx, attempt, signal: abort.signal, model: work.model });
+      outputs = await task.run(work.items, { batchId, chunk: idx, attempt, signal: abort.signal, model: work.model, priority: work.priority, mayBorrow: work.mayBorrow });
       if (!Array.isArray(outputs) || outputs.length !== work.items.length) {
         throw new Error(`task ${work.task} returned ${Array.isArray(outputs) ? outputs.length : 'no'} outputs for ${work.items.length} items`);
       }

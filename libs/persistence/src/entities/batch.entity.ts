@@ -21,6 +21,8 @@ export class BatchEntity {
   @Column({ type: 'text' }) reducer!: string;
   @Column({ name: 'chunk_size', type: 'integer' }) chunkSize!: number;
   @Column({ type: 'integer', default: 0 }) priority!: number;
+  /** May its chunks run on idle online share (revocable)? */
+  @Column({ name: 'may_borrow', type: 'boolean', default: true }) mayBorrow!: boolean;
   @Column({ name: 'failure_policy', type: 'text', default: 'fail' }) failurePolicy!: string;
   @Column({ name: 'max_attempts', type: 'integer', default: 3 }) maxAttempts!: number;
   @Column({ type: 'text' }) state!: BatchState;

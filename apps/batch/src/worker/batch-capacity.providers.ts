@@ -1,0 +1,45 @@
+import { Inject, Injectable, type OnApplicationShutdown, type Provider } from '@nestjs/common';
+import { createRootLogger } from '@tandem/shared';
+import { BatchCapacity, HybridMetrics, Scheduler } from '@tandem/scheduler';
+import type { BatchConfig } from '../config/batch.config';
+
+@Injectable()
+class BatchCapacityLifecycle implements OnApplicationShutdown {
+  constructor(@Inject(BatchCapacity) private readonly capacity: BatchCapacity) {}
+  async onApplicationShutdown(): Promise<void> {
+    await this.capacity.stop();
+  }
+}
+
+/** True when this process's infer units come from the device ledger (it embeds the scheduler). */
+export function usesLedger(cfg: BatchConfig): boolean {
+  return cfg.jobs.role !== 'api' && cfg.jobs.deviceShares === 'ledger';
+}
+
+/**
+ * The worker's device units. Co-location (`ledger`): batch allocations of this node's devices,
+ * borrowed online share included when a batch allows it. The API role never runs chunks, so it
+ * gets a fixed pool it does not use.
+ */
+export function batchCapacityProviders(cfg: BatchConfig): Provider[] {
+  const j = cfg.jobs;
+  const logger = createRootLogger(cfg.logLevel, 'batch-capacity');
+  const options = {
+    mode: usesLedger(cfg) ? ('ledger' as const) : ('fixed' as const),
+    deviceKind: j.deviceKind,
+    maxUnits: j.inferThreads,
+    borrowHoldDownMs: j.borrowHoldDownMs,
+    retryMs: 250,
+    idleReleaseMs: j.unitIdleMs,
+    gpuMemoryMiB: j.gpuMemoryMiB,
+  };
+  const capacity: Provider = usesLedger(cfg)
+    ? {
+        provide: BatchCapacity,
+        inject: [Scheduler],
+        useFactory: (s: Scheduler) =>
+          new BatchCapacity(options, logger, { allocations: s.allocations, ledger: s.ledger, nodeName: s.options.nodeName }, new HybridMetrics()),
+      }
+    : { provide: BatchCapacity, useFactory: () => new BatchCapacity(options, logger, null, new HybridMetrics()) };
+  return [capacity, BatchCapacityLifecycle];
+}

@@ -1,0 +1,289 @@
+import { DomainException } from '@tandem/shared';
+import type { AllocationService } from '../allocation.service';
+import type { DeviceLedgerService } from '../device-ledger.service';
+import type { Lease } from '../lease/lease';
+import type { SchedulerLogger } from '../scheduler.logger';
+import type { DeviceView } from '../scheduler.types';
+import type { HybridMetrics } from './hybrid.metrics';
+
+/** Where one unit of batch capacity runs: CPU threads, or a CUDA device picked by the ledger. */
+export type UnitPlacement = { kind: 'cpu'; threads: number } | { kind: 'cuda'; deviceId: number };
+
+/** A unit handed to one inference run; give it back with `release` at the next safe point. */
+export interface UnitSlot {
+  /** Stable small index (runner caches key on it). */
+  readonly unit: number;
+  readonly placement: UnitPlacement;
+  readonly borrowed: boolean;
+}
+
+export interface BatchCapacityOptions {
+  /** `ledger`: units are batch allocations (CPU cores or GPUs of this node); `fixed`: no ledger. */
+  mode: 'ledger' | 'fixed';
+  deviceKind: 'cpu' | 'gpu';
+  /** Most units held at once (CPU: cores; GPU: devices). */
+  maxUnits: number;
+  /** After a revocation, no borrowing for this long: online load that just rose tends to stay. */
+  borrowHoldDownMs: number;
+  /** How often to look for more capacity while work waits and fewer than maxUnits are held. */
+  retryMs: number;
+  /** Units are given back after this long without work. */
+  idleReleaseMs: number;
+  /** Device memory asked per GPU unit. */
+  gpuMemoryMiB: number;
+}
+
+interface Unit {
+  index: number;
+  lease: Lease | null;
+  placement: UnitPlacement;
+  borrowed: boolean;
+  busy: boolean;
+  revokedAt: number | null;
+}
+
+interface Waiter {
+  mayBorrow: boolean;
+  priority: number;
+  resolve: (s: UnitSlot) => void;
+  reject: (e: unknown) => void;
+}
+
+/** What the admin API and metrics show of one worker. */
+export interface BatchCapacitySnapshot {
+  mode: 'ledger' | 'fixed';
+  owned: number;
+  borrowed: number;
+  busy: number;
+  revoking: number;
+  waiting: number;
+  borrowHeldDownUntil: string | null;
+  revocations: number;
+}
+
+const now = (): number => performance.now();
+
+/**
+ * A batch worker's device capacity, in units it can run inference on. In `ledger` mode every
+ * unit is its own batch allocation (one core's share of the node's CPU, or one GPU), so online
+ * work can revoke borrowed units one at a time. A revoked unit is not used for any new run: the
+ * run holding it finishes (the safe point is between inference batches) and the unit's lease is
+ * released at once, which is what makes the share real on a CPU.
+ */
+export class BatchCapacity {
+  private readonly units = new Map<number, Unit>();
+  private readonly waiters: Waiter[] = [];
+  private filling = false;
+  private fillTimer: NodeJS.Timeout | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private holdDownUntil = 0;
+  private stopped = false;
+  private revocations = 0;
+  private readonly revokeMs: number[] = [];
+  private warnedNoDevice = false;
+
+  constructor(
+    private readonly opts: BatchCapacityOptions,
+    private readonly logger: SchedulerLogger,
+    private readonly deps: { allocations: AllocationService; ledger: DeviceLedgerService; nodeName: string } | null,
+    private readonly metrics?: HybridMetrics,
+  ) {
+    if (opts.mode === 'ledger' && !deps) throw new Error('BatchCapacity: ledger mode needs the scheduler');
+  }
+
+  /** Waits for a free unit this run may use (higher priority first). */
+  acquire(req: { mayBorrow: boolean; priority: number; signal?: AbortSignal }): Promise<UnitSlot> {
+    if (this.stopped) return Promise.reject(new Error('batch capacity is stopped'));
+    this.clearIdle();
+    return new Promise<UnitSlot>((resolve, reject) => {
+      const w: Waiter = { mayBorrow: req.mayBorrow, priority: req.priority, resolve, reject };
+      const onAbort = (): void => {
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(req.signal?.reason ?? new Error('aborted'));
+      };
+      if (req.signal?.aborted) return onAbort();
+      req.signal?.addEventListener('abort', onAbort, { once: true });
+      w.resolve = (s) => {
+        req.signal?.removeEventListener('abort', onAbort);
+        resolve(s);
+      };
+      // Stable by arrival within a priority.
+      let at = this.waiters.findIndex((x) => x.priority < w.priority);
+      if (at < 0) at = this.waiters.length;
+      this.waiters.splice(at, 0, w);
+      this.dispatch();
+      if (this.waiters.includes(w)) this.fill();
+    });
+  }
+
+  /** The run on this unit finished: a safe point. A revoked unit's share goes back now. */
+  release(slot: UnitSlot): void {
+    const u = this.units.get(slot.unit);
+    if (!u) return;
+    u.busy = false;
+    if (u.revokedAt !== null) void this.giveBack(u);
+    this.dispatch();
+    this.scheduleIdle();
+  }
+
+  snapshot(): BatchCapacitySnapshot {
+    const all = [...this.units.values()];
+    return {
+      mode: this.opts.mode,
+      owned: all.filter((u) => !u.borrowed).length,
+      borrowed: all.filter((u) => u.borrowed).length,
+      busy: all.filter((u) => u.busy).length,
+      revoking: all.filter((u) => u.revokedAt !== null).length,
+      waiting: this.waiters.length,
+      borrowHeldDownUntil: this.holdDownUntil > now() ? new Date(Date.now() + (this.holdDownUntil - now())).toISOString() : null,
+      revocations: this.revocations,
+    };
+  }
+
+  /** Revocation-to-release times (ms) seen so far, oldest first (bench and tests). */
+  revokeReleaseMs(): readonly number[] {
+    return this.revokeMs;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.clearIdle();
+    if (this.fillTimer) clearTimeout(this.fillTimer);
+    for (const w of this.waiters.splice(0)) w.reject(new Error('batch capacity is stopping'));
+    await Promise.all([...this.units.values()].map((u) => this.giveBack(u)));
+  }
+
+  private dispatch(): void {
+    for (let i = 0; i < this.waiters.length; ) {
+      const w = this.waiters[i]!;
+      const u = [...this.units.values()].find((x) => !x.busy && x.revokedAt === null && (w.mayBorrow || !x.borrowed));
+      if (!u) {
+        i++;
+        continue;
+      }
+      u.busy = true;
+      this.waiters.splice(i, 1);
+      w.resolve({ unit: u.index, placement: u.placement, borrowed: u.borrowed });
+    }
+    this.publish();
+  }
+
+  /** Takes more units while work waits, one allocation per unit. */
+  private fill(): void {
+    if (this.filling || this.stopped || this.fillTimer) return;
+    this.filling = true;
+    void this.fillOnce()
+      .catch((err: unknown) => this.logger.warn({ err }, 'batch capacity: allocation failed'))
+      .finally(() => {
+        this.filling = false;
+        this.dispatch();
+        if (this.waiters.length > 0 && !this.stopped && !this.fillTimer) {
+          this.fillTimer = setTimeout(() => {
+            this.fillTimer = null;
+            this.fill();
+          }, this.opts.retryMs);
+          this.fillTimer.unref();
+        }
+      });
+  }
+
+  private async fillOnce(): Promise<void> {
+    if (this.opts.mode === 'fixed') {
+      while (this.units.size < this.opts.maxUnits) this.addUnit(null, { kind: 'cpu', threads: 1 }, false);
+      return;
+    }
+    const d = this.deps!;
+    const devices = await d.ledger.listDevices({ node: d.nodeName, kind: this.opts.deviceKind });
+    const usable = devices.filter((x) => !x.drained && x.nodeStatus === 'alive');
+    if (usable.length === 0) {
+      if (!this.warnedNoDevice) this.logger.warn({ node: d.nodeName, kind: this.opts.deviceKind }, 'batch capacity: no device of this kind registered on this node; waiting');
+      this.warnedNoDevice = true;
+      return;
+    }
+    while (this.waiters.length > 0 && this.units.size < this.opts.maxUnits && !this.stopped) {
+      const cpu = this.opts.deviceKind === 'cpu' ? usable[0]! : null;
+      const req = cpu
+        ? { kind: 'batch' as const, share: 1 / Math.max(1, cpu.cores ?? 1), devices: [cpu.id] }
+        : { kind: 'batch' as const, share: 1, memoryMiB: this.opts.gpuMemoryMiB, deviceKind: 'gpu' as const, nodes: [d.nodeName] };
+      if (this.holdDownUntil > now() && !this.ownedRoomLeft(usable)) return;
+      let lease: Lease;
+      try {
+        lease = await d.allocations.allocate({ ...req, holder: `${d.allocations.defaultHolder}/batch-unit` });
+      } catch (e) {
+        if (e instanceof DomainException) return; // full: try again later
+        throw e;
+      }
+      if (lease.grant.borrowed && this.holdDownUntil > now()) {
+        await lease.release();
+        return;
+      }
+      const g = lease.grant.devices[0]!;
+      const placement: UnitPlacement = g.kind === 'gpu' ? { kind: 'cuda', deviceId: g.gpuIndex ?? 0 } : { kind: 'cpu', threads: g.threads ?? 1 };
+      this.addUnit(lease, placement, lease.grant.borrowed);
+      this.dispatch();
+    }
+  }
+
+  /** In hold-down only owned (unborrowed) units may be taken. */
+  private ownedRoomLeft(devices: DeviceView[]): boolean {
+    const owned = [...this.units.values()].filter((u) => !u.borrowed).length;
+    const cap = devices.reduce((s, x) => s + (this.opts.deviceKind === 'cpu' ? Math.floor(x.partition.batch * (x.cores ?? 1) + 1e-9) : Math.floor(x.partition.batch + 1e-9)), 0);
+    return owned < cap;
+  }
+
+  private addUnit(lease: Lease | null, placement: UnitPlacement, borrowed: boolean): void {
+    let index = 0;
+    while (this.units.has(index)) index++;
+    const u: Unit = { index, lease, placement, borrowed, busy: false, revokedAt: null };
+    this.units.set(index, u);
+    lease?.onRevoke((n) => {
+      if (this.units.get(index) !== u) return;
+      u.revokedAt = now();
+      this.revocations++;
+      this.metrics?.revocations.inc();
+      this.holdDownUntil = now() + this.opts.borrowHoldDownMs;
+      this.logger.info({ unit: index, reason: n.reason, busy: u.busy }, 'batch unit revoked; yielding at the next safe point');
+      if (!u.busy) void this.giveBack(u);
+      this.publish();
+    });
+  }
+
+  private async giveBack(u: Unit): Promise<void> {
+    if (this.units.get(u.index) !== u) return;
+    this.units.delete(u.index);
+    if (u.revokedAt !== null) {
+      const ms = now() - u.revokedAt;
+      this.revokeMs.push(ms);
+      if (this.revokeMs.length > 10_000) this.revokeMs.shift();
+      this.metrics?.revokeRelease.observe(ms / 1000);
+    }
+    this.publish();
+    await u.lease?.release().catch((err: unknown) => this.logger.warn({ err, unit: u.index }, 'batch unit release failed'));
+    // Work still waiting: look for capacity again (owned units come back at once).
+    if (this.waiters.length > 0) this.fill();
+  }
+
+  private scheduleIdle(): void {
+    if (this.idleTimer || this.waiters.length > 0 || [...this.units.values()].some((u) => u.busy)) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      if (this.waiters.length > 0 || [...this.units.values()].some((u) => u.busy)) return;
+      for (const u of [...this.units.values()]) void this.giveBack(u);
+    }, this.opts.idleReleaseMs);
+    this.idleTimer.unref();
+  }
+
+  private clearIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+  }
+
+  private publish(): void {
+    if (!this.metrics) return;
+    const s = this.snapshot();
+    this.metrics.batchUnits.set({ kind: 'owned' }, s.owned);
+    this.metrics.batchUnits.set({ kind: 'borrowed' }, s.borrowed);
+    this.metrics.batchUnits.set({ kind: 'busy' }, s.busy);
+  }
+}
