@@ -11,9 +11,10 @@ message ModelProto {
   int64 ir_version = 1; string producer_name = 2; string producer_version = 3; string domain = 4;
   int64 model_version = 5; string doc_string = 6; GraphProto graph = 7; repeated OperatorSetIdProto opset_import = 8;
 }
+message TensorProto { repeated int64 dims = 1; int32 data_type = 2; string name = 8; bytes raw_data = 9; }
 message NodeProto { repeated string input = 1; repeated string output = 2; string name = 3; string op_type = 4; string domain = 7; }
 message GraphProto {
-  repeated NodeProto node = 1; string name = 2; string doc_string = 10;
+  repeated NodeProto node = 1; string name = 2; repeated TensorProto initializer = 5; string doc_string = 10;
   repeated ValueInfoProto input = 11; repeated ValueInfoProto output = 12;
 }
 message ValueInfoProto { string name = 1; TypeProto type = 2; }
@@ -89,6 +90,46 @@ export function buildScorerModel(): Uint8Array {
       node: [{ input: ['x'], output: ['score'], name: 'tanh', opType: 'Tanh' }],
       input: [tensorInfo('x')],
       output: [tensorInfo('score')],
+    },
+  });
+}
+
+/** A fixed pseudo-random FP32 weight matrix (deterministic, scaled so tanh stays out of saturation). */
+function weights(name: string, rows: number, cols: number, seed: number): object {
+  const w = new Float32Array(rows * cols);
+  let x = seed >>> 0;
+  for (let i = 0; i < w.length; i++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    w[i] = ((x / 2 ** 32) * 2 - 1) * (1.5 / Math.sqrt(rows));
+  }
+  return { name, dims: [rows, cols], dataType: FLOAT, rawData: Buffer.from(w.buffer) };
+}
+
+/**
+ * Test/bench fixture `burn`: x FP32 [batch, 16] → y FP32 [batch, 1] through `layers` dense
+ * tanh layers of width `width` (one shared weight matrix). Compute-heavy per item with tiny
+ * items, so batch co-location tests run for seconds on a few MB of input.
+ */
+export function buildBurnModel(layers = 64, width = 256): Uint8Array {
+  const node: object[] = [
+    { input: ['x', 'w_in'], output: ['h0m'], name: 'in', opType: 'MatMul' },
+    { input: ['h0m'], output: ['h0'], name: 'in_tanh', opType: 'Tanh' },
+  ];
+  for (let i = 1; i <= layers; i++) {
+    node.push({ input: [`h${i - 1}`, 'w'], output: [`h${i}m`], name: `l${i}`, opType: 'MatMul' });
+    node.push({ input: [`h${i}m`], output: [`h${i}`], name: `l${i}_tanh`, opType: 'Tanh' });
+  }
+  node.push({ input: [`h${layers}`, 'w_out'], output: ['y'], name: 'out', opType: 'MatMul' });
+  return encodeModel({
+    irVersion: 8,
+    producerName: 'tandem-generate-models',
+    opsetImport: [{ domain: '', version: 13 }],
+    graph: {
+      name: 'burn',
+      node,
+      initializer: [weights('w_in', 16, width, 1), weights('w', width, width, 2), weights('w_out', width, 1, 3)],
+      input: [tensorInfo('x', FLOAT, 16)],
+      output: [tensorInfo('y', FLOAT, 1)],
     },
   });
 }

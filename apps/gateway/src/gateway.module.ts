@@ -16,6 +16,8 @@ import { AutoscalerService } from './autoscaler/autoscaler.service';
 import { GrpcHealthService } from './grpc/grpc-health.service';
 import { GrpcServerService } from './grpc/grpc-server.service';
 import { InferenceGrpcController } from './grpc/inference.grpc.controller';
+import { HybridAdminController } from './hybrid/hybrid-admin.controller';
+import { OnlineClaimService } from './hybrid/online-claim.service';
 
 @Module({})
 export class GatewayModule {
@@ -32,8 +34,8 @@ export class GatewayModule {
         inference,
         HealthModule.register([PostgresReadiness, QueueReadiness, ModelsReadiness], [inference]),
       ],
-      controllers: [ApiKeysController, ModelControlController, ...ADMIN_PANEL_CONTROLLERS],
-      providers: [{ provide: GATEWAY_CONFIG, useValue: cfg }, InferenceGrpcController, GrpcHealthService, GrpcServerService, AutoscalerService, ModelControlService, ...ADMIN_PANEL_PROVIDERS],
+      controllers: [ApiKeysController, ModelControlController, HybridAdminController, ...ADMIN_PANEL_CONTROLLERS],
+      providers: [{ provide: GATEWAY_CONFIG, useValue: cfg }, InferenceGrpcController, GrpcHealthService, GrpcServerService, AutoscalerService, ModelControlService, OnlineClaimService, ...ADMIN_PANEL_PROVIDERS],
       exports: [GATEWAY_CONFIG],
     };
   }

@@ -17,10 +17,22 @@ const meta = (m) => m.map((x) => ({ name: x.name, isTensor: x.isTensor, type: x.
     return;
   }
   parentPort.postMessage({ type: 'ready', inputMetadata: meta(session.inputMetadata), outputMetadata: meta(session.outputMetadata) });
-  parentPort.on('message', async (m) => {
+  // Messages are handled strictly in order: releasing the session while a run is still in
+  // flight aborts the whole process (onnxruntime throws a Napi::Error from native code).
+  let chain = Promise.resolve();
+  let released = false;
+  parentPort.on('message', (m) => {
+    chain = chain.then(() => handle(m));
+  });
+  async function handle(m) {
     if (m.type === 'release') {
-      await session.release();
+      if (!released) await session.release();
+      released = true;
       parentPort.postMessage({ type: 'released' });
+      return;
+    }
+    if (released) {
+      parentPort.postMessage({ type: 'error', id: m.id, message: 'session released' });
       return;
     }
     try {
@@ -35,6 +47,6 @@ const meta = (m) => m.map((x) => ({ name: x.name, isTensor: x.isTensor, type: x.
     } catch (e) {
       parentPort.postMessage({ type: 'error', id: m.id, message: String(e && e.message || e) });
     }
-  });
+  }
 })();
 `;

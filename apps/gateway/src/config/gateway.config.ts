@@ -24,6 +24,12 @@ const gatewaySchema = z.object({
   INFERENCE_MAX_TIMEOUT_MS: env.int(300_000, 1, 3_600_000),
   /** CPU threads the local capacity provider may hand to replicas; 0 = all cores. */
   INFERENCE_CPU_THREADS: env.int(0, 0, 1024),
+  /** Co-location: models with traffic hold online allocations in the device ledger (revoking borrowed batch share). */
+  HYBRID_ONLINE_CLAIMS: env.bool(true),
+  /** How often online demand is sampled (ms). */
+  HYBRID_TICK_MS: env.int(50, 5, 60_000),
+  /** Online share is kept this long after a model's last request (ms) before batch may borrow it again. */
+  HYBRID_HOLD_DOWN_MS: env.int(3_000, 0, 3_600_000),
   /** The batch app's REST API, which the admin panel's `/admin/api/batches` proxies to. */
   BATCH_API_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8100'),
 });
@@ -40,6 +46,7 @@ export interface GatewayConfig extends InfraConfig {
   logRequests: boolean;
   inference: { defaultTimeoutMs: number; maxTimeoutMs: number; cpuThreads: number | undefined };
   batchApiUrl: string;
+  hybrid: { onlineClaims: boolean; tickMs: number; holdDownMs: number };
 }
 
 export const GATEWAY_CONFIG = Symbol('GATEWAY_CONFIG');
@@ -63,6 +70,7 @@ export function loadGatewayConfig(source: EnvSource): GatewayConfig {
       maxTimeoutMs: e.INFERENCE_MAX_TIMEOUT_MS,
       cpuThreads: e.INFERENCE_CPU_THREADS === 0 ? undefined : e.INFERENCE_CPU_THREADS,
     },
+    hybrid: { onlineClaims: e.HYBRID_ONLINE_CLAIMS, tickMs: e.HYBRID_TICK_MS, holdDownMs: e.HYBRID_HOLD_DOWN_MS },
     batchApiUrl: e.BATCH_API_URL.replace(/\/+$/, ''),
   };
 }

@@ -37,6 +37,7 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
   readonly engine: InferenceEngine;
   readonly metrics = new InferenceMetrics();
   private readonly ongoingByModel = new Map<string, number>();
+  private readonly startedByModel = new Map<string, number>();
 
   constructor(@Inject(INFERENCE_OPTIONS) opts: InferenceOptions) {
     this.engine = new InferenceEngine({
@@ -76,6 +77,7 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
 
   async infer(req: InferRequest): Promise<InferResult> {
     this.ongoingByModel.set(req.model, (this.ongoingByModel.get(req.model) ?? 0) + 1);
+    this.startedByModel.set(req.model, (this.startedByModel.get(req.model) ?? 0) + 1);
     ongoingGauge.inc({ model: req.model });
     try {
       const r = await this.engine.infer(req);
@@ -93,6 +95,11 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
   /** Requests of a model queued or running right now (the autoscaler's signal). */
   ongoing(model: string): number {
     return this.ongoingByModel.get(model) ?? 0;
+  }
+
+  /** Requests of a model started since boot (co-location reads it to see activity between samples). */
+  startedCount(model: string): number {
+    return this.startedByModel.get(model) ?? 0;
   }
 
   /** Counts a request the transport rejected before it reached the service (bad encoding). */
