@@ -1,14 +1,11 @@
 import 'reflect-metadata';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Fastify from 'fastify';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import { Client } from 'pg';
-import { runMigrations } from '@tandem/persistence';
 import { autoscaleTrace, grpcClosedLoop } from './online-grpc-autoscale.bench-part';
+import { benchDatabase, closedLoop, clsBinaryTarget, freePort, openLoop, spawnServer, type LoadResult, type Target } from './support/http-load';
 
 /**
  * `npm run bench:online`. Servers (the gateway, the plain-Fastify baseline) run as child
@@ -29,195 +26,6 @@ async function fastifyBaseline(): Promise<void> {
   app.post('/score', async (req) => ({ score: Math.tanh((req.body as { x: number }).x) }));
   await app.listen({ port: Number(process.argv[3]), host: '127.0.0.1' });
   process.stdout.write('ready\n');
-}
-
-// ---------- load generation ----------
-const freePort = (): Promise<number> =>
-  new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a ? res(a.port) : rej(new Error('no port'))));
-    });
-  });
-
-interface Target {
-  port: number;
-  path: string;
-  body: Buffer;
-  headers: Record<string, string>;
-}
-
-/**
- * A minimal HTTP/1.1 keep-alive connection (like wrk): the request bytes are serialized once
- * and written as-is; the response is parsed only for status and Content-Length. node:http's
- * client costs more CPU per request than the gateway's own overhead on this 2-core box.
- */
-class Conn {
-  private sock: Socket;
-  private buf: Buffer = Buffer.alloc(0);
-  private waiter: ((status: number) => void) | undefined;
-  private failer: ((e: Error) => void) | undefined;
-
-  constructor(port: number) {
-    this.sock = connect({ host: '127.0.0.1', port, noDelay: true });
-    this.sock.on('data', (d: Buffer) => this.onData(d));
-    this.sock.on('error', (e) => this.failer?.(e));
-    this.sock.on('close', () => this.failer?.(new Error('connection closed')));
-  }
-
-  send(raw: Buffer): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.waiter = resolve;
-      this.failer = reject;
-      this.sock.write(raw);
-    });
-  }
-
-  private onData(d: Buffer): void {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-    const end = this.buf.indexOf('\r\n\r\n');
-    if (end < 0) return;
-    const head = this.buf.toString('latin1', 0, end);
-    const len = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-    if (this.buf.length < end + 4 + len) return;
-    this.buf = this.buf.subarray(end + 4 + len);
-    const status = Number(head.slice(9, 12));
-    const w = this.waiter;
-    this.waiter = undefined;
-    this.failer = undefined;
-    w?.(status);
-  }
-
-  close(): void {
-    this.sock.destroy();
-  }
-}
-
-function rawRequest(t: Target): Buffer {
-  const head = Object.entries({ ...t.headers, 'content-length': String(t.body.length) })
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('');
-  return Buffer.concat([Buffer.from(`POST ${t.path} HTTP/1.1\r\nhost: 127.0.0.1:${t.port}\r\n${head}\r\n`, 'latin1'), t.body]);
-}
-
-interface LoadResult {
-  ok: number;
-  errors: number;
-  seconds: number;
-  rps: number;
-  p50: number;
-  p99: number;
-}
-
-function summarize(lat: number[], ok: number, errors: number, seconds: number): LoadResult {
-  lat.sort((a, b) => a - b);
-  const q = (p: number): number => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]! : NaN);
-  return { ok, errors, seconds, rps: ok / seconds, p50: q(0.5), p99: q(0.99) };
-}
-
-async function closedLoop(t: Target, concurrency: number, seconds: number): Promise<LoadResult> {
-  const raw = rawRequest(t);
-  const lat: number[] = [];
-  let ok = 0;
-  let errors = 0;
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      let conn = new Conn(t.port);
-      while (performance.now() < end) {
-        const t0 = performance.now();
-        const status = await conn.send(raw).catch(() => {
-          conn.close();
-          conn = new Conn(t.port);
-          return 0;
-        });
-        if (status === 200) {
-          ok++;
-          lat.push(performance.now() - t0);
-        } else errors++;
-      }
-      conn.close();
-    }),
-  );
-  return summarize(lat, ok, errors, (performance.now() - start) / 1000);
-}
-
-/** Open loop: requests start on a fixed schedule; latency counts from the scheduled time. */
-async function openLoop(t: Target, rate: number, seconds: number): Promise<LoadResult> {
-  const raw = rawRequest(t);
-  const idle: Conn[] = [];
-  const all: Conn[] = [];
-  const post = async (): Promise<number> => {
-    let c = idle.pop();
-    if (!c) {
-      c = new Conn(t.port);
-      all.push(c);
-    }
-    const status = await c.send(raw);
-    idle.push(c);
-    return status;
-  };
-  const lat: number[] = [];
-  let ok = 0;
-  let errors = 0;
-  const statuses: Record<string, number> = {};
-  const total = Math.floor(rate * seconds);
-  const start = performance.now();
-  const inflight: Promise<void>[] = [];
-  let sent = 0;
-  while (sent < total) {
-    const now = performance.now();
-    const due = Math.min(total, Math.floor(((now - start) / 1000) * rate) + 1);
-    for (; sent < due; sent++) {
-      const scheduled = start + (sent / rate) * 1000;
-      inflight.push(
-        post().then(
-          (s) => {
-            if (s === 200) {
-              ok++;
-              lat.push(performance.now() - scheduled);
-            } else {
-              errors++;
-              statuses[s] = (statuses[s] ?? 0) + 1;
-            }
-          },
-          (e: Error) => {
-            errors++;
-            statuses[e.message] = (statuses[e.message] ?? 0) + 1;
-          },
-        ),
-      );
-    }
-    await new Promise((r) => setTimeout(r, Math.max(0, start + (sent / rate) * 1000 - performance.now())));
-  }
-  await Promise.all(inflight);
-  for (const c of all) c.close();
-  if (errors > 0) say(`open loop errors: ${JSON.stringify(statuses)}; connections opened: ${all.length}`);
-  return summarize(lat, ok, errors, seconds);
-}
-
-// ---------- servers ----------
-async function spawnServer(args: string[], env: NodeJS.ProcessEnv, readyUrl?: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((res, rej) => {
-    const deadline = Date.now() + 60_000;
-    child.once('exit', (c) => rej(new Error(`server exited with ${c}`)));
-    child.stdout!.on('data', (d: Buffer) => {
-      if (!readyUrl && d.toString().includes('ready')) res();
-    });
-    if (readyUrl) {
-      const poll = (): void => {
-        fetch(readyUrl)
-          .then((r) => (r.ok ? res() : Promise.reject(new Error(String(r.status)))))
-          .catch(() => (Date.now() > deadline ? rej(new Error(`not ready: ${readyUrl}`)) : setTimeout(poll, 200)));
-      };
-      poll();
-    }
-  });
-  child.stdout!.resume();
-  return child;
 }
 
 /** Raw onnxruntime-node (default session options, like the peer figure) at each batch size; keeps the best. */
@@ -244,22 +52,6 @@ async function rawCls(sizes: number[], seconds: number): Promise<{ best: number;
   return { best, bestBatch, cpuMsPerItem };
 }
 
-function clsBinaryTarget(port: number): Target {
-  const x = Float32Array.from({ length: CLS_ITEM }, (_, i) => ((i * 7919) % 1000) / 1000);
-  const header = Buffer.from(
-    JSON.stringify({
-      inputs: [{ name: 'x', shape: [1, 3, 48, 192], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }],
-      outputs: [{ name: 'softmax_0.tmp_0', parameters: { binary_data: true } }],
-    }),
-  );
-  return {
-    port,
-    path: '/v2/models/ppocr_cls/infer',
-    body: Buffer.concat([header, Buffer.from(x.buffer)]),
-    headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
-  };
-}
-
 /** CPU seconds (user+sys, all threads) a process has used so far, from /proc. */
 function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -276,22 +68,6 @@ async function batchStats(port: number): Promise<string> {
 
 const fmt = (r: LoadResult): string => `${r.rps.toFixed(0)}/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms (${r.errors} errors)`;
 
-/** A migrated database for the gateway child (the gateway's modules need the schema). */
-async function benchDatabase(): Promise<string> {
-  if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
-  const admin = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-  await admin.connect();
-  try {
-    const exists = await admin.query(`SELECT 1 FROM pg_database WHERE datname = 'tandem_bench_online'`);
-    if (exists.rowCount === 0) await admin.query('CREATE DATABASE tandem_bench_online');
-  } finally {
-    await admin.end();
-  }
-  const url = 'postgres://postgres@127.0.0.1:5432/tandem_bench_online';
-  await runMigrations(url);
-  return url;
-}
-
 const median = (xs: number[]): number => {
   const a = [...xs].sort((x, y) => x - y);
   return a.length % 2 ? a[(a.length - 1) / 2]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2;
@@ -302,7 +78,7 @@ async function main(): Promise<void> {
   const scan = await rawCls([1, 8, 32, 64], Math.max(1, SECONDS / 2));
   say(`raw onnxruntime cls best batch: b=${scan.bestBatch}`);
 
-  const databaseUrl = await benchDatabase();
+  const databaseUrl = await benchDatabase('tandem_bench_online', process.env.DATABASE_URL);
   const gwPort = await freePort();
   const grpcPort = await freePort();
   const fPort = await freePort();

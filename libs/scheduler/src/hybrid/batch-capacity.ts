@@ -257,6 +257,7 @@ export class BatchCapacity {
       this.revokeMs.push(ms);
       if (this.revokeMs.length > 10_000) this.revokeMs.shift();
       this.metrics?.revokeRelease.observe(ms / 1000);
+      this.logger.info({ unit: u.index, revokeToReleaseMs: Math.round(ms * 10) / 10 }, 'revoked batch unit released');
     }
     this.publish();
     await u.lease?.release().catch((err: unknown) => this.logger.warn({ err, unit: u.index }, 'batch unit release failed'));

@@ -1,0 +1,271 @@
+import 'reflect-metadata';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import { Client } from 'pg';
+import { renderPlot } from './plot/png-plot';
+import { benchDatabase, closedLoop, clsBinaryTarget, freePort, openLoop, type Target } from './support/http-load';
+
+/**
+ * `npm run bench:hybrid`: online ppocr_cls on the gateway and an `infer` batch over the same
+ * model on a batch worker, one machine, one device ledger (this node's CPU, online 0.5 / batch
+ * 0.5, borrowing on). Both apps are compiled children; the load generator is this process.
+ * Environment: DATABASE_URL, REDIS_URL, BENCH_STEP_SECONDS (5), BENCH_HYBRID_ITEMS (72000),
+ * BENCH_REVOKE_CYCLES (6), BENCH_PLOT (docs/img/hybrid-trace.png).
+ */
+const STEP = Number(process.env.BENCH_STEP_SECONDS ?? 5);
+const ITEMS = Number(process.env.BENCH_HYBRID_ITEMS ?? 72_000);
+const CYCLES = Number(process.env.BENCH_REVOKE_CYCLES ?? 6);
+const PLOT = resolve(process.env.BENCH_PLOT ?? 'docs/img/hybrid-trace.png');
+const HOLD_DOWN_MS = 1_000;
+const DB = 'tandem_bench_hybrid';
+const say = (s: string): void => void process.stdout.write(`${s}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const q = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))]! : NaN;
+};
+const r = (v: number, d = 1): number => Number(v.toFixed(d));
+
+interface Child {
+  proc: ChildProcess;
+  logs: Record<string, unknown>[];
+}
+
+/** A compiled app as a child; its JSON log lines are kept for the figures they carry. */
+async function app(script: string, env: NodeJS.ProcessEnv, readyUrl: string): Promise<Child> {
+  const proc = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const logs: Record<string, unknown>[] = [];
+  createInterface({ input: proc.stdout! }).on('line', (l) => {
+    if (!l.includes('revokeToReleaseMs') && !l.includes('preemption completed')) return;
+    try {
+      logs.push(JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      // not a log line
+    }
+  });
+  for (let i = 0; ; i++) {
+    if (proc.exitCode !== null) throw new Error(`${script} exited with ${proc.exitCode}`);
+    if ((await fetch(readyUrl).then((x) => x.status, () => 0)) === 200) return { proc, logs };
+    if (i > 600) throw new Error(`${script} not ready`);
+    await sleep(100);
+  }
+}
+
+interface Shares {
+  online: number;
+  owned: number;
+  borrowed: number;
+}
+interface HybridHolder {
+  kind: string;
+  share: number;
+  owned: number;
+  borrowed: number;
+  states: Record<string, number>;
+}
+
+async function shares(gw: string): Promise<Shares> {
+  const v = (await (await fetch(`${gw}/admin/api/hybrid`)).json()) as { devices: { cores: number | null }[]; holders: HybridHolder[] };
+  const cores = v.devices[0]?.cores ?? 1;
+  const sum = (kind: string, f: (h: HybridHolder) => number): number => r(v.holders.filter((h) => h.kind === kind).reduce((s, h) => s + f(h), 0) * cores, 2);
+  return { online: sum('online', (h) => h.share), owned: sum('batch', (h) => h.owned), borrowed: sum('batch', (h) => h.borrowed) };
+}
+
+async function itemsDone(batchUrl: string, id: string): Promise<{ done: number; state: string }> {
+  const b = (await (await fetch(`${batchUrl}/v1/batches/${id}`)).json()) as { state: string; counts: { itemsDone: number } };
+  return { done: b.counts.itemsDone, state: b.state };
+}
+
+async function dropDatabase(name: string): Promise<void> {
+  const c = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
+  await c.connect();
+  await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).finally(() => c.end());
+}
+
+async function main(): Promise<void> {
+  say(`bench:hybrid — ${STEP}s steps, ${ITEMS} batch items, ${CYCLES} revocation cycles`);
+  if (!process.env.DATABASE_URL) await dropDatabase(DB); // the last run's 1 GB of batch input
+  const databaseUrl = await benchDatabase(DB, process.env.DATABASE_URL);
+  const repo = mkdtempSync(join(tmpdir(), 'tandem-hybrid-'));
+  mkdirSync(join(repo, 'ppocr_cls', '1'), { recursive: true });
+  copyFileSync(realpathSync('models/ppocr_cls/1/model.onnx'), join(repo, 'ppocr_cls', '1', 'model.onnx'));
+  // Online: one replica on one core (the online partition of a 2-core node).
+  writeFileSync(
+    join(repo, 'ppocr_cls', 'config.json'),
+    JSON.stringify({ max_batch_size: 8, dynamic_batching: { max_queue_delay_us: 0, max_queue_size: 256 }, replicas: 1, device: { threads_per_replica: 1 }, inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] }] }),
+  );
+  const [gwPort, bPort] = [await freePort(), await freePort()];
+  const common = {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    QUEUE_PREFIX: `benchhybrid${randomBytes(3).toString('hex')}`,
+    TANDEM_AUTH: 'off',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    MODEL_REPOSITORY: repo,
+    SCHEDULER_NODE_NAME: 'bench-hybrid',
+    SCHEDULER_DISCOVER_GPUS: 'false',
+  };
+  const gw = `http://127.0.0.1:${gwPort}`;
+  const bu = `http://127.0.0.1:${bPort}`;
+  const gateway = await app('dist/apps/gateway/src/main.js', { ...common, GATEWAY_PORT: String(gwPort), GATEWAY_GRPC_PORT: String(await freePort()), HYBRID_HOLD_DOWN_MS: String(HOLD_DOWN_MS) }, `${gw}/v2/health/ready`);
+  const batch = await app('dist/apps/batch/src/main.js', { ...common, BATCH_PORT: String(bPort), BATCH_BORROW_HOLD_DOWN_MS: String(HOLD_DOWN_MS), BATCH_CONCURRENCY: '2' }, `${bu}/v2/health/ready`);
+  const cls: Target = clsBinaryTarget(gwPort);
+  try {
+    // 1. Online alone: saturation, then 40 % of it in open loop.
+    await closedLoop(cls, 8, 2);
+    const sat = (await closedLoop(cls, 8, STEP)).rps;
+    const rate = 0.4 * sat;
+    const solo = await openLoop(cls, rate, STEP);
+    say(`online solo: saturation ${sat.toFixed(0)} req/s; open loop at 40% (${rate.toFixed(0)} req/s): p50 ${solo.p50.toFixed(2)} ms p99 ${solo.p99.toFixed(2)} ms (${solo.errors} errors)`);
+    await sleep(HOLD_DOWN_MS * 2); // online share released before the batch starts
+
+    // 2. The batch: generated 8-bit images streamed as NDJSON.
+    const variants = Array.from({ length: 64 }, () => `${JSON.stringify({ u8: randomBytes(3 * 48 * 192).toString('base64') })}\n`);
+    const t0 = performance.now();
+    const res = await fetch(`${bu}/v1/batches?task=infer&model=ppocr_cls&reducer=count&chunkSize=256`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body: Readable.toWeb(Readable.from((function* () {
+        for (let i = 0; i < ITEMS; i++) yield variants[i % 64]!;
+      })())) as ReadableStream,
+      duplex: 'half',
+    } as RequestInit);
+    if (res.status !== 201) throw new Error(`batch submit: ${res.status} ${await res.text()}`);
+    const id = ((await res.json()) as { id: string }).id;
+    say(`batch submitted: ${ITEMS} items in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+    // Trace sampler: batch progress and ledger shares every 250 ms, online latencies as they come.
+    const start = performance.now();
+    const samples: { t: number; done: number; offered: number; s: Shares }[] = [];
+    const lats: { t: number; ms: number }[] = [];
+    let offered = 0;
+    let sampling = true;
+    let finishedEarly = false;
+    const sampler = (async () => {
+      while (sampling) {
+        const [b, s] = await Promise.all([itemsDone(bu, id), shares(gw)]);
+        if (b.state !== 'running' && b.state !== 'queued') finishedEarly = true;
+        samples.push({ t: (performance.now() - start) / 1000, done: b.done, offered, s });
+        await sleep(250);
+      }
+    })();
+    const rateBetween = (a: number, b: number): number => {
+      const w = samples.filter((x) => x.t >= a && x.t <= b);
+      return w.length < 2 ? NaN : (w.at(-1)!.done - w[0]!.done) / (w.at(-1)!.t - w[0]!.t);
+    };
+    const now = (): number => (performance.now() - start) / 1000;
+    const online = async (secs: number): Promise<void> => {
+      offered = rate;
+      await openLoop(cls, rate, secs, (at, ms) => ms !== null && lats.push({ t: (at - start) / 1000, ms }));
+      offered = 0;
+    };
+
+    // 3. Batch solo (online idle since before it started), after it reached full speed.
+    while ((await shares(gw)).borrowed === 0) await sleep(100);
+    await sleep(1_500);
+    const soloFrom = now();
+    await sleep(STEP * 1000);
+    const batchSolo = rateBetween(soloFrom, now());
+    // 4. Trace: online 0 → 40 % → 0.
+    const aFrom = now();
+    await sleep(STEP * 1000);
+    const bFrom = now();
+    await online(STEP);
+    const cFrom = now();
+    await sleep(STEP * 1000 + 2 * HOLD_DOWN_MS);
+    const cTo = now();
+    const back = samples.find((x) => x.t >= cFrom && x.s.borrowed > 0)?.t ?? NaN;
+    const idleRate = rateBetween(Number.isNaN(back) ? cFrom : back + 1, cTo);
+    const mixed = lats.filter((l) => l.t >= bFrom && l.t < cFrom).map((l) => l.ms);
+    // 5. Revocation cycles: short online bursts, each revoking the borrowed unit.
+    for (let i = 0; i < CYCLES && !finishedEarly; i++) {
+      await online(1);
+      for (let w = 0; w < 60 && (await shares(gw)).borrowed === 0; w++) await sleep(100);
+    }
+    sampling = false;
+    await sampler;
+    if (finishedEarly) say(`WARNING: the batch finished before the run ended; raise BENCH_HYBRID_ITEMS`);
+    await fetch(`${bu}/v1/batches/${id}/cancel`, { method: 'POST' });
+
+    const revoke = batch.logs.map((l) => Number(l.revokeToReleaseMs)).filter((x) => Number.isFinite(x));
+    const preemptWait = gateway.logs.map((l) => Number(l.waitedMs)).filter((x) => Number.isFinite(x));
+    const p99Mixed = q(mixed, 0.99);
+    const out = {
+      bench: 'hybrid',
+      online_p99_solo_ms: r(solo.p99, 2),
+      online_p99_mixed_ms: r(p99Mixed, 2),
+      p99_ratio: r(p99Mixed / solo.p99, 3),
+      batch_solo_items_s: r(batchSolo),
+      batch_idle_items_s: r(idleRate),
+      batch_idle_ratio: r(idleRate / batchSolo, 3),
+      revoke_p99_ms: r(q(revoke, 0.99), 1),
+    };
+    say(`batch solo ${batchSolo.toFixed(0)} items/s; trace: online idle ${rateBetween(aFrom, bFrom).toFixed(0)}, online at 40% ${rateBetween(bFrom + 1, cFrom).toFixed(0)}, idle again (after ${(back - cFrom).toFixed(1)} s to re-borrow) ${idleRate.toFixed(0)} items/s`);
+    say(`online at 40% with batch: p50 ${q(mixed, 0.5).toFixed(2)} ms p99 ${p99Mixed.toFixed(2)} ms (${mixed.length} answers) vs solo p99 ${solo.p99.toFixed(2)} ms`);
+    say(`revocation → release (worker, n=${revoke.length}): p50 ${q(revoke, 0.5).toFixed(1)} p99 ${q(revoke, 0.99).toFixed(1)} max ${Math.max(...revoke).toFixed(1)} ms; online claim waited for it (gateway, n=${preemptWait.length}): p50 ${q(preemptWait, 0.5)} p99 ${q(preemptWait, 0.99)} ms`);
+    say(`ratios: p99 mixed/solo ${out.p99_ratio} (target ≤ 1.3); batch idle/solo ${out.batch_idle_ratio} (target ≥ 0.85); revoke p99 ${out.revoke_p99_ms} ms (target ≤ 250)`);
+    writePlot(samples, lats, { aFrom, bFrom, cFrom, cTo });
+    say(`plot: ${PLOT}`);
+    say(JSON.stringify(out));
+  } finally {
+    gateway.proc.kill('SIGTERM');
+    batch.proc.kill('SIGTERM');
+    rmSync(repo, { recursive: true, force: true });
+  }
+}
+
+function writePlot(samples: { t: number; done: number; offered: number; s: Shares }[], lats: { t: number; ms: number }[], m: { aFrom: number; bFrom: number; cFrom: number; cTo: number }): void {
+  const itemsS = samples.map((x, i) => {
+    const j = Math.max(0, i - 4);
+    return { x: x.t, y: i === j ? NaN : (x.done - samples[j]!.done) / (x.t - samples[j]!.t) };
+  });
+  const p99: { x: number; y: number }[] = [];
+  for (let t = 0; t < (samples.at(-1)?.t ?? 0); t += 0.5) {
+    const w = lats.filter((l) => l.t >= t - 1 && l.t < t).map((l) => l.ms);
+    if (w.length >= 5) p99.push({ x: t, y: q(w, 0.99) });
+  }
+  const png = renderPlot({
+    title: `bench:hybrid: online 0 -> 40% -> 0 at ${m.bFrom.toFixed(0)}-${m.cFrom.toFixed(0)} s, then revocation cycles from ${m.cTo.toFixed(0)} s`,
+    xLabel: 'seconds since the batch started',
+    panels: [
+      {
+        title: 'Online load',
+        yLabel: 'req/s',
+        yRightLabel: 'p99 ms',
+        series: [
+          { name: 'offered rate', color: [40, 90, 200], points: samples.map((x) => ({ x: x.t, y: x.offered })), step: true },
+          { name: 'p99 latency (1 s window)', color: [220, 50, 40], points: p99, axis: 'right' },
+        ],
+      },
+      {
+        title: 'Online share held in the ledger (cores)',
+        yLabel: 'cores',
+        yMin: 0,
+        series: [{ name: 'online held', color: [220, 50, 40], points: samples.map((x) => ({ x: x.t, y: x.s.online })), step: true }],
+      },
+      { title: 'Batch throughput', yLabel: 'items/s', series: [{ name: 'batch items/s (1 s window)', color: [30, 150, 60], points: itemsS }] },
+      {
+        title: 'Batch share held in the ledger (cores)',
+        yLabel: 'cores',
+        yMin: 0,
+        series: [
+          { name: 'owned', color: [30, 150, 60], points: samples.map((x) => ({ x: x.t, y: x.s.owned })), step: true },
+          { name: 'owned + borrowed', color: [240, 160, 20], points: samples.map((x) => ({ x: x.t, y: x.s.owned + x.s.borrowed })), step: true },
+        ],
+      },
+    ],
+  });
+  mkdirSync(dirname(PLOT), { recursive: true });
+  writeFileSync(PLOT, png);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench:hybrid failed: ${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exit(1);
+});
