@@ -128,7 +128,7 @@ async function main(): Promise<void> {
     // 2. The batch: generated 8-bit images streamed as NDJSON.
     const variants = Array.from({ length: 64 }, () => `${JSON.stringify({ u8: randomBytes(3 * 48 * 192).toString('base64') })}\n`);
     const t0 = performance.now();
-    const res = await fetch(`${bu}/v1/batches?task=infer&model=ppocr_cls&reducer=count&chunkSize=256`, {
+    const res = await fetch(`${bu}/v1/batches?task=infer&model=ppocr_cls&reducer=count&chunkSize=${process.env.BENCH_CHUNK ?? 256}`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-ndjson' },
       body: Readable.toWeb(Readable.from((function* () {
@@ -210,6 +210,13 @@ async function main(): Promise<void> {
     say(`online at 40% with batch: p50 ${q(mixed, 0.5).toFixed(2)} ms p99 ${p99Mixed.toFixed(2)} ms (${mixed.length} answers) vs solo p99 ${solo.p99.toFixed(2)} ms`);
     say(`revocation → release (worker, n=${revoke.length}): p50 ${q(revoke, 0.5).toFixed(1)} p99 ${q(revoke, 0.99).toFixed(1)} max ${Math.max(...revoke).toFixed(1)} ms; online claim waited for it (gateway, n=${preemptWait.length}): p50 ${q(preemptWait, 0.5)} p99 ${q(preemptWait, 0.99)} ms`);
     say(`ratios: p99 mixed/solo ${out.p99_ratio} (target ≤ 1.3); batch idle/solo ${out.batch_idle_ratio} (target ≥ 0.85); revoke p99 ${out.revoke_p99_ms} ms (target ≤ 250)`);
+    if (process.env.BENCH_DEBUG) {
+      for (let t = bFrom; t < cFrom; t += 0.25) {
+        const w = lats.filter((l) => l.t >= t && l.t < t + 0.25).map((l) => l.ms);
+        const sm = samples.find((x) => x.t >= t);
+        say(`  t=${(t - bFrom).toFixed(2)} n=${w.length} p50=${q(w, 0.5).toFixed(1)} p99=${q(w, 0.99).toFixed(1)} max=${Math.max(...w).toFixed(1)} shares=${JSON.stringify(sm?.s)}`);
+      }
+    }
     writePlot(samples, lats, { aFrom, bFrom, cFrom, cTo });
     say(`plot: ${PLOT}`);
     say(JSON.stringify(out));

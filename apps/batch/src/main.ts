@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { setPriority } from 'node:os';
 import { ConfigValidationError, installGracefulShutdown } from '@tandem/shared';
 import { startBatch } from './bootstrap';
 import { loadBatchConfig, type BatchConfig } from './config/batch.config';
@@ -16,6 +17,17 @@ function config(): BatchConfig {
 }
 
 const cfg = config();
+// Co-location on CPU: the ledger decides how many cores batch computes on; a lower scheduling
+// priority makes the kernel favour online work wherever they still overlap (the moments before
+// a revoked unit reaches its safe point, and batch's own JSON/Postgres work). Set before any
+// worker thread exists: Linux threads inherit the nice value of the thread that creates them.
+if (cfg.jobs.role !== 'api' && cfg.jobs.cpuNice > 0) {
+  try {
+    setPriority(cfg.jobs.cpuNice);
+  } catch (e) {
+    process.stderr.write(`batch: could not lower CPU priority: ${e instanceof Error ? e.message : String(e)}\n`);
+  }
+}
 startBatch(cfg).then(
   ({ app, logger }) => installGracefulShutdown(app, logger, cfg.shutdownGraceMs),
   (e: unknown) => {

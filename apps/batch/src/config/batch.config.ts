@@ -33,6 +33,8 @@ const batchSchema = z.object({
   BATCH_GPU_MEMORY_MIB: env.int(0, 0, 16 * 1024 * 1024),
   /** After borrowed share is revoked, no borrowing for this long (ms). */
   BATCH_BORROW_HOLD_DOWN_MS: env.int(3_000, 0, 3_600_000),
+  /** Scheduling priority (nice) of worker processes, so online work wins CPU contention; 0 = unchanged. */
+  BATCH_CPU_NICE: env.int(10, 0, 19),
   /** Device units are given back after this long without infer work (ms). */
   BATCH_UNIT_IDLE_MS: env.int(5_000, 10, 3_600_000),
   BATCH_INFER_BATCH: env.int(32, 1, 4096),
@@ -75,6 +77,8 @@ export interface BatchJobsConfig {
   gpuMemoryMiB: number;
   borrowHoldDownMs: number;
   unitIdleMs: number;
+  /** nice value applied to worker processes at start (0 = none). */
+  cpuNice: number;
   /** Items per model run inside an `infer` chunk (capped at the model's max_batch_size). */
   inferBatch: number;
   /** Largest streamed NDJSON upload (it is never buffered whole, so it may exceed the JSON body limit). */
@@ -112,6 +116,7 @@ export function loadBatchConfig(source: EnvSource): BatchConfig {
       gpuMemoryMiB: e.BATCH_GPU_MEMORY_MIB,
       borrowHoldDownMs: e.BATCH_BORROW_HOLD_DOWN_MS,
       unitIdleMs: e.BATCH_UNIT_IDLE_MS,
+      cpuNice: e.BATCH_CPU_NICE,
       inferBatch: e.BATCH_INFER_BATCH,
       uploadLimitBytes: Math.round(e.BATCH_UPLOAD_LIMIT_MB * 1024 * 1024),
     },
