@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BatchCapacity, silentLogger, type BatchCapacityOptions, type Scheduler } from '@tandem/scheduler';
+import { schedulerHarness, waitFor, type Harness } from './support/scheduler-harness';
+import { createTestDatabase, type TestDatabase } from './support/test-env';
+
+const OPTS: BatchCapacityOptions = { mode: 'ledger', deviceKind: 'cpu', maxUnits: 4, borrowHoldDownMs: 300, retryMs: 20, idleReleaseMs: 60_000, gpuMemoryMiB: 0 };
+
+/** BatchCapacity against the real ledger: units as batch allocations, owned before borrowed. */
+describe('BatchCapacity (batch worker units from the ledger)', () => {
+  let db: TestDatabase;
+  let h: Harness;
+  let batchSide: Scheduler;
+  let onlineSide: Scheduler;
+  let seq = 0;
+  const node = (): string => `bc${++seq}`;
+  const capacity = (s: Scheduler, o: Partial<BatchCapacityOptions> = {}): BatchCapacity =>
+    new BatchCapacity({ ...OPTS, ...o }, silentLogger, { allocations: s.allocations, ledger: s.ledger, nodeName: s.options.nodeName });
+
+  async function pair(devices: string, partition = { online: 0.5, batch: 0.5, batchMayBorrow: true }): Promise<void> {
+    const name = node();
+    const declared = JSON.parse(devices) as never[];
+    batchSide = await h.make({ nodeName: name, declaredDevices: declared, defaultPartition: partition });
+    onlineSide = await h.make({ nodeName: name, declaredDevices: declared, defaultPartition: partition });
+  }
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    h = await schedulerHarness(db.url);
+  });
+  afterAll(async () => {
+    await h?.close();
+    await db?.drop();
+  });
+
+  it('takes owned cores first, then borrows idle online cores; a no-borrow batch only gets owned ones', async () => {
+    await pair('[{"kind":"cpu","cores":4,"memoryMiB":1024,"name":"Declared CPU"}]');
+    const cap = capacity(batchSide);
+    const slots = await Promise.all([0, 1, 2, 3].map(() => cap.acquire({ mayBorrow: true, priority: 50 })));
+    expect(slots.map((s) => s.placement)).toEqual(Array(4).fill({ kind: 'cpu', threads: 1 }));
+    expect(slots.filter((s) => s.borrowed)).toHaveLength(2);
+    expect(cap.snapshot()).toMatchObject({ owned: 2, borrowed: 2, busy: 4 });
+    const [dev] = await batchSide.ledger.listDevices({ node: batchSide.options.nodeName });
+    expect(dev!.used).toMatchObject({ batch: 1, borrowed: 0.5 });
+
+    for (const s of slots) cap.release(s);
+    const owned = await cap.acquire({ mayBorrow: false, priority: 50 });
+    expect(owned.borrowed).toBe(false);
+    cap.release(owned);
+    await cap.stop();
+    const [after] = await batchSide.ledger.listDevices({ node: batchSide.options.nodeName });
+    expect(after!.used.batch).toBe(0);
+  });
+
+  it('a revoked unit is released only when the run on it reaches its safe point; no borrowing during the hold-down', async () => {
+    await pair('[{"kind":"cpu","cores":2,"memoryMiB":1024,"name":"Declared CPU"}]');
+    const cap = capacity(batchSide, { maxUnits: 2, borrowHoldDownMs: 2_000 });
+    const [a, b] = await Promise.all([cap.acquire({ mayBorrow: true, priority: 50 }), cap.acquire({ mayBorrow: true, priority: 50 })]);
+    const borrowed = [a!, b!].find((s) => s.borrowed)!;
+    const id = onlineSide.options.nodeName;
+    const online = onlineSide.allocations.allocate({ kind: 'online', share: 0.5, devices: [`${id}/cpu`] });
+    await waitFor(async () => cap.snapshot().revoking === 1, 'the revocation notice');
+    // Still busy: nothing released yet, the online grant waits.
+    const racing = await Promise.race([online.then(() => 'granted'), new Promise((r) => setTimeout(() => r('waiting'), 150))]);
+    expect(racing).toBe('waiting');
+    cap.release(borrowed);
+    const lease = await online;
+    expect(lease.grant.preempted).toBe(1);
+    expect(cap.revokeReleaseMs()).toHaveLength(1);
+    expect(cap.snapshot()).toMatchObject({ owned: 1, borrowed: 0, revoking: 0 });
+
+    // Online gives its share back, but the worker does not borrow again inside the hold-down.
+    await lease.release();
+    const waiting = cap.acquire({ mayBorrow: true, priority: 50 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(cap.snapshot().borrowed).toBe(0);
+    const again = await waiting; // after the 2 s hold-down the idle online core is borrowed again
+    expect(again.borrowed).toBe(true);
+    cap.release(again);
+    cap.release([a!, b!].find((s) => !s.borrowed)!);
+    await cap.stop();
+  });
+
+  it('serves higher priority first when units are scarce', async () => {
+    await pair('[{"kind":"cpu","cores":2,"memoryMiB":1024,"name":"Declared CPU"}]', { online: 0.5, batch: 0.5, batchMayBorrow: false });
+    const cap = capacity(batchSide, { maxUnits: 1 });
+    const first = await cap.acquire({ mayBorrow: true, priority: 50 });
+    const order: string[] = [];
+    const low = cap.acquire({ mayBorrow: true, priority: 10 }).then((s) => (order.push('low'), s));
+    const high = cap.acquire({ mayBorrow: true, priority: 90 }).then((s) => (order.push('high'), s));
+    cap.release(first);
+    cap.release(await high);
+    cap.release(await low);
+    expect(order).toEqual(['high', 'low']);
+    await cap.stop();
+  });
+
+  it('GPU units come from the ledger with the CUDA device index to run on', async () => {
+    await pair('[{"kind":"gpu","index":3,"uuid":"GPU-test-3","name":"Declared GPU","memoryMiB":16000}]', { online: 0, batch: 1, batchMayBorrow: true });
+    const cap = capacity(batchSide, { deviceKind: 'gpu', maxUnits: 1, gpuMemoryMiB: 2000 });
+    const slot = await cap.acquire({ mayBorrow: true, priority: 50 });
+    expect(slot.placement).toEqual({ kind: 'cuda', deviceId: 3 });
+    const allocs = await batchSide.ledger.listAllocations({ kind: 'batch' });
+    expect(allocs.filter((x) => x.deviceId.startsWith(batchSide.options.nodeName))).toMatchObject([{ memoryMiB: 2000, share: 1 }]);
+    cap.release(slot);
+    await cap.stop();
+  });
+
+  it('fixed mode never touches the ledger', async () => {
+    const cap = new BatchCapacity({ ...OPTS, mode: 'fixed', maxUnits: 2 }, silentLogger, null);
+    const s = await Promise.all([cap.acquire({ mayBorrow: true, priority: 1 }), cap.acquire({ mayBorrow: true, priority: 1 })]);
+    expect(s.map((x) => x.unit).sort()).toEqual([0, 1]);
+    expect(cap.snapshot()).toMatchObject({ mode: 'fixed', owned: 2, borrowed: 0 });
+    for (const x of s) cap.release(x);
+    await cap.stop();
+  });
+});
