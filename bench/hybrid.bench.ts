@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { Client } from 'pg';
+import { buildBurnModel } from '../scripts/generate-models';
 import { renderPlot } from './plot/png-plot';
 import { benchDatabase, closedLoop, clsBinaryTarget, freePort, openLoop, type Target } from './support/http-load';
 
@@ -22,6 +23,9 @@ const ITEMS = Number(process.env.BENCH_HYBRID_ITEMS ?? 72_000);
 const CYCLES = Number(process.env.BENCH_REVOKE_CYCLES ?? 6);
 const PLOT = resolve(process.env.BENCH_PLOT ?? 'docs/img/hybrid-trace.png');
 const HOLD_DOWN_MS = 1_000;
+// The deployment policy under test: the device partition and the online SLO.
+const ONLINE_SHARE = Number(process.env.BENCH_ONLINE_SHARE ?? 1);
+const P99_TARGET_MS = Number(process.env.BENCH_P99_TARGET_MS ?? 10);
 const DB = 'tandem_bench_hybrid';
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -38,7 +42,9 @@ interface Child {
 
 /** A compiled app as a child; its JSON log lines are kept for the figures they carry. */
 async function app(script: string, env: NodeJS.ProcessEnv, readyUrl: string): Promise<Child> {
-  const proc = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  // BENCH_GW_PROF=<dir>: a V8 CPU profile of the gateway (written when it exits).
+  const prof = process.env.BENCH_GW_PROF && script.includes('gateway') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_GW_PROF}`] : [];
+  const proc = spawn(process.execPath, [...prof, script], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const logs: Record<string, unknown>[] = [];
   createInterface({ input: proc.stdout! }).on('line', (l) => {
     if (!l.includes('revokeToReleaseMs') && !l.includes('preemption completed')) return;
@@ -57,6 +63,7 @@ async function app(script: string, env: NodeJS.ProcessEnv, readyUrl: string): Pr
 }
 
 interface Shares {
+  cores: number;
   online: number;
   owned: number;
   borrowed: number;
@@ -73,7 +80,7 @@ async function shares(gw: string): Promise<Shares> {
   const v = (await (await fetch(`${gw}/admin/api/hybrid`)).json()) as { devices: { cores: number | null }[]; holders: HybridHolder[] };
   const cores = v.devices[0]?.cores ?? 1;
   const sum = (kind: string, f: (h: HybridHolder) => number): number => r(v.holders.filter((h) => h.kind === kind).reduce((s, h) => s + f(h), 0) * cores, 2);
-  return { online: sum('online', (h) => h.share), owned: sum('batch', (h) => h.owned), borrowed: sum('batch', (h) => h.borrowed) };
+  return { cores, online: sum('online', (h) => h.share), owned: sum('batch', (h) => h.owned), borrowed: sum('batch', (h) => h.borrowed) };
 }
 
 async function itemsDone(batchUrl: string, id: string): Promise<{ done: number; state: string }> {
@@ -88,7 +95,7 @@ async function dropDatabase(name: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  say(`bench:hybrid — ${STEP}s steps, ${ITEMS} batch items, ${CYCLES} revocation cycles`);
+  say(`bench:hybrid — ${STEP}s steps, ${ITEMS} batch items, ${CYCLES} revocation cycles; partition online ${ONLINE_SHARE} / batch ${1 - ONLINE_SHARE} (borrowing on), online p99 SLO ${P99_TARGET_MS || 'off'} ms`);
   if (!process.env.DATABASE_URL) await dropDatabase(DB); // the last run's 1 GB of batch input
   const databaseUrl = await benchDatabase(DB, process.env.DATABASE_URL);
   const repo = mkdtempSync(join(tmpdir(), 'tandem-hybrid-'));
@@ -99,6 +106,11 @@ async function main(): Promise<void> {
     join(repo, 'ppocr_cls', 'config.json'),
     JSON.stringify({ max_batch_size: 8, dynamic_batching: { max_queue_delay_us: 0, max_queue_size: 256 }, replicas: 1, device: { threads_per_replica: 1 }, inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] }] }),
   );
+  if (process.env.BENCH_BATCH_MODEL === 'burn') {
+    mkdirSync(join(repo, 'burn', '1'), { recursive: true });
+    writeFileSync(join(repo, 'burn', '1', 'model.onnx'), buildBurnModel(64, 1024));
+    writeFileSync(join(repo, 'burn', 'config.json'), JSON.stringify({ max_batch_size: 16, replicas: 1, device: { threads_per_replica: 1 } }));
+  }
   const [gwPort, bPort] = [await freePort(), await freePort()];
   const common = {
     ...process.env,
@@ -110,10 +122,13 @@ async function main(): Promise<void> {
     MODEL_REPOSITORY: repo,
     SCHEDULER_NODE_NAME: 'bench-hybrid',
     SCHEDULER_DISCOVER_GPUS: 'false',
+    SCHEDULER_DEFAULT_ONLINE_SHARE: String(ONLINE_SHARE),
+    SCHEDULER_DEFAULT_BATCH_SHARE: String(1 - ONLINE_SHARE),
+    SCHEDULER_DEFAULT_BATCH_MAY_BORROW: 'true',
   };
   const gw = `http://127.0.0.1:${gwPort}`;
   const bu = `http://127.0.0.1:${bPort}`;
-  const gateway = await app('dist/apps/gateway/src/main.js', { ...common, GATEWAY_PORT: String(gwPort), GATEWAY_GRPC_PORT: String(await freePort()), HYBRID_HOLD_DOWN_MS: String(HOLD_DOWN_MS) }, `${gw}/v2/health/ready`);
+  const gateway = await app('dist/apps/gateway/src/main.js', { ...common, GATEWAY_PORT: String(gwPort), GATEWAY_GRPC_PORT: String(await freePort()), HYBRID_HOLD_DOWN_MS: String(HOLD_DOWN_MS), HYBRID_ONLINE_P99_TARGET_MS: String(P99_TARGET_MS) }, `${gw}/v2/health/ready`);
   const batch = await app('dist/apps/batch/src/main.js', { ...common, BATCH_PORT: String(bPort), BATCH_BORROW_HOLD_DOWN_MS: String(HOLD_DOWN_MS), BATCH_CONCURRENCY: '2' }, `${bu}/v2/health/ready`);
   const cls: Target = clsBinaryTarget(gwPort);
   try {
@@ -121,14 +136,26 @@ async function main(): Promise<void> {
     await closedLoop(cls, 8, 2);
     const sat = (await closedLoop(cls, 8, STEP)).rps;
     const rate = 0.4 * sat;
-    const solo = await openLoop(cls, rate, STEP);
+    const soloLats: { t: number; ms: number }[] = [];
+    const soloStart = performance.now();
+    const solo = await openLoop(cls, rate, STEP, (at, ms) => ms !== null && soloLats.push({ t: (at - soloStart) / 1000, ms }));
+    if (process.env.BENCH_DEBUG) {
+      for (let t = 0; t < 2; t += 0.25) {
+        const w = soloLats.filter((l) => l.t >= t && l.t < t + 0.25).map((l) => l.ms);
+        say(`  solo t=${t.toFixed(2)} n=${w.length} p50=${q(w, 0.5).toFixed(1)} p99=${q(w, 0.99).toFixed(1)}`);
+      }
+    }
     say(`online solo: saturation ${sat.toFixed(0)} req/s; open loop at 40% (${rate.toFixed(0)} req/s): p50 ${solo.p50.toFixed(2)} ms p99 ${solo.p99.toFixed(2)} ms (${solo.errors} errors)`);
     await sleep(HOLD_DOWN_MS * 2); // online share released before the batch starts
 
     // 2. The batch: generated 8-bit images streamed as NDJSON.
-    const variants = Array.from({ length: 64 }, () => `${JSON.stringify({ u8: randomBytes(3 * 48 * 192).toString('base64') })}\n`);
+    // BENCH_BATCH_MODEL=burn: a generated compute-only model with 16-float items (no image I/O), to separate device sharing from batch I/O.
+    const burn = process.env.BENCH_BATCH_MODEL === 'burn';
+    const variants = Array.from({ length: 64 }, (_, v) =>
+      burn ? `${JSON.stringify(Array.from({ length: 16 }, (_, j) => ((v * 16 + j) % 97) / 97 - 0.5))}\n` : `${JSON.stringify({ u8: randomBytes(3 * 48 * 192).toString('base64') })}\n`,
+    );
     const t0 = performance.now();
-    const res = await fetch(`${bu}/v1/batches?task=infer&model=ppocr_cls&reducer=count&chunkSize=${process.env.BENCH_CHUNK ?? 256}`, {
+    const res = await fetch(`${bu}/v1/batches?task=infer&model=${burn ? 'burn' : 'ppocr_cls'}&reducer=count&chunkSize=${process.env.BENCH_CHUNK ?? 256}`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-ndjson' },
       body: Readable.toWeb(Readable.from((function* () {
@@ -167,7 +194,7 @@ async function main(): Promise<void> {
     };
 
     // 3. Batch solo (online idle since before it started), after it reached full speed.
-    while ((await shares(gw)).borrowed === 0) await sleep(100);
+    for (let s = await shares(gw); s.owned + s.borrowed < s.cores; s = await shares(gw)) await sleep(100);
     await sleep(1_500);
     const soloFrom = now();
     await sleep(STEP * 1000);
@@ -176,7 +203,10 @@ async function main(): Promise<void> {
     const aFrom = now();
     await sleep(STEP * 1000);
     const bFrom = now();
+    if (process.env.BENCH_DEBUG) say(`  step B starts at monotonic ${process.hrtime.bigint() / 1000n} us`);
+    const cpuTrace = process.env.BENCH_DEBUG ? traceCpu([gateway.proc.pid!, batch.proc.pid!], 1_500) : Promise.resolve([]);
     await online(STEP);
+    for (const line of await cpuTrace) say(line);
     const cFrom = now();
     await sleep(STEP * 1000 + 2 * HOLD_DOWN_MS);
     const cTo = now();
@@ -207,7 +237,8 @@ async function main(): Promise<void> {
       revoke_p99_ms: r(q(revoke, 0.99), 1),
     };
     say(`batch solo ${batchSolo.toFixed(0)} items/s; trace: online idle ${rateBetween(aFrom, bFrom).toFixed(0)}, online at 40% ${rateBetween(bFrom + 1, cFrom).toFixed(0)}, idle again (after ${(back - cFrom).toFixed(1)} s to re-borrow) ${idleRate.toFixed(0)} items/s`);
-    say(`online at 40% with batch: p50 ${q(mixed, 0.5).toFixed(2)} ms p99 ${p99Mixed.toFixed(2)} ms (${mixed.length} answers) vs solo p99 ${solo.p99.toFixed(2)} ms`);
+    const settled = lats.filter((l) => l.t >= bFrom + 1 && l.t < cFrom).map((l) => l.ms);
+    say(`online at 40% with batch: p50 ${q(mixed, 0.5).toFixed(2)} ms p99 ${p99Mixed.toFixed(2)} ms (${mixed.length} answers) vs solo p99 ${solo.p99.toFixed(2)} ms; from 1 s after the step on: p99 ${q(settled, 0.99).toFixed(2)} ms`);
     say(`revocation → release (worker, n=${revoke.length}): p50 ${q(revoke, 0.5).toFixed(1)} p99 ${q(revoke, 0.99).toFixed(1)} max ${Math.max(...revoke).toFixed(1)} ms; online claim waited for it (gateway, n=${preemptWait.length}): p50 ${q(preemptWait, 0.5)} p99 ${q(preemptWait, 0.99)} ms`);
     say(`ratios: p99 mixed/solo ${out.p99_ratio} (target ≤ 1.3); batch idle/solo ${out.batch_idle_ratio} (target ≥ 0.85); revoke p99 ${out.revoke_p99_ms} ms (target ≤ 250)`);
     if (process.env.BENCH_DEBUG) {
@@ -225,6 +256,35 @@ async function main(): Promise<void> {
     batch.proc.kill('SIGTERM');
     rmSync(repo, { recursive: true, force: true });
   }
+}
+
+/** Debug: CPU use (fraction of a core) per 100 ms of the gateway, the batch worker and all Postgres processes. */
+async function traceCpu(pids: number[], ms: number): Promise<string[]> {
+  const { readFileSync, readdirSync } = await import('node:fs');
+  const cpu = (pid: number): number => {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return Number(f[11]) + Number(f[12]);
+    } catch {
+      return 0;
+    }
+  };
+  const pg = (): number => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).reduce((s, d) => {
+    try {
+      return readFileSync(`/proc/${d}/comm`, 'utf8').startsWith('postgres') ? s + cpu(Number(d)) : s;
+    } catch {
+      return s;
+    }
+  }, 0);
+  const out: string[] = [];
+  let prev = [...pids.map(cpu), pg()];
+  for (let t = 0; t < ms; t += 100) {
+    await sleep(100);
+    const cur = [...pids.map(cpu), pg()];
+    out.push(`  cpu t=${(t / 1000).toFixed(1)} gateway ${((cur[0]! - prev[0]!) / 10).toFixed(2)} batch ${((cur[1]! - prev[1]!) / 10).toFixed(2)} postgres ${((cur[2]! - prev[2]!) / 10).toFixed(2)}`);
+    prev = cur;
+  }
+  return out;
 }
 
 function writePlot(samples: { t: number; done: number; offered: number; s: Shares }[], lats: { t: number; ms: number }[], m: { aFrom: number; bFrom: number; cFrom: number; cTo: number }): void {

@@ -1,8 +1,8 @@
 import 'reflect-metadata';
-import { setPriority } from 'node:os';
 import { ConfigValidationError, installGracefulShutdown } from '@tandem/shared';
 import { startBatch } from './bootstrap';
 import { loadBatchConfig, type BatchConfig } from './config/batch.config';
+import { lowerCpuPriority } from './worker/cpu-priority';
 
 function config(): BatchConfig {
   try {
@@ -20,10 +20,10 @@ const cfg = config();
 // Co-location on CPU: the ledger decides how many cores batch computes on; a lower scheduling
 // priority makes the kernel favour online work wherever they still overlap (the moments before
 // a revoked unit reaches its safe point, and batch's own JSON/Postgres work). Set before any
-// worker thread exists: Linux threads inherit the nice value of the thread that creates them.
+// worker thread exists (threads inherit it), and on every thread Node already started.
 if (cfg.jobs.role !== 'api' && cfg.jobs.cpuNice > 0) {
   try {
-    setPriority(cfg.jobs.cpuNice);
+    lowerCpuPriority(cfg.jobs.cpuNice);
   } catch (e) {
     process.stderr.write(`batch: could not lower CPU priority: ${e instanceof Error ? e.message : String(e)}\n`);
   }

@@ -26,6 +26,8 @@ const gatewaySchema = z.object({
   INFERENCE_CPU_THREADS: env.int(0, 0, 1024),
   /** Co-location: models with traffic hold online allocations in the device ledger (revoking borrowed batch share). */
   HYBRID_ONLINE_CLAIMS: env.bool(true),
+  /** Online SLO: a model whose p99 (last second) exceeds this claims the whole online partition; 0 = off. */
+  HYBRID_ONLINE_P99_TARGET_MS: env.num(0, 0, 600_000),
   /** How often online demand is sampled (ms). */
   HYBRID_TICK_MS: env.int(50, 5, 60_000),
   /** Online share is kept this long after a model's last request (ms) before batch may borrow it again. */
@@ -46,7 +48,7 @@ export interface GatewayConfig extends InfraConfig {
   logRequests: boolean;
   inference: { defaultTimeoutMs: number; maxTimeoutMs: number; cpuThreads: number | undefined };
   batchApiUrl: string;
-  hybrid: { onlineClaims: boolean; tickMs: number; holdDownMs: number };
+  hybrid: { onlineClaims: boolean; tickMs: number; holdDownMs: number; p99TargetMs: number };
 }
 
 export const GATEWAY_CONFIG = Symbol('GATEWAY_CONFIG');
@@ -70,7 +72,7 @@ export function loadGatewayConfig(source: EnvSource): GatewayConfig {
       maxTimeoutMs: e.INFERENCE_MAX_TIMEOUT_MS,
       cpuThreads: e.INFERENCE_CPU_THREADS === 0 ? undefined : e.INFERENCE_CPU_THREADS,
     },
-    hybrid: { onlineClaims: e.HYBRID_ONLINE_CLAIMS, tickMs: e.HYBRID_TICK_MS, holdDownMs: e.HYBRID_HOLD_DOWN_MS },
+    hybrid: { onlineClaims: e.HYBRID_ONLINE_CLAIMS, tickMs: e.HYBRID_TICK_MS, holdDownMs: e.HYBRID_HOLD_DOWN_MS, p99TargetMs: e.HYBRID_ONLINE_P99_TARGET_MS },
     batchApiUrl: e.BATCH_API_URL.replace(/\/+$/, ''),
   };
 }

@@ -16,7 +16,7 @@ interface HolderView {
 export interface HybridView {
   devices: { id: string; kind: string; cores: number | null; partition: { online: number; batch: number; batchMayBorrow: boolean }; used: { online: number; batch: number; borrowed: number; pendingOnline: number } }[];
   holders: HolderView[];
-  online: { enabled: boolean; claims: OnlineClaimView[] };
+  online: { enabled: boolean; claims: OnlineClaimView[]; slo: ReturnType<OnlineClaimService['slo']> };
   /** Borrowed batch allocations this gateway's online claims revoked since it started. */
   preemptionsByThisGateway: number;
 }
@@ -62,7 +62,7 @@ export class HybridAdminController {
         used: { online: d.used.online, batch: d.used.batch, borrowed: d.used.borrowed, pendingOnline: d.used.pendingOnline },
       })),
       holders: [...holders.values()].sort((a, b) => (a.kind === b.kind ? a.holder.localeCompare(b.holder) : a.kind === 'online' ? -1 : 1)),
-      online: { enabled: this.claims.enabled, claims: this.claims.snapshot() },
+      online: { enabled: this.claims.enabled, claims: this.claims.snapshot(), slo: this.claims.slo() },
       preemptionsByThisGateway: preempted.values[0]?.value ?? 0,
     };
   }

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { createRootLogger } from '@tandem/shared';
-import { HybridMetrics, OnlineClaimer, Scheduler, type OnlineClaimView } from '@tandem/scheduler';
+import { HybridMetrics, OnlineClaimer, Scheduler, type OnlineClaimView, type SchedulerLogger } from '@tandem/scheduler';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../config/gateway.config';
 import { InferenceService } from '../inference/inference.service';
 
@@ -13,13 +13,19 @@ import { InferenceService } from '../inference/inference.service';
 export class OnlineClaimService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private claimer: OnlineClaimer | null = null;
   private readonly seen = new Map<string, number>();
+  /** Models whose p99 broke the SLO, and when it was last seen broken. */
+  private readonly boosted = new Map<string, number>();
+  private readonly lastActive = new Map<string, number>();
   readonly metrics = new HybridMetrics();
+  private readonly logger: SchedulerLogger;
 
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly cfg: GatewayConfig,
     @Inject(Scheduler) private readonly scheduler: Scheduler,
     @Inject(InferenceService) private readonly inference: InferenceService,
-  ) {}
+  ) {
+    this.logger = createRootLogger(cfg.logLevel, 'online-claims');
+  }
 
   onApplicationBootstrap(): void {
     const h = this.cfg.hybrid;
@@ -28,15 +34,25 @@ export class OnlineClaimService implements OnApplicationBootstrap, BeforeApplica
     this.claimer = new OnlineClaimer(
       { allocations: s.allocations, ledger: s.ledger, nodeName: s.options.nodeName },
       { tickMs: h.tickMs, holdDownMs: h.holdDownMs, retryMs: 1_000 },
-      createRootLogger(this.cfg.logLevel, 'online-claims'),
+      this.logger,
       this.metrics,
     );
     this.claimer.start(() => this.demand());
   }
 
-  /** Cores each model wants now: all its replicas' threads if it saw a request since the last look. */
+  /**
+   * Cores each model wants now: all its replicas' threads while it has requests. With an online
+   * SLO (HYBRID_ONLINE_P99_TARGET_MS) a model wants the whole online partition (revoking every
+   * borrowed batch unit) when its traffic starts after an idle spell (its load is unknown yet)
+   * and whenever its p99 over the last second is above the SLO; it gives the extra share back
+   * only after its p99 stayed below half the SLO for the hold-down (hysteresis, so it does not
+   * flap).
+   */
   demand(): Map<string, number> {
     const out = new Map<string, number>();
+    const slo = this.cfg.hybrid.p99TargetMs;
+    const hold = this.cfg.hybrid.holdDownMs;
+    const now = performance.now();
     for (const st of this.inference.engine.states()) {
       if (st.state !== 'ready') continue;
       const inst = this.inference.engine.instance(st.model, st.version);
@@ -44,7 +60,23 @@ export class OnlineClaimService implements OnApplicationBootstrap, BeforeApplica
       const started = this.inference.startedCount(st.model);
       const active = this.inference.ongoing(st.model) > 0 || started !== (this.seen.get(st.model) ?? 0);
       this.seen.set(st.model, started);
-      const want = active ? inst.replicas * inst.config.device.threads_per_replica : 0;
+      const last = this.lastActive.get(st.model);
+      const idleBefore = last === undefined || now - last > hold;
+      if (active) this.lastActive.set(st.model, now);
+      if (slo > 0 && active) {
+        const p99 = this.inference.latencies.quantile(st.model, 0.99, 1_000, now);
+        const broken = p99.count >= 20 && p99.value > slo;
+        if ((idleBefore || broken) && !this.boosted.has(st.model)) {
+          this.logger.info({ model: st.model, why: broken ? 'p99 above the SLO' : 'traffic after idle', p99Ms: p99.count ? Math.round(p99.value * 10) / 10 : null, sloMs: slo }, 'online SLO: claiming the whole online partition');
+        }
+        if (idleBefore || (p99.count >= 20 && p99.value > slo / 2)) this.boosted.set(st.model, now);
+      }
+      const since = this.boosted.get(st.model);
+      if (since !== undefined && now - since > hold) this.boosted.delete(st.model);
+      const recent = this.lastActive.get(st.model);
+      const wanted = recent !== undefined && now - recent <= this.cfg.hybrid.tickMs * 2;
+      const base = inst.replicas * inst.config.device.threads_per_replica;
+      const want = wanted ? (this.boosted.has(st.model) ? Number.POSITIVE_INFINITY : base) : 0;
       out.set(st.model, (out.get(st.model) ?? 0) + want);
     }
     return out;
@@ -56,6 +88,15 @@ export class OnlineClaimService implements OnApplicationBootstrap, BeforeApplica
 
   snapshot(): OnlineClaimView[] {
     return this.claimer?.snapshot() ?? [];
+  }
+
+  /** The SLO and, per model, its p99 over the last second and whether it is boosted. */
+  slo(): { p99TargetMs: number; models: { model: string; p99Ms: number | null; requests: number; boosted: boolean }[] } {
+    const models = this.inference.engine.states().map((st) => {
+      const q = this.inference.latencies.quantile(st.model, 0.99, 1_000);
+      return { model: st.model, p99Ms: q.count ? Math.round(q.value * 100) / 100 : null, requests: q.count, boosted: this.boosted.has(st.model) };
+    });
+    return { p99TargetMs: this.cfg.hybrid.p99TargetMs, models };
   }
 
   async beforeApplicationShutdown(): Promise<void> {

@@ -9,6 +9,7 @@ import {
 } from '@tandem/inference';
 import { gauge } from '@tandem/shared';
 import { InferenceMetrics } from './inference.metrics';
+import { LatencyWindow } from './latency-window';
 
 export const INFERENCE_OPTIONS = Symbol('INFERENCE_OPTIONS');
 
@@ -38,6 +39,8 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
   readonly metrics = new InferenceMetrics();
   private readonly ongoingByModel = new Map<string, number>();
   private readonly startedByModel = new Map<string, number>();
+  /** Recent end-to-end latencies per model (the co-location SLO check reads them). */
+  readonly latencies = new LatencyWindow();
 
   constructor(@Inject(INFERENCE_OPTIONS) opts: InferenceOptions) {
     this.engine = new InferenceEngine({
@@ -79,6 +82,7 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
     this.ongoingByModel.set(req.model, (this.ongoingByModel.get(req.model) ?? 0) + 1);
     this.startedByModel.set(req.model, (this.startedByModel.get(req.model) ?? 0) + 1);
     ongoingGauge.inc({ model: req.model });
+    const t0 = performance.now();
     try {
       const r = await this.engine.infer(req);
       this.metrics.succeeded(req.model);
@@ -87,6 +91,7 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
       this.metrics.failed(req.model, e);
       throw e;
     } finally {
+      this.latencies.record(req.model, performance.now() - t0);
       this.ongoingByModel.set(req.model, this.ongoingByModel.get(req.model)! - 1);
       ongoingGauge.dec({ model: req.model });
     }
