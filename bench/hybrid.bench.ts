@@ -295,7 +295,7 @@ function writePlot(samples: { t: number; done: number; offered: number; s: Share
   const p99: { x: number; y: number }[] = [];
   for (let t = 0; t < (samples.at(-1)?.t ?? 0); t += 0.5) {
     const w = lats.filter((l) => l.t >= t - 1 && l.t < t).map((l) => l.ms);
-    if (w.length >= 5) p99.push({ x: t, y: q(w, 0.99) });
+    p99.push({ x: t, y: w.length >= 5 ? q(w, 0.99) : NaN }); // NaN: a gap while online is idle
   }
   const png = renderPlot({
     title: `bench:hybrid: online 0 -> 40% -> 0 at ${m.bFrom.toFixed(0)}-${m.cFrom.toFixed(0)} s, then revocation cycles from ${m.cTo.toFixed(0)} s`,
