@@ -27,6 +27,7 @@ const HOLD_DOWN_MS = 1_000;
 const ONLINE_SHARE = Number(process.env.BENCH_ONLINE_SHARE ?? 1);
 const P99_TARGET_MS = Number(process.env.BENCH_P99_TARGET_MS ?? 10);
 const DB = 'tandem_bench_hybrid';
+const NODE = 'bench-hybrid';
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const q = (xs: number[], p: number): number => {
@@ -68,24 +69,36 @@ interface Shares {
   owned: number;
   borrowed: number;
 }
-interface HybridHolder {
-  kind: string;
-  share: number;
-  owned: number;
-  borrowed: number;
-  states: Record<string, number>;
-}
-
-async function shares(gw: string): Promise<Shares> {
-  const v = (await (await fetch(`${gw}/admin/api/hybrid`)).json()) as { devices: { cores: number | null }[]; holders: HybridHolder[] };
-  const cores = v.devices[0]?.cores ?? 1;
-  const sum = (kind: string, f: (h: HybridHolder) => number): number => r(v.holders.filter((h) => h.kind === kind).reduce((s, h) => s + f(h), 0) * cores, 2);
-  return { cores, online: sum('online', (h) => h.share), owned: sum('batch', (h) => h.owned), borrowed: sum('batch', (h) => h.borrowed) };
-}
-
-async function itemsDone(batchUrl: string, id: string): Promise<{ done: number; state: string }> {
-  const b = (await (await fetch(`${batchUrl}/v1/batches/${id}`)).json()) as { state: string; counts: { itemsDone: number } };
-  return { done: b.counts.itemsDone, state: b.state };
+/**
+ * Ledger shares (in cores) and batch progress, read from Postgres by the bench itself: polling
+ * the apps' HTTP APIs would put the observer's work on the gateway's event loop.
+ */
+class Probe {
+  private constructor(private readonly c: Client) {}
+  static async open(url: string): Promise<Probe> {
+    const c = new Client({ connectionString: url });
+    await c.connect();
+    return new Probe(c);
+  }
+  async shares(node: string): Promise<Shares> {
+    const res = await this.c.query<{ cores: number | null; kind: string | null; borrowed: boolean | null; milli: string | null }>(
+      `SELECT d.cores, a.kind, a.borrowed, sum(a.share_milli) AS milli
+         FROM sched_device d LEFT JOIN sched_allocation a ON a.device_id = d.id AND a.state IN ('active', 'revoking')
+        WHERE d.node_name = $1 AND d.kind = 'cpu' GROUP BY d.cores, a.kind, a.borrowed`,
+      [node],
+    );
+    const cores = res.rows[0]?.cores ?? 1;
+    const get = (kind: string, borrowed?: boolean): number =>
+      r(res.rows.filter((x) => x.kind === kind && (borrowed === undefined || x.borrowed === borrowed)).reduce((s, x) => s + Number(x.milli ?? 0), 0) / 1000 * cores, 2);
+    return { cores, online: get('online'), owned: get('batch', false), borrowed: get('batch', true) };
+  }
+  async progress(id: string): Promise<{ done: number; state: string }> {
+    const r = await this.c.query<{ items_done: string; state: string }>('SELECT items_done, state FROM batch WHERE id = $1', [id]);
+    return { done: Number(r.rows[0]?.items_done ?? 0), state: r.rows[0]?.state ?? 'unknown' };
+  }
+  close(): Promise<void> {
+    return this.c.end();
+  }
 }
 
 async function dropDatabase(name: string): Promise<void> {
@@ -120,7 +133,7 @@ async function main(): Promise<void> {
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
     MODEL_REPOSITORY: repo,
-    SCHEDULER_NODE_NAME: 'bench-hybrid',
+    SCHEDULER_NODE_NAME: NODE,
     SCHEDULER_DISCOVER_GPUS: 'false',
     SCHEDULER_DEFAULT_ONLINE_SHARE: String(ONLINE_SHARE),
     SCHEDULER_DEFAULT_BATCH_SHARE: String(1 - ONLINE_SHARE),
@@ -131,6 +144,8 @@ async function main(): Promise<void> {
   const gateway = await app('dist/apps/gateway/src/main.js', { ...common, GATEWAY_PORT: String(gwPort), GATEWAY_GRPC_PORT: String(await freePort()), HYBRID_HOLD_DOWN_MS: String(HOLD_DOWN_MS), HYBRID_ONLINE_P99_TARGET_MS: String(P99_TARGET_MS) }, `${gw}/v2/health/ready`);
   const batch = await app('dist/apps/batch/src/main.js', { ...common, BATCH_PORT: String(bPort), BATCH_BORROW_HOLD_DOWN_MS: String(HOLD_DOWN_MS), BATCH_CONCURRENCY: '2' }, `${bu}/v2/health/ready`);
   const cls: Target = clsBinaryTarget(gwPort);
+  const probe = await Probe.open(databaseUrl);
+  const shares = (): Promise<Shares> => probe.shares(NODE);
   try {
     // 1. Online alone: saturation, then 40 % of it in open loop.
     await closedLoop(cls, 8, 2);
@@ -176,7 +191,7 @@ async function main(): Promise<void> {
     let finishedEarly = false;
     const sampler = (async () => {
       while (sampling) {
-        const [b, s] = await Promise.all([itemsDone(bu, id), shares(gw)]);
+        const [b, s] = await Promise.all([probe.progress(id), shares()]);
         if (b.state !== 'running' && b.state !== 'queued') finishedEarly = true;
         samples.push({ t: (performance.now() - start) / 1000, done: b.done, offered, s });
         await sleep(250);
@@ -194,7 +209,7 @@ async function main(): Promise<void> {
     };
 
     // 3. Batch solo (online idle since before it started), after it reached full speed.
-    for (let s = await shares(gw); s.owned + s.borrowed < s.cores; s = await shares(gw)) await sleep(100);
+    for (let s = await shares(); s.owned + s.borrowed < s.cores; s = await shares()) await sleep(100);
     await sleep(1_500);
     const soloFrom = now();
     await sleep(STEP * 1000);
@@ -216,7 +231,7 @@ async function main(): Promise<void> {
     // 5. Revocation cycles: short online bursts, each revoking the borrowed unit.
     for (let i = 0; i < CYCLES && !finishedEarly; i++) {
       await online(1);
-      for (let w = 0; w < 60 && (await shares(gw)).borrowed === 0; w++) await sleep(100);
+      for (let w = 0; w < 60 && (await shares()).borrowed === 0; w++) await sleep(100);
     }
     sampling = false;
     await sampler;
@@ -255,6 +270,7 @@ async function main(): Promise<void> {
     gateway.proc.kill('SIGTERM');
     batch.proc.kill('SIGTERM');
     rmSync(repo, { recursive: true, force: true });
+    await probe.close();
   }
 }
 
