@@ -11,7 +11,7 @@ import { freePort } from './chaos/private-stores';
  * `npm run soak` (not in CI): SOAK_MINUTES (10) of open-loop online load at 70% of the
  * measured saturation on ppocr_cls plus back-to-back score batches, against a gateway and a
  * batch app running as their own processes. Reports each process's RSS over time; fails on any
- * error or RSS growth ≥ 10% from the end of warm-up to the end.
+ * error or when the mean RSS of the last quarter exceeds the second quarter's by ≥ 10%.
  */
 const env = process.env;
 const MINUTES = Number(env.SOAK_MINUTES ?? 10);
@@ -132,10 +132,19 @@ async function main(): Promise<number> {
       say(`t=${s.min.toFixed(1)} min  gateway RSS ${s.gateway.toFixed(0)} MiB  batch RSS ${s.batch.toFixed(0)} MiB  online ok ${ok} errors ${errors}  batches ${batches}`);
     }
     await Promise.all([online, batch]);
-    // Growth from the end of the first minute (warm-up: sessions, JIT, pools) to the end.
-    const base = samples.find((s) => s.min >= 1) ?? samples[0]!;
-    const last = samples.at(-1)!;
+    // A leak keeps growing; an allocator fills its arenas to a high-water mark over the first
+    // minutes under load (measured: the gateway peaked at 6.5 of 10 min, then fell) and a
+    // single sample swings ±10 %. So the test compares means: the last quarter of the run
+    // against its second quarter (after warm-up).
+    const mean = (xs: typeof samples, k: 'gateway' | 'batch'): number => xs.reduce((a, x) => a + x[k], 0) / Math.max(1, xs.length);
+    const q = Math.max(1, Math.floor(samples.length / 4));
+    const mid = samples.slice(q, 2 * q);
+    const tail = samples.slice(-q);
+    const base = { gateway: mean(mid, 'gateway'), batch: mean(mid, 'batch') };
+    const last = { gateway: mean(tail, 'gateway'), batch: mean(tail, 'batch') };
     const growth = { gateway: (last.gateway - base.gateway) / base.gateway, batch: (last.batch - base.batch) / base.batch };
+    const first = samples[0]!;
+    const peak = { gateway: Math.max(...samples.map((x) => x.gateway)), batch: Math.max(...samples.map((x) => x.batch)) };
     const result = {
       bench: 'soak',
       minutes: MINUTES,
@@ -145,7 +154,16 @@ async function main(): Promise<number> {
       online_errors: errors,
       batches,
       batch_errors: batchErrors,
-      rss_mib: { gateway_start: Math.round(base.gateway), gateway_end: Math.round(last.gateway), batch_start: Math.round(base.batch), batch_end: Math.round(last.batch) },
+      rss_mib: {
+        gateway_first: Math.round(first.gateway),
+        gateway_q2_mean: Math.round(base.gateway),
+        gateway_q4_mean: Math.round(last.gateway),
+        gateway_peak: Math.round(peak.gateway),
+        batch_first: Math.round(first.batch),
+        batch_q2_mean: Math.round(base.batch),
+        batch_q4_mean: Math.round(last.batch),
+        batch_peak: Math.round(peak.batch),
+      },
       rss_growth_pct: { gateway: Number((growth.gateway * 100).toFixed(1)), batch: Number((growth.batch * 100).toFixed(1)) },
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
