@@ -15,12 +15,13 @@ import { benchDatabase, closedLoop, clsBinaryTarget, freePort, openLoop, type Ta
  * `npm run bench:hybrid`: online ppocr_cls on the gateway and an `infer` batch over the same
  * model on a batch worker, one machine, one device ledger (this node's CPU, online 0.5 / batch
  * 0.5, borrowing on). Both apps are compiled children; the load generator is this process.
- * Environment: DATABASE_URL, REDIS_URL, BENCH_STEP_SECONDS (5), BENCH_HYBRID_ITEMS (72000),
- * BENCH_REVOKE_CYCLES (6), BENCH_PLOT (docs/img/hybrid-trace.png).
+ * Environment: DATABASE_URL, REDIS_URL, BENCH_STEP_SECONDS (5), BENCH_HYBRID_ITEMS (100000),
+ * BENCH_REVOKE_CYCLES (6), BENCH_P99_ROUNDS (3), BENCH_PLOT (docs/img/hybrid-trace.png).
  */
 const STEP = Number(process.env.BENCH_STEP_SECONDS ?? 5);
-const ITEMS = Number(process.env.BENCH_HYBRID_ITEMS ?? 72_000);
+const ITEMS = Number(process.env.BENCH_HYBRID_ITEMS ?? 100_000);
 const CYCLES = Number(process.env.BENCH_REVOKE_CYCLES ?? 6);
+const ROUNDS = Number(process.env.BENCH_P99_ROUNDS ?? 3);
 const PLOT = resolve(process.env.BENCH_PLOT ?? 'docs/img/hybrid-trace.png');
 const HOLD_DOWN_MS = 1_000;
 // The deployment policy under test: the device partition and the online SLO.
@@ -248,6 +249,22 @@ async function main(): Promise<void> {
       await online(1);
       for (let w = 0; w < 60 && (await shares()).borrowed === 0; w++) await sleep(100);
     }
+    // 6. p99 rounds: this VM's latency drifts within seconds even with nothing co-located, so the
+    // p99 ratio is also taken as the median over interleaved pairs: batch paused (online solo),
+    // then batch resumed and borrowing again (online with batch), back to back.
+    const rounds: { solo: number; mixed: number }[] = [];
+    for (let i = 0; i < ROUNDS && !finishedEarly; i++) {
+      await fetch(`${bu}/v1/batches/${id}/pause`, { method: 'POST' });
+      for (let last = -1, cur = (await probe.progress(id)).done; cur !== last; await sleep(600), last = cur, cur = (await probe.progress(id)).done);
+      const so = await openLoop(cls, rate, STEP);
+      await fetch(`${bu}/v1/batches/${id}/resume`, { method: 'POST' });
+      await sleep(HOLD_DOWN_MS + 200); // online share released after the solo phase
+      for (let w = 0, sh = await shares(); w < 100 && sh.owned + sh.borrowed < sh.cores; w++, sh = await shares()) await sleep(100);
+      await sleep(1_000);
+      const mx = await openLoop(cls, rate, STEP);
+      rounds.push({ solo: so.p99, mixed: mx.p99 });
+      say(`p99 round ${i + 1}: solo ${so.p99.toFixed(2)} ms, with batch ${mx.p99.toFixed(2)} ms, ratio ${(mx.p99 / so.p99).toFixed(3)}`);
+    }
     sampling = false;
     await sampler;
     if (finishedEarly) say(`WARNING: the batch finished before the run ended; raise BENCH_HYBRID_ITEMS`);
@@ -256,11 +273,14 @@ async function main(): Promise<void> {
     const revoke = batch.logs.map((l) => Number(l.revokeToReleaseMs)).filter((x) => Number.isFinite(x));
     const preemptWait = gateway.logs.map((l) => Number(l.waitedMs)).filter((x) => Number.isFinite(x));
     const p99Mixed = q(mixed, 0.99);
+    const med = (xs: number[]): number => q(xs, 0.5);
     const out = {
       bench: 'hybrid',
-      online_p99_solo_ms: r(solo.p99, 2),
-      online_p99_mixed_ms: r(p99Mixed, 2),
-      p99_ratio: r(p99Mixed / solo.p99, 3),
+      online_p99_solo_ms: r(rounds.length ? med(rounds.map((x) => x.solo)) : solo.p99, 2),
+      online_p99_mixed_ms: r(rounds.length ? med(rounds.map((x) => x.mixed)) : p99Mixed, 2),
+      p99_ratio: r(rounds.length ? med(rounds.map((x) => x.mixed / x.solo)) : p99Mixed / solo.p99, 3),
+      trace_p99_solo_ms: r(solo.p99, 2),
+      trace_p99_mixed_ms: r(p99Mixed, 2),
       batch_solo_items_s: r(batchSolo),
       batch_idle_items_s: r(idleRate),
       batch_idle_ratio: r(idleRate / batchSolo, 3),
@@ -271,7 +291,7 @@ async function main(): Promise<void> {
     say(`online at 40% with batch: p50 ${q(mixed, 0.5).toFixed(2)} ms p99 ${p99Mixed.toFixed(2)} ms (${mixed.length} answers) vs solo p99 ${solo.p99.toFixed(2)} ms; from 1 s after the step on: p99 ${q(settled, 0.99).toFixed(2)} ms`);
     say(`revocation → release (worker, n=${revoke.length}): p50 ${q(revoke, 0.5).toFixed(1)} p99 ${q(revoke, 0.99).toFixed(1)} max ${Math.max(...revoke).toFixed(1)} ms; online claim waited for it (gateway, n=${preemptWait.length}): p50 ${q(preemptWait, 0.5)} p99 ${q(preemptWait, 0.99)} ms`);
     say(`load generator event-loop delay p99 (its own hiccups count as latency): solo ${soloLoopP99.toFixed(1)} ms, mixed ${mixedLoopP99.toFixed(1)} ms`);
-    say(`ratios: p99 mixed/solo ${out.p99_ratio} (target ≤ 1.3); batch idle/solo ${out.batch_idle_ratio} (target ≥ 0.85); revoke p99 ${out.revoke_p99_ms} ms (target ≤ 250)`);
+    say(`ratios: p99 with batch/solo ${out.p99_ratio} (median of ${rounds.length} interleaved rounds; single trace step ${(p99Mixed / solo.p99).toFixed(3)}) (target ≤ 1.3); batch idle/solo ${out.batch_idle_ratio} (target ≥ 0.85); revoke p99 ${out.revoke_p99_ms} ms (target ≤ 250)`);
     if (process.env.BENCH_DEBUG) {
       for (let t = bFrom; t < cFrom; t += 0.25) {
         const w = lats.filter((l) => l.t >= t && l.t < t + 0.25).map((l) => l.ms);

@@ -1,7 +1,8 @@
 import { Counter, Gauge, Histogram, register, type Metric } from 'prom-client';
 import type { DeviceView } from './scheduler.types';
 
-function getOr<T extends Metric>(name: string, make: () => T): T {
+/** The registered metric of that name, or a new one (several instances can live in one process). */
+export function getOr<T extends Metric>(name: string, make: () => T): T {
   // Several scheduler instances can live in one process (tests, bench): share the metric.
   return (register.getSingleMetric(name) as T | undefined) ?? make();
 }

@@ -1,9 +1,5 @@
-import { Counter, Gauge, Histogram, register, type Metric } from 'prom-client';
-
-function getOr<T extends Metric>(name: string, make: () => T): T {
-  // Several instances can live in one process (tests, bench): share the metric.
-  return (register.getSingleMetric(name) as T | undefined) ?? make();
-}
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { getOr } from '../scheduler.metrics';
 
 /** Co-location metrics of one process (a gateway's online claims, a batch worker's units). */
 export class HybridMetrics {
