@@ -16,11 +16,11 @@ import { LoadChild } from './support/load-child';
  * `npm run bench:hybrid`: online ppocr_cls on the gateway and an `infer` batch over the same
  * model on a batch worker, one machine, one device ledger (this node's CPU, online 0.5 / batch
  * 0.5, borrowing on). Both apps are compiled children; the load generator is this process.
- * Environment: DATABASE_URL, REDIS_URL, BENCH_STEP_SECONDS (5), BENCH_HYBRID_ITEMS (120000),
+ * Environment: DATABASE_URL, REDIS_URL, BENCH_STEP_SECONDS (5), BENCH_HYBRID_ITEMS (90000),
  * BENCH_REVOKE_CYCLES (4), BENCH_P99_ROUNDS (3), BENCH_PLOT (docs/img/hybrid-trace.png).
  */
 const STEP = Number(process.env.BENCH_STEP_SECONDS ?? 5);
-const ITEMS = Number(process.env.BENCH_HYBRID_ITEMS ?? 120_000);
+const ITEMS = Number(process.env.BENCH_HYBRID_ITEMS ?? 90_000);
 const CYCLES = Number(process.env.BENCH_REVOKE_CYCLES ?? 4);
 const ROUNDS = Number(process.env.BENCH_P99_ROUNDS ?? 3);
 const PLOT = resolve(process.env.BENCH_PLOT ?? 'docs/img/hybrid-trace.png');
@@ -163,7 +163,7 @@ async function main(): Promise<void> {
   const gw = `http://127.0.0.1:${gwPort}`;
   const bu = `http://127.0.0.1:${bPort}`;
   const gateway = await app('dist/apps/gateway/src/main.js', { ...common, GATEWAY_PORT: String(gwPort), GATEWAY_GRPC_PORT: String(await freePort()), HYBRID_HOLD_DOWN_MS: String(HOLD_DOWN_MS), HYBRID_ONLINE_P99_TARGET_MS: String(P99_TARGET_MS) }, `${gw}/v2/health/ready`);
-  const batch = await app('dist/apps/batch/src/main.js', { ...common, BATCH_PORT: String(bPort), BATCH_BORROW_HOLD_DOWN_MS: String(HOLD_DOWN_MS), BATCH_CONCURRENCY: '2' }, `${bu}/v2/health/ready`);
+  const batch = await app('dist/apps/batch/src/main.js', { ...common, BATCH_PORT: String(bPort), BATCH_BORROW_HOLD_DOWN_MS: String(HOLD_DOWN_MS), BATCH_CONCURRENCY: '2', BATCH_UPLOAD_LIMIT_MB: '16384' }, `${bu}/v2/health/ready`);
   const cls: Target = clsBinaryTarget(gwPort);
   const probe = await Probe.open(databaseUrl);
   const load = LoadChild.start();
@@ -209,7 +209,7 @@ async function main(): Promise<void> {
       while (sampling) {
         const b = await probe.progress(id);
         const s = await shares(); // one connection: queries one after the other
-        if (b.state !== 'running' && b.state !== 'queued') finishedEarly = true;
+        if (b.state !== 'running' && b.state !== 'queued' && b.state !== 'paused') finishedEarly = true;
         samples.push({ t: (performance.now() - start) / 1000, done: b.done, offered, s });
         await sleep(250);
       }
