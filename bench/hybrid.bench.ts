@@ -257,15 +257,22 @@ async function main(): Promise<void> {
     // p99 ratio is also taken as the median over interleaved pairs: batch paused (online solo),
     // then batch resumed and borrowing again (online with batch), back to back.
     const rounds: { solo: number; mixed: number }[] = [];
+    const roundsFrom = now();
     for (let i = 0; i < ROUNDS && !finishedEarly; i++) {
       await fetch(`${bu}/v1/batches/${id}/pause`, { method: 'POST' });
       for (let last = -1, cur = (await probe.progress(id)).done; cur !== last; await sleep(600), last = cur, cur = (await probe.progress(id)).done);
+      offered = rate;
       const so = await load.openLoop(gwPort, rate, STEP);
+      offered = 0;
+      for (const [at, ms] of so.samples) lats.push({ t: (at - performance.timeOrigin - start) / 1000, ms });
       await fetch(`${bu}/v1/batches/${id}/resume`, { method: 'POST' });
       await sleep(HOLD_DOWN_MS + 200); // online share released after the solo phase
       for (let w = 0, sh = await shares(); w < 100 && sh.owned + sh.borrowed < sh.cores; w++, sh = await shares()) await sleep(100);
       await sleep(1_000);
+      offered = rate;
       const mx = await load.openLoop(gwPort, rate, STEP);
+      offered = 0;
+      for (const [at, ms] of mx.samples) lats.push({ t: (at - performance.timeOrigin - start) / 1000, ms });
       rounds.push({ solo: so.p99, mixed: mx.p99 });
       say(`p99 round ${i + 1}: solo ${so.p99.toFixed(2)} ms, with batch ${mx.p99.toFixed(2)} ms, ratio ${(mx.p99 / so.p99).toFixed(3)}`);
     }
@@ -303,7 +310,7 @@ async function main(): Promise<void> {
         say(`  t=${(t - bFrom).toFixed(2)} n=${w.length} p50=${q(w, 0.5).toFixed(1)} p99=${q(w, 0.99).toFixed(1)} max=${Math.max(...w).toFixed(1)} shares=${JSON.stringify(sm?.s)}`);
       }
     }
-    writePlot(samples, lats, { aFrom, bFrom, cFrom, cTo });
+    writePlot(samples, lats, { aFrom, bFrom, cFrom, cTo, roundsFrom });
     say(`plot: ${PLOT}`);
     say(JSON.stringify(out));
   } finally {
@@ -344,7 +351,7 @@ async function traceCpu(pids: number[], ms: number): Promise<string[]> {
   return out;
 }
 
-function writePlot(samples: { t: number; done: number; offered: number; s: Shares }[], lats: { t: number; ms: number }[], m: { aFrom: number; bFrom: number; cFrom: number; cTo: number }): void {
+function writePlot(samples: { t: number; done: number; offered: number; s: Shares }[], lats: { t: number; ms: number }[], m: { aFrom: number; bFrom: number; cFrom: number; cTo: number; roundsFrom: number }): void {
   const itemsS = samples.map((x, i) => {
     const j = Math.max(0, i - 4);
     return { x: x.t, y: i === j ? NaN : (x.done - samples[j]!.done) / (x.t - samples[j]!.t) };
@@ -355,7 +362,7 @@ function writePlot(samples: { t: number; done: number; offered: number; s: Share
     p99.push({ x: t, y: w.length >= 5 ? q(w, 0.99) : NaN }); // NaN: a gap while online is idle
   }
   const png = renderPlot({
-    title: `bench:hybrid: online 0 -> 40% -> 0 at ${m.bFrom.toFixed(0)}-${m.cFrom.toFixed(0)} s, then revocation cycles from ${m.cTo.toFixed(0)} s`,
+    title: `bench:hybrid: online 0 -> 40% -> 0 at ${m.bFrom.toFixed(0)}-${m.cFrom.toFixed(0)} s, revocation cycles from ${m.cTo.toFixed(0)} s, p99 rounds (batch paused / resumed) from ${m.roundsFrom.toFixed(0)} s`,
     xLabel: 'seconds since the batch started',
     panels: [
       {
