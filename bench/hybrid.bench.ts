@@ -362,7 +362,7 @@ function writePlot(samples: { t: number; done: number; offered: number; s: Share
     p99.push({ x: t, y: w.length >= 5 ? q(w, 0.99) : NaN }); // NaN: a gap while online is idle
   }
   const png = renderPlot({
-    title: `bench:hybrid: online 0 -> 40% -> 0 at ${m.bFrom.toFixed(0)}-${m.cFrom.toFixed(0)} s, revocation cycles from ${m.cTo.toFixed(0)} s, p99 rounds (batch paused / resumed) from ${m.roundsFrom.toFixed(0)} s`,
+    title: `bench:hybrid: 40% online ${m.bFrom.toFixed(0)}-${m.cFrom.toFixed(0)} s; revocations from ${m.cTo.toFixed(0)} s; p99 rounds from ${m.roundsFrom.toFixed(0)} s`,
     xLabel: 'seconds since the batch started',
     panels: [
       {
