@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import {
   InferenceEngine,
   LocalCapacityProvider,
@@ -10,6 +10,8 @@ import {
 import { gauge } from '@tandem/shared';
 import { InferenceMetrics } from './inference.metrics';
 import { LatencyWindow } from './latency-window';
+import { LedgerCapacityProvider } from './ledger-capacity.provider';
+import { SchedulerCapacityProvider } from '@tandem/scheduler';
 
 export const INFERENCE_OPTIONS = Symbol('INFERENCE_OPTIONS');
 
@@ -42,10 +44,14 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
   /** Recent end-to-end latencies per model (the co-location SLO check reads them). */
   readonly latencies = new LatencyWindow();
 
-  constructor(@Inject(INFERENCE_OPTIONS) opts: InferenceOptions) {
+  constructor(
+    @Inject(INFERENCE_OPTIONS) opts: InferenceOptions,
+    @Optional() @Inject(SchedulerCapacityProvider) ledger?: SchedulerCapacityProvider,
+  ) {
+    const local = new LocalCapacityProvider({ cpuThreads: opts.cpuThreads });
     this.engine = new InferenceEngine({
       repository: new ModelRepository(opts.modelRepository),
-      capacity: new LocalCapacityProvider({ cpuThreads: opts.cpuThreads }),
+      capacity: ledger ? new LedgerCapacityProvider(ledger, local) : local,
       observer: this.metrics,
       defaultTimeoutMs: opts.defaultTimeoutMs,
       maxTimeoutMs: opts.maxTimeoutMs,

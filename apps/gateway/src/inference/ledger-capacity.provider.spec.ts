@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { LocalCapacityProvider, type ReplicaRequest } from '@tandem/inference';
+import type { SchedulerCapacityProvider } from '@tandem/scheduler';
+import { LedgerCapacityProvider } from './ledger-capacity.provider';
+
+/** A ledger that has one GPU (index 2) to give. */
+function oneGpuLedger(): { ledger: SchedulerCapacityProvider; released: string[] } {
+  const released: string[] = [];
+  let free = 1;
+  const ledger = {
+    acquire: async (req: ReplicaRequest) => {
+      const n = Math.min(free, req.count);
+      free -= n;
+      return Array.from({ length: n }, (_, i) => ({ id: `g${i}`, placement: { kind: 'cuda' as const, deviceId: 2 }, lease: {} }));
+    },
+    release: (l: { id: string }) => void released.push(l.id),
+  } as unknown as SchedulerCapacityProvider;
+  return { ledger, released };
+}
+
+describe('LedgerCapacityProvider', () => {
+  const req = (kind: 'cpu' | 'gpu', count: number): ReplicaRequest => ({ model: 'm', version: '1', count, device: { kind, threadsPerReplica: 1 } });
+
+  it('places GPU replicas on the device the ledger grants, the rest on CPU; releases each to its source', async () => {
+    const { ledger, released } = oneGpuLedger();
+    const local = new LocalCapacityProvider({ cpuThreads: 2 });
+    const p = new LedgerCapacityProvider(ledger, local);
+    const leases = await p.acquire(req('gpu', 2));
+    expect(leases.map((l) => l.placement)).toEqual([{ kind: 'cuda', deviceId: 2 }, { kind: 'cpu', intraOpThreads: 1 }]);
+    expect(local.held).toBe(1);
+    for (const l of leases) p.release(l);
+    expect(released).toEqual(['g0']);
+    expect(local.held).toBe(0);
+  });
+
+  it('CPU replicas never touch the ledger', async () => {
+    const { ledger } = oneGpuLedger();
+    const p = new LedgerCapacityProvider(ledger, new LocalCapacityProvider({ cpuThreads: 2 }));
+    expect((await p.acquire(req('cpu', 1)))[0]!.placement).toEqual({ kind: 'cpu', intraOpThreads: 1 });
+    expect((await p.acquire(req('gpu', 1)))[0]!.placement).toEqual({ kind: 'cuda', deviceId: 2 }); // still free
+  });
+});

@@ -1,0 +1,31 @@
+import { LocalCapacityProvider, type CapacityProvider, type DeviceLease, type ReplicaRequest } from '@tandem/inference';
+import type { SchedulerCapacityProvider } from '@tandem/scheduler';
+
+/**
+ * Replica placement for the gateway: GPU replicas take online allocations from the device ledger
+ * (which picks the CUDA device, and which batch work then cannot take); CPU replicas use the
+ * local thread budget, their cores being claimed in the ledger while they have traffic
+ * (OnlineClaimService). A GPU model on a node the ledger has no GPU for falls back to CPU, as
+ * the local provider does.
+ */
+export class LedgerCapacityProvider implements CapacityProvider {
+  private readonly fromLedger = new Set<string>();
+
+  constructor(
+    private readonly ledger: SchedulerCapacityProvider,
+    private readonly local: LocalCapacityProvider,
+  ) {}
+
+  async acquire(req: ReplicaRequest): Promise<DeviceLease[]> {
+    if (req.device.kind !== 'gpu') return this.local.acquire(req);
+    const granted = await this.ledger.acquire(req);
+    for (const l of granted) this.fromLedger.add(l.id);
+    if (granted.length >= req.count) return granted;
+    return [...granted, ...(await this.local.acquire({ ...req, count: req.count - granted.length, device: { ...req.device, kind: 'cpu' } }))];
+  }
+
+  release(lease: DeviceLease): void {
+    if (this.fromLedger.delete(lease.id)) this.ledger.release(lease as Parameters<SchedulerCapacityProvider['release']>[0]);
+    else this.local.release(lease);
+  }
+}
