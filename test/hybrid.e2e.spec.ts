@@ -47,13 +47,18 @@ describe('hybrid co-location: batch yields to online and takes the share back', 
       online: o.reduce((s, h) => s + (h.states.active ?? 0) * (h.share / Math.max(1, h.allocations)), 0),
     };
   };
-  /** Batch items finished per second over `ms`. */
-  const rate = async (id: string, ms: number): Promise<number> => {
+  const busyUnits = async (): Promise<number> => Number(/tandem_hybrid_batch_units\{kind="busy"\} (\d+)/.exec(await (await fetch(`${batch.url}/metrics`)).text())?.[1]);
+  /** Batch items finished per second over `ms`, and the most units the worker ran at once meanwhile. */
+  const rate = async (id: string, ms: number): Promise<{ itemsS: number; maxBusy: number }> => {
     const a = (await getBatch(batch.url, id)).counts.itemsDone;
     const t0 = performance.now();
-    await sleep(ms);
+    let maxBusy = 0;
+    while (performance.now() - t0 < ms) {
+      maxBusy = Math.max(maxBusy, await busyUnits());
+      await sleep(25);
+    }
     const b = (await getBatch(batch.url, id)).counts.itemsDone;
-    return ((b - a) * 1000) / (performance.now() - t0);
+    return { itemsS: ((b - a) * 1000) / (performance.now() - t0), maxBusy };
   };
 
   beforeAll(async () => {
@@ -102,58 +107,68 @@ describe('hybrid co-location: batch yields to online and takes the share back', 
     repo?.remove();
   });
 
-  it('borrows idle online share, yields it to online load within moments, takes it back after the hold-down', async () => {
+  // Throughput needs idle CPU to show the share: when the rest of the suite saturates the two
+  // cores, a phase can read wrong; a retry starts clean (the finally block cancels everything).
+  it('borrows idle online share, yields it to online load within moments, takes it back after the hold-down', { retry: 2, timeout: 90_000 }, async () => {
     const items = Array.from({ length: 80_000 }, (_, i) => Array.from({ length: 16 }, (_, j) => ((i * 16 + j) % 97) / 97 - 0.5));
     const sub = await postJson(`${batch.url}/v1/batches`, { task: 'infer', model: 'burn', reducer: 'count', chunkSize: 400, items });
     expect(sub.status).toBe(201);
     const id = sub.body.id as string;
+    let load: ReturnType<typeof spawn> | undefined;
+    try {
+      // 1. Online idle: the batch holds its own core and borrows the online one.
+      await waitUntil(async () => (await batchShare()).borrowed === 0.5, 'batch borrowing the idle online core', 20_000);
+      expect(await batchShare()).toMatchObject({ owned: 0.5, borrowed: 0.5, online: 0 });
+      const before = await rate(id, 2_000);
 
-    // 1. Online idle: the batch holds its own core and borrows the online one.
-    await waitUntil(async () => (await batchShare()).borrowed === 0.5, 'batch borrowing the idle online core', 20_000);
-    expect(await batchShare()).toMatchObject({ owned: 0.5, borrowed: 0.5, online: 0 });
-    const before = await rate(id, 2_000);
+      // 2. Online load: the gateway claims its core, the borrowed batch unit is revoked and released.
+      const child = spawn(process.execPath, [resolve(process.cwd(), 'test/support/load-gen.mjs'), gw.url, 'ppocr_cls', '2', '1'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      load = child;
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<void>((r) => child.on('exit', () => r()));
+      const t0 = performance.now();
+      await waitUntil(async () => {
+        const s = await batchShare();
+        return s.online === 0.5 && s.borrowed === 0;
+      }, 'online taking its core back', 10_000);
+      const yieldMs = performance.now() - t0;
+      expect(yieldMs).toBeLessThan(5_000);
+      const v = await hybrid();
+      expect(v.online.claims.find((c) => c.key === 'ppocr_cls')).toMatchObject({ held: 1 });
+      expect(v.preemptionsByThisGateway).toBeGreaterThanOrEqual(1);
+      expect(v.devices[0]!.used).toMatchObject({ online: 0.5, batch: 0.5, borrowed: 0 });
+      const during = await rate(id, 2_000);
 
-    // 2. Online load: the gateway claims its core, the borrowed batch unit is revoked and released.
-    const load = spawn(process.execPath, [resolve(process.cwd(), 'test/support/load-gen.mjs'), gw.url, 'ppocr_cls', '2', '1'], { stdio: ['pipe', 'pipe', 'inherit'] });
-    let out = '';
-    load.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<void>((r) => load.on('exit', () => r()));
-    const t0 = performance.now();
-    await waitUntil(async () => {
-      const s = await batchShare();
-      return s.online === 0.5 && s.borrowed === 0;
-    }, 'online taking its core back', 10_000);
-    const yieldMs = performance.now() - t0;
-    expect(yieldMs).toBeLessThan(5_000);
-    const v = await hybrid();
-    expect(v.online.claims.find((c) => c.key === 'ppocr_cls')).toMatchObject({ held: 1 });
-    expect(v.preemptionsByThisGateway).toBeGreaterThanOrEqual(1);
-    expect(v.devices[0]!.used).toMatchObject({ online: 0.5, batch: 0.5, borrowed: 0 });
-    const during = await rate(id, 2_000);
+      // 3. Online stops: after both hold-downs the batch borrows the core again.
+      child.kill('SIGTERM');
+      await exited;
+      expect(JSON.parse(out)).toMatchObject({ failed: 0 });
+      await waitUntil(async () => (await batchShare()).borrowed === 0.5, 'batch borrowing again', 10_000);
+      expect((await batchShare()).online).toBe(0);
+      const after = await rate(id, 2_000);
 
-    // 3. Online stops: after both hold-downs the batch borrows the core again.
-    load.kill('SIGTERM');
-    await exited;
-    expect(JSON.parse(out)).toMatchObject({ failed: 0 });
-    await waitUntil(async () => (await batchShare()).borrowed === 0.5, 'batch borrowing again', 10_000);
-    expect((await batchShare()).online).toBe(0);
-    const after = await rate(id, 2_000);
+      // Worker metrics: the revocation was seen and the unit released at a safe point, well inside the grace.
+      const metrics = await (await fetch(`${batch.url}/metrics`)).text();
+      expect(Number(/tandem_hybrid_batch_revocations_total (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+      const within250 = Number(/tandem_hybrid_revoke_release_seconds_bucket\{le="0.25"\} (\d+)/.exec(metrics)?.[1]);
+      const count = Number(/tandem_hybrid_revoke_release_seconds_count (\d+)/.exec(metrics)?.[1]);
+      expect(count).toBeGreaterThanOrEqual(1);
+      expect(within250).toBe(count);
 
-    // Worker metrics: the revocation was seen and the unit released at a safe point, well inside the grace.
-    const metrics = await (await fetch(`${batch.url}/metrics`)).text();
-    expect(Number(/tandem_hybrid_batch_revocations_total (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
-    const within250 = Number(/tandem_hybrid_revoke_release_seconds_bucket\{le="0.25"\} (\d+)/.exec(metrics)?.[1]);
-    const count = Number(/tandem_hybrid_revoke_release_seconds_count (\d+)/.exec(metrics)?.[1]);
-    expect(count).toBeGreaterThanOrEqual(1);
-    expect(within250).toBe(count);
-
-    // Observed throughput follows the share: one core while online runs, two before and after.
-    expect(during).toBeGreaterThan(0);
-    expect(during).toBeLessThan(before * 0.85);
-    expect(after).toBeGreaterThan(during * 1.15);
-
-    const cancel = await postJson(`${batch.url}/v1/batches/${id}/cancel`, {});
-    expect(cancel.status).toBe(201);
-    expect(cancel.body.state).toBe('cancelled');
-  }, 90_000);
+      // Observed use follows the share: the worker ran two model batches at once before and after,
+      // one while online held its core; and so did its throughput.
+      expect([before.maxBusy, during.maxBusy, after.maxBusy]).toEqual([2, 1, 2]);
+      expect(during.itemsS).toBeGreaterThan(0);
+      expect(during.itemsS).toBeLessThan(before.itemsS * 0.85);
+      expect(after.itemsS).toBeGreaterThan(during.itemsS * 1.15);
+    } finally {
+      load?.kill('SIGTERM');
+      const cancel = await postJson(`${batch.url}/v1/batches/${id}/cancel`, {});
+      expect(cancel.status).toBe(201);
+      expect(cancel.body.state).toBe('cancelled');
+      // The next attempt (if any) starts with the online share released and the batch idle.
+      await waitUntil(async () => (await batchShare()).online === 0, 'online share released', 10_000);
+    }
+  });
 });
