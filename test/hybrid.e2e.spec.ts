@@ -107,6 +107,16 @@ describe('hybrid co-location: batch yields to online and takes the share back', 
     repo?.remove();
   });
 
+  it('takes a per-batch borrow policy and rejects a bad one', async () => {
+    const bad = await postJson(`${batch.url}/v1/batches`, { task: 'infer', model: 'burn', reducer: 'count', borrow: 'maybe', items: [Array(16).fill(0)] });
+    expect(bad.status).toBe(400);
+    expect(String(bad.body.error)).toMatch(/borrow/);
+    const ok = await postJson(`${batch.url}/v1/batches`, { task: 'infer', model: 'burn', reducer: 'count', borrow: false, priority: 80, items: [Array(16).fill(0)] });
+    expect(ok.status).toBe(201);
+    expect(ok.body).toMatchObject({ borrow: false, priority: 80 });
+    await waitUntil(async () => (await getBatch(batch.url, ok.body.id as string)).state === 'succeeded', 'the owned-only batch to finish', 20_000);
+  });
+
   // Throughput needs idle CPU to show the share: when the rest of the suite saturates the two
   // cores, a phase can read wrong; a retry starts clean (the finally block cancels everything).
   it('borrows idle online share, yields it to online load within moments, takes it back after the hold-down', { retry: 2, timeout: 90_000 }, async () => {
