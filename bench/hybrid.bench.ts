@@ -3,21 +3,23 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { Client } from 'pg';
 import { buildBurnModel } from '../scripts/generate-models';
-import { renderPlot } from './plot/png-plot';
+import { Probe, quantile, traceCpu, writePlot, type Shares } from './support/hybrid-probes';
 import { benchDatabase, closedLoop, clsBinaryTarget, freePort, type Target } from './support/http-load';
 import { LoadChild } from './support/load-child';
 
 /**
  * `npm run bench:hybrid`: online ppocr_cls on the gateway and an `infer` batch over the same
- * model on a batch worker, one machine, one device ledger (this node's CPU, online 0.5 / batch
- * 0.5, borrowing on). Both apps are compiled children; the load generator is this process.
+ * model on a batch worker, one machine, one device ledger (this node's CPU; the partition and the
+ * online SLO are the policy under test). Both apps are compiled children, the open-loop load
+ * comes from a child of its own, the bench reads the ledger from Postgres.
  * Environment: DATABASE_URL, REDIS_URL, BENCH_STEP_SECONDS (5), BENCH_HYBRID_ITEMS (90000),
- * BENCH_REVOKE_CYCLES (4), BENCH_P99_ROUNDS (3), BENCH_PLOT (docs/img/hybrid-trace.png).
+ * BENCH_REVOKE_CYCLES (4), BENCH_P99_ROUNDS (3), BENCH_ONLINE_SHARE (1), BENCH_P99_TARGET_MS (10),
+ * BENCH_PLOT (docs/img/hybrid-trace.png), BENCH_DEBUG, BENCH_BATCH_MODEL=burn, BENCH_GW_PROF=<dir>.
  */
 const STEP = Number(process.env.BENCH_STEP_SECONDS ?? 5);
 const ITEMS = Number(process.env.BENCH_HYBRID_ITEMS ?? 90_000);
@@ -32,10 +34,7 @@ const DB = 'tandem_bench_hybrid';
 const NODE = 'bench-hybrid';
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const q = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))]! : NaN;
-};
+const q = quantile;
 const r = (v: number, d = 1): number => Number(v.toFixed(d));
 
 interface Child {
@@ -62,51 +61,6 @@ async function app(script: string, env: NodeJS.ProcessEnv, readyUrl: string): Pr
     if ((await fetch(readyUrl).then((x) => x.status, () => 0)) === 200) return { proc, logs };
     if (i > 600) throw new Error(`${script} not ready`);
     await sleep(100);
-  }
-}
-
-interface Shares {
-  cores: number;
-  online: number;
-  owned: number;
-  borrowed: number;
-}
-/**
- * Ledger shares (in cores) and batch progress, read from Postgres by the bench itself: polling
- * the apps' HTTP APIs would put the observer's work on the gateway's event loop.
- */
-class Probe {
-  private queue: Promise<unknown> = Promise.resolve();
-  private constructor(private readonly c: Client) {}
-  /** One connection, shared by the sampler and the main flow: queries run one after the other. */
-  private query<T extends object>(sql: string, args: unknown[]): Promise<{ rows: T[] }> {
-    const next = this.queue.then(() => this.c.query<T>(sql, args));
-    this.queue = next.catch(() => undefined);
-    return next;
-  }
-  static async open(url: string): Promise<Probe> {
-    const c = new Client({ connectionString: url });
-    await c.connect();
-    return new Probe(c);
-  }
-  async shares(node: string): Promise<Shares> {
-    const res = await this.query<{ cores: number | null; kind: string | null; borrowed: boolean | null; milli: string | null }>(
-      `SELECT d.cores, a.kind, a.borrowed, sum(a.share_milli) AS milli
-         FROM sched_device d LEFT JOIN sched_allocation a ON a.device_id = d.id AND a.state IN ('active', 'revoking')
-        WHERE d.node_name = $1 AND d.kind = 'cpu' GROUP BY d.cores, a.kind, a.borrowed`,
-      [node],
-    );
-    const cores = res.rows[0]?.cores ?? 1;
-    const get = (kind: string, borrowed?: boolean): number =>
-      r(res.rows.filter((x) => x.kind === kind && (borrowed === undefined || x.borrowed === borrowed)).reduce((s, x) => s + Number(x.milli ?? 0), 0) / 1000 * cores, 2);
-    return { cores, online: get('online'), owned: get('batch', false), borrowed: get('batch', true) };
-  }
-  async progress(id: string): Promise<{ done: number; state: string }> {
-    const r = await this.query<{ items_done: string; state: string }>('SELECT items_done, state FROM batch WHERE id = $1', [id]);
-    return { done: Number(r.rows[0]?.items_done ?? 0), state: r.rows[0]?.state ?? 'unknown' };
-  }
-  close(): Promise<void> {
-    return this.c.end();
   }
 }
 
@@ -310,7 +264,7 @@ async function main(): Promise<void> {
         say(`  t=${(t - bFrom).toFixed(2)} n=${w.length} p50=${q(w, 0.5).toFixed(1)} p99=${q(w, 0.99).toFixed(1)} max=${Math.max(...w).toFixed(1)} shares=${JSON.stringify(sm?.s)}`);
       }
     }
-    writePlot(samples, lats, { aFrom, bFrom, cFrom, cTo, roundsFrom });
+    writePlot(PLOT, samples, lats, { aFrom, bFrom, cFrom, cTo, roundsFrom });
     say(`plot: ${PLOT}`);
     say(JSON.stringify(out));
   } finally {
@@ -320,80 +274,6 @@ async function main(): Promise<void> {
     await probe.close();
     load.stop();
   }
-}
-
-/** Debug: CPU use (fraction of a core) per 100 ms of the gateway, the batch worker and all Postgres processes. */
-async function traceCpu(pids: number[], ms: number): Promise<string[]> {
-  const { readFileSync, readdirSync } = await import('node:fs');
-  const cpu = (pid: number): number => {
-    try {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return Number(f[11]) + Number(f[12]);
-    } catch {
-      return 0;
-    }
-  };
-  const pg = (): number => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).reduce((s, d) => {
-    try {
-      return readFileSync(`/proc/${d}/comm`, 'utf8').startsWith('postgres') ? s + cpu(Number(d)) : s;
-    } catch {
-      return s;
-    }
-  }, 0);
-  const out: string[] = [];
-  let prev = [...pids.map(cpu), pg()];
-  for (let t = 0; t < ms; t += 100) {
-    await sleep(100);
-    const cur = [...pids.map(cpu), pg()];
-    out.push(`  cpu t=${(t / 1000).toFixed(1)} gateway ${((cur[0]! - prev[0]!) / 10).toFixed(2)} batch ${((cur[1]! - prev[1]!) / 10).toFixed(2)} postgres ${((cur[2]! - prev[2]!) / 10).toFixed(2)}`);
-    prev = cur;
-  }
-  return out;
-}
-
-function writePlot(samples: { t: number; done: number; offered: number; s: Shares }[], lats: { t: number; ms: number }[], m: { aFrom: number; bFrom: number; cFrom: number; cTo: number; roundsFrom: number }): void {
-  const itemsS = samples.map((x, i) => {
-    const j = Math.max(0, i - 4);
-    return { x: x.t, y: i === j ? NaN : (x.done - samples[j]!.done) / (x.t - samples[j]!.t) };
-  });
-  const p99: { x: number; y: number }[] = [];
-  for (let t = 0; t < (samples.at(-1)?.t ?? 0); t += 0.5) {
-    const w = lats.filter((l) => l.t >= t - 1 && l.t < t).map((l) => l.ms);
-    p99.push({ x: t, y: w.length >= 5 ? q(w, 0.99) : NaN }); // NaN: a gap while online is idle
-  }
-  const png = renderPlot({
-    title: `bench:hybrid: 40% online ${m.bFrom.toFixed(0)}-${m.cFrom.toFixed(0)} s; revocations from ${m.cTo.toFixed(0)} s; p99 rounds from ${m.roundsFrom.toFixed(0)} s`,
-    xLabel: 'seconds since the batch started',
-    panels: [
-      {
-        title: 'Online load',
-        yLabel: 'req/s',
-        yRightLabel: 'p99 ms',
-        series: [
-          { name: 'offered rate', color: [40, 90, 200], points: samples.map((x) => ({ x: x.t, y: x.offered })), step: true },
-          { name: 'p99 latency (1 s window)', color: [220, 50, 40], points: p99, axis: 'right' },
-        ],
-      },
-      {
-        title: 'Online share held in the ledger (cores)',
-        yLabel: 'cores',
-        yMin: 0,
-        series: [{ name: 'online held', color: [220, 50, 40], points: samples.map((x) => ({ x: x.t, y: x.s.online })), step: true }],
-      },
-      { title: 'Batch throughput', yLabel: 'items/s', series: [{ name: 'batch items/s (1 s window)', color: [30, 150, 60], points: itemsS }] },
-      {
-        title: 'Batch share held in the ledger (cores)',
-        yLabel: 'cores',
-        yMin: 0,
-        series: [
-          { name: 'owned', color: [30, 150, 60], points: samples.map((x) => ({ x: x.t, y: x.s.owned })), step: true },
-          { name: 'owned + borrowed', color: [240, 160, 20], points: samples.map((x) => ({ x: x.t, y: x.s.owned + x.s.borrowed })), step: true },
-        ],
-      },
-    ],
-  });
-  mkdirSync(dirname(PLOT), { recursive: true });
-  writeFileSync(PLOT, png);
 }
 
 main().catch((e: unknown) => {
