@@ -6,7 +6,8 @@ import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
 import { AutoscalerService } from '../apps/gateway/src/autoscaler/autoscaler.service';
 import { InferenceService } from '../apps/gateway/src/inference/inference.service';
 import { tempModelRepo, type TempRepo } from './support/model-repo';
-import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from './support/test-env';
+import { createTestDatabase, type TestDatabase } from './support/test-env';
+import { gatewayEnv } from './support/gateway-harness';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -61,14 +62,7 @@ describe('replica autoscaling under real load', () => {
     });
     gw = await startGateway(
       loadGatewayConfig({
-        DATABASE_URL: db.url,
-        REDIS_URL: TEST_REDIS_URL,
-        QUEUE_PREFIX: testQueuePrefix(),
-        LOG_LEVEL: 'silent',
-        TANDEM_AUTH: 'off', // auth has its own tests (test/auth.e2e.spec.ts)
-        HOST: '127.0.0.1',
-        GATEWAY_PORT: '0',
-        GATEWAY_GRPC_PORT: '0',
+        ...gatewayEnv(db.url),
         MODEL_REPOSITORY: repo.dir,
         AUTOSCALER_TICK_MS: '100',
       }),

@@ -3,7 +3,8 @@ import { startGateway, type RunningGateway } from '../apps/gateway/src/bootstrap
 import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
 import { InferenceService } from '../apps/gateway/src/inference/inference.service';
 import type { ModelInstance, Replica } from '@tandem/inference';
-import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from './support/test-env';
+import { createTestDatabase, type TestDatabase } from './support/test-env';
+import { gatewayEnv } from './support/gateway-harness';
 
 // Fixture repository: the scorer with max_batch_size 8, one replica, queue of 4 requests.
 const REPO = 'test/fixtures/inference/models';
@@ -47,14 +48,7 @@ describe('batching, back-pressure and deadlines over a real socket', () => {
     db = await createTestDatabase();
     gw = await startGateway(
       loadGatewayConfig({
-        DATABASE_URL: db.url,
-        REDIS_URL: TEST_REDIS_URL,
-        QUEUE_PREFIX: testQueuePrefix(),
-        LOG_LEVEL: 'silent',
-        TANDEM_AUTH: 'off', // auth has its own tests (test/auth.e2e.spec.ts)
-        HOST: '127.0.0.1',
-        GATEWAY_PORT: '0',
-        GATEWAY_GRPC_PORT: '0',
+        ...gatewayEnv(db.url),
         MODEL_REPOSITORY: REPO,
         INFERENCE_DEFAULT_TIMEOUT_MS: String(DEFAULT_TIMEOUT_MS),
       }),

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../apps/gateway/src/bootstrap';
 import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
-import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from './support/test-env';
+import { createTestDatabase, type TestDatabase } from './support/test-env';
+import { gatewayEnv } from './support/gateway-harness';
 
 const x = (data: unknown, shape: number[] = [1, 1], datatype = 'FP32') => ({ inputs: [{ name: 'x', shape, datatype, data }] });
 
@@ -26,15 +27,7 @@ describe('bad input gets a clear 4xx {"error"} over a real socket', () => {
     db = await createTestDatabase();
     gw = await startGateway(
       loadGatewayConfig({
-        DATABASE_URL: db.url,
-        REDIS_URL: TEST_REDIS_URL,
-        QUEUE_PREFIX: testQueuePrefix(),
-        LOG_LEVEL: 'silent',
-        TANDEM_AUTH: 'off', // auth has its own tests (test/auth.e2e.spec.ts)
-        HOST: '127.0.0.1',
-        GATEWAY_PORT: '0',
-        GATEWAY_GRPC_PORT: '0',
-        MODEL_REPOSITORY: 'models',
+        ...gatewayEnv(db.url),
         GATEWAY_BODY_LIMIT_MB: '1',
       }),
     );

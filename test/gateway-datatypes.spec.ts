@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../apps/gateway/src/bootstrap';
 import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
 import { buildIdentityModel } from '../scripts/generate-models';
-import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from './support/test-env';
+import { createTestDatabase, type TestDatabase } from './support/test-env';
+import { gatewayEnv } from './support/gateway-harness';
 
 // JSON values per OIP datatype, shape [2, 2]; each is exactly representable in its type.
 const VALUES: Record<string, (number | boolean | string)[]> = {
@@ -67,14 +68,7 @@ describe('every OIP datatype onnxruntime supports round-trips through an Identit
     db = await createTestDatabase();
     gw = await startGateway(
       loadGatewayConfig({
-        DATABASE_URL: db.url,
-        REDIS_URL: TEST_REDIS_URL,
-        QUEUE_PREFIX: testQueuePrefix(),
-        LOG_LEVEL: 'silent',
-        TANDEM_AUTH: 'off', // auth has its own tests (test/auth.e2e.spec.ts)
-        HOST: '127.0.0.1',
-        GATEWAY_PORT: '0',
-        GATEWAY_GRPC_PORT: '0',
+        ...gatewayEnv(db.url),
         MODEL_REPOSITORY: repo,
       }),
     );

@@ -7,7 +7,8 @@ import { startGateway, type RunningGateway } from '../apps/gateway/src/bootstrap
 import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
 import { GrpcServerService } from '../apps/gateway/src/grpc/grpc-server.service';
 import { CLS_MODEL_FILE, tempModelRepo, type TempRepo } from './support/model-repo';
-import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from './support/test-env';
+import { createTestDatabase, type TestDatabase } from './support/test-env';
+import { gatewayEnv } from './support/gateway-harness';
 
 // The client is generated at test time from the project's .proto, as any OIP client would be.
 const PROTO = resolve(process.cwd(), 'apps/gateway/src/grpc/proto');
@@ -70,14 +71,7 @@ describe('gRPC inference.GRPCInferenceService over a real socket', () => {
     });
     gw = await startGateway(
       loadGatewayConfig({
-        DATABASE_URL: db.url,
-        REDIS_URL: TEST_REDIS_URL,
-        QUEUE_PREFIX: testQueuePrefix(),
-        LOG_LEVEL: 'silent',
-        TANDEM_AUTH: 'off', // auth has its own tests (test/auth.e2e.spec.ts)
-        HOST: '127.0.0.1',
-        GATEWAY_PORT: '0',
-        GATEWAY_GRPC_PORT: '0',
+        ...gatewayEnv(db.url),
         MODEL_REPOSITORY: repo.dir,
         GATEWAY_GRPC_MAX_MESSAGE_MB: '4',
       }),

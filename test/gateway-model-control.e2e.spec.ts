@@ -5,7 +5,8 @@ import { startGateway, type RunningGateway } from '../apps/gateway/src/bootstrap
 import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
 import { InferenceService } from '../apps/gateway/src/inference/inference.service';
 import { tempModelRepo, type TempRepo } from './support/model-repo';
-import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from './support/test-env';
+import { createTestDatabase, type TestDatabase } from './support/test-env';
+import { gatewayEnv } from './support/gateway-harness';
 
 const scorerConfig = (replicas: number): Record<string, unknown> => ({
   max_batch_size: 64,
@@ -50,14 +51,7 @@ describe('model control (Triton repository extension) while serving', () => {
     repo = tempModelRepo({ scorer: { from: 'scorer', config: scorerConfig(1) } });
     gw = await startGateway(
       loadGatewayConfig({
-        DATABASE_URL: db.url,
-        REDIS_URL: TEST_REDIS_URL,
-        QUEUE_PREFIX: testQueuePrefix(),
-        LOG_LEVEL: 'silent',
-        TANDEM_AUTH: 'off', // auth has its own tests (test/auth.e2e.spec.ts)
-        HOST: '127.0.0.1',
-        GATEWAY_PORT: '0',
-        GATEWAY_GRPC_PORT: '0',
+        ...gatewayEnv(db.url),
         MODEL_REPOSITORY: repo.dir,
       }),
     );

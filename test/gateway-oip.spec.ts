@@ -2,7 +2,8 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../apps/gateway/src/bootstrap';
 import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
-import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from './support/test-env';
+import { createTestDatabase, type TestDatabase } from './support/test-env';
+import { gatewayEnv } from './support/gateway-harness';
 
 const CLS_OUT = 'softmax_0.tmp_0';
 const CLS_ITEM = 3 * 48 * 192;
@@ -39,15 +40,7 @@ describe('OIP v2 REST over a real socket (shipped model repository)', () => {
     db = await createTestDatabase();
     gw = await startGateway(
       loadGatewayConfig({
-        DATABASE_URL: db.url,
-        REDIS_URL: TEST_REDIS_URL,
-        QUEUE_PREFIX: testQueuePrefix(),
-        LOG_LEVEL: 'silent',
-        TANDEM_AUTH: 'off', // auth has its own tests (test/auth.e2e.spec.ts)
-        HOST: '127.0.0.1',
-        GATEWAY_PORT: '0',
-        GATEWAY_GRPC_PORT: '0',
-        MODEL_REPOSITORY: 'models',
+        ...gatewayEnv(db.url),
         GATEWAY_BODY_LIMIT_MB: '8',
       }),
     );

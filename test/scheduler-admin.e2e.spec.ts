@@ -6,7 +6,8 @@ import { register } from 'prom-client';
 import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
 import { startGateway, type RunningGateway } from '../apps/gateway/src/bootstrap';
 import { waitFor } from './support/scheduler-harness';
-import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from './support/test-env';
+import { createTestDatabase, type TestDatabase } from './support/test-env';
+import { gatewayEnv } from './support/gateway-harness';
 
 const DEVICES = [
   { kind: 'gpu', index: 0, name: 'Simulated H100', memoryMiB: 81559, uuid: 'GPU-sim-0' },
@@ -33,14 +34,7 @@ describe('admin API over a real socket', () => {
     repo = mkdtempSync(join(tmpdir(), 'empty-models-'));
     gw = await startGateway(
       loadGatewayConfig({
-        DATABASE_URL: db.url,
-        REDIS_URL: TEST_REDIS_URL,
-        QUEUE_PREFIX: testQueuePrefix(),
-        LOG_LEVEL: 'silent',
-        TANDEM_AUTH: 'off', // auth has its own tests (test/auth.e2e.spec.ts)
-        HOST: '127.0.0.1',
-        GATEWAY_PORT: '0',
-        GATEWAY_GRPC_PORT: '0',
+        ...gatewayEnv(db.url),
         MODEL_REPOSITORY: repo,
         SCHEDULER_NODE_NAME: 'gw-node',
         SCHEDULER_DISCOVER_GPUS: 'false',
