@@ -37,9 +37,11 @@ export const modelConfigSchema = z
         max_inflight_per_replica: z.number().int().min(1).max(64).default(1),
         /** Let onnxruntime's intra-op threads busy-wait between ops (faster ops, burns CPU the event loop may need). */
         allow_spinning: z.boolean().default(false),
+        /** onnxruntime's CPU memory arena: fewer allocations per run, but it grows to the largest batch seen and never shrinks. */
+        memory_arena: z.boolean().default(true),
       })
       .strict()
-      .default({ kind: 'cpu', threads_per_replica: 1, max_inflight_per_replica: 1, allow_spinning: false }),
+      .default({ kind: 'cpu', threads_per_replica: 1, max_inflight_per_replica: 1, allow_spinning: false, memory_arena: true }),
     /** Replica autoscaling (the gateway's autoscaler); absent = fixed `replicas`. */
     autoscaling: z
       .object({

@@ -8,7 +8,7 @@ export interface SessionFactory {
   create(modelPath: string, placement: DevicePlacement): Promise<InferenceSession>;
 }
 
-export function sessionOptionsFor(placement: DevicePlacement, opts: { allowSpinning?: boolean } = {}): InferenceSession.SessionOptions {
+export function sessionOptionsFor(placement: DevicePlacement, opts: { allowSpinning?: boolean; memoryArena?: boolean } = {}): InferenceSession.SessionOptions {
   if (placement.kind === 'cuda') {
     // Not exercised on the CPU-only reference machine; needs an onnxruntime-node build with CUDA.
     return { executionProviders: [{ name: 'cuda', deviceId: placement.deviceId }, 'cpu'], graphOptimizationLevel: 'all' };
@@ -16,6 +16,7 @@ export function sessionOptionsFor(placement: DevicePlacement, opts: { allowSpinn
   return {
     executionProviders: ['cpu'],
     graphOptimizationLevel: 'all',
+    enableCpuMemArena: opts.memoryArena ?? true,
     intraOpNumThreads: placement.intraOpThreads,
     // One op at a time per replica: parallelism comes from intra-op threads and replica count.
     interOpNumThreads: 1,
