@@ -47,7 +47,7 @@ export class SchedulerCapacityProvider {
 
   async acquire(req: ReplicaCapacityRequest): Promise<ReplicaLease[]> {
     const out: ReplicaLease[] = [];
-    const cpu = req.device.kind === 'cpu' ? (await this.ledger.listDevices({ node: this.nodeName, kind: 'cpu' }))[0] : undefined;
+    const cpu = req.device.kind === 'cpu' ? (await this.ledger.usableDevices(this.nodeName, 'cpu'))[0] : undefined;
     for (let i = 0; i < req.count; i++) {
       try {
         const holder = `${this.allocations.defaultHolder}/replica:${req.model}:${req.version}`;

@@ -35,6 +35,11 @@ export class DeviceLedgerService {
     return this.inventory.listDevices(f);
   }
 
+  /** Devices of one kind on a node that can take new allocations (node alive, device not drained). */
+  async usableDevices(node: string, kind: DeviceKind): Promise<DeviceView[]> {
+    return (await this.inventory.listDevices({ node, kind })).filter((d) => !d.drained && d.nodeStatus === 'alive');
+  }
+
   async getDevice(id: string): Promise<DeviceView> {
     const d = await this.inventory.getDevice(id);
     if (!d) throw DomainException.notFound(`unknown device "${id}"`);

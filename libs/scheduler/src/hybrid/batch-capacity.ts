@@ -194,8 +194,7 @@ export class BatchCapacity {
       return;
     }
     const d = this.deps!;
-    const devices = await d.ledger.listDevices({ node: d.nodeName, kind: this.opts.deviceKind });
-    const usable = devices.filter((x) => !x.drained && x.nodeStatus === 'alive');
+    const usable = await d.ledger.usableDevices(d.nodeName, this.opts.deviceKind);
     if (usable.length === 0) {
       if (!this.warnedNoDevice) this.logger.warn({ node: d.nodeName, kind: this.opts.deviceKind }, 'batch capacity: no device of this kind registered on this node; waiting');
       this.warnedNoDevice = true;

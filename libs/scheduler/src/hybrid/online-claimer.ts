@@ -118,8 +118,7 @@ export class OnlineClaimer {
 
   private async cpuDevice(): Promise<DeviceView | null> {
     if (this.device && performance.now() - this.device.at < 5_000) return this.device.view;
-    const list = await this.deps.ledger.listDevices({ node: this.deps.nodeName, kind: 'cpu' });
-    const view = list.find((d) => !d.drained && d.nodeStatus === 'alive') ?? null;
+    const view = (await this.deps.ledger.usableDevices(this.deps.nodeName, 'cpu'))[0] ?? null;
     this.device = view ? { view, at: performance.now() } : null;
     return view;
   }
