@@ -98,10 +98,8 @@ export interface DeviceUsageView {
   allocations: number;
 }
 
-export interface DeviceView {
-  id: string;
-  node: string;
-  nodeStatus: NodeStatus;
+/** What identifies and sizes a device, as discovered on its node and as stored in the ledger. */
+export interface DeviceIdentity {
   localId: string;
   kind: DeviceKind;
   source: DeviceSource;
@@ -111,6 +109,12 @@ export interface DeviceView {
   migMode: string | null;
   cores: number | null;
   memoryMiB: number;
+}
+
+export interface DeviceView extends DeviceIdentity {
+  id: string;
+  node: string;
+  nodeStatus: NodeStatus;
   drained: boolean;
   partition: PartitionView;
   used: DeviceUsageView;

@@ -34,19 +34,8 @@ export interface BatchRow {
   finishedAt: Date | null;
 }
 
-export interface NewBatch {
-  id: string;
-  idempotencyKey: string | null;
-  task: string;
-  model: string | null;
-  reducer: string;
-  chunkSize: number;
-  priority: number;
-  /** May its chunks use borrowed (idle online) device share? */
-  mayBorrow: boolean;
-  failurePolicy: FailurePolicy;
-  maxAttempts: number;
-}
+/** What a submission decides; the rest of a BatchRow is state the batch accumulates. */
+export type NewBatch = Pick<BatchRow, 'id' | 'idempotencyKey' | 'task' | 'model' | 'reducer' | 'chunkSize' | 'priority' | 'mayBorrow' | 'failurePolicy' | 'maxAttempts'>;
 
 /** What a worker needs to run one chunk. */
 export interface ChunkWork {

@@ -1,20 +1,10 @@
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import type { DeclaredDevice } from '../scheduler.options';
-import type { DeviceKind, DeviceSource } from '../scheduler.types';
+import type { DeviceIdentity } from '../scheduler.types';
 import type { GpuProbe } from './gpu-probe';
 
 /** A device as found on (or declared for) this node, before it is written to the ledger. */
-export interface DiscoveredDevice {
-  localId: string;
-  kind: DeviceKind;
-  source: DeviceSource;
-  model: string;
-  gpuIndex: number | null;
-  gpuUuid: string | null;
-  migMode: string | null;
-  cores: number | null;
-  memoryMiB: number;
-}
+export type DiscoveredDevice = DeviceIdentity;
 
 export interface DiscoveryOptions {
   discoverGpus: boolean;

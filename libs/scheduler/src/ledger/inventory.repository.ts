@@ -1,6 +1,6 @@
 import { DataSource, type EntityManager } from 'typeorm';
 import type { DiscoveredDevice } from '../inventory/device-discovery';
-import type { DeviceKind, DeviceView, NodeStatus, NodeView } from '../scheduler.types';
+import type { DeviceIdentity, DeviceKind, DeviceView, NodeStatus, NodeView } from '../scheduler.types';
 import { iso, rows } from './sql';
 
 export interface NodeRegistration {
@@ -12,19 +12,10 @@ export interface NodeRegistration {
   defaultPartition: { onlineMilli: number; batchMilli: number; batchMayBorrow: boolean };
 }
 
-interface DeviceRow {
+interface DeviceRow extends DeviceIdentity {
   id: string;
   node: string;
   nodeStatus: NodeStatus;
-  localId: string;
-  kind: DeviceKind;
-  source: 'discovered' | 'declared';
-  model: string;
-  gpuIndex: number | null;
-  gpuUuid: string | null;
-  migMode: string | null;
-  cores: number | null;
-  memoryMiB: number;
   drained: boolean;
   onlineMilli: number;
   batchMilli: number;
