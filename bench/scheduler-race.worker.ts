@@ -8,6 +8,7 @@ import { DataSource } from 'typeorm';
 import { DomainException } from '@tandem/shared';
 import { buildDataSourceOptions } from '@tandem/persistence';
 import { defaultSchedulerOptions, Scheduler, StaticGpuProbe, type Lease } from '@tandem/scheduler';
+import { seededRandom } from '../scripts/fuzz/prng';
 
 export type RaceCommand =
   | { id: number; cmd: 'race'; durationMs: number; devices: string[]; seed: number; checkInvariant: boolean }
@@ -30,16 +31,6 @@ export interface RaceResult {
 /** Epoch ms with sub-ms precision, comparable across processes on one machine. */
 export const nowMs = (): number => performance.timeOrigin + performance.now();
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
-
 async function main(): Promise<void> {
   const cfg = JSON.parse(process.env.SCHED_BENCH_WORKER ?? '{}') as { url: string; name: string };
   const ds = await new DataSource(buildDataSourceOptions({ url: cfg.url, poolSize: 3, applicationName: 'sched-bench' })).initialize();
@@ -51,7 +42,7 @@ async function main(): Promise<void> {
   const send = (m: object): void => void process.send?.(m);
 
   async function race(c: Extract<RaceCommand, { cmd: 'race' }>): Promise<RaceResult> {
-    const rand = rng(c.seed);
+    const rand = seededRandom(c.seed);
     const shares = [0.1, 0.125, 0.25, 0.3, 0.5];
     const held: Lease[] = [];
     const r: RaceResult = { latenciesMs: [], preemptingMs: [], plainMs: [], granted: 0, refused: 0, releases: 0, checks: 0, violations: [] };

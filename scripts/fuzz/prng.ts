@@ -20,3 +20,9 @@ export class Prng {
     return this.next() < p;
   }
 }
+
+/** A seeded `() => number` in [0, 1), for code that only needs draws (tests, benchmarks). */
+export function seededRandom(seed: number): () => number {
+  const p = new Prng(seed);
+  return () => p.next();
+}

@@ -7,6 +7,7 @@ import { DataSource } from 'typeorm';
 import { DomainException } from '@tandem/shared';
 import { buildDataSourceOptions } from '@tandem/persistence';
 import { defaultSchedulerOptions, Scheduler, StaticGpuProbe, type AllocationRequest, type Lease, type SchedulerOptions } from '@tandem/scheduler';
+import { seededRandom } from '../../scripts/fuzz/prng';
 
 interface WorkerConfig {
   url: string;
@@ -19,16 +20,6 @@ export type WorkerCommand =
   | { id: number; cmd: 'held' }
   | { id: number; cmd: 'stop' };
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
-
 async function main(): Promise<void> {
   const cfg = JSON.parse(process.env.SCHED_WORKER ?? '{}') as WorkerConfig;
   const ds = await new DataSource(buildDataSourceOptions({ url: cfg.url, poolSize: 4, applicationName: 'sched-worker' })).initialize();
@@ -40,7 +31,7 @@ async function main(): Promise<void> {
   const reply = (m: object): void => void process.send?.(m);
 
   async function race(iterations: number, devices: string[], seed: number): Promise<object> {
-    const rand = rng(seed);
+    const rand = seededRandom(seed);
     const shares = [0.1, 0.2, 0.25, 0.3, 0.5];
     const mine: Lease[] = [];
     let granted = 0;
