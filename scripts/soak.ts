@@ -6,15 +6,18 @@ import { resolve } from 'node:path';
 import { Client } from 'pg';
 import { runMigrations } from '@tandem/persistence';
 import { freePort } from './chaos/private-stores';
+import { chooseAllocator } from './launcher/allocator-env';
 
 /**
  * `npm run soak` (not in CI): SOAK_MINUTES (10) of open-loop online load at 70% of the
  * measured saturation on ppocr_cls plus back-to-back score batches, against a gateway and a
- * batch app running as their own processes. Reports each process's RSS over time; fails on any
+ * batch app running as their own processes. Reports each process's RSS (with its V8 heap, external buffers and event-loop lag) every
+ * SOAK_SAMPLE_SECONDS (10); fails on any
  * error or when the mean RSS of the last quarter exceeds the second quarter's by ≥ 10%.
  */
 const env = process.env;
 const MINUTES = Number(env.SOAK_MINUTES ?? 10);
+const SAMPLE_MS = Number(env.SOAK_SAMPLE_SECONDS ?? 10) * 1000;
 const ADMIN_URL = env.SOAK_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const say = (s: string): boolean => process.stdout.write(`[soak] ${s}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -24,9 +27,36 @@ function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** Where the memory is: V8 heap vs. buffers outside it (what is left of RSS is native: onnxruntime, malloc). */
+interface ProcessMemory {
+  heapUsedMiB: number;
+  heapTotalMiB: number;
+  externalMiB: number;
+  lagMaxMs: number;
+}
+async function processMetrics(base: string): Promise<ProcessMemory | null> {
+  try {
+    const text = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+    const v = (name: string): number => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
+    const mib = 1024 * 1024;
+    return {
+      heapUsedMiB: v('nodejs_heap_size_used_bytes') / mib,
+      heapTotalMiB: v('nodejs_heap_size_total_bytes') / mib,
+      externalMiB: v('nodejs_external_memory_bytes') / mib,
+      lagMaxMs: v('nodejs_eventloop_lag_max_seconds') * 1000,
+    };
+  } catch {
+    return null;
+  }
+}
+const fmtProcess = (m: ProcessMemory | null): string =>
+  m ? `heap ${m.heapUsedMiB.toFixed(0)}/${m.heapTotalMiB.toFixed(0)} external ${m.externalMiB.toFixed(0)} lag max ${m.lagMaxMs.toFixed(0)} ms` : 'metrics unavailable';
+
 const ITEM = new Float32Array(3 * 48 * 192).fill(0.2);
 const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], parameters: { binary_data_size: ITEM.byteLength } }] }));
 const body = Buffer.concat([header, Buffer.from(ITEM.buffer)]);
+/** Failed online requests by outcome: the HTTP status, or `timeout` / `network`. */
+const failures: Record<string, number> = {};
 async function infer(gw: string): Promise<boolean> {
   try {
     const r = await fetch(`${gw}/v2/models/ppocr_cls/infer`, {
@@ -36,10 +66,25 @@ async function infer(gw: string): Promise<boolean> {
       signal: AbortSignal.timeout(10_000),
     });
     await r.arrayBuffer();
+    if (r.status !== 200) failures[r.status] = (failures[r.status] ?? 0) + 1;
     return r.status === 200;
-  } catch {
+  } catch (e) {
+    const kind = e instanceof Error && e.name === 'TimeoutError' ? 'timeout' : 'network';
+    failures[kind] = (failures[kind] ?? 0) + 1;
     return false;
   }
+}
+
+/**
+ * The processes get the allocator `npm start` would give them (TANDEM_MALLOC, default auto:
+ * jemalloc when installed), unless the caller sets LD_PRELOAD / GLIBC_TUNABLES itself
+ * (GLIBC_TUNABLES= for plain glibc) to compare allocators under the same load.
+ */
+function allocatorEnv(): { env: Record<string, string>; description: string } {
+  const own = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => /^(MALLOC_|GLIBC_TUNABLES$|LD_PRELOAD$)/.test(e[0]) && e[1] !== undefined));
+  const mode = env.TANDEM_MALLOC === 'glibc' || env.TANDEM_MALLOC === 'jemalloc' ? env.TANDEM_MALLOC : 'auto';
+  const chosen = chooseAllocator(mode, env);
+  return Object.keys(own).length ? { env: own, description: Object.entries(own).map(([k, v]) => `${k}=${v}`).join(' ') || 'glibc defaults' } : chosen;
 }
 
 async function main(): Promise<number> {
@@ -53,7 +98,8 @@ async function main(): Promise<number> {
   try {
     await runMigrations(url.toString());
     const [gwPort, batchPort] = [await freePort(), await freePort()];
-    const common = { PATH: env.PATH ?? '', DATABASE_URL: url.toString(), REDIS_URL: env.REDIS_URL ?? 'redis://127.0.0.1:6379', QUEUE_PREFIX: `soak${randomBytes(3).toString('hex')}`, LOG_LEVEL: 'warn', HOST: '127.0.0.1', TANDEM_AUTH: 'off' };
+    const allocator = allocatorEnv();
+    const common = { PATH: env.PATH ?? '', DATABASE_URL: url.toString(), REDIS_URL: env.REDIS_URL ?? 'redis://127.0.0.1:6379', QUEUE_PREFIX: `soak${randomBytes(3).toString('hex')}`, LOG_LEVEL: 'warn', HOST: '127.0.0.1', TANDEM_AUTH: 'off', ...allocator.env };
     const dist = resolve(__dirname, '..');
     const gwProc = spawn(process.execPath, [resolve(dist, 'apps/gateway/src/main.js')], { env: { ...common, GATEWAY_PORT: String(gwPort), GATEWAY_GRPC_PORT: String(await freePort()), MODEL_REPOSITORY: resolve(dist, '../models') }, stdio: 'inherit' });
     const batchProc = spawn(process.execPath, [resolve(dist, 'apps/batch/src/main.js')], { env: { ...common, BATCH_PORT: String(batchPort), BATCH_CONCURRENCY: '1' }, stdio: 'inherit' });
@@ -67,6 +113,8 @@ async function main(): Promise<number> {
         await sleep(100);
       }
     }
+    const atReady = { gateway: rssMiB(gwProc.pid!), batch: rssMiB(batchProc.pid!) };
+    say(`ready: gateway RSS ${atReady.gateway.toFixed(0)} MiB, batch RSS ${atReady.batch.toFixed(0)} MiB; malloc: ${allocator.description}`);
     // Saturation: closed loop, 16 clients, 10 s.
     let done = 0;
     const satEnd = Date.now() + 10_000;
@@ -81,6 +129,7 @@ async function main(): Promise<number> {
     let errors = 0;
     let batches = 0;
     let batchErrors = 0;
+    let maxPending = 0;
     const end = Date.now() + MINUTES * 60_000;
     // Open loop: requests start on a fixed schedule whatever the latency.
     const online = (async () => {
@@ -93,6 +142,7 @@ async function main(): Promise<number> {
           else errors++;
         });
         pending.add(p);
+        maxPending = Math.max(maxPending, pending.size);
         void p.finally(() => pending.delete(p));
         next += interval;
         const wait = next - performance.now();
@@ -126,10 +176,15 @@ async function main(): Promise<number> {
     const samples: { min: number; gateway: number; batch: number }[] = [];
     const t0 = Date.now();
     while (Date.now() < end) {
-      await sleep(Math.min(30_000, Math.max(0, end - Date.now())));
+      await sleep(Math.min(SAMPLE_MS, Math.max(0, end - Date.now())));
+      const [g, b] = await Promise.all([processMetrics(gw), processMetrics(api)]);
       const s = { min: (Date.now() - t0) / 60_000, gateway: rssMiB(gwProc.pid!), batch: rssMiB(batchProc.pid!) };
       samples.push(s);
-      say(`t=${s.min.toFixed(1)} min  gateway RSS ${s.gateway.toFixed(0)} MiB  batch RSS ${s.batch.toFixed(0)} MiB  online ok ${ok} errors ${errors}  batches ${batches}`);
+      say(
+        `t=${s.min.toFixed(1)} min  gateway RSS ${s.gateway.toFixed(0)} MiB (${fmtProcess(g)})  batch RSS ${s.batch.toFixed(0)} MiB (${fmtProcess(b)})  ` +
+          `online ok ${ok} errors ${errors}${errors ? ` ${JSON.stringify(failures)}` : ''} max in flight ${maxPending}  batches ${batches}`,
+      );
+      maxPending = 0;
     }
     await Promise.all([online, batch]);
     // A leak keeps growing; an allocator fills its arenas to a high-water mark over the first
@@ -152,9 +207,13 @@ async function main(): Promise<number> {
       rate_req_s: Math.round(rate),
       online_ok: ok,
       online_errors: errors,
+      online_failures: failures,
       batches,
       batch_errors: batchErrors,
+      malloc: allocator.description,
       rss_mib: {
+        gateway_ready: Math.round(atReady.gateway),
+        batch_ready: Math.round(atReady.batch),
         gateway_first: Math.round(first.gateway),
         gateway_q2_mean: Math.round(base.gateway),
         gateway_q4_mean: Math.round(last.gateway),

@@ -4,6 +4,7 @@ import { ConfigValidationError } from '@tandem/shared';
 import { runMigrations } from '@tandem/persistence';
 import { loadBatchConfig } from '../apps/batch/src/config/batch.config';
 import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
+import { chooseAllocator } from './launcher/allocator-env';
 import { EmbeddedPostgres } from './launcher/embedded-postgres';
 import { firstAdminKey } from './launcher/first-admin-key';
 import { loadLauncherConfig, type LauncherConfig } from './launcher/launcher.config';
@@ -59,8 +60,14 @@ async function resolveQueue(cfg: LauncherConfig, databaseUrl: string): Promise<{
 async function main(): Promise<number> {
   let cfg: LauncherConfig;
   let childEnv: NodeJS.ProcessEnv;
+  let allocator: ReturnType<typeof chooseAllocator>;
   try {
     cfg = loadLauncherConfig(process.env);
+    try {
+      allocator = chooseAllocator(cfg.malloc, process.env);
+    } catch (e) {
+      throw new ConfigValidationError([(e as Error).message]);
+    }
     // Validate both apps' settings before starting anything, so a typo fails in a second.
     loadGatewayConfig(process.env);
     loadBatchConfig(process.env);
@@ -102,7 +109,8 @@ async function main(): Promise<number> {
     say(`queue:    ${queue.mode}`);
     const ran = await runMigrations(db.url);
     say(ran.length ? `migrations applied: ${ran.join(', ')}` : 'migrations: up to date');
-    childEnv = { ...process.env, DATABASE_URL: db.url, ...queue.env };
+    childEnv = { ...process.env, DATABASE_URL: db.url, ...queue.env, ...allocator.env };
+    say(`malloc:   ${allocator.description}`);
     // The admin panel's batch proxy follows the batch app's port unless told otherwise.
     childEnv.BATCH_API_URL ??= `http://127.0.0.1:${loadBatchConfig(childEnv).port}`;
 

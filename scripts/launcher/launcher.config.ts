@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { env, parseEnv, type EnvSource } from '@tandem/shared';
+import type { MallocMode } from './allocator-env';
 
 /**
  * What `npm start` itself needs. Explicit DATABASE_URL / REDIS_URL are used as given and must
@@ -15,6 +16,8 @@ const launcherSchema = z.object({
   TANDEM_DATA_DIR: z.string().min(1).default('.data'),
   EMBEDDED_PG_PORT: env.port(54329),
   START_READY_TIMEOUT_S: env.num(60, 1, 600),
+  /** malloc for the gateway and batch processes (scripts/launcher/allocator-env.ts). */
+  TANDEM_MALLOC: z.enum(['auto', 'jemalloc', 'glibc']).default('auto'),
 });
 
 export interface LauncherConfig {
@@ -26,6 +29,7 @@ export interface LauncherConfig {
   dataDir: string;
   embeddedPgPort: number;
   readyTimeoutMs: number;
+  malloc: MallocMode;
 }
 
 export function loadLauncherConfig(source: EnvSource): LauncherConfig {
@@ -39,5 +43,6 @@ export function loadLauncherConfig(source: EnvSource): LauncherConfig {
     dataDir: e.TANDEM_DATA_DIR,
     embeddedPgPort: e.EMBEDDED_PG_PORT,
     readyTimeoutMs: Math.round(e.START_READY_TIMEOUT_S * 1000),
+    malloc: e.TANDEM_MALLOC,
   };
 }

@@ -1,6 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ApiKeyService, registerAuthHook } from '@tandem/auth';
-import { createHttpApp, createRootLogger, type PinoLogger } from '@tandem/shared';
+import { collectProcessMetrics, createHttpApp, createRootLogger, type PinoLogger } from '@tandem/shared';
 import type { BatchConfig } from './config/batch.config';
 import { BatchModule } from './batch.module';
 
@@ -13,6 +13,7 @@ export interface RunningBatch {
 /** Builds and starts the batch app; used by main.ts and by e2e tests (port 0 = any free port). */
 export async function startBatch(cfg: BatchConfig): Promise<RunningBatch> {
   const logger = createRootLogger(cfg.logLevel, 'batch');
+  collectProcessMetrics();
   const app = await createHttpApp(BatchModule.forRoot(cfg), {
     logger,
     bodyLimitBytes: cfg.bodyLimitBytes,

@@ -1,6 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ApiKeyService, registerAuthHook } from '@tandem/auth';
-import { createHttpApp, createRootLogger, type PinoLogger } from '@tandem/shared';
+import { collectProcessMetrics, createHttpApp, createRootLogger, type PinoLogger } from '@tandem/shared';
 import type { GatewayConfig } from './config/gateway.config';
 import { GatewayModule } from './gateway.module';
 
@@ -13,6 +13,7 @@ export interface RunningGateway {
 /** Builds and starts the gateway; used by main.ts and by e2e tests (port 0 = any free port). */
 export async function startGateway(cfg: GatewayConfig): Promise<RunningGateway> {
   const logger = createRootLogger(cfg.logLevel, 'gateway');
+  collectProcessMetrics();
   const app = await createHttpApp(GatewayModule.forRoot(cfg), {
     logger,
     bodyLimitBytes: cfg.bodyLimitBytes,

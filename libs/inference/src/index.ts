@@ -9,6 +9,7 @@ export * from './load-model';
 export * from './input-validation';
 export * from './capacity-provider';
 export * from './replica-pool';
+export * from './replica-warmup';
 export * from './inference-observer';
 export * from './dynamic-batcher';
 export * from './model-instance';

@@ -55,12 +55,24 @@ export const modelConfigSchema = z
       .strict()
       .refine((a) => a.min_replicas <= a.max_replicas, 'min_replicas must be <= max_replicas')
       .optional(),
+    /**
+     * Zero-filled runs every new replica makes before it serves (Triton's model_warmup): the
+     * memory arena and kernel choices settle at load time, not under the first burst.
+     */
+    warmup: z
+      .object({ batch_sizes: z.array(z.number().int().min(1).max(4096)).min(1).max(16) })
+      .strict()
+      .optional(),
     /** Server-side default deadline (ms) for this model; overrides the gateway default. */
     default_timeout_ms: z.number().int().min(1).optional(),
     inputs: z.array(tensorSpec).optional(),
     outputs: z.array(tensorSpec).optional(),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.max_batch_size === 0 || (c.warmup?.batch_sizes ?? []).every((b) => b <= c.max_batch_size), {
+    message: 'warmup.batch_sizes must not exceed max_batch_size',
+    path: ['warmup', 'batch_sizes'],
+  });
 
 export type ModelConfig = z.infer<typeof modelConfigSchema>;
 export type ModelTensorConfig = z.infer<typeof tensorSpec>;

@@ -4,6 +4,7 @@ import type { InferenceObserver } from './inference-observer';
 import type { ModelConfig } from './model-config';
 import { ModelRunner } from './model-runner';
 import { ReplicaPool } from './replica-pool';
+import { warmUp, warmupBatchSizes, warmupInputs } from './replica-warmup';
 import type { SessionFactory } from './session-factory';
 import { WorkerModelRunner } from './worker-model-runner';
 import type { ModelSignature } from './tensor';
@@ -49,6 +50,8 @@ export class ModelInstance {
     // A first session reads the signature even when the config asks for 0 replicas.
     const probe = await ModelRunner.load(path, config, { kind: 'cpu', intraOpThreads: 1 }, factory);
     await probe.release();
+    // A warm-up the signature cannot feed fails the load now, not at the first scale-up.
+    if (warmupBatchSizes(config).length > 0) warmupInputs(probe.signature, config, 1);
     const inst = new ModelInstance(name, version, path, config, probe.signature, capacity, factory, observer);
     await inst.scaleTo(config.replicas);
     return inst;
@@ -82,6 +85,12 @@ export class ModelInstance {
         const runner = this.factory
           ? await ModelRunner.load(this.path, this.config, lease.placement, this.factory)
           : await WorkerModelRunner.load(this.path, this.config, lease.placement);
+        try {
+          await warmUp(runner);
+        } catch (e) {
+          await runner.release();
+          throw new Error(`${this.name} v${this.version}: ${(e as Error).message}`);
+        }
         this.pool.add(runner, lease, this.config.device.max_inflight_per_replica);
       } catch (e) {
         this.capacity.release(lease);

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, register, type CounterConfiguration, type GaugeConfiguration, type HistogramConfiguration } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, register, type CounterConfiguration, type GaugeConfiguration, type HistogramConfiguration } from 'prom-client';
 
 /** Every Tandem metric lives in prom-client's default registry under this prefix. */
 export const METRIC_PREFIX = 'tandem_';
@@ -36,4 +36,14 @@ export const LATENCY_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
 /** The Prometheus text exposition of the default registry. */
 export async function metricsText(): Promise<{ contentType: string; body: string }> {
   return { contentType: register.contentType, body: await register.metrics() };
+}
+
+/**
+ * Process metrics under their conventional names (process_resident_memory_bytes,
+ * nodejs_heap_size_used_bytes, nodejs_eventloop_lag_seconds, ...): memory and event-loop lag
+ * are what an operator checks first on a long-running node. Once per process.
+ */
+export function collectProcessMetrics(): void {
+  if (register.getSingleMetric('process_resident_memory_bytes')) return;
+  collectDefaultMetrics({ register });
 }
