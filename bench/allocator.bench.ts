@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { ALLOCATORS, findJemalloc, type AllocatorChoice } from '../scripts/launcher/allocator-env';
+import { ALLOCATORS, findJemalloc } from '../scripts/launcher/allocator-env';
 import { benchDatabase, closedLoop, clsBinaryTarget, freePort, openLoop, spawnServer } from './support/http-load';
 
 /**
@@ -10,7 +10,8 @@ import { benchDatabase, closedLoop, clsBinaryTarget, freePort, openLoop, spawnSe
  * burst (400 clients, more than the model queue holds), then 50 % load for a while, and the RSS
  * at ready, right after the burst and at the end. A leak-free process under a malloc that gives
  * memory back returns to its pre-burst RSS; one that keeps its high-water mark does not.
- * Env: BENCH_SECONDS (8), BENCH_ROUNDS (2), DATABASE_URL.
+ * Env: BENCH_SECONDS (8), BENCH_ROUNDS (2), DATABASE_URL; BENCH_GLIBC_TUNABLES adds a variant
+ * `glibc-custom` with those tunables, to try settings beside the shipped ones.
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -18,7 +19,15 @@ const say = (s: string): void => void process.stdout.write(`${s}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
 
+async function heapMiB(port: number): Promise<{ heap: number; external: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const v = (name: string): number => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN) / 1024 / 1024;
+  return { heap: v('nodejs_heap_size_total_bytes'), external: v('nodejs_external_memory_bytes') };
+}
+
 interface Sample {
+  heapEnd: number;
+  externalEnd: number;
   rps: number;
   rssReady: number;
   rssBeforeBurst: number;
@@ -26,7 +35,7 @@ interface Sample {
   rssEnd: number;
 }
 
-async function measure(choice: AllocatorChoice, databaseUrl: string): Promise<Sample> {
+async function measure(choice: { env: Record<string, string> }, databaseUrl: string): Promise<Sample> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -52,7 +61,8 @@ async function measure(choice: AllocatorChoice, databaseUrl: string): Promise<Sa
     const rssAfterBurst = rssMiB(pid);
     await openLoop(t, sat.rps * 0.5, 10);
     await sleep(1_000);
-    return { rps: sat.rps, rssReady, rssBeforeBurst, rssAfterBurst, rssEnd: rssMiB(pid) };
+    const h = await heapMiB(port);
+    return { rps: sat.rps, rssReady, rssBeforeBurst, rssAfterBurst, rssEnd: rssMiB(pid), heapEnd: h.heap, externalEnd: h.external };
   } finally {
     gw.kill('SIGTERM');
     await new Promise((r) => gw.once('exit', r));
@@ -61,7 +71,9 @@ async function measure(choice: AllocatorChoice, databaseUrl: string): Promise<Sa
 
 async function main(): Promise<void> {
   const databaseUrl = await benchDatabase('tandem_bench_allocator', process.env.DATABASE_URL);
-  const variants = ALLOCATORS.filter((a) => a.name !== 'jemalloc' || findJemalloc() !== undefined).map((a) => a.resolve());
+  const variants: { name: string; env: Record<string, string> }[] = ALLOCATORS.filter((a) => a.name !== 'jemalloc' || findJemalloc() !== undefined).map((a) => a.resolve());
+  const custom = process.env.BENCH_GLIBC_TUNABLES;
+  if (custom) variants.push({ name: 'glibc-custom', env: { GLIBC_TUNABLES: custom } });
   if (variants.length < ALLOCATORS.length) say('jemalloc not installed (libjemalloc2): comparing glibc variants only');
   const samples = new Map<string, Sample[]>(variants.map((v) => [v.name, []]));
   for (let round = 0; round < ROUNDS; round++) {
@@ -70,7 +82,7 @@ async function main(): Promise<void> {
       samples.get(v.name)!.push(s);
       say(
         `round ${round + 1} ${v.name.padEnd(11)} ${s.rps.toFixed(0)} req/s  RSS ready ${s.rssReady.toFixed(0)}  before burst ${s.rssBeforeBurst.toFixed(0)}  ` +
-          `after burst ${s.rssAfterBurst.toFixed(0)}  end ${s.rssEnd.toFixed(0)} MiB`,
+          `after burst ${s.rssAfterBurst.toFixed(0)}  end ${s.rssEnd.toFixed(0)} MiB (V8 heap ${s.heapEnd.toFixed(0)}, external ${s.externalEnd.toFixed(0)})`,
       );
     }
   }

@@ -5,24 +5,19 @@ import { chooseAllocator, DEFAULT_GLIBC_TUNABLES, findJemalloc } from './allocat
 const LIB = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
 
 describe('launcher allocator choice', () => {
-  it('auto and jemalloc preload jemalloc when it is installed', () => {
-    expect(chooseAllocator('auto', {}, LIB)).toEqual({ env: { LD_PRELOAD: LIB }, description: `jemalloc (${LIB})` });
-    expect(chooseAllocator('jemalloc', {}, LIB).env).toEqual({ LD_PRELOAD: LIB });
+  it('defaults to glibc with a fixed mmap threshold, jemalloc or not', () => {
+    expect(chooseAllocator('glibc', {}, LIB)).toEqual({ env: { GLIBC_TUNABLES: DEFAULT_GLIBC_TUNABLES }, description: expect.stringMatching(/fixed 128 KiB mmap threshold/) });
+    expect(chooseAllocator('glibc', {}, null).env).toEqual({ GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072' });
   });
 
-  it('falls back to glibc with a fixed mmap threshold, and says how to get jemalloc', () => {
-    const c = chooseAllocator('auto', {}, null);
-    expect(c.env).toEqual({ GLIBC_TUNABLES: DEFAULT_GLIBC_TUNABLES });
-    expect(c.description).toMatch(/install libjemalloc2/);
-    expect(chooseAllocator('glibc', {}, LIB).env).toEqual({ GLIBC_TUNABLES: DEFAULT_GLIBC_TUNABLES });
-  });
-
-  it('an explicit jemalloc that is missing is a configuration error', () => {
+  it('jemalloc preloads the installed library; missing, it is a configuration error', () => {
+    expect(chooseAllocator('jemalloc', {}, LIB)).toEqual({ env: { LD_PRELOAD: LIB }, description: `jemalloc (${LIB})` });
     expect(() => chooseAllocator('jemalloc', {}, null)).toThrow(/TANDEM_MALLOC=jemalloc .* apt-get install libjemalloc2/);
   });
 
-  it("leaves an operator's own LD_PRELOAD or GLIBC_TUNABLES alone", () => {
-    expect(chooseAllocator('auto', { LD_PRELOAD: '/opt/tcmalloc.so' }, LIB).env).toEqual({});
+  it("system, or an operator's own LD_PRELOAD / GLIBC_TUNABLES, adds nothing", () => {
+    expect(chooseAllocator('system', {}, LIB).env).toEqual({});
+    expect(chooseAllocator('glibc', { LD_PRELOAD: '/opt/tcmalloc.so' }, LIB).env).toEqual({});
     expect(chooseAllocator('jemalloc', { GLIBC_TUNABLES: '' }, null).env).toEqual({});
   });
 
@@ -32,12 +27,13 @@ describe('launcher allocator choice', () => {
   });
 
   // .ci/run and the Dockerfile install libjemalloc2.
-  it('a child started with the chosen env really runs on jemalloc', () => {
-    const { env } = chooseAllocator('jemalloc', {});
-    const maps = execFileSync(process.execPath, ['-e', "process.stdout.write(require('fs').readFileSync('/proc/self/maps','utf8'))"], {
-      env: { PATH: process.env.PATH, ...env },
-      encoding: 'utf8',
-    });
-    expect(maps).toMatch(/libjemalloc\.so\.2/);
+  it('a child started with TANDEM_MALLOC=jemalloc really runs on jemalloc; the default does not', () => {
+    const maps = (env: Record<string, string>): string =>
+      execFileSync(process.execPath, ['-e', "process.stdout.write(require('fs').readFileSync('/proc/self/maps','utf8'))"], {
+        env: { PATH: process.env.PATH ?? '', ...env },
+        encoding: 'utf8',
+      });
+    expect(maps(chooseAllocator('jemalloc', {}).env)).toMatch(/libjemalloc\.so\.2/);
+    expect(maps(chooseAllocator('glibc', {}).env)).not.toMatch(/libjemalloc/);
   });
 });

@@ -1,15 +1,18 @@
 import { existsSync } from 'node:fs';
 
 /**
- * Which malloc the gateway and batch processes run on. Node's buffers, onnxruntime's tensors
- * and batch tensors are 100 KiB–10 MiB blocks. glibc keeps what a burst of them took (its mmap
- * threshold rises after large frees, and freed blocks inside the heap are never returned), so a
- * process's RSS steps up with every new peak of in-flight requests and stays there; the soak
- * saw the gateway go 330 → 510 MiB. jemalloc hands freed pages back within seconds (soak: flat
- * at ~300 MiB). glibc with a fixed mmap threshold is the fallback where jemalloc is missing: it
- * returns large blocks, not the fragmented heap. Figures: docs/benchmarks.md, allocator.
+ * Which malloc the gateway and batch processes run on (TANDEM_MALLOC). Node's request bodies,
+ * batch tensors and onnxruntime buffers are 100 KiB–10 MiB blocks. Stock glibc raises its mmap
+ * threshold after each large free, so such blocks then come from the heap and what a burst
+ * took stays resident: the soak saw the gateway go 330 → 510 MiB. Measured (bench:allocator,
+ * soak; docs/benchmarks.md):
+ * - `glibc` (default): glibc with a fixed 128 KiB mmap threshold; large blocks go back to the
+ *   kernel on free. Same throughput as stock glibc; soak flat after the first burst.
+ * - `jemalloc`: preloads libjemalloc2; flattest RSS in the soak, but 14–18 % less throughput
+ *   on ppocr_cls here, so opt-in.
+ * - `system`: the environment as it is (stock glibc unless LD_PRELOAD / GLIBC_TUNABLES say otherwise).
  */
-export type MallocMode = 'auto' | 'jemalloc' | 'glibc';
+export type MallocMode = 'glibc' | 'jemalloc' | 'system';
 
 export const DEFAULT_GLIBC_TUNABLES = 'glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072';
 
@@ -52,8 +55,10 @@ export const ALLOCATORS: readonly { name: AllocatorChoice['name']; resolve: () =
  */
 export function chooseAllocator(mode: MallocMode, env: NodeJS.ProcessEnv, jemalloc: string | null = findJemalloc() ?? null): { env: Record<string, string>; description: string } {
   if (env.LD_PRELOAD !== undefined || env.GLIBC_TUNABLES !== undefined) return { env: {}, description: 'as set by LD_PRELOAD / GLIBC_TUNABLES' };
-  if (mode !== 'glibc' && jemalloc) return { env: { LD_PRELOAD: jemalloc }, description: `jemalloc (${jemalloc})` };
-  if (mode === 'jemalloc') throw new Error('TANDEM_MALLOC=jemalloc but libjemalloc.so.2 is not installed (Debian/Ubuntu: apt-get install libjemalloc2)');
-  const why = mode === 'auto' ? '; install libjemalloc2 for flat memory after bursts' : '';
-  return { env: { GLIBC_TUNABLES: DEFAULT_GLIBC_TUNABLES }, description: `glibc, fixed mmap threshold${why}` };
+  if (mode === 'system') return { env: {}, description: 'system default (TANDEM_MALLOC=system)' };
+  if (mode === 'jemalloc') {
+    if (!jemalloc) throw new Error('TANDEM_MALLOC=jemalloc but libjemalloc.so.2 is not installed (Debian/Ubuntu: apt-get install libjemalloc2)');
+    return { env: { LD_PRELOAD: jemalloc }, description: `jemalloc (${jemalloc})` };
+  }
+  return { env: { GLIBC_TUNABLES: DEFAULT_GLIBC_TUNABLES }, description: 'glibc, fixed 128 KiB mmap threshold (TANDEM_MALLOC=glibc)' };
 }

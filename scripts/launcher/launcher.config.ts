@@ -17,7 +17,7 @@ const launcherSchema = z.object({
   EMBEDDED_PG_PORT: env.port(54329),
   START_READY_TIMEOUT_S: env.num(60, 1, 600),
   /** malloc for the gateway and batch processes (scripts/launcher/allocator-env.ts). */
-  TANDEM_MALLOC: z.enum(['auto', 'jemalloc', 'glibc']).default('auto'),
+  TANDEM_MALLOC: z.enum(['glibc', 'jemalloc', 'system']).default('glibc'),
 });
 
 export interface LauncherConfig {
