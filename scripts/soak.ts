@@ -10,7 +10,7 @@ import { chooseAllocator } from './launcher/allocator-env';
 
 /**
  * `npm run soak` (not in CI): SOAK_MINUTES (10) of open-loop online load at 70% of the
- * measured saturation on ppocr_cls plus back-to-back score batches, against a gateway and a
+ * saturation measured with the batch stream running, on ppocr_cls, plus back-to-back score batches, against a gateway and a
  * batch app running as their own processes. Reports each process's RSS (with its V8 heap, external buffers and event-loop lag) every
  * SOAK_SAMPLE_SECONDS (10); fails on any
  * error or when the mean RSS of the last quarter exceeds the second quarter's by ≥ 10%.
@@ -115,41 +115,15 @@ async function main(): Promise<number> {
     }
     const atReady = { gateway: rssMiB(gwProc.pid!), batch: rssMiB(batchProc.pid!) };
     say(`ready: gateway RSS ${atReady.gateway.toFixed(0)} MiB, batch RSS ${atReady.batch.toFixed(0)} MiB; malloc: ${allocator.description}`);
-    // Saturation: closed loop, 16 clients, 10 s.
-    let done = 0;
-    const satEnd = Date.now() + 10_000;
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      while (Date.now() < satEnd) if (await infer(gw)) done++;
-    }));
-    const saturation = done / 10;
-    const rate = saturation * 0.7;
-    say(`saturation ${saturation.toFixed(0)} req/s; soaking at ${rate.toFixed(0)} req/s for ${MINUTES} min with back-to-back batches`);
-
+    // The batch stream starts first: saturation is what online gets in the soak's own mix (a
+    // co-located batch, its Postgres and Redis traffic), so 70 % of it leaves the headroom the
+    // issue means. Measured against the gateway alone it left none on 2 cores.
     let ok = 0;
     let errors = 0;
     let batches = 0;
     let batchErrors = 0;
     let maxPending = 0;
-    const end = Date.now() + MINUTES * 60_000;
-    // Open loop: requests start on a fixed schedule whatever the latency.
-    const online = (async () => {
-      const pending = new Set<Promise<void>>();
-      const interval = 1000 / rate;
-      let next = performance.now();
-      while (Date.now() < end) {
-        const p = infer(gw).then((good) => {
-          if (good) ok++;
-          else errors++;
-        });
-        pending.add(p);
-        maxPending = Math.max(maxPending, pending.size);
-        void p.finally(() => pending.delete(p));
-        next += interval;
-        const wait = next - performance.now();
-        if (wait > 0) await sleep(wait);
-      }
-      await Promise.all(pending);
-    })();
+    let end = Number.POSITIVE_INFINITY;
     const batch = (async () => {
       while (Date.now() < end) {
         const r = await fetch(`${api}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ task: 'score', items: Array.from({ length: 20_000 }, (_, i) => i), reducer: 'summarize', chunkSize: 1_000 }) });
@@ -172,6 +146,37 @@ async function main(): Promise<number> {
           await sleep(200);
         }
       }
+    })();
+    // Saturation: closed loop, 16 clients, 10 s, with the batch stream running.
+    let done = 0;
+    const satEnd = Date.now() + 10_000;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (Date.now() < satEnd) if (await infer(gw)) done++;
+    }));
+    const saturation = done / 10;
+    const rate = saturation * 0.7;
+    say(`saturation ${saturation.toFixed(0)} req/s (batches running); soaking at ${rate.toFixed(0)} req/s for ${MINUTES} min`);
+
+    for (const k of Object.keys(failures)) delete failures[k]; // the saturation phase overloads on purpose
+    end = Date.now() + MINUTES * 60_000;
+    // Open loop: requests start on a fixed schedule whatever the latency.
+    const online = (async () => {
+      const pending = new Set<Promise<void>>();
+      const interval = 1000 / rate;
+      let next = performance.now();
+      while (Date.now() < end) {
+        const p = infer(gw).then((good) => {
+          if (good) ok++;
+          else errors++;
+        });
+        pending.add(p);
+        maxPending = Math.max(maxPending, pending.size);
+        void p.finally(() => pending.delete(p));
+        next += interval;
+        const wait = next - performance.now();
+        if (wait > 0) await sleep(wait);
+      }
+      await Promise.all(pending);
     })();
     const samples: { min: number; gateway: number; batch: number }[] = [];
     const t0 = Date.now();
