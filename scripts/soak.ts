@@ -78,10 +78,10 @@ async function infer(gw: string): Promise<boolean> {
 /**
  * The processes get the allocator `npm start` would give them (TANDEM_MALLOC, default glibc
  * with a fixed mmap threshold), unless the caller sets LD_PRELOAD / GLIBC_TUNABLES itself
- * (GLIBC_TUNABLES= for plain glibc) to compare allocators under the same load.
+ * (GLIBC_TUNABLES= for plain glibc; NODE_OPTIONS too) to compare settings under the same load.
  */
 function allocatorEnv(): { env: Record<string, string>; description: string } {
-  const own = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => /^(MALLOC_|GLIBC_TUNABLES$|LD_PRELOAD$)/.test(e[0]) && e[1] !== undefined));
+  const own = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => /^(MALLOC_|GLIBC_TUNABLES$|LD_PRELOAD$|NODE_OPTIONS$)/.test(e[0]) && e[1] !== undefined));
   const mode = env.TANDEM_MALLOC === 'system' || env.TANDEM_MALLOC === 'jemalloc' ? env.TANDEM_MALLOC : 'glibc';
   const chosen = chooseAllocator(mode, env);
   return Object.keys(own).length ? { env: own, description: Object.entries(own).map(([k, v]) => `${k}=${v}`).join(' ') || 'glibc defaults' } : chosen;
