@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { ALLOCATORS, findJemalloc } from '../scripts/launcher/allocator-env';
+import { metricValue, rssMiB } from '../scripts/support/process-probe';
 import { benchDatabase, closedLoop, clsBinaryTarget, freePort, openLoop, spawnServer } from './support/http-load';
 
 /**
@@ -17,11 +17,10 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
 
 async function heapMiB(port: number): Promise<{ heap: number; external: number }> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const v = (name: string): number => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN) / 1024 / 1024;
+  const v = (name: string): number => metricValue(text, name) / 1024 / 1024;
   return { heap: v('nodejs_heap_size_total_bytes'), external: v('nodejs_external_memory_bytes') };
 }
 

@@ -1,12 +1,12 @@
 import 'reflect-metadata';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Client } from 'pg';
 import { runMigrations } from '@tandem/persistence';
 import { freePort } from './chaos/private-stores';
 import { chooseAllocator } from './launcher/allocator-env';
+import { metricValue, rssMiB } from './support/process-probe';
 
 /**
  * `npm run soak` (not in CI): SOAK_MINUTES (10) of open-loop online load at 70% of the
@@ -22,10 +22,6 @@ const ADMIN_URL = env.SOAK_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:
 const say = (s: string): boolean => process.stdout.write(`[soak] ${s}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
 
 /** Where the memory is: V8 heap vs. buffers outside it (what is left of RSS is native: onnxruntime, malloc). */
 interface ProcessMemory {
@@ -37,7 +33,7 @@ interface ProcessMemory {
 async function processMetrics(base: string): Promise<ProcessMemory | null> {
   try {
     const text = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
-    const v = (name: string): number => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
+    const v = (name: string): number => metricValue(text, name);
     const mib = 1024 * 1024;
     return {
       heapUsedMiB: v('nodejs_heap_size_used_bytes') / mib,
