@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import type { ChildProcess } from 'node:child_process';
-import { ALLOCATORS, findJemalloc } from '../scripts/launcher/allocator-env';
+import { chooseAllocator, findJemalloc } from '../scripts/launcher/allocator-env';
 import { metricValue, rssMiB } from '../scripts/support/process-probe';
 import { benchDatabase, closedLoop, clsBinaryTarget, freePort, openLoop, spawnServer } from './support/http-load';
 
@@ -70,10 +70,16 @@ async function measure(choice: { env: Record<string, string> }, databaseUrl: str
 
 async function main(): Promise<void> {
   const databaseUrl = await benchDatabase('tandem_bench_allocator', process.env.DATABASE_URL);
-  const variants: { name: string; env: Record<string, string> }[] = ALLOCATORS.filter((a) => a.name !== 'jemalloc' || findJemalloc() !== undefined).map((a) => a.resolve());
+  // Stock glibc, then what the launcher's TANDEM_MALLOC=glibc / jemalloc give the apps.
+  const variants: { name: string; env: Record<string, string> }[] = [
+    { name: 'glibc', env: { GLIBC_TUNABLES: '' } },
+    { name: 'glibc-tuned', env: chooseAllocator('glibc', {}).env },
+  ];
+  const jemalloc = findJemalloc();
+  if (jemalloc) variants.push({ name: 'jemalloc', env: chooseAllocator('jemalloc', {}, jemalloc).env });
+  else say('jemalloc not installed (libjemalloc2): comparing glibc variants only');
   const custom = process.env.BENCH_GLIBC_TUNABLES;
   if (custom) variants.push({ name: 'glibc-custom', env: { GLIBC_TUNABLES: custom } });
-  if (variants.length < ALLOCATORS.length) say('jemalloc not installed (libjemalloc2): comparing glibc variants only');
   const samples = new Map<string, Sample[]>(variants.map((v) => [v.name, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const v of variants) {

@@ -6,6 +6,7 @@ import { Client } from 'pg';
 import { runMigrations } from '@tandem/persistence';
 import { freePort } from './chaos/private-stores';
 import { chooseAllocator } from './launcher/allocator-env';
+import { loadLauncherConfig } from './launcher/launcher.config';
 import { metricValue, rssMiB } from './support/process-probe';
 
 /**
@@ -78,9 +79,8 @@ async function infer(gw: string): Promise<boolean> {
  */
 function allocatorEnv(): { env: Record<string, string>; description: string } {
   const own = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => /^(MALLOC_|GLIBC_TUNABLES$|LD_PRELOAD$|NODE_OPTIONS$)/.test(e[0]) && e[1] !== undefined));
-  const mode = env.TANDEM_MALLOC === 'system' || env.TANDEM_MALLOC === 'jemalloc' ? env.TANDEM_MALLOC : 'glibc';
-  const chosen = chooseAllocator(mode, env);
-  return Object.keys(own).length ? { env: own, description: Object.entries(own).map(([k, v]) => `${k}=${v}`).join(' ') || 'glibc defaults' } : chosen;
+  if (Object.keys(own).length === 0) return chooseAllocator(loadLauncherConfig(env).malloc, env);
+  return { env: own, description: Object.entries(own).map(([k, v]) => `${k}=${v}`).join(' ') };
 }
 
 async function main(): Promise<number> {

@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
  * took stays resident: the soak saw the gateway go 330 → 510 MiB. Measured (bench:allocator,
  * soak; docs/benchmarks.md):
  * - `glibc` (default): glibc with a fixed 128 KiB mmap threshold; large blocks go back to the
- *   kernel on free. Same throughput as stock glibc; soak flat after the first burst.
- * - `jemalloc`: preloads libjemalloc2; flattest RSS in the soak, but 14–18 % less throughput
+ *   kernel on free (small ones still keep a burst's high-water mark). Same throughput as stock glibc.
+ * - `jemalloc`: preloads libjemalloc2; flattest RSS in the soak, but 13–18 % less throughput
  *   on ppocr_cls here, so opt-in.
  * - `system`: the environment as it is (stock glibc unless LD_PRELOAD / GLIBC_TUNABLES say otherwise).
  */
@@ -28,26 +28,6 @@ const JEMALLOC_PATHS = [
 export function findJemalloc(paths: readonly string[] = JEMALLOC_PATHS): string | undefined {
   return paths.find((p) => existsSync(p));
 }
-
-export interface AllocatorChoice {
-  name: 'jemalloc' | 'glibc-tuned' | 'glibc';
-  /** Variables to add to the child's environment. */
-  env: Record<string, string>;
-}
-
-/** The variants the allocator benchmark compares; `resolve` fails only for a missing jemalloc. */
-export const ALLOCATORS: readonly { name: AllocatorChoice['name']; resolve: () => AllocatorChoice }[] = [
-  { name: 'glibc', resolve: () => ({ name: 'glibc', env: { GLIBC_TUNABLES: '' } }) },
-  { name: 'glibc-tuned', resolve: () => ({ name: 'glibc-tuned', env: { GLIBC_TUNABLES: DEFAULT_GLIBC_TUNABLES } }) },
-  {
-    name: 'jemalloc',
-    resolve: () => {
-      const lib = findJemalloc();
-      if (!lib) throw new Error('jemalloc is not installed (Debian/Ubuntu: apt-get install libjemalloc2)');
-      return { name: 'jemalloc', env: { LD_PRELOAD: lib } };
-    },
-  },
-];
 
 /**
  * The allocator for the launcher's children. An operator who sets LD_PRELOAD or
