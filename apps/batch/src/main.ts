@@ -29,7 +29,7 @@ if (cfg.jobs.role !== 'api' && cfg.jobs.cpuNice > 0) {
   }
 }
 startBatch(cfg).then(
-  ({ app, logger }) => installGracefulShutdown(app, logger, cfg.shutdownGraceMs),
+  ({ app, logger }) => installGracefulShutdown(app, logger, { graceMs: cfg.shutdownGraceMs, drainDelayMs: cfg.shutdownDrainDelayMs }),
   (e: unknown) => {
     process.stderr.write(`batch: failed to start: ${e instanceof Error ? e.stack : String(e)}\n`);
     process.exit(1);

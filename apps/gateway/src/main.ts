@@ -17,7 +17,7 @@ function config(): GatewayConfig {
 
 const cfg = config();
 startGateway(cfg).then(
-  ({ app, logger }) => installGracefulShutdown(app, logger, cfg.shutdownGraceMs),
+  ({ app, logger }) => installGracefulShutdown(app, logger, { graceMs: cfg.shutdownGraceMs, drainDelayMs: cfg.shutdownDrainDelayMs }),
   (e: unknown) => {
     process.stderr.write(`gateway: failed to start: ${e instanceof Error ? e.stack : String(e)}\n`);
     process.exit(1);

@@ -17,6 +17,12 @@ export const infraSchema = {
   HOST: z.string().min(1).default('0.0.0.0'),
   /** How long SIGTERM may take to drain in-flight work before the process gives up. */
   SHUTDOWN_GRACE_S: env.num(30, 0, 3600),
+  /**
+   * After SIGTERM, keep serving this long before closing. Closing destroys every connection
+   * without a request in progress, including one whose request bytes are still unread in the
+   * kernel: the client sees ECONNRESET for a request it already sent.
+   */
+  SHUTDOWN_DRAIN_DELAY_MS: env.num(500, 0, 60_000),
 };
 
 export interface InfraConfig {
@@ -25,6 +31,7 @@ export interface InfraConfig {
   logLevel: string;
   host: string;
   shutdownGraceMs: number;
+  shutdownDrainDelayMs: number;
 }
 
 export type QueueConfig =
@@ -43,5 +50,6 @@ export function toInfraConfig(e: InfraEnv): InfraConfig {
     logLevel: e.LOG_LEVEL,
     host: e.HOST,
     shutdownGraceMs: Math.round(e.SHUTDOWN_GRACE_S * 1000),
+    shutdownDrainDelayMs: Math.round(e.SHUTDOWN_DRAIN_DELAY_MS),
   };
 }

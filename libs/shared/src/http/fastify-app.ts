@@ -51,10 +51,12 @@ export async function createHttpApp(module: unknown, opts: HttpAppOptions): Prom
 }
 
 /**
- * SIGTERM/SIGINT: stop accepting, let Nest's shutdown hooks drain (in-flight requests, queues,
- * pools), then exit 0. A second signal, or the grace period running out, exits 1 at once.
+ * SIGTERM/SIGINT: keep serving for `drainDelayMs` (requests already sent get read), then stop
+ * accepting, let Nest's shutdown hooks drain (in-flight requests, queues, pools), and exit 0.
+ * A second signal, or the grace period running out, exits 1 at once.
  */
-export function installGracefulShutdown(app: NestFastifyApplication, logger: PinoLogger, graceMs: number): void {
+export function installGracefulShutdown(app: NestFastifyApplication, logger: PinoLogger, opts: { graceMs: number; drainDelayMs: number }): void {
+  const { graceMs, drainDelayMs } = opts;
   let closing = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (closing) {
@@ -62,13 +64,14 @@ export function installGracefulShutdown(app: NestFastifyApplication, logger: Pin
       process.exit(1);
     }
     closing = true;
-    logger.info({ signal, graceMs }, 'shutting down');
+    logger.info({ signal, graceMs, drainDelayMs }, 'shutting down');
     const timer = setTimeout(() => {
       logger.error({ graceMs }, 'grace period exceeded: exiting');
       process.exit(1);
     }, graceMs);
     timer.unref();
-    app.close().then(
+    const close = (): Promise<void> => new Promise<void>((r) => setTimeout(r, drainDelayMs)).then(() => app.close());
+    close().then(
       () => {
         logger.info('stopped');
         logger.flush?.();
