@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { env, infraSchema, parseEnv, toInfraConfig, type EnvSource, type InfraConfig } from '@tandem/shared';
+import { env, infraSchema, parseEnv, toInfraConfig, withSecretFiles, type EnvSource, type InfraConfig } from '@tandem/shared';
 import { authEnvSchema, toAuthOptions, type AuthOptions } from '@tandem/auth';
 import { schedulerEnvSchema, toSchedulerOptions, type SchedulerOptions } from '@tandem/scheduler';
 
@@ -89,7 +89,7 @@ export const BATCH_CONFIG = Symbol('BATCH_CONFIG');
 
 /** Validates the batch app's environment once at boot; throws ConfigValidationError naming each bad variable. */
 export function loadBatchConfig(source: EnvSource): BatchConfig {
-  const e = parseEnv(batchSchema, source);
+  const e = parseEnv(batchSchema, withSecretFiles(source));
   return {
     ...toInfraConfig(e),
     auth: toAuthOptions(e),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { env, infraSchema, parseEnv, toInfraConfig, type EnvSource, type InfraConfig } from '@tandem/shared';
+import { env, infraSchema, parseEnv, toInfraConfig, withSecretFiles, type EnvSource, type InfraConfig } from '@tandem/shared';
 import { authEnvSchema, toAuthOptions, type AuthOptions } from '@tandem/auth';
 import { schedulerEnvSchema, toSchedulerOptions, type SchedulerOptions } from '@tandem/scheduler';
 
@@ -55,7 +55,7 @@ export const GATEWAY_CONFIG = Symbol('GATEWAY_CONFIG');
 
 /** Validates the gateway's environment once at boot; throws ConfigValidationError naming each bad variable. */
 export function loadGatewayConfig(source: EnvSource): GatewayConfig {
-  const e = parseEnv(gatewaySchema, source);
+  const e = parseEnv(gatewaySchema, withSecretFiles(source));
   return {
     ...toInfraConfig(e),
     auth: toAuthOptions(e),
