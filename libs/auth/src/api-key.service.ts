@@ -5,6 +5,7 @@ import { DomainException, ErrorCode } from '@tandem/shared';
 import { ApiKeyRepository } from './api-key.repository';
 import { AUTH_OPTIONS, type AuthOptions } from './auth.options';
 import { ANONYMOUS, hasScope, SCOPES, type ApiKeyScope, type Principal } from './principal';
+import { RateLimiter } from './rate-limiter';
 
 /** How long a verified (or rejected) key is remembered; revocation takes effect within it. */
 const CACHE_MS = 5_000;
@@ -38,12 +39,19 @@ const view = (r: ApiKeyEntity): ApiKeyView => ({
 export class ApiKeyService implements OnApplicationBootstrap {
   private readonly logger = new Logger('ApiKeys');
   private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
+  /** One bucket per key, shared by REST and gRPC. */
+  private readonly perKey: RateLimiter;
+  /** One bucket of failed authentications per client address. */
+  private readonly failures: RateLimiter;
 
   constructor(
     private readonly keys: ApiKeyRepository,
     private readonly audit: AuditLogRepository,
     @Inject(AUTH_OPTIONS) readonly options: AuthOptions,
-  ) {}
+  ) {
+    this.perKey = new RateLimiter(options.rateLimitRps, options.rateLimitBurst);
+    this.failures = new RateLimiter(options.authFailRps, options.authFailBurst);
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.options.enabled) {
@@ -113,14 +121,38 @@ export class ApiKeyService implements OnApplicationBootstrap {
     return principal;
   }
 
-  /** 401 without a valid key, 403 without the scope; returns who it is. */
-  async authorize(bearer: string | undefined, scope: ApiKeyScope): Promise<Principal> {
+  /**
+   * 401 without a valid key, 403 without the scope (`authenticated`: any key will do), 429
+   * past the key's rate limit or when `client` (the caller's address) failed too often; returns
+   * who it is. REST and gRPC both come here, so their limits are the same buckets.
+   */
+  async authorize(bearer: string | undefined, access: ApiKeyScope | 'authenticated', address?: string): Promise<Principal> {
     if (!this.options.enabled) return ANONYMOUS;
-    if (!bearer) throw new DomainException(ErrorCode.Unauthenticated, 'missing API key: send "Authorization: Bearer <key>"');
-    const p = await this.verify(bearer);
-    if (!p) throw new DomainException(ErrorCode.Unauthenticated, 'invalid or revoked API key');
-    if (!hasScope(p, scope)) throw new DomainException(ErrorCode.PermissionDenied, `this key lacks the '${scope}' scope`);
+    // An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d; one bucket either way.
+    const client = address?.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+    // A blocked address still gets in with a key we have verified before: behind a proxy or NAT
+    // many callers share one address, and one of them guessing keys must not lock out the rest.
+    const blocked = client === undefined ? 0 : this.failures.wait(client);
+    if (blocked > 0 && !(bearer && this.knownValid(bearer))) {
+      throw new DomainException(ErrorCode.RateLimited, 'too many failed authentication attempts from this address', { retryAfterS: blocked });
+    }
+    const p = bearer ? await this.verify(bearer) : null;
+    if (!p) {
+      if (client !== undefined) this.failures.take(client);
+      throw new DomainException(ErrorCode.Unauthenticated, bearer ? 'invalid or revoked API key' : 'missing API key: send "Authorization: Bearer <key>"');
+    }
+    if (access !== 'authenticated' && !hasScope(p, access)) throw new DomainException(ErrorCode.PermissionDenied, `this key lacks the '${access}' scope`);
+    const wait = this.perKey.take(p.id);
+    if (wait > 0) {
+      throw new DomainException(ErrorCode.RateLimited, `rate limit of ${this.options.rateLimitRps} requests/s for this key exceeded`, { retryAfterS: wait });
+    }
     return p;
+  }
+
+  /** Whether this process has seen `key` valid (a hash and a map lookup; no database). */
+  private knownValid(key: string): boolean {
+    if (key.length < 16 || key.length > 512) return false;
+    return !!this.cache.get(sha256(key))?.principal;
   }
 }
 

@@ -12,6 +12,9 @@ export const authEnvSchema = {
   /** Requests per second per key (token bucket); 0 = unlimited. */
   RATE_LIMIT_PER_KEY_RPS: env.num(0, 0, 1_000_000),
   RATE_LIMIT_BURST: env.int(0, 0, 10_000_000),
+  /** Failed authentications (401) per second per client address before 429; 0 = unlimited. */
+  AUTH_FAIL_RATE_LIMIT_RPS: env.num(20, 0, 1_000_000),
+  AUTH_FAIL_RATE_LIMIT_BURST: env.int(50, 1, 10_000_000),
 };
 
 export interface AuthOptions {
@@ -21,6 +24,9 @@ export interface AuthOptions {
   openMetrics: boolean;
   rateLimitRps: number;
   rateLimitBurst: number;
+  /** Token bucket on failed authentications per client address (guessing keys costs lookups). */
+  authFailRps: number;
+  authFailBurst: number;
 }
 
 type AuthEnv = z.infer<z.ZodObject<typeof authEnvSchema>>;
@@ -33,6 +39,8 @@ export function toAuthOptions(e: AuthEnv): AuthOptions {
     openMetrics: e.AUTH_OPEN_METRICS,
     rateLimitRps: e.RATE_LIMIT_PER_KEY_RPS,
     rateLimitBurst: e.RATE_LIMIT_BURST || Math.max(1, Math.ceil(e.RATE_LIMIT_PER_KEY_RPS * 2)),
+    authFailRps: e.AUTH_FAIL_RATE_LIMIT_RPS,
+    authFailBurst: e.AUTH_FAIL_RATE_LIMIT_BURST,
   };
 }
 

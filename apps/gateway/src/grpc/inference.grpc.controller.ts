@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { Metadata, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { ApiKeyService, bearerToken } from '@tandem/auth';
 import { DomainException, ErrorCode, HealthService } from '@tandem/shared';
 import { InferenceService } from '../inference/inference.service';
 import { decodeGrpcInfer, encodeGrpcInfer } from './grpc-tensor.codec';
+import { peerAddress } from './grpc-peer';
 import { toGrpcError } from './grpc-status.map';
 import type { ModelInferRequestWire, ModelInferResponseWire } from './grpc-wire.types';
 
@@ -31,16 +32,20 @@ export class InferenceGrpcController {
 
   private unary<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res): Unary<Req, Res> {
     return (call, cb) => {
-      // gRPC carries the key in `authorization` metadata, same form as the HTTP header.
+      // gRPC carries the key in `authorization` metadata, same form as the HTTP header; the
+      // same service as REST applies the per-key and per-address limits (same buckets).
       const auth = call.metadata.get('authorization')[0];
       this.keys
-        .authorize(bearerToken(typeof auth === 'string' ? auth : auth?.toString()), 'infer')
+        .authorize(bearerToken(typeof auth === 'string' ? auth : auth?.toString()), 'infer', peerAddress(call.getPeer()))
         .then(() => fn(call.request, call))
         .then(
           (res) => cb(null, res),
           (e: unknown) => {
             const err = toGrpcError(e);
-            cb({ code: err.code, details: err.details });
+            // Rate limits: RESOURCE_EXHAUSTED, with the wait in `retry-after` trailing metadata.
+            const metadata = new Metadata();
+            if (e instanceof DomainException && e.retryAfterS !== undefined) metadata.set('retry-after', String(Math.max(1, Math.ceil(e.retryAfterS))));
+            cb({ code: err.code, details: err.details, metadata });
           },
         );
     };
