@@ -80,6 +80,56 @@ describe('BatchCapacity (batch worker units from the ledger)', () => {
     await cap.stop();
   });
 
+  it('a preemptible run on a revoked unit is suspended at once, its share freed, and it continues first when a unit comes back', async () => {
+    await pair('[{"kind":"cpu","cores":2,"memoryMiB":1024,"name":"Declared CPU"}]', { online: 1, batch: 0, batchMayBorrow: true });
+    const cap = capacity(batchSide, { maxUnits: 2, borrowHoldDownMs: 400 });
+    const events: string[] = [];
+    const preempt = (name: string): { suspend(): void; resume(): void } => ({ suspend: () => events.push(`${name} stopped`), resume: () => events.push(`${name} continued`) });
+    const [a, b] = await Promise.all([
+      cap.acquire({ mayBorrow: true, priority: 50, preempt: preempt('a') }),
+      cap.acquire({ mayBorrow: true, priority: 50, preempt: preempt('b') }),
+    ]);
+    expect([a!.borrowed, b!.borrowed]).toEqual([true, true]);
+    // Online takes one core: the run holding the revoked unit is stopped and the share released
+    // without waiting for the run to end, so the online grant does not wait either.
+    const lease = await onlineSide.allocations.allocate({ kind: 'online', share: 0.5, devices: [`${onlineSide.options.nodeName}/cpu`] });
+    expect(lease.grant.preempted).toBe(1);
+    const stopped = events[0]!.split(' ')[0]!;
+    expect(events).toEqual([`${stopped} stopped`]);
+    const [victim, other] = stopped === 'a' ? [a!, b!] : [b!, a!];
+    expect(victim.unit).toBe(-1);
+    expect(cap.snapshot()).toMatchObject({ borrowed: 1, busy: 1, suspended: 1, waiting: 0 });
+    expect(cap.revokeReleaseMs()).toHaveLength(1);
+    expect(cap.revokeReleaseMs()[0]!).toBeLessThan(5); // suspend + release call: no run to wait for
+
+    // A new run queued meanwhile does not overtake the suspended one.
+    const fresh = cap.acquire({ mayBorrow: true, priority: 50 });
+    const freed = other.unit;
+    cap.release(other); // its unit is free: the suspended run continues on it
+    expect(events).toEqual([`${stopped} stopped`, `${stopped} continued`]);
+    expect(victim.unit).toBe(freed);
+    expect(cap.snapshot()).toMatchObject({ suspended: 0, waiting: 1 });
+    cap.release(victim);
+    cap.release(await fresh);
+    await lease.release();
+    await cap.stop();
+  });
+
+  it('a run aborted while suspended leaves the queue and is never continued', async () => {
+    await pair('[{"kind":"cpu","cores":2,"memoryMiB":1024,"name":"Declared CPU"}]', { online: 1, batch: 0, batchMayBorrow: true });
+    const cap = capacity(batchSide, { maxUnits: 1, borrowHoldDownMs: 60_000 });
+    const events: string[] = [];
+    const slot = await cap.acquire({ mayBorrow: true, priority: 50, preempt: { suspend: () => events.push('stop'), resume: () => events.push('cont') } });
+    const lease = await onlineSide.allocations.allocate({ kind: 'online', share: 1, devices: [`${onlineSide.options.nodeName}/cpu`] });
+    expect(events).toEqual(['stop']);
+    expect(cap.snapshot()).toMatchObject({ owned: 0, borrowed: 0, suspended: 1 });
+    cap.release(slot); // the caller killed the run (cancel): it gives up its place
+    expect(cap.snapshot()).toMatchObject({ suspended: 0, waiting: 0 });
+    await lease.release();
+    await cap.stop();
+    expect(events).toEqual(['stop']);
+  });
+
   it('serves higher priority first when units are scarce', async () => {
     await pair('[{"kind":"cpu","cores":2,"memoryMiB":1024,"name":"Declared CPU"}]', { online: 0.5, batch: 0.5, batchMayBorrow: false });
     const cap = capacity(batchSide, { maxUnits: 1 });

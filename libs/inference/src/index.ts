@@ -5,6 +5,7 @@ export * from './model-repository';
 export * from './session-factory';
 export * from './model-runner';
 export * from './worker-model-runner';
+export * from './process-model-runner';
 export * from './load-model';
 export * from './input-validation';
 export * from './capacity-provider';

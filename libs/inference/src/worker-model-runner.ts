@@ -1,38 +1,12 @@
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { InferenceSession } from 'onnxruntime-node';
-import { DATATYPES, oipFromOrt, type TensorData } from './datatypes';
 import { validateInputs } from './input-validation';
 import type { ModelConfig } from './model-config';
 import type { InferenceRunner } from './model-runner';
 import { resolveSignature } from './model-signature';
 import { REPLICA_WORKER_SOURCE } from './replica-worker.source';
+import { fromWire, ortPath, toWire, type FromSessionHost as FromWorker, type WireTensor } from './runner-wire';
 import { sessionOptionsFor, type DevicePlacement } from './session-factory';
 import type { InferTensor, ModelSignature } from './tensor';
-
-interface WireTensor {
-  name: string;
-  type: string;
-  dims: number[];
-  data: TensorData;
-}
-
-type FromWorker =
-  | { type: 'ready'; inputMetadata: InferenceSession.ValueMetadata[]; outputMetadata: InferenceSession.ValueMetadata[] }
-  | { type: 'init-error'; message: string }
-  | { type: 'result'; id: number; outputs: WireTensor[] }
-  | { type: 'error'; id: number; message: string }
-  | { type: 'released' };
-
-function ortPath(): string {
-  try {
-    return require.resolve('onnxruntime-node');
-  } catch {
-    // Under an ESM transform (vitest) there is no `require`; resolve from the working directory.
-    return createRequire(join(process.cwd(), 'index.js')).resolve('onnxruntime-node');
-  }
-}
 
 /** A replica's runner: one onnxruntime session inside its own worker thread. */
 export class WorkerModelRunner implements InferenceRunner {
@@ -100,7 +74,7 @@ export class WorkerModelRunner implements InferenceRunner {
   async runUnchecked(inputs: readonly InferTensor[], outputNames?: readonly string[], opts: { transfer?: boolean } = {}): Promise<InferTensor[]> {
     if (this.dead) throw this.dead;
     const names = outputNames ? [...outputNames] : this.signature.outputs.map((o) => o.name);
-    const feeds: WireTensor[] = inputs.map((t) => ({ name: t.name, type: DATATYPES[t.datatype].ort, dims: t.shape, data: t.data }));
+    const feeds = toWire(inputs);
     const transfer: ArrayBuffer[] = [];
     if (opts.transfer) {
       for (const t of inputs) {
@@ -113,11 +87,7 @@ export class WorkerModelRunner implements InferenceRunner {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ type: 'run', id, feeds, outputs: names }, transfer);
     });
-    return outputs.map((o) => {
-      const datatype = oipFromOrt(o.type);
-      if (!datatype) throw new Error(`output '${o.name}' has type ${o.type}, which OIP cannot carry`);
-      return { name: o.name, datatype, shape: o.dims, data: o.data };
-    });
+    return fromWire(outputs);
   }
 
   async release(): Promise<void> {

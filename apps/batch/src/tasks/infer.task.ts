@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { ModelRepository, WorkerModelRunner, type DevicePlacement, type InferenceRunner, type ModelConfig } from '@tandem/inference';
+import { ModelRepository, ProcessModelRunner, WorkerModelRunner, type InferenceRunner, type ModelConfig } from '@tandem/inference';
 import { BatchCapacity, type UnitSlot } from '@tandem/scheduler';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import type { BatchTask, TaskContext } from './batch-task';
@@ -14,9 +14,8 @@ export interface InferTaskProvider extends BatchTask {
 }
 
 interface LoadedModel {
-  runner: InferenceRunner;
-  /** The unit key `runner` serves (see runnerFor). */
-  firstKey: string;
+  /** Idle unit processes of this model (CPU units: one session on one thread each). */
+  idle: ProcessModelRunner[];
   path: string;
   config: ModelConfig;
   inputName: string;
@@ -41,6 +40,8 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
   private readonly models = new Map<string, Promise<LoadedModel>>();
 
   private readonly unitRunners = new Map<string, Promise<InferenceRunner>>();
+  /** Every unit process, idle or running, so shutdown ends them all. */
+  private readonly processes = new Set<ProcessModelRunner>();
 
   constructor(
     @Inject(BATCH_CONFIG) private readonly cfg: BatchConfig,
@@ -66,9 +67,10 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
 
   /**
    * Model batches run on device units from BatchCapacity (ledger allocations in co-location mode):
-   * a lane decodes a sub-batch, takes a unit, runs it on that unit's session (its own worker
-   * thread), and gives the unit back. Between two runs is the safe point where a revoked
-   * (borrowed) unit stops being used, so a chunk yields capacity mid-chunk.
+   * a lane decodes a sub-batch, takes a unit, runs it and gives the unit back. On a CPU unit the
+   * run is a process of its own (SCHED_IDLE where the kernel allows): when the unit is revoked
+   * the process is stopped on the spot and the share released, and it continues when the batch
+   * holds a unit again. GPU units run on a worker-thread session and yield between runs.
    */
   async run(items: readonly unknown[], ctx: TaskContext): Promise<unknown[]> {
     if (!ctx.model) throw new Error('infer chunk without a model');
@@ -85,9 +87,13 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
         const part = items.slice(i * m.maxBatch, (i + 1) * m.maxBatch);
         const data = new Float32Array(part.length * m.perItem);
         part.forEach((it, j) => decodeInferItem(it, m.perItem, data, j * m.perItem));
-        const slot = await this.capacity.acquire({ mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal });
+        const proc = this.cfg.jobs.deviceKind === 'cpu' ? await this.takeProcess(m) : null;
+        const onAbort = (): void => proc?.kill(); // a stopped run is abandoned, not left stopped
+        ctx.signal.addEventListener('abort', onAbort, { once: true });
+        let slot: UnitSlot | null = null;
         try {
-          const runner = await this.runnerFor(ctx.model!, m, slot);
+          slot = await this.capacity.acquire({ mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal, preempt: proc ?? undefined });
+          const runner = proc ?? (await this.gpuRunnerFor(ctx.model!, m, slot));
           const [out] = await runner.runUnchecked([{ name: m.inputName, datatype: 'FP32', shape: [part.length, ...m.itemShape], data }], undefined, { transfer: true });
           const per = out!.shape.slice(1).reduce((a, b) => a * b, 1);
           const values = out!.data as Float32Array;
@@ -95,7 +101,10 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
           for (let r = 0; r < out!.shape[0]!; r++) rows.push(Array.from(values.subarray(r * per, (r + 1) * per)));
           outputs[i] = rows;
         } finally {
-          this.capacity.release(slot);
+          ctx.signal.removeEventListener('abort', onAbort);
+          if (slot) this.capacity.release(slot);
+          if (proc?.alive) m.idle.push(proc);
+          else if (proc) this.processes.delete(proc);
         }
       }
     };
@@ -103,16 +112,22 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
     return outputs.flat();
   }
 
-  /** The session for a unit: one per (unit, placement), loaded on first use and kept. */
-  private runnerFor(model: string, m: LoadedModel, slot: UnitSlot): Promise<InferenceRunner> {
+  /** An idle unit process of the model, or a new one (at most one per concurrent run). */
+  private async takeProcess(m: LoadedModel): Promise<ProcessModelRunner> {
+    for (let p = m.idle.pop(); p; p = m.idle.pop()) if (p.alive) return p;
+    const p = await ProcessModelRunner.load(m.path, m.config, 1, this.cfg.jobs.unitCpuPolicy);
+    this.processes.add(p);
+    return p;
+  }
+
+  /** A GPU unit's session: one per (unit, device), loaded on first use and kept. */
+  private gpuRunnerFor(model: string, m: LoadedModel, slot: UnitSlot): Promise<InferenceRunner> {
     const p = slot.placement;
-    const key = p.kind === 'cpu' ? `cpu:${p.threads}#${slot.unit}` : `cuda:${p.deviceId}#${slot.unit}`;
-    if (key === m.firstKey) return Promise.resolve(m.runner);
-    const cacheKey = `${model}|${key}`;
+    if (p.kind !== 'cuda') throw new Error('a CPU unit runs in a unit process');
+    const cacheKey = `${model}|cuda:${p.deviceId}#${slot.unit}`;
     let r = this.unitRunners.get(cacheKey);
     if (!r) {
-      const placement: DevicePlacement = p.kind === 'cpu' ? { kind: 'cpu', intraOpThreads: p.threads } : { kind: 'cuda', deviceId: p.deviceId };
-      r = WorkerModelRunner.load(m.path, m.config, placement);
+      r = WorkerModelRunner.load(m.path, m.config, { kind: 'cuda', deviceId: p.deviceId });
       this.unitRunners.set(cacheKey, r);
       r.catch(() => this.unitRunners.delete(cacheKey));
     }
@@ -144,8 +159,9 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
     }
     if (!this.repo.list().some((m) => m.name === model)) throw new Error(`unknown model "${model}"`);
     const { model: entry, version } = this.repo.resolve(model);
-    // Unit 0 on one CPU thread: validates the model and serves that unit's runs.
-    const runner = await WorkerModelRunner.load(version.path, entry.config, { kind: 'cpu', intraOpThreads: 1 });
+    // The first unit process validates the model, then serves runs like any other.
+    const runner = await ProcessModelRunner.load(version.path, entry.config, 1, this.cfg.jobs.unitCpuPolicy);
+    this.processes.add(runner);
     const sig = runner.signature;
     const input = sig.inputs[0];
     const fail = async (why: string): Promise<never> => {
@@ -159,8 +175,7 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
     if (itemShape.some((d) => d < 1)) return fail(`input shape [${input.shape}] has variable dimensions; fix them in config.json`);
     this.logger.log(`loaded ${model} for batch infer (up to ${this.cfg.jobs.inferThreads} units, batches of ${Math.min(runner.config.max_batch_size, this.cfg.jobs.inferBatch)})`);
     return {
-      runner,
-      firstKey: 'cpu:1#0',
+      idle: [runner],
       path: version.path,
       config: entry.config,
       inputName: input.name,
@@ -173,7 +188,8 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     for (const p of this.unitRunners.values()) await p.then((r) => r.release()).catch(() => undefined);
     this.unitRunners.clear();
-    for (const p of this.models.values()) await p.then((m) => m.runner.release()).catch(() => undefined);
+    await Promise.all([...this.processes].map((r) => r.release().catch(() => undefined)));
+    this.processes.clear();
     this.models.clear();
   }
 }

@@ -9,12 +9,35 @@ import type { HybridMetrics } from './hybrid.metrics';
 /** Where one unit of batch capacity runs: CPU threads, or a CUDA device picked by the ledger. */
 export type UnitPlacement = { kind: 'cpu'; threads: number } | { kind: 'cuda'; deviceId: number };
 
-/** A unit handed to one inference run; give it back with `release` at the next safe point. */
+/** A unit handed to one inference run; give it back with `release` when the run ends. */
 export interface UnitSlot {
-  /** Stable small index (runner caches key on it). */
+  /** Stable small index of the unit the run holds now (-1 while suspended). */
   readonly unit: number;
   readonly placement: UnitPlacement;
   readonly borrowed: boolean;
+}
+
+/**
+ * A run that can be taken off its CPU share at once (its process stopped) and continued later.
+ * When its unit is revoked, BatchCapacity calls `suspend`, gives the share back right away and
+ * queues the run ahead of new work; `resume` is called when it holds a unit again.
+ */
+export interface Preemptible {
+  suspend(): void;
+  resume(): void;
+}
+
+class Ticket implements UnitSlot {
+  unit = -1;
+  placement: UnitPlacement = { kind: 'cpu', threads: 1 };
+  borrowed = false;
+  /** The waiter that puts a suspended run back on a unit; null while it runs. */
+  requeued: Waiter | null = null;
+  constructor(
+    readonly mayBorrow: boolean,
+    readonly priority: number,
+    readonly preempt: Preemptible | undefined,
+  ) {}
 }
 
 export interface BatchCapacityOptions {
@@ -39,13 +62,16 @@ interface Unit {
   placement: UnitPlacement;
   borrowed: boolean;
   busy: boolean;
+  holder: Ticket | null;
   revokedAt: number | null;
 }
 
 interface Waiter {
   mayBorrow: boolean;
   priority: number;
-  resolve: (s: UnitSlot) => void;
+  /** A suspended run waiting to continue: served before new runs of its priority. */
+  resumes: boolean;
+  resolve: (u: Unit) => void;
   reject: (e: unknown) => void;
 }
 
@@ -57,6 +83,8 @@ export interface BatchCapacitySnapshot {
   busy: number;
   revoking: number;
   waiting: number;
+  /** Runs stopped on a revoked unit, waiting for a unit to continue on. */
+  suspended: number;
   borrowHeldDownUntil: string | null;
   revocations: number;
 }
@@ -66,9 +94,10 @@ const now = (): number => performance.now();
 /**
  * A batch worker's device capacity, in units it can run inference on. In `ledger` mode every
  * unit is its own batch allocation (one core's share of the node's CPU, or one GPU), so online
- * work can revoke borrowed units one at a time. A revoked unit is not used for any new run: the
- * run holding it finishes (the safe point is between inference batches) and the unit's lease is
- * released at once, which is what makes the share real on a CPU.
+ * work can revoke borrowed units one at a time. A revoked unit is not used for any new run. A
+ * preemptible run on a CPU unit is suspended on the spot and the share released at once; any
+ * other run (GPU, or a caller without `preempt`) finishes first (the safe point is between
+ * inference batches), then the unit's lease is released.
  */
 export class BatchCapacity {
   private readonly units = new Map<number, Unit>();
@@ -92,11 +121,11 @@ export class BatchCapacity {
   }
 
   /** Waits for a free unit this run may use (higher priority first). */
-  acquire(req: { mayBorrow: boolean; priority: number; signal?: AbortSignal }): Promise<UnitSlot> {
+  acquire(req: { mayBorrow: boolean; priority: number; signal?: AbortSignal; preempt?: Preemptible }): Promise<UnitSlot> {
     if (this.stopped) return Promise.reject(new Error('batch capacity is stopped'));
     this.clearIdle();
     return new Promise<UnitSlot>((resolve, reject) => {
-      const w: Waiter = { mayBorrow: req.mayBorrow, priority: req.priority, resolve, reject };
+      const w: Waiter = { mayBorrow: req.mayBorrow, priority: req.priority, resumes: false, resolve: () => undefined, reject };
       const onAbort = (): void => {
         const i = this.waiters.indexOf(w);
         if (i >= 0) this.waiters.splice(i, 1);
@@ -104,27 +133,77 @@ export class BatchCapacity {
       };
       if (req.signal?.aborted) return onAbort();
       req.signal?.addEventListener('abort', onAbort, { once: true });
-      w.resolve = (s) => {
+      const ticket = new Ticket(req.mayBorrow, req.priority, req.preempt);
+      w.resolve = (u) => {
         req.signal?.removeEventListener('abort', onAbort);
-        resolve(s);
+        this.seat(ticket, u);
+        resolve(ticket);
       };
-      // Stable by arrival within a priority.
-      let at = this.waiters.findIndex((x) => x.priority < w.priority);
-      if (at < 0) at = this.waiters.length;
-      this.waiters.splice(at, 0, w);
-      this.dispatch();
-      if (this.waiters.includes(w)) this.fill();
+      this.enqueue(w);
     });
   }
 
-  /** The run on this unit finished: a safe point. A revoked unit's share goes back now. */
+  /** The run holding this slot ended: a revoked unit's share goes back now. */
   release(slot: UnitSlot): void {
-    const u = this.units.get(slot.unit);
-    if (!u) return;
+    const t = slot as Ticket;
+    if (t.requeued) {
+      // Ended while suspended (aborted): it holds no unit, only its place in the queue.
+      const i = this.waiters.indexOf(t.requeued);
+      if (i >= 0) this.waiters.splice(i, 1);
+      t.requeued = null;
+      return;
+    }
+    const u = this.units.get(t.unit);
+    if (!u || u.holder !== t) return;
     u.busy = false;
+    u.holder = null;
+    t.unit = -1;
     if (u.revokedAt !== null) void this.giveBack(u);
     this.dispatch();
     this.scheduleIdle();
+  }
+
+  private enqueue(w: Waiter): void {
+    // Stable by arrival within a priority; suspended runs go ahead of new ones of their priority.
+    let at = this.waiters.findIndex((x) => x.priority < w.priority || (w.resumes && !x.resumes && x.priority === w.priority));
+    if (at < 0) at = this.waiters.length;
+    this.waiters.splice(at, 0, w);
+    this.dispatch();
+    if (this.waiters.includes(w)) this.fill();
+  }
+
+  private seat(t: Ticket, u: Unit): void {
+    u.busy = true;
+    u.holder = t;
+    t.unit = u.index;
+    t.placement = u.placement;
+    t.borrowed = u.borrowed;
+  }
+
+  /** Takes a revoked unit's run off the cores now (its process stops) and frees the share. */
+  private suspendRun(u: Unit, t: Ticket, preempt: Preemptible): void {
+    preempt.suspend();
+    u.busy = false;
+    u.holder = null;
+    t.unit = -1;
+    void this.giveBack(u);
+    const w: Waiter = {
+      mayBorrow: t.mayBorrow,
+      priority: t.priority,
+      resumes: true,
+      resolve: (next) => {
+        t.requeued = null;
+        this.seat(t, next);
+        preempt.resume();
+      },
+      // Capacity stopping: let the process run to its end rather than leave it stopped.
+      reject: () => {
+        t.requeued = null;
+        preempt.resume();
+      },
+    };
+    t.requeued = w;
+    this.enqueue(w);
   }
 
   snapshot(): BatchCapacitySnapshot {
@@ -135,7 +214,8 @@ export class BatchCapacity {
       borrowed: all.filter((u) => u.borrowed).length,
       busy: all.filter((u) => u.busy).length,
       revoking: all.filter((u) => u.revokedAt !== null).length,
-      waiting: this.waiters.length,
+      waiting: this.waiters.filter((w) => !w.resumes).length,
+      suspended: this.waiters.filter((w) => w.resumes).length,
       borrowHeldDownUntil: this.holdDownUntil > now() ? new Date(Date.now() + (this.holdDownUntil - now())).toISOString() : null,
       revocations: this.revocations,
     };
@@ -162,9 +242,8 @@ export class BatchCapacity {
         i++;
         continue;
       }
-      u.busy = true;
       this.waiters.splice(i, 1);
-      w.resolve({ unit: u.index, placement: u.placement, borrowed: u.borrowed });
+      w.resolve(u);
     }
     this.publish();
   }
@@ -234,7 +313,7 @@ export class BatchCapacity {
   private addUnit(lease: Lease | null, placement: UnitPlacement, borrowed: boolean): void {
     let index = 0;
     while (this.units.has(index)) index++;
-    const u: Unit = { index, lease, placement, borrowed, busy: false, revokedAt: null };
+    const u: Unit = { index, lease, placement, borrowed, busy: false, holder: null, revokedAt: null };
     this.units.set(index, u);
     lease?.onRevoke((n) => {
       if (this.units.get(index) !== u) return;
@@ -242,8 +321,10 @@ export class BatchCapacity {
       this.revocations++;
       this.metrics?.revocations.inc();
       this.holdDownUntil = now() + this.opts.borrowHoldDownMs;
-      this.logger.info({ unit: index, reason: n.reason, busy: u.busy }, 'batch unit revoked; yielding at the next safe point');
-      if (!u.busy) void this.giveBack(u);
+      const t = u.holder;
+      if (t?.preempt && u.placement.kind === 'cpu') this.suspendRun(u, t, t.preempt);
+      else if (!u.busy) void this.giveBack(u);
+      this.logger.info({ unit: index, reason: n.reason, busy: t !== null, suspended: t?.preempt !== undefined && u.placement.kind === 'cpu' }, 'batch unit revoked');
       this.publish();
     });
   }

@@ -1,0 +1,139 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { validateInputs } from './input-validation';
+import type { ModelConfig } from './model-config';
+import type { InferenceRunner } from './model-runner';
+import { resolveSignature } from './model-signature';
+import { fromWire, ortPath, toWire, type FromSessionHost, type WireTensor } from './runner-wire';
+import { sessionOptionsFor, type DevicePlacement } from './session-factory';
+import type { InferTensor, ModelSignature } from './tensor';
+import { UNIT_PROCESS_SOURCE } from './unit-process.source';
+
+/**
+ * CPU policy of a unit process. `idle`: Linux SCHED_IDLE (runs only on cycles nothing else
+ * wants; `chrt` from util-linux); `inherit`: the parent's nice value.
+ */
+export type UnitCpuPolicy = 'idle' | 'inherit';
+
+let chrt: string | null | undefined;
+/** `chrt` if this machine has one that can set SCHED_IDLE, else null (checked once). */
+export function schedIdleLauncher(): string | null {
+  if (chrt !== undefined) return chrt;
+  const probe = spawnSync('chrt', ['--idle', '0', 'true'], { stdio: 'ignore' });
+  chrt = probe.status === 0 ? 'chrt' : null;
+  return chrt;
+}
+
+/**
+ * A batch unit's runner: one onnxruntime session in a child process of its own, so the holder
+ * can take it off the cores at once (`suspend`, SIGSTOP) when its device share is revoked and
+ * `resume` it (SIGCONT) on the next share, where the run goes on where it stopped.
+ */
+export class ProcessModelRunner implements InferenceRunner {
+  private seq = 0;
+  private readonly pending = new Map<number, { resolve: (o: WireTensor[]) => void; reject: (e: Error) => void }>();
+  private dead: Error | undefined;
+  private stopped = false;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly signature: ModelSignature,
+    readonly config: ModelConfig,
+    readonly placement: DevicePlacement,
+  ) {
+    child.on('message', (m: FromSessionHost) => {
+      if (m.type !== 'result' && m.type !== 'error') return;
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.type === 'result') p?.resolve(m.outputs);
+      else p?.reject(new Error(`model run failed: ${m.message}`));
+    });
+    child.on('exit', (code, signal) => {
+      this.dead = new Error(`unit process exited (${signal ?? code})`);
+      for (const p of this.pending.values()) p.reject(this.dead);
+      this.pending.clear();
+    });
+  }
+
+  static async load(modelPath: string, config: ModelConfig, threads = 1, policy: UnitCpuPolicy = 'idle'): Promise<ProcessModelRunner> {
+    const placement: DevicePlacement = { kind: 'cpu', intraOpThreads: threads };
+    const launcher = policy === 'idle' ? schedIdleLauncher() : null;
+    const node = [process.execPath, '-e', UNIT_PROCESS_SOURCE];
+    const [cmd, ...args] = launcher ? [launcher, '--idle', '0', ...node] : node;
+    const child = spawn(cmd!, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    const first = await new Promise<FromSessionHost>((resolve, reject) => {
+      child.once('message', resolve);
+      child.once('error', reject);
+      child.once('exit', (c, s) => reject(new Error(`unit process exited (${s ?? c}) while loading ${modelPath}`)));
+      const sessionOptions = sessionOptionsFor(placement, { allowSpinning: false, memoryArena: config.device.memory_arena });
+      child.send({ type: 'init', ortPath: ortPath(), modelPath, sessionOptions });
+    }).finally(() => child.removeAllListeners());
+    const fail = (why: string): never => {
+      child.kill('SIGKILL');
+      throw new Error(why);
+    };
+    if (first.type !== 'ready') return fail(`cannot load ${modelPath}: ${first.type === 'init-error' ? first.message : first.type}`);
+    let signature: ModelSignature;
+    try {
+      signature = resolveSignature(first, config);
+    } catch (e) {
+      return fail((e as Error).message);
+    }
+    return new ProcessModelRunner(child, signature, config, placement);
+  }
+
+  /** The child's pid (tests read its scheduler state from /proc). */
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get alive(): boolean {
+    return this.dead === undefined;
+  }
+
+  async run(inputs: readonly InferTensor[], outputNames?: readonly string[]): Promise<InferTensor[]> {
+    validateInputs(this.signature, this.config.max_batch_size, inputs);
+    return this.runUnchecked(inputs, outputNames);
+  }
+
+  /** Inputs are copied to the process whatever `_opts` says (IPC serializes them). */
+  async runUnchecked(inputs: readonly InferTensor[], outputNames?: readonly string[], _opts?: { transfer?: boolean }): Promise<InferTensor[]> {
+    if (this.dead) throw this.dead;
+    const names = outputNames ? [...outputNames] : this.signature.outputs.map((o) => o.name);
+    const id = ++this.seq;
+    const outputs = await new Promise<WireTensor[]>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.child.send({ type: 'run', id, feeds: toWire(inputs), outputs: names });
+    });
+    return fromWire(outputs);
+  }
+
+  /** Off the cores now: the kernel stops every thread of the process before kill() returns to us. */
+  suspend(): void {
+    if (this.dead || this.stopped) return;
+    this.stopped = true;
+    this.child.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    if (this.dead || !this.stopped) return;
+    this.stopped = false;
+    this.child.kill('SIGCONT');
+  }
+
+  /** Abandons whatever runs (reset-style preemption; batch items are idempotent). */
+  kill(): void {
+    if (this.dead) return;
+    this.child.kill('SIGKILL');
+  }
+
+  /** Ends the process (it exits when its IPC channel closes; killed if it does not within 5 s). */
+  async release(): Promise<void> {
+    if (this.dead) return;
+    this.resume();
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
+    this.child.disconnect();
+    await exited;
+    clearTimeout(timer);
+  }
+}
