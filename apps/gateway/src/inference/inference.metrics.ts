@@ -1,4 +1,4 @@
-import { ErrorCode, DomainException, counter, gauge, histogram, LATENCY_BUCKETS_S } from '@tandem/shared';
+import { ErrorCode, DomainException, counter, gauge, histogram, LATENCY_BUCKETS_S, removeSeries } from '@tandem/shared';
 import type { InferenceObserver, RejectReason } from '@tandem/inference';
 
 const requests = counter({ name: 'inference_requests_total', help: 'Infer requests answered, by model and outcome', labelNames: ['model', 'outcome'] });
@@ -27,6 +27,10 @@ const batchSize = histogram({
   buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
 });
 const replicas = gauge({ name: 'inference_replicas', help: 'Replicas serving a model version', labelNames: ['model', 'version'] });
+const ongoing = gauge({ name: 'inference_ongoing_requests', help: 'Infer requests queued or running, by model', labelNames: ['model'] });
+
+/** Every metric with a `model` label: what `forget` clears when a model goes away. */
+const PER_MODEL = [requests, failures, queueTime, computeTime, queueDepth, batchSize, replicas, ongoing];
 
 /** Failure reason label for an error thrown on the infer path. */
 export function reasonOf(e: unknown): string {
@@ -37,7 +41,10 @@ export function reasonOf(e: unknown): string {
   return 'internal';
 }
 
-/** Prometheus side of the inference path (prom-client default registry, `tandem_` prefix). */
+/**
+ * Prometheus side of the inference path (prom-client default registry, `tandem_` prefix). Callers
+ * pass only names of models in the repository, so the label values stay a bounded set.
+ */
 export class InferenceMetrics implements InferenceObserver {
   queueDepth(model: string, version: string, depth: number): void {
     queueDepth.set({ model, version }, depth);
@@ -67,5 +74,15 @@ export class InferenceMetrics implements InferenceObserver {
 
   replicas(model: string, version: string, n: number): void {
     replicas.set({ model, version }, n);
+  }
+
+  /** +1 when a request starts, -1 when it is answered. */
+  ongoing(model: string, delta: 1 | -1): void {
+    ongoing.inc({ model }, delta);
+  }
+
+  /** Drops every series of a model (it was unloaded), so /metrics shows only models being served. */
+  async forget(model: string): Promise<void> {
+    await Promise.all(PER_MODEL.map((m) => removeSeries(m, { model })));
   }
 }

@@ -7,15 +7,12 @@ import {
   type InferResult,
   type ModelMetadata,
 } from '@tandem/inference';
-import { gauge } from '@tandem/shared';
 import { InferenceMetrics } from './inference.metrics';
 import { LatencyWindow } from './latency-window';
 import { LedgerCapacityProvider } from './ledger-capacity.provider';
 import { SchedulerCapacityProvider } from '@tandem/scheduler';
 
 export const INFERENCE_OPTIONS = Symbol('INFERENCE_OPTIONS');
-
-const ongoingGauge = gauge({ name: 'inference_ongoing_requests', help: 'Infer requests queued or running, by model', labelNames: ['model'] });
 
 export interface InferenceOptions {
   modelRepository: string;
@@ -41,6 +38,8 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
   readonly metrics = new InferenceMetrics();
   private readonly ongoingByModel = new Map<string, number>();
   private readonly startedByModel = new Map<string, number>();
+  /** Models that may have Prometheus series (a subset of the repository's names). */
+  private readonly withSeries = new Set<string>();
   /** Recent end-to-end latencies per model (the co-location SLO check reads them). */
   readonly latencies = new LatencyWindow();
 
@@ -85,9 +84,13 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async infer(req: InferRequest): Promise<InferResult> {
+    // Resolve first: an unknown model or version is a 404 before any per-model state (maps,
+    // latency windows, Prometheus series) exists for it, so random names cost nothing.
+    this.engine.repository.resolve(req.model, req.version);
     this.ongoingByModel.set(req.model, (this.ongoingByModel.get(req.model) ?? 0) + 1);
     this.startedByModel.set(req.model, (this.startedByModel.get(req.model) ?? 0) + 1);
-    ongoingGauge.inc({ model: req.model });
+    this.withSeries.add(req.model);
+    this.metrics.ongoing(req.model, 1);
     const t0 = performance.now();
     try {
       const r = await this.engine.infer(req);
@@ -99,7 +102,7 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
     } finally {
       this.latencies.record(req.model, performance.now() - t0);
       this.ongoingByModel.set(req.model, this.ongoingByModel.get(req.model)! - 1);
-      ongoingGauge.dec({ model: req.model });
+      this.metrics.ongoing(req.model, -1);
     }
   }
 
@@ -113,9 +116,20 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
     return this.startedByModel.get(model) ?? 0;
   }
 
-  /** Counts a request the transport rejected before it reached the service (bad encoding). */
+  /** Counts a request the transport rejected before it reached the service (bad encoding); only for models in the repository. */
   recordRejected(model: string, e: unknown): void {
+    if (!this.inRepository(model)) return;
+    this.withSeries.add(model);
     this.metrics.failed(model, e);
+  }
+
+  /** How many models have per-model state in this service (bounded by the repository). */
+  trackedModels(): number {
+    return new Set([...this.ongoingByModel.keys(), ...this.startedByModel.keys(), ...this.latencies.models()]).size;
+  }
+
+  private inRepository(model: string): boolean {
+    return this.engine.repository.list().some((m) => m.name === model);
   }
 
   /** Names of model versions not ready, with why (for the readiness check). */
@@ -132,10 +146,22 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
     return out;
   }
 
+  /**
+   * Sets each loaded version's replica gauge and drops every series of a model no longer loaded
+   * (unloaded), once its last request has been answered.
+   */
   refreshReplicaGauge(): void {
+    const loaded = new Set<string>();
     for (const s of this.engine.states()) {
+      loaded.add(s.model);
       const n = s.state === 'ready' ? this.engine.instance(s.model, s.version).replicas : 0;
       this.metrics.replicas(s.model, s.version, n);
     }
+    for (const model of this.withSeries) {
+      if (loaded.has(model) || this.ongoing(model) > 0) continue;
+      this.withSeries.delete(model);
+      this.metrics.forget(model).catch((e: unknown) => this.logger.warn(`dropping the series of ${model} failed: ${(e as Error).message}`));
+    }
+    for (const model of loaded) this.withSeries.add(model);
   }
 }

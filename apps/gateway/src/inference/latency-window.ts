@@ -19,6 +19,11 @@ export class LatencyWindow {
     r.size = Math.min(this.capacity, r.size + 1);
   }
 
+  /** Models with a window (one per model ever recorded; callers record only known models). */
+  models(): string[] {
+    return [...this.byModel.keys()];
+  }
+
   /** The q-quantile of latencies recorded in the last `windowMs`, with how many there were. */
   quantile(model: string, q: number, windowMs: number, now = performance.now()): { value: number; count: number } {
     const r = this.byModel.get(model);

@@ -33,6 +33,23 @@ export function histogram<L extends string>(cfg: Named<HistogramConfiguration<L>
 /** Seconds buckets from 100 µs to 10 s, for queue and compute times. */
 export const LATENCY_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 
+type AnyMetric = Counter<string> | Gauge<string> | Histogram<string>;
+
+/**
+ * Removes every series of `metric` whose labels include all of `match` (e.g. one model's series
+ * when it is unloaded), whatever its other labels. Returns how many label sets were removed.
+ */
+export async function removeSeries(metric: AnyMetric, match: Record<string, string>): Promise<number> {
+  const sets = new Map<string, Record<string, string | number>>();
+  for (const v of (await metric.get()).values) {
+    // A histogram reports each bucket under an extra `le` label that is not part of the series.
+    const { le: _le, ...labels } = v.labels as Record<string, string | number>;
+    if (Object.entries(match).every(([k, want]) => String(labels[k]) === want)) sets.set(JSON.stringify(labels), labels);
+  }
+  for (const labels of sets.values()) metric.remove(labels);
+  return sets.size;
+}
+
 /** The Prometheus text exposition of the default registry. */
 export async function metricsText(): Promise<{ contentType: string; body: string }> {
   return { contentType: register.contentType, body: await register.metrics() };
