@@ -72,6 +72,6 @@ export class NodeAgent {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.inventory.markLeft(this.opts.nodeName, process.pid).catch(() => undefined);
+    await this.inventory.markLeft(this.opts.nodeName, process.pid, hostname()).catch(() => undefined);
   }
 }

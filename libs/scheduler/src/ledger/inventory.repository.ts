@@ -127,9 +127,10 @@ export class InventoryRepository {
   /**
    * Only the process that registered last marks the node `left`: several processes on one machine
    * (gateway and batch) share a node name, and the others keep it alive with their heartbeats.
+   * The hostname is part of the check because in containers every app is pid 1.
    */
-  async markLeft(name: string, pid: number): Promise<void> {
-    await this.ds.query(`UPDATE sched_node SET status = 'left' WHERE name = $1 AND pid = $2`, [name, pid]);
+  async markLeft(name: string, pid: number, host: string): Promise<void> {
+    await this.ds.query(`UPDATE sched_node SET status = 'left' WHERE name = $1 AND pid = $2 AND hostname = $3`, [name, pid, host]);
   }
 
   async listNodes(): Promise<NodeView[]> {
