@@ -1,0 +1,269 @@
+import { request as httpRequest, Agent } from 'node:http';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBatch, type RunningBatch } from '../apps/batch/src/bootstrap';
+import { loadBatchConfig } from '../apps/batch/src/config/batch.config';
+import { startGateway, type RunningGateway } from '../apps/gateway/src/bootstrap';
+import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
+import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from './support/test-env';
+
+const ADMIN_KEY = 'test-admin-key-routes-0123456789';
+const BATCH_ID = '00000000-0000-4000-8000-000000000001';
+const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+
+interface Raw {
+  status: number;
+  body: string;
+}
+
+/**
+ * The request line exactly as written: fetch (WHATWG URL) would resolve `/./`, `/../` and
+ * `%2e` before sending, hiding precisely the variants the router must not be fooled by.
+ */
+function raw(base: string, method: string, path: string, key?: string, body?: unknown): Promise<Raw> {
+  const u = new URL(base);
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  return new Promise((ok, fail) => {
+    const req = httpRequest(
+      {
+        agent,
+        host: u.hostname,
+        port: u.port,
+        method,
+        path,
+        headers: {
+          ...(key ? { authorization: `Bearer ${key}` } : {}),
+          ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => ok({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        res.on('error', fail);
+      },
+    );
+    req.on('error', fail);
+    req.end(payload);
+  });
+}
+
+const pct = (c: string, lower = false): string => {
+  const h = c.charCodeAt(0).toString(16).padStart(2, '0');
+  return `%${lower ? h : h.toUpperCase()}`;
+};
+
+/**
+ * Spellings of `path` that a raw-URL check and the router could read differently. `decoded`:
+ * the router decodes it back to the route itself, so the answer must be exactly the route's.
+ */
+function variants(path: string): { path: string; decoded: boolean; kind: string }[] {
+  const segs = path.split('/').slice(1);
+  const out: { path: string; decoded: boolean; kind: string }[] = [];
+  const join = (s: string[]): string => `/${s.join('/')}`;
+  segs.forEach((seg, i) => {
+    const a = [...segs];
+    a[i] = pct(seg[0]!) + seg.slice(1);
+    out.push({ path: join(a), decoded: true, kind: `encoded first letter of segment ${i}` });
+    const b = [...segs];
+    b[i] = [...seg].map((c, j) => pct(c, j % 2 === 1)).join('');
+    out.push({ path: join(b), decoded: true, kind: `segment ${i} fully encoded, mixed hex case` });
+  });
+  out.push({ path: `${path}?next=/v2/health/ready`, decoded: true, kind: 'query naming an open route' });
+  out.push({ path: `/${path}`, decoded: false, kind: 'leading double slash' });
+  out.push({ path: join([segs[0]!, '', ...segs.slice(1)]), decoded: false, kind: 'inner double slash' });
+  out.push({ path: `${path}//`, decoded: false, kind: 'trailing double slash' });
+  out.push({ path: `${path}/`, decoded: false, kind: 'trailing slash' });
+  out.push({ path: join([segs[0]!, '.', ...segs.slice(1)]), decoded: false, kind: 'dot segment' });
+  out.push({ path: join([segs[0]!, 'x', '..', ...segs.slice(1)]), decoded: false, kind: 'dot-dot segment' });
+  out.push({ path: join([segs[0]!, '%2e', ...segs.slice(1)]), decoded: false, kind: 'encoded dot segment' });
+  out.push({ path: join(['v2', 'health', '%2e%2e', '..', ...segs]), decoded: false, kind: 'from an open route, encoded dot-dot' });
+  out.push({ path: `/${segs[0]}%2F${segs.slice(1).join('/')}`, decoded: false, kind: 'encoded slash' });
+  out.push({ path: `/${segs[0]};x=1/${segs.slice(1).join('/')}`, decoded: false, kind: 'semicolon parameter' });
+  out.push({ path: path.toUpperCase(), decoded: false, kind: 'upper case' });
+  out.push({ path: join([segs[0]![0]!.toUpperCase() + segs[0]!.slice(1), ...segs.slice(1)]), decoded: false, kind: 'capitalised first segment' });
+  return out;
+}
+
+type Scope = 'infer' | 'batch' | 'admin';
+interface Route {
+  app: 'gateway' | 'batch';
+  method: string;
+  path: string;
+  scope: Scope;
+  body?: unknown;
+}
+
+const R = (app: Route['app'], scope: Scope, method: string, path: string, body?: unknown): Route => ({ app, scope, method, path, body });
+const INFER_BODY = { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1], data: [0.5] }] };
+const BATCH_BODY = { task: 'score', items: [1, 2, 3], reducer: 'summarize', chunkSize: 10 };
+
+/** Every protected route of both apps (controllers under apps/*), with bodies a bypass would act on. */
+const ROUTES: Route[] = [
+  // admin API
+  R('gateway', 'admin', 'GET', '/admin/api/whoami'),
+  R('gateway', 'admin', 'GET', '/admin/api/nodes'),
+  R('gateway', 'admin', 'GET', '/admin/api/devices'),
+  R('gateway', 'admin', 'GET', '/admin/api/devices/node-a/0'),
+  R('gateway', 'admin', 'GET', '/admin/api/partitions'),
+  R('gateway', 'admin', 'PUT', '/admin/api/devices/node-a/0/partition', { onlineShare: 1, batchShare: 0, batchMayBorrow: false }),
+  R('gateway', 'admin', 'POST', '/admin/api/devices/node-a/0/drain', {}),
+  R('gateway', 'admin', 'POST', '/admin/api/devices/node-a/0/undrain', {}),
+  R('gateway', 'admin', 'GET', '/admin/api/allocations'),
+  R('gateway', 'admin', 'POST', '/admin/api/allocations', { node: 'node-a', owner: 'x', units: 1 }),
+  R('gateway', 'admin', 'DELETE', '/admin/api/allocations/1'),
+  R('gateway', 'admin', 'GET', '/admin/api/audit'),
+  R('gateway', 'admin', 'GET', '/admin/api/keys'),
+  R('gateway', 'admin', 'POST', '/admin/api/keys', { name: 'bypass', scopes: ['admin'] }),
+  R('gateway', 'admin', 'DELETE', '/admin/api/keys/bootstrap'),
+  R('gateway', 'admin', 'GET', '/admin/api/hybrid'),
+  R('gateway', 'admin', 'GET', '/admin/api/models'),
+  R('gateway', 'admin', 'PUT', '/admin/api/models/scorer/limits', { maxQueue: 1 }),
+  // batch proxy
+  R('gateway', 'admin', 'GET', '/admin/api/batches'),
+  R('gateway', 'admin', 'GET', `/admin/api/batches/${BATCH_ID}`),
+  R('gateway', 'admin', 'GET', `/admin/api/batches/${BATCH_ID}/errors`),
+  R('gateway', 'admin', 'POST', `/admin/api/batches/${BATCH_ID}/cancel`, {}),
+  // repository control
+  R('gateway', 'admin', 'POST', '/v2/repository/index', {}),
+  R('gateway', 'admin', 'POST', '/v2/repository/models/scorer/load', {}),
+  R('gateway', 'admin', 'POST', '/v2/repository/models/scorer/unload', {}),
+  // inference
+  R('gateway', 'infer', 'GET', '/v2'),
+  R('gateway', 'infer', 'GET', '/v2/models/scorer'),
+  R('gateway', 'infer', 'GET', '/v2/models/scorer/versions/1'),
+  R('gateway', 'infer', 'GET', '/v2/models/scorer/ready'),
+  R('gateway', 'infer', 'GET', '/v2/models/scorer/versions/1/ready'),
+  R('gateway', 'infer', 'POST', '/v2/models/scorer/infer', INFER_BODY),
+  R('gateway', 'infer', 'POST', '/v2/models/scorer/versions/1/infer', INFER_BODY),
+  // batch app
+  R('batch', 'batch', 'POST', '/v1/batches', BATCH_BODY),
+  R('batch', 'batch', 'GET', '/v1/batches'),
+  R('batch', 'batch', 'GET', `/v1/batches/${BATCH_ID}`),
+  R('batch', 'batch', 'POST', `/v1/batches/${BATCH_ID}/cancel`, {}),
+  R('batch', 'batch', 'POST', `/v1/batches/${BATCH_ID}/pause`, {}),
+  R('batch', 'batch', 'POST', `/v1/batches/${BATCH_ID}/resume`, {}),
+  R('batch', 'batch', 'GET', `/v1/batches/${BATCH_ID}/errors`),
+  R('batch', 'batch', 'GET', `/v1/batches/${BATCH_ID}/results`),
+  R('batch', 'batch', 'GET', `/v1/batches/${BATCH_ID}/events`),
+];
+
+describe('authorization on the matched route: encoded, doubled, dotted, cased and trailing variants', () => {
+  let db: TestDatabase;
+  let gw: RunningGateway;
+  let batch: RunningBatch;
+  const keys: Record<Scope, string> = { admin: ADMIN_KEY, infer: '', batch: '' };
+  const base = (r: Route): string => (r.app === 'gateway' ? gw.url : batch.url);
+  /** Keys that lack the route's scope (admin implies all, so admin routes get both others). */
+  const wrongKeys = (s: Scope): Scope[] => (s === 'admin' ? ['infer', 'batch'] : s === 'infer' ? ['batch'] : ['infer']);
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const common = {
+      DATABASE_URL: db.url,
+      REDIS_URL: TEST_REDIS_URL,
+      QUEUE_PREFIX: testQueuePrefix(),
+      LOG_LEVEL: 'silent',
+      HOST: '127.0.0.1',
+      TANDEM_ADMIN_KEY: ADMIN_KEY,
+      // Hundreds of deliberate 401s from one address here; the failure limit has its own test.
+      AUTH_FAIL_RATE_LIMIT_RPS: '0',
+    };
+    batch = await startBatch(loadBatchConfig({ ...common, BATCH_PORT: '0' }));
+    gw = await startGateway(
+      loadGatewayConfig({ ...common, GATEWAY_PORT: '0', GATEWAY_GRPC_PORT: '0', MODEL_REPOSITORY: resolve(process.cwd(), 'models'), BATCH_API_URL: batch.url }),
+    );
+    for (const s of ['infer', 'batch'] as const) {
+      const res = await raw(gw.url, 'POST', '/admin/api/keys', ADMIN_KEY, { name: `only-${s}`, scopes: [s] });
+      expect(res.status).toBe(201);
+      keys[s] = (JSON.parse(res.body) as { key: string }).key;
+    }
+  });
+
+  afterAll(async () => {
+    agent.destroy();
+    await Promise.all([gw?.app.close(), batch?.app.close()]);
+    await db?.drop();
+  });
+
+  const scorerReady = async (): Promise<number> => (await raw(gw.url, 'GET', '/v2/models/scorer/ready', ADMIN_KEY)).status;
+  const state = async (): Promise<{ audit: number; keys: number; batches: number }> => {
+    const audit = JSON.parse((await raw(gw.url, 'GET', '/admin/api/audit?limit=500', ADMIN_KEY)).body) as { entries: unknown[] };
+    const list = JSON.parse((await raw(gw.url, 'GET', '/admin/api/keys', ADMIN_KEY)).body) as { keys: unknown[] };
+    const batches = JSON.parse((await raw(batch.url, 'GET', '/v1/batches', ADMIN_KEY)).body) as { items: unknown[] };
+    return { audit: audit.entries.length, keys: list.keys.length, batches: batches.items.length };
+  };
+
+  it('the issue replayed: an infer key cannot unload through /v2/%72epository (403), the model stays ready', async () => {
+    expect(await scorerReady()).toBe(200);
+    const res = await raw(gw.url, 'POST', '/v2/%72epository/models/scorer/unload', keys.infer, {});
+    expect([res.status, JSON.parse(res.body)]).toEqual([403, { error: "this key lacks the 'admin' scope" }]);
+    expect((await raw(gw.url, 'POST', '/v2/repository/models/scorer/unload', keys.infer, {})).status).toBe(403);
+    expect(await scorerReady()).toBe(200);
+  });
+
+  it('every variant of every protected route: 401 without a key, 403 (or 404 where nothing matched) with the wrong scope', async () => {
+    const before = await state();
+    const seen = new Map<string, number>();
+    for (const route of ROUTES) {
+      for (const v of [{ path: route.path, decoded: true, kind: 'as written' }, ...variants(route.path)]) {
+        const label = `${route.method} ${v.path} (${route.app}, ${v.kind})`;
+        const anon = await raw(base(route), route.method, v.path, undefined, route.body);
+        expect(anon.status, label).toBe(401);
+        expect(JSON.parse(anon.body), label).toHaveProperty('error');
+        for (const s of wrongKeys(route.scope)) {
+          const res = await raw(base(route), route.method, v.path, keys[s], route.body);
+          // Where the router decodes the spelling back to the route, the route's own rule applies.
+          if (v.decoded) expect([res.status, JSON.parse(res.body)], `${label} with a ${s} key`).toEqual([403, { error: `this key lacks the '${route.scope}' scope` }]);
+          else expect([403, 404], `${label} with a ${s} key: ${res.status}`).toContain(res.status);
+          expect(JSON.parse(res.body), label).toHaveProperty('error');
+          seen.set(String(res.status), (seen.get(String(res.status)) ?? 0) + 1);
+        }
+      }
+      if (route.path.startsWith('/v2/repository')) expect(await scorerReady(), `after ${route.method} ${route.path}`).toBe(200);
+    }
+    // Both outcomes occur: the sweep reaches the router's decoding and its not-found path.
+    expect(seen.get('403')).toBeGreaterThan(100);
+    expect(seen.get('404')).toBeGreaterThan(100);
+    expect(await scorerReady()).toBe(200);
+    // Nothing a wrong key sent acted: no audit entry, key or batch appeared or went away.
+    expect(await state()).toEqual(before);
+  });
+
+  it('HEAD on a GET route is authorized like the GET', async () => {
+    expect((await raw(gw.url, 'HEAD', '/admin/api/keys', keys.infer)).status).toBe(403);
+    expect((await raw(gw.url, 'HEAD', '/admin/api/%6Beys', keys.infer)).status).toBe(403);
+    expect((await raw(gw.url, 'HEAD', '/admin/api/keys')).status).toBe(401);
+    expect((await raw(gw.url, 'HEAD', '/admin/api/keys', ADMIN_KEY)).status).toBe(200);
+  });
+
+  it('the right key still reaches every family of routes, including through an encoded spelling', async () => {
+    expect((await raw(gw.url, 'POST', '/v2/models/%73corer/infer', keys.infer, INFER_BODY)).status).toBe(200);
+    expect((await raw(gw.url, 'GET', '/v2', keys.infer)).status).toBe(200);
+    expect((await raw(gw.url, 'GET', '/admin/api/%6Beys', ADMIN_KEY)).status).toBe(200);
+    expect((await raw(batch.url, 'GET', '/v1/%62atches', keys.batch)).status).toBe(200);
+    expect((await raw(gw.url, 'GET', '/admin/api/batches', ADMIN_KEY)).status).toBe(200);
+    expect((await raw(gw.url, 'POST', '/v2/repository/index', ADMIN_KEY, {})).status).toBe(200);
+  });
+
+  it('an unknown path: 401 without a key (nothing learned), 404 with any valid key; open routes stay open', async () => {
+    for (const [b, p] of [
+      [() => gw.url, '/no/such/route'],
+      [() => gw.url, '/v2/repository/models/scorer/explode'],
+      [() => batch.url, '/v1/batchez'],
+    ] as const) {
+      expect((await raw(b(), 'GET', p)).status, p).toBe(401);
+      const res = await raw(b(), 'GET', p, keys.infer);
+      expect(res.status, p).toBe(404);
+      expect(JSON.parse(res.body)).toHaveProperty('error');
+    }
+    expect((await raw(gw.url, 'GET', '/v2/health/ready')).status).toBe(200);
+    expect((await raw(gw.url, 'GET', '/v2/health/%72eady')).status).toBe(200);
+    expect((await raw(batch.url, 'GET', '/v2/health/live')).status).toBe(200);
+    expect((await raw(gw.url, 'GET', '/metrics')).status).toBe(200);
+    expect((await raw(gw.url, 'GET', '/admin')).status).toBe(200);
+    expect((await raw(gw.url, 'GET', '/admin/app.js')).status).toBe(200);
+    // The panel's public file route does not open odd names, whatever the spelling.
+    expect((await raw(gw.url, 'GET', '/admin/..%2fapi%2fkeys')).status).toBe(401);
+  });
+});
