@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { resolve } from 'node:path';
-import { ConfigValidationError } from '@tandem/shared';
+import { ConfigValidationError, redactUrls } from '@tandem/shared';
 import { runMigrations } from '@tandem/persistence';
 import { loadBatchConfig } from '../apps/batch/src/config/batch.config';
 import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
@@ -15,8 +15,10 @@ import { startChild, stopChildren, type Supervised } from './launcher/supervisor
  * `npm start`: resolve Postgres and the queue store, migrate, start the gateway and the batch
  * app, print where they listen, and stop everything cleanly on Ctrl-C / SIGTERM.
  */
+// Every line goes through redactUrls: a message may quote DATABASE_URL / REDIS_URL (or an
+// error that does), and their passwords must not reach terminals or CI logs.
 const say = (msg: string): void => {
-  process.stdout.write(`[tandem] ${msg}\n`);
+  process.stdout.write(`[tandem] ${redactUrls(msg)}\n`);
 };
 
 class StartError extends Error {}
@@ -160,7 +162,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    process.stderr.write(`[tandem] ${e instanceof StartError ? e.message : e instanceof Error ? e.stack : String(e)}\n`);
+    process.stderr.write(`[tandem] ${redactUrls(e instanceof StartError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`);
     process.exit(1);
   },
 );

@@ -1,6 +1,7 @@
 export * from './config/env-parser';
 export * from './config/infra.config';
 export * from './config/secret-files';
+export * from './config/redact';
 export * from './errors/error-code.enum';
 export * from './errors/domain.exception';
 export * from './errors/http-exception.filter';

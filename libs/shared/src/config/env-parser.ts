@@ -1,9 +1,17 @@
 import { z } from 'zod';
+import { displayValue, isSecretName, maskSecret, redactUrls } from './redact';
 
-/** Thrown when environment variables fail validation; the message names every bad variable. */
+/**
+ * Thrown when environment variables fail validation; the message names every bad variable.
+ * Problems are redacted here too (URL passwords), whoever built them.
+ */
 export class ConfigValidationError extends Error {
-  constructor(readonly problems: readonly string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    const clean = problems.map(redactUrls);
+    super(`Invalid configuration:\n${clean.map((p) => `  - ${p}`).join('\n')}`);
+    this.problems = clean;
     this.name = 'ConfigValidationError';
   }
 }
@@ -22,10 +30,13 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: EnvSource): z.in
   }
   const result = schema.safeParse(cleaned);
   if (result.success) return result.data;
+  // A secret's value is never echoed, not even inside a validator's own message.
+  const secrets = Object.keys(schema.shape).filter((k) => isSecretName(k) && cleaned[k] !== undefined).map((k) => cleaned[k]);
   const problems = result.error.issues.map((issue) => {
     const name = issue.path.join('.') || '(env)';
     const got = env[name];
-    return `${name}: ${issue.message}${got !== undefined ? ` (got "${got}")` : ''}`;
+    const shown = got === undefined ? '' : isSecretName(name) ? ' (value hidden)' : ` (got "${displayValue(name, got)}")`;
+    return secrets.reduce((text, secret) => maskSecret(text, secret), `${name}: ${issue.message}${shown}`);
   });
   throw new ConfigValidationError(problems);
 }
