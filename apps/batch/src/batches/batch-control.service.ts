@@ -3,9 +3,13 @@ import { DomainException, ErrorCode } from '@tandem/shared';
 import { ChunkQueueService } from '../jobs/chunk-queue.service';
 import { BatchRepository } from './batch.repository';
 import { ChunkRepository } from './chunk.repository';
+import type { BatchRow, Tenant } from './batch.types';
 import { toView, type BatchView } from './batch.view';
 
-/** cancel / pause / resume. Postgres state decides; queue removal is only an optimization. */
+/**
+ * cancel / pause / resume / delete. Postgres state decides; queue removal is only an
+ * optimization. Each verb first checks the tenant may see the batch (else 404, as for no batch).
+ */
 @Injectable()
 export class BatchControlService {
   constructor(
@@ -14,7 +18,8 @@ export class BatchControlService {
     private readonly queue: ChunkQueueService,
   ) {}
 
-  async cancel(id: string): Promise<BatchView> {
+  async cancel(id: string, tenant: Tenant): Promise<BatchView> {
+    await this.visible(id, tenant);
     const pending = await this.chunks.pendingIdxs(id);
     const b = await this.batches.cancel(id);
     if (!b) return this.conflict(id, 'cancel');
@@ -23,20 +28,32 @@ export class BatchControlService {
     return toView(b);
   }
 
-  async pause(id: string): Promise<BatchView> {
+  async pause(id: string, tenant: Tenant): Promise<BatchView> {
+    await this.visible(id, tenant);
     const b = await this.batches.transition(id, ['queued', 'running'], 'paused');
     if (!b) return this.conflict(id, 'pause');
     await this.queue.remove(id, await this.chunks.pendingIdxs(id)).catch(() => undefined);
     return toView(b);
   }
 
-  async resume(id: string): Promise<BatchView> {
-    const cur = await this.batches.get(id);
-    if (!cur) throw DomainException.notFound(`batch ${id} not found`);
+  async resume(id: string, tenant: Tenant): Promise<BatchView> {
+    const cur = await this.visible(id, tenant);
     const b = await this.batches.transition(id, ['paused'], cur.startedAt ? 'running' : 'queued');
     if (!b) return this.conflict(id, 'resume');
     await this.queue.enqueue(b, await this.chunks.pendingIdxs(id));
     return toView(b);
+  }
+
+  /** Deletes a finished batch with its items and outputs (frees the owner's stored-bytes quota). */
+  async remove(id: string, tenant: Tenant): Promise<void> {
+    await this.visible(id, tenant);
+    if (!(await this.batches.deleteFinished(id))) await this.conflict(id, 'delete');
+  }
+
+  private async visible(id: string, tenant: Tenant): Promise<BatchRow> {
+    const b = await this.batches.get(id, tenant);
+    if (!b || b.state === 'submitting') throw DomainException.notFound(`batch ${id} not found`);
+    return b;
   }
 
   private async conflict(id: string, verb: string): Promise<never> {

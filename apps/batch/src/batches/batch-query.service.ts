@@ -3,12 +3,15 @@ import type { BatchState } from '@tandem/persistence';
 import { DomainException } from '@tandem/shared';
 import { BatchRepository } from './batch.repository';
 import { ChunkRepository } from './chunk.repository';
-import type { BatchRow, ChunkPage } from './batch.types';
+import type { BatchRow, ChunkPage, Tenant } from './batch.types';
 import { toView, type BatchView } from './batch.view';
 
 const RESULT_PAGE_CHUNKS = 20;
 
-/** Reads: one batch, lists, ordered results, errors. */
+/**
+ * Reads: one batch, lists, ordered results, errors. Every read is scoped to the tenant: another
+ * key's batch is "not found", exactly like a batch that does not exist.
+ */
 @Injectable()
 export class BatchQueryService {
   constructor(
@@ -16,18 +19,18 @@ export class BatchQueryService {
     private readonly chunks: ChunkRepository,
   ) {}
 
-  async row(id: string): Promise<BatchRow> {
-    const b = await this.batches.get(id);
+  async row(id: string, tenant: Tenant): Promise<BatchRow> {
+    const b = await this.batches.get(id, tenant);
     if (!b || b.state === 'submitting') throw DomainException.notFound(`batch ${id} not found`);
     return b;
   }
 
-  async get(id: string): Promise<BatchView> {
-    return toView(await this.row(id));
+  async get(id: string, tenant: Tenant): Promise<BatchView> {
+    return toView(await this.row(id, tenant));
   }
 
-  async list(q: { state?: BatchState; limit: number; cursor?: number }): Promise<{ items: BatchView[]; nextCursor: string | null }> {
-    const rows = await this.batches.list(q);
+  async list(q: { state?: BatchState; limit: number; cursor?: number }, tenant: Tenant): Promise<{ items: BatchView[]; nextCursor: string | null }> {
+    const rows = await this.batches.list(q, tenant);
     const last = rows.length === q.limit ? rows[rows.length - 1] : undefined;
     return { items: rows.map((r) => toView(r)), nextCursor: last ? String(last.seq) : null };
   }
@@ -36,8 +39,8 @@ export class BatchQueryService {
    * Results as NDJSON lines in item order, a few chunks per query so memory stays flat.
    * Items of chunks not (yet) done carry their chunk state instead of an output.
    */
-  async *resultLines(id: string): AsyncGenerator<string> {
-    await this.row(id);
+  async *resultLines(id: string, tenant: Tenant): AsyncGenerator<string> {
+    await this.row(id, tenant);
     let from = 0;
     for (;;) {
       const page = await this.chunks.page(id, from, RESULT_PAGE_CHUNKS);
@@ -47,8 +50,8 @@ export class BatchQueryService {
     }
   }
 
-  async errors(id: string, limit: number, cursor = 0): Promise<{ items: ErrorView[]; nextCursor: string | null }> {
-    await this.row(id);
+  async errors(id: string, tenant: Tenant, limit: number, cursor = 0): Promise<{ items: ErrorView[]; nextCursor: string | null }> {
+    await this.row(id, tenant);
     const page = await this.chunks.errors(id, cursor, limit);
     const items = page.map((c) => ({
       chunk: c.idx,

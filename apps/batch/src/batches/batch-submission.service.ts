@@ -9,7 +9,8 @@ import { TaskRegistry } from '../tasks/task.registry';
 import type { BatchTask } from '../tasks/batch-task';
 import { BatchRepository, type BatchSubmissionTx } from './batch.repository';
 import type { SubmitOptions } from './batch.dto';
-import type { BatchRow, NewBatch } from './batch.types';
+import type { BatchRow, NewBatch, OwnerUsage, Tenant } from './batch.types';
+import { QuotaAllowance, quotasApply } from './batch-quota';
 
 /** Items arrive either as an array (inline JSON) or as numbered lines (streamed NDJSON). */
 export type ItemSource = { kind: 'array'; items: readonly unknown[] } | { kind: 'lines'; lines: AsyncIterable<{ item: unknown; line: number }> };
@@ -43,8 +44,11 @@ export class BatchSubmissionService {
     private readonly queue: ChunkQueueService,
   ) {}
 
-  /** Returns the batch and whether this call created it (false: an idempotent replay). */
-  async submit(opts: SubmitOptions, source: ItemSource): Promise<{ batch: BatchRow; created: boolean }> {
+  /**
+   * Returns the batch and whether this call created it (false: an idempotent replay). The batch
+   * belongs to `tenant`; its idempotency key is looked up among that tenant's batches only.
+   */
+  async submit(opts: SubmitOptions, source: ItemSource, tenant: Tenant): Promise<{ batch: BatchRow; created: boolean }> {
     const task = this.tasks.find(opts.task);
     if (!task) throw DomainException.invalid(`unknown task "${opts.task}" (registered: ${this.tasks.names().join(', ')})`);
     if (!findReducer(opts.reducer)) throw DomainException.invalid(`unknown reducer "${opts.reducer}" (known: ${REDUCER_NAMES.join(', ')})`);
@@ -60,11 +64,12 @@ export class BatchSubmissionService {
     }
     const key = opts.idempotencyKey ?? null;
     if (key) {
-      const existing = await this.repo.findByIdempotencyKey(key);
+      const existing = await this.repo.findByIdempotencyKey(tenant.id, key);
       if (existing) return { batch: existing, created: false };
     }
     const nb: NewBatch = {
       id: randomUUID(),
+      owner: tenant.id,
       idempotencyKey: key,
       task: task.name,
       model: opts.model ?? null,
@@ -75,10 +80,18 @@ export class BatchSubmissionService {
       failurePolicy: opts.failurePolicy ?? 'fail',
       maxAttempts: opts.maxAttempts ?? this.cfg.jobs.maxAttempts,
     };
-    const batch = await this.repo.submit(nb, (tx) => this.fill(tx, task, nb.model, chunkSize, source));
+    // Quotas are checked against the key's usage inside the submission's transaction (see BatchRepository.submit).
+    const quotas = this.cfg.jobs.quotas;
+    let allowance: QuotaAllowance | null = null;
+    const admit = quotasApply(quotas, tenant.admin)
+      ? (u: OwnerUsage): void => {
+          allowance = QuotaAllowance.admit(quotas, u);
+        }
+      : undefined;
+    const batch = await this.repo.submit(nb, (tx) => this.fill(tx, task, nb.model, chunkSize, source, allowance), admit);
     if (!batch) {
       // Lost an idempotency race to a concurrent identical submission.
-      const winner = key ? await this.repo.findByIdempotencyKey(key) : null;
+      const winner = key ? await this.repo.findByIdempotencyKey(tenant.id, key) : null;
       if (!winner) throw DomainException.unavailable('concurrent submission with this idempotency key is still in progress');
       return { batch: winner, created: false };
     }
@@ -92,7 +105,7 @@ export class BatchSubmissionService {
     return { batch, created: true };
   }
 
-  private async fill(tx: BatchSubmissionTx, task: BatchTask, model: string | null, chunkSize: number, source: ItemSource): Promise<void> {
+  private async fill(tx: BatchSubmissionTx, task: BatchTask, model: string | null, chunkSize: number, source: ItemSource, quota: QuotaAllowance | null): Promise<void> {
     const max = this.cfg.jobs.maxItems;
     const tooMany = (): DomainException => new DomainException(ErrorCode.PayloadTooLarge, `too many items: at most ${max} per batch`);
     let pending: unknown[][] = [];
@@ -105,6 +118,7 @@ export class BatchSubmissionService {
       const why = task.validateItem(item, model);
       if (why) throw DomainException.invalid(`${where()}: ${why}`);
       if (++count > max) throw tooMany();
+      quota?.checkItems(count);
       current.push(item);
       if (typeof item === 'object') bytes += approxBytes(item);
       if (current.length < chunkSize) return false;
@@ -119,9 +133,11 @@ export class BatchSubmissionService {
       buffered = 0;
       bytes = 0;
       await tx.addChunks(out);
+      quota?.checkBytes(tx.counts.bytes);
     };
     if (source.kind === 'array') {
       if (source.items.length > max) throw tooMany();
+      quota?.checkItems(source.items.length);
       for (let i = 0; i < source.items.length; i++) if (accept(source.items[i], () => `items[${i}]`)) await flush();
     } else {
       for await (const { item, line } of source.lines) if (accept(item, () => `line ${line}`)) await flush();

@@ -1,20 +1,26 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Body, Controller, Get, Headers, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Inject } from '@nestjs/common';
+import { principalOf } from '@tandem/auth';
 import { DomainException } from '@tandem/shared';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import { BatchControlService } from './batch-control.service';
 import { BatchQueryService, type ErrorView } from './batch-query.service';
 import { BatchSubmissionService, type ItemSource } from './batch-submission.service';
 import { listQuerySchema, pageQuerySchema, parseBatchId, parseWith, submitOptionsSchema } from './batch.dto';
-import { NDJSON } from './ndjson-body.registrar';
+import { bodyTooLarge, NDJSON } from './ndjson-body.registrar';
 import { ndjsonItems } from './ndjson';
+import { tenantOf } from './batch-tenant';
+import type { Tenant } from './batch.types';
 import type { BatchView } from './batch.view';
 
 const EVENTS_POLL_MS = 500;
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** Every route acts for the key's principal: its own batches only, unless it is an admin. */
+const tenant = (req: FastifyRequest): Tenant => tenantOf(principalOf(req));
 
 @Controller('v1/batches')
 export class BatchController {
@@ -38,11 +44,13 @@ export class BatchController {
     let source: ItemSource;
     let raw: Record<string, unknown>;
     if (isNdjson) {
-      // A rejected upload may still be arriving; close the connection after answering.
-      void reply.header('Connection', 'close');
+      // A rejected upload may still be arriving: NdjsonBodyRegistrar drains (bounded) and closes after the answer.
+      const maxBytes = this.cfg.jobs.uploadLimitBytes;
+      if (Number(req.headers['content-length']) > maxBytes) throw bodyTooLarge(maxBytes);
       raw = { ...query };
-      source = { kind: 'lines', lines: ndjsonItems(body as Readable, this.cfg.jobs.uploadLimitBytes) };
+      source = { kind: 'lines', lines: ndjsonItems(body as Readable, { maxBytes, maxLineBytes: this.cfg.jobs.uploadLineLimitBytes }) };
     } else {
+      // JSON: Fastify's parser already stopped at bodyLimit as bytes arrived (413 before parsing).
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw DomainException.invalid('body must be a JSON object (or send application/x-ndjson)');
       const { items, ...rest } = body as Record<string, unknown>;
       if (!Array.isArray(items)) throw DomainException.invalid('items: must be a JSON array (or upload application/x-ndjson)');
@@ -51,62 +59,72 @@ export class BatchController {
     }
     if (idemHeader && raw.idempotencyKey === undefined) raw.idempotencyKey = idemHeader;
     const opts = parseWith(submitOptionsSchema, raw);
-    const { batch, created } = await this.submission.submit(opts, source);
+    const who = tenant(req);
+    const { batch, created } = await this.submission.submit(opts, source, who);
     void reply.status(created ? 201 : 200);
     if (created) void reply.header('Location', `/v1/batches/${batch.id}`);
-    return this.query.get(batch.id);
+    return this.query.get(batch.id, who);
   }
 
   @Get()
-  async list(@Query() q: Record<string, unknown>): Promise<{ items: BatchView[]; nextCursor: string | null }> {
-    return this.query.list(parseWith(listQuerySchema, q));
+  async list(@Req() req: FastifyRequest, @Query() q: Record<string, unknown>): Promise<{ items: BatchView[]; nextCursor: string | null }> {
+    return this.query.list(parseWith(listQuerySchema, q), tenant(req));
   }
 
   @Get(':id')
-  async get(@Param('id') id: string): Promise<BatchView> {
-    return this.query.get(parseBatchId(id));
+  async get(@Req() req: FastifyRequest, @Param('id') id: string): Promise<BatchView> {
+    return this.query.get(parseBatchId(id), tenant(req));
+  }
+
+  /** Deletes a finished batch with its items and outputs (204); frees the key's stored bytes. */
+  @Delete(':id')
+  @HttpCode(204)
+  async remove(@Req() req: FastifyRequest, @Param('id') id: string): Promise<void> {
+    await this.control.remove(parseBatchId(id), tenant(req));
   }
 
   @Post(':id/cancel')
-  async cancel(@Param('id') id: string): Promise<BatchView> {
-    return this.control.cancel(parseBatchId(id));
+  async cancel(@Req() req: FastifyRequest, @Param('id') id: string): Promise<BatchView> {
+    return this.control.cancel(parseBatchId(id), tenant(req));
   }
 
   @Post(':id/pause')
-  async pause(@Param('id') id: string): Promise<BatchView> {
-    return this.control.pause(parseBatchId(id));
+  async pause(@Req() req: FastifyRequest, @Param('id') id: string): Promise<BatchView> {
+    return this.control.pause(parseBatchId(id), tenant(req));
   }
 
   @Post(':id/resume')
-  async resume(@Param('id') id: string): Promise<BatchView> {
-    return this.control.resume(parseBatchId(id));
+  async resume(@Req() req: FastifyRequest, @Param('id') id: string): Promise<BatchView> {
+    return this.control.resume(parseBatchId(id), tenant(req));
   }
 
   @Get(':id/errors')
-  async errors(@Param('id') id: string, @Query() q: Record<string, unknown>): Promise<{ items: ErrorView[]; nextCursor: string | null }> {
+  async errors(@Req() req: FastifyRequest, @Param('id') id: string, @Query() q: Record<string, unknown>): Promise<{ items: ErrorView[]; nextCursor: string | null }> {
     const p = parseWith(pageQuerySchema, q);
-    return this.query.errors(parseBatchId(id), p.limit, p.cursor);
+    return this.query.errors(parseBatchId(id), tenant(req), p.limit, p.cursor);
   }
 
   /** Every item's output as NDJSON, in item order, streamed. */
   @Get(':id/results')
-  async results(@Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
+  async results(@Req() req: FastifyRequest, @Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
     const bid = parseBatchId(id);
-    await this.query.row(bid); // 404 before the stream starts
-    await reply.type(NDJSON).send(Readable.from(this.query.resultLines(bid)));
+    const who = tenant(req);
+    await this.query.row(bid, who); // 404 before the stream starts
+    await reply.type(NDJSON).send(Readable.from(this.query.resultLines(bid, who)));
   }
 
   /** Server-sent progress events until the batch reaches a terminal state. */
   @Get(':id/events')
-  async events(@Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
+  async events(@Req() req: FastifyRequest, @Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
     const bid = parseBatchId(id);
-    await this.query.row(bid);
+    const who = tenant(req);
+    await this.query.row(bid, who);
     const query = this.query;
     async function* stream(): AsyncGenerator<string> {
       let last = '';
       let quiet = 0;
       for (;;) {
-        const view = await query.get(bid);
+        const view = await query.get(bid, who);
         const json = JSON.stringify(view);
         if (json !== last) {
           yield `event: progress\ndata: ${json}\n\n`;

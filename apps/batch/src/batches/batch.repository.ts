@@ -1,9 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
 import type { BatchState } from '@tandem/persistence';
-import type { BatchRow, NewBatch } from './batch.types';
+import { DomainException, ErrorCode } from '@tandem/shared';
+import type { BatchRow, NewBatch, OwnerUsage, Tenant } from './batch.types';
 
-const COLUMNS = `id, seq, idempotency_key, task, model, reducer, chunk_size, priority, may_borrow, failure_policy, max_attempts,
+/** How long a submission waits for the same owner's submission in progress before a 429. */
+const OWNER_LOCK_WAIT = '5s';
+
+const COLUMNS = `id, seq, owner, stored_bytes, idempotency_key, task, model, reducer, chunk_size, priority, may_borrow, failure_policy, max_attempts,
   state, item_count, chunk_count, chunks_done, chunks_failed, items_done, items_failed, result, error,
   created_at, started_at, finished_at`;
 
@@ -13,6 +17,7 @@ function toRow(r: Raw): BatchRow {
   return {
     id: r.id as string,
     seq: Number(r.seq),
+    owner: (r.owner as string | null) ?? null,
     idempotencyKey: (r.idempotency_key as string | null) ?? null,
     task: r.task as string,
     model: (r.model as string | null) ?? null,
@@ -34,7 +39,15 @@ function toRow(r: Raw): BatchRow {
     createdAt: r.created_at as Date,
     startedAt: (r.started_at as Date | null) ?? null,
     finishedAt: (r.finished_at as Date | null) ?? null,
+    storedBytes: Number(r.stored_bytes),
   };
+}
+
+/** `AND owner = $n` unless the tenant is an admin (who sees every batch). */
+function ownerClause(t: Tenant | undefined, params: unknown[]): string {
+  if (!t || t.admin) return '';
+  params.push(t.id);
+  return ` AND owner = $${params.length}`;
 }
 
 /**
@@ -44,6 +57,7 @@ function toRow(r: Raw): BatchRow {
 export class BatchSubmissionTx {
   private chunkCount = 0;
   private itemCount = 0;
+  private byteCount = 0;
   constructor(
     private readonly qr: QueryRunner,
     private readonly batchId: string,
@@ -53,18 +67,20 @@ export class BatchSubmissionTx {
   /** Appends whole chunks (arrays of items) in one statement. */
   async addChunks(chunks: readonly unknown[][]): Promise<void> {
     if (chunks.length === 0) return;
+    const json = JSON.stringify(chunks);
     await this.qr.query(
       `INSERT INTO batch_chunk (batch_id, idx, first_item, item_count, items)
        SELECT $1, $2 + e.ord - 1, ($2 + e.ord - 1)::bigint * $3, json_array_length(e.value), e.value
        FROM json_array_elements($4::json) WITH ORDINALITY AS e(value, ord)`,
-      [this.batchId, this.chunkCount, this.chunkSize, JSON.stringify(chunks)],
+      [this.batchId, this.chunkCount, this.chunkSize, json],
     );
+    this.byteCount += Buffer.byteLength(json);
     this.chunkCount += chunks.length;
     for (const c of chunks) this.itemCount += c.length;
   }
 
-  get counts(): { chunks: number; items: number } {
-    return { chunks: this.chunkCount, items: this.itemCount };
+  get counts(): { chunks: number; items: number; bytes: number } {
+    return { chunks: this.chunkCount, items: this.itemCount, bytes: this.byteCount };
   }
 }
 
@@ -73,13 +89,16 @@ export class BatchSubmissionTx {
 export class BatchRepository {
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
 
-  async findByIdempotencyKey(key: string): Promise<BatchRow | null> {
-    const rows = (await this.ds.query(`SELECT ${COLUMNS} FROM batch WHERE idempotency_key = $1`, [key])) as Raw[];
+  /** Idempotency keys are per owner: another key's identical key is a different batch. */
+  async findByIdempotencyKey(owner: string, key: string): Promise<BatchRow | null> {
+    const rows = (await this.ds.query(`SELECT ${COLUMNS} FROM batch WHERE owner = $1 AND idempotency_key = $2`, [owner, key])) as Raw[];
     return rows[0] ? toRow(rows[0]) : null;
   }
 
-  async get(id: string): Promise<BatchRow | null> {
-    const rows = (await this.ds.query(`SELECT ${COLUMNS} FROM batch WHERE id = $1`, [id])) as Raw[];
+  /** The batch, or null when it does not exist or the tenant may not see it (callers answer 404 either way). */
+  async get(id: string, tenant?: Tenant): Promise<BatchRow | null> {
+    const params: unknown[] = [id];
+    const rows = (await this.ds.query(`SELECT ${COLUMNS} FROM batch WHERE id = $1${ownerClause(tenant, params)}`, params)) as Raw[];
     return rows[0] ? toRow(rows[0]) : null;
   }
 
@@ -87,18 +106,23 @@ export class BatchRepository {
    * Runs `fill` inside one transaction that creates the batch; commits it as `queued` with its
    * counts, or rolls everything back if `fill` throws. Returns null when the idempotency key
    * was taken concurrently (the caller then returns the existing batch).
+   *
+   * With `admit`, the owner's submissions are serialized (a transaction-scoped advisory lock, so
+   * across processes too) and `admit` sees the owner's usage first: quotas cannot be overrun by
+   * submitting in parallel. A submission still holding the lock after a few seconds is a 429.
    */
-  async submit(b: NewBatch, fill: (tx: BatchSubmissionTx) => Promise<void>): Promise<BatchRow | null> {
+  async submit(b: NewBatch, fill: (tx: BatchSubmissionTx) => Promise<void>, admit?: (usage: OwnerUsage) => void): Promise<BatchRow | null> {
     const qr = this.ds.createQueryRunner();
     await qr.connect();
     try {
       await qr.startTransaction();
+      if (admit && b.owner !== null) admit(await this.lockOwner(qr, b.owner));
       const inserted = (await qr.query(
-        `INSERT INTO batch (id, idempotency_key, task, model, reducer, chunk_size, priority, may_borrow, failure_policy, max_attempts,
+        `INSERT INTO batch (id, owner, idempotency_key, task, model, reducer, chunk_size, priority, may_borrow, failure_policy, max_attempts,
            state, item_count, chunk_count)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $10, $8, $9, 'submitting', 0, 0)
-         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
-        [b.id, b.idempotencyKey, b.task, b.model, b.reducer, b.chunkSize, b.priority, b.failurePolicy, b.maxAttempts, b.mayBorrow],
+         VALUES ($1, $11, $2, $3, $4, $5, $6, $7, $10, $8, $9, 'submitting', 0, 0)
+         ON CONFLICT (owner, idempotency_key) DO NOTHING RETURNING id`,
+        [b.id, b.idempotencyKey, b.task, b.model, b.reducer, b.chunkSize, b.priority, b.failurePolicy, b.maxAttempts, b.mayBorrow, b.owner],
       )) as Raw[];
       if (inserted.length === 0) {
         await qr.rollbackTransaction();
@@ -106,10 +130,10 @@ export class BatchRepository {
       }
       const tx = new BatchSubmissionTx(qr, b.id, b.chunkSize);
       await fill(tx);
-      const { chunks, items } = tx.counts;
+      const { chunks, items, bytes } = tx.counts;
       const rows = (await qr.query(
-        `UPDATE batch SET state = 'queued', item_count = $2, chunk_count = $3, progressed_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
-        [b.id, items, chunks],
+        `UPDATE batch SET state = 'queued', item_count = $2, chunk_count = $3, stored_bytes = $4, progressed_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+        [b.id, items, chunks, bytes],
       )) as [Raw[], number];
       await qr.commitTransaction();
       return toRow(rows[0][0]);
@@ -121,9 +145,33 @@ export class BatchRepository {
     }
   }
 
-  async list(filter: { state?: BatchState; cursor?: number; limit: number }): Promise<BatchRow[]> {
+  private async lockOwner(qr: QueryRunner, owner: string): Promise<OwnerUsage> {
+    await qr.query(`SET LOCAL lock_timeout = '${OWNER_LOCK_WAIT}'`);
+    try {
+      await qr.query(`SELECT pg_advisory_xact_lock(hashtextextended('batch-owner:' || $1, 0))`, [owner]);
+    } catch (e) {
+      if ((e as { code?: string }).code !== '55P03') throw e;
+      throw new DomainException(ErrorCode.RateLimited, 'another submission by this key is still being stored; retry when it has finished', { retryAfterS: 5 });
+    }
+    await qr.query(`SET LOCAL lock_timeout TO DEFAULT`);
+    const [u] = (await qr.query(
+      `SELECT count(*) FILTER (WHERE state IN ('queued','running','paused')) AS open,
+              coalesce(sum(item_count - items_done - items_failed) FILTER (WHERE state IN ('queued','running','paused')), 0) AS queued,
+              coalesce(sum(stored_bytes), 0) AS stored
+       FROM batch WHERE owner = $1`,
+      [owner],
+    )) as Raw[];
+    return { openBatches: Number(u.open), queuedItems: Number(u.queued), storedBytes: Number(u.stored) };
+  }
+
+  /** Newest first; non-admin tenants see only their own batches. */
+  async list(filter: { state?: BatchState; cursor?: number; limit: number }, tenant?: Tenant): Promise<BatchRow[]> {
     const params: unknown[] = [filter.limit];
     const where: string[] = [`state <> 'submitting'`];
+    if (tenant && !tenant.admin) {
+      params.push(tenant.id);
+      where.push(`owner = $${params.length}`);
+    }
     if (filter.state) {
       params.push(filter.state);
       where.push(`state = $${params.length}`);
@@ -164,6 +212,12 @@ export class BatchRepository {
       )) as [Raw[], number];
       return rows[0][0] ? toRow(rows[0][0]) : null;
     });
+  }
+
+  /** Deletes a finished batch (its chunks cascade); false when it is not (or no longer) terminal. */
+  async deleteFinished(id: string): Promise<boolean> {
+    const [, n] = (await this.ds.query(`DELETE FROM batch WHERE id = $1 AND state IN ('succeeded','failed','cancelled')`, [id])) as [unknown, number];
+    return n > 0;
   }
 
   /** Non-terminal, unpaused batches with no progress for `idleMs`: candidates for reconciling. */

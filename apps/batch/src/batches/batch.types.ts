@@ -10,6 +10,8 @@ export type PublicBatchState = (typeof PUBLIC_STATES)[number];
 export interface BatchRow {
   id: string;
   seq: number;
+  /** The submitting key's principal id; null for batches from before ownership (admins only). */
+  owner: string | null;
   idempotencyKey: string | null;
   task: string;
   model: string | null;
@@ -32,10 +34,27 @@ export interface BatchRow {
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** Bytes of items and outputs this batch keeps in Postgres (counted against the owner's quota). */
+  storedBytes: number;
+}
+
+/** Whose batches a caller may see and act on: its own, or (admin scope) everyone's. */
+export interface Tenant {
+  id: string;
+  admin: boolean;
+}
+
+/** What one owner holds right now; the submission quotas compare against it. */
+export interface OwnerUsage {
+  /** Batches queued, running or paused. */
+  openBatches: number;
+  /** Items of open batches not yet done or dead-lettered. */
+  queuedItems: number;
+  storedBytes: number;
 }
 
 /** What a submission decides; the rest of a BatchRow is state the batch accumulates. */
-export type NewBatch = Pick<BatchRow, 'id' | 'idempotencyKey' | 'task' | 'model' | 'reducer' | 'chunkSize' | 'priority' | 'mayBorrow' | 'failurePolicy' | 'maxAttempts'>;
+export type NewBatch = Pick<BatchRow, 'id' | 'owner' | 'idempotencyKey' | 'task' | 'model' | 'reducer' | 'chunkSize' | 'priority' | 'mayBorrow' | 'failurePolicy' | 'maxAttempts'>;
 
 /** What a worker needs to run one chunk. */
 export interface ChunkWork {

@@ -2,6 +2,8 @@ import type { BatchRow, PublicBatchState } from './batch.types';
 
 export interface BatchView {
   id: string;
+  /** The submitting key's id (`anonymous` with auth off; null for batches from before ownership). */
+  owner: string | null;
   state: PublicBatchState;
   task: string;
   model: string | null;
@@ -41,6 +43,7 @@ export function toView(b: BatchRow, now = Date.now()): BatchView {
   }
   return {
     id: b.id,
+    owner: b.owner,
     // 'submitting' rows are never committed, so they are never seen; map defensively anyway.
     state: b.state === 'submitting' ? 'queued' : b.state,
     task: b.task,

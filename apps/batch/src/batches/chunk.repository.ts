@@ -49,14 +49,15 @@ export class ChunkRepository {
   }
 
   async commit(batchId: string, idx: number, attempt: number, outputs: unknown[], partial: unknown, fanIn: FanIn): Promise<ChunkOutcome> {
+    const json = JSON.stringify(outputs);
     return this.ds.transaction(async (m) => {
       const [flipped] = (await m.query(
         `UPDATE batch_chunk SET state = 'done', outputs = $3::json, partial = $4::jsonb, attempts = $5, error = NULL, finished_at = now()
          WHERE batch_id = $1 AND idx = $2 AND state = 'pending' RETURNING item_count`,
-        [batchId, idx, JSON.stringify(outputs), JSON.stringify(partial), attempt],
+        [batchId, idx, json, JSON.stringify(partial), attempt],
       )) as [Raw[], number];
       if (flipped.length === 0) return { counted: false, finalized: false };
-      return this.settle(m, batchId, Number(flipped[0].item_count), 'done', fanIn);
+      return this.settle(m, batchId, Number(flipped[0].item_count), 'done', fanIn, undefined, Buffer.byteLength(json));
     });
   }
 
@@ -73,13 +74,14 @@ export class ChunkRepository {
     });
   }
 
-  private async settle(m: EntityManager, batchId: string, items: number, how: 'done' | 'dead', fanIn: FanIn, error?: string): Promise<ChunkOutcome> {
+  /** `outputBytes`: the stored outputs, counted in the batch's stored bytes (the owner's quota). */
+  private async settle(m: EntityManager, batchId: string, items: number, how: 'done' | 'dead', fanIn: FanIn, error?: string, outputBytes = 0): Promise<ChunkOutcome> {
     const bump = how === 'done' ? 'chunks_done = chunks_done + 1, items_done = items_done + $2' : 'chunks_failed = chunks_failed + 1, items_failed = items_failed + $2';
     const [rows] = (await m.query(
-      `UPDATE batch SET ${bump}, progressed_at = now(), started_at = COALESCE(started_at, now()),
+      `UPDATE batch SET ${bump}, stored_bytes = stored_bytes + $3, progressed_at = now(), started_at = COALESCE(started_at, now()),
          state = CASE WHEN state = 'queued' THEN 'running' ELSE state END
        WHERE id = $1 RETURNING state, chunks_done, chunks_failed, chunk_count, failure_policy`,
-      [batchId, items],
+      [batchId, items, outputBytes],
     )) as [Raw[], number];
     const b = rows[0];
     if (!b) return { counted: true, finalized: false };

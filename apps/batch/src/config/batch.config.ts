@@ -11,7 +11,8 @@ const batchSchema = z.object({
   ...schedulerEnvSchema,
   BATCH_PORT: env.port(8100),
   MODEL_REPOSITORY: z.string().min(1).default('models'),
-  BATCH_BODY_LIMIT_MB: env.num(256, 0.001, 4096),
+  /** JSON bodies are buffered and parsed whole, so this stays modest; big uploads use NDJSON (streamed). */
+  BATCH_BODY_LIMIT_MB: env.num(64, 0.001, 4096),
   BATCH_LOG_REQUESTS: env.bool(false),
   // Batch chord execution (issue 6).
   BATCH_ROLE: z.enum(['api', 'worker', 'all']).default('all'),
@@ -35,10 +36,18 @@ const batchSchema = z.object({
   BATCH_BORROW_HOLD_DOWN_MS: env.int(3_000, 0, 3_600_000),
   /** Scheduling priority (nice) of worker processes, so online work wins CPU contention; 0 = unchanged. */
   BATCH_CPU_NICE: env.int(10, 0, 19),
+  /** CPU units' processes: `idle` = SCHED_IDLE (only cycles online leaves unused), `inherit` = BATCH_CPU_NICE. */
+  BATCH_UNIT_CPU_POLICY: z.enum(['idle', 'inherit']).default('idle'),
   /** Device units are given back after this long without infer work (ms). */
   BATCH_UNIT_IDLE_MS: env.int(5_000, 10, 3_600_000),
   BATCH_INFER_BATCH: env.int(32, 1, 4096),
   BATCH_UPLOAD_LIMIT_MB: env.num(4096, 0.001, 1_048_576),
+  /** Longest NDJSON line (one item); the only part of an upload ever held whole. */
+  BATCH_UPLOAD_LINE_LIMIT_KB: env.num(1024, 0.001, 1_048_576),
+  /** Per-key quotas at submission (admin keys are exempt); 0 = unlimited. */
+  BATCH_QUOTA_CONCURRENT_BATCHES: env.int(16, 0, 1_000_000),
+  BATCH_QUOTA_QUEUED_ITEMS: env.int(10_000_000, 0, 1_000_000_000_000),
+  BATCH_QUOTA_STORED_MB: env.num(10_240, 0, 1_073_741_824),
 });
 
 export interface BatchConfig extends InfraConfig {
@@ -79,10 +88,24 @@ export interface BatchJobsConfig {
   unitIdleMs: number;
   /** nice value applied to worker processes at start (0 = none). */
   cpuNice: number;
+  unitCpuPolicy: 'idle' | 'inherit';
   /** Items per model run inside an `infer` chunk (capped at the model's max_batch_size). */
   inferBatch: number;
   /** Largest streamed NDJSON upload (it is never buffered whole, so it may exceed the JSON body limit). */
   uploadLimitBytes: number;
+  /** Longest NDJSON line in bytes. */
+  uploadLineLimitBytes: number;
+  quotas: BatchQuotas;
+}
+
+/** Per-key limits checked at submission; 0 = unlimited. */
+export interface BatchQuotas {
+  /** Batches queued, running or paused at once (429 beyond). */
+  concurrentBatches: number;
+  /** Items not yet settled over all open batches, the new one included (429 beyond). */
+  queuedItems: number;
+  /** Bytes of items and outputs stored over all of the key's batches (413 beyond). */
+  storedBytes: number;
 }
 
 export const BATCH_CONFIG = Symbol('BATCH_CONFIG');
@@ -117,8 +140,15 @@ export function loadBatchConfig(source: EnvSource): BatchConfig {
       borrowHoldDownMs: e.BATCH_BORROW_HOLD_DOWN_MS,
       unitIdleMs: e.BATCH_UNIT_IDLE_MS,
       cpuNice: e.BATCH_CPU_NICE,
+      unitCpuPolicy: e.BATCH_UNIT_CPU_POLICY,
       inferBatch: e.BATCH_INFER_BATCH,
       uploadLimitBytes: Math.round(e.BATCH_UPLOAD_LIMIT_MB * 1024 * 1024),
+      uploadLineLimitBytes: Math.round(e.BATCH_UPLOAD_LINE_LIMIT_KB * 1024),
+      quotas: {
+        concurrentBatches: e.BATCH_QUOTA_CONCURRENT_BATCHES,
+        queuedItems: e.BATCH_QUOTA_QUEUED_ITEMS,
+        storedBytes: Math.round(e.BATCH_QUOTA_STORED_MB * 1024 * 1024),
+      },
     },
   };
 }

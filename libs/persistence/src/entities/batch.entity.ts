@@ -1,10 +1,12 @@
-import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn, Unique } from 'typeorm';
 
 export type BatchState = 'submitting' | 'queued' | 'running' | 'paused' | 'succeeded' | 'failed' | 'cancelled';
 
 /** One submitted chord: its counters are bumped in the same transaction as each chunk's commit. */
 @Entity({ name: 'batch' })
 @Index('ix_batch_state_seq', ['state', 'seq'])
+@Index('ix_batch_owner_seq', ['owner', 'seq'])
+@Unique('uq_batch_owner_idempotency_key', ['owner', 'idempotencyKey'])
 export class BatchEntity {
   @PrimaryColumn({ type: 'uuid' })
   id!: string;
@@ -13,7 +15,12 @@ export class BatchEntity {
   @Column({ type: 'bigint', generated: 'identity', unique: true })
   seq!: string;
 
-  @Column({ name: 'idempotency_key', type: 'text', nullable: true, unique: true })
+  /** The submitting key's principal id; NULL for batches from before ownership (admins only). */
+  @Column({ type: 'text', nullable: true })
+  owner!: string | null;
+
+  /** Unique per owner, not globally. */
+  @Column({ name: 'idempotency_key', type: 'text', nullable: true })
   idempotencyKey!: string | null;
 
   @Column({ type: 'text' }) task!: string;
@@ -37,5 +44,7 @@ export class BatchEntity {
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' }) createdAt!: Date;
   @Column({ name: 'started_at', type: 'timestamptz', nullable: true }) startedAt!: Date | null;
   @Column({ name: 'finished_at', type: 'timestamptz', nullable: true }) finishedAt!: Date | null;
+  /** Bytes of items and outputs kept for this batch (the owner's storage quota). */
+  @Column({ name: 'stored_bytes', type: 'bigint', default: 0 }) storedBytes!: string;
   @Column({ name: 'progressed_at', type: 'timestamptz', default: () => 'now()' }) progressedAt!: Date;
 }
