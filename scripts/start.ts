@@ -9,7 +9,7 @@ import { EmbeddedPostgres } from './launcher/embedded-postgres';
 import { firstAdminKey } from './launcher/first-admin-key';
 import { loadLauncherConfig, type LauncherConfig } from './launcher/launcher.config';
 import { ensureDatabase, postgresAnswers, redisAnswers, waitForHttp200 } from './launcher/probes';
-import { startChild, stopChildren, type Supervised } from './launcher/supervisor';
+import { exitReason, stopChildren, Supervised } from './launcher/supervisor';
 
 /**
  * `npm start`: resolve Postgres and the queue store, migrate, start the gateway and the batch
@@ -121,24 +121,33 @@ async function main(): Promise<number> {
     const newKey = await firstAdminKey(db.url, gatewayCfg.auth);
     if (newKey) say(`created the first admin API key — shown only now, store it: ${newKey}`);
     if (!gatewayCfg.auth.enabled) say('authentication is OFF (TANDEM_AUTH=off)');
-    const onExit = (name: string) => (code: number | null, signal: NodeJS.Signals | null) => {
-      if (stopping) return;
-      say(`${name} exited unexpectedly (code ${code}, signal ${signal})`);
-      void shutdown(`${name} exited`, code === 2 ? 2 : 1);
-    };
-    children.push(startChild('gateway', resolve(__dirname, '../apps/gateway/src/main.js'), childEnv, onExit('gateway')));
-    children.push(startChild('batch', resolve(__dirname, '../apps/batch/src/main.js'), childEnv, onExit('batch')));
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void shutdown(sig, 0));
-
     const host = (h: string): string => (h === '0.0.0.0' ? '127.0.0.1' : h);
     const gatewayUrl = `http://${host(gatewayCfg.host)}:${gatewayCfg.port}`;
     const batchUrl = `http://${host(batchCfg.host)}:${batchCfg.port}`;
+    // A crash during start-up fails the start; once both are ready, a crash restarts that app
+    // with back-off and the other keeps serving (scripts/launcher/supervisor.ts).
+    const supervise = (name: string, script: string, url: string): Supervised =>
+      new Supervised(name, resolve(__dirname, script), childEnv, {
+        say,
+        onExit: (code, signal) => {
+          if (stopping) return;
+          say(`${name} exited unexpectedly (${exitReason(code, signal)})`);
+          void shutdown(`${name} exited`, code === 2 ? 2 : 1);
+        },
+        onRestarted: (n, alive) =>
+          waitForHttp200(`${url}/v2/health/ready`, Date.now() + cfg.readyTimeoutMs, alive).then(
+            () => say(`${name} ready again (restart ${n})`),
+            (e: unknown) => say(`${name} not ready after restart ${n}: ${(e as Error).message}`),
+          ),
+      });
+    children.push(supervise('gateway', '../apps/gateway/src/main.js', gatewayUrl));
+    children.push(supervise('batch', '../apps/batch/src/main.js', batchUrl));
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void shutdown(sig, 0));
+
     const deadline = Date.now() + cfg.readyTimeoutMs;
     try {
-      await Promise.all([
-        waitForHttp200(`${gatewayUrl}/v2/health/ready`, deadline, children[0].alive),
-        waitForHttp200(`${batchUrl}/v2/health/ready`, deadline, children[1].alive),
-      ]);
+      await Promise.all(children.map((c, i) => waitForHttp200(`${[gatewayUrl, batchUrl][i]}/v2/health/ready`, deadline, () => c.alive())));
+      for (const c of children) c.keepAlive();
       if (!stopping) {
         say(`gateway REST  ${gatewayUrl}  (OIP v2: ${gatewayUrl}/v2, metrics: ${gatewayUrl}/metrics, admin: ${gatewayUrl}/admin)`);
         say(`gateway gRPC  ${host(gatewayCfg.host)}:${gatewayCfg.grpcPort}`);
