@@ -40,7 +40,7 @@ describe('secrets are never printed', () => {
     ['batch', BATCH],
   ])('the %s app names each bad variable, exits 2, and shows no password or key', async (_name, script) => {
     const { code, output } = await run(script, BAD);
-    expect(code).toBe(2);
+    expect(code, output).toBe(2);
     for (const s of SECRETS) expect(output).not.toContain(s);
     expect(output).toContain('DATABASE_URL: must be a postgres:// URL (got "mysql://admin:***@db.internal/app")');
     expect(output).toContain('REDIS_URL: must be a redis:// URL (got "http://:***@cache.internal")');
@@ -49,7 +49,7 @@ describe('secrets are never printed', () => {
 
   it('npm start: config errors and "does not answer" lines carry no password', async () => {
     const bad = await run(START, { ...BAD, TANDEM_MALLOC: 'system' });
-    expect(bad.code).toBe(2);
+    expect(bad.code, bad.output).toBe(2);
     for (const s of SECRETS) expect(bad.output).not.toContain(s);
     expect(bad.output).toContain('mysql://admin:***@db.internal/app');
 
@@ -63,7 +63,7 @@ describe('secrets are never printed', () => {
       TANDEM_MALLOC: 'system',
       LOG_LEVEL: 'silent',
     });
-    expect(down.code).toBe(1);
+    expect(down.code, down.output).toBe(1);
     expect(down.output).toContain(`QUEUE_BACKEND=redis but Redis does not answer at redis://:***@127.0.0.1:${port}/0`);
     expect(down.output).not.toContain('redis-pass-456');
   });
