@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
 import type { BatchState } from '@tandem/persistence';
@@ -5,7 +6,8 @@ import { DomainException, ErrorCode } from '@tandem/shared';
 import type { BatchRow, NewBatch, OwnerUsage, Tenant } from './batch.types';
 
 /** How long a submission waits for the same owner's submission in progress before a 429. */
-const OWNER_LOCK_WAIT = '5s';
+const OWNER_LOCK_WAIT_MS = 5_000;
+const OWNER_LOCK_POLL_MS = 50;
 
 const COLUMNS = `id, seq, owner, stored_bytes, idempotency_key, task, model, reducer, chunk_size, priority, may_borrow, failure_policy, max_attempts,
   state, item_count, chunk_count, chunks_done, chunks_failed, items_done, items_failed, result, error,
@@ -146,14 +148,15 @@ export class BatchRepository {
   }
 
   private async lockOwner(qr: QueryRunner, owner: string): Promise<OwnerUsage> {
-    await qr.query(`SET LOCAL lock_timeout = '${OWNER_LOCK_WAIT}'`);
-    try {
-      await qr.query(`SELECT pg_advisory_xact_lock(hashtextextended('batch-owner:' || $1, 0))`, [owner]);
-    } catch (e) {
-      if ((e as { code?: string }).code !== '55P03') throw e;
-      throw new DomainException(ErrorCode.RateLimited, 'another submission by this key is still being stored; retry when it has finished', { retryAfterS: 5 });
+    const deadline = Date.now() + OWNER_LOCK_WAIT_MS;
+    for (;;) {
+      const [got] = (await qr.query(`SELECT pg_try_advisory_xact_lock(hashtextextended('batch-owner:' || $1, 0)) AS ok`, [owner])) as Raw[];
+      if (got.ok === true) break;
+      if (Date.now() >= deadline) {
+        throw new DomainException(ErrorCode.RateLimited, 'another submission by this key is still being stored; retry when it has finished', { retryAfterS: 5 });
+      }
+      await sleep(OWNER_LOCK_POLL_MS);
     }
-    await qr.query(`SET LOCAL lock_timeout TO DEFAULT`);
     const [u] = (await qr.query(
       `SELECT count(*) FILTER (WHERE state IN ('queued','running','paused')) AS open,
               coalesce(sum(item_count - items_done - items_failed) FILTER (WHERE state IN ('queued','running','paused')), 0) AS queued,
