@@ -18,9 +18,22 @@ export type FanIn = (partials: unknown[]) => unknown;
 export class ChunkRepository {
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
 
+  /**
+   * Loads a chunk to run and counts the attempt in Postgres as it starts, so attempts whose
+   * worker process died (no error recorded, the queue's own count not bumped) still count. A
+   * pending chunk that already used `max_attempts` comes back as `exhausted` (not run; the
+   * reconciler dead-letters it) instead of crashing its worker again.
+   */
   async loadWork(batchId: string, idx: number): Promise<ChunkWork | null> {
     const rows = (await this.ds.query(
-      `SELECT b.state AS batch_state, c.state AS chunk_state, b.task, b.model, b.reducer, b.priority, b.may_borrow,
+      `WITH started AS (
+         UPDATE batch_chunk c SET attempts = c.attempts + 1 FROM batch b
+         WHERE c.batch_id = $1 AND c.idx = $2 AND b.id = c.batch_id AND c.state = 'pending'
+           AND b.state IN ('queued','running') AND c.attempts < b.max_attempts
+         RETURNING c.idx)
+       SELECT b.state AS batch_state, b.task, b.model, b.reducer, b.priority, b.may_borrow,
+              CASE WHEN c.state = 'pending' AND b.state IN ('queued','running') AND NOT EXISTS (SELECT 1 FROM started)
+                   THEN 'exhausted' ELSE c.state END AS chunk_state,
               CASE WHEN c.state = 'pending' THEN c.items ELSE NULL END AS items
        FROM batch_chunk c JOIN batch b ON b.id = c.batch_id WHERE c.batch_id = $1 AND c.idx = $2`,
       [batchId, idx],
@@ -52,7 +65,7 @@ export class ChunkRepository {
     const json = JSON.stringify(outputs);
     return this.ds.transaction(async (m) => {
       const [flipped] = (await m.query(
-        `UPDATE batch_chunk SET state = 'done', outputs = $3::json, partial = $4::jsonb, attempts = $5, error = NULL, finished_at = now()
+        `UPDATE batch_chunk SET state = 'done', outputs = $3::json, partial = $4::jsonb, attempts = GREATEST(attempts, $5), error = NULL, finished_at = now()
          WHERE batch_id = $1 AND idx = $2 AND state = 'pending' RETURNING item_count`,
         [batchId, idx, json, JSON.stringify(partial), attempt],
       )) as [Raw[], number];
@@ -65,7 +78,7 @@ export class ChunkRepository {
   async deadLetter(batchId: string, idx: number, attempt: number, error: string, fanIn: FanIn): Promise<ChunkOutcome> {
     return this.ds.transaction(async (m) => {
       const [flipped] = (await m.query(
-        `UPDATE batch_chunk SET state = 'dead', attempts = $3, error = $4, finished_at = now()
+        `UPDATE batch_chunk SET state = 'dead', attempts = GREATEST(attempts, $3), error = $4, finished_at = now()
          WHERE batch_id = $1 AND idx = $2 AND state = 'pending' RETURNING item_count`,
         [batchId, idx, attempt, error.slice(0, 2000)],
       )) as [Raw[], number];
@@ -117,12 +130,22 @@ export class ChunkRepository {
 
   /** Keeps the latest attempt's error visible while the chunk waits for its retry. */
   async recordAttemptFailure(batchId: string, idx: number, attempt: number, error: string): Promise<void> {
-    await this.ds.query(`UPDATE batch_chunk SET attempts = $3, error = $4 WHERE batch_id = $1 AND idx = $2 AND state = 'pending'`, [
+    await this.ds.query(`UPDATE batch_chunk SET attempts = GREATEST(attempts, $3), error = $4 WHERE batch_id = $1 AND idx = $2 AND state = 'pending'`, [
       batchId,
       idx,
       attempt,
       error.slice(0, 2000),
     ]);
+  }
+
+  /** Pending chunks that used every attempt (their workers died): the reconciler dead-letters them. */
+  async exhaustedIdxs(batchId: string): Promise<number[]> {
+    const rows = (await this.ds.query(
+      `SELECT c.idx FROM batch_chunk c JOIN batch b ON b.id = c.batch_id
+       WHERE c.batch_id = $1 AND c.state = 'pending' AND c.attempts >= b.max_attempts ORDER BY c.idx`,
+      [batchId],
+    )) as Raw[];
+    return rows.map((r) => Number(r.idx));
   }
 
   async pendingIdxs(batchId: string): Promise<number[]> {
