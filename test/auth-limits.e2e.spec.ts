@@ -67,10 +67,10 @@ describe('rate limits: per key on REST and gRPC alike, failed authentication per
         gatewayEnv(db.url, {
           TANDEM_AUTH: 'on',
           MODEL_REPOSITORY: resolve(process.cwd(), 'models'),
-          // One token per 5 s: nothing refills while a test runs, so the counts are exact.
-          RATE_LIMIT_PER_KEY_RPS: '0.2',
+          // One token per 10 s: nothing refills while a test runs (even on a busy machine), so the counts are exact.
+          RATE_LIMIT_PER_KEY_RPS: '0.1',
           RATE_LIMIT_BURST: '5',
-          AUTH_FAIL_RATE_LIMIT_RPS: '0.2',
+          AUTH_FAIL_RATE_LIMIT_RPS: '0.1',
           AUTH_FAIL_RATE_LIMIT_BURST: '5',
         }),
       ),
@@ -94,11 +94,11 @@ describe('rate limits: per key on REST and gRPC alike, failed authentication per
     expect(answers.filter((a) => a.code === status.OK)).toHaveLength(5);
     const limited = answers.filter((a) => a.code === status.RESOURCE_EXHAUSTED);
     expect(limited).toHaveLength(7);
-    expect(limited[0]!.details).toBe('rate limit of 0.2 requests/s for this key exceeded');
+    expect(limited[0]!.details).toBe('rate limit of 0.1 requests/s for this key exceeded');
     expect(Number(limited[0]!.retryAfter)).toBeGreaterThanOrEqual(1);
     // The same key over REST finds the bucket empty; another key is untouched on both.
     const rest = await get(gw.url, '/v2', noisy);
-    expect([rest.status, rest.body]).toEqual([429, { error: 'rate limit of 0.2 requests/s for this key exceeded' }]);
+    expect([rest.status, rest.body]).toEqual([429, { error: 'rate limit of 0.1 requests/s for this key exceeded' }]);
     expect(Number(rest.retryAfter)).toBeGreaterThanOrEqual(1);
     expect((await live(quiet)).code).toBe(status.OK);
     expect((await get(gw.url, '/v2', quiet)).status).toBe(200);
