@@ -137,7 +137,9 @@ async function main(): Promise<number> {
         onRestarted: (n, alive) =>
           waitForHttp200(`${url}/v2/health/ready`, Date.now() + cfg.readyTimeoutMs, alive).then(
             () => say(`${name} ready again (restart ${n})`),
-            (e: unknown) => say(`${name} not ready after restart ${n}: ${(e as Error).message}`),
+            (e: unknown) => {
+              if (!stopping) say(`${name} not ready after restart ${n}: ${(e as Error).message}`);
+            },
           ),
       });
     children.push(supervise('gateway', '../apps/gateway/src/main.js', gatewayUrl));
