@@ -12,7 +12,7 @@ export const DEFAULT_RESTART_POLICY: RestartPolicy = { initialMs: 500, maxMs: 30
 /** Exponential back-off state of one supervised app. */
 export class RestartBackoff {
   private failures = 0;
-  restarts = 0;
+  private count = 0;
 
   constructor(private readonly policy: RestartPolicy = DEFAULT_RESTART_POLICY) {}
 
@@ -21,8 +21,13 @@ export class RestartBackoff {
     if (ranMs >= this.policy.resetAfterMs) this.failures = 0;
     const delay = Math.min(this.policy.maxMs, this.policy.initialMs * 2 ** this.failures);
     this.failures++;
-    this.restarts++;
+    this.count++;
     return delay;
+  }
+
+  /** Restarts so far (never reset: the log numbers them). */
+  get restarts(): number {
+    return this.count;
   }
 }
 
