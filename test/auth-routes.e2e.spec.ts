@@ -89,70 +89,75 @@ type Scope = 'infer' | 'batch' | 'admin';
 interface Route {
   app: 'gateway' | 'batch';
   method: string;
+  pattern: string;
   path: string;
   scope: Scope;
   body?: unknown;
 }
 
-const R = (app: Route['app'], scope: Scope, method: string, path: string, body?: unknown): Route => ({ app, scope, method, path, body });
 const INFER_BODY = { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1], data: [0.5] }] };
-const BATCH_BODY = { task: 'score', items: [1, 2, 3], reducer: 'summarize', chunkSize: 10 };
 
-/** Every protected route of both apps (controllers under apps/*), with bodies a bypass would act on. */
-const ROUTES: Route[] = [
-  // admin API
-  R('gateway', 'admin', 'GET', '/admin/api/whoami'),
-  R('gateway', 'admin', 'GET', '/admin/api/nodes'),
-  R('gateway', 'admin', 'GET', '/admin/api/devices'),
-  R('gateway', 'admin', 'GET', '/admin/api/devices/node-a/0'),
-  R('gateway', 'admin', 'GET', '/admin/api/partitions'),
-  R('gateway', 'admin', 'PUT', '/admin/api/devices/node-a/0/partition', { onlineShare: 1, batchShare: 0, batchMayBorrow: false }),
-  R('gateway', 'admin', 'POST', '/admin/api/devices/node-a/0/drain', {}),
-  R('gateway', 'admin', 'POST', '/admin/api/devices/node-a/0/undrain', {}),
-  R('gateway', 'admin', 'GET', '/admin/api/allocations'),
-  R('gateway', 'admin', 'POST', '/admin/api/allocations', { node: 'node-a', owner: 'x', units: 1 }),
-  R('gateway', 'admin', 'DELETE', '/admin/api/allocations/1'),
-  R('gateway', 'admin', 'GET', '/admin/api/audit'),
-  R('gateway', 'admin', 'GET', '/admin/api/keys'),
-  R('gateway', 'admin', 'POST', '/admin/api/keys', { name: 'bypass', scopes: ['admin'] }),
-  R('gateway', 'admin', 'DELETE', '/admin/api/keys/bootstrap'),
-  R('gateway', 'admin', 'GET', '/admin/api/hybrid'),
-  R('gateway', 'admin', 'GET', '/admin/api/models'),
-  R('gateway', 'admin', 'PUT', '/admin/api/models/scorer/limits', { maxQueue: 1 }),
-  // batch proxy
-  R('gateway', 'admin', 'GET', '/admin/api/batches'),
-  R('gateway', 'admin', 'GET', `/admin/api/batches/${BATCH_ID}`),
-  R('gateway', 'admin', 'GET', `/admin/api/batches/${BATCH_ID}/errors`),
-  R('gateway', 'admin', 'POST', `/admin/api/batches/${BATCH_ID}/cancel`, {}),
-  // repository control
-  R('gateway', 'admin', 'POST', '/v2/repository/index', {}),
-  R('gateway', 'admin', 'POST', '/v2/repository/models/scorer/load', {}),
-  R('gateway', 'admin', 'POST', '/v2/repository/models/scorer/unload', {}),
-  // inference
-  R('gateway', 'infer', 'GET', '/v2'),
-  R('gateway', 'infer', 'GET', '/v2/models/scorer'),
-  R('gateway', 'infer', 'GET', '/v2/models/scorer/versions/1'),
-  R('gateway', 'infer', 'GET', '/v2/models/scorer/ready'),
-  R('gateway', 'infer', 'GET', '/v2/models/scorer/versions/1/ready'),
-  R('gateway', 'infer', 'POST', '/v2/models/scorer/infer', INFER_BODY),
-  R('gateway', 'infer', 'POST', '/v2/models/scorer/versions/1/infer', INFER_BODY),
-  // batch app
-  R('batch', 'batch', 'POST', '/v1/batches', BATCH_BODY),
-  R('batch', 'batch', 'GET', '/v1/batches'),
-  R('batch', 'batch', 'GET', `/v1/batches/${BATCH_ID}`),
-  R('batch', 'batch', 'POST', `/v1/batches/${BATCH_ID}/cancel`, {}),
-  R('batch', 'batch', 'POST', `/v1/batches/${BATCH_ID}/pause`, {}),
-  R('batch', 'batch', 'POST', `/v1/batches/${BATCH_ID}/resume`, {}),
-  R('batch', 'batch', 'GET', `/v1/batches/${BATCH_ID}/errors`),
-  R('batch', 'batch', 'GET', `/v1/batches/${BATCH_ID}/results`),
-  R('batch', 'batch', 'GET', `/v1/batches/${BATCH_ID}/events`),
-];
+/** Bodies a bypass would act on (the state check below would see it); others get `{}`. */
+const BODIES: Record<string, unknown> = {
+  'PUT /admin/api/devices/:node/:local/partition': { onlineShare: 1, batchShare: 0, batchMayBorrow: false },
+  'POST /admin/api/allocations': { node: 'node-a', owner: 'x', units: 1 },
+  'POST /admin/api/keys': { name: 'bypass', scopes: ['admin'] },
+  'PUT /admin/api/models/:model/limits': { maxQueue: 1 },
+  'POST /v2/models/:model/infer': INFER_BODY,
+  'POST /v2/models/:model/versions/:version/infer': INFER_BODY,
+  'POST /v1/batches': { task: 'score', items: [1, 2, 3], reducer: 'summarize', chunkSize: 10 },
+};
+
+/**
+ * What each route family is meant to need, written down independently of route-policy.ts:
+ * the sweep checks the policy against this intent.
+ */
+function intended(method: string, pattern: string): Scope | 'public' {
+  if (pattern.startsWith('/v2/health/') || pattern === '/metrics') return 'public';
+  if ((method === 'GET' || method === 'HEAD') && (pattern === '/admin' || pattern === '/admin/:file')) return 'public';
+  if (pattern.startsWith('/v2/repository')) return 'admin';
+  if (pattern === '/v2' || pattern.startsWith('/v2/')) return 'infer';
+  if (pattern === '/v1/batches' || pattern.startsWith('/v1/batches/')) return 'batch';
+  return 'admin';
+}
+
+/** A request path for a route pattern; ids that a bypass would act on (the bootstrap key, the scorer). */
+function concrete(pattern: string): string {
+  return pattern.replace(/:(\w+)/g, (_m, name: string) => {
+    if (name === 'model') return 'scorer';
+    if (name === 'version') return '1';
+    if (name === 'node') return 'node-a';
+    if (name === 'local') return '0';
+    if (name === 'action') return 'cancel';
+    if (name === 'id') return pattern.startsWith('/admin/api/keys') ? 'bootstrap' : pattern.includes('batches') ? BATCH_ID : '1';
+    return 'x';
+  });
+}
+
+/** Every route the app's router holds, from Fastify's own route tree (HEAD twins left out). */
+function registered(app: { getHttpAdapter(): { getInstance(): { printRoutes(o: { commonPrefix: boolean }): string } } }): { method: string; pattern: string }[] {
+  const out: { method: string; pattern: string }[] = [];
+  const stack: string[] = [];
+  for (const line of app.getHttpAdapter().getInstance().printRoutes({ commonPrefix: false }).split('\n')) {
+    const m = /^((?:│ {3}| {4})*)(?:├── |└── )(\S+)(?: \(([^)]*)\))?$/.exec(line);
+    if (!m) continue;
+    const depth = [...m[1]!].length / 4;
+    stack.length = depth;
+    stack.push((stack[depth - 1] ?? '') + m[2]!);
+    for (const method of (m[3] ?? '').split(',').map((x) => x.trim())) {
+      if (method && method !== 'HEAD') out.push({ method, pattern: stack[depth]! });
+    }
+  }
+  return out;
+}
 
 describe('authorization on the matched route: encoded, doubled, dotted, cased and trailing variants', () => {
   let db: TestDatabase;
   let gw: RunningGateway;
   let batch: RunningBatch;
   const keys: Record<Scope, string> = { admin: ADMIN_KEY, infer: '', batch: '' };
+  /** Every protected route of both apps, read from their routers: a route added later is swept too. */
+  const ROUTES: Route[] = [];
   const base = (r: Route): string => (r.app === 'gateway' ? gw.url : batch.url);
   /** Keys that lack the route's scope (admin implies all, so admin routes get both others). */
   const wrongKeys = (s: Scope): Scope[] => (s === 'admin' ? ['infer', 'batch'] : s === 'infer' ? ['batch'] : ['infer']);
@@ -173,6 +178,12 @@ describe('authorization on the matched route: encoded, doubled, dotted, cased an
     gw = await startGateway(
       loadGatewayConfig({ ...common, GATEWAY_PORT: '0', GATEWAY_GRPC_PORT: '0', MODEL_REPOSITORY: resolve(process.cwd(), 'models'), BATCH_API_URL: batch.url }),
     );
+    for (const [name, app] of [['gateway', gw.app], ['batch', batch.app]] as const) {
+      for (const { method, pattern } of registered(app)) {
+        const scope = intended(method, pattern);
+        if (scope !== 'public') ROUTES.push({ app: name, method, pattern, path: concrete(pattern), scope, body: BODIES[`${method} ${pattern}`] ?? (method === 'GET' || method === 'DELETE' ? undefined : {}) });
+      }
+    }
     for (const s of ['infer', 'batch'] as const) {
       const res = await raw(gw.url, 'POST', '/admin/api/keys', ADMIN_KEY, { name: `only-${s}`, scopes: [s] });
       expect(res.status).toBe(201);
@@ -193,6 +204,33 @@ describe('authorization on the matched route: encoded, doubled, dotted, cased an
     const batches = JSON.parse((await raw(batch.url, 'GET', '/v1/batches', ADMIN_KEY)).body) as { items: unknown[] };
     return { audit: audit.entries.length, keys: list.keys.length, batches: batches.items.length };
   };
+
+  it('the sweep holds every protected route of both apps, read from their routers', () => {
+    const have = new Set(ROUTES.map((r) => `${r.app} ${r.method} ${r.pattern} ${r.scope}`));
+    for (const want of [
+      'gateway GET /admin/api/keys admin',
+      'gateway DELETE /admin/api/keys/:id admin',
+      'gateway PUT /admin/api/devices/:node/:local/partition admin',
+      'gateway POST /admin/api/allocations admin',
+      'gateway GET /admin/api/hybrid admin',
+      'gateway PUT /admin/api/models/:model/limits admin',
+      'gateway POST /admin/api/batches/:id/:action admin',
+      'gateway POST /v2/repository/index admin',
+      'gateway POST /v2/repository/models/:model/load admin',
+      'gateway POST /v2/repository/models/:model/unload admin',
+      'gateway GET /v2 infer',
+      'gateway GET /v2/models/:model/versions/:version/ready infer',
+      'gateway POST /v2/models/:model/infer infer',
+      'batch POST /v1/batches batch',
+      'batch GET /v1/batches/:id/results batch',
+      'batch POST /v1/batches/:id/pause batch',
+    ]) {
+      expect(have.has(want), want).toBe(true);
+    }
+    expect(ROUTES.length).toBeGreaterThanOrEqual(40);
+    // Open routes are not in it.
+    expect([...have].some((r) => r.includes('/v2/health') || r.includes(' /metrics ') || r.includes('/admin/:file'))).toBe(false);
+  });
 
   it('the issue replayed: an infer key cannot unload through /v2/%72epository (403), the model stays ready', async () => {
     expect(await scorerReady()).toBe(200);
