@@ -4,6 +4,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import { DomainException, ErrorCode } from '@tandem/shared';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
+import { chunksOf } from './stream-chunks';
 import { drainThenClose } from './upload-drain';
 
 export const NDJSON = 'application/x-ndjson';
@@ -18,8 +19,7 @@ async function readCapped(req: IncomingMessage, maxBytes: number): Promise<strin
   if (Number(req.headers['content-length']) > maxBytes) throw bodyTooLarge(maxBytes);
   const parts: Buffer[] = [];
   let n = 0;
-  for await (const chunk of req.iterator({ destroyOnReturn: false })) {
-    const b = chunk as Buffer;
+  for await (const b of chunksOf(req)) {
     n += b.length;
     if (n > maxBytes) throw bodyTooLarge(maxBytes);
     parts.push(b);

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { DomainException, ErrorCode } from '@tandem/shared';
+import { chunksOf } from './stream-chunks';
 
 const NL = 0x0a;
 
@@ -86,8 +87,7 @@ function parseLine(text: Buffer, line: number): { item: unknown; line: number } 
  */
 export async function* ndjsonItems(stream: Readable, limits: NdjsonLimits): AsyncGenerator<{ item: unknown; line: number }> {
   const splitter = new LineSplitter(limits);
-  for await (const chunk of stream.iterator({ destroyOnReturn: false })) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+  for await (const buf of chunksOf(stream)) {
     for (const { text, line } of splitter.push(buf)) {
       const parsed = parseLine(text, line);
       if (parsed) yield parsed;
