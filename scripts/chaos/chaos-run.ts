@@ -1,12 +1,19 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { runMigrations } from '@tandem/persistence';
+import { BATCH_CHUNK_QUEUE } from '../../apps/batch/src/jobs/job-catalogue';
+import { flushRedis, killWorker, restartPostgres, type FaultContext, type FlushEvidence, type KillEvidence, type RestartEvidence } from './chaos-faults';
+import { Proc } from './chaos-proc';
 import { freePort, PrivateStores } from './private-stores';
+import { QueueWatch } from './queue-watch';
 
 export interface ChaosOptions {
   items: number;
   chunkSize: number;
-  /** Each chunk sleeps this long, so the batch runs long enough for the faults to land. */
+  /**
+   * Each chunk sleeps this long, so the batch runs long enough for every fault to land on it
+   * (faults run one after another, each once the previous one is proven; a fault that would
+   * land on a finished batch fails the run).
+   */
   chunkSleepMs: number;
   workerKills: number;
   flushRedis: boolean;
@@ -25,6 +32,10 @@ export interface ChaosReport {
   workerKills: number;
   redisFlushes: number;
   postgresRestarts: number;
+  /** What each fault hit, so a test can tell a fault that landed from one that missed. */
+  kills: KillEvidence[];
+  flush: FlushEvidence | null;
+  restart: RestartEvidence | null;
   batchSeconds: number;
   online: { ok: number; failedWhilePgDown: number; failedOtherwise: number };
   sigterm: { inflight: number; failed: number; exitCode: number | null };
@@ -37,41 +48,11 @@ function sumOfSquares(n: number): string {
   return (((b - 1n) * b * (2n * b - 1n)) / 6n).toString();
 }
 
-class Proc {
-  readonly logs: string[] = [];
-  readonly child: ChildProcess;
-  constructor(script: string, env: Record<string, string>) {
-    this.child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (b: Buffer): void => {
-      this.logs.push(b.toString());
-      if (this.logs.length > 200) this.logs.shift();
-    };
-    this.child.stdout?.on('data', keep);
-    this.child.stderr?.on('data', keep);
-  }
-  get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-  async waitFor(re: RegExp, ms: number): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!re.test(this.logs.join(''))) {
-      if (!this.alive) throw new Error(`process exited early:\n${this.logs.join('').slice(-2000)}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}:\n${this.logs.join('').slice(-2000)}`);
-      await sleep(50);
-    }
-  }
-  async kill(sig: NodeJS.Signals): Promise<number | null> {
-    if (!this.alive) return this.child.exitCode;
-    const done = new Promise<number | null>((r) => this.child.once('exit', (code) => r(code)));
-    this.child.kill(sig);
-    return done;
-  }
-}
-
 /**
  * Runs a score/summarize batch through real worker processes while SIGKILLing workers,
  * flushing Redis and restarting Postgres, with online traffic on the gateway throughout; then
- * SIGTERMs the gateway under load. Everything on private stores (see PrivateStores).
+ * SIGTERMs the gateway under load. Everything on private stores (see PrivateStores). The report
+ * carries each fault's evidence (chaos-faults.ts), read from the queue store by a QueueWatch.
  */
 export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const stores = new PrivateStores();
@@ -85,12 +66,22 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     workerKills: 0,
     redisFlushes: 0,
     postgresRestarts: 0,
+    kills: [],
+    flush: null,
+    restart: null,
     batchSeconds: 0,
     online: { ok: 0, failedWhilePgDown: 0, failedOtherwise: 0 },
     sigterm: { inflight: 0, failed: 0, exitCode: null },
   };
   let onlineRunning = true;
   let pgDown = false;
+  let watch: QueueWatch | null = null;
+  const requeued: { at: number; chunks: number }[] = [];
+  const countRequeues = (line: string): void => {
+    if (!line.includes('re-enqueued chunks the queue store lost')) return;
+    const chunks = Number(/"chunks":(\d+)/.exec(line)?.[1] ?? 0);
+    requeued.push({ at: Date.now(), chunks });
+  };
   try {
     await stores.start(o.log);
     await runMigrations(stores.databaseUrl);
@@ -115,14 +106,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const gateway = new Proc(gatewayMain, { ...common, GATEWAY_PORT: String(gwPort), GATEWAY_GRPC_PORT: String(await freePort()), MODEL_REPOSITORY: resolve(o.distRoot, '../models') });
     const api = new Proc(batchMain, { ...common, BATCH_PORT: String(apiPort), BATCH_ROLE: 'api' });
     procs.push(gateway, api);
+    api.onLine(countRequeues);
     const newWorker = async (): Promise<Proc> => {
       const w = new Proc(batchMain, { ...common, BATCH_PORT: String(await freePort()), BATCH_ROLE: 'worker' });
+      w.onLine(countRequeues);
       procs.push(w);
       return w;
     };
     const workers = [await newWorker(), await newWorker()];
     await Promise.all([gateway.waitFor(/gateway REST listening/, 60_000), api.waitFor(/batch API listening/, 60_000), ...workers.map((w) => w.waitFor(/listening/, 60_000))]);
     o.log('stack up: gateway, batch API, 2 workers on private Postgres and Redis');
+    watch = new QueueWatch(stores.redisUrl, `${common.QUEUE_PREFIX}:${BATCH_CHUNK_QUEUE}`);
+    watch.start();
 
     // Online traffic on the scorer for the whole run.
     const gw = `http://127.0.0.1:${gwPort}`;
@@ -169,42 +164,57 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         return null;
       }
     };
-    // Faults, spread over the batch's progress.
-    const faults: { at: number; run: () => Promise<void> }[] = [];
-    for (let k = 0; k < o.workerKills; k++) {
-      faults.push({
-        at: 0.1 + (0.75 * k) / Math.max(1, o.workerKills),
-        run: async () => {
-          const i = k % workers.length;
-          await workers[i]!.kill('SIGKILL');
-          report.workerKills++;
-          o.log(`SIGKILL worker ${i} (kill ${report.workerKills})`);
-          workers[i] = await newWorker();
-        },
+    // Faults one after another, each on the running batch and proven before the next one.
+    const ctx: FaultContext = {
+      watch,
+      stores,
+      log: o.log,
+      progress: async () => {
+        // The API may still be reconnecting after the Postgres restart.
+        for (let tries = 0; ; tries++) {
+          const r = await fetch(`${api8100}/v1/batches/${id}`, { signal: AbortSignal.timeout(5_000) }).catch(() => null);
+          if (r?.status === 200) {
+            const b = (await r.json()) as { state: string; counts: { chunksPending: number } };
+            return { state: b.state, pending: b.counts.chunksPending };
+          }
+          if (tries >= 100) throw new Error(`batch API unavailable: ${r?.status ?? 'no answer'}`);
+          await sleep(300);
+        }
+      },
+      requeuedSince: (t) => requeued.filter((r) => r.at >= t).reduce((n, r) => n + r.chunks, 0),
+    };
+    const kill = async (k: number): Promise<void> => {
+      const i = k % workers.length;
+      report.kills.push(await killWorker(ctx, workers[i]!, async () => (workers[i] = await newWorker())));
+      report.workerKills++;
+    };
+    const plan: (() => Promise<void>)[] = [];
+    if (o.workerKills > 0) plan.push(() => kill(0));
+    if (o.flushRedis) {
+      plan.push(async () => {
+        report.flush = await flushRedis(ctx);
+        report.redisFlushes++;
       });
     }
-    if (o.flushRedis) faults.push({ at: 0.35, run: async () => (await stores.flushAll(), report.redisFlushes++, o.log('FLUSHALL on Redis')) });
+    if (o.workerKills > 1) plan.push(() => kill(1));
     if (o.restartPostgres) {
-      faults.push({
-        at: 0.55,
-        run: async () => {
-          pgDown = true;
-          o.log('restarting Postgres');
-          await stores.restartPostgres(1_500);
-          pgDown = false;
-          report.postgresRestarts++;
-          o.log('Postgres back');
-        },
+      plan.push(async () => {
+        report.restart = await restartPostgres(ctx, 1_500, (d) => (pgDown = d));
+        report.postgresRestarts++;
       });
     }
-    faults.sort((a, b) => a.at - b.at);
+    for (let k = 2; k < o.workerKills; k++) plan.push(() => kill(k));
+    // The first fault waits for the stack to be working: one chunk committed.
+    while (((await progress())?.progress ?? 0) === 0) {
+      if (Date.now() > t0 + 120_000) throw new Error('the batch made no progress in 2 minutes');
+      await sleep(100);
+    }
+    for (const fault of plan) await fault();
     const deadline = Date.now() + 10 * 60_000;
     let last: Awaited<ReturnType<typeof progress>> = null;
     for (;;) {
       last = (await progress()) ?? last;
-      const p = last?.progress ?? 0;
-      while (faults.length && (p / 100 >= faults[0]!.at || (last && last.state !== 'running' && last.state !== 'queued'))) await faults.shift()!.run();
-      if (last && ['succeeded', 'failed', 'cancelled'].includes(last.state) && faults.length === 0) break;
+      if (last && ['succeeded', 'failed', 'cancelled'].includes(last.state)) break;
       if (Date.now() > deadline) throw new Error(`batch not done in time: ${JSON.stringify(last)}`);
       await sleep(100);
     }
@@ -242,6 +252,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     return report;
   } finally {
     onlineRunning = false;
+    await watch?.stop();
     await Promise.all(procs.map((p) => p.kill('SIGKILL').catch(() => undefined)));
     await stores.stop().catch(() => undefined);
   }
