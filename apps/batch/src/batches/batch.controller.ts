@@ -50,7 +50,7 @@ export class BatchController {
       raw = { ...query };
       source = { kind: 'lines', lines: ndjsonItems(body as Readable, { maxBytes, maxLineBytes: this.cfg.jobs.uploadLineLimitBytes }) };
     } else {
-      // JSON: Fastify's parser already stopped at bodyLimit as bytes arrived (413 before parsing).
+      // JSON: NdjsonBodyRegistrar's capped reader already answered 413 as the body limit was passed.
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw DomainException.invalid('body must be a JSON object (or send application/x-ndjson)');
       const { items, ...rest } = body as Record<string, unknown>;
       if (!Array.isArray(items)) throw DomainException.invalid('items: must be a JSON array (or upload application/x-ndjson)');

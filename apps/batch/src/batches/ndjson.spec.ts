@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { DomainException, ErrorCode } from '@tandem/shared';
 import { LineSplitter, ndjsonItems } from './ndjson';
@@ -55,5 +55,20 @@ describe('ndjsonItems', () => {
 
   it('reports a malformed line by its number (400)', async () => {
     await expect(collect(['1\n\n{oops\n'])).rejects.toThrow('line 3: malformed JSON');
+  });
+});
+
+describe('stopping early', () => {
+  it('leaves the stream paused and readable (not destroyed) so the answer can still be written', async () => {
+    const stream = new PassThrough();
+    stream.write('1\n' + 'x'.repeat(100));
+    const it = ndjsonItems(stream, { maxBytes: 1 << 20, maxLineBytes: 10 });
+    expect((await it.next()).value).toEqual({ item: 1, line: 1 });
+    await expect(it.next()).rejects.toThrow('line 2: longer than 10 bytes');
+    expect(stream.destroyed).toBe(false);
+    stream.end('more');
+    let rest = '';
+    for await (const c of stream) rest += String(c);
+    expect(rest).toBe('more');
   });
 });
