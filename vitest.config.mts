@@ -19,6 +19,8 @@ export default defineConfig({
   },
   test: {
     include: ['apps/**/*.spec.ts', 'libs/**/*.spec.ts', 'test/**/*.spec.ts', 'scripts/**/*.spec.ts', 'bench/**/*.spec.ts'],
+    // Latency comparisons run alone afterwards (vitest.serial.mts).
+    exclude: ['**/node_modules/**', 'test/**/*.serial.*.spec.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,

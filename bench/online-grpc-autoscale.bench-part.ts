@@ -25,11 +25,13 @@ export function grpcClient(addr: string, protoDir: string): InferClient {
 }
 
 /** Closed loop of ModelInfer on ppocr_cls with raw_input_contents, `batch` items per request. */
-export async function grpcClosedLoop(addr: string, protoDir: string, concurrency: number, seconds: number, batch = 1): Promise<{ itemsS: number; p50: number; p99: number; errors: number }> {
+export async function grpcClosedLoop(addr: string, protoDir: string, concurrency: number, seconds: number, batch = 1, key?: string): Promise<{ itemsS: number; p50: number; p99: number; errors: number }> {
   // Several channels: one HTTP/2 connection would serialize the large messages.
   const clients = Array.from({ length: Math.min(8, concurrency) }, () => grpcClient(addr, protoDir));
   const x = Buffer.from(new Float32Array(batch * ITEM).fill(0.3).buffer);
   const req = { model_name: 'ppocr_cls', inputs: [{ name: 'x', datatype: 'FP32', shape: [batch, 3, 48, 192] }], raw_input_contents: [x] };
+  const meta = new Metadata();
+  if (key) meta.set('authorization', `Bearer ${key}`);
   const lat: number[] = [];
   let items = 0;
   let errors = 0;
@@ -40,7 +42,7 @@ export async function grpcClosedLoop(addr: string, protoDir: string, concurrency
       const c = clients[i % clients.length]!;
       while (performance.now() < end) {
         const t0 = performance.now();
-        const ok = await new Promise<boolean>((done) => c.ModelInfer(req, new Metadata(), (e) => done(!e)));
+        const ok = await new Promise<boolean>((done) => c.ModelInfer(req, meta, (e) => done(!e)));
         if (ok) {
           items += batch;
           lat.push(performance.now() - t0);

@@ -202,7 +202,8 @@ export async function spawnServer(args: string[], env: NodeJS.ProcessEnv, readyU
 }
 
 
-export function clsBinaryTarget(port: number): Target {
+/** `key`: an API key sent as a bearer token (the shipped configuration has authentication on). */
+export function clsBinaryTarget(port: number, key?: string): Target {
   const x = Float32Array.from({ length: CLS_ITEM }, (_, i) => ((i * 7919) % 1000) / 1000);
   const header = Buffer.from(
     JSON.stringify({
@@ -214,7 +215,7 @@ export function clsBinaryTarget(port: number): Target {
     port,
     path: '/v2/models/ppocr_cls/infer',
     body: Buffer.concat([header, Buffer.from(x.buffer)]),
-    headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+    headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length), ...(key ? { authorization: `Bearer ${key}` } : {}) },
   };
 }
 

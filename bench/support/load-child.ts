@@ -19,7 +19,7 @@ export class LoadChild {
   }
 
   /** Open loop of ppocr_cls binary requests at `rate` for `seconds` against the gateway on `port`. */
-  openLoop(port: number, rate: number, seconds: number): Promise<RemoteLoad> {
+  openLoop(port: number, rate: number, seconds: number, key?: string): Promise<RemoteLoad> {
     return new Promise((resolve, reject) => {
       const onMessage = (m: RemoteLoad): void => {
         this.child.off('exit', onExit);
@@ -28,7 +28,7 @@ export class LoadChild {
       const onExit = (code: number | null): void => reject(new Error(`load child exited with ${code}`));
       this.child.once('message', onMessage);
       this.child.once('exit', onExit);
-      this.child.send({ port, rate, seconds });
+      this.child.send({ port, rate, seconds, key });
     });
   }
 
@@ -38,10 +38,10 @@ export class LoadChild {
 }
 
 if (process.argv[2] === '--load-child') {
-  process.on('message', (m: { port: number; rate: number; seconds: number }) => {
+  process.on('message', (m: { port: number; rate: number; seconds: number; key?: string }) => {
     const samples: [number, number][] = [];
     const origin = performance.timeOrigin;
-    void openLoop(clsBinaryTarget(m.port), m.rate, m.seconds, (at, ms) => {
+    void openLoop(clsBinaryTarget(m.port, m.key), m.rate, m.seconds, (at, ms) => {
       if (ms !== null) samples.push([origin + at, ms]);
     }).then((r) => process.send!({ ...r, samples }));
   });

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 
 /**
  * Child process of bench:hybrid: streams `count` generated NDJSON items to a batch submit URL
- * and prints the response JSON. `u8`: 64 distinct 3×48×192 8-bit images (`{"u8": base64}`);
+ * and prints the response JSON (BENCH_KEY: the API key to send). `u8`: 64 distinct 3×48×192 8-bit images (`{"u8": base64}`);
  * `burn`: 16-float arrays for the generated `burn` model.
  */
 async function main(): Promise<void> {
@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   );
   const res = await fetch(url!, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-ndjson' },
+    headers: { 'content-type': 'application/x-ndjson', ...(process.env.BENCH_KEY ? { authorization: `Bearer ${process.env.BENCH_KEY}` } : {}) },
     body: Readable.toWeb(Readable.from((function* () {
       for (let i = 0; i < count; i++) yield variants[i % 64]!;
     })())) as ReadableStream,

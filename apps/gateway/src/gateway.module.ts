@@ -17,6 +17,7 @@ import { GrpcHealthService } from './grpc/grpc-health.service';
 import { GrpcServerService } from './grpc/grpc-server.service';
 import { InferenceGrpcController } from './grpc/inference.grpc.controller';
 import { HybridAdminController } from './hybrid/hybrid-admin.controller';
+import { BatchCostService } from './hybrid/batch-cost.service';
 import { OnlineClaimService } from './hybrid/online-claim.service';
 
 @Module({})
@@ -35,7 +36,7 @@ export class GatewayModule {
         HealthModule.register([PostgresReadiness, QueueReadiness, ModelsReadiness], [inference]),
       ],
       controllers: [ApiKeysController, ModelControlController, HybridAdminController, ...ADMIN_PANEL_CONTROLLERS],
-      providers: [{ provide: GATEWAY_CONFIG, useValue: cfg }, InferenceGrpcController, GrpcHealthService, GrpcServerService, AutoscalerService, ModelControlService, OnlineClaimService, ...ADMIN_PANEL_PROVIDERS],
+      providers: [{ provide: GATEWAY_CONFIG, useValue: cfg }, InferenceGrpcController, GrpcHealthService, GrpcServerService, AutoscalerService, ModelControlService, OnlineClaimService, BatchCostService, ...ADMIN_PANEL_PROVIDERS],
       exports: [GATEWAY_CONFIG],
     };
   }

@@ -14,6 +14,13 @@ import { UNIT_PROCESS_SOURCE } from './unit-process.source';
  */
 export type UnitCpuPolicy = 'idle' | 'inherit';
 
+/** Signals to a unit process. */
+export interface ProcessControl {
+  suspend(): void;
+  resume(): void;
+  kill(): void;
+}
+
 let chrt: string | null | undefined;
 /** `chrt` if this machine has one that can set SCHED_IDLE, else null (checked once). */
 export function schedIdleLauncher(): string | null {
@@ -28,7 +35,7 @@ export function schedIdleLauncher(): string | null {
  * can take it off the cores at once (`suspend`, SIGSTOP) when its device share is revoked and
  * `resume` it (SIGCONT) on the next share, where the run goes on where it stopped.
  */
-export class ProcessModelRunner implements InferenceRunner {
+export class ProcessModelRunner implements InferenceRunner, ProcessControl {
   private seq = 0;
   private readonly pending = new Map<number, { resolve: (o: WireTensor[]) => void; reject: (e: Error) => void }>();
   private dead: Error | undefined;
@@ -54,12 +61,17 @@ export class ProcessModelRunner implements InferenceRunner {
     });
   }
 
-  static async load(modelPath: string, config: ModelConfig, threads = 1, policy: UnitCpuPolicy = 'idle'): Promise<ProcessModelRunner> {
+  /**
+   * Starts a unit process and loads the model in it. `onSpawn` gets the process at once, before the
+   * model is loaded, so a holder can stop or kill it while it still loads.
+   */
+  static async load(modelPath: string, config: ModelConfig, threads = 1, policy: UnitCpuPolicy = 'idle', onSpawn?: (p: ProcessControl) => void): Promise<ProcessModelRunner> {
     const placement: DevicePlacement = { kind: 'cpu', intraOpThreads: threads };
     const launcher = policy === 'idle' ? schedIdleLauncher() : null;
     const node = [process.execPath, '-e', UNIT_PROCESS_SOURCE];
     const [cmd, ...args] = launcher ? [launcher, '--idle', '0', ...node] : node;
     const child = spawn(cmd!, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    onSpawn?.({ suspend: () => child.kill('SIGSTOP'), resume: () => child.kill('SIGCONT'), kill: () => child.kill('SIGKILL') });
     const first = await new Promise<FromSessionHost>((resolve, reject) => {
       child.once('message', resolve);
       child.once('error', reject);

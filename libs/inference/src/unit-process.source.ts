@@ -5,7 +5,8 @@
  * batch unit leaves the cores within microseconds instead of at the end of its model batch.
  */
 export const UNIT_PROCESS_SOURCE = `
-const send = (m) => process.send(m);
+// With a callback, a send to a parent that is gone fails quietly (the disconnect handler exits).
+const send = (m) => process.send(m, () => undefined);
 let session;
 let chain = Promise.resolve();
 // The parent closing the channel (release, or its own exit) ends the unit.

@@ -95,8 +95,8 @@ export const schedulerEnvSchema = {
   SCHEDULER_PREEMPT_GRACE_MS: env.int(2_000, 0, 600_000),
   SCHEDULER_REAPER_MS: env.int(1_000, 10, 600_000),
   SCHEDULER_PLACEMENT: z.enum(['pack', 'spread']).default('pack'),
-  SCHEDULER_DEFAULT_ONLINE_SHARE: env.num(0.5, 0, 1),
-  SCHEDULER_DEFAULT_BATCH_SHARE: env.num(0.5, 0, 1),
+  SCHEDULER_DEFAULT_ONLINE_SHARE: env.num(1, 0, 1),
+  SCHEDULER_DEFAULT_BATCH_SHARE: env.num(0, 0, 1),
   SCHEDULER_DEFAULT_BATCH_MAY_BORROW: env.bool(true),
 };
 

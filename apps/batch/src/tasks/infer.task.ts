@@ -1,11 +1,48 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { ModelRepository, ProcessModelRunner, WorkerModelRunner, type InferenceRunner, type ModelConfig } from '@tandem/inference';
-import { BatchCapacity, type UnitSlot } from '@tandem/scheduler';
+import { ModelRepository, ProcessModelRunner, WorkerModelRunner, type InferenceRunner, type ModelConfig, type ProcessControl } from '@tandem/inference';
+import { BatchCapacity, type Preemptible, type UnitSlot } from '@tandem/scheduler';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import type { BatchTask, TaskContext } from './batch-task';
 import { decodeInferItem, describeInferItem } from './infer-items';
 
 export const INFER_TASK = Symbol('INFER_TASK');
+
+/**
+ * What BatchCapacity suspends and resumes for one run: the unit process once the run has one.
+ * A revocation that lands while the process is still being taken or started stops it on arrival.
+ */
+class UnitProcessHold implements Preemptible {
+  private proc: ProcessControl | null = null;
+  private stopped = false;
+  private killed = false;
+
+  /** The process (started or loading) this run will use: it follows the hold's state from now on. */
+  attach<P extends ProcessControl>(p: P): P {
+    this.proc = p;
+    if (this.killed) p.kill();
+    else if (this.stopped) p.suspend();
+    return p;
+  }
+
+  detach(): void {
+    this.proc = null;
+  }
+
+  suspend(): void {
+    this.stopped = true;
+    this.proc?.suspend();
+  }
+
+  resume(): void {
+    this.stopped = false;
+    this.proc?.resume();
+  }
+
+  kill(): void {
+    this.killed = true;
+    this.proc?.kill();
+  }
+}
 
 /** The `infer` task plus the model check submission needs before anything is enqueued. */
 export interface InferTaskProvider extends BatchTask {
@@ -87,13 +124,16 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
         const part = items.slice(i * m.maxBatch, (i + 1) * m.maxBatch);
         const data = new Float32Array(part.length * m.perItem);
         part.forEach((it, j) => decodeInferItem(it, m.perItem, data, j * m.perItem));
-        const proc = this.cfg.jobs.deviceKind === 'cpu' ? await this.takeProcess(m) : null;
-        const onAbort = (): void => proc?.kill(); // a stopped run is abandoned, not left stopped
+        const cpu = this.cfg.jobs.deviceKind === 'cpu';
+        const hold = new UnitProcessHold();
+        const onAbort = (): void => hold.kill(); // a stopped run is abandoned, not left stopped
         ctx.signal.addEventListener('abort', onAbort, { once: true });
         let slot: UnitSlot | null = null;
+        let proc: ProcessModelRunner | null = null;
         try {
-          slot = await this.capacity.acquire({ mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal, preempt: proc ?? undefined });
-          const runner = proc ?? (await this.gpuRunnerFor(ctx.model!, m, slot));
+          slot = await this.capacity.acquire({ mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal, preempt: cpu ? hold : undefined });
+          // The process is taken (or started) under the unit, so starting one uses the batch's share.
+          const runner = cpu ? (proc = hold.attach(await this.takeProcess(m, hold))) : await this.gpuRunnerFor(ctx.model!, m, slot);
           const [out] = await runner.runUnchecked([{ name: m.inputName, datatype: 'FP32', shape: [part.length, ...m.itemShape], data }], undefined, { transfer: true });
           const per = out!.shape.slice(1).reduce((a, b) => a * b, 1);
           const values = out!.data as Float32Array;
@@ -103,6 +143,7 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
         } finally {
           ctx.signal.removeEventListener('abort', onAbort);
           if (slot) this.capacity.release(slot);
+          hold.detach();
           if (proc?.alive) m.idle.push(proc);
           else if (proc) this.processes.delete(proc);
         }
@@ -113,9 +154,10 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
   }
 
   /** An idle unit process of the model, or a new one (at most one per concurrent run). */
-  private async takeProcess(m: LoadedModel): Promise<ProcessModelRunner> {
+  private async takeProcess(m: LoadedModel, hold: UnitProcessHold): Promise<ProcessModelRunner> {
     for (let p = m.idle.pop(); p; p = m.idle.pop()) if (p.alive) return p;
-    const p = await ProcessModelRunner.load(m.path, m.config, 1, this.cfg.jobs.unitCpuPolicy);
+    // A new process loads the model under the hold, so a revocation stops the load as well.
+    const p = await ProcessModelRunner.load(m.path, m.config, 1, this.cfg.jobs.unitCpuPolicy, (c) => hold.attach(c));
     this.processes.add(p);
     return p;
   }

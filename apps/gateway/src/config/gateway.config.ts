@@ -26,10 +26,16 @@ const gatewaySchema = z.object({
   INFERENCE_CPU_THREADS: env.int(0, 0, 1024),
   /** Co-location: models with traffic hold online allocations in the device ledger (revoking borrowed batch share). */
   HYBRID_ONLINE_CLAIMS: env.bool(true),
+  /**
+   * What online traffic claims: `partition` = the node's whole online CPU partition while any model
+   * has traffic (batch only runs on idle time); `replicas` = each model's replicas' threads, plus
+   * the whole partition under the SLO policy (HYBRID_ONLINE_P99_TARGET_MS).
+   */
+  HYBRID_ONLINE_CLAIM: z.enum(['partition', 'replicas']).default('partition'),
   /** Online SLO: a model whose p99 (last second) exceeds this claims the whole online partition; 0 = off. */
   HYBRID_ONLINE_P99_TARGET_MS: env.num(0, 0, 600_000),
   /** How often online demand is sampled (ms). */
-  HYBRID_TICK_MS: env.int(50, 5, 60_000),
+  HYBRID_TICK_MS: env.int(10, 5, 60_000),
   /** Online share is kept this long after a model's last request (ms) before batch may borrow it again. */
   HYBRID_HOLD_DOWN_MS: env.int(3_000, 0, 3_600_000),
   /** The batch app's REST API, which the admin panel's `/admin/api/batches` proxies to. */
@@ -48,7 +54,7 @@ export interface GatewayConfig extends InfraConfig {
   logRequests: boolean;
   inference: { defaultTimeoutMs: number; maxTimeoutMs: number; cpuThreads: number | undefined };
   batchApiUrl: string;
-  hybrid: { onlineClaims: boolean; tickMs: number; holdDownMs: number; p99TargetMs: number };
+  hybrid: { onlineClaims: boolean; claim: 'partition' | 'replicas'; tickMs: number; holdDownMs: number; p99TargetMs: number };
 }
 
 export const GATEWAY_CONFIG = Symbol('GATEWAY_CONFIG');
@@ -72,7 +78,7 @@ export function loadGatewayConfig(source: EnvSource): GatewayConfig {
       maxTimeoutMs: e.INFERENCE_MAX_TIMEOUT_MS,
       cpuThreads: e.INFERENCE_CPU_THREADS === 0 ? undefined : e.INFERENCE_CPU_THREADS,
     },
-    hybrid: { onlineClaims: e.HYBRID_ONLINE_CLAIMS, tickMs: e.HYBRID_TICK_MS, holdDownMs: e.HYBRID_HOLD_DOWN_MS, p99TargetMs: e.HYBRID_ONLINE_P99_TARGET_MS },
+    hybrid: { onlineClaims: e.HYBRID_ONLINE_CLAIMS, claim: e.HYBRID_ONLINE_CLAIM, tickMs: e.HYBRID_TICK_MS, holdDownMs: e.HYBRID_HOLD_DOWN_MS, p99TargetMs: e.HYBRID_ONLINE_P99_TARGET_MS },
     batchApiUrl: e.BATCH_API_URL.replace(/\/+$/, ''),
   };
 }

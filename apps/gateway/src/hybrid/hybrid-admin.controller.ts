@@ -1,5 +1,6 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { DeviceLedgerService, Scheduler, type OnlineClaimView } from '@tandem/scheduler';
+import { BatchCostService, type DeviceCost } from './batch-cost.service';
 import { OnlineClaimService } from './online-claim.service';
 
 interface HolderView {
@@ -19,6 +20,8 @@ export interface HybridView {
   online: { enabled: boolean; claims: OnlineClaimView[]; slo: ReturnType<OnlineClaimService['slo']> };
   /** Borrowed batch allocations this gateway's online claims revoked since it started. */
   preemptionsByThisGateway: number;
+  /** Per device of this gateway's node: online p99 now vs its no-batch baseline. */
+  batchCost: DeviceCost[];
 }
 
 const round = (x: number): number => Math.round(x * 1000) / 1000;
@@ -30,7 +33,14 @@ export class HybridAdminController {
     @Inject(DeviceLedgerService) private readonly ledger: DeviceLedgerService,
     @Inject(Scheduler) private readonly scheduler: Scheduler,
     @Inject(OnlineClaimService) private readonly claims: OnlineClaimService,
+    @Inject(BatchCostService) private readonly cost: BatchCostService,
   ) {}
+
+  /** Just the batch's latency cost per device (the panel polls it; cheaper than the full view). */
+  @Get('hybrid/cost')
+  batchCost(): { batchCost: DeviceCost[] } {
+    return { batchCost: this.cost.view() };
+  }
 
   @Get('hybrid')
   async hybrid(): Promise<HybridView> {
@@ -64,6 +74,7 @@ export class HybridAdminController {
       holders: [...holders.values()].sort((a, b) => (a.kind === b.kind ? a.holder.localeCompare(b.holder) : a.kind === 'online' ? -1 : 1)),
       online: { enabled: this.claims.enabled, claims: this.claims.snapshot(), slo: this.claims.slo() },
       preemptionsByThisGateway: preempted.values[0]?.value ?? 0,
+      batchCost: this.cost.view(),
     };
   }
 }

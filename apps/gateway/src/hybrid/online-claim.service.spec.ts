@@ -3,7 +3,7 @@ import type { Scheduler } from '@tandem/scheduler';
 import { loadGatewayConfig } from '../config/gateway.config';
 import type { InferenceService } from '../inference/inference.service';
 import { LatencyWindow } from '../inference/latency-window';
-import { OnlineClaimService } from './online-claim.service';
+import { OnlineClaimService, WHOLE_GATEWAY } from './online-claim.service';
 
 /** A one-model inference service stand-in: only what demand() reads. */
 function fakeInference(): { svc: InferenceService; request: (ms: number) => void } {
@@ -24,15 +24,25 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 describe('OnlineClaimService demand', () => {
   it('without an SLO a model with traffic wants its replicas’ threads, and nothing when idle', () => {
     const { svc, request } = fakeInference();
-    const s = new OnlineClaimService(loadGatewayConfig({ LOG_LEVEL: 'silent', HYBRID_HOLD_DOWN_MS: '200' }), {} as Scheduler, svc);
+    const s = new OnlineClaimService(loadGatewayConfig({ LOG_LEVEL: 'silent', HYBRID_HOLD_DOWN_MS: '200', HYBRID_ONLINE_CLAIM: 'replicas' }), {} as Scheduler, svc);
     expect(s.demand().get('m')).toBe(0);
     request(5);
     expect(s.demand().get('m')).toBe(1);
   });
 
+  it('by default any traffic claims the whole online partition for the gateway, and nothing when idle', async () => {
+    const { svc, request } = fakeInference();
+    const s = new OnlineClaimService(loadGatewayConfig({ LOG_LEVEL: 'silent', HYBRID_HOLD_DOWN_MS: '200' }), {} as Scheduler, svc);
+    expect([...s.demand()]).toEqual([[WHOLE_GATEWAY, 0]]);
+    request(5);
+    expect([...s.demand()]).toEqual([[WHOLE_GATEWAY, Number.POSITIVE_INFINITY]]);
+    await sleep(40); // past 2 ticks (10 ms) without a request: no longer wanted (the claimer's hold-down keeps the share)
+    expect([...s.demand()]).toEqual([[WHOLE_GATEWAY, 0]]);
+  });
+
   it('with an SLO: the whole partition on traffic after idle; back to its threads once p99 stayed under half the SLO', async () => {
     const { svc, request } = fakeInference();
-    const s = new OnlineClaimService(loadGatewayConfig({ LOG_LEVEL: 'silent', HYBRID_HOLD_DOWN_MS: '200', HYBRID_ONLINE_P99_TARGET_MS: '10', HYBRID_TICK_MS: '20' }), {} as Scheduler, svc);
+    const s = new OnlineClaimService(loadGatewayConfig({ LOG_LEVEL: 'silent', HYBRID_HOLD_DOWN_MS: '200', HYBRID_ONLINE_P99_TARGET_MS: '10', HYBRID_TICK_MS: '20', HYBRID_ONLINE_CLAIM: 'replicas' }), {} as Scheduler, svc);
     request(2);
     expect(s.demand().get('m')).toBe(Number.POSITIVE_INFINITY); // traffic after idle: protect first
     for (let i = 0; i < 15; i++) {

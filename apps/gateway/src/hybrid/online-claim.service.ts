@@ -4,10 +4,16 @@ import { HybridMetrics, OnlineClaimer, Scheduler, type OnlineClaimView, type Sch
 import { GATEWAY_CONFIG, type GatewayConfig } from '../config/gateway.config';
 import { InferenceService } from '../inference/inference.service';
 
+/** The claim key of `partition` mode: the gateway process as a whole. */
+export const WHOLE_GATEWAY = 'gateway';
+
 /**
- * Co-location, online side: while a CPU model has requests, its replicas hold online allocations
- * (replicas × threads per replica cores of this node) in the device ledger, which revokes borrowed
- * batch units; after HYBRID_HOLD_DOWN_MS without requests they are given back and batch borrows again.
+ * Co-location, online side. By default (`HYBRID_ONLINE_CLAIM=partition`) any CPU model with
+ * requests makes the gateway hold this node's whole online CPU partition in the device ledger:
+ * the gateway's event loop, codecs and GC need cores beyond its replicas' threads, so batch
+ * borrows only while online is idle. In `replicas` mode each model holds its replicas' threads
+ * (replicas × threads per replica cores), plus the SLO policy. Claims revoke borrowed batch
+ * units; after HYBRID_HOLD_DOWN_MS without requests they are given back and batch borrows again.
  */
 @Injectable()
 export class OnlineClaimService implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -76,10 +82,16 @@ export class OnlineClaimService implements OnApplicationBootstrap, BeforeApplica
       const recent = this.lastActive.get(st.model);
       const wanted = recent !== undefined && now - recent <= this.cfg.hybrid.tickMs * 2;
       const base = inst.replicas * inst.config.device.threads_per_replica;
-      const want = wanted ? (this.boosted.has(st.model) ? Number.POSITIVE_INFINITY : base) : 0;
+      const want = wanted ? (this.boosted.has(st.model) || this.cfg.hybrid.claim === 'partition' ? Number.POSITIVE_INFINITY : base) : 0;
       out.set(st.model, (out.get(st.model) ?? 0) + want);
     }
+    if (this.cfg.hybrid.claim === 'partition') return new Map([[WHOLE_GATEWAY, Math.max(0, ...out.values())]]);
     return out;
+  }
+
+  /** When this gateway's claims last revoked batch units (performance.now()), null if never. */
+  get lastPreemptionAt(): number | null {
+    return this.claimer?.lastPreemptionAt ?? null;
   }
 
   get enabled(): boolean {

@@ -16,8 +16,8 @@ export class HybridMetrics {
     () =>
       new Histogram({
         name: 'tandem_hybrid_revoke_release_seconds',
-        help: 'From a batch unit revocation to its release (the run on it reaching its safe point)',
-        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+        help: 'From a batch unit revocation reaching the worker to its share being free (run suspended, or at its safe point)',
+        buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       }),
   );
   readonly onlineUnits = getOr(

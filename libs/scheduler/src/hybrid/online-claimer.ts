@@ -44,6 +44,8 @@ export class OnlineClaimer {
   private timer: NodeJS.Timeout | null = null;
   private device: { view: DeviceView; at: number } | null = null;
   private stopped = false;
+  /** When a claim last revoked batch units (performance.now()), null if never. */
+  lastPreemptionAt: number | null = null;
 
   constructor(
     private readonly deps: { allocations: AllocationService; ledger: DeviceLedgerService; nodeName: string },
@@ -100,6 +102,7 @@ export class OnlineClaimer {
       let short = 0;
       for (const r of got) {
         if (r.status === 'fulfilled') {
+          if (r.value.grant.preempted > 0) this.lastPreemptionAt = performance.now();
           if (this.stopped) void r.value.release();
           else st.leases.push(r.value);
         } else if (r.reason instanceof DomainException) short++;

@@ -39,7 +39,13 @@ function createRow(refresh, setBusy) {
       'div',
       { class: 'device-row', role: 'row' },
       h('div', { class: 'dev-name', role: 'cell' }, h('strong', { class: 'dev-id' }), h('small', { class: 'dev-model' })),
-      h('div', { class: 'dev-bars', role: 'cell' }, bar('bar-owner', 'ownership'), bar('bar-use', 'in use'), h('div', { class: 'dev-legend' }, h('span', { class: 'dev-part' }), h('span', { class: 'dev-use' }))),
+      h(
+        'div',
+        { class: 'dev-bars', role: 'cell' },
+        bar('bar-owner', 'ownership'),
+        bar('bar-use', 'in use'),
+        h('div', { class: 'dev-legend' }, h('span', { class: 'dev-part' }), h('span', { class: 'dev-use' }), h('span', { class: 'dev-cost' })),
+      ),
       h('div', { class: 'dev-mem', role: 'cell' }),
       h('div', { class: 'dev-state', role: 'cell' }, h('span', { class: 'badge' })),
       h('div', { class: 'dev-actions', role: 'cell' }, partitionBtn, drainBtn),
@@ -82,11 +88,24 @@ function updateRow(row, d) {
     `in use: online ${pct(useOnline)} · batch ${pct(useBatch)} (${pct(s.borrowed)} borrowed) · ${d.used.allocations} allocation${d.used.allocations === 1 ? '' : 's'}` +
       (d.used.pendingOnline > 0 ? ` · ${pct(d.used.pendingOnline)} online pending` : ''),
   );
+  setText(row.querySelector('.dev-cost'), costText(d.cost));
+  setAttr(row.querySelector('.dev-cost'), 'class', `dev-cost ${d.cost?.ratio > 1.5 ? 'cost-bad' : ''}`);
   setText(row.querySelector('.dev-mem'), `${mib(d.used.memoryMiB)} / ${mib(d.memoryMiB)}`);
   const badge = row.querySelector('.badge');
   setText(badge, d.drained ? 'drained' : d.nodeStatus === 'alive' ? 'active' : d.nodeStatus);
   setAttr(badge, 'class', `badge ${d.drained ? 'badge-warn' : d.nodeStatus === 'alive' ? 'badge-ok' : 'badge-bad'}`);
   setText(row.querySelector('[data-action="drain"]'), d.drained ? 'Undrain' : 'Drain');
+}
+
+/** What the batch costs online on this device now: p99 now vs without a batch (the promise, watched). */
+export function costText(c) {
+  if (!c) return '';
+  const ms = (x) => (x === null ? '–' : `${x.toFixed(1)} ms`);
+  const worst = c.models.filter((m) => m.ratio !== null).sort((a, b) => b.ratio - a.ratio)[0];
+  if (!worst) return `online p99: not enough traffic yet${c.batchPresent ? ' · batch present' : ''}`;
+  return c.batchPresent
+    ? `batch cost: online p99 ${ms(worst.p99NowMs)} vs ${ms(worst.baselineP99Ms)} without batch (${worst.ratio.toFixed(2)}×, ${worst.model})`
+    : `no batch on this device · online p99 ${ms(worst.p99NowMs)} (baseline ${ms(worst.baselineP99Ms)})`;
 }
 
 function editPartition(d, refresh, setBusy) {
@@ -146,7 +165,9 @@ function toggleDrain(d, refresh, setBusy) {
 export function devicesView(root, { refresh, setBusy }) {
   const nodesEl = root.querySelector('.nodes');
   return async function load() {
-    const [{ nodes }, { devices }] = await Promise.all([api('GET', '/nodes'), api('GET', '/devices')]);
+    const [{ nodes }, { devices }, { batchCost }] = await Promise.all([api('GET', '/nodes'), api('GET', '/devices'), api('GET', '/hybrid/cost')]);
+    const costs = new Map(batchCost.map((c) => [c.device, c]));
+    for (const d of devices) d.cost = costs.get(d.id) ?? null;
     const byNode = new Map(nodes.map((n) => [n.name, { node: n, devices: [] }]));
     for (const d of devices) {
       if (!byNode.has(d.node)) byNode.set(d.node, { node: { name: d.node, status: d.nodeStatus, lastHeartbeatAt: null, hostname: '' }, devices: [] });

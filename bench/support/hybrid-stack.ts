@@ -1,0 +1,147 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { chooseAllocator } from '../../scripts/launcher/allocator-env';
+import { freePort } from './http-load';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface App {
+  proc: ChildProcess;
+  /** JSON log lines that carry figures (revocation timings, preemptions). */
+  logs: Record<string, unknown>[];
+}
+
+export interface Stack {
+  gwPort: number;
+  grpcPort: number;
+  batchPort: number;
+  key: string;
+  gateway: App;
+  batch: App;
+  /** SIGTERM to both apps; resolves when they exited (SIGKILL after 15 s). */
+  stop(): Promise<void>;
+}
+
+/** A compiled app as a child; its JSON log lines with figures are kept. */
+async function app(script: string, env: NodeJS.ProcessEnv, readyUrl: string): Promise<App> {
+  const proc = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const logs: Record<string, unknown>[] = [];
+  createInterface({ input: proc.stdout! }).on('line', (l) => {
+    if (process.env.BENCH_APP_LOGS) process.stderr.write(`${l}\n`); // debugging: every app log line
+    if (!l.includes('revokeToReleaseMs') && !l.includes('waitedMs')) return;
+    try {
+      logs.push(JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      // not a log line
+    }
+  });
+  for (let i = 0; ; i++) {
+    if (proc.exitCode !== null) throw new Error(`${script} exited with ${proc.exitCode}`);
+    if ((await fetch(readyUrl).then((x) => x.status, () => 0)) === 200) return { proc, logs };
+    if (i > 600) throw new Error(`${script} not ready`);
+    await sleep(100);
+  }
+}
+
+/**
+ * Both apps as `npm start` runs them: the shipped model repository, authentication on (a bench
+ * admin key), the launcher's allocator settings, every co-location setting at its default
+ * unless `overrides` says otherwise (tuned variants).
+ */
+export async function startStack(databaseUrl: string, nodeName: string, overrides: Record<string, string> = {}): Promise<Stack> {
+  const [gwPort, grpcPort, batchPort] = [await freePort(), await freePort(), await freePort()];
+  const key = `tdm_bench_${randomBytes(12).toString('hex')}`;
+  const common: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...chooseAllocator('glibc', process.env).env,
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    QUEUE_PREFIX: `benchhybrid${randomBytes(3).toString('hex')}`,
+    TANDEM_ADMIN_KEY: key,
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    MODEL_REPOSITORY: resolve('models'),
+    SCHEDULER_NODE_NAME: nodeName,
+    SCHEDULER_DISCOVER_GPUS: 'false',
+    BATCH_API_URL: `http://127.0.0.1:${batchPort}`,
+    ...overrides,
+  };
+  const gateway = await app('dist/apps/gateway/src/main.js', { ...common, GATEWAY_PORT: String(gwPort), GATEWAY_GRPC_PORT: String(grpcPort) }, `http://127.0.0.1:${gwPort}/v2/health/ready`);
+  const batch = await app('dist/apps/batch/src/main.js', { ...common, BATCH_PORT: String(batchPort) }, `http://127.0.0.1:${batchPort}/v2/health/ready`);
+  return {
+    gwPort,
+    grpcPort,
+    batchPort,
+    key,
+    gateway,
+    batch,
+    stop: () => Promise.all([gateway, batch].map((a) => stopApp(a.proc))).then(() => undefined),
+  };
+}
+
+function stopApp(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise((res) => {
+    const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+    proc.once('exit', () => {
+      clearTimeout(t);
+      res();
+    });
+    proc.kill('SIGTERM');
+  });
+}
+
+/** CPU seconds (user + system) a process has used, 0 if it is gone. */
+function cpuOf(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
+/** The process and its descendants (the batch app's unit processes). */
+function tree(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      parent.set(Number(d), Number(readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]));
+    } catch {
+      // gone
+    }
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) for (const [pid, pp] of parent) if (pp === out[i]) out.push(pid);
+  return out;
+}
+
+function byName(name: string): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/comm`, 'utf8').trim().startsWith(name);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+export type CpuSample = Record<'gateway' | 'batch' | 'postgres' | 'redis', number>;
+
+/** CPU seconds so far of the gateway, the batch app with its unit processes, Postgres and Redis. */
+export function cpuSample(s: Stack): CpuSample {
+  const sum = (pids: number[]): number => pids.reduce((a, p) => a + cpuOf(p), 0);
+  return { gateway: cpuOf(s.gateway.proc.pid!), batch: sum(tree(s.batch.proc.pid!)), postgres: sum(byName('postgres')), redis: sum(byName('redis-server')) };
+}
+
+/** CPU used per second of wall time between two samples, per part ("1.0" = one core busy). */
+export function cpuRate(a: CpuSample, b: CpuSample, seconds: number): string {
+  return (Object.keys(a) as (keyof CpuSample)[]).map((k) => `${k} ${((b[k] - a[k]) / seconds).toFixed(2)}`).join(', ');
+}
