@@ -13,7 +13,7 @@ import { NetnsStores } from './support/netns-stores';
 const DIST = resolve(process.cwd(), 'dist');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const PREFIX = 'mn';
-const ITEMS = 6_000;
+const ITEMS = 8_000;
 const CHUNK = 100;
 
 interface AllocRow {
@@ -229,16 +229,22 @@ describe('two hosts (network namespaces) on one ledger and one queue', () => {
       const l = await ledger();
       return n.status === 'lost' && !l.some((r) => r.node === nodes[1] || r.holderNode === nodes[1]);
     }, 'host 2 lost and its allocations reclaimed', 20_000);
-    expect(gateways[0]!.output() + workers[0]!.output()).toMatch(/"nodeLost":[1-9]/);
+    // By the node-lost path, not lease expiry (leases outlive the test); logs are flushed asynchronously.
+    const reclaimLog = (): string => (gateways[0]!.output() + workers[0]!.output()).split('\n').filter((l) => /reclaimed allocations/.test(l)).join('\n');
+    await until(async () => /"nodeLost":[1-9]/.test(reclaimLog()), 'a host 1 reaper logging the node-lost reclaim', 10_000).catch((e: Error) => {
+      throw new Error(`${e.message}: ${reclaimLog()}`);
+    });
 
-    // Host 2's chunks (active under its worker's locks at the kill) stalled and ran again on host 1.
+    // Host 2's chunks (active under its worker's lock at the kill) stalled, as only a dead holder's
+    // locks do, and ran again on host 1 (the only worker left).
     const held = await until(async () => {
+      await watch.poll();
       const h = watch.heldByKilled(beforeKill, killedAt, 500);
-      return h.length > 0 ? h : null;
-    }, 'host 1 taking new jobs after the kill', 20_000).catch((e: Error) => {
+      return h.length > 0 && watch.rerunAfterStall(h, killedAt) ? h : null;
+    }, "host 2's jobs to stall and run again", 30_000).catch((e: Error) => {
       throw new Error(`${e.message}: killed at ${killedAt}, active then ${JSON.stringify([...beforeKill])}; ${watch.summary()}`);
     });
-    await until(async () => watch.rerunAfterStall(held, killedAt), `host 2's jobs ${held.join(', ')} to stall and run again`, 30_000);
+    expect(held.length).toBeGreaterThanOrEqual(1);
 
     // Exactly once: the batch succeeds with every item counted once, one partial per chunk.
     const done = await until(async () => {

@@ -66,8 +66,11 @@ export async function killWorker(ctx: FaultContext, victim: Proc, replace: () =>
   const killedAt = Date.now();
   await victim.kill('SIGKILL');
   const fresh = await replace();
-  // Held = active at the kill under a worker that took no job afterwards while another one did.
-  const held = (await until(() => (ctx.watch.workersTakingJobsSince(killedAt + 500).size > 0 ? ctx.watch.heldByKilled(before, killedAt, 500) : null), 20_000)) ?? [];
+  // Held = active at the kill under the one worker whose locks then expired (see heldByKilled).
+  const held = (await until(() => {
+    const h = ctx.watch.heldByKilled(before, killedAt, 500);
+    return h.length > 0 ? h : null;
+  }, 20_000)) ?? [];
   const rerun = held.length > 0 && (await until(() => (ctx.watch.rerunAfterStall(held, killedAt) ? true : null), 30_000)) === true;
   await fresh.waitFor(/listening/, 60_000);
   ctx.log(`SIGKILL worker holding ${held.length} job(s) (${pendingBefore} chunks pending); ${rerun ? 'each stalled and ran again' : 'NOT re-run'}`);

@@ -108,14 +108,31 @@ export class QueueWatch {
   }
 
   /**
-   * The jobs a killed worker held: those active at `before` (read just ahead of the kill) whose
-   * worker took no new job after `killedAt + marginMs` while another worker kept taking jobs.
-   * Only a guess until `stalledAfter` confirms it: a job stalls only when its lock holder died.
+   * The jobs of `before` (read just ahead of a kill) that stalled after `since`: their lock
+   * expired, which happens only when the process holding it is gone.
+   */
+  stalledSince(before: ActiveJobs, since: number): string[] {
+    return [...before.keys()].filter((id) => this.eventsOf(id, since).includes('stalled'));
+  }
+
+  /** The worker uuids holding `ids` in `before`. */
+  holders(before: ActiveJobs, ids: readonly string[]): Set<string> {
+    return new Set(ids.map((id) => workerOf(before.get(id) ?? '')));
+  }
+
+  /**
+   * What a killed worker held: the jobs of `before` that stalled after `killedAt`, provided they
+   * were all under one worker's lock, that worker took no job afterwards, and every job it held
+   * stalled. Empty when the evidence does not line up.
    */
   heldByKilled(before: ActiveJobs, killedAt: number, marginMs: number): string[] {
-    const alive = this.workersTakingJobsSince(killedAt + marginMs);
-    if (alive.size === 0) return [];
-    return [...before].filter(([, token]) => !alive.has(workerOf(token))).map(([id]) => id);
+    const stalled = this.stalledSince(before, killedAt);
+    const owners = this.holders(before, stalled);
+    if (stalled.length === 0 || owners.size !== 1) return [];
+    const [owner] = owners;
+    if (this.workersTakingJobsSince(killedAt + marginMs).has(owner!)) return [];
+    const all = [...before].filter(([, token]) => workerOf(token) === owner).map(([id]) => id);
+    return all.length === stalled.length ? stalled : [];
   }
 
   /** Events of `jobId` after `since`, in order. */
@@ -123,12 +140,13 @@ export class QueueWatch {
     return this.events.filter((e) => e.jobId === jobId && e.at >= since).map((e) => e.event);
   }
 
-  /** True once every job in `ids` stalled (its lock expired) after `since` and then ran again. */
+  /** True once every job in `ids` stalled (its lock expired) after `since`, then ran again to completion. */
   rerunAfterStall(ids: readonly string[], since: number): boolean {
     return ids.every((id) => {
       const ev = this.eventsOf(id, since);
       const s = ev.indexOf('stalled');
-      return s >= 0 && ev.indexOf('active', s + 1) > s;
+      const a = s < 0 ? -1 : ev.indexOf('active', s + 1);
+      return a > s && ev.indexOf('completed', a + 1) > a;
     });
   }
 }
