@@ -262,6 +262,7 @@ describe('two hosts (network namespaces) on one ledger and one queue', () => {
     expect(rows.map((r) => r.idx)).toEqual(Array.from({ length: chunks }, (_, i) => i));
     expect(rows.every((r) => r.state === 'done' && r.partial !== null)).toBe(true);
     expect(rows.reduce((s, r) => s + r.n, 0)).toBe(ITEMS);
+    expect(rows.reduce((s, r) => s + Number(r.partial), 0)).toBe(ITEMS); // `count` partials: one per chunk, none twice
     for (const jobId of held) expect(rows[Number(jobId.split('_')[1])]!.state).toBe('done');
   }, 150_000);
 });
