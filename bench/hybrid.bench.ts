@@ -18,13 +18,15 @@ import { LoadChild, type RemoteLoad } from './support/load-child';
  * then online idle again (batch rate), then the batch is cancelled. Even rounds start with a
  * saturating REST + gRPC burst. A last online run after every batch checks for lasting damage.
  * Env: BENCH_ROUNDS (3), BENCH_HYBRID_ITEMS (12000), BENCH_STEP_SECONDS (5), BENCH_ONLINE_SECONDS
- * (10), BENCH_BURST_SECONDS (24), BENCH_ENV (JSON of env overrides: a tuned variant, labelled).
+ * (10), BENCH_BURST_SECONDS (24), BENCH_ENV (JSON of env overrides: a tuned variant, labelled),
+ * BENCH_CONTROL=1 (the same phases and timing without any batch: what online does by itself).
  */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ITEMS = Number(process.env.BENCH_HYBRID_ITEMS ?? 12_000);
 const STEP = Number(process.env.BENCH_STEP_SECONDS ?? 5);
 const ONLINE = Number(process.env.BENCH_ONLINE_SECONDS ?? 10);
 const BURST = Number(process.env.BENCH_BURST_SECONDS ?? 24);
+const CONTROL = process.env.BENCH_CONTROL === '1';
 const OVERRIDES = JSON.parse(process.env.BENCH_ENV ?? '{}') as Record<string, string>;
 const DB = 'tandem_bench_hybrid';
 const NODE = 'bench-hybrid';
@@ -62,7 +64,7 @@ interface Round {
 }
 
 async function main(): Promise<void> {
-  const label = Object.keys(OVERRIDES).length ? `TUNED VARIANT ${JSON.stringify(OVERRIDES)}` : 'shipped defaults';
+  const label = (Object.keys(OVERRIDES).length ? `TUNED VARIANT ${JSON.stringify(OVERRIDES)}` : 'shipped defaults') + (CONTROL ? ', CONTROL RUN (no batch is ever submitted)' : '');
   say(`bench:hybrid — ${label}; ${ROUNDS} rounds, ${ITEMS}-item infer batches, online ${ONLINE} s per phase, bursts of ${BURST} s on even rounds`);
   if (!process.env.DATABASE_URL) await dropDatabase(DB); // the last run's batch input
   const databaseUrl = await benchDatabase(DB, process.env.DATABASE_URL);
@@ -115,23 +117,25 @@ async function main(): Promise<void> {
       }
       for (let i = 0; i < 100 && (await shares()).online > 0; i++) await sleep(100); // claim released after its hold-down
       const t0 = performance.now();
-      const id = await submit(stack);
-      for (let i = 0, s = await shares(); i < 300 && s.owned + s.borrowed < s.cores; i++, s = await shares()) await sleep(100);
+      // BENCH_CONTROL=1: the same sequence and timing with no batch at all (what the gateway does by itself).
+      const id = CONTROL ? 'none (control run)' : await submit(stack);
+      if (CONTROL) await sleep(20_000);
+      for (let i = 0, s = await shares(); !CONTROL && i < 300 && s.owned + s.borrowed < s.cores; i++, s = await shares()) await sleep(100);
       await sleep(1_500);
       say(`round ${r}: batch ${id} submitted in ${f((performance.now() - t0) / 1000)} s and holding ${JSON.stringify(await shares())}`);
       const cpu0 = cpuSample(stack);
-      const alone = await progress(id, STEP);
+      const alone = CONTROL ? (await sleep(STEP * 1000), NaN) : await progress(id, STEP);
       const cpu1 = cpuSample(stack);
       if (r === 1) batchAlone = alone;
       const mixed = await online(ONLINE);
       const cpu2 = cpuSample(stack);
       const first = mixed.samples.filter(([at]) => at - mixed.t0 < 2_000).map(([, ms]) => ms);
       const after = mixed.samples.filter(([at]) => at - mixed.t0 >= 2_000).map(([, ms]) => ms);
-      for (let i = 0, s = await shares(); i < 150 && s.owned + s.borrowed < s.cores; i++, s = await shares()) await sleep(100); // online claim released, batch borrows every core again
+      for (let i = 0, s = await shares(); !CONTROL && i < 150 && s.owned + s.borrowed < s.cores; i++, s = await shares()) await sleep(100); // online claim released, batch borrows every core again
       await sleep(1_000);
-      const idle = await progress(id, STEP);
-      const state = (await probe.progress(id)).state;
-      await api(`/v1/batches/${id}/cancel`, 'POST');
+      const idle = CONTROL ? NaN : await progress(id, STEP);
+      const state = CONTROL ? 'running' : (await probe.progress(id)).state;
+      if (!CONTROL) await api(`/v1/batches/${id}/cancel`, 'POST');
       for (let i = 0; i < 100 && (await shares()).borrowed + (await shares()).owned > 0; i++) await sleep(100);
       const row: Round = {
         round: r,

@@ -145,7 +145,7 @@ describe('hybrid co-location: batch yields to online and takes the share back', 
       const yieldMs = performance.now() - t0;
       expect(yieldMs).toBeLessThan(5_000);
       const v = await hybrid();
-      expect(v.online.claims.find((c) => c.key === 'ppocr_cls')).toMatchObject({ held: 1 });
+      expect(v.online.claims.find((c) => c.key === 'gateway')).toMatchObject({ held: 1 }); // the whole online partition (one core) by default
       expect(v.preemptionsByThisGateway).toBeGreaterThanOrEqual(1);
       expect(v.devices[0]!.used).toMatchObject({ online: 0.5, batch: 0.5, borrowed: 0 });
       const during = await rate(id, 2_000);

@@ -34,7 +34,9 @@ export class ChunkRepository {
        SELECT b.state AS batch_state, b.task, b.model, b.reducer, b.priority, b.may_borrow,
               CASE WHEN c.state = 'pending' AND b.state IN ('queued','running') AND NOT EXISTS (SELECT 1 FROM started)
                    THEN 'exhausted' ELSE c.state END AS chunk_state,
-              CASE WHEN c.state = 'pending' THEN c.items ELSE NULL END AS items
+              -- The payload only for a chunk that runs now: a cancelled or paused batch's queued
+              -- jobs drain without reading megabytes each (Postgres work that would hurt online).
+              CASE WHEN EXISTS (SELECT 1 FROM started) THEN c.items ELSE NULL END AS items
        FROM batch_chunk c JOIN batch b ON b.id = c.batch_id WHERE c.batch_id = $1 AND c.idx = $2`,
       [batchId, idx],
     )) as Raw[];
