@@ -97,6 +97,9 @@ describe('admin panel in a real browser (Chromium)', () => {
         SCHEDULER_DISCOVER_GPUS: 'false',
         SCHEDULER_DISCOVER_CPU: 'false',
         SCHEDULER_DECLARED_DEVICES: JSON.stringify(DEVICES),
+        // A split partition, so the bars show every segment (the shipped default is online 1 / batch 0).
+        SCHEDULER_DEFAULT_ONLINE_SHARE: '0.5',
+        SCHEDULER_DEFAULT_BATCH_SHARE: '0.5',
       }),
     );
     browser = await launchChromium();
@@ -188,6 +191,10 @@ describe('admin panel in a real browser (Chromium)', () => {
     for (const id of ['gw-node/gpu0', 'gw-node/gpu1', 'gw-node/cpu']) await row(id).waitFor();
     expect(await page.locator('.node[data-node="gw-node"] .device-row').count()).toBe(3);
     expect(await segShare('gw-node/gpu0', 'online').getAttribute('data-share')).toBe('0.500');
+    // The batch's latency cost on the gateway's own device: no online traffic yet to measure a
+    // p99 against; the gateway watches its CPU device only.
+    await row('gw-node/cpu').locator('.dev-cost', { hasText: 'online p99: not enough traffic yet' }).waitFor({ timeout: 5_000 });
+    expect(await row('gw-node/gpu0').locator('.dev-cost').textContent()).toBe('');
     expect(await segShare('gw-node/gpu0', 'batch').getAttribute('data-share')).toBe('0.500');
 
     // Some holders so the bars and the allocations view have something to show.
@@ -201,6 +208,8 @@ describe('admin panel in a real browser (Chromium)', () => {
       const seg = document.querySelector('.device-row[data-device="gw-node/gpu1"] .bar-use [data-seg="batch"]');
       return seg !== null && seg.getAttribute('data-share') !== '0.000';
     });
+    // A batch allocation on the CPU device: the cost line says a batch is present there.
+    await row('gw-node/cpu').locator('.dev-cost', { hasText: 'online p99: not enough traffic yet · batch present' }).waitFor({ timeout: 5_000 });
 
     // Refreshes update in place: the same rows at the same positions after the next poll.
     const boxesBefore = await page.locator('.device-row').evaluateAll((els) => els.map((e) => JSON.stringify((e as unknown as { getBoundingClientRect(): object }).getBoundingClientRect())));

@@ -62,7 +62,8 @@ describe('admin API over a real socket', () => {
     ]);
     const parts = await call('GET', '/partitions');
     expect(parts.json.partitions).toHaveLength(3);
-    expect(parts.json.partitions[0]).toEqual({ deviceId: 'gw-node/cpu', online: 0.5, batch: 0.5, batchMayBorrow: true });
+    // The shipped default: online owns the device, batch borrows what online leaves idle.
+    expect(parts.json.partitions[0]).toEqual({ deviceId: 'gw-node/cpu', online: 1, batch: 0, batchMayBorrow: true });
   });
 
   it('changes a partition (audited) and rejects partitions over 1', async () => {
