@@ -17,13 +17,13 @@ import { LoadChild, type RemoteLoad } from './support/load-child';
  * then the batch alone, then online with the batch running (p99 over the first 2 s and after),
  * then online idle again (batch rate), then the batch is cancelled. Even rounds start with a
  * saturating REST + gRPC burst. A last online run after every batch checks for lasting damage.
- * Env: BENCH_ROUNDS (3), BENCH_HYBRID_ITEMS (12000), BENCH_STEP_SECONDS (5), BENCH_ONLINE_SECONDS
+ * Env: BENCH_ROUNDS (3), BENCH_HYBRID_ITEMS (16000), BENCH_STEP_SECONDS (8), BENCH_ONLINE_SECONDS
  * (10), BENCH_BURST_SECONDS (24), BENCH_ENV (JSON of env overrides: a tuned variant, labelled),
  * BENCH_CONTROL=1 (the same phases and timing without any batch: what online does by itself).
  */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const ITEMS = Number(process.env.BENCH_HYBRID_ITEMS ?? 12_000);
-const STEP = Number(process.env.BENCH_STEP_SECONDS ?? 5);
+const ITEMS = Number(process.env.BENCH_HYBRID_ITEMS ?? 16_000);
+const STEP = Number(process.env.BENCH_STEP_SECONDS ?? 8);
 const ONLINE = Number(process.env.BENCH_ONLINE_SECONDS ?? 10);
 const BURST = Number(process.env.BENCH_BURST_SECONDS ?? 24);
 const CONTROL = process.env.BENCH_CONTROL === '1';
@@ -41,7 +41,7 @@ async function dropDatabase(name: string): Promise<void> {
 }
 
 async function submit(s: Stack): Promise<string> {
-  const url = `http://127.0.0.1:${s.batchPort}/v1/batches?task=infer&model=ppocr_cls&reducer=count&chunkSize=256`;
+  const url = `http://127.0.0.1:${s.batchPort}/v1/batches?task=infer&model=ppocr_cls&reducer=count&chunkSize=128`; // progress is counted per committed chunk
   const child = spawn(process.execPath, [resolve(__dirname, 'support/ndjson-upload.js'), url, String(ITEMS), 'u8'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_KEY: s.key } });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -26,11 +26,12 @@ export interface Stack {
 }
 
 /** A compiled app as a child; its JSON log lines with figures are kept. */
-async function app(script: string, env: NodeJS.ProcessEnv, readyUrl: string): Promise<App> {
-  const proc = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+async function app(script: string, env: NodeJS.ProcessEnv, readyUrl: string, nodeArgs: string[] = []): Promise<App> {
+  const proc = spawn(process.execPath, [...nodeArgs, script], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const logs: Record<string, unknown>[] = [];
   createInterface({ input: proc.stdout! }).on('line', (l) => {
-    if (process.env.BENCH_APP_LOGS) process.stderr.write(`${l}\n`); // debugging: every app log line
+    // Debugging: BENCH_APP_LOGS=1 copies every app output line to stderr; BENCH_GATEWAY_NODE_ARGS adds node flags to the gateway.
+    if (process.env.BENCH_APP_LOGS) process.stderr.write(`${l}\n`);
     if (!l.includes('revokeToReleaseMs') && !l.includes('waitedMs')) return;
     try {
       logs.push(JSON.parse(l) as Record<string, unknown>);
@@ -69,7 +70,7 @@ export async function startStack(databaseUrl: string, nodeName: string, override
     BATCH_API_URL: `http://127.0.0.1:${batchPort}`,
     ...overrides,
   };
-  const gateway = await app('dist/apps/gateway/src/main.js', { ...common, GATEWAY_PORT: String(gwPort), GATEWAY_GRPC_PORT: String(grpcPort) }, `http://127.0.0.1:${gwPort}/v2/health/ready`);
+  const gateway = await app('dist/apps/gateway/src/main.js', { ...common, GATEWAY_PORT: String(gwPort), GATEWAY_GRPC_PORT: String(grpcPort) }, `http://127.0.0.1:${gwPort}/v2/health/ready`, (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean));
   const batch = await app('dist/apps/batch/src/main.js', { ...common, BATCH_PORT: String(batchPort) }, `http://127.0.0.1:${batchPort}/v2/health/ready`);
   return {
     gwPort,

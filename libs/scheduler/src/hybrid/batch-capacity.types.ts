@@ -1,0 +1,86 @@
+import type { Lease } from '../lease/lease';
+
+/** Where one unit of batch capacity runs: CPU threads, or a CUDA device picked by the ledger. */
+export type UnitPlacement = { kind: 'cpu'; threads: number } | { kind: 'cuda'; deviceId: number };
+
+/** A unit handed to one inference run; give it back with `release` when the run ends. */
+export interface UnitSlot {
+  /** Stable small index of the unit the run holds now (-1 while suspended). */
+  readonly unit: number;
+  readonly placement: UnitPlacement;
+  readonly borrowed: boolean;
+}
+
+/**
+ * A run that can be taken off its CPU share at once (its process stopped) and continued later.
+ * When its unit is revoked, BatchCapacity calls `suspend`, gives the share back right away and
+ * queues the run ahead of new work; `resume` is called when it holds a unit again.
+ */
+export interface Preemptible {
+  suspend(): void;
+  resume(): void;
+}
+
+/** A run's hold on capacity: the unit it runs on now, or its place in the queue while suspended. */
+export class Ticket implements UnitSlot {
+  unit = -1;
+  placement: UnitPlacement = { kind: 'cpu', threads: 1 };
+  borrowed = false;
+  /** The waiter that puts a suspended run back on a unit; null while it runs. */
+  requeued: Waiter | null = null;
+  constructor(
+    readonly mayBorrow: boolean,
+    readonly priority: number,
+    readonly preempt: Preemptible | undefined,
+  ) {}
+}
+
+export interface BatchCapacityOptions {
+  /** `ledger`: units are batch allocations (CPU cores or GPUs of this node); `fixed`: no ledger. */
+  mode: 'ledger' | 'fixed';
+  deviceKind: 'cpu' | 'gpu';
+  /** Most units held at once (CPU: cores; GPU: devices). */
+  maxUnits: number;
+  /** After a revocation, no borrowing for this long: online load that just rose tends to stay. */
+  borrowHoldDownMs: number;
+  /** How often to look for more capacity while work waits and fewer than maxUnits are held. */
+  retryMs: number;
+  /** Units are given back after this long without work. */
+  idleReleaseMs: number;
+  /** Device memory asked per GPU unit. */
+  gpuMemoryMiB: number;
+}
+
+export interface Unit {
+  index: number;
+  lease: Lease | null;
+  placement: UnitPlacement;
+  borrowed: boolean;
+  busy: boolean;
+  holder: Ticket | null;
+  revokedAt: number | null;
+}
+
+export interface Waiter {
+  mayBorrow: boolean;
+  priority: number;
+  /** A suspended run waiting to continue: served before new runs of its priority. */
+  resumes: boolean;
+  resolve: (u: Unit) => void;
+  reject: (e: unknown) => void;
+}
+
+/** What the admin API and metrics show of one worker. */
+export interface BatchCapacitySnapshot {
+  mode: 'ledger' | 'fixed';
+  owned: number;
+  borrowed: number;
+  busy: number;
+  revoking: number;
+  waiting: number;
+  /** Runs stopped on a revoked unit, waiting for a unit to continue on. */
+  suspended: number;
+  borrowHeldDownUntil: string | null;
+  revocations: number;
+}
+
