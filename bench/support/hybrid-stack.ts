@@ -134,15 +134,19 @@ function byName(name: string): number[] {
     .map(Number);
 }
 
-export type CpuSample = Record<'gateway' | 'batch' | 'postgres' | 'redis', number>;
+/** CPU seconds so far per pid, by part: the gateway, the batch app with its unit processes, Postgres, Redis. */
+export type CpuSample = Record<'gateway' | 'batch' | 'postgres' | 'redis', Map<number, number>>;
 
-/** CPU seconds so far of the gateway, the batch app with its unit processes, Postgres and Redis. */
 export function cpuSample(s: Stack): CpuSample {
-  const sum = (pids: number[]): number => pids.reduce((a, p) => a + cpuOf(p), 0);
-  return { gateway: cpuOf(s.gateway.proc.pid!), batch: sum(tree(s.batch.proc.pid!)), postgres: sum(byName('postgres')), redis: sum(byName('redis-server')) };
+  const of = (pids: number[]): Map<number, number> => new Map(pids.map((p) => [p, cpuOf(p)]));
+  return { gateway: of([s.gateway.proc.pid!]), batch: of(tree(s.batch.proc.pid!)), postgres: of(byName('postgres')), redis: of(byName('redis-server')) };
 }
 
-/** CPU used per second of wall time between two samples, per part ("1.0" = one core busy). */
+/**
+ * CPU used per second of wall time between two samples, per part ("1.0" = one core busy). Only
+ * processes alive at both samples count (an exiting Postgres backend takes its counters along).
+ */
 export function cpuRate(a: CpuSample, b: CpuSample, seconds: number): string {
-  return (Object.keys(a) as (keyof CpuSample)[]).map((k) => `${k} ${((b[k] - a[k]) / seconds).toFixed(2)}`).join(', ');
+  const delta = (x: Map<number, number>, y: Map<number, number>): number => [...y].reduce((sum, [pid, v]) => sum + (x.has(pid) ? v - x.get(pid)! : 0), 0);
+  return (Object.keys(a) as (keyof CpuSample)[]).map((k) => `${k} ${(delta(a[k], b[k]) / seconds).toFixed(2)}`).join(', ');
 }

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseModelConfig } from './model-config';
 import { ProcessModelRunner, schedIdleLauncher } from './process-model-runner';
@@ -62,6 +64,24 @@ describe('ProcessModelRunner (a batch unit in a process of its own)', () => {
     r.kill();
     await expect(pending).rejects.toThrow(/unit process exited \(SIGKILL\)/);
     expect(r.alive).toBe(false);
+  });
+
+  it('a stopped unit process dies with its parent (no orphan left stopped forever)', async () => {
+    // A parent process that starts a unit, stops it, prints the unit's pid and waits to be killed.
+    const script = `
+      const { ProcessModelRunner, parseModelConfig } = require(${JSON.stringify(resolve('dist/libs/inference/src/index.js'))});
+      const cfg = parseModelConfig(${JSON.stringify(JSON.parse(readFileSync('models/ppocr_cls/config.json', 'utf8')))}, 'ppocr_cls');
+      ProcessModelRunner.load(${JSON.stringify(resolve(MODEL))}, cfg, 1, 'idle').then((r) => { r.suspend(); console.log(r.pid); });
+      setInterval(() => undefined, 1000);`;
+    const parent = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const pid = Number(await new Promise<string>((res) => parent.stdout!.once('data', (d: Buffer) => res(d.toString().trim()))));
+    await new Promise((res) => setTimeout(res, 20));
+    expect(state(pid)).toBe('T');
+    parent.kill('SIGKILL');
+    await new Promise((res) => parent.once('exit', res));
+    const deadline = Date.now() + 2_000;
+    while (existsSync(`/proc/${pid}`) && state(pid) !== 'Z' && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+    expect(existsSync(`/proc/${pid}`) ? state(pid) : 'gone').toMatch(/^(gone|Z)$/);
   });
 
   it('a model that cannot load fails with the reason and leaves no process', async () => {

@@ -21,13 +21,33 @@ export interface ProcessControl {
   kill(): void;
 }
 
-let chrt: string | null | undefined;
+const works = new Map<string, boolean>();
+/** Whether a util-linux wrapper runs here with these arguments (checked once per command). */
+function wrapperWorks(args: readonly string[]): boolean {
+  const key = args.join(' ');
+  let ok = works.get(key);
+  if (ok === undefined) {
+    ok = spawnSync(args[0]!, [...args.slice(1), 'true'], { stdio: 'ignore' }).status === 0;
+    works.set(key, ok);
+  }
+  return ok;
+}
+
 /** `chrt` if this machine has one that can set SCHED_IDLE, else null (checked once). */
 export function schedIdleLauncher(): string | null {
-  if (chrt !== undefined) return chrt;
-  const probe = spawnSync('chrt', ['--idle', '0', 'true'], { stdio: 'ignore' });
-  chrt = probe.status === 0 ? 'chrt' : null;
-  return chrt;
+  return wrapperWorks(['chrt', '--idle', '0']) ? 'chrt' : null;
+}
+
+/**
+ * The command prefix of a unit process: killed with its parent (`setpriv --pdeathsig KILL`: a
+ * stopped process cannot notice its parent is gone, and would stay stopped forever), under
+ * SCHED_IDLE when asked and possible.
+ */
+function unitWrappers(policy: UnitCpuPolicy): string[] {
+  const out: string[] = [];
+  if (wrapperWorks(['setpriv', '--pdeathsig', 'KILL'])) out.push('setpriv', '--pdeathsig', 'KILL');
+  if (policy === 'idle' && schedIdleLauncher()) out.push('chrt', '--idle', '0');
+  return out;
 }
 
 /**
@@ -67,9 +87,7 @@ export class ProcessModelRunner implements InferenceRunner, ProcessControl {
    */
   static async load(modelPath: string, config: ModelConfig, threads = 1, policy: UnitCpuPolicy = 'idle', onSpawn?: (p: ProcessControl) => void): Promise<ProcessModelRunner> {
     const placement: DevicePlacement = { kind: 'cpu', intraOpThreads: threads };
-    const launcher = policy === 'idle' ? schedIdleLauncher() : null;
-    const node = [process.execPath, '-e', UNIT_PROCESS_SOURCE];
-    const [cmd, ...args] = launcher ? [launcher, '--idle', '0', ...node] : node;
+    const [cmd, ...args] = [...unitWrappers(policy), process.execPath, '-e', UNIT_PROCESS_SOURCE];
     const child = spawn(cmd!, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
     onSpawn?.({ suspend: () => child.kill('SIGSTOP'), resume: () => child.kill('SIGCONT'), kill: () => child.kill('SIGKILL') });
     const first = await new Promise<FromSessionHost>((resolve, reject) => {
