@@ -113,7 +113,9 @@ export class ApiKeyService implements OnApplicationBootstrap {
       // Postgres unreachable: keep serving keys we verified before (stale beats an outage),
       // and answer 503 (retryable) rather than 500 for keys we have never seen.
       if (hit) return hit.principal;
-      throw DomainException.unavailable(`cannot verify the API key right now: ${(e as Error).message}`, 2);
+      // The driver's message can name database hosts: it goes to the log, never to the caller.
+      this.logger.warn({ err: e }, 'API key lookup failed');
+      throw DomainException.unavailable('cannot verify the API key right now', 2);
     }
     const principal = row ? { id: row.id, name: row.name, scopes: row.scopes } : null;
     if (this.cache.size > 10_000) this.cache.clear();
