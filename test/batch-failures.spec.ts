@@ -155,4 +155,19 @@ describe('batch failure policy, retries, dead-letter and cancel', () => {
     expect(done.result).toEqual({ count: 40, sum: sumOfSquares(40) });
     expect(done.counts.chunksDone).toBe(20);
   });
+
+  it('a chunk paused mid-run does not spend an attempt: one attempt allowed, paused twice, still succeeds', async () => {
+    const sub = await postJson(`${base}/v1/batches`, { task: 'test-probe', items: probes(1, () => ({ sleepMs: 1_500 })), reducer: 'summarize', chunkSize: 1, maxAttempts: 1 });
+    const id = sub.body.id as string;
+    for (let i = 0; i < 2; i++) {
+      await waitUntil(async () => (await getBatch(base, id)).state === 'running', 'the chunk running', 10_000);
+      await new Promise((r) => setTimeout(r, 300)); // mid-chunk
+      expect((await fetch(`${base}/v1/batches/${id}/pause`, { method: 'POST' })).status).toBe(201);
+      await new Promise((r) => setTimeout(r, 800)); // the runner sees the pause (500 ms poll) and aborts
+      expect((await fetch(`${base}/v1/batches/${id}/resume`, { method: 'POST' })).status).toBe(201);
+    }
+    const done = await waitForState(base, id, ['succeeded', 'failed']);
+    expect(done.state).toBe('succeeded');
+    expect(done.counts).toMatchObject({ chunksDone: 1, chunksFailed: 0 });
+  });
 });

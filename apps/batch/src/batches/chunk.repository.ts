@@ -131,6 +131,11 @@ export class ChunkRepository {
   }
 
   /** Keeps the latest attempt's error visible while the chunk waits for its retry. */
+  /** An attempt that was stopped by a pause or cancel, not failed: it does not count. */
+  async refundAttempt(batchId: string, idx: number): Promise<void> {
+    await this.ds.query(`UPDATE batch_chunk SET attempts = attempts - 1 WHERE batch_id = $1 AND idx = $2 AND state = 'pending' AND attempts > 0`, [batchId, idx]);
+  }
+
   async recordAttemptFailure(batchId: string, idx: number, attempt: number, error: string): Promise<void> {
     await this.ds.query(`UPDATE batch_chunk SET attempts = GREATEST(attempts, $3), error = $4 WHERE batch_id = $1 AND idx = $2 AND state = 'pending'`, [
       batchId,

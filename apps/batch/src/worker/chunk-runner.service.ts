@@ -71,7 +71,11 @@ export class ChunkRunner {
       partial = reducer.partial(outputs);
     } catch (e) {
       clearInterval(poll);
-      if (abort.signal.aborted) return 'skipped'; // cancelled or paused mid-chunk: not a failure
+      if (abort.signal.aborted) {
+        // Cancelled or paused mid-chunk: not a failure, so the attempt counted at start is given back.
+        await this.chunks.refundAttempt(batchId, idx);
+        return 'skipped';
+      }
       const msg = e instanceof Error ? e.message : String(e);
       this.metrics.chunkFailed();
       if (attempt >= maxAttempts) {
