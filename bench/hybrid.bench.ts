@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import { grpcClosedLoop } from './online-grpc-autoscale.bench-part';
 import { benchDatabase, closedLoop, clsBinaryTarget } from './support/http-load';
 import { Probe, quantile as q } from './support/hybrid-probes';
-import { cpuRate, cpuSample, startStack, type Stack } from './support/hybrid-stack';
+import { cpuRate, cpuSample, startStack, stealMs, type Stack } from './support/hybrid-stack';
 import { LoadChild, type RemoteLoad } from './support/load-child';
 
 /**
@@ -87,9 +87,13 @@ async function main(): Promise<void> {
     return ((await probe.progress(id)).done - a.done) / ((performance.now() - t0) / 1000);
   };
   let rate = 0;
-  const online = async (secs: number): Promise<RemoteLoad & { t0: number }> => {
+  // Each online phase also reports the host's steal time (ms per s) and the client's own worst stall.
+  const online = async (secs: number): Promise<RemoteLoad & { t0: number; steal: number; noise: string }> => {
     const t0 = Date.now();
-    return { ...(await load.openLoop(stack.gwPort, rate, secs, stack.key)), t0 };
+    const s0 = stealMs();
+    const r = await load.openLoop(stack.gwPort, rate, secs, stack.key);
+    const steal = (stealMs() - s0) / secs;
+    return { ...r, t0, steal, noise: `host steal ${steal.toFixed(0)} ms/s, client stall max ${r.clientLagMaxMs.toFixed(1)} ms` };
   };
   const rounds: Round[] = [];
   try {
@@ -99,7 +103,7 @@ async function main(): Promise<void> {
     rate = 0.4 * sat.rps;
     say(`online saturation ${f(sat.rps, 0)} req/s (${sat.errors} errors); open loop at 40 %: ${f(rate, 0)} req/s`);
     const base0 = await online(ONLINE);
-    say(`online before any batch: p50 ${f(base0.p50, 2)} p99 ${f(base0.p99, 2)} ms, ${base0.errors} errors`);
+    say(`online before any batch: p50 ${f(base0.p50, 2)} p99 ${f(base0.p99, 2)} ms, ${base0.errors} errors (${base0.noise})`);
     let batchAlone = NaN;
     for (let r = 1; r <= ROUNDS; r++) {
       const burst = r % 2 === 0;
@@ -113,7 +117,7 @@ async function main(): Promise<void> {
       }
       if (r > 1) {
         base = await online(ONLINE);
-        say(`round ${r}: online, no batch running: p99 ${f(base.p99, 2)} ms (${base.errors} errors)`);
+        say(`round ${r}: online, no batch running: p99 ${f(base.p99, 2)} ms (${base.errors} errors; ${base.noise})`);
       }
       for (let i = 0; i < 100 && (await shares()).online > 0; i++) await sleep(100); // claim released after its hold-down
       const t0 = performance.now();
@@ -155,10 +159,10 @@ async function main(): Promise<void> {
           `vs before any batch ${f(row.first2s_p99_ms / base0.p99, 2)}× / ${f(row.after_p99_ms / base0.p99, 2)}×; errors ${row.errors}; ` +
           `batch alone ${f(alone, 0)} items/s, online idle again ${f(idle, 0)} items/s (${f(idle / batchAlone, 3)} of round 1 alone)${state === 'running' ? '' : `; WARNING: batch ${state} before the round ended, raise BENCH_HYBRID_ITEMS`}`,
       );
-      say(`round ${r}: CPU cores used, batch alone: ${cpuRate(cpu0, cpu1, STEP)}; online with batch: ${cpuRate(cpu1, cpu2, ONLINE)}`);
+      say(`round ${r}: CPU cores used, batch alone: ${cpuRate(cpu0, cpu1, STEP)}; online with batch: ${cpuRate(cpu1, cpu2, ONLINE)}; during it ${mixed.noise}`);
     }
     const end = await online(ONLINE);
-    say(`online after every batch ended: p99 ${f(end.p99, 2)} ms (${f(end.p99 / base0.p99, 2)}× before any batch), ${end.errors} errors`);
+    say(`online after every batch ended: p99 ${f(end.p99, 2)} ms (${f(end.p99 / base0.p99, 2)}× before any batch), ${end.errors} errors (${end.noise})`);
     const revoke = stack.batch.logs.map((l) => Number(l.revokeToReleaseMs)).filter(Number.isFinite);
     const waited = stack.gateway.logs.map((l) => Number(l.waitedMs)).filter(Number.isFinite);
     say(`revocation → share free (batch worker, n=${revoke.length}): p50 ${f(q(revoke, 0.5), 2)} p99 ${f(q(revoke, 0.99), 2)} max ${f(Math.max(...revoke), 2)} ms; online claim granted after (gateway, n=${waited.length}): p50 ${f(q(waited, 0.5))} p99 ${f(q(waited, 0.99))} ms`);

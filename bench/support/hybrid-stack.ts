@@ -150,3 +150,9 @@ export function cpuRate(a: CpuSample, b: CpuSample, seconds: number): string {
   const delta = (x: Map<number, number>, y: Map<number, number>): number => [...y].reduce((sum, [pid, v]) => sum + (x.has(pid) ? v - x.get(pid)! : 0), 0);
   return (Object.keys(a) as (keyof CpuSample)[]).map((k) => `${k} ${(delta(a[k], b[k]) / seconds).toFixed(2)}`).join(', ');
 }
+
+/** Host steal time so far (ms, all CPUs): the hypervisor running others on this VM's vCPUs. */
+export function stealMs(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  return Number(f[8] ?? 0) * 10; // USER_HZ = 100
+}

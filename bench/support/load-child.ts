@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { clsBinaryTarget, openLoop, type LoadResult } from './http-load';
 
 /**
@@ -9,6 +10,9 @@ import { clsBinaryTarget, openLoop, type LoadResult } from './http-load';
 export interface RemoteLoad extends LoadResult {
   /** Each answered request: scheduled time (epoch ms) and latency (ms). */
   samples: [number, number][];
+  /** The load child's own event-loop delay while it ran (p99, max). */
+  clientLagP99Ms: number;
+  clientLagMaxMs: number;
 }
 
 export class LoadChild {
@@ -41,8 +45,14 @@ if (process.argv[2] === '--load-child') {
   process.on('message', (m: { port: number; rate: number; seconds: number; key?: string }) => {
     const samples: [number, number][] = [];
     const origin = performance.timeOrigin;
+    // The client's own stalls count as latency (sends are timed from their schedule): report them.
+    const lag = monitorEventLoopDelay({ resolution: 1 });
+    lag.enable();
     void openLoop(clsBinaryTarget(m.port, m.key), m.rate, m.seconds, (at, ms) => {
       if (ms !== null) samples.push([origin + at, ms]);
-    }).then((r) => process.send!({ ...r, samples }));
+    }).then((r) => {
+      lag.disable();
+      process.send!({ ...r, samples, clientLagP99Ms: lag.percentile(99) / 1e6, clientLagMaxMs: lag.max / 1e6 });
+    });
   });
 }
