@@ -24,7 +24,7 @@ describe('ProcessModelRunner (a batch unit in a process of its own)', () => {
   });
 
   it('runs the model like an in-thread session, under SCHED_IDLE', async () => {
-    const r = await ProcessModelRunner.load(MODEL, config, 1, 'idle');
+    const r = await ProcessModelRunner.load(MODEL, config, { policy: 'idle' });
     runners.push(r);
     expect(schedIdleLauncher()).toBe('chrt');
     expect(policy(r.pid)).toBe(5);
@@ -32,13 +32,13 @@ describe('ProcessModelRunner (a batch unit in a process of its own)', () => {
     expect(out!.shape).toEqual([4, 2]);
     const probs = out!.data as Float32Array;
     for (let i = 0; i < 4; i++) expect(probs[2 * i]! + probs[2 * i + 1]!).toBeCloseTo(1, 4);
-    const inherit = await ProcessModelRunner.load(MODEL, config, 1, 'inherit');
+    const inherit = await ProcessModelRunner.load(MODEL, config, { policy: 'inherit' });
     runners.push(inherit);
     expect(policy(inherit.pid)).toBe(0);
   });
 
   it('suspend stops the process mid-run; resume lets the same run finish with the same answer', async () => {
-    const r = await ProcessModelRunner.load(MODEL, config, 1, 'inherit');
+    const r = await ProcessModelRunner.load(MODEL, config, { policy: 'inherit' });
     runners.push(r);
     const [ref] = await r.run([input(64)]);
     const pending = r.run([input(64)]);
@@ -57,8 +57,27 @@ describe('ProcessModelRunner (a batch unit in a process of its own)', () => {
     expect(Array.from(out!.data as Float32Array)).toEqual(Array.from(ref!.data as Float32Array));
   });
 
+  it('runItems: the process decodes raw items with the decoder it was given, same answer as the tensor', async () => {
+    // A self-contained decoder (it travels as source): 8-bit pixels to [-1, 1].
+    const decoder = (item: unknown, perItem: number, out: Float32Array, offset: number): void => {
+      const b = Buffer.from((item as { u8: string }).u8, 'base64');
+      for (let i = 0; i < perItem; i++) out[offset + i] = b[i]! / 127.5 - 1;
+    };
+    const r = await ProcessModelRunner.load(MODEL, config, { policy: 'inherit', itemDecoder: decoder });
+    runners.push(r);
+    const per = 3 * 48 * 192;
+    const pixels = Buffer.from(Array.from({ length: 3 * per }, (_, i) => (i * 31) % 256));
+    const items = [0, 1, 2].map((k) => ({ u8: pixels.subarray(k * per, (k + 1) * per).toString('base64') }));
+    const data = new Float32Array(3 * per);
+    items.forEach((it, j) => decoder(it, per, data, j * per));
+    const [viaTensor] = await r.run([{ name: 'x', datatype: 'FP32', shape: [3, 3, 48, 192], data }]);
+    const [viaItems] = await r.runItems(items, { name: 'x', itemShape: [3, 48, 192], perItem: per });
+    expect(viaItems!.shape).toEqual([3, 2]);
+    expect(Array.from(viaItems!.data as Float32Array)).toEqual(Array.from(viaTensor!.data as Float32Array));
+  });
+
   it('kill abandons a stopped run: the caller gets an error, not a hang', async () => {
-    const r = await ProcessModelRunner.load(MODEL, config, 1, 'inherit');
+    const r = await ProcessModelRunner.load(MODEL, config, { policy: 'inherit' });
     const pending = r.run([input(64)]);
     r.suspend();
     r.kill();
@@ -71,7 +90,7 @@ describe('ProcessModelRunner (a batch unit in a process of its own)', () => {
     const script = `
       const { ProcessModelRunner, parseModelConfig } = require(${JSON.stringify(resolve('dist/libs/inference/src/index.js'))});
       const cfg = parseModelConfig(${JSON.stringify(JSON.parse(readFileSync('models/ppocr_cls/config.json', 'utf8')))}, 'ppocr_cls');
-      ProcessModelRunner.load(${JSON.stringify(resolve(MODEL))}, cfg, 1, 'idle').then((r) => { r.suspend(); console.log(r.pid); });
+      ProcessModelRunner.load(${JSON.stringify(resolve(MODEL))}, cfg, { policy: 'idle' }).then((r) => { r.suspend(); console.log(r.pid); });
       setInterval(() => undefined, 1000);`;
     const parent = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     const pid = Number(await new Promise<string>((res) => parent.stdout!.once('data', (d: Buffer) => res(d.toString().trim()))));
@@ -85,6 +104,6 @@ describe('ProcessModelRunner (a batch unit in a process of its own)', () => {
   });
 
   it('a model that cannot load fails with the reason and leaves no process', async () => {
-    await expect(ProcessModelRunner.load('/nonexistent/model.onnx', config, 1, 'inherit')).rejects.toThrow(/cannot load \/nonexistent\/model.onnx/);
+    await expect(ProcessModelRunner.load('/nonexistent/model.onnx', config, { policy: 'inherit' })).rejects.toThrow(/cannot load \/nonexistent\/model.onnx/);
   });
 });

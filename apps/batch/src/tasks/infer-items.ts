@@ -31,7 +31,11 @@ export function describeInferItem(item: unknown, perItem: number): string | null
   return `must be ${perItem} numbers, {"f32": base64 FP32} or {"u8": base64 bytes}`;
 }
 
-/** Writes one validated item into `out` at `offset`. u8 pixels map to [-1, 1] like PaddleOCR's (x/255-0.5)/0.5. */
+/**
+ * Writes one validated item into `out` at `offset`. u8 pixels map to [-1, 1] like PaddleOCR's
+ * (x/255-0.5)/0.5. Keep it self-contained (globals only): CPU unit processes get it as source
+ * and decode their items themselves.
+ */
 export function decodeInferItem(item: unknown, perItem: number, out: Float32Array, offset: number): void {
   if (Array.isArray(item)) {
     for (let i = 0; i < perItem; i++) out[offset + i] = item[i] as number;

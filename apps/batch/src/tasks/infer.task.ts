@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { ModelRepository, ProcessModelRunner, WorkerModelRunner, type InferenceRunner, type ModelConfig, type ProcessControl } from '@tandem/inference';
+import { ModelRepository, ProcessModelRunner, WorkerModelRunner, type InferenceRunner, type InferTensor, type ModelConfig, type ProcessControl, type UnitProcessOptions } from '@tandem/inference';
 import { BatchCapacity, type Preemptible, type UnitSlot } from '@tandem/scheduler';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import type { BatchTask, TaskContext } from './batch-task';
@@ -115,15 +115,13 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
     const parts = Math.ceil(items.length / m.maxBatch);
     const outputs: unknown[][] = new Array<unknown[]>(parts);
     let next = 0;
-    // One more lane than units, so a unit never waits for its next sub-batch to be decoded.
+    // One more lane than units, so a unit given back is taken at once by a run that is ready.
     const lanes = Math.min(parts, this.cfg.jobs.inferThreads + 1);
     const lane = async (): Promise<void> => {
       while (next < parts) {
         const i = next++;
         if (ctx.signal.aborted) throw new Error('aborted');
         const part = items.slice(i * m.maxBatch, (i + 1) * m.maxBatch);
-        const data = new Float32Array(part.length * m.perItem);
-        part.forEach((it, j) => decodeInferItem(it, m.perItem, data, j * m.perItem));
         const cpu = this.cfg.jobs.deviceKind === 'cpu';
         const hold = new UnitProcessHold();
         const onAbort = (): void => hold.kill(); // a stopped run is abandoned, not left stopped
@@ -132,9 +130,18 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
         let proc: ProcessModelRunner | null = null;
         try {
           slot = await this.capacity.acquire({ mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal, preempt: cpu ? hold : undefined });
-          // The process is taken (or started) under the unit, so starting one uses the batch's share.
-          const runner = cpu ? (proc = hold.attach(await this.takeProcess(m, hold))) : await this.gpuRunnerFor(ctx.model!, m, slot);
-          const [out] = await runner.runUnchecked([{ name: m.inputName, datatype: 'FP32', shape: [part.length, ...m.itemShape], data }], undefined, { transfer: true });
+          // The process is taken (or started) under the unit, so starting one uses the batch's share;
+          // it decodes the raw items itself, so decoding runs on the unit too (and stops with it).
+          let out: InferTensor | undefined;
+          if (cpu) {
+            proc = hold.attach(await this.takeProcess(m, hold));
+            [out] = await proc.runItems(part, { name: m.inputName, itemShape: m.itemShape, perItem: m.perItem });
+          } else {
+            const data = new Float32Array(part.length * m.perItem);
+            part.forEach((it, j) => decodeInferItem(it, m.perItem, data, j * m.perItem));
+            const runner = await this.gpuRunnerFor(ctx.model!, m, slot);
+            [out] = await runner.runUnchecked([{ name: m.inputName, datatype: 'FP32', shape: [part.length, ...m.itemShape], data }], undefined, { transfer: true });
+          }
           const per = out!.shape.slice(1).reduce((a, b) => a * b, 1);
           const values = out!.data as Float32Array;
           const rows: unknown[] = [];
@@ -153,11 +160,16 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
     return outputs.flat();
   }
 
+  /** Unit processes: one thread, the configured CPU policy, and the batch's item decoder. */
+  private unitOptions(extra: UnitProcessOptions = {}): UnitProcessOptions {
+    return { threads: 1, policy: this.cfg.jobs.unitCpuPolicy, itemDecoder: decodeInferItem, ...extra };
+  }
+
   /** An idle unit process of the model, or a new one (at most one per concurrent run). */
   private async takeProcess(m: LoadedModel, hold: UnitProcessHold): Promise<ProcessModelRunner> {
     for (let p = m.idle.pop(); p; p = m.idle.pop()) if (p.alive) return p;
     // A new process loads the model under the hold, so a revocation stops the load as well.
-    const p = await ProcessModelRunner.load(m.path, m.config, 1, this.cfg.jobs.unitCpuPolicy, (c) => hold.attach(c));
+    const p = await ProcessModelRunner.load(m.path, m.config, this.unitOptions({ onSpawn: (c) => hold.attach(c) }));
     this.processes.add(p);
     return p;
   }
@@ -202,7 +214,7 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
     if (!this.repo.list().some((m) => m.name === model)) throw new Error(`unknown model "${model}"`);
     const { model: entry, version } = this.repo.resolve(model);
     // The first unit process validates the model, then serves runs like any other.
-    const runner = await ProcessModelRunner.load(version.path, entry.config, 1, this.cfg.jobs.unitCpuPolicy);
+    const runner = await ProcessModelRunner.load(version.path, entry.config, this.unitOptions());
     this.processes.add(runner);
     const sig = runner.signature;
     const input = sig.inputs[0];
