@@ -19,7 +19,8 @@ import { LoadChild, type RemoteLoad } from './support/load-child';
  * saturating REST + gRPC burst. A last online run after every batch checks for lasting damage.
  * Env: BENCH_ROUNDS (3), BENCH_HYBRID_ITEMS (16000), BENCH_STEP_SECONDS (8), BENCH_ONLINE_SECONDS
  * (10), BENCH_BURST_SECONDS (24), BENCH_ENV (JSON of env overrides: a tuned variant, labelled),
- * BENCH_CONTROL=1 (the same phases and timing without any batch: what online does by itself).
+ * BENCH_CONTROL=1 (the same phases and timing without any batch: what online does by itself),
+ * BENCH_STEAL_LIMIT_MS (50: host steal above which a round is marked disturbed and another is run).
  */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ITEMS = Number(process.env.BENCH_HYBRID_ITEMS ?? 16_000);
@@ -27,6 +28,10 @@ const STEP = Number(process.env.BENCH_STEP_SECONDS ?? 8);
 const ONLINE = Number(process.env.BENCH_ONLINE_SECONDS ?? 10);
 const BURST = Number(process.env.BENCH_BURST_SECONDS ?? 24);
 const CONTROL = process.env.BENCH_CONTROL === '1';
+// This VM's host takes 5–570 ms/s of CPU (steal) in bursts, and online p99 follows it. A round
+// whose phases saw more than this is printed and kept, marked disturbed, and one more round is
+// run (at most ROUNDS extra); the headline is over undisturbed rounds, every round is reported.
+const STEAL_LIMIT = Number(process.env.BENCH_STEAL_LIMIT_MS ?? 50);
 const OVERRIDES = JSON.parse(process.env.BENCH_ENV ?? '{}') as Record<string, string>;
 const DB = 'tandem_bench_hybrid';
 const NODE = 'bench-hybrid';
@@ -61,6 +66,11 @@ interface Round {
   errors: number;
   batch_alone_items_s: number;
   batch_idle_items_s: number;
+  /** Host steal time during the no-batch and the with-batch phase (ms/s). */
+  steal_base_ms_s: number;
+  steal_mixed_ms_s: number;
+  /** Either phase ran with more host steal than BENCH_STEAL_LIMIT_MS: the host, not us, moved the p99. */
+  disturbed: boolean;
 }
 
 async function main(): Promise<void> {
@@ -80,10 +90,14 @@ async function main(): Promise<void> {
   }
   const api = (path: string, method = 'GET'): Promise<Response> => fetch(`http://127.0.0.1:${stack.batchPort}${path}`, { method, headers: { authorization: `Bearer ${stack.key}` } });
   const shares = (): ReturnType<Probe['shares']> => probe.shares(NODE);
+  let lastSteal = 0;
+  /** Items/s over `secs`; `lastSteal` keeps the host's steal time meanwhile (ms/s). */
   const progress = async (id: string, secs: number): Promise<number> => {
     const a = await probe.progress(id);
     const t0 = performance.now();
+    const s0 = stealMs();
     await sleep(secs * 1000);
+    lastSteal = (stealMs() - s0) / secs;
     return ((await probe.progress(id)).done - a.done) / ((performance.now() - t0) / 1000);
   };
   let rate = 0;
@@ -105,7 +119,7 @@ async function main(): Promise<void> {
     const base0 = await online(ONLINE);
     say(`online before any batch: p50 ${f(base0.p50, 2)} p99 ${f(base0.p99, 2)} ms, ${base0.errors} errors (${base0.noise})`);
     let batchAlone = NaN;
-    for (let r = 1; r <= ROUNDS; r++) {
+    for (let r = 1; rounds.filter((x) => !x.disturbed).length < ROUNDS && r <= 2 * ROUNDS; r++) {
       const burst = r % 2 === 0;
       let base = base0;
       if (burst) {
@@ -129,6 +143,7 @@ async function main(): Promise<void> {
       say(`round ${r}: batch ${id} submitted in ${f((performance.now() - t0) / 1000)} s and holding ${JSON.stringify(await shares())}`);
       const cpu0 = cpuSample(stack);
       const alone = CONTROL ? (await sleep(STEP * 1000), NaN) : await progress(id, STEP);
+      const aloneSteal = lastSteal;
       const cpu1 = cpuSample(stack);
       if (r === 1) batchAlone = alone;
       const mixed = await online(ONLINE);
@@ -138,6 +153,7 @@ async function main(): Promise<void> {
       for (let i = 0, s = await shares(); !CONTROL && i < 150 && s.owned + s.borrowed < s.cores; i++, s = await shares()) await sleep(100); // online claim released, batch borrows every core again
       await sleep(1_000);
       const idle = CONTROL ? NaN : await progress(id, STEP);
+      const idleSteal = lastSteal;
       const state = CONTROL ? 'running' : (await probe.progress(id)).state;
       if (!CONTROL) await api(`/v1/batches/${id}/cancel`, 'POST');
       for (let i = 0; i < 100 && (await shares()).borrowed + (await shares()).owned > 0; i++) await sleep(100);
@@ -152,12 +168,15 @@ async function main(): Promise<void> {
         errors: base.errors + mixed.errors,
         batch_alone_items_s: alone,
         batch_idle_items_s: idle,
+        steal_base_ms_s: base.steal,
+        steal_mixed_ms_s: mixed.steal,
+        disturbed: base.steal > STEAL_LIMIT || mixed.steal > STEAL_LIMIT,
       };
       rounds.push(row);
       say(
-        `round ${r}${burst ? ' (after a burst)' : ''}: online p99 no batch ${f(base.p99, 2)} ms → with batch first 2 s ${f(row.first2s_p99_ms, 2)} ms (${f(row.ratio_first2s, 2)}×), after ${f(row.after_p99_ms, 2)} ms (${f(row.ratio_after, 2)}×); ` +
+        `round ${r}${burst ? ' (after a burst)' : ''}${row.disturbed ? ` [DISTURBED: host steal ${f(base.steal, 0)} / ${f(mixed.steal, 0)} ms/s > ${STEAL_LIMIT}]` : ''}: online p99 no batch ${f(base.p99, 2)} ms → with batch first 2 s ${f(row.first2s_p99_ms, 2)} ms (${f(row.ratio_first2s, 2)}×), after ${f(row.after_p99_ms, 2)} ms (${f(row.ratio_after, 2)}×); ` +
           `vs before any batch ${f(row.first2s_p99_ms / base0.p99, 2)}× / ${f(row.after_p99_ms / base0.p99, 2)}×; errors ${row.errors}; ` +
-          `batch alone ${f(alone, 0)} items/s, online idle again ${f(idle, 0)} items/s (${f(idle / batchAlone, 3)} of round 1 alone)${state === 'running' ? '' : `; WARNING: batch ${state} before the round ended, raise BENCH_HYBRID_ITEMS`}`,
+          `batch alone ${f(alone, 0)} items/s (steal ${f(aloneSteal, 0)} ms/s), online idle again ${f(idle, 0)} items/s (steal ${f(idleSteal, 0)} ms/s; ${f(idle / batchAlone, 3)} of round 1 alone, ${f(idle / alone, 3)} of this round's)${state === 'running' ? '' : `; WARNING: batch ${state} before the round ended, raise BENCH_HYBRID_ITEMS`}`,
       );
       say(`round ${r}: CPU cores used, batch alone: ${cpuRate(cpu0, cpu1, STEP)}; online with batch: ${cpuRate(cpu1, cpu2, ONLINE)}; during it ${mixed.noise}`);
     }
@@ -166,19 +185,24 @@ async function main(): Promise<void> {
     const revoke = stack.batch.logs.map((l) => Number(l.revokeToReleaseMs)).filter(Number.isFinite);
     const waited = stack.gateway.logs.map((l) => Number(l.waitedMs)).filter(Number.isFinite);
     say(`revocation → share free (batch worker, n=${revoke.length}): p50 ${f(q(revoke, 0.5), 2)} p99 ${f(q(revoke, 0.99), 2)} max ${f(Math.max(...revoke), 2)} ms; online claim granted after (gateway, n=${waited.length}): p50 ${f(q(waited, 0.5))} p99 ${f(q(waited, 0.99))} ms`);
-    const worst = Math.max(...rounds.flatMap((x) => [x.ratio_first2s, x.ratio_after]));
+    const worstOf = (rs: Round[]): number => Math.max(...rs.flatMap((x) => [x.ratio_first2s, x.ratio_after]));
+    const clean = rounds.filter((x) => !x.disturbed);
+    const worst = worstOf(clean);
     const out = {
       bench: 'hybrid',
       variant: label,
       online_p99_before_any_batch_ms: Number(f(base0.p99, 2)),
       worst_round_p99_ratio: Number(f(worst, 3)),
-      rounds: rounds.map((x) => ({ ...x, base_p99_ms: Number(f(x.base_p99_ms, 2)), first2s_p99_ms: Number(f(x.first2s_p99_ms, 2)), after_p99_ms: Number(f(x.after_p99_ms, 2)), ratio_first2s: Number(f(x.ratio_first2s, 3)), ratio_after: Number(f(x.ratio_after, 3)), batch_alone_items_s: Number(f(x.batch_alone_items_s, 0)), batch_idle_items_s: Number(f(x.batch_idle_items_s, 0)) })),
+      worst_round_p99_ratio_all_rounds: Number(f(worstOf(rounds), 3)),
+      rounds_disturbed_by_host: rounds.length - clean.length,
+      rounds: rounds.map((x) => ({ ...x, base_p99_ms: Number(f(x.base_p99_ms, 2)), first2s_p99_ms: Number(f(x.first2s_p99_ms, 2)), after_p99_ms: Number(f(x.after_p99_ms, 2)), ratio_first2s: Number(f(x.ratio_first2s, 3)), ratio_after: Number(f(x.ratio_after, 3)), steal_base_ms_s: Number(f(x.steal_base_ms_s, 0)), steal_mixed_ms_s: Number(f(x.steal_mixed_ms_s, 0)), batch_alone_items_s: Number(f(x.batch_alone_items_s, 0)), batch_idle_items_s: Number(f(x.batch_idle_items_s, 0)) })),
       online_p99_after_all_batches_ms: Number(f(end.p99, 2)),
-      batch_idle_ratio_min: Number(f(Math.min(...rounds.map((x) => x.batch_idle_items_s)) / batchAlone, 3)),
+      // Like for like: each round's rate with online idle again against the same round's batch alone.
+      batch_idle_ratio_min: Number(f(Math.min(...rounds.map((x) => x.batch_idle_items_s / x.batch_alone_items_s)), 3)),
       revoke_p99_ms: Number(f(q(revoke, 0.99), 2)),
       errors: base0.errors + end.errors + rounds.reduce((a, x) => a + x.errors, 0),
     };
-    say(`targets: every round's p99 with batch ≤ 1.5× its no-batch p99 (worst ${out.worst_round_p99_ratio}); batch idle ≥ 0.85× alone (worst ${out.batch_idle_ratio_min}); revocation → free p99 ≤ 10 ms (${out.revoke_p99_ms})`);
+    say(`targets: every round's p99 with batch ≤ 1.5× its no-batch p99 (worst ${out.worst_round_p99_ratio} over ${clean.length} rounds the host left alone; ${out.worst_round_p99_ratio_all_rounds} over all ${rounds.length}); batch idle ≥ 0.85× alone (worst ${out.batch_idle_ratio_min}); revocation → free p99 ≤ 10 ms (${out.revoke_p99_ms})`);
     say(JSON.stringify(out));
   } finally {
     await stack.stop();
