@@ -76,9 +76,7 @@ export class BatchCostService implements OnApplicationBootstrap, BeforeApplicati
     const [cpu] = await this.scheduler.ledger.usableDevices(this.scheduler.options.nodeName, 'cpu');
     if (!cpu) return;
     this.device = cpu.id;
-    const preempted = this.claims.lastPreemptionAt;
     if (cpu.used.batch > 0 || cpu.used.borrowed > 0) this.lastBatchSeenAt = now;
-    if (preempted !== null) this.lastBatchSeenAt = Math.max(this.lastBatchSeenAt, preempted);
     for (const model of this.batchPresent(now) ? [] : this.cpuModels()) {
       const q = this.inference.latencies.quantile(model, 0.99, 1_000, now);
       if (q.count < MIN_REQUESTS) continue;
@@ -90,8 +88,10 @@ export class BatchCostService implements OnApplicationBootstrap, BeforeApplicati
     this.publish(now);
   }
 
+  /** A batch held a share here at the last sample, or this gateway revoked one recently (read live). */
   batchPresent(now = performance.now()): boolean {
-    return now - this.lastBatchSeenAt <= BATCH_PRESENCE_MS;
+    const seen = Math.max(this.lastBatchSeenAt, this.claims.lastPreemptionAt ?? Number.NEGATIVE_INFINITY);
+    return now - seen <= BATCH_PRESENCE_MS;
   }
 
   view(now = performance.now()): DeviceCost[] {
