@@ -102,10 +102,11 @@ describe('co-location at shipped defaults: a running batch does not hurt online 
     expect(cost.batchCost[0]).toMatchObject({ batchPresent: true });
     const mixed = await mixedRun;
     expect(mixed.failed).toBe(0);
-    // 3× of the no-batch p99, with a 10 ms floor: the gateway's own major GCs (several a second
-    // under load, 5–25 ms each) make a single-digit p99 jump by that much with no batch at all.
+    // 3× of the no-batch p99, with a 20 ms floor: with no batch at all this VM's p99 moves 7–50 ms
+    // between phases (host steal of up to 500 ms/s; docs/benchmarks.md), so a coarse guard
+    // against a collapse (the issue's 138×) cannot be tighter than that here.
     const why = `p99 ${mixed.p99.toFixed(1)} ms with the batch vs ${base.p99.toFixed(1)} ms without; host steal ${mixed.steal.toFixed(0)} vs ${base.steal.toFixed(0)} ms/s`;
-    expect(mixed.p99, why).toBeLessThanOrEqual(3 * Math.max(base.p99, 10));
+    expect(mixed.p99, why).toBeLessThanOrEqual(3 * Math.max(base.p99, 20));
 
     // Online idle again: the batch takes the cores back and finishes, every item counted once.
     const get = async (): Promise<BatchBody> => (await (await fetch(`http://127.0.0.1:${stack.batchPort}/v1/batches/${id}`, { headers: { authorization: `Bearer ${stack.key}` } })).json()) as BatchBody;
