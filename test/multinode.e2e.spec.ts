@@ -218,9 +218,11 @@ describe('two hosts (network namespaces) on one ledger and one queue', () => {
     expect(pending, 'the batch must still be running when host 2 dies').toBeGreaterThan(4);
     const l3 = await ledger();
     expect(l3.some((r) => r.holderNode === nodes[1] && r.kind === 'batch'), 'host 2 holds batch units when it dies').toBe(true);
-    const beforeKill = await watch.poll();
     const killedAt = Date.now();
     await Promise.all([workers[1]!.kill('SIGKILL'), gateways[1]!.kill('SIGKILL')]);
+    // What host 2 held when it died: its locks stay in Redis until they expire (BATCH_LOCK_MS), so a
+    // read right after the kill sees exactly them (a read before it could miss a job taken meanwhile).
+    const beforeKill = await watch.poll();
     lab.cut(h2);
 
     // The ledger marks host 2 lost after the node timeout and reclaims everything it held.

@@ -62,9 +62,11 @@ async function mustBeRunning(ctx: FaultContext, fault: string, minPending: numbe
  */
 export async function killWorker(ctx: FaultContext, victim: Proc, replace: () => Promise<Proc>): Promise<KillEvidence> {
   const pendingBefore = await mustBeRunning(ctx, 'worker SIGKILL', 8);
-  const before = await ctx.watch.poll();
   const killedAt = Date.now();
   await victim.kill('SIGKILL');
+  // What the victim held when it died: its locks stay in Redis until they expire, so a read right
+  // after the kill sees exactly them (a read before it could miss a job taken meanwhile).
+  const before = await ctx.watch.poll();
   const fresh = await replace();
   // Held = active at the kill under the one worker whose locks then expired (see heldByKilled).
   const held = (await until(() => {
