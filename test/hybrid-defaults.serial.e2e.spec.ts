@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, stealMs, type Stack } from '../bench/support/hybrid-stack';
+import { childrenOf, procStat, startStack, stealMs, type Stack } from '../bench/support/hybrid-stack';
 import { deleteQueueKeys, waitUntil, type BatchBody } from './support/batch-harness';
 import { createTestDatabase, testQueuePrefix, type TestDatabase } from './support/test-env';
 
@@ -20,17 +20,13 @@ interface OpenLoop {
 
 /** Children of `pid`: scheduler state (R running, S sleeping, T stopped) and command line. */
 function childStates(pid: number): string[] {
-  const out: string[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
+  return childrenOf(pid).map((c) => {
     try {
-      const f = readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      if (Number(f[1]) === pid) out.push(`${f[0]!} ${readFileSync(`/proc/${d}/cmdline`, 'utf8').slice(0, 40)}`);
+      return `${procStat(c)?.[0] ?? 'gone'} ${readFileSync(`/proc/${c}/cmdline`, 'utf8').slice(0, 40)}`;
     } catch {
-      // gone
+      return 'gone';
     }
-  }
-  return out;
+  });
 }
 
 /**

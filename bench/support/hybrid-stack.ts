@@ -95,43 +95,47 @@ function stopApp(proc: ChildProcess): Promise<void> {
   });
 }
 
+/**
+ * The fields of /proc/<pid>/stat after the command name (state first, then the parent pid, ...;
+ * utime and stime at 11 and 12), or null if the process is gone.
+ */
+export function procStat(pid: number): string[] | null {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** Every pid on this machine. */
+const allPids = (): number[] => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+
+/** The direct children of `parent`. */
+export function childrenOf(parent: number): number[] {
+  return allPids().filter((p) => Number(procStat(p)?.[1]) === parent);
+}
+
 /** CPU seconds (user + system) a process has used, 0 if it is gone. */
 function cpuOf(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return 0;
-  }
+  const f = procStat(pid);
+  return f ? (Number(f[11]) + Number(f[12])) / 100 : 0; // clock ticks (USER_HZ = 100)
 }
 
 /** The process and its descendants (the batch app's unit processes). */
 function tree(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      parent.set(Number(d), Number(readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]));
-    } catch {
-      // gone
-    }
-  }
   const out = [root];
-  for (let i = 0; i < out.length; i++) for (const [pid, pp] of parent) if (pp === out[i]) out.push(pid);
+  for (let i = 0; i < out.length; i++) out.push(...childrenOf(out[i]!));
   return out;
 }
 
 function byName(name: string): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return readFileSync(`/proc/${d}/comm`, 'utf8').trim().startsWith(name);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+  return allPids().filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/comm`, 'utf8').trim().startsWith(name);
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** CPU seconds so far per pid, by part: the gateway, the batch app with its unit processes, Postgres, Redis. */
