@@ -15,6 +15,7 @@ export default defineConfig({
       '@tandem/inference': lib('inference'),
       '@tandem/scheduler': lib('scheduler'),
       '@tandem/auth': lib('auth'),
+      '@tandem/sdk': lib('sdk'),
     },
   },
   test: {

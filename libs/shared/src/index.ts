@@ -11,3 +11,4 @@ export * from './health/health.service';
 export * from './health/health.module';
 export * from './http/fastify-app';
 export * from './metrics/metrics';
+export * from './user-code/user-module';
