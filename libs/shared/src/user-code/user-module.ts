@@ -42,7 +42,7 @@ export async function compileUserModule(file: string): Promise<CompiledModule> {
       packages: 'external',
       sourcemap: 'inline',
       logLevel: 'silent',
-      plugins: [{ name: 'tandem-sdk', setup: (b) => b.onResolve({ filter: /^@tandem\/sdk$/ }, () => ({ path: sdk })) }],
+      plugins: [{ name: 'tandem-sdk', setup: (b: import('esbuild').PluginBuild) => b.onResolve({ filter: /^@tandem\/sdk$/ }, () => ({ path: sdk })) }],
     });
   } catch (e) {
     const errors = (e as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors;
