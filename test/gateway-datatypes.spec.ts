@@ -1,9 +1,12 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { credentials, loadPackageDefinition, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../apps/gateway/src/bootstrap';
 import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
+import { GrpcServerService } from '../apps/gateway/src/grpc/grpc-server.service';
 import { buildIdentityModel } from '../scripts/generate-models';
 import { createTestDatabase, type TestDatabase } from './support/test-env';
 import { gatewayEnv } from './support/gateway-harness';
@@ -51,6 +54,24 @@ function wire(dt: string): Buffer {
   }
 }
 
+type Infer = (req: object, md: Metadata, cb: (err: ServiceError | null, res: GrpcResponse) => void) => void;
+interface GrpcResponse {
+  outputs: { name: string; datatype: string; shape: string[]; contents?: { bytes_contents: Buffer[] } }[];
+  raw_output_contents: Buffer[];
+}
+/** A KServe gRPC client generated from the project's .proto, as any OIP client would be. */
+function grpcClient(addr: string): { infer(req: object): Promise<GrpcResponse>; close(): void } {
+  const defs = loadSync(resolve(process.cwd(), 'apps/gateway/src/grpc/proto/grpc_service.proto'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+  const pkg = loadPackageDefinition(defs) as unknown as {
+    inference: { GRPCInferenceService: new (a: string, c: ReturnType<typeof credentials.createInsecure>) => { ModelInfer: Infer; close(): void } };
+  };
+  const c = new pkg.inference.GRPCInferenceService(addr, credentials.createInsecure());
+  return {
+    infer: (req) => new Promise((ok, fail) => c.ModelInfer(req, new Metadata(), (err, res) => (err ? fail(err) : ok(res)))),
+    close: () => c.close(),
+  };
+}
+
 describe('every OIP datatype onnxruntime supports round-trips through an Identity model', () => {
   let db: TestDatabase;
   let gw: RunningGateway;
@@ -62,6 +83,9 @@ describe('every OIP datatype onnxruntime supports round-trips through an Identit
     mkdirSync(join(repo, 'identity', '1'), { recursive: true });
     writeFileSync(join(repo, 'identity', '1', 'model.onnx'), buildIdentityModel());
     writeFileSync(join(repo, 'identity', 'config.json'), JSON.stringify({ max_batch_size: 8 }));
+    mkdirSync(join(repo, 'identity_bytes', '1'), { recursive: true });
+    writeFileSync(join(repo, 'identity_bytes', '1', 'model.onnx'), buildIdentityModel(['BYTES']));
+    writeFileSync(join(repo, 'identity_bytes', 'config.json'), JSON.stringify({ max_batch_size: 8 }));
     // A model whose file is not ONNX: the gateway still serves the others but is not ready.
     mkdirSync(join(repo, 'broken', '1'), { recursive: true });
     writeFileSync(join(repo, 'broken', '1', 'model.onnx'), 'not a model');
@@ -141,5 +165,23 @@ describe('every OIP datatype onnxruntime supports round-trips through an Identit
       off += size;
     }
     expect(off).toBe(buf.length);
+  });
+
+  it('gRPC raw in, raw out: the bytes come back unchanged; BYTES in bytes_contents come back as sent', async () => {
+    const grpc = grpcClient(`127.0.0.1:${gw.app.get(GrpcServerService).port}`);
+    try {
+      const raw = await grpc.infer({
+        model_name: 'identity',
+        inputs: types.map((t) => ({ name: `in_${t}`, datatype: t, shape: [2, 2] })),
+        raw_input_contents: types.map(wire),
+      });
+      expect(raw.raw_output_contents).toHaveLength(types.length);
+      raw.outputs.forEach((o, i) => expect(raw.raw_output_contents[i]!.equals(wire(o.name.slice(4))), o.name).toBe(true));
+      const text = (VALUES.BYTES as string[]).map((s) => Buffer.from(s));
+      const typed = await grpc.infer({ model_name: 'identity_bytes', inputs: [{ name: 'in_BYTES', datatype: 'BYTES', shape: [2, 2], contents: { bytes_contents: text } }] });
+      expect(typed.outputs[0]!.contents!.bytes_contents.map(String)).toEqual(VALUES.BYTES);
+    } finally {
+      grpc.close();
+    }
   });
 });

@@ -11,7 +11,8 @@ export function concatInputs(requests: readonly (readonly InferTensor[])[]): Inf
     const shape = [rows, ...t.shape.slice(1)];
     let data: TensorData;
     if (t.datatype === 'BYTES') {
-      data = parts.flatMap((p) => p.data as string[]);
+      // The elements themselves are not copied: the merged tensor holds the requests' own bytes.
+      data = parts.flatMap((p) => p.data as Uint8Array[]);
     } else {
       const out = DATATYPES[t.datatype].make(elementCount(shape)) as NumericTypedArray;
       let off = 0;
@@ -25,7 +26,7 @@ export function concatInputs(requests: readonly (readonly InferTensor[])[]): Inf
   });
 }
 
-/** Splits batched outputs back into per-request slices of `rows[i]` rows each (views, no copies). */
+/** Splits batched outputs back into per-request slices of `rows[i]` rows each (views, no copies; BYTES: the same element arrays). */
 export function scatterOutputs(outputs: readonly InferTensor[], rows: readonly number[]): InferTensor[][] {
   if (rows.length === 1) return [[...outputs]];
   const total = rows.reduce((s, r) => s + r, 0);

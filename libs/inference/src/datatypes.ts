@@ -1,37 +1,8 @@
 import type { Tensor } from 'onnxruntime-node';
+// One definition of the datatypes and tensor contents: the public SDK's (BYTES = raw bytes).
+import { OIP_DATATYPES, type NumericTypedArray, type OipDatatype, type TensorData } from '@tandem/sdk';
 
-/** The Open Inference Protocol v2 tensor datatypes (KServe/Triton spelling). */
-export const OIP_DATATYPES = [
-  'BOOL',
-  'UINT8',
-  'UINT16',
-  'UINT32',
-  'UINT64',
-  'INT8',
-  'INT16',
-  'INT32',
-  'INT64',
-  'FP16',
-  'FP32',
-  'FP64',
-  'BYTES',
-] as const;
-export type OipDatatype = (typeof OIP_DATATYPES)[number];
-
-export type NumericTypedArray =
-  | Uint8Array
-  | Uint16Array
-  | Uint32Array
-  | BigUint64Array
-  | Int8Array
-  | Int16Array
-  | Int32Array
-  | BigInt64Array
-  | Float32Array
-  | Float64Array;
-
-/** Tensor contents: a typed array (FP16 as raw IEEE half bits in a Uint16Array, BOOL as 0/1 bytes) or strings for BYTES. */
-export type TensorData = NumericTypedArray | string[];
+export { OIP_DATATYPES, type NumericTypedArray, type OipDatatype, type TensorData };
 
 interface TypeInfo {
   ort: Tensor.Type;
@@ -39,12 +10,14 @@ interface TypeInfo {
   size: number;
   make: (n: number) => TensorData;
   fromBuffer?: (buf: ArrayBuffer, offset: number, n: number) => NumericTypedArray;
+  /** The typed array class holding this datatype (its Symbol.toStringTag); undefined for BYTES. */
+  arrayName?: string;
 }
 
 const typed = <T extends NumericTypedArray>(
-  C: { new (n: number): T; new (b: ArrayBuffer, o: number, n: number): T; BYTES_PER_ELEMENT: number },
+  C: { new (n: number): T; new (b: ArrayBuffer, o: number, n: number): T; BYTES_PER_ELEMENT: number; name: string },
   ort: Tensor.Type,
-): TypeInfo => ({ ort, size: C.BYTES_PER_ELEMENT, make: (n) => new C(n), fromBuffer: (b, o, n) => new C(b, o, n) });
+): TypeInfo => ({ ort, size: C.BYTES_PER_ELEMENT, make: (n) => new C(n), fromBuffer: (b, o, n) => new C(b, o, n), arrayName: C.name });
 
 export const DATATYPES: Readonly<Record<OipDatatype, TypeInfo>> = {
   BOOL: typed(Uint8Array, 'bool'),
@@ -59,7 +32,7 @@ export const DATATYPES: Readonly<Record<OipDatatype, TypeInfo>> = {
   FP16: typed(Uint16Array, 'float16'),
   FP32: typed(Float32Array, 'float32'),
   FP64: typed(Float64Array, 'float64'),
-  BYTES: { ort: 'string', size: 0, make: (n) => new Array<string>(n).fill('') },
+  BYTES: { ort: 'string', size: 0, make: (n) => Array.from({ length: n }, () => new Uint8Array(0)) },
 };
 
 const BY_ORT = new Map<string, OipDatatype>(OIP_DATATYPES.map((d) => [DATATYPES[d].ort, d]));

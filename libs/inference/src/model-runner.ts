@@ -1,5 +1,6 @@
+import { bytesOf, textOf } from '@tandem/sdk';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
-import { DATATYPES, oipFromOrt, type TensorData } from './datatypes';
+import { DATATYPES, oipFromOrt, type NumericTypedArray } from './datatypes';
 import type { ModelConfig } from './model-config';
 import { resolveSignature } from './model-signature';
 import { onnxSessionFactory, type DevicePlacement, type SessionFactory } from './session-factory';
@@ -58,7 +59,8 @@ export class ModelRunner implements InferenceRunner {
   /** For callers that validated already (the batcher validates each request, then merges). */
   async runUnchecked(inputs: readonly InferTensor[], outputNames?: readonly string[]): Promise<InferTensor[]> {
     const feeds: Record<string, Tensor> = {};
-    for (const t of inputs) feeds[t.name] = new Tensor(DATATYPES[t.datatype].ort, t.data as never, t.shape);
+    // onnxruntime-node takes and returns 'string' tensors as string[] (UTF-8): BYTES convert here only.
+    for (const t of inputs) feeds[t.name] = new Tensor(DATATYPES[t.datatype].ort, Array.isArray(t.data) ? textOf(t.data) : t.data, t.shape);
     const names = outputNames ?? this.signature.outputs.map((o) => o.name);
     const results = await this.session.run(feeds, names as string[]);
     return names.map((name) => {
@@ -66,7 +68,7 @@ export class ModelRunner implements InferenceRunner {
       if (!r) throw new Error(`model produced no output '${name}'`);
       const datatype = oipFromOrt(r.type);
       if (!datatype) throw new Error(`output '${name}' has type ${r.type}, which OIP cannot carry`);
-      return { name, datatype, shape: [...r.dims], data: r.data as TensorData };
+      return { name, datatype, shape: [...r.dims], data: Array.isArray(r.data) ? bytesOf(r.data as string[]) : (r.data as NumericTypedArray) };
     });
   }
 

@@ -1,3 +1,5 @@
+import { ortToWireData, wireToOrtData } from './runner-wire';
+
 /**
  * Source of the replica worker thread, kept as a string so the same code runs from the
  * compiled dist/ and from vitest's TypeScript transform (a Worker cannot load a .ts file).
@@ -7,6 +9,8 @@
 export const REPLICA_WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(workerData.ortPath);
+const wireToOrtData = ${wireToOrtData.toString()};
+const ortToWireData = ${ortToWireData.toString()};
 const meta = (m) => m.map((x) => ({ name: x.name, isTensor: x.isTensor, type: x.type, shape: x.shape ? [...x.shape] : [] }));
 (async () => {
   let session;
@@ -37,13 +41,15 @@ const meta = (m) => m.map((x) => ({ name: x.name, isTensor: x.isTensor, type: x.
     }
     try {
       const feeds = {};
-      for (const f of m.feeds) feeds[f.name] = new ort.Tensor(f.type, f.data, f.dims);
+      for (const f of m.feeds) feeds[f.name] = new ort.Tensor(f.type, wireToOrtData(f.data), f.dims);
       const out = await session.run(feeds, m.outputs);
       const outputs = m.outputs.map((name) => {
         const t = out[name];
-        return { name, type: t.type, dims: [...t.dims], data: t.data };
+        return { name, type: t.type, dims: [...t.dims], data: ortToWireData(t.data) };
       });
-      parentPort.postMessage({ type: 'result', id: m.id, outputs });
+      // Packed BYTES outputs are fresh buffers of this message: moved, not copied.
+      const transfer = outputs.flatMap((o) => (o.data.ends ? [o.data.bytes.buffer, o.data.ends.buffer] : []));
+      parentPort.postMessage({ type: 'result', id: m.id, outputs }, transfer);
     } catch (e) {
       parentPort.postMessage({ type: 'error', id: m.id, message: String(e && e.message || e) });
     }

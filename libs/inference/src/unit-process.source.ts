@@ -1,3 +1,5 @@
+import { ortToWireData, wireToOrtData } from './runner-wire';
+
 /**
  * Source of a batch unit's child process (a string, like the replica worker's, so it runs from
  * dist/ and under vitest alike). One onnxruntime session per process: a process, unlike a
@@ -9,6 +11,8 @@
 export const UNIT_PROCESS_SOURCE = `
 // With a callback, a send to a parent that is gone fails quietly (the disconnect handler exits).
 const send = (m) => process.send(m, () => undefined);
+const wireToOrtData = ${wireToOrtData.toString()};
+const ortToWireData = ${ortToWireData.toString()};
 let session;
 let decode = null;
 let chain = Promise.resolve();
@@ -40,10 +44,10 @@ async function handle(m) {
       m.items.forEach((it, j) => decode(it, perItem, data, j * perItem));
       feeds[name] = new session.ort.Tensor('float32', data, [m.items.length, ...itemShape]);
     } else {
-      for (const f of m.feeds) feeds[f.name] = new session.ort.Tensor(f.type, f.data, f.dims);
+      for (const f of m.feeds) feeds[f.name] = new session.ort.Tensor(f.type, wireToOrtData(f.data), f.dims);
     }
     const out = await session.run(feeds, m.outputs);
-    send({ type: 'result', id: m.id, outputs: m.outputs.map((name) => ({ name, type: out[name].type, dims: [...out[name].dims], data: out[name].data })) });
+    send({ type: 'result', id: m.id, outputs: m.outputs.map((name) => ({ name, type: out[name].type, dims: [...out[name].dims], data: ortToWireData(out[name].data) })) });
   } catch (e) {
     send({ type: 'error', id: m.id, message: String((e && e.message) || e) });
   }

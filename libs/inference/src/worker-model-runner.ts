@@ -4,7 +4,7 @@ import type { ModelConfig } from './model-config';
 import type { InferenceRunner } from './model-runner';
 import { resolveSignature } from './model-signature';
 import { REPLICA_WORKER_SOURCE } from './replica-worker.source';
-import { fromWire, ortPath, toWire, type FromSessionHost as FromWorker, type WireTensor } from './runner-wire';
+import { fromWire, ortPath, packedBuffers, toWire, type FromSessionHost as FromWorker, type WireTensor } from './runner-wire';
 import { sessionOptionsFor, type DevicePlacement } from './session-factory';
 import type { InferTensor, ModelSignature } from './tensor';
 
@@ -75,7 +75,7 @@ export class WorkerModelRunner implements InferenceRunner {
     if (this.dead) throw this.dead;
     const names = outputNames ? [...outputNames] : this.signature.outputs.map((o) => o.name);
     const feeds = toWire(inputs);
-    const transfer: ArrayBuffer[] = [];
+    const transfer = packedBuffers(feeds);
     if (opts.transfer) {
       for (const t of inputs) {
         const d = t.data;

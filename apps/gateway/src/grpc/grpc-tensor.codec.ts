@@ -74,7 +74,8 @@ function fromContents(dt: OipDatatype, c: InferTensorContentsWire, count: number
   if (!field) throw bad(`${where}: ${dt} must be sent in raw_input_contents`);
   const values = (c[field] ?? []) as unknown[];
   if (values.length !== count) throw bad(`${where}.contents.${field} holds ${values.length} elements, shape needs ${count}`);
-  if (dt === 'BYTES') return (values as Buffer[]).map((b) => Buffer.from(b).toString('utf8'));
+  // BYTES elements are the request's own Buffers: raw bytes, whatever they hold.
+  if (dt === 'BYTES') return values as Buffer[];
   const out = DATATYPES[dt].make(count);
   if (dt === 'INT64' || dt === 'UINT64') {
     const big = out as BigInt64Array | BigUint64Array;
@@ -160,7 +161,7 @@ export function decodeGrpcInfer(req: ModelInferRequestWire, deadlineMs?: number)
 function toContents(t: InferTensor): InferTensorContentsWire {
   const field = FIELD[t.datatype]!;
   const d = t.data;
-  if (t.datatype === 'BYTES') return { bytes_contents: (d as string[]).map((s) => Buffer.from(s, 'utf8')) };
+  if (t.datatype === 'BYTES') return { bytes_contents: (d as Uint8Array[]).map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)) };
   if (t.datatype === 'BOOL') return { bool_contents: Array.from(d as Uint8Array, (v) => v !== 0) };
   if (t.datatype === 'INT64' || t.datatype === 'UINT64') return { [field]: Array.from(d as BigInt64Array, (v) => v.toString()) };
   return { [field]: Array.from(d as Float32Array) };

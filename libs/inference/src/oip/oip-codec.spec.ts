@@ -55,7 +55,7 @@ describe('OIP codec', () => {
         batchItems: 1,
         outputs: [
           { name: 'f', datatype: 'FP16', shape: [2], data: Uint16Array.from([floatToHalf(0.5), floatToHalf(-3)]) },
-          { name: 's', datatype: 'BYTES', shape: [2], data: ['ab', ''] },
+          { name: 's', datatype: 'BYTES', shape: [2], data: [Uint8Array.of(0x61, 0x62), new Uint8Array(0)] },
           { name: 'i', datatype: 'INT64', shape: [1], data: BigInt64Array.from([-5n]) },
         ],
       },
@@ -73,6 +73,28 @@ describe('OIP codec', () => {
       ],
     });
     expect(Buffer.concat(enc.binary)).toEqual(Buffer.from([2, 0, 0, 0, 0x61, 0x62, 0, 0, 0, 0]));
+  });
+
+  it('BYTES are raw bytes: binary elements (not UTF-8) come back unchanged; JSON strings are their UTF-8 bytes and go out as strings', () => {
+    const png = Uint8Array.of(0x00, 0xff, 0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a); // NUL, 0xFF, a PNG signature
+    const els = [png, new Uint8Array(0), Uint8Array.of(0xc3, 0x28)]; // 0xC3 0x28: invalid UTF-8
+    const wire = Buffer.concat(els.flatMap((b) => [Buffer.from(Uint32Array.of(b.length).buffer), Buffer.from(b)]));
+    const d = decodeInferRequest(
+      'm',
+      undefined,
+      { inputs: [{ name: 'b', datatype: 'BYTES', shape: [3], parameters: { binary_data_size: wire.length } }] },
+      Buffer.concat([Buffer.from('x'), wire]).subarray(1),
+    );
+    const got = d.request.inputs[0]!.data as Uint8Array[];
+    expect(got.map((b) => Array.from(b))).toEqual(els.map((b) => Array.from(b)));
+    expect(got.every((b) => b.constructor === Uint8Array)).toBe(true);
+    const r = { model: 'm', version: '1', queueMs: 0, computeMs: 0, batchItems: 1, outputs: [{ ...d.request.inputs[0]!, name: 'o' }] };
+    expect(Buffer.concat(encodeInferResponse(r, undefined, () => true).binary).equals(wire)).toBe(true);
+
+    const j = decodeInferRequest('m', undefined, { inputs: [{ name: 's', datatype: 'BYTES', shape: [2], data: ['héllo', ''] }] });
+    expect((j.request.inputs[0]!.data as Uint8Array[]).map((b) => Buffer.from(b).toString('hex'))).toEqual(['68c3a96c6c6f', '']);
+    const back = encodeInferResponse({ ...r, outputs: [{ ...j.request.inputs[0]!, name: 'o' }] }, undefined, () => false);
+    expect(back.header.outputs[0]!.data).toEqual(['héllo', '']);
   });
 
   it('converts half floats both ways, including subnormals, infinities and rounding', () => {

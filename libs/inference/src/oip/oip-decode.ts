@@ -60,12 +60,15 @@ const INT_RANGE: Partial<Record<OipDatatype, [number, number]>> = {
   INT64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
 };
 
+const utf8 = new TextEncoder();
+
 function fromJson(dt: OipDatatype, values: unknown[], where: string): TensorData {
   const n = values.length;
   if (dt === 'BYTES') {
+    // JSON carries BYTES as strings; the tensor holds their UTF-8 bytes (as Triton does).
     return values.map((v, i) => {
       if (typeof v !== 'string') throw bad(`${where}.data[${i}] must be a string for BYTES`);
-      return v;
+      return utf8.encode(v);
     });
   }
   if (dt === 'BOOL') {
@@ -91,17 +94,20 @@ function fromJson(dt: OipDatatype, values: unknown[], where: string): TensorData
   return out as TensorData;
 }
 
-/** Raw little-endian tensor bytes (BYTES: 4-byte length-prefixed elements) → tensor data; shared with gRPC raw contents. */
+/**
+ * Raw little-endian tensor bytes (BYTES: 4-byte length-prefixed elements) → tensor data; shared
+ * with gRPC raw contents. BYTES elements are views into `bytes` (no copy), whatever they hold.
+ */
 export function tensorDataFromBinary(dt: OipDatatype, bytes: Buffer, count: number, where: string): TensorData {
   if (dt === 'BYTES') {
-    const out: string[] = [];
+    const out: Uint8Array[] = [];
     let off = 0;
     while (off < bytes.length) {
       if (off + 4 > bytes.length) throw bad(`${where}: truncated BYTES length prefix`);
       const len = bytes.readUInt32LE(off);
       off += 4;
       if (off + len > bytes.length) throw bad(`${where}: BYTES element runs past binary_data_size`);
-      out.push(bytes.toString('utf8', off, off + len));
+      out.push(new Uint8Array(bytes.buffer, bytes.byteOffset + off, len));
       off += len;
     }
     if (out.length !== count) throw bad(`${where} holds ${out.length} BYTES elements, shape needs ${count}`);

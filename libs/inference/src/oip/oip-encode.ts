@@ -3,9 +3,12 @@ import type { InferResult, ModelMetadata } from '../inference-engine';
 import type { InferTensor } from '../tensor';
 import type { OipInferResponse, OipModelMetadata, OipOutputTensor } from './oip-types';
 
+const utf8 = new TextDecoder('utf-8');
+
 function jsonData(t: InferTensor): (number | boolean | string)[] {
   const d = t.data;
-  if (Array.isArray(d)) return d;
+  // JSON has no bytes: BYTES elements go out as UTF-8 strings (Triton does the same); binary keeps them raw.
+  if (Array.isArray(d)) return d.map((b) => utf8.decode(b));
   if (t.datatype === 'BOOL') return Array.from(d as Uint8Array, (x) => x !== 0);
   if (t.datatype === 'FP16') return Array.from(d as Uint16Array, halfToFloat);
   // 64-bit integers become JSON numbers (exact up to 2^53, as in other OIP servers).
@@ -13,17 +16,20 @@ function jsonData(t: InferTensor): (number | boolean | string)[] {
   return Array.from(d as Float32Array);
 }
 
+/** A tensor's binary wire bytes: numeric data as is (no copy), BYTES as 4-byte little-endian length-prefixed elements. */
 export function binaryData(t: InferTensor): Buffer {
   const d = t.data;
   if (!Array.isArray(d)) return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
-  const parts: Buffer[] = [];
-  for (const s of d) {
-    const b = Buffer.from(s, 'utf8');
-    const len = Buffer.allocUnsafe(4);
-    len.writeUInt32LE(b.length, 0);
-    parts.push(len, b);
+  let size = 0;
+  for (const b of d) size += 4 + b.byteLength;
+  const out = Buffer.allocUnsafe(size);
+  let off = 0;
+  for (const b of d) {
+    off = out.writeUInt32LE(b.byteLength, off);
+    out.set(b, off);
+    off += b.byteLength;
   }
-  return Buffer.concat(parts);
+  return out;
 }
 
 export interface EncodedInfer {
