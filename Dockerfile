@@ -18,5 +18,7 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/models ./models
+# User batch tasks and reducers (BATCH_TASKS_DIR=/app/tasks), compiled by the batch app at start.
+COPY --from=build /app/tasks ./tasks
 USER node
 CMD ["node", "dist/apps/gateway/src/main.js"]

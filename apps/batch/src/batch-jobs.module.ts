@@ -1,5 +1,6 @@
 import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module, type Provider, type Type } from '@nestjs/common';
+import type { PinoLogger } from '@tandem/shared';
 import { BatchControlService } from './batches/batch-control.service';
 import { BatchController } from './batches/batch.controller';
 import { BatchQueryService } from './batches/batch-query.service';
@@ -15,10 +16,18 @@ import { ReconcilerService } from './jobs/reconciler.service';
 import { BatchMetrics } from './metrics/batch.metrics';
 import { MetricsController } from './metrics/metrics.controller';
 import { INFER_TASK, InferTask } from './tasks/infer.task';
+import { ReducerRegistry } from './reducers/reducer.registry';
 import { TaskRegistry } from './tasks/task.registry';
-import { ChunkRunner } from './worker/chunk-runner.service';
+import { USER_CODE, type UserCode } from './user-tasks/user-code';
+import { ChunkRunner, TASK_LOGGER } from './worker/chunk-runner.service';
 import { ChunkWorkerService } from './worker/chunk-worker.service';
 import { batchCapacityProviders } from './worker/batch-capacity.providers';
+
+/** What startBatch prepared before Nest starts: the user's code (loaded async, may refuse boot) and the app's logger. */
+export interface BatchRuntime {
+  userCode: UserCode;
+  logger: PinoLogger;
+}
 
 /**
  * Batch chords: the /v1/batches API (role api|all), the chunk workers (role worker|all), the
@@ -26,7 +35,7 @@ import { batchCapacityProviders } from './worker/batch-capacity.providers';
  */
 @Module({})
 export class BatchJobsModule {
-  static forRoot(cfg: BatchConfig): DynamicModule {
+  static forRoot(cfg: BatchConfig, runtime: BatchRuntime): DynamicModule {
     assertJobCatalogue();
     const role = cfg.jobs.role;
     const controllers: Type[] = [MetricsController];
@@ -37,7 +46,10 @@ export class BatchJobsModule {
       ChunkQueueService,
       ReconcilerService,
       BatchMetrics,
+      { provide: USER_CODE, useValue: runtime.userCode },
+      { provide: TASK_LOGGER, useValue: runtime.logger.child({ context: 'task' }) },
       TaskRegistry,
+      ReducerRegistry,
       { provide: INFER_TASK, useClass: InferTask },
       ...batchCapacityProviders(cfg),
     ];

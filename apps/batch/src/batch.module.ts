@@ -5,12 +5,12 @@ import { PersistenceModule, PostgresReadiness } from '@tandem/persistence';
 import { QueueModule, QueueReadiness } from '@tandem/queue';
 import { AuthModule } from '@tandem/auth';
 import { BATCH_CONFIG, type BatchConfig } from './config/batch.config';
-import { BatchJobsModule } from './batch-jobs.module';
+import { BatchJobsModule, type BatchRuntime } from './batch-jobs.module';
 import { usesLedger } from './worker/batch-capacity.providers';
 
 @Module({})
 export class BatchModule {
-  static forRoot(cfg: BatchConfig): DynamicModule {
+  static forRoot(cfg: BatchConfig, runtime: BatchRuntime): DynamicModule {
     return {
       module: BatchModule,
       imports: [
@@ -20,7 +20,7 @@ export class BatchModule {
         HealthModule.register([PostgresReadiness, QueueReadiness]),
         // Co-location: workers take their infer units from the device ledger.
         ...(usesLedger(cfg) ? [SchedulerModule.forRoot({ options: cfg.scheduler, logger: createRootLogger(cfg.logLevel, 'scheduler') })] : []),
-        BatchJobsModule.forRoot(cfg),
+        BatchJobsModule.forRoot(cfg, runtime),
       ],
       providers: [{ provide: BATCH_CONFIG, useValue: cfg }],
       exports: [BATCH_CONFIG],

@@ -31,6 +31,11 @@ if (cfg.jobs.role !== 'api' && cfg.jobs.cpuNice > 0) {
 startBatch(cfg).then(
   ({ app, logger }) => installGracefulShutdown(app, logger, { graceMs: cfg.shutdownGraceMs, drainDelayMs: cfg.shutdownDrainDelayMs }),
   (e: unknown) => {
+    // BATCH_TASKS_DIR conflicts are configuration errors: exit 2, which the launcher does not restart.
+    if (e instanceof ConfigValidationError) {
+      process.stderr.write(`batch: ${e.message}\n`);
+      process.exit(2);
+    }
     process.stderr.write(`batch: failed to start: ${e instanceof Error ? e.stack : String(e)}\n`);
     process.exit(1);
   },

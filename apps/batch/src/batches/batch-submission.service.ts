@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DomainException, ErrorCode } from '@tandem/shared';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import { ChunkQueueService } from '../jobs/chunk-queue.service';
-import { findReducer, REDUCER_NAMES } from '../reducers/reducer.registry';
+import { ReducerRegistry } from '../reducers/reducer.registry';
 import { INFER_TASK, type InferTaskProvider } from '../tasks/infer.task';
 import { TaskRegistry } from '../tasks/task.registry';
 import type { BatchTask } from '../tasks/batch-task';
@@ -40,6 +40,7 @@ export class BatchSubmissionService {
     @Inject(BATCH_CONFIG) private readonly cfg: BatchConfig,
     private readonly repo: BatchRepository,
     private readonly tasks: TaskRegistry,
+    private readonly reducers: ReducerRegistry,
     @Inject(INFER_TASK) private readonly infer: InferTaskProvider,
     private readonly queue: ChunkQueueService,
   ) {}
@@ -50,8 +51,8 @@ export class BatchSubmissionService {
    */
   async submit(opts: SubmitOptions, source: ItemSource, tenant: Tenant): Promise<{ batch: BatchRow; created: boolean }> {
     const task = this.tasks.find(opts.task);
-    if (!task) throw DomainException.invalid(`unknown task "${opts.task}" (registered: ${this.tasks.names().join(', ')})`);
-    if (!findReducer(opts.reducer)) throw DomainException.invalid(`unknown reducer "${opts.reducer}" (known: ${REDUCER_NAMES.join(', ')})`);
+    if (!task) throw DomainException.invalid(this.tasks.whyMissing(opts.task));
+    if (!this.reducers.find(opts.reducer)) throw DomainException.invalid(this.reducers.whyMissing(opts.reducer));
     if (task.needsModel) {
       const why = await this.infer.checkModel(opts.model ?? null);
       if (why) throw DomainException.invalid(why);

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { env, infraSchema, parseEnv, toInfraConfig, withSecretFiles, type EnvSource, type InfraConfig } from '@tandem/shared';
 import { authEnvSchema, toAuthOptions, type AuthOptions } from '@tandem/auth';
@@ -11,6 +12,8 @@ const batchSchema = z.object({
   ...schedulerEnvSchema,
   BATCH_PORT: env.port(8100),
   MODEL_REPOSITORY: z.string().min(1).default('models'),
+  /** User tasks and reducers (tasks/<name>.ts, tasks/<name>.reducer.ts); unset = `tasks` in the working directory, optional. */
+  BATCH_TASKS_DIR: z.string().min(1).optional(),
   /** JSON bodies are buffered and parsed whole, so this stays modest; big uploads use NDJSON (streamed). */
   BATCH_BODY_LIMIT_MB: env.num(64, 0.001, 4096),
   BATCH_LOG_REQUESTS: env.bool(false),
@@ -55,6 +58,7 @@ export interface BatchConfig extends InfraConfig {
   scheduler: SchedulerOptions;
   port: number;
   modelRepository: string;
+  tasks: UserTasksConfig;
   bodyLimitBytes: number;
   logRequests: boolean;
   jobs: BatchJobsConfig;
@@ -98,6 +102,14 @@ export interface BatchJobsConfig {
   quotas: BatchQuotas;
 }
 
+/** Where user tasks and reducers are read from at start (apps/batch/src/user-tasks). */
+export interface UserTasksConfig {
+  /** Absolute path. */
+  dir: string;
+  /** BATCH_TASKS_DIR was set: a missing folder is a boot error, not "no user tasks". */
+  required: boolean;
+}
+
 /** Per-key limits checked at submission; 0 = unlimited. */
 export interface BatchQuotas {
   /** Batches queued, running or paused at once (429 beyond). */
@@ -119,6 +131,8 @@ export function loadBatchConfig(source: EnvSource): BatchConfig {
     scheduler: toSchedulerOptions(e),
     port: e.BATCH_PORT,
     modelRepository: e.MODEL_REPOSITORY,
+    // Resolved once, so a process started from another folder still names the same directory.
+    tasks: { dir: resolve(e.BATCH_TASKS_DIR ?? 'tasks'), required: e.BATCH_TASKS_DIR !== undefined },
     bodyLimitBytes: Math.round(e.BATCH_BODY_LIMIT_MB * 1024 * 1024),
     logRequests: e.BATCH_LOG_REQUESTS,
     jobs: {

@@ -3,6 +3,7 @@ import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import { BatchRepository } from '../batches/batch.repository';
 import { ChunkRepository } from '../batches/chunk.repository';
 import { ChunkQueueService } from './chunk-queue.service';
+import { ReducerRegistry } from '../reducers/reducer.registry';
 import { fanInOf } from './fan-in';
 
 /**
@@ -23,6 +24,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
     private readonly batches: BatchRepository,
     private readonly chunks: ChunkRepository,
     private readonly queue: ChunkQueueService,
+    private readonly reducers: ReducerRegistry,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -46,7 +48,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
         const exhausted = new Set(lost.length > 0 ? await this.chunks.exhaustedIdxs(b.id) : []);
         for (const idx of lost.filter((i) => exhausted.has(i))) {
           const msg = `no attempt left: ${b.maxAttempts} attempt(s) started and the last ended without an answer (its worker process exited)`;
-          const out = await this.chunks.deadLetter(b.id, idx, b.maxAttempts, msg, fanInOf(b.reducer));
+          const out = await this.chunks.deadLetter(b.id, idx, b.maxAttempts, msg, fanInOf(this.reducers, b.reducer));
           if (out.counted) this.logger.warn({ batch: b.id, chunk: idx, attempts: b.maxAttempts }, 'dead-lettered a chunk whose worker died on every attempt');
         }
         const retry = lost.filter((i) => !exhausted.has(i));

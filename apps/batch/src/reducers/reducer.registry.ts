@@ -1,23 +1,33 @@
-import { concatReducer, histogramReducer } from './collection.reducers';
-import { countReducer, maxReducer, meanReducer, minReducer, sumReducer, summarizeReducer, topKReducer } from './numeric.reducers';
+import { Inject, Injectable } from '@nestjs/common';
+import { USER_CODE, type UserCode } from '../user-tasks/user-code';
+import { BUILT_IN_REDUCERS } from './built-in.reducers';
 import type { Reducer } from './reducer';
 
-const ALL: readonly Reducer[] = [
-  summarizeReducer,
-  countReducer,
-  sumReducer,
-  minReducer,
-  maxReducer,
-  meanReducer,
-  histogramReducer,
-  topKReducer,
-  concatReducer,
-] as readonly Reducer[];
+/** The built-in reducers plus the user's from BATCH_TASKS_DIR (`<name>.reducer.ts`), by name. */
+@Injectable()
+export class ReducerRegistry {
+  private readonly reducers = new Map<string, Reducer>();
+  private readonly failed: ReadonlyMap<string, string>;
 
-const BY_NAME = new Map(ALL.map((r) => [r.name, r]));
+  constructor(@Inject(USER_CODE) user: UserCode) {
+    for (const r of BUILT_IN_REDUCERS) this.reducers.set(r.name, r);
+    // The loader refused any user reducer shadowing a built-in, so nothing is overwritten here.
+    for (const [name, r] of user.reducers) this.reducers.set(name, r);
+    this.failed = user.failedReducers;
+  }
 
-export const REDUCER_NAMES = ALL.map((r) => r.name);
+  find(name: string): Reducer | undefined {
+    return this.reducers.get(name);
+  }
 
-export function findReducer(name: string): Reducer | undefined {
-  return BY_NAME.get(name);
+  names(): string[] {
+    return [...this.reducers.keys()];
+  }
+
+  /** Why `name` is not a usable reducer: a user file that failed to load, or no such reducer. */
+  whyMissing(name: string): string {
+    const failed = this.failed.get(name);
+    if (failed !== undefined) return `reducer "${name}" failed to load: ${failed}`;
+    return `unknown reducer "${name}" (known: ${this.names().join(', ')})`;
+  }
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { findReducer, REDUCER_NAMES } from './reducer.registry';
+import { BUILT_IN_REDUCER_NAMES, BUILT_IN_REDUCERS } from './built-in.reducers';
+
+const findReducer = (name: string) => BUILT_IN_REDUCERS.find((r) => r.name === name);
 
 /** Reduces `outputs` split at every possible pair of cut points, combined in two groupings. */
 function viaPartials(name: string, outputs: unknown[], cuts: number[]): { left: unknown; right: unknown } {
@@ -13,7 +15,7 @@ function viaPartials(name: string, outputs: unknown[], cuts: number[]): { left: 
 describe('reducers', () => {
   it('are associative with empty() as identity, for every split of the input', () => {
     const outputs = [5, 1, 9, 9, 0, 42, 7, 3];
-    for (const name of REDUCER_NAMES) {
+    for (const name of BUILT_IN_REDUCER_NAMES) {
       const whole = findReducer(name)!.finalize(findReducer(name)!.partial(outputs));
       for (let a = 0; a <= outputs.length; a++) {
         for (let b = a; b <= outputs.length; b++) {

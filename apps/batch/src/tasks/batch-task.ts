@@ -1,4 +1,6 @@
-/** What a task sees while it runs one chunk. */
+import type { Logger } from '@tandem/sdk';
+
+/** What a task sees while it runs one chunk (user tasks get the SDK's subset of it). */
 export interface TaskContext {
   batchId: string;
   chunk: number;
@@ -11,9 +13,11 @@ export interface TaskContext {
   priority: number;
   /** The batch may run on borrowed (idle online) share. */
   mayBorrow: boolean;
+  /** The worker's logger, bound to this batch, chunk and attempt. */
+  log: Logger;
 }
 
-/** A registered TypeScript task: validates each item at submission, maps a chunk of items to outputs. */
+/** A registered task (built in, or a user's from BATCH_TASKS_DIR): validates each item at submission, maps a chunk of items to outputs. */
 export interface BatchTask {
   readonly name: string;
   /** `infer` needs a model from the model repository. */

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BatchTask } from './batch-task';
-import { exactSquare } from './score.task';
 
 interface ProbeItem {
   n: number;
@@ -10,6 +9,16 @@ interface ProbeItem {
   sleepMs?: number;
   /** The chunk holding this item ends its worker process (exit code 70) on every attempt: a poison chunk. */
   crash?: boolean;
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** n*n like the example `score` task (tasks/score.ts): a JSON number while exact, else a decimal string. */
+function exactSquare(n: number): number | string {
+  const sq = n * n;
+  if (Number.isSafeInteger(sq)) return sq;
+  const b = BigInt(n) * BigInt(n);
+  return b <= MAX_SAFE ? Number(b) : b.toString();
 }
 
 function isProbe(x: unknown): x is ProbeItem {

@@ -1,8 +1,11 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import type { PinoLogger } from '@tandem/shared';
 import { BatchRepository } from '../batches/batch.repository';
 import { ChunkRepository } from '../batches/chunk.repository';
 import type { ChunkOutcome } from '../batches/batch.types';
-import { findReducer } from '../reducers/reducer.registry';
+import { fanInOf } from '../jobs/fan-in';
+import { ReducerRegistry } from '../reducers/reducer.registry';
+import { sdkLogger } from '../user-tasks/user-task.adapter';
 import { TaskRegistry } from '../tasks/task.registry';
 import { BatchMetrics } from '../metrics/batch.metrics';
 
@@ -12,6 +15,9 @@ export type ChunkRunResult = 'committed' | 'duplicate' | 'skipped' | 'paused' | 
 export class ChunkAttemptError extends Error {}
 
 const CONTROL_POLL_MS = 500;
+
+/** The app's pino logger for tasks (TaskContext.log), bound per chunk. */
+export const TASK_LOGGER = Symbol('TASK_LOGGER');
 
 /**
  * Runs one chunk: load it from Postgres, run the task (abortable on cancel/pause), reduce its
@@ -27,7 +33,9 @@ export class ChunkRunner {
     private readonly batches: BatchRepository,
     private readonly chunks: ChunkRepository,
     private readonly tasks: TaskRegistry,
+    private readonly reducers: ReducerRegistry,
     private readonly metrics: BatchMetrics,
+    @Inject(TASK_LOGGER) private readonly taskLog: PinoLogger,
   ) {}
 
   async run(batchId: string, idx: number, attempt: number, maxAttempts: number): Promise<ChunkRunResult> {
@@ -40,14 +48,9 @@ export class ChunkRunner {
       this.started.add(batchId);
       if (this.started.size > 10_000) this.started.clear();
     }
-    const reducer = findReducer(work.reducer);
+    const reducer = this.reducers.find(work.reducer);
     const task = this.tasks.find(work.task);
-    const fanIn = (partials: unknown[]): unknown => {
-      if (!reducer) throw new Error(`unknown reducer ${work.reducer}`);
-      let acc = reducer.empty();
-      for (const p of partials) acc = reducer.combine(acc, p);
-      return reducer.finalize(acc);
-    };
+    const fanIn = fanInOf(this.reducers, work.reducer);
 
     const abort = new AbortController();
     const poll = setInterval(() => {
@@ -62,9 +65,11 @@ export class ChunkRunner {
     let outputs: unknown[];
     let partial: unknown;
     try {
-      if (!task) throw new Error(`task ${work.task} is not registered in this worker`);
-      if (!reducer) throw new Error(`reducer ${work.reducer} is not registered in this worker`);
-      outputs = await task.run(work.items, { batchId, chunk: idx, attempt, signal: abort.signal, model: work.model, priority: work.priority, mayBorrow: work.mayBorrow });
+      // A worker whose copy of the file failed to load (or lacks it) fails the chunk with the reason.
+      if (!task) throw new Error(`${this.tasks.whyMissing(work.task)} in this worker`);
+      if (!reducer) throw new Error(`${this.reducers.whyMissing(work.reducer)} in this worker`);
+      const log = sdkLogger(this.taskLog, { task: work.task, batch: batchId, chunk: idx, attempt });
+      outputs = await task.run(work.items, { batchId, chunk: idx, attempt, signal: abort.signal, model: work.model, priority: work.priority, mayBorrow: work.mayBorrow, log });
       if (!Array.isArray(outputs) || outputs.length !== work.items.length) {
         throw new Error(`task ${work.task} returned ${Array.isArray(outputs) ? outputs.length : 'no'} outputs for ${work.items.length} items`);
       }
