@@ -40,6 +40,10 @@ export const CLS = {
   width: 192,
   /** A crop is turned only when '180' is this sure. */
   thresh: 0.9,
+  /** A line up to this many times wider than 4:1 is classified whole (PaddleOCR's resize); wider ones by windows. */
+  maxSqueeze: 1.5,
+  /** 4:1 windows along a long line whose probabilities are averaged. */
+  maxWindows: 3,
   /** Crops per call; ppocr_cls's max_batch_size is 64. */
   maxBatch: 64,
 } as const;

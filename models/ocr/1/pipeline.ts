@@ -59,29 +59,55 @@ export async function readText(state: OcrState, infer: Infer, bytes: Uint8Array,
   }
 }
 
-/** Runs the direction classifier over every crop and turns the upside-down ones in place. */
+/**
+ * Runs the direction classifier and turns the upside-down crops in place. A line much wider
+ * than the classifier's 4:1 input is not squeezed into it whole (at 40:1 the glyphs are noise
+ * to it and it calls straight lines upside down): it sees up to CLS.maxWindows 4:1 windows
+ * spread along the line, and their probabilities are averaged.
+ */
 async function classify(cv: CV, scope: MatScope, infer: Infer, crops: Mat[]): Promise<boolean[]> {
-  const turned = crops.map(() => false);
+  const views: { owner: number; view: Mat }[] = [];
+  crops.forEach((crop, owner) => {
+    const winW = Math.max(1, Math.round((crop.rows * CLS.width) / CLS.height));
+    if (crop.cols <= winW * CLS.maxSqueeze) return void views.push({ owner, view: crop });
+    const k = Math.min(CLS.maxWindows, Math.ceil(crop.cols / winW));
+    const step = (crop.cols - winW) / (k - 1);
+    for (let j = 0; j < k; j++) views.push({ owner, view: scope.track(crop.roi(new cv.Rect(Math.round(j * step), 0, winW, crop.rows))) });
+  });
+  const p180 = new Float64Array(crops.length);
+  const p0 = new Float64Array(crops.length);
+  const n = new Uint16Array(crops.length);
   const calls: Promise<void>[] = [];
-  for (let start = 0; start < crops.length; start += CLS.maxBatch) {
-    const chunk = crops.slice(start, start + CLS.maxBatch);
-    const data = packLines(cv, scope, chunk, CLS.height, CLS.width);
+  for (let start = 0; start < views.length; start += CLS.maxBatch) {
+    const chunk = views.slice(start, start + CLS.maxBatch);
+    const data = packLines(
+      cv,
+      scope,
+      chunk.map((v) => v.view),
+      CLS.height,
+      CLS.width,
+    );
     const shape = [chunk.length, 3, CLS.height, CLS.width];
     calls.push(
       infer(MODELS.cls.name, [{ name: MODELS.cls.input, datatype: 'FP32', shape, data }], { outputs: [MODELS.cls.output] }).then((out) => {
         const p = floats(out, MODELS.cls.name, MODELS.cls.output, [chunk.length, 2]);
-        chunk.forEach((crop, i) => {
-          // Labels are ['0', '180']: turn only when '180' wins and is sure.
-          if (p[i * 2 + 1]! > p[i * 2]! && p[i * 2 + 1]! > CLS.thresh) {
-            cv.rotate(crop, crop, cv.ROTATE_180);
-            turned[start + i] = true;
-          }
+        chunk.forEach(({ owner }, i) => {
+          // Labels are ['0', '180'].
+          p0[owner] += p[i * 2]!;
+          p180[owner] += p[i * 2 + 1]!;
+          n[owner]++;
         });
       }),
     );
   }
   await Promise.all(calls);
-  return turned;
+  for (const v of views) if (!crops.includes(v.view)) scope.release(v.view);
+  return crops.map((crop, i) => {
+    // Turn only when '180' wins and is sure (cls_thresh).
+    const turn = p180[i]! > p0[i]! && p180[i]! / n[i]! > CLS.thresh;
+    if (turn) cv.rotate(crop, crop, cv.ROTATE_180);
+    return turn;
+  });
 }
 
 /** Width bucket of a crop: its width at height 48, rounded up to REC.widthStep, within [minWidth, maxWidth]. */
