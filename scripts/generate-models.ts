@@ -1,5 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+// ONNX fixtures for tests and benches (identity per datatype, a compute-heavy "burn" model), written with
+// protobufjs and a subset of onnx.proto; nothing here ships in models/.
 import * as protobuf from 'protobufjs';
 
 // The subset of onnx.proto (field numbers as upstream) needed to write a one-node graph.
@@ -76,24 +76,6 @@ export function buildIdentityModel(types: readonly (keyof typeof ONNX_ELEM_TYPES
   });
 }
 
-/** The `scorer` model: input `x` FP32 [batch, 1] → output `score` = tanh(x). */
-export function buildScorerModel(): Uint8Array {
-  return encodeModel({
-    irVersion: 8,
-    producerName: 'tandem-generate-models',
-    producerVersion: '1',
-    modelVersion: 1,
-    docString: 'score = tanh(x)',
-    opsetImport: [{ domain: '', version: 13 }],
-    graph: {
-      name: 'scorer',
-      node: [{ input: ['x'], output: ['score'], name: 'tanh', opType: 'Tanh' }],
-      input: [tensorInfo('x')],
-      output: [tensorInfo('score')],
-    },
-  });
-}
-
 /** A fixed pseudo-random FP32 weight matrix (deterministic, scaled so tanh stays out of saturation). */
 function weights(name: string, rows: number, cols: number, seed: number): object {
   const w = new Float32Array(rows * cols);
@@ -132,16 +114,4 @@ export function buildBurnModel(layers = 64, width = 256): Uint8Array {
       output: [tensorInfo('y', FLOAT, 1)],
     },
   });
-}
-
-/** Writes every generated model into `repo` (default ./models); returns the written paths. */
-export function generateModels(repo = 'models'): string[] {
-  const path = join(resolve(repo), 'scorer', '1', 'model.onnx');
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, buildScorerModel());
-  return [path];
-}
-
-if (process.argv[1]?.endsWith('generate-models.js')) {
-  for (const p of generateModels(process.argv[2])) process.stdout.write(`wrote ${p}\n`);
 }

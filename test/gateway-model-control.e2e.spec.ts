@@ -8,10 +8,13 @@ import { tempModelRepo, type TempRepo } from './support/model-repo';
 import { createTestDatabase, type TestDatabase } from './support/test-env';
 import { gatewayEnv } from './support/gateway-harness';
 
+// The scorer is a node model: its config declares the backend and the whole signature.
 const scorerConfig = (replicas: number): Record<string, unknown> => ({
+  backend: 'node',
   max_batch_size: 64,
   replicas,
   inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 1] }],
+  outputs: [{ name: 'score', datatype: 'FP32', shape: [-1, 1] }],
 });
 
 describe('model control (Triton repository extension) while serving', () => {
@@ -82,7 +85,7 @@ describe('model control (Triton repository extension) while serving', () => {
 
     // a new version appears and becomes the default
     mkdirSync(join(repo.dir, 'scorer', '2'));
-    copyFileSync(join(repo.dir, 'scorer', '1', 'model.onnx'), join(repo.dir, 'scorer', '2', 'model.onnx'));
+    copyFileSync(join(repo.dir, 'scorer', '1', 'model.ts'), join(repo.dir, 'scorer', '2', 'model.ts'));
     expect((await post('/v2/repository/models/scorer/load')).status).toBe(200);
     await new Promise((r) => setTimeout(r, 200));
 

@@ -1,6 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ApiKeyService, registerAuthHook } from '@tandem/auth';
-import { collectProcessMetrics, createHttpApp, createRootLogger, type PinoLogger } from '@tandem/shared';
+import { collectProcessMetrics, createHttpApp, createRootLogger, type DestinationStream, type PinoLogger } from '@tandem/shared';
 import type { GatewayConfig } from './config/gateway.config';
 import { GatewayModule } from './gateway.module';
 
@@ -10,9 +10,12 @@ export interface RunningGateway {
   logger: PinoLogger;
 }
 
-/** Builds and starts the gateway; used by main.ts and by e2e tests (port 0 = any free port). */
-export async function startGateway(cfg: GatewayConfig): Promise<RunningGateway> {
-  const logger = createRootLogger(cfg.logLevel, 'gateway');
+/**
+ * Builds and starts the gateway; used by main.ts and by e2e tests (port 0 = any free port;
+ * `logDestination`: read the app's JSON log lines instead of stdout).
+ */
+export async function startGateway(cfg: GatewayConfig, opts: { logDestination?: DestinationStream } = {}): Promise<RunningGateway> {
+  const logger = createRootLogger(cfg.logLevel, 'gateway', opts.logDestination);
   collectProcessMetrics();
   const app = await createHttpApp(GatewayModule.forRoot(cfg), {
     logger,

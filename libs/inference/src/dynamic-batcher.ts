@@ -3,6 +3,7 @@ import { DomainException, ErrorCode } from '@tandem/shared';
 import { concatInputs, scatterOutputs, shapeKey } from './batch-merge';
 import { NOOP_OBSERVER, type InferenceObserver } from './inference-observer';
 import type { Replica, ReplicaPool } from './replica-pool';
+import type { RunOptions } from './run-options';
 import type { InferTensor } from './tensor';
 
 export interface BatcherOptions {
@@ -27,6 +28,8 @@ interface Pending {
   inputs: readonly InferTensor[];
   rows: number;
   enqueuedAt: number;
+  /** Epoch ms (runners in other threads compare it with their own clock). */
+  deadlineAt: number;
   timer: NodeJS.Timeout | undefined;
   resolve: (r: BatchedResult) => void;
   reject: (e: unknown) => void;
@@ -85,7 +88,7 @@ export class DynamicBatcher {
     const key = this.opts.maxBatchSize > 0 ? shapeKey(inputs) : '';
     const rows = this.opts.maxBatchSize > 0 ? inputs[0]!.shape[0]! : 1;
     return new Promise<BatchedResult>((resolve, reject) => {
-      const p: Pending = { inputs, rows, enqueuedAt: performance.now(), timer: undefined, resolve, reject };
+      const p: Pending = { inputs, rows, enqueuedAt: performance.now(), deadlineAt: Date.now() + timeoutMs, timer: undefined, resolve, reject };
       let g = this.groups.get(key);
       if (!g) {
         g = { items: [], rows: 0 };
@@ -175,7 +178,9 @@ export class DynamicBatcher {
     try {
       const merged = this.opts.maxBatchSize > 0 ? concatInputs(batch.map((p) => p.inputs)) : batch[0]!.inputs;
       // Merged inputs are fresh buffers nobody else holds: hand them to the worker without a copy.
-      const outputs = await replica.runner.runUnchecked(merged, undefined, { transfer: batch.length > 1 });
+      // The deadline and request sizes let a node model's runner bound and describe the batch.
+      const opts: RunOptions = { transfer: batch.length > 1, deadlineAt: batch.reduce((m, p) => Math.max(m, p.deadlineAt), 0), requests: batch.map((p) => p.rows) };
+      const outputs = await replica.runner.runUnchecked(merged, undefined, opts);
       const computeMs = performance.now() - startedAt;
       const parts = this.opts.maxBatchSize > 0 ? scatterOutputs(outputs, batch.map((p) => p.rows)) : [outputs];
       this.stats.batches++;

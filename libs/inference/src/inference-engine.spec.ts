@@ -14,12 +14,13 @@ describe('InferenceEngine over the shipped repository', () => {
   beforeAll(() => engine.loadAll());
   afterAll(() => engine.close());
 
-  it('lists both shipped models with signatures from the session narrowed by config', () => {
-    expect(repo.list().map((m) => m.name)).toEqual(['ppocr_cls', 'scorer']);
+  it('lists the shipped models with signatures from the session narrowed by config, or declared (node)', () => {
+    expect(repo.list().map((m) => m.name)).toEqual(expect.arrayContaining(['ppocr_cls', 'scorer']));
     const cls = engine.metadata('ppocr_cls');
     expect(cls.inputs).toEqual([{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] }]);
     expect(cls.outputs).toEqual([{ name: 'softmax_0.tmp_0', datatype: 'FP32', shape: [-1, 2] }]);
-    expect(engine.metadata('scorer').versions).toEqual(['1']);
+    expect(engine.metadata('scorer')).toMatchObject({ versions: ['1'], platform: 'node', inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 1] }] });
+    expect(engine.metadata('ppocr_cls').platform).toBe('onnxruntime_onnx');
     expect(engine.isReady('scorer', '1')).toBe(true);
   });
 

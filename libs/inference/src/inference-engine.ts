@@ -4,6 +4,7 @@ import { NOOP_OBSERVER, type InferenceObserver } from './inference-observer';
 import { validateInputs } from './input-validation';
 import { ModelInstance } from './model-instance';
 import type { ModelRepository } from './model-repository';
+import type { NodeModelHooks } from './node-backend/node-model.backend';
 import type { SessionFactory } from './session-factory';
 import type { InferTensor, TensorSpec } from './tensor';
 
@@ -16,6 +17,12 @@ export interface InferenceEngineOptions {
   defaultTimeoutMs: number;
   /** Upper bound on a client-requested timeout. */
   maxTimeoutMs?: number;
+  /**
+   * Node models: where their ctx.log goes (default: nowhere) and how their ctx.infer reaches
+   * other models (default: this engine's `infer`; the gateway routes it through its service so
+   * the calls count in metrics and autoscaling like any request).
+   */
+  node?: Partial<NodeModelHooks>;
 }
 
 /** Transport-independent inference request (REST and gRPC decode into this). */
@@ -61,10 +68,12 @@ export class InferenceEngine {
   private readonly slots = new Map<string, Slot>();
   private readonly capacity: CapacityProvider;
   private readonly observer: InferenceObserver;
+  private readonly node: NodeModelHooks;
 
   constructor(private readonly opts: InferenceEngineOptions) {
     this.capacity = opts.capacity ?? new LocalCapacityProvider();
     this.observer = opts.observer ?? NOOP_OBSERVER;
+    this.node = { infer: opts.node?.infer ?? ((r) => this.infer(r)), log: opts.node?.log ?? (() => undefined) };
   }
 
   get repository(): ModelRepository {
@@ -89,7 +98,7 @@ export class InferenceEngine {
     const slot: Slot = { state: 'loading' };
     this.slots.set(key, slot);
     try {
-      slot.instance = await ModelInstance.load(name, v.version, v.path, model.config, this.capacity, this.observer, this.opts.sessionFactory);
+      slot.instance = await ModelInstance.load(name, v.version, v.path, model.config, this.capacity, this.observer, this.opts.sessionFactory, this.node);
       slot.state = 'ready';
       return slot.instance;
     } catch (e) {
@@ -115,6 +124,7 @@ export class InferenceEngine {
    * changed versions load beside the serving ones, traffic switches only when all loaded, and
    * the superseded instances drain before they close. A replica-count-only change rescales in
    * place. If anything fails to load, nothing changes and the old versions keep serving.
+   * A node model's versions always load anew: its code may have changed under the same path.
    */
   async reload(name: string): Promise<void> {
     const entry = this.opts.repository.read(name);
@@ -126,11 +136,11 @@ export class InferenceEngine {
     try {
       for (const v of entry.versions) {
         const cur = this.slots.get(`${name}/${v.version}`)?.instance;
-        if (cur && cur.path === v.path && sameShape(cur.config, entry.config)) {
+        if (cur && entry.config.backend !== 'node' && cur.path === v.path && sameShape(cur.config, entry.config)) {
           next.push({ version: v.version, instance: cur, reused: true });
           continue;
         }
-        const instance = await ModelInstance.load(name, v.version, v.path, entry.config, this.capacity, this.observer, this.opts.sessionFactory);
+        const instance = await ModelInstance.load(name, v.version, v.path, entry.config, this.capacity, this.observer, this.opts.sessionFactory, this.node);
         next.push({ version: v.version, instance, reused: false });
       }
     } catch (e) {
@@ -179,9 +189,15 @@ export class InferenceEngine {
   }
 
   isReady(name: string, version?: string): boolean {
+    return this.readiness(name, version).ready;
+  }
+
+  /** Ready or not, and why not when the version failed to load (its load error). */
+  readiness(name: string, version?: string): { ready: boolean; reason?: string } {
     const { version: v } = this.opts.repository.resolve(name, version);
     const slot = this.slots.get(`${name}/${v.version}`);
-    return slot?.state === 'ready' && (slot.instance?.replicas ?? 0) > 0;
+    if (slot?.state === 'failed') return { ready: false, reason: slot.error ?? 'load failed' };
+    return { ready: slot?.state === 'ready' && (slot.instance?.replicas ?? 0) > 0 };
   }
 
   metadata(name: string, version?: string): ModelMetadata {
@@ -190,7 +206,7 @@ export class InferenceEngine {
     return {
       name,
       versions: model.versions.map((x) => x.version),
-      platform: 'onnxruntime_onnx',
+      platform: inst.platform,
       inputs: inst.signature.inputs,
       outputs: inst.signature.outputs,
     };

@@ -12,7 +12,11 @@ export interface InferenceObserver {
   /** One merged batch ran: `items` rows from `requests` requests in `computeMs`. */
   batch(model: string, version: string, items: number, requests: number, computeMs: number): void;
   rejected(model: string, version: string, reason: RejectReason): void;
+  /** A replica's thread was replaced (node models: it crashed, ran out of memory, or hung past a deadline). */
+  replicaRestarted?(model: string, version: string, reason: ReplicaRestartReason): void;
 }
+
+export type ReplicaRestartReason = 'crashed' | 'out_of_memory' | 'hung';
 
 export const NOOP_OBSERVER: InferenceObserver = {
   queueDepth: () => undefined,

@@ -15,6 +15,12 @@ const tensorSpec = z.object({
  */
 export const modelConfigSchema = z
   .object({
+    /**
+     * What runs a version: `onnxruntime` serves `<version>/model.onnx`; `node` runs the
+     * TypeScript/JavaScript model in `<version>/model.ts` (or .js/.mjs) defined with @tandem/sdk,
+     * whose inputs and outputs must then be declared here in full.
+     */
+    backend: z.enum(['onnxruntime', 'node']).default('onnxruntime'),
     /** 0 = the model has no batch dimension and requests are never merged. */
     max_batch_size: z.number().int().min(0).max(4096).default(0),
     dynamic_batching: z
@@ -39,9 +45,15 @@ export const modelConfigSchema = z
         allow_spinning: z.boolean().default(false),
         /** onnxruntime's CPU memory arena: fewer allocations per run, but it grows to the largest batch seen and never shrinks. */
         memory_arena: z.boolean().default(true),
+        /**
+         * Node models: the JavaScript heap of one replica's thread (V8 old generation, MiB). A model
+         * that outgrows it kills only its own thread, which is restarted. Typed-array buffers and
+         * onnxruntime's memory are outside it.
+         */
+        memory_limit_mib: z.number().int().min(16).max(1_048_576).default(1024),
       })
       .strict()
-      .default({ kind: 'cpu', threads_per_replica: 1, max_inflight_per_replica: 1, allow_spinning: false, memory_arena: true }),
+      .default({ kind: 'cpu', threads_per_replica: 1, max_inflight_per_replica: 1, allow_spinning: false, memory_arena: true, memory_limit_mib: 1024 }),
     /** Replica autoscaling (the gateway's autoscaler); absent = fixed `replicas`. */
     autoscaling: z
       .object({

@@ -2,11 +2,10 @@ import type { CapacityProvider } from './capacity-provider';
 import { DynamicBatcher } from './dynamic-batcher';
 import type { InferenceObserver } from './inference-observer';
 import type { ModelConfig } from './model-config';
-import { ModelRunner } from './model-runner';
+import { NO_NODE_HOOKS, nodeReplicaSource, type NodeModelHooks } from './node-backend/node-model.backend';
 import { ReplicaPool } from './replica-pool';
-import { warmUp, warmupBatchSizes, warmupInputs } from './replica-warmup';
+import { onnxReplicaSource, type ReplicaSource } from './replica-source';
 import type { SessionFactory } from './session-factory';
-import { WorkerModelRunner } from './worker-model-runner';
 import type { ModelSignature } from './tensor';
 
 /** One loaded model version: its replicas, its batcher, and the signature they share. */
@@ -19,9 +18,8 @@ export class ModelInstance {
     readonly version: string,
     readonly path: string,
     readonly config: ModelConfig,
-    readonly signature: ModelSignature,
+    private readonly source: ReplicaSource,
     private readonly capacity: CapacityProvider,
-    private readonly factory: SessionFactory | undefined,
     observer: InferenceObserver,
   ) {
     this.batcher = new DynamicBatcher(
@@ -37,7 +35,11 @@ export class ModelInstance {
     );
   }
 
-  /** Acquires `config.replicas` leases and opens one session per lease. */
+  /**
+   * Acquires `config.replicas` leases and opens one replica per lease: an onnxruntime session
+   * (`factory`: in-process sessions, for tests) or a node model's thread (`node`: where its
+   * ctx.infer and ctx.log go).
+   */
   static async load(
     name: string,
     version: string,
@@ -46,15 +48,24 @@ export class ModelInstance {
     capacity: CapacityProvider,
     observer: InferenceObserver,
     factory?: SessionFactory,
+    node: NodeModelHooks = NO_NODE_HOOKS,
   ): Promise<ModelInstance> {
-    // A first session reads the signature even when the config asks for 0 replicas.
-    const probe = await ModelRunner.load(path, config, { kind: 'cpu', intraOpThreads: 1 }, factory);
-    await probe.release();
-    // A warm-up the signature cannot feed fails the load now, not at the first scale-up.
-    if (warmupBatchSizes(config).length > 0) warmupInputs(probe.signature, config, 1);
-    const inst = new ModelInstance(name, version, path, config, probe.signature, capacity, factory, observer);
+    const source =
+      config.backend === 'node'
+        ? await nodeReplicaSource({ name, version, path, config }, node, observer)
+        : await onnxReplicaSource(name, version, path, config, factory);
+    const inst = new ModelInstance(name, version, path, config, source, capacity, observer);
     await inst.scaleTo(config.replicas);
     return inst;
+  }
+
+  get signature(): ModelSignature {
+    return this.source.signature;
+  }
+
+  /** OIP metadata `platform`: onnxruntime_onnx or node. */
+  get platform(): string {
+    return this.source.platform;
   }
 
   get replicas(): number {
@@ -80,17 +91,8 @@ export class ModelInstance {
     });
     for (const lease of leases) {
       try {
-        // Replicas run in worker threads (onnxruntime blocks its calling thread); a custom
-        // session factory (tests, other runtimes) keeps them in-process.
-        const runner = this.factory
-          ? await ModelRunner.load(this.path, this.config, lease.placement, this.factory)
-          : await WorkerModelRunner.load(this.path, this.config, lease.placement);
-        try {
-          await warmUp(runner);
-        } catch (e) {
-          await runner.release();
-          throw new Error(`${this.name} v${this.version}: ${(e as Error).message}`);
-        }
+        // Warmed up before it joins the pool (replica-warmup.ts).
+        const runner = await this.source.open(lease.placement);
         this.pool.add(runner, lease, this.config.device.max_inflight_per_replica);
       } catch (e) {
         this.capacity.release(lease);

@@ -5,9 +5,18 @@ import { parseModelConfig, type ModelConfig } from './model-config';
 
 export interface ModelVersionEntry {
   version: string;
-  /** Absolute path of `<repo>/<model>/<version>/model.onnx` (symlinks allowed). */
+  /**
+   * Absolute path of the version's model file (symlinks allowed): `<version>/model.onnx`, or for
+   * a `node` backend model `<version>/model.ts` (or model.js / model.mjs).
+   */
   path: string;
 }
+
+/** The file a version directory must hold, per backend; the first one present wins. */
+const MODEL_FILES: Readonly<Record<ModelConfig['backend'], readonly string[]>> = {
+  onnxruntime: ['model.onnx'],
+  node: ['model.ts', 'model.js', 'model.mjs'],
+};
 
 export interface ModelEntry {
   name: string;
@@ -20,7 +29,8 @@ const NAME = /^[A-Za-z0-9_.-]+$/;
 
 /**
  * Triton-style repository on disk: `<root>/<model>/config.json` and
- * `<root>/<model>/<version>/model.onnx`, version directories being positive integers.
+ * `<root>/<model>/<version>/model.onnx` (or `model.ts` for `"backend": "node"`), version
+ * directories being positive integers.
  * Scanned once at construction (`rescan()` re-reads, e.g. for a later load/unload API).
  */
 export class ModelRepository {
@@ -45,7 +55,7 @@ export class ModelRepository {
     this.models = next;
   }
 
-  /** One model as it is on disk now; undefined when it has no version with a model.onnx. */
+  /** One model as it is on disk now; undefined when it has no version with a model file. */
   private scan(name: string): ModelEntry | undefined {
     const dir = join(this.root, name);
     const cfgPath = join(dir, 'config.json');
@@ -58,10 +68,11 @@ export class ModelRepository {
       }
     }
     const config = parseModelConfig(raw, cfgPath);
-    const versions = readdirSync(dir)
-      .filter((v) => /^[1-9][0-9]*$/.test(v) && existsSync(join(dir, v, 'model.onnx')))
-      .sort((a, b) => Number(a) - Number(b))
-      .map((v) => ({ version: v, path: join(dir, v, 'model.onnx') }));
+    const versions: ModelVersionEntry[] = [];
+    for (const v of readdirSync(dir).filter((x) => /^[1-9][0-9]*$/.test(x)).sort((a, b) => Number(a) - Number(b))) {
+      const file = MODEL_FILES[config.backend].find((f) => existsSync(join(dir, v, f)));
+      if (file) versions.push({ version: v, path: join(dir, v, file) });
+    }
     return versions.length > 0 ? { name, config, versions } : undefined;
   }
 
@@ -79,7 +90,7 @@ export class ModelRepository {
     } catch (e) {
       throw DomainException.invalid(`failed to load model '${name}': ${(e as Error).message}`);
     }
-    if (!entry) throw DomainException.notFound(`model '${name}' has no version directory with a model.onnx`);
+    if (!entry) throw DomainException.notFound(`model '${name}' has no version directory with a model file (model.onnx, or model.ts/.js/.mjs for the node backend)`);
     return entry;
   }
 

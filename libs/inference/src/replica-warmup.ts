@@ -6,11 +6,12 @@ import type { InferTensor, ModelSignature } from './tensor';
 /**
  * Zero-filled inputs for one warm-up run at `batchSize` (ignored when the model has no batch
  * dimension). Every other dimension must be fixed by the model or its config: a warm-up of an
- * arbitrary size would not say anything about the real one.
+ * arbitrary size would not say anything about the real one. `emptyBytes`: BYTES inputs get
+ * empty elements (node models); onnxruntime string inputs are not warmed.
  */
-export function warmupInputs(signature: ModelSignature, config: ModelConfig, batchSize: number): InferTensor[] {
+export function warmupInputs(signature: ModelSignature, config: ModelConfig, batchSize: number, opts: { emptyBytes?: boolean } = {}): InferTensor[] {
   return signature.inputs.map((spec) => {
-    if (spec.datatype === 'BYTES') throw new Error(`warmup: input '${spec.name}' is BYTES; warm-up feeds numeric tensors only`);
+    if (spec.datatype === 'BYTES' && !opts.emptyBytes) throw new Error(`warmup: input '${spec.name}' is BYTES; warm-up feeds numeric tensors only`);
     const shape = spec.shape.map((d, i) => {
       if (i === 0 && config.max_batch_size > 0) return batchSize;
       if (d < 0) throw new Error(`warmup: input '${spec.name}' dim ${i} is variable; fix it in config.json "inputs" to warm up`);

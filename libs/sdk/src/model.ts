@@ -49,6 +49,12 @@ export interface ExecuteInfo {
   readonly requests: readonly number[];
   /** Aborted when the batch's deadline passes; long work should check it. */
   readonly signal: AbortSignal;
+  /**
+   * True for the zero-filled warm-up batches a new replica runs before it serves (config.json
+   * `warmup.batch_sizes`; BYTES inputs hold empty elements). Other models may still be loading
+   * then, so skip `ctx.infer` calls in a warm-up batch.
+   */
+  readonly warmup: boolean;
 }
 
 /**
@@ -58,6 +64,8 @@ export interface ExecuteInfo {
  * by name, batch dimension first; `finalize` runs when the replica goes away.
  */
 export interface ModelDefinition<S = void> {
+  /** false: never run the warm-up batches on this model (zero-filled inputs mean nothing to it). */
+  warmup?: boolean;
   initialize?(ctx: ModelContext): S | Promise<S>;
   execute(inputs: Readonly<Record<string, Tensor>>, state: S, ctx: ModelContext, info: ExecuteInfo): Record<string, OutputTensor> | Promise<Record<string, OutputTensor>>;
   finalize?(state: S, ctx: ModelContext): void | Promise<void>;

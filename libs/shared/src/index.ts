@@ -5,6 +5,7 @@ export * from './config/redact';
 export * from './errors/error-code.enum';
 export * from './errors/domain.exception';
 export * from './errors/http-exception.filter';
+export * from './errors/internal-error';
 export * from './logging/logger';
 export * from './health/health.types';
 export * from './health/health.service';

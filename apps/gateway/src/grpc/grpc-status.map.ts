@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { DomainException, ErrorCode } from '@tandem/shared';
+import { DomainException, ErrorCode, logInternalError, type ErrorLogger } from '@tandem/shared';
 
 /** The gRPC side of the one error model (the HTTP side is HttpExceptionFilter). */
 const GRPC_STATUS_BY_CODE: Readonly<Record<ErrorCode, status>> = {
@@ -19,9 +19,12 @@ const GRPC_STATUS_BY_CODE: Readonly<Record<ErrorCode, status>> = {
 export interface GrpcError {
   code: status;
   details: string;
+  /** Set for unexpected errors: logged with their stack under this id (as the HTTP filter does). */
+  errorId?: string;
 }
 
-export function toGrpcError(e: unknown): GrpcError {
+export function toGrpcError(e: unknown, logger: ErrorLogger, fields: Record<string, unknown> = {}): GrpcError {
   if (e instanceof DomainException) return { code: GRPC_STATUS_BY_CODE[e.code], details: e.message };
-  return { code: status.INTERNAL, details: 'internal error' };
+  const errorId = logInternalError(logger, e, fields);
+  return { code: status.INTERNAL, details: `internal error (error id ${errorId})`, errorId };
 }

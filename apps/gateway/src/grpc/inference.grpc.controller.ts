@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { Metadata, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { ApiKeyService, bearerToken } from '@tandem/auth';
 import { DomainException, ErrorCode, HealthService } from '@tandem/shared';
@@ -24,6 +24,8 @@ function deadlineMs(call: ServerUnaryCall<unknown, unknown>): number | undefined
  */
 @Injectable()
 export class InferenceGrpcController {
+  private readonly logger = new Logger('InferenceGrpc');
+
   constructor(
     private readonly inference: InferenceService,
     private readonly health: HealthService,
@@ -41,10 +43,11 @@ export class InferenceGrpcController {
         .then(
           (res) => cb(null, res),
           (e: unknown) => {
-            const err = toGrpcError(e);
+            const err = toGrpcError(e, this.logger, { method: call.getPath() });
             // Rate limits: RESOURCE_EXHAUSTED, with the wait in `retry-after` trailing metadata.
             const metadata = new Metadata();
             if (e instanceof DomainException && e.retryAfterS !== undefined) metadata.set('retry-after', String(Math.max(1, Math.ceil(e.retryAfterS))));
+            if (err.errorId) metadata.set('error-id', err.errorId);
             cb({ code: err.code, details: err.details, metadata });
           },
         );

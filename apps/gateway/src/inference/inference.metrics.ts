@@ -1,5 +1,5 @@
 import { ErrorCode, DomainException, counter, gauge, histogram, LATENCY_BUCKETS_S, removeSeries } from '@tandem/shared';
-import type { InferenceObserver, RejectReason } from '@tandem/inference';
+import type { InferenceObserver, RejectReason, ReplicaRestartReason } from '@tandem/inference';
 
 const requests = counter({ name: 'inference_requests_total', help: 'Infer requests answered, by model and outcome', labelNames: ['model', 'outcome'] });
 const failures = counter({
@@ -28,9 +28,14 @@ const batchSize = histogram({
 });
 const replicas = gauge({ name: 'inference_replicas', help: 'Replicas serving a model version', labelNames: ['model', 'version'] });
 const ongoing = gauge({ name: 'inference_ongoing_requests', help: 'Infer requests queued or running, by model', labelNames: ['model'] });
+const restarts = counter({
+  name: 'inference_replica_restarts_total',
+  help: "Replica threads replaced because the model crashed, ran out of memory or hung past a deadline (node models)",
+  labelNames: ['model', 'version', 'reason'],
+});
 
 /** Every metric with a `model` label: what `forget` clears when a model goes away. */
-const PER_MODEL = [requests, failures, queueTime, computeTime, queueDepth, batchSize, replicas, ongoing];
+const PER_MODEL = [requests, failures, queueTime, computeTime, queueDepth, batchSize, replicas, ongoing, restarts];
 
 /** Failure reason label for an error thrown on the infer path. */
 export function reasonOf(e: unknown): string {
@@ -70,6 +75,10 @@ export class InferenceMetrics implements InferenceObserver {
     const reason = reasonOf(e);
     requests.inc({ model, outcome: 'failure' });
     failures.inc({ model, reason });
+  }
+
+  replicaRestarted(model: string, version: string, reason: ReplicaRestartReason): void {
+    restarts.inc({ model, version, reason });
   }
 
   replicas(model: string, version: string, n: number): void {

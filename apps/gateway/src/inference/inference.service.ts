@@ -34,6 +34,8 @@ export interface ServerMetadata {
 @Injectable()
 export class InferenceService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('InferenceService');
+  /** Node models' ctx.log and their replicas' restarts (fields carry model and version). */
+  private readonly modelLogger = new Logger('NodeModel');
   readonly engine: InferenceEngine;
   readonly metrics = new InferenceMetrics();
   private readonly ongoingByModel = new Map<string, number>();
@@ -54,6 +56,14 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
       observer: this.metrics,
       defaultTimeoutMs: opts.defaultTimeoutMs,
       maxTimeoutMs: opts.maxTimeoutMs,
+      node: {
+        // A node model's ctx.infer is a request like any other: counted, timed, autoscaled on.
+        infer: (req) => this.infer(req),
+        log: (level, msg, fields) => {
+          if (level === 'info') this.modelLogger.log(fields, msg);
+          else this.modelLogger[level](fields, msg);
+        },
+      },
     });
   }
 
@@ -81,6 +91,11 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
   /** True/false for a known model version; throws 404 for an unknown one. */
   modelReady(model: string, version?: string): boolean {
     return this.engine.isReady(model, version);
+  }
+
+  /** Ready or not, with the load error of a version that failed; throws 404 for an unknown one. */
+  modelReadiness(model: string, version?: string): { ready: boolean; reason?: string } {
+    return this.engine.readiness(model, version);
   }
 
   async infer(req: InferRequest): Promise<InferResult> {

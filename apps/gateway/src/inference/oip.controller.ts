@@ -60,11 +60,12 @@ export class OipController {
     return this.runInfer(model, version, body, headerLength, reply);
   }
 
-  // OIP: readiness is the status code (200 true, 4xx false); unknown models are 404.
+  // OIP: readiness is the status code (200 true, 4xx false); unknown models are 404. A version
+  // that failed to load says why (`reason`, beyond OIP's body).
   private readiness(model: string, version: string | undefined, reply: FastifyReply): object {
-    const ready = this.inference.modelReady(model, version);
+    const { ready, reason } = this.inference.modelReadiness(model, version);
     if (!ready) void reply.status(400);
-    return { name: model, ...(version ? { version } : {}), ready };
+    return { name: model, ...(version ? { version } : {}), ready, ...(reason ? { reason } : {}) };
   }
 
   private async runInfer(

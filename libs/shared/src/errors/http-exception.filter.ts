@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainException } from './domain.exception';
 import { HTTP_STATUS_BY_CODE } from './error-code.enum';
+import { logInternalError } from './internal-error';
 
 interface Mapped {
   status: number;
@@ -54,11 +54,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
     const mapped = mapException(exception);
     const body: { error: string; errorId?: string } = { error: mapped.error };
     if (mapped.status >= 500 && !(exception instanceof DomainException)) {
-      body.errorId = randomUUID();
-      this.logger.error(
-        { errorId: body.errorId, reqId: request?.id, err: exception },
-        exception instanceof Error ? exception.stack : String(exception),
-      );
+      body.errorId = logInternalError(this.logger, exception, { reqId: request?.id });
     }
     if (mapped.retryAfterS !== undefined) void reply.header('Retry-After', String(Math.max(1, Math.ceil(mapped.retryAfterS))));
     void reply.status(mapped.status).type('application/json').send(body);

@@ -1,20 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { LoggerService } from '@nestjs/common';
-import pino, { type Logger as PinoLogger } from 'pino';
+import pino, { type DestinationStream, type Logger as PinoLogger } from 'pino';
 
-export type { PinoLogger };
+export type { DestinationStream, PinoLogger };
 
-/** One structured JSON logger per process; secrets are redacted by path. */
-export function createRootLogger(level: string, app: string): PinoLogger {
-  return pino({
+/**
+ * One structured JSON logger per process; secrets are redacted by path. `destination`: where the
+ * JSON lines go instead of stdout (tests read what an app logged).
+ */
+export function createRootLogger(level: string, app: string, destination?: DestinationStream): PinoLogger {
+  const opts = {
     level,
     base: { app, pid: process.pid },
     redact: {
       paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.token', '*.apiKey'],
       censor: '[redacted]',
     },
-  });
+  };
+  return destination ? pino(opts, destination) : pino(opts);
 }
 
 /** Honour an incoming `x-request-id` (trimmed, bounded) or mint one; Fastify logs it as `reqId`. */
