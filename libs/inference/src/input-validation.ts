@@ -1,4 +1,6 @@
-import { DomainException } from '@tandem/shared';
+// The file, not @tandem/shared's index: batch units bundle this module (batch-unit/), and must
+// not load Nest, pino and the rest of the shared library.
+import { DomainException } from '../../shared/src/errors/domain.exception';
 import { DATATYPES, elementCount, type OipDatatype, type TensorData } from './datatypes';
 import type { InferTensor, ModelSignature } from './tensor';
 

@@ -5,7 +5,7 @@ import { DATATYPES, oipFromOrt, type NumericTypedArray } from './datatypes';
 import type { InferTensor } from './tensor';
 
 /**
- * BYTES on the wire to a worker or unit process: every element back to back in one buffer and
+ * BYTES on the wire to a replica worker: every element back to back in one buffer and
  * each element's end offset. One fresh buffer, so it can be transferred, and a message never
  * drags along the request bodies the elements are views of (structured clone copies a view's
  * whole ArrayBuffer).
@@ -15,7 +15,7 @@ export interface PackedBytes {
   ends: Uint32Array;
 }
 
-/** A tensor as the replica worker and the unit process exchange it with their parent. */
+/** A tensor as a replica worker exchanges it with its parent. */
 export interface WireTensor {
   name: string;
   type: string;
@@ -23,7 +23,7 @@ export interface WireTensor {
   data: NumericTypedArray | PackedBytes;
 }
 
-/** What a session host (worker thread or child process) sends its parent. */
+/** What a replica worker sends its parent. */
 export type FromSessionHost =
   | { type: 'ready'; inputMetadata: InferenceSession.ValueMetadata[]; outputMetadata: InferenceSession.ValueMetadata[] }
   | { type: 'init-error'; message: string }
@@ -75,7 +75,7 @@ export function packedBuffers(feeds: readonly WireTensor[]): ArrayBuffer[] {
 }
 
 /*
- * The onnxruntime boundary of the worker and the unit process. onnxruntime-node takes and
+ * The onnxruntime boundary of the replica worker. onnxruntime-node takes and
  * returns a 'string' tensor as string[] and converts each to a C string as UTF-8, so BYTES
  * become strings here and only here: bytes that are not UTF-8 turn into U+FFFD and a NUL ends
  * an element (an onnxruntime-node limit; a model that needs raw bytes is a node model).

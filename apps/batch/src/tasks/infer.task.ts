@@ -1,9 +1,10 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { ModelRepository, ProcessModelRunner, WorkerModelRunner, type InferenceRunner, type InferTensor, type ModelConfig, type ProcessControl, type UnitProcessOptions } from '@tandem/inference';
+import { ModelRepository, repositoryUnitResolver, UnitRunner, type LogLevel, type ProcessControl, type UnitItemInput, type UnitModelResolver, type UnitOpened, type UnitRunnerOptions } from '@tandem/inference';
 import { BatchCapacity, type Preemptible, type UnitSlot } from '@tandem/scheduler';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import type { BatchTask, TaskContext } from './batch-task';
-import { decodeInferItem, describeInferItem } from './infer-items';
+import { decodeInferItems, describeInferItem, ITEM_DATATYPES } from './infer-items';
+import { itemOutputs } from './infer-outputs';
 
 export const INFER_TASK = Symbol('INFER_TASK');
 
@@ -51,22 +52,19 @@ export interface InferTaskProvider extends BatchTask {
 }
 
 interface LoadedModel {
-  /** Idle unit processes of this model (CPU units: one session on one thread each). */
-  idle: ProcessModelRunner[];
-  path: string;
-  config: ModelConfig;
-  inputName: string;
-  /** Elements of one item (the input shape without its batch dimension). */
-  perItem: number;
-  itemShape: number[];
+  /** Idle CPU units (processes) that already ran this model, with every model it calls open. */
+  idle: UnitRunner[];
+  /** The model's inputs as items carry them. */
+  inputs: UnitItemInput[];
   maxBatch: number;
 }
 
 /**
- * Runs a model from the same repository the gateway serves, through @tandem/inference's public
- * API (loadModelRunner). Items are one model input each: a flat number array, or base64 of the
- * sample as raw FP32 (`{"f32": …}`) or 8-bit pixels normalized like PaddleOCR (`{"u8": …}`).
- * Outputs are each item's first output row as a number array.
+ * Runs any model of the repository the gateway serves, ONNX or node, on device units. Items
+ * are one sample of the model's inputs each (infer-items.ts); each item's output is its row of
+ * the model's output, or an object of rows by name when the model has several outputs. A node
+ * model's `ctx.infer` calls run inside the same unit, on sessions it opens for those models:
+ * a batch has no gateway, so the whole pipeline runs on the unit's share.
  */
 @Injectable()
 export class InferTask implements InferTaskProvider, OnModuleDestroy {
@@ -74,11 +72,13 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
   readonly needsModel = true;
   private readonly logger = new Logger('InferTask');
   private repo?: ModelRepository;
+  private resolver?: UnitModelResolver;
   private readonly models = new Map<string, Promise<LoadedModel>>();
-
-  private readonly unitRunners = new Map<string, Promise<InferenceRunner>>();
-  /** Every unit process, idle or running, so shutdown ends them all. */
-  private readonly processes = new Set<ProcessModelRunner>();
+  private readonly loadedSync = new Map<string, LoadedModel>();
+  /** GPU units: one thread per (model, unit, device), loaded on first use and kept. */
+  private readonly gpuUnits = new Map<string, Promise<UnitRunner>>();
+  /** Every CPU unit process, idle or running, so shutdown ends them all. */
+  private readonly processes = new Set<UnitRunner>();
 
   constructor(
     @Inject(BATCH_CONFIG) private readonly cfg: BatchConfig,
@@ -99,19 +99,21 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
   validateItem(item: unknown, model: string | null): string | null {
     const m = model ? this.loadedSync.get(model) : undefined;
     if (!m) return `model ${model} is not loaded`;
-    return describeInferItem(item, m.perItem);
+    return describeInferItem(item, m.inputs);
   }
 
   /**
    * Model batches run on device units from BatchCapacity (ledger allocations in co-location mode):
-   * a lane decodes a sub-batch, takes a unit, runs it and gives the unit back. On a CPU unit the
-   * run is a process of its own (SCHED_IDLE where the kernel allows): when the unit is revoked
-   * the process is stopped on the spot and the share released, and it continues when the batch
-   * holds a unit again. GPU units run on a worker-thread session and yield between runs.
+   * a lane takes a unit, runs a sub-batch on it and gives the unit back. On a CPU unit the run is
+   * a process of its own (SCHED_IDLE where the kernel allows) that decodes the items and runs the
+   * model and what it calls: when the unit is revoked the process is stopped on the spot and the
+   * share released, and it continues when the batch holds a unit again. GPU units run in a
+   * worker thread on the unit's device and yield between runs.
    */
   async run(items: readonly unknown[], ctx: TaskContext): Promise<unknown[]> {
-    if (!ctx.model) throw new Error('infer chunk without a model');
-    const m = await this.load(ctx.model);
+    const model = ctx.model;
+    if (!model) throw new Error('infer chunk without a model');
+    const m = await this.load(model);
     const parts = Math.ceil(items.length / m.maxBatch);
     const outputs: unknown[][] = new Array<unknown[]>(parts);
     let next = 0;
@@ -127,26 +129,12 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
         const onAbort = (): void => hold.kill(); // a stopped run is abandoned, not left stopped
         ctx.signal.addEventListener('abort', onAbort, { once: true });
         let slot: UnitSlot | null = null;
-        let proc: ProcessModelRunner | null = null;
+        let proc: UnitRunner | null = null;
         try {
           slot = await this.capacity.acquire({ mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal, preempt: cpu ? hold : undefined });
-          // The process is taken (or started) under the unit, so starting one uses the batch's share;
-          // it decodes the raw items itself, so decoding runs on the unit too (and stops with it).
-          let out: InferTensor | undefined;
-          if (cpu) {
-            proc = hold.attach(await this.takeProcess(m, hold));
-            [out] = await proc.runItems(part, { name: m.inputName, itemShape: m.itemShape, perItem: m.perItem });
-          } else {
-            const data = new Float32Array(part.length * m.perItem);
-            part.forEach((it, j) => decodeInferItem(it, m.perItem, data, j * m.perItem));
-            const runner = await this.gpuRunnerFor(ctx.model!, m, slot);
-            [out] = await runner.runUnchecked([{ name: m.inputName, datatype: 'FP32', shape: [part.length, ...m.itemShape], data }], undefined, { transfer: true });
-          }
-          const per = out!.shape.slice(1).reduce((a, b) => a * b, 1);
-          const values = out!.data as Float32Array;
-          const rows: unknown[] = [];
-          for (let r = 0; r < out!.shape[0]!; r++) rows.push(Array.from(values.subarray(r * per, (r + 1) * per)));
-          outputs[i] = rows;
+          // The process is taken (or started) under the unit, so starting one uses the batch's share.
+          const unit = cpu ? (proc = hold.attach(await this.takeProcess(m, hold))) : await this.gpuUnit(model, slot);
+          outputs[i] = itemOutputs(await unit.runItems(model, part, m.inputs), part.length);
         } finally {
           ctx.signal.removeEventListener('abort', onAbort);
           if (slot) this.capacity.release(slot);
@@ -160,35 +148,38 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
     return outputs.flat();
   }
 
-  /** Unit processes: one thread, the configured CPU policy, and the batch's item decoder. */
-  private unitOptions(extra: UnitProcessOptions = {}): UnitProcessOptions {
-    return { threads: 1, policy: this.cfg.jobs.unitCpuPolicy, itemDecoder: decodeInferItem, ...extra };
+  /** What every unit shares: the batch's item decoder, the repository, and this worker's log. */
+  private unitOptions(extra: Pick<UnitRunnerOptions, 'transport' | 'placement'> & Partial<UnitRunnerOptions>): UnitRunnerOptions {
+    const log = (level: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
+      const line = fields ? `${msg} ${JSON.stringify(fields)}` : msg;
+      if (level === 'info') this.logger.log(line);
+      else this.logger[level](line);
+    };
+    return { policy: this.cfg.jobs.unitCpuPolicy, itemDecoder: decodeInferItems, resolve: this.resolver!, log, ...extra };
   }
 
   /** An idle unit process of the model, or a new one (at most one per concurrent run). */
-  private async takeProcess(m: LoadedModel, hold: UnitProcessHold): Promise<ProcessModelRunner> {
+  private async takeProcess(m: LoadedModel, hold: UnitProcessHold): Promise<UnitRunner> {
     for (let p = m.idle.pop(); p; p = m.idle.pop()) if (p.alive) return p;
-    // A new process loads the model under the hold, so a revocation stops the load as well.
-    const p = await ProcessModelRunner.load(m.path, m.config, this.unitOptions({ onSpawn: (c) => hold.attach(c) }));
+    // A new process starts under the hold, so a revocation stops its start (and its model loads) as well.
+    const p = await UnitRunner.start(this.unitOptions({ transport: 'process', placement: { kind: 'cpu', intraOpThreads: 1 }, onSpawn: (c) => hold.attach(c) }));
     this.processes.add(p);
     return p;
   }
 
-  /** A GPU unit's session: one per (unit, device), loaded on first use and kept. */
-  private gpuRunnerFor(model: string, m: LoadedModel, slot: UnitSlot): Promise<InferenceRunner> {
+  /** A GPU unit's thread: one per (model, unit, device), started on first use and kept. */
+  private gpuUnit(model: string, slot: UnitSlot): Promise<UnitRunner> {
     const p = slot.placement;
     if (p.kind !== 'cuda') throw new Error('a CPU unit runs in a unit process');
-    const cacheKey = `${model}|cuda:${p.deviceId}#${slot.unit}`;
-    let r = this.unitRunners.get(cacheKey);
+    const key = `${model}|cuda:${p.deviceId}#${slot.unit}`;
+    let r = this.gpuUnits.get(key);
     if (!r) {
-      r = WorkerModelRunner.load(m.path, m.config, { kind: 'cuda', deviceId: p.deviceId });
-      this.unitRunners.set(cacheKey, r);
-      r.catch(() => this.unitRunners.delete(cacheKey));
+      r = UnitRunner.start(this.unitOptions({ transport: 'thread', placement: { kind: 'cuda', deviceId: p.deviceId } }));
+      this.gpuUnits.set(key, r);
+      r.catch(() => this.gpuUnits.delete(key));
     }
     return r;
   }
-
-  private readonly loadedSync = new Map<string, LoadedModel>();
 
   private load(model: string): Promise<LoadedModel> {
     let p = this.models.get(model);
@@ -207,42 +198,43 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
     if (!this.repo) {
       try {
         this.repo = new ModelRepository(this.cfg.modelRepository);
+        this.resolver = repositoryUnitResolver(this.repo);
       } catch (e) {
         throw new Error(`no model repository: ${(e as Error).message}`);
       }
     }
     if (!this.repo.list().some((m) => m.name === model)) throw new Error(`unknown model "${model}"`);
-    const { model: entry, version } = this.repo.resolve(model);
-    // The first unit process validates the model, then serves runs like any other.
-    const runner = await ProcessModelRunner.load(version.path, entry.config, this.unitOptions());
-    this.processes.add(runner);
-    const sig = runner.signature;
-    const input = sig.inputs[0];
+    // The first unit process opens the model (a node model: initialize runs), then serves runs like any other.
+    const unit = await UnitRunner.start(this.unitOptions({ transport: 'process', placement: { kind: 'cpu', intraOpThreads: 1 } }));
+    this.processes.add(unit);
     const fail = async (why: string): Promise<never> => {
-      await runner.release();
+      this.processes.delete(unit);
+      await unit.release();
       throw new Error(`model "${model}" ${why}`);
     };
-    if (sig.inputs.length !== 1) return fail('has several inputs; batch infer supports single-input models');
-    if (input.datatype !== 'FP32') return fail(`input is ${input.datatype}; batch infer supports FP32 inputs`);
-    if (runner.config.max_batch_size < 1) return fail('has no batch dimension (max_batch_size 0)');
-    const itemShape = input.shape.slice(1);
-    if (itemShape.some((d) => d < 1)) return fail(`input shape [${input.shape}] has variable dimensions; fix them in config.json`);
-    this.logger.log(`loaded ${model} for batch infer (up to ${this.cfg.jobs.inferThreads} units, batches of ${Math.min(runner.config.max_batch_size, this.cfg.jobs.inferBatch)})`);
-    return {
-      idle: [runner],
-      path: version.path,
-      config: entry.config,
-      inputName: input.name,
-      perItem: itemShape.reduce((a, b) => a * b, 1),
-      itemShape,
-      maxBatch: Math.min(runner.config.max_batch_size, this.cfg.jobs.inferBatch),
-    };
+    let opened: UnitOpened;
+    try {
+      opened = await unit.open(model);
+    } catch (e) {
+      return fail(`cannot be loaded: ${(e as Error).message}`);
+    }
+    if (opened.maxBatchSize < 1) return fail('has no batch dimension (max_batch_size 0)');
+    const inputs: UnitItemInput[] = [];
+    for (const t of opened.signature.inputs) {
+      if (!ITEM_DATATYPES.has(t.datatype)) return fail(`input '${t.name}' is ${t.datatype}; batch items cannot carry it`);
+      const itemShape = t.shape.slice(1);
+      if (itemShape.some((d) => d < 1)) return fail(`input '${t.name}' shape [${t.shape}] has variable dimensions; fix them in config.json`);
+      inputs.push({ name: t.name, datatype: t.datatype, itemShape, perItem: itemShape.reduce((a, b) => a * b, 1) });
+    }
+    const maxBatch = Math.min(opened.maxBatchSize, this.cfg.jobs.inferBatch);
+    this.logger.log(`loaded ${model} v${opened.version} for batch infer (up to ${this.cfg.jobs.inferThreads} units, batches of ${maxBatch})`);
+    return { idle: [unit], inputs, maxBatch };
   }
 
   async onModuleDestroy(): Promise<void> {
-    for (const p of this.unitRunners.values()) await p.then((r) => r.release()).catch(() => undefined);
-    this.unitRunners.clear();
-    await Promise.all([...this.processes].map((r) => r.release().catch(() => undefined)));
+    const units = await Promise.allSettled([...this.gpuUnits.values()]);
+    this.gpuUnits.clear();
+    await Promise.all([...units.map((u) => (u.status === 'fulfilled' ? u.value : null)), ...this.processes].map((r) => r?.release().catch(() => undefined)));
     this.processes.clear();
     this.models.clear();
   }

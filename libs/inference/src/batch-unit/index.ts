@@ -1,0 +1,4 @@
+export * from './unit-process';
+export * from './unit.wire';
+export * from './unit-runner';
+export * from './unit-resolver';

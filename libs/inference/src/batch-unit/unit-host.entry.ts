@@ -1,0 +1,84 @@
+/**
+ * Entry of a batch unit: a child process on a CPU unit (it can be stopped with SIGSTOP), a worker
+ * thread on a GPU unit. UnitRunner compiles this file with compileUserModule and the unit
+ * evaluates it with evaluateUserModule, so vitest's TypeScript sources and dist/ serve alike.
+ * Its default export is called once with the channel to the parent.
+ */
+import type { Tensor } from '@tandem/sdk';
+import { errorReport } from '../node-backend/node-model.host';
+import { fromNodeWire, toNodeWire } from '../node-backend/node-replica.wire';
+import { UnitPipeline } from './unit-pipeline';
+import type { ToUnit, UnitChannel, UnitItemsDecoder, UnitModelSpec } from './unit.wire';
+
+export default function runUnitHost(channel: UnitChannel): void {
+  let pipeline: UnitPipeline | undefined;
+  let decode: UnitItemsDecoder | undefined;
+  let seq = 0;
+  const resolving = new Map<number, { resolve: (s: UnitModelSpec) => void; reject: (e: Error) => void }>();
+  // open/run/close in arrival order (a close never races a run); 'resolved' answers a run in progress.
+  let chain = Promise.resolve();
+
+  const handle = async (m: ToUnit): Promise<void> => {
+    switch (m.type) {
+      case 'init':
+        pipeline = new UnitPipeline({
+          placement: m.placement,
+          resolve: (model, version) =>
+            new Promise((resolve, reject) => {
+              const id = ++seq;
+              resolving.set(id, { resolve, reject });
+              channel.send({ type: 'resolve', id, model, ...(version !== undefined ? { version } : {}) });
+            }),
+          log: (level, msg, fields) => channel.send({ type: 'log', level, msg, ...(fields ? { fields } : {}) }),
+        });
+        // The batch app's item decoder, shipped as source: one implementation for every unit.
+        if (m.decodeSource) decode = (0, eval)(`(${m.decodeSource})`) as UnitItemsDecoder;
+        channel.send({ type: 'ready' });
+        return;
+      case 'open':
+        try {
+          const { name, version, signature, maxBatchSize } = await pipeline!.open(m.model, m.version);
+          channel.send({ type: 'opened', id: m.id, model: { name, version, signature, maxBatchSize } });
+        } catch (e) {
+          channel.send({ type: 'error', id: m.id, error: errorReport(e) });
+        }
+        return;
+      case 'run':
+        try {
+          let inputs: Tensor[];
+          let requests: number[] | undefined;
+          if (m.items) {
+            if (!decode || !m.itemInputs) throw new Error('this unit has no item decoder');
+            inputs = decode(m.items, m.itemInputs);
+            // Every item is a request of its own (ExecuteInfo.requests).
+            requests = m.items.map(() => 1);
+          } else {
+            inputs = fromNodeWire(m.inputs ?? []);
+          }
+          const outputs = await pipeline!.run(m.model, m.version, inputs, m.outputs, requests);
+          const wire = toNodeWire(outputs, false);
+          channel.send({ type: 'result', id: m.id, outputs: wire.tensors }, wire.transfer);
+        } catch (e) {
+          channel.send({ type: 'error', id: m.id, error: errorReport(e) });
+        }
+        return;
+      case 'close':
+        await pipeline?.close();
+        channel.send({ type: 'closed' });
+        return;
+      case 'resolved':
+        return;
+    }
+  };
+
+  channel.onMessage((m) => {
+    if (m.type === 'resolved') {
+      const r = resolving.get(m.id);
+      resolving.delete(m.id);
+      if (m.spec) r?.resolve(m.spec);
+      else r?.reject(new Error(m.error ?? 'model not found'));
+      return;
+    }
+    chain = chain.then(() => handle(m));
+  });
+}
