@@ -28,6 +28,16 @@ export default defineModel({
 });
 `;
 
+/** No batch dimension (max_batch_size 0): one text in, its words out, however many. */
+const WORDS = `
+import { defineModel, textOf, textTensor } from '@tandem/sdk';
+export default defineModel({
+  execute({ s }) {
+    return { words: textTensor(textOf(s.data)[0].split(' ')) };
+  },
+});
+`;
+
 describe('batch `infer` runs node models: the model and the ONNX model it calls run in the batch unit', () => {
   let db: TestDatabase;
   let prefix = '';
@@ -45,6 +55,12 @@ describe('batch `infer` runs node models: the model and the ONNX model it calls 
     writeFileSync(
       join(repo, 'pipe', 'config.json'),
       JSON.stringify({ backend: 'node', max_batch_size: 4, inputs: [io('x', 'FP32', 2), io('tag', 'BYTES', 1)], outputs: [io('y', 'FP32', 2), io('label', 'BYTES', 1), io('pid', 'INT32', 1)] }),
+    );
+    mkdirSync(join(repo, 'words', '1'), { recursive: true });
+    writeFileSync(join(repo, 'words', '1', 'model.ts'), WORDS);
+    writeFileSync(
+      join(repo, 'words', 'config.json'),
+      JSON.stringify({ backend: 'node', max_batch_size: 0, inputs: [{ name: 's', datatype: 'BYTES', shape: [1] }], outputs: [{ name: 'words', datatype: 'BYTES', shape: [-1] }] }),
     );
     db = await createTestDatabase();
     app = await startTestBatch(batchEnv(db.url, (prefix = testQueuePrefix()), { MODEL_REPOSITORY: repo, BATCH_INFER_THREADS: '1' }));
@@ -71,6 +87,15 @@ describe('batch `infer` runs node models: the model and the ONNX model it calls 
     const pids = new Set(out.map((o) => o.pid[0]));
     expect(pids.has(process.pid)).toBe(false);
     expect([...pids].every((p) => Number.isInteger(p) && p! > 0)).toBe(true);
+  });
+
+  it('a model without a batch dimension runs item by item; each output is the whole output tensor', async () => {
+    const items = ['a b c', { b64: Buffer.from('héllo wörld').toString('base64') }, 'x'];
+    const sub = await postJson(`${app.url}/v1/batches`, { task: 'infer', model: 'words', items, reducer: 'concat' });
+    expect(sub.status, JSON.stringify(sub.body)).toBe(201);
+    const done = await waitForState(app.url, sub.body.id as string, ['succeeded', 'failed'], 60_000);
+    expect(done.state, done.error ?? '').toBe('succeeded');
+    expect(done.result).toEqual([['a', 'b', 'c'], ['héllo', 'wörld'], ['x']]);
   });
 
   it('rejects items that do not fit the inputs with a 400 naming the input', async () => {

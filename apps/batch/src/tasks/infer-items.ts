@@ -2,7 +2,8 @@ import type { NumericTypedArray, Tensor } from '@tandem/sdk';
 import type { UnitItemInput } from '@tandem/inference';
 
 /*
- * Items of `infer`: one sample of the model's inputs each (the batch dimension is the items).
+ * Items of `infer`: one sample of the model's inputs each (the batch dimension is the items; a
+ * model without one, max_batch_size 0, runs item by item and a sample is its whole input).
  * A model with one input takes the sample itself; a model with several takes an object with
  * one sample per input name. A sample is, by the input's datatype:
  *   FP32   perItem numbers, {"f32": base64 of little-endian FP32}, or {"u8": base64 bytes}

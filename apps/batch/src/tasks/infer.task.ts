@@ -57,6 +57,8 @@ interface LoadedModel {
   /** The model's inputs as items carry them. */
   inputs: UnitItemInput[];
   maxBatch: number;
+  /** false: the model has no batch dimension (max_batch_size 0) and runs one item at a time. */
+  batched: boolean;
 }
 
 /**
@@ -134,7 +136,7 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
           slot = await this.capacity.acquire({ mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal, preempt: cpu ? hold : undefined });
           // The process is taken (or started) under the unit, so starting one uses the batch's share.
           const unit = cpu ? (proc = hold.attach(await this.takeProcess(m, hold))) : await this.gpuUnit(model, slot);
-          outputs[i] = itemOutputs(await unit.runItems(model, part, m.inputs), part.length);
+          outputs[i] = itemOutputs(await unit.runItems(model, part, m.inputs), part.length, m.batched);
         } finally {
           ctx.signal.removeEventListener('abort', onAbort);
           if (slot) this.capacity.release(slot);
@@ -218,17 +220,17 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
     } catch (e) {
       return fail(`cannot be loaded: ${(e as Error).message}`);
     }
-    if (opened.maxBatchSize < 1) return fail('has no batch dimension (max_batch_size 0)');
+    const batched = opened.maxBatchSize > 0;
     const inputs: UnitItemInput[] = [];
     for (const t of opened.signature.inputs) {
       if (!ITEM_DATATYPES.has(t.datatype)) return fail(`input '${t.name}' is ${t.datatype}; batch items cannot carry it`);
-      const itemShape = t.shape.slice(1);
+      const itemShape = batched ? t.shape.slice(1) : t.shape;
       if (itemShape.some((d) => d < 1)) return fail(`input '${t.name}' shape [${t.shape}] has variable dimensions; fix them in config.json`);
       inputs.push({ name: t.name, datatype: t.datatype, itemShape, perItem: itemShape.reduce((a, b) => a * b, 1) });
     }
-    const maxBatch = Math.min(opened.maxBatchSize, this.cfg.jobs.inferBatch);
+    const maxBatch = batched ? Math.min(opened.maxBatchSize, this.cfg.jobs.inferBatch) : 1;
     this.logger.log(`loaded ${model} v${opened.version} for batch infer (up to ${this.cfg.jobs.inferThreads} units, batches of ${maxBatch})`);
-    return { idle: [unit], inputs, maxBatch };
+    return { idle: [unit], inputs, maxBatch, batched };
   }
 
   async onModuleDestroy(): Promise<void> {

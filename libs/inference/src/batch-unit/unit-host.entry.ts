@@ -50,8 +50,10 @@ export default function runUnitHost(channel: UnitChannel): void {
           if (m.items) {
             if (!decode || !m.itemInputs) throw new Error('this unit has no item decoder');
             inputs = decode(m.items, m.itemInputs);
-            // Every item is a request of its own (ExecuteInfo.requests).
+            // Every item is a request of its own (ExecuteInfo.requests); a model without a batch
+            // dimension runs one item at a time, as the sample itself.
             requests = m.items.map(() => 1);
+            if ((await pipeline!.open(m.model, m.version)).maxBatchSize === 0) inputs = inputs.map((t) => ({ ...t, shape: t.shape.slice(1) }));
           } else {
             inputs = fromNodeWire(m.inputs ?? []);
           }
