@@ -5,7 +5,7 @@ import { isInputError, textOf, type OutputTensor } from '@tandem/sdk';
 import ocr from '../models/ocr/1/model';
 import { readText, type OcrState } from '../models/ocr/1/pipeline';
 import { launchChromium } from './support/browser';
-import { localModelContext, type LocalModelContext } from './support/ocr-model-context';
+import { localModelContext, type LocalModelContext } from '../bench/support/local-model-context';
 import { characterErrorRate, renderSheet, type Sheet } from './support/ocr-render';
 
 /**
