@@ -10,6 +10,8 @@ import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase 
 const ADMIN_KEY = 'test-admin-key-routes-0123456789';
 const BATCH_ID = '00000000-0000-4000-8000-000000000001';
 const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+/** A real file (uploaded with the admin key in beforeAll), so a bypass of its routes would show. */
+let fileId = 'file-000000000000000000000000';
 
 interface Raw {
   status: number;
@@ -118,6 +120,7 @@ function intended(method: string, pattern: string): Scope | 'public' {
   if (pattern.startsWith('/v2/repository')) return 'admin';
   if (pattern === '/v2' || pattern.startsWith('/v2/')) return 'infer';
   if (pattern === '/v1/batches' || pattern.startsWith('/v1/batches/')) return 'batch';
+  if (pattern === '/v1/files' || pattern.startsWith('/v1/files/')) return 'batch';
   return 'admin';
 }
 
@@ -129,6 +132,7 @@ function concrete(pattern: string): string {
     if (name === 'node') return 'node-a';
     if (name === 'local') return '0';
     if (name === 'action') return 'cancel';
+    if (name === 'id' && pattern.startsWith('/v1/files')) return fileId;
     if (name === 'id') return pattern.startsWith('/admin/api/keys') ? 'bootstrap' : pattern.includes('batches') ? BATCH_ID : '1';
     return 'x';
   });
@@ -175,6 +179,9 @@ describe('authorization on the matched route: encoded, doubled, dotted, cased an
       AUTH_FAIL_RATE_LIMIT_RPS: '0',
     };
     batch = await startBatch(loadBatchConfig({ ...common, BATCH_PORT: '0' }));
+    const uploaded = await fetch(`${batch.url}/v1/files?purpose=batch`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/jsonl' }, body: '{"a":1}\n' });
+    expect(uploaded.status).toBe(200);
+    fileId = ((await uploaded.json()) as { id: string }).id;
     gw = await startGateway(
       loadGatewayConfig({ ...common, GATEWAY_PORT: '0', GATEWAY_GRPC_PORT: '0', MODEL_REPOSITORY: resolve(process.cwd(), 'models'), BATCH_API_URL: batch.url }),
     );
@@ -198,11 +205,12 @@ describe('authorization on the matched route: encoded, doubled, dotted, cased an
   });
 
   const scorerReady = async (): Promise<number> => (await raw(gw.url, 'GET', '/v2/models/scorer/ready', ADMIN_KEY)).status;
-  const state = async (): Promise<{ audit: number; keys: number; batches: number }> => {
+  const state = async (): Promise<{ audit: number; keys: number; batches: number; files: number }> => {
     const audit = JSON.parse((await raw(gw.url, 'GET', '/admin/api/audit?limit=500', ADMIN_KEY)).body) as { entries: unknown[] };
     const list = JSON.parse((await raw(gw.url, 'GET', '/admin/api/keys', ADMIN_KEY)).body) as { keys: unknown[] };
     const batches = JSON.parse((await raw(batch.url, 'GET', '/v1/batches', ADMIN_KEY)).body) as { items: unknown[] };
-    return { audit: audit.entries.length, keys: list.keys.length, batches: batches.items.length };
+    const files = JSON.parse((await raw(batch.url, 'GET', '/v1/files', ADMIN_KEY)).body) as { data: unknown[] };
+    return { audit: audit.entries.length, keys: list.keys.length, batches: batches.items.length, files: files.data.length };
   };
 
   it('the sweep holds every protected route of both apps, read from their routers', () => {
@@ -224,6 +232,9 @@ describe('authorization on the matched route: encoded, doubled, dotted, cased an
       'batch POST /v1/batches batch',
       'batch GET /v1/batches/:id/results batch',
       'batch POST /v1/batches/:id/pause batch',
+      'batch POST /v1/files batch',
+      'batch GET /v1/files/:id/content batch',
+      'batch DELETE /v1/files/:id batch',
     ]) {
       expect(have.has(want), want).toBe(true);
     }
@@ -280,6 +291,7 @@ describe('authorization on the matched route: encoded, doubled, dotted, cased an
     expect((await raw(gw.url, 'GET', '/v2', keys.infer)).status).toBe(200);
     expect((await raw(gw.url, 'GET', '/admin/api/%6Beys', ADMIN_KEY)).status).toBe(200);
     expect((await raw(batch.url, 'GET', '/v1/%62atches', keys.batch)).status).toBe(200);
+    expect((await raw(batch.url, 'GET', '/v1/%66iles', keys.batch)).status).toBe(200);
     expect((await raw(gw.url, 'GET', '/admin/api/batches', ADMIN_KEY)).status).toBe(200);
     expect((await raw(gw.url, 'POST', '/v2/repository/index', ADMIN_KEY, {})).status).toBe(200);
   });

@@ -6,6 +6,7 @@ import { QueueModule, QueueReadiness } from '@tandem/queue';
 import { AuthModule } from '@tandem/auth';
 import { BATCH_CONFIG, type BatchConfig } from './config/batch.config';
 import { BatchJobsModule, type BatchRuntime } from './batch-jobs.module';
+import { FilesModule } from './files/files.module';
 import { usesLedger } from './worker/batch-capacity.providers';
 
 @Module({})
@@ -21,6 +22,8 @@ export class BatchModule {
         // Co-location: workers take their infer units from the device ledger.
         ...(usesLedger(cfg) ? [SchedulerModule.forRoot({ options: cfg.scheduler, logger: createRootLogger(cfg.logLevel, 'scheduler') })] : []),
         BatchJobsModule.forRoot(cfg, runtime),
+        // The Files API, beside /v1/batches (API roles only).
+        ...(cfg.jobs.role !== 'worker' ? [FilesModule.forRoot(cfg)] : []),
       ],
       providers: [{ provide: BATCH_CONFIG, useValue: cfg }],
       exports: [BATCH_CONFIG],

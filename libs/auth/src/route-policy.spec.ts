@@ -13,6 +13,9 @@ describe('accessFor (on matched route patterns)', () => {
     expect(accessFor('POST', '/v2/repository/models/:model/unload', open)).toBe('admin');
     expect(accessFor('POST', '/v1/batches', open)).toBe('batch');
     expect(accessFor('GET', '/v1/batches/:id/results', open)).toBe('batch');
+    expect(accessFor('POST', '/v1/files', open)).toBe('batch');
+    expect(accessFor('GET', '/v1/files/:id/content', open)).toBe('batch');
+    expect(accessFor('DELETE', '/v1/files/:id', open)).toBe('batch');
     expect(accessFor('GET', '/admin/api/devices', open)).toBe('admin');
     expect(accessFor('POST', '/admin/api/batches/:id/:action', open)).toBe('admin');
     expect(accessFor('GET', '/admin', open)).toBe('public');
@@ -24,6 +27,7 @@ describe('accessFor (on matched route patterns)', () => {
     expect(accessFor('GET', '/something-new', open)).toBe('admin');
     expect(accessFor('GET', '/v2repository', open)).toBe('admin');
     expect(accessFor('GET', '/v1/batchesX', open)).toBe('admin');
+    expect(accessFor('GET', '/v1/filesX', open)).toBe('admin');
     expect(accessFor('POST', '/admin', open)).toBe('admin');
     expect(accessFor('POST', '/admin/:file', open, { file: 'app.js' })).toBe('admin');
     expect(accessFor('GET', '/admin/:file', open, { file: '../panel-assets.js' })).toBe('admin');

@@ -27,6 +27,8 @@ export function accessFor(
   if (path === '/v2/repository' || path.startsWith('/v2/repository/')) return 'admin';
   if (path === '/v2' || path.startsWith('/v2/')) return 'infer';
   if (path === '/v1/batches' || path.startsWith('/v1/batches/')) return 'batch';
+  // The Files API feeds batches (OpenAI's Batch API uploads its input there first).
+  if (path === '/v1/files' || path.startsWith('/v1/files/')) return 'batch';
   if (path.startsWith('/admin/api/')) return 'admin';
   // The panel's static shell holds no data; every call the panel makes needs an admin key. Odd
   // file names (`..%2f…`) stay closed even though the controller would refuse them too.

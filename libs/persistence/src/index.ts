@@ -3,3 +3,4 @@ export * from './data-source.options';
 export * from './migration-runner';
 export * from './persistence.module';
 export * from './audit/audit-log.repository';
+export * from './blob';

@@ -51,6 +51,14 @@ const batchSchema = z.object({
   BATCH_QUOTA_CONCURRENT_BATCHES: env.int(16, 0, 1_000_000),
   BATCH_QUOTA_QUEUED_ITEMS: env.int(10_000_000, 0, 1_000_000_000_000),
   BATCH_QUOTA_STORED_MB: env.num(10_240, 0, 1_073_741_824),
+  // Files API (issue 15): where file bytes live, and what one upload may be.
+  /** `postgres`: large objects, reachable from every node; `disk`: BATCH_BLOB_DIR, one node only. */
+  BATCH_BLOB_STORE: z.enum(['postgres', 'disk']).default('postgres'),
+  /** The disk store's directory (default `.data/blobs`); set it on a postgres node too to keep reading older disk files. */
+  BATCH_BLOB_DIR: z.string().min(1).optional(),
+  BATCH_FILE_LIMIT_MB: env.num(200, 0.001, 1_048_576),
+  BATCH_FILE_LINE_LIMIT: env.int(50_000, 1, 100_000_000),
+  BATCH_RETENTION_DAYS: env.num(30, 0.001, 36_500),
 });
 
 export interface BatchConfig extends InfraConfig {
@@ -62,6 +70,22 @@ export interface BatchConfig extends InfraConfig {
   bodyLimitBytes: number;
   logRequests: boolean;
   jobs: BatchJobsConfig;
+  files: BatchFilesConfig;
+}
+
+/** The Files API: blob store, per-upload limits, retention. */
+export interface BatchFilesConfig {
+  blobStore: 'postgres' | 'disk';
+  /** Absolute path of the disk store; null when this process has none (postgres, BATCH_BLOB_DIR unset). */
+  blobDir: string | null;
+  /** Largest file (413 beyond, as bytes arrive). */
+  limitBytes: number;
+  /** Most JSON lines in a purpose=batch file (413 beyond). */
+  maxLines: number;
+  /** Longest line (BATCH_UPLOAD_LINE_LIMIT_KB, shared with NDJSON submissions). */
+  lineLimitBytes: number;
+  /** Files are deleted this long after creation. */
+  retentionMs: number;
 }
 
 export interface BatchJobsConfig {
@@ -163,6 +187,14 @@ export function loadBatchConfig(source: EnvSource): BatchConfig {
         queuedItems: e.BATCH_QUOTA_QUEUED_ITEMS,
         storedBytes: Math.round(e.BATCH_QUOTA_STORED_MB * 1024 * 1024),
       },
+    },
+    files: {
+      blobStore: e.BATCH_BLOB_STORE,
+      blobDir: e.BATCH_BLOB_DIR !== undefined || e.BATCH_BLOB_STORE === 'disk' ? resolve(e.BATCH_BLOB_DIR ?? '.data/blobs') : null,
+      limitBytes: Math.round(e.BATCH_FILE_LIMIT_MB * 1024 * 1024),
+      maxLines: e.BATCH_FILE_LINE_LIMIT,
+      lineLimitBytes: Math.round(e.BATCH_UPLOAD_LINE_LIMIT_KB * 1024),
+      retentionMs: Math.round(e.BATCH_RETENTION_DAYS * 86_400_000),
     },
   };
 }

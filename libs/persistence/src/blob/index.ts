@@ -1,0 +1,4 @@
+export * from './blob-store';
+export * from './blob-stores';
+export * from './disk-blob-store';
+export * from './postgres-blob-store';

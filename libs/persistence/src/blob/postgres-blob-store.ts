@@ -1,0 +1,134 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { Pool, PoolClient } from 'pg';
+import type { DataSource } from 'typeorm';
+import { DomainException, ErrorCode } from '@tandem/shared';
+import { assertBlobKey, coalesce, resolveRange, type BlobInfo, type BlobStore, type ByteRange } from './blob-store';
+
+const INV_WRITE = 0x20000;
+/** Bytes per lowrite / lo_get round trip: large enough to amortise it, small enough to stay flat. */
+const WRITE_CHUNK = 1024 * 1024;
+const READ_CHUNK = 512 * 1024;
+
+/** What the store needs from node-postgres: the DataSource's own pool (its size and settings). */
+export type PgPool = Pick<Pool, 'connect' | 'query'>;
+
+const UNIQUE_VIOLATION = '23505';
+
+/**
+ * Blobs as Postgres large objects, so every node reaches them through the Postgres it already
+ * has. `blob_object` maps a key to its large object's oid (an `oid` column, which is also what
+ * keeps `vacuumlo` from treating our objects as orphans). The node-postgres pool is used
+ * directly, not TypeORM: its query logging would print megabyte parameters on an error.
+ *
+ * A put is one transaction (create, lo_open, lowrite per MiB, row insert), so a failed or
+ * interrupted put rolls back with nothing left; it holds one pooled connection while the bytes
+ * arrive. Reads are `lo_get(oid, offset, len)` per 512 KiB, each its own statement: a slow
+ * reader holds no connection and no transaction between chunks, and a range is just offsets.
+ */
+export class PostgresBlobStore implements BlobStore {
+  readonly kind = 'postgres' as const;
+
+  constructor(private readonly pool: PgPool) {}
+
+  /** The DataSource's node-postgres pool (TypeORM's Postgres driver keeps it as `master`). */
+  static fromDataSource(ds: DataSource): PostgresBlobStore {
+    const pool = (ds.driver as unknown as { master?: PgPool }).master;
+    if (!pool) throw new Error('PostgresBlobStore needs an initialized Postgres DataSource');
+    return new PostgresBlobStore(pool);
+  }
+
+  async put(key: string, data: AsyncIterable<Uint8Array>): Promise<BlobInfo> {
+    assertBlobKey(key);
+    const client: PoolClient = await this.pool.connect();
+    const hash = createHash('sha256');
+    let size = 0;
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      // The row first: a second put of the same key waits on it, then fails, before any byte moves.
+      const { rows } = await client.query<{ lo: number }>(`INSERT INTO blob_object (key, lo, size, sha256) VALUES ($1, lo_create(0), 0, '') RETURNING lo`, [key]);
+      const lo = rows[0]!.lo;
+      const fd = (await client.query<{ fd: number }>('SELECT lo_open($1, $2) AS fd', [lo, INV_WRITE])).rows[0]!.fd;
+      for await (const piece of coalesce(data, WRITE_CHUNK)) {
+        hash.update(piece);
+        size += piece.length;
+        await client.query('SELECT lowrite($1, $2)', [fd, piece]);
+      }
+      await client.query('SELECT lo_close($1)', [fd]);
+      const sha256 = hash.digest('hex');
+      await client.query('UPDATE blob_object SET size = $2, sha256 = $3 WHERE key = $1', [key, size, sha256]);
+      await client.query('COMMIT');
+      return { key, size, sha256 };
+    } catch (e) {
+      broken = await rollback(client);
+      if ((e as { code?: string }).code === UNIQUE_VIOLATION) throw new DomainException(ErrorCode.Conflict, `blob ${key} already exists`);
+      throw e;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    const row = await this.row(key);
+    if (!row) throw DomainException.notFound(`blob ${key} not found`);
+    const { start, end } = resolveRange(row.size, range);
+    const pool = this.pool;
+    async function* chunks(): AsyncGenerator<Buffer> {
+      for (let at = start; at < end; at += READ_CHUNK) {
+        const len = Math.min(READ_CHUNK, end - at);
+        const { rows } = await pool.query<{ b: Buffer }>('SELECT lo_get($1, $2, $3) AS b', [row!.lo, at, len]);
+        yield rows[0]!.b;
+      }
+    }
+    // objectMode off: Readable.from yields Buffers as bytes; highWaterMark 1 chunk keeps it pull-driven.
+    return Readable.from(chunks(), { objectMode: false, highWaterMark: READ_CHUNK });
+  }
+
+  async size(key: string): Promise<number | null> {
+    return (await this.row(key))?.size ?? null;
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return (await this.row(key)) !== null;
+  }
+
+  async delete(key: string): Promise<boolean> {
+    assertBlobKey(key);
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ lo: number }>('DELETE FROM blob_object WHERE key = $1 RETURNING lo', [key]);
+      if (rows[0]) await client.query('SELECT lo_unlink($1)', [rows[0].lo]);
+      await client.query('COMMIT');
+      return rows.length > 0;
+    } catch (e) {
+      broken = await rollback(client);
+      throw e;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** Nothing to do: an interrupted put is a rolled-back transaction. */
+  async sweepPartials(): Promise<number> {
+    return 0;
+  }
+
+  private async row(key: string): Promise<{ lo: number; size: number } | null> {
+    assertBlobKey(key);
+    const { rows } = await this.pool.query<{ lo: number; size: string }>('SELECT lo, size FROM blob_object WHERE key = $1', [key]);
+    return rows[0] ? { lo: Number(rows[0].lo), size: Number(rows[0].size) } : null;
+  }
+}
+
+/** Rolls back; returns the error when even that failed, so the caller drops the connection instead of pooling it. */
+async function rollback(client: PoolClient): Promise<Error | undefined> {
+  try {
+    await client.query('ROLLBACK');
+    return undefined;
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e));
+  }
+}
