@@ -112,7 +112,7 @@ describe('every OIP datatype onnxruntime supports round-trips through an Identit
     expect(body.error).toBe('not ready: models failing');
     const broken = await fetch(`${gw.url}/v2/models/broken/ready`);
     expect(broken.status).toBe(400);
-    expect(await broken.json()).toEqual({ name: 'broken', ready: false });
+    expect(await broken.json()).toEqual({ name: 'broken', ready: false, reason: expect.stringMatching(/protobuf|load|model/i) });
     expect((await fetch(`${gw.url}/v2/models/identity/ready`)).status).toBe(200);
     const infer = await fetch(`${gw.url}/v2/models/broken/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }] }) });
     expect(infer.status).toBe(503);

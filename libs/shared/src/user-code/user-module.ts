@@ -10,6 +10,8 @@ export interface CompiledModule {
 
 export class UserModuleError extends Error {}
 
+let compiling = 0;
+
 /** The SDK's entry: TypeScript source under vitest, compiled JavaScript under dist/. */
 function sdkEntry(): string {
   const base = resolve(__dirname, '..', '..', '..', 'sdk', 'src', 'index');
@@ -31,6 +33,7 @@ export async function compileUserModule(file: string): Promise<CompiledModule> {
   const esbuild = await import('esbuild');
   const sdk = sdkEntry();
   let result: import('esbuild').BuildResult<{ write: false }>;
+  compiling++;
   try {
     result = await esbuild.build({
       entryPoints: [filename],
@@ -50,6 +53,11 @@ export async function compileUserModule(file: string): Promise<CompiledModule> {
       ? errors.map((x) => (x.location ? `${x.location.file}:${x.location.line}:${x.location.column}: ${x.text}` : x.text)).join('; ')
       : (e as Error).message;
     throw new UserModuleError(`cannot compile ${filename}: ${detail}`);
+  } finally {
+    // esbuild keeps a service process per parent; it outlives an exiting parent by up to ~2 s
+    // (a stopped app would leave an orphan behind). Stop it when no compile is running; the
+    // next build starts a new one.
+    if (--compiling === 0) void esbuild.stop();
   }
   const out = result.outputFiles[0];
   if (!out) throw new UserModuleError(`cannot compile ${filename}: no output`);
