@@ -83,7 +83,7 @@ async function replicasOf(gw: string): Promise<number> {
 }
 
 /** Open loop with fetch: requests start on schedule; latency from the scheduled time. */
-async function openLoop(gw: string, body: Buffer, headerLen: number, rate: number, seconds: number): Promise<{ lat: number[]; ok: number; errors: number }> {
+async function openLoop(gw: string, body: Buffer, headerLen: number, rate: number, seconds: number, key: string): Promise<{ lat: number[]; ok: number; errors: number }> {
   const lat: number[] = [];
   let ok = 0;
   let errors = 0;
@@ -97,7 +97,7 @@ async function openLoop(gw: string, body: Buffer, headerLen: number, rate: numbe
     inflight.push(
       fetch(`${gw}/v2/models/cls_auto/infer`, {
         method: 'POST',
-        headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLen) },
+        headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLen), authorization: `Bearer ${key}` },
         body,
       }).then(
         async (r) => {
@@ -120,7 +120,7 @@ async function openLoop(gw: string, body: Buffer, headerLen: number, rate: numbe
  * 1–2 replicas, autoscaled), offered 10% → 80% → 10% of its measured saturation (at 2 replicas)
  * in open loop, replica count sampled every 500 ms.
  */
-export async function autoscaleTrace(opts: { distRoot: string; env: NodeJS.ProcessEnv; stepSeconds: number; say: (s: string) => void }): Promise<{ saturation: number; steps: TraceStep[]; timeline: { t: number; replicas: number }[] }> {
+export async function autoscaleTrace(opts: { distRoot: string; env: NodeJS.ProcessEnv; stepSeconds: number; say: (s: string) => void; key: string }): Promise<{ saturation: number; steps: TraceStep[]; timeline: { t: number; replicas: number }[] }> {
   const repo = mkdtempSync(join(tmpdir(), 'tandem-autoscale-'));
   const src = realpathSync(resolve(opts.distRoot, '../models/ppocr_cls/1/model.onnx'));
   mkdirSync(join(repo, 'cls_auto', '1'), { recursive: true });
@@ -135,7 +135,7 @@ export async function autoscaleTrace(opts: { distRoot: string; env: NodeJS.Proce
   const port = await freePort();
   const gwUrl = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(process.execPath, [resolve(opts.distRoot, 'apps/gateway/src/main.js')], {
-    env: { ...opts.env, GATEWAY_PORT: String(port), GATEWAY_GRPC_PORT: String(await freePort()), MODEL_REPOSITORY: repo, HOST: '127.0.0.1', LOG_LEVEL: 'warn', TANDEM_AUTH: 'off', AUTOSCALER_TICK_MS: '250' },
+    env: { ...opts.env, GATEWAY_PORT: String(port), GATEWAY_GRPC_PORT: String(await freePort()), MODEL_REPOSITORY: repo, HOST: '127.0.0.1', LOG_LEVEL: 'warn', TANDEM_ADMIN_KEY: opts.key, AUTOSCALER_TICK_MS: '250' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {
@@ -153,7 +153,7 @@ export async function autoscaleTrace(opts: { distRoot: string; env: NodeJS.Proce
     await Promise.all(
       Array.from({ length: 16 }, async () => {
         while (performance.now() < satEnd) {
-          const r = await fetch(`${gwUrl}/v2/models/cls_auto/infer`, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) }, body });
+          const r = await fetch(`${gwUrl}/v2/models/cls_auto/infer`, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length), authorization: `Bearer ${opts.key}` }, body });
           await r.arrayBuffer();
           if (performance.now() > satEnd - 5_000) {
             measuredFrom ||= performance.now();
@@ -180,7 +180,7 @@ export async function autoscaleTrace(opts: { distRoot: string; env: NodeJS.Proce
       const rate = Math.max(1, saturation * frac);
       const from = timeline.length;
       const r0 = await replicasOf(gwUrl);
-      const res = await openLoop(gwUrl, body, header.length, rate, opts.stepSeconds);
+      const res = await openLoop(gwUrl, body, header.length, rate, opts.stepSeconds, opts.key);
       const seen = timeline.slice(from).map((s) => s.replicas);
       const step: TraceStep = {
         step: name,

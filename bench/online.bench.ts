@@ -3,8 +3,12 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Fastify from 'fastify';
+import { randomBytes } from 'node:crypto';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { sessionOptionsFor } from '@tandem/inference';
+import { chooseAllocator } from '../scripts/launcher/allocator-env';
 import { autoscaleTrace, grpcClosedLoop } from './online-grpc-autoscale.bench-part';
+import { overload } from './online-overload.bench-part';
 import { benchDatabase, closedLoop, clsBinaryTarget, freePort, openLoop, spawnServer, type LoadResult, type Target } from './support/http-load';
 
 /**
@@ -28,9 +32,20 @@ async function fastifyBaseline(): Promise<void> {
   process.stdout.write('ready\n');
 }
 
-/** Raw onnxruntime-node (default session options, like the peer figure) at each batch size; keeps the best. */
-async function rawCls(sizes: number[], seconds: number): Promise<{ best: number; bestBatch: number; cpuMsPerItem: number }> {
-  const session = await InferenceSession.create(CLS_MODEL);
+/**
+ * The replica's own session options (models/ppocr_cls/config.json: one replica, 2 intra-op
+ * threads, no spinning, memory arena on): the like-for-like baseline for the gateway.
+ */
+const REPLICA_OPTIONS = sessionOptionsFor({ kind: 'cpu', intraOpThreads: 2 }, { allowSpinning: false, memoryArena: true });
+/** Raw configurations scanned for the ceiling: onnxruntime's defaults (spinning, all cores) and the replica's with spinning. */
+const CEILING_OPTIONS: Record<string, InferenceSession.SessionOptions> = {
+  default: {},
+  'replica+spinning': sessionOptionsFor({ kind: 'cpu', intraOpThreads: 2 }, { allowSpinning: true, memoryArena: true }),
+};
+
+/** Raw onnxruntime-node with `options` at each batch size; keeps the best. */
+async function rawCls(sizes: number[], seconds: number, options: InferenceSession.SessionOptions = REPLICA_OPTIONS, label = 'replica options'): Promise<{ best: number; bestBatch: number; cpuMsPerItem: number }> {
+  const session = await InferenceSession.create(CLS_MODEL, options);
   let best = 0;
   let bestBatch = 1;
   let cpuMsPerItem = NaN;
@@ -45,7 +60,7 @@ async function rawCls(sizes: number[], seconds: number): Promise<{ best: number;
       items += b;
     }
     const ips = items / ((performance.now() - t0) / 1000);
-    say(`raw onnxruntime cls b=${b}: ${ips.toFixed(0)} items/s`);
+    say(`raw onnxruntime cls (${label}) b=${b}: ${ips.toFixed(0)} items/s`);
     if (ips > best) [best, bestBatch, cpuMsPerItem] = [ips, b, ((cpuSeconds(process.pid) - cpu0) * 1000) / items];
   }
   await session.release();
@@ -76,7 +91,15 @@ const median = (xs: number[]): number => {
 async function main(): Promise<void> {
   say(`bench:online — ${ROUNDS} interleaved rounds of ${SECONDS}s phases; servers in child processes, load generator in this process`);
   const scan = await rawCls([1, 8, 32, 64], Math.max(1, SECONDS / 2));
-  say(`raw onnxruntime cls best batch: b=${scan.bestBatch}`);
+  say(`raw onnxruntime cls (replica options) best batch: b=${scan.bestBatch}`);
+  // The ceiling: the best raw configuration found, whatever its options (not what the gateway runs).
+  let ceiling = { items: scan.best, config: `replica options b=${scan.bestBatch}` };
+  for (const [label, o] of Object.entries(CEILING_OPTIONS)) {
+    const r = await rawCls([8, 32, 64], Math.max(1, SECONDS / 2), o, label);
+    if (r.best > ceiling.items) ceiling = { items: r.best, config: `${label} b=${r.bestBatch}` };
+  }
+  say(`raw onnxruntime cls ceiling: ${ceiling.items.toFixed(0)} items/s (${ceiling.config})`);
+  const key = `tdm_bench_${randomBytes(12).toString('hex')}`;
 
   const databaseUrl = await benchDatabase('tandem_bench_online', process.env.DATABASE_URL);
   const gwPort = await freePort();
@@ -86,11 +109,12 @@ async function main(): Promise<void> {
     ['dist/apps/gateway/src/main.js'],
     {
       ...process.env,
+      ...chooseAllocator('glibc', process.env).env,
       GATEWAY_PORT: String(gwPort),
       GATEWAY_GRPC_PORT: String(grpcPort),
       HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      TANDEM_AUTH: 'off', // auth has its own tests (test/auth.e2e.spec.ts)
+      // The shipped configuration: authentication on, every request carries the bench admin key.
+      TANDEM_ADMIN_KEY: key,
       DATABASE_URL: databaseUrl,
       QUEUE_PREFIX: 'benchonline',
       MODEL_REPOSITORY: process.env.BENCH_MODEL_REPOSITORY ?? 'models',
@@ -99,12 +123,12 @@ async function main(): Promise<void> {
   );
   const baseline = await spawnServer([__filename, '--fastify-baseline', String(fPort)], process.env);
   try {
-    const cls = clsBinaryTarget(gwPort);
+    const cls = clsBinaryTarget(gwPort, key);
     const scorer: Target = {
       port: gwPort,
       path: '/v2/models/scorer/infer',
       body: Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [0.5] }] })),
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
     };
     const fTarget: Target = { port: fPort, path: '/score', body: Buffer.from('{"x":0.5}'), headers: { 'content-type': 'application/json' } };
     await closedLoop(cls, 32, 2);
@@ -133,6 +157,7 @@ async function main(): Promise<void> {
     const rawMed = median(rounds.map((x) => x.raw));
     const gwMed = median(rounds.map((x) => x.gw.rps));
     const ratioCls = median(rounds.map((x) => x.gw.rps / x.raw));
+    const ratioCeiling = gwMed / ceiling.items;
     const scMed = median(rounds.map((x) => x.sc.rps));
     const fMed = median(rounds.map((x) => x.fst.rps));
     const ratioScorer = median(rounds.map((x) => x.sc.rps / x.fst.rps));
@@ -141,21 +166,27 @@ async function main(): Promise<void> {
     const open = await openLoop(cls, half, SECONDS * 2);
     say(`gateway cls open loop at ${half.toFixed(0)} req/s (50% of median saturation): p50 ${open.p50.toFixed(2)} ms p99 ${open.p99.toFixed(2)} ms (${open.errors} errors)`);
 
-    say(`median raw cls ${rawMed.toFixed(0)} items/s, gateway ${gwMed.toFixed(0)} items/s; median ratio cls ${ratioCls.toFixed(3)} (target >= 0.85)`);
+    say(`median raw cls ${rawMed.toFixed(0)} items/s, gateway ${gwMed.toFixed(0)} items/s; median ratio cls ${ratioCls.toFixed(3)} (target >= 0.85); gateway / ceiling ${ratioCeiling.toFixed(3)}`);
     say(`median scorer ${scMed.toFixed(0)} req/s, plain Fastify ${fMed.toFixed(0)} req/s; median ratio scorer ${ratioScorer.toFixed(3)} (target >= 0.6)`);
     say(`p99 at half load: ${open.p99.toFixed(2)} ms (target <= 50 ms)`);
 
+    // Heavy overload (issue 20): 600 clients vs 32, admitted latency only.
+    const over = await overload(cls, SECONDS, ROUNDS, say);
+    const overRatio = median(over.map((o) => o.ratio));
+    const overP99 = median(over.map((o) => o.c600.p99));
+    say(`median overload goodput ratio c=600 / c=32 ${overRatio.toFixed(3)} (target >= 0.9), admitted p99 at c=600 ${overP99.toFixed(0)} ms (target <= 1000)`);
+
     // gRPC beside REST binary, same model, same concurrency, back to back.
     const protoDir = resolve('dist/apps/gateway/src/grpc/proto');
-    await grpcClosedLoop(`127.0.0.1:${grpcPort}`, protoDir, 32, 1);
-    const grpc = await grpcClosedLoop(`127.0.0.1:${grpcPort}`, protoDir, 32, SECONDS);
+    await grpcClosedLoop(`127.0.0.1:${grpcPort}`, protoDir, 32, 1, 1, key);
+    const grpc = await grpcClosedLoop(`127.0.0.1:${grpcPort}`, protoDir, 32, SECONDS, 1, key);
     const restAgain = await closedLoop(cls, 32, SECONDS);
     say(
       `gRPC raw contents cls c=32: ${grpc.itemsS.toFixed(0)} items/s p50 ${grpc.p50.toFixed(1)} p99 ${grpc.p99.toFixed(1)} ms (${grpc.errors} errors) | REST binary ${restAgain.rps.toFixed(0)} items/s | ratio grpc/rest ${(grpc.itemsS / restAgain.rps).toFixed(3)}`,
     );
     gateway.kill('SIGTERM');
     baseline.kill('SIGTERM');
-    const trace = await autoscaleTrace({ distRoot: resolve('dist'), env: { ...process.env, DATABASE_URL: databaseUrl, QUEUE_PREFIX: 'benchautoscale' }, stepSeconds: Math.max(6, SECONDS * 2), say });
+    const trace = await autoscaleTrace({ distRoot: resolve('dist'), env: { ...process.env, DATABASE_URL: databaseUrl, QUEUE_PREFIX: 'benchautoscale' }, stepSeconds: Math.max(6, SECONDS * 2), say, key });
     say(`autoscale timeline (s:replicas): ${trace.timeline.map((p) => `${p.t}:${p.replicas}`).join(' ')}`);
     const r = (v: number, d = 1): number => Number(v.toFixed(d));
     say(
@@ -163,8 +194,11 @@ async function main(): Promise<void> {
         bench: 'online',
         raw_items_s: r(rawMed),
         raw_best_batch: scan.bestBatch,
+        raw_ceiling_items_s: r(ceiling.items),
+        raw_ceiling_config: ceiling.config,
         gateway_items_s: r(gwMed),
         ratio_cls: r(ratioCls, 3),
+        ratio_ceiling: r(ratioCeiling, 3),
         scorer_req_s: r(scMed),
         scorer_p50_ms: r(median(rounds.map((x) => x.sc.p50)), 2),
         scorer_p99_ms: r(median(rounds.map((x) => x.sc.p99)), 2),
@@ -172,6 +206,9 @@ async function main(): Promise<void> {
         ratio_scorer: r(ratioScorer, 3),
         p50_ms_half_load: r(open.p50, 2),
         p99_ms_half_load: r(open.p99, 2),
+        overload_ratio: r(overRatio, 3),
+        overload_c600_p99_ms: r(overP99, 1),
+        overload_c600_rejected_s: r(median(over.map((o) => o.c600.errors / o.c600.seconds))),
         grpc_items_s: r(grpc.itemsS),
         grpc_p99_ms: r(grpc.p99, 2),
         rest_binary_items_s: r(restAgain.rps),
