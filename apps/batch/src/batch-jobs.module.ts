@@ -22,6 +22,15 @@ import { USER_CODE, type UserCode } from './user-tasks/user-code';
 import { ChunkRunner, TASK_LOGGER } from './worker/chunk-runner.service';
 import { ChunkWorkerService } from './worker/chunk-worker.service';
 import { batchCapacityProviders } from './worker/batch-capacity.providers';
+import { DataSource } from 'typeorm';
+import { BlobStores } from '@tandem/persistence';
+import { FileRepository } from './files/file.repository';
+import { FileBatchRepository } from './file-batches/file-batch.repository';
+import { FileBatchService } from './file-batches/file-batch.service';
+import { FileBatchSweeper } from './file-batches/file-batch.sweeper';
+import { FileBatchFinalizer } from './file-batches/file-batch.finalizer';
+import { FileChunkProcessor } from './file-batches/file-chunk.processor';
+import { FileInferRunner } from './file-batches/file-infer.runner';
 
 /** What startBatch prepared before Nest starts: the user's code (loaded async, may refuse boot) and the app's logger. */
 export interface BatchRuntime {
@@ -52,12 +61,16 @@ export class BatchJobsModule {
       ReducerRegistry,
       { provide: INFER_TASK, useClass: InferTask },
       ...batchCapacityProviders(cfg),
+      // Batches over files (issue 15): every role reads blobs and sweeps expiry/lost finalize jobs.
+      { provide: BlobStores, inject: [DataSource], useFactory: (ds: DataSource) => BlobStores.create(ds, { kind: cfg.files.blobStore, dir: cfg.files.blobDir }) },
+      FileBatchRepository,
+      FileBatchSweeper,
     ];
     if (role !== 'worker') {
       controllers.push(BatchController);
-      providers.push(BatchSubmissionService, BatchQueryService, BatchControlService, NdjsonBodyRegistrar);
+      providers.push(BatchSubmissionService, BatchQueryService, BatchControlService, NdjsonBodyRegistrar, FileRepository, FileBatchService);
     }
-    if (role !== 'api') providers.push(ChunkRunner, ChunkWorkerService);
+    if (role !== 'api') providers.push(ChunkRunner, ChunkWorkerService, FileInferRunner, FileChunkProcessor, FileBatchFinalizer);
     return {
       module: BatchJobsModule,
       imports: [BullModule.registerQueue({ name: BATCH_CHUNK_QUEUE, ...resolveQueueConnection(cfg.queue) })],

@@ -19,7 +19,7 @@ export class BatchControlService {
   ) {}
 
   async cancel(id: string, tenant: Tenant): Promise<BatchView> {
-    await this.visible(id, tenant);
+    this.chordOnly(await this.visible(id, tenant), 'cancel');
     const pending = await this.chunks.pendingIdxs(id);
     const b = await this.batches.cancel(id);
     if (!b) return this.conflict(id, 'cancel');
@@ -29,7 +29,7 @@ export class BatchControlService {
   }
 
   async pause(id: string, tenant: Tenant): Promise<BatchView> {
-    await this.visible(id, tenant);
+    this.chordOnly(await this.visible(id, tenant), 'pause');
     const b = await this.batches.transition(id, ['queued', 'running'], 'paused');
     if (!b) return this.conflict(id, 'pause');
     await this.queue.remove(id, await this.chunks.pendingIdxs(id)).catch(() => undefined);
@@ -38,6 +38,7 @@ export class BatchControlService {
 
   async resume(id: string, tenant: Tenant): Promise<BatchView> {
     const cur = await this.visible(id, tenant);
+    this.chordOnly(cur, 'resume');
     const b = await this.batches.transition(id, ['paused'], cur.startedAt ? 'running' : 'queued');
     if (!b) return this.conflict(id, 'resume');
     await this.queue.enqueue(b, await this.chunks.pendingIdxs(id));
@@ -54,6 +55,11 @@ export class BatchControlService {
     const b = await this.batches.get(id, tenant);
     if (!b || b.state === 'submitting') throw DomainException.notFound(`batch ${id} not found`);
     return b;
+  }
+
+  /** pause/resume/cancel are the chord API's; a file batch is cancelled as `batch_…` (OpenAI's cancel, which finalizes it). */
+  private chordOnly(b: BatchRow, verb: string): void {
+    if (b.kind === 'file') throw new DomainException(ErrorCode.Conflict, `cannot ${verb} a file batch by its uuid; use /v1/batches/batch_${b.id.replace(/-/g, '')}/cancel`);
   }
 
   private async conflict(id: string, verb: string): Promise<never> {

@@ -9,12 +9,15 @@ import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import { BatchControlService } from './batch-control.service';
 import { BatchQueryService, type ErrorView } from './batch-query.service';
 import { BatchSubmissionService, type ItemSource } from './batch-submission.service';
-import { listQuerySchema, pageQuerySchema, parseBatchId, parseWith, submitOptionsSchema } from './batch.dto';
+import { pageQuerySchema, parseBatchId, parseWith, submitOptionsSchema } from './batch.dto';
 import { bodyTooLarge, NDJSON } from './ndjson-body.registrar';
 import { ndjsonItems } from './ndjson';
 import { tenantOf } from './batch-tenant';
 import type { Tenant } from './batch.types';
 import type { BatchView } from './batch.view';
+import { anyListSchema, createFileBatchSchema, isFileBatchId } from '../file-batches/file-batch.dto';
+import { FileBatchService, type AnyBatchList } from '../file-batches/file-batch.service';
+import type { OpenAiBatchView } from '../file-batches/file-batch.view';
 
 const EVENTS_POLL_MS = 500;
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
@@ -29,9 +32,13 @@ export class BatchController {
     private readonly submission: BatchSubmissionService,
     private readonly query: BatchQueryService,
     private readonly control: BatchControlService,
+    private readonly files: FileBatchService,
   ) {}
 
-  /** JSON body `{task, items, reducer, ...}`, or NDJSON items with the options in the query string. */
+  /**
+   * JSON body `{task, items, reducer, ...}`, or NDJSON items with the options in the query string;
+   * or OpenAI's `{input_file_id, endpoint, completion_window, metadata}`: a batch over a file.
+   */
   @Post()
   async submit(
     @Req() req: FastifyRequest,
@@ -39,7 +46,7 @@ export class BatchController {
     @Body() body: unknown,
     @Query() query: Record<string, unknown>,
     @Headers('idempotency-key') idemHeader?: string,
-  ): Promise<BatchView> {
+  ): Promise<BatchView | OpenAiBatchView> {
     const isNdjson = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() === NDJSON;
     let source: ItemSource;
     let raw: Record<string, unknown>;
@@ -52,6 +59,10 @@ export class BatchController {
     } else {
       // JSON: NdjsonBodyRegistrar's capped reader already answered 413 as the body limit was passed.
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw DomainException.invalid('body must be a JSON object (or send application/x-ndjson)');
+      if ('input_file_id' in body) {
+        void reply.status(200); // OpenAI answers a created batch with 200
+        return this.files.create(parseWith(createFileBatchSchema, body), tenant(req));
+      }
       const { items, ...rest } = body as Record<string, unknown>;
       if (!Array.isArray(items)) throw DomainException.invalid('items: must be a JSON array (or upload application/x-ndjson)');
       raw = rest;
@@ -66,13 +77,16 @@ export class BatchController {
     return this.query.get(batch.id, who);
   }
 
+  /** Both kinds, newest first, in both shapes: OpenAI's list (`data`, `after`) and the chord API's page (`items`, `cursor`). */
   @Get()
-  async list(@Req() req: FastifyRequest, @Query() q: Record<string, unknown>): Promise<{ items: BatchView[]; nextCursor: string | null }> {
-    return this.query.list(parseWith(listQuerySchema, q), tenant(req));
+  async list(@Req() req: FastifyRequest, @Query() q: Record<string, unknown>): Promise<AnyBatchList> {
+    return this.files.list(parseWith(anyListSchema, q), tenant(req));
   }
 
+  /** `batch_…`: a file batch, OpenAI's object; a uuid: any batch in the chord API's view. */
   @Get(':id')
-  async get(@Req() req: FastifyRequest, @Param('id') id: string): Promise<BatchView> {
+  async get(@Req() req: FastifyRequest, @Param('id') id: string): Promise<BatchView | OpenAiBatchView> {
+    if (isFileBatchId(id)) return this.files.get(id, tenant(req));
     return this.query.get(parseBatchId(id), tenant(req));
   }
 
@@ -84,7 +98,8 @@ export class BatchController {
   }
 
   @Post(':id/cancel')
-  async cancel(@Req() req: FastifyRequest, @Param('id') id: string): Promise<BatchView> {
+  async cancel(@Req() req: FastifyRequest, @Param('id') id: string): Promise<BatchView | OpenAiBatchView> {
+    if (isFileBatchId(id)) return this.files.cancel(id, tenant(req));
     return this.control.cancel(parseBatchId(id), tenant(req));
   }
 

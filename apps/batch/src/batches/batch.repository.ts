@@ -9,16 +9,17 @@ import type { BatchRow, NewBatch, OwnerUsage, Tenant } from './batch.types';
 const OWNER_LOCK_WAIT_MS = 5_000;
 const OWNER_LOCK_POLL_MS = 50;
 
-const COLUMNS = `id, seq, owner, stored_bytes, idempotency_key, task, model, reducer, chunk_size, priority, may_borrow, failure_policy, max_attempts,
+export const BATCH_COLUMNS = `id, seq, kind, owner, stored_bytes, idempotency_key, task, model, reducer, chunk_size, priority, may_borrow, failure_policy, max_attempts,
   state, item_count, chunk_count, chunks_done, chunks_failed, items_done, items_failed, result, error,
   created_at, started_at, finished_at`;
 
 type Raw = Record<string, unknown>;
 
-function toRow(r: Raw): BatchRow {
+export function toBatchRow(r: Raw): BatchRow {
   return {
     id: r.id as string,
     seq: Number(r.seq),
+    kind: r.kind === 'file' ? 'file' : 'chord',
     owner: (r.owner as string | null) ?? null,
     idempotencyKey: (r.idempotency_key as string | null) ?? null,
     task: r.task as string,
@@ -93,15 +94,15 @@ export class BatchRepository {
 
   /** Idempotency keys are per owner: another key's identical key is a different batch. */
   async findByIdempotencyKey(owner: string, key: string): Promise<BatchRow | null> {
-    const rows = (await this.ds.query(`SELECT ${COLUMNS} FROM batch WHERE owner = $1 AND idempotency_key = $2`, [owner, key])) as Raw[];
-    return rows[0] ? toRow(rows[0]) : null;
+    const rows = (await this.ds.query(`SELECT ${BATCH_COLUMNS} FROM batch WHERE owner = $1 AND idempotency_key = $2`, [owner, key])) as Raw[];
+    return rows[0] ? toBatchRow(rows[0]) : null;
   }
 
   /** The batch, or null when it does not exist or the tenant may not see it (callers answer 404 either way). */
   async get(id: string, tenant?: Tenant): Promise<BatchRow | null> {
     const params: unknown[] = [id];
-    const rows = (await this.ds.query(`SELECT ${COLUMNS} FROM batch WHERE id = $1${ownerClause(tenant, params)}`, params)) as Raw[];
-    return rows[0] ? toRow(rows[0]) : null;
+    const rows = (await this.ds.query(`SELECT ${BATCH_COLUMNS} FROM batch WHERE id = $1${ownerClause(tenant, params)}`, params)) as Raw[];
+    return rows[0] ? toBatchRow(rows[0]) : null;
   }
 
   /**
@@ -134,11 +135,11 @@ export class BatchRepository {
       await fill(tx);
       const { chunks, items, bytes } = tx.counts;
       const rows = (await qr.query(
-        `UPDATE batch SET state = 'queued', item_count = $2, chunk_count = $3, stored_bytes = $4, progressed_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+        `UPDATE batch SET state = 'queued', item_count = $2, chunk_count = $3, stored_bytes = $4, progressed_at = now() WHERE id = $1 RETURNING ${BATCH_COLUMNS}`,
         [b.id, items, chunks, bytes],
       )) as [Raw[], number];
       await qr.commitTransaction();
-      return toRow(rows[0][0]);
+      return toBatchRow(rows[0][0]);
     } catch (e) {
       if (qr.isTransactionActive) await qr.rollbackTransaction().catch(() => undefined);
       throw e;
@@ -184,10 +185,10 @@ export class BatchRepository {
       where.push(`seq < $${params.length}`);
     }
     const rows = (await this.ds.query(
-      `SELECT ${COLUMNS} FROM batch WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT $1`,
+      `SELECT ${BATCH_COLUMNS} FROM batch WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT $1`,
       params,
     )) as Raw[];
-    return rows.map(toRow);
+    return rows.map(toBatchRow);
   }
 
   /** Moves a batch from one of `from` to `to`; returns the row after, or null if it was in no such state. */
@@ -195,10 +196,10 @@ export class BatchRepository {
     const rows = (await this.ds.query(
       `UPDATE batch SET state = $3, progressed_at = now(),
          finished_at = CASE WHEN $3 IN ('succeeded','failed','cancelled') THEN now() ELSE finished_at END
-       WHERE id = $1 AND state = ANY($2::text[]) RETURNING ${COLUMNS}`,
+       WHERE id = $1 AND state = ANY($2::text[]) RETURNING ${BATCH_COLUMNS}`,
       [id, from, to],
     )) as [Raw[], number];
-    return rows[0][0] ? toRow(rows[0][0]) : null;
+    return rows[0][0] ? toBatchRow(rows[0][0]) : null;
   }
 
   /**
@@ -210,28 +211,28 @@ export class BatchRepository {
       await m.query(`UPDATE batch_chunk SET state = 'cancelled', finished_at = now() WHERE batch_id = $1 AND state = 'pending'`, [id]);
       const rows = (await m.query(
         `UPDATE batch SET state = 'cancelled', finished_at = now(), progressed_at = now()
-         WHERE id = $1 AND state IN ('queued','running','paused') RETURNING ${COLUMNS}`,
+         WHERE id = $1 AND state IN ('queued','running','paused') RETURNING ${BATCH_COLUMNS}`,
         [id],
       )) as [Raw[], number];
-      return rows[0][0] ? toRow(rows[0][0]) : null;
+      return rows[0][0] ? toBatchRow(rows[0][0]) : null;
     });
   }
 
   /** Deletes a finished batch (its chunks cascade); false when it is not (or no longer) terminal. */
   async deleteFinished(id: string): Promise<boolean> {
-    const [, n] = (await this.ds.query(`DELETE FROM batch WHERE id = $1 AND state IN ('succeeded','failed','cancelled')`, [id])) as [unknown, number];
+    const [, n] = (await this.ds.query(`DELETE FROM batch WHERE id = $1 AND state IN ('succeeded','failed','cancelled','expired')`, [id])) as [unknown, number];
     return n > 0;
   }
 
   /** Non-terminal, unpaused batches with no progress for `idleMs`: candidates for reconciling. */
   async idleActive(idleMs: number, limit = 100): Promise<BatchRow[]> {
     const rows = (await this.ds.query(
-      `SELECT ${COLUMNS} FROM batch WHERE state IN ('queued','running')
+      `SELECT ${BATCH_COLUMNS} FROM batch WHERE state IN ('queued','running')
          AND progressed_at < now() - ($1::double precision * interval '1 millisecond')
        ORDER BY seq LIMIT $2`,
       [idleMs, limit],
     )) as Raw[];
-    return rows.map(toRow);
+    return rows.map(toBatchRow);
   }
 
   /** Marks that the reconciler looked, so an idle batch is not rescanned every tick. */

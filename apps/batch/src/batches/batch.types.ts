@@ -1,4 +1,4 @@
-import type { BatchState } from '@tandem/persistence';
+import type { BatchKind, BatchState } from '@tandem/persistence';
 
 export type FailurePolicy = 'fail' | 'continue';
 
@@ -10,6 +10,7 @@ export type PublicBatchState = (typeof PUBLIC_STATES)[number];
 export interface BatchRow {
   id: string;
   seq: number;
+  kind: BatchKind;
   /** The submitting key's principal id; null for batches from before ownership (admins only). */
   owner: string | null;
   idempotencyKey: string | null;
@@ -58,6 +59,7 @@ export type NewBatch = Pick<BatchRow, 'id' | 'owner' | 'idempotencyKey' | 'task'
 
 /** What a worker needs to run one chunk. */
 export interface ChunkWork {
+  kind: BatchKind;
   batchState: BatchState;
   chunkState: string;
   task: string;
@@ -66,6 +68,8 @@ export interface ChunkWork {
   priority: number;
   mayBorrow: boolean;
   items: unknown[];
+  /** File batches: the chunk's input bytes [start, end) and the 1-based number of its first line. */
+  range: { start: number; end: number; firstLine: number } | null;
 }
 
 export interface ChunkOutcome {

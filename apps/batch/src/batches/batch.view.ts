@@ -33,6 +33,22 @@ export interface BatchView {
   finishedAt: string | null;
 }
 
+/** The chord API's states; a file batch's own states (issue 15) map onto the nearest of them. */
+function chordState(s: BatchRow['state']): PublicBatchState {
+  switch (s) {
+    case 'submitting': // never committed, so never seen; mapped defensively
+      return 'queued';
+    case 'finalizing':
+    case 'cancelling':
+    case 'expiring':
+      return 'running';
+    case 'expired':
+      return 'failed';
+    default:
+      return s;
+  }
+}
+
 export function toView(b: BatchRow, now = Date.now()): BatchView {
   const settled = b.itemsDone + b.itemsFailed;
   const progress = b.itemCount === 0 ? 100 : Math.floor((settled / b.itemCount) * 10_000) / 100;
@@ -44,8 +60,7 @@ export function toView(b: BatchRow, now = Date.now()): BatchView {
   return {
     id: b.id,
     owner: b.owner,
-    // 'submitting' rows are never committed, so they are never seen; map defensively anyway.
-    state: b.state === 'submitting' ? 'queued' : b.state,
+    state: chordState(b.state),
     task: b.task,
     model: b.model,
     reducer: b.reducer,

@@ -31,7 +31,7 @@ export class ChunkRepository {
          WHERE c.batch_id = $1 AND c.idx = $2 AND b.id = c.batch_id AND c.state = 'pending'
            AND b.state IN ('queued','running') AND c.attempts < b.max_attempts
          RETURNING c.idx)
-       SELECT b.state AS batch_state, b.task, b.model, b.reducer, b.priority, b.may_borrow,
+       SELECT b.kind, b.state AS batch_state, b.task, c.start_byte, c.end_byte, c.first_item, b.model, b.reducer, b.priority, b.may_borrow,
               CASE WHEN c.state = 'pending' AND b.state IN ('queued','running') AND NOT EXISTS (SELECT 1 FROM started)
                    THEN 'exhausted' ELSE c.state END AS chunk_state,
               -- The payload only for a chunk that runs now: a cancelled or paused batch's queued
@@ -43,6 +43,7 @@ export class ChunkRepository {
     const r = rows[0];
     if (!r) return null;
     return {
+      kind: r.kind === 'file' ? 'file' : 'chord',
       batchState: r.batch_state as BatchState,
       chunkState: r.chunk_state as string,
       task: r.task as string,
@@ -51,6 +52,7 @@ export class ChunkRepository {
       priority: Number(r.priority),
       mayBorrow: r.may_borrow !== false,
       items: (r.items as unknown[] | null) ?? [],
+      range: r.start_byte === null || r.start_byte === undefined ? null : { start: Number(r.start_byte), end: Number(r.end_byte), firstLine: Number(r.first_item) + 1 },
     };
   }
 
@@ -76,6 +78,28 @@ export class ChunkRepository {
     });
   }
 
+  /**
+   * A file batch's chunk: names its part blobs and counts its lines in the transaction that flips
+   * it from `pending`, so exactly one attempt's parts are ever the chunk's (a duplicate gets
+   * `counted: false` and deletes its own blobs). Settles like any chunk.
+   */
+  async commitParts(batchId: string, idx: number, attempt: number, parts: { output: string | null; error: string | null; ok: number; failed: number }): Promise<ChunkOutcome> {
+    return this.ds.transaction(async (m) => {
+      const [flipped] = (await m.query(
+        `UPDATE batch_chunk SET state = 'done', output_part = $3, error_part = $4, attempts = GREATEST(attempts, $5), error = NULL, finished_at = now()
+         WHERE batch_id = $1 AND idx = $2 AND state = 'pending' RETURNING item_count`,
+        [batchId, idx, parts.output, parts.error, attempt],
+      )) as [Raw[], number];
+      if (flipped.length === 0) return { counted: false, finalized: false };
+      await m.query(`UPDATE file_batch SET requests_completed = requests_completed + $2, requests_failed = requests_failed + $3 WHERE batch_id = $1`, [
+        batchId,
+        parts.ok,
+        parts.failed,
+      ]);
+      return this.settle(m, batchId, Number(flipped[0].item_count), 'done', () => null);
+    });
+  }
+
   /** Dead-letters the chunk with its error after its last attempt. */
   async deadLetter(batchId: string, idx: number, attempt: number, error: string, fanIn: FanIn): Promise<ChunkOutcome> {
     return this.ds.transaction(async (m) => {
@@ -95,12 +119,19 @@ export class ChunkRepository {
     const [rows] = (await m.query(
       `UPDATE batch SET ${bump}, stored_bytes = stored_bytes + $3, progressed_at = now(), started_at = COALESCE(started_at, now()),
          state = CASE WHEN state = 'queued' THEN 'running' ELSE state END
-       WHERE id = $1 RETURNING state, chunks_done, chunks_failed, chunk_count, failure_policy`,
+       WHERE id = $1 RETURNING kind, state, chunks_done, chunks_failed, chunk_count, failure_policy`,
       [batchId, items, outputBytes],
     )) as [Raw[], number];
     const b = rows[0];
     if (!b) return { counted: true, finalized: false };
     const state = b.state as BatchState;
+    if (b.kind === 'file') {
+      // A file batch has no reducer: its last settle hands it to the finalizer (stitching the parts).
+      if (state !== 'running' || Number(b.chunks_done) + Number(b.chunks_failed) !== Number(b.chunk_count)) return { counted: true, finalized: false };
+      await m.query(`UPDATE batch SET state = 'finalizing' WHERE id = $1`, [batchId]);
+      await m.query(`UPDATE file_batch SET finalizing_at = now() WHERE batch_id = $1`, [batchId]);
+      return { counted: true, finalized: true };
+    }
     const open = state === 'running' || state === 'paused';
     // Fail-fast policy: the first dead chunk fails the batch at once; that is its fan-in.
     if (how === 'dead' && b.failure_policy === 'fail' && open) {

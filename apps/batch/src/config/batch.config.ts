@@ -59,6 +59,9 @@ const batchSchema = z.object({
   BATCH_FILE_LIMIT_MB: env.num(200, 0.001, 1_048_576),
   BATCH_FILE_LINE_LIMIT: env.int(50_000, 1, 100_000_000),
   BATCH_RETENTION_DAYS: env.num(30, 0.001, 36_500),
+  // Batches over files (issue 15, part 2): a chunk is a byte range of whole lines, closed at either limit.
+  BATCH_FILE_CHUNK_LINES: env.int(500, 1, 100_000),
+  BATCH_FILE_CHUNK_MB: env.num(4, 0.001, 1024),
 });
 
 export interface BatchConfig extends InfraConfig {
@@ -86,6 +89,9 @@ export interface BatchFilesConfig {
   lineLimitBytes: number;
   /** Files are deleted this long after creation. */
   retentionMs: number;
+  /** File batches: requests per chunk, and bytes after which a chunk is closed at the next line end. */
+  chunkLines: number;
+  chunkBytes: number;
 }
 
 export interface BatchJobsConfig {
@@ -195,6 +201,8 @@ export function loadBatchConfig(source: EnvSource): BatchConfig {
       maxLines: e.BATCH_FILE_LINE_LIMIT,
       lineLimitBytes: Math.round(e.BATCH_UPLOAD_LINE_LIMIT_KB * 1024),
       retentionMs: Math.round(e.BATCH_RETENTION_DAYS * 86_400_000),
+      chunkLines: e.BATCH_FILE_CHUNK_LINES,
+      chunkBytes: Math.round(e.BATCH_FILE_CHUNK_MB * 1024 * 1024),
     },
   };
 }

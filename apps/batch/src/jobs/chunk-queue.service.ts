@@ -3,7 +3,7 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import type { JobsOptions, Queue } from 'bullmq';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import { BatchMetrics } from '../metrics/batch.metrics';
-import { BATCH_CHUNK_QUEUE, chunkJobId, JOB_NAMES, type ChunkJobData } from './job-catalogue';
+import { BATCH_CHUNK_QUEUE, chunkJobId, finalizeJobId, JOB_NAMES, type ChunkJobData, type FinalizeJobData } from './job-catalogue';
 
 const BULK = 1_000;
 
@@ -16,7 +16,7 @@ export function bullPriority(priority: number): number {
 @Injectable()
 export class ChunkQueueService implements OnModuleInit {
   constructor(
-    @InjectQueue(BATCH_CHUNK_QUEUE) private readonly queue: Queue<ChunkJobData>,
+    @InjectQueue(BATCH_CHUNK_QUEUE) private readonly queue: Queue<ChunkJobData | FinalizeJobData>,
     @Inject(BATCH_CONFIG) private readonly cfg: BatchConfig,
     private readonly metrics: BatchMetrics,
   ) {}
@@ -43,6 +43,18 @@ export class ChunkQueueService implements OnModuleInit {
       }));
       await this.queue.addBulk(jobs);
     }
+  }
+
+  /** The finalize job of a file batch (first in line: it ends a batch); a job still queued is left alone. */
+  async enqueueFinalize(batchId: string): Promise<void> {
+    await this.queue.add(JOB_NAMES.finalize, { batchId }, {
+      jobId: finalizeJobId(batchId),
+      priority: 1,
+      attempts: 5,
+      backoff: { type: 'exponential', delay: this.cfg.jobs.backoffMs, jitter: 0.5 },
+      removeOnComplete: true,
+      removeOnFail: true,
+    });
   }
 
   /** Chunks of `idxs` whose job the queue store no longer has. */

@@ -6,6 +6,8 @@ export const BATCH_CHUNK_QUEUE = 'batch-chunks';
 
 export const JOB_NAMES = {
   chunk: 'batch.chunk',
+  /** A file batch's last step: stitch its parts into the output and error files. */
+  finalize: 'batch.finalize',
 } as const;
 
 export type JobName = (typeof JOB_NAMES)[keyof typeof JOB_NAMES];
@@ -16,8 +18,24 @@ export interface ChunkJobData {
   chunk: number;
 }
 
+export interface FinalizeJobData {
+  batchId: string;
+}
+
 export interface JobPayloads {
   'batch.chunk': ChunkJobData;
+  'batch.finalize': FinalizeJobData;
+}
+
+/** One finalize job per batch at a time (the finalizer is idempotent anyway). */
+export function finalizeJobId(batchId: string): string {
+  return `${batchId}_final`;
+}
+
+export function parseFinalizeJob(data: unknown): FinalizeJobData {
+  const d = data as Partial<FinalizeJobData> | null;
+  if (!d || typeof d.batchId !== 'string' || !UUID.test(d.batchId)) throw new Error(`malformed ${JOB_NAMES.finalize} payload`);
+  return { batchId: d.batchId };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

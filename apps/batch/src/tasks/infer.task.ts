@@ -1,49 +1,13 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { ModelRepository, repositoryUnitResolver, UnitRunner, type LogLevel, type ProcessControl, type UnitItemInput, type UnitModelResolver, type UnitOpened, type UnitRunnerOptions } from '@tandem/inference';
-import { BatchCapacity, type Preemptible, type UnitSlot } from '@tandem/scheduler';
+import { ModelRepository, repositoryUnitResolver, UnitRunner, type LogLevel, type UnitItemInput, type UnitModelResolver, type UnitOpened, type UnitRunnerOptions } from '@tandem/inference';
+import { BatchCapacity, type UnitSlot } from '@tandem/scheduler';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import type { BatchTask, TaskContext } from './batch-task';
 import { decodeInferItems, describeInferItem, ITEM_DATATYPES } from './infer-items';
 import { itemOutputs } from './infer-outputs';
+import { UnitProcessHold } from '../worker/unit-process-hold';
 
 export const INFER_TASK = Symbol('INFER_TASK');
-
-/**
- * What BatchCapacity suspends and resumes for one run: the unit process once the run has one.
- * A revocation that lands while the process is still being taken or started stops it on arrival.
- */
-class UnitProcessHold implements Preemptible {
-  private proc: ProcessControl | null = null;
-  private stopped = false;
-  private killed = false;
-
-  /** The process (started or loading) this run will use: it follows the hold's state from now on. */
-  attach<P extends ProcessControl>(p: P): P {
-    this.proc = p;
-    if (this.killed) p.kill();
-    else if (this.stopped) p.suspend();
-    return p;
-  }
-
-  detach(): void {
-    this.proc = null;
-  }
-
-  suspend(): void {
-    this.stopped = true;
-    this.proc?.suspend();
-  }
-
-  resume(): void {
-    this.stopped = false;
-    this.proc?.resume();
-  }
-
-  kill(): void {
-    this.killed = true;
-    this.proc?.kill();
-  }
-}
 
 /** The `infer` task plus the model check submission needs before anything is enqueued. */
 export interface InferTaskProvider extends BatchTask {

@@ -2,12 +2,14 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { PinoLogger } from '@tandem/shared';
 import { BatchRepository } from '../batches/batch.repository';
 import { ChunkRepository } from '../batches/chunk.repository';
-import type { ChunkOutcome } from '../batches/batch.types';
+import type { ChunkOutcome, ChunkWork } from '../batches/batch.types';
 import { fanInOf } from '../jobs/fan-in';
 import { ReducerRegistry } from '../reducers/reducer.registry';
 import { sdkLogger } from '../user-tasks/user-task.adapter';
 import { TaskRegistry } from '../tasks/task.registry';
 import { BatchMetrics } from '../metrics/batch.metrics';
+import { ChunkQueueService } from '../jobs/chunk-queue.service';
+import { FileChunkProcessor, type ChunkParts } from '../file-batches/file-chunk.processor';
 
 export type ChunkRunResult = 'committed' | 'duplicate' | 'skipped' | 'paused' | 'dead';
 
@@ -36,6 +38,8 @@ export class ChunkRunner {
     private readonly reducers: ReducerRegistry,
     private readonly metrics: BatchMetrics,
     @Inject(TASK_LOGGER) private readonly taskLog: PinoLogger,
+    private readonly files: FileChunkProcessor,
+    private readonly queue: ChunkQueueService,
   ) {}
 
   async run(batchId: string, idx: number, attempt: number, maxAttempts: number): Promise<ChunkRunResult> {
@@ -48,8 +52,6 @@ export class ChunkRunner {
       this.started.add(batchId);
       if (this.started.size > 10_000) this.started.clear();
     }
-    const reducer = this.reducers.find(work.reducer);
-    const task = this.tasks.find(work.task);
     const fanIn = fanInOf(this.reducers, work.reducer);
 
     const abort = new AbortController();
@@ -62,18 +64,16 @@ export class ChunkRunner {
       );
     }, CONTROL_POLL_MS);
     poll.unref();
-    let outputs: unknown[];
+    let outputs: unknown[] = [];
     let partial: unknown;
+    let parts: ChunkParts | null = null;
     try {
-      // A worker whose copy of the file failed to load (or lacks it) fails the chunk with the reason.
-      if (!task) throw new Error(`${this.tasks.whyMissing(work.task)} in this worker`);
-      if (!reducer) throw new Error(`${this.reducers.whyMissing(work.reducer)} in this worker`);
-      const log = sdkLogger(this.taskLog, { task: work.task, batch: batchId, chunk: idx, attempt });
-      outputs = await task.run(work.items, { batchId, chunk: idx, attempt, signal: abort.signal, model: work.model, priority: work.priority, mayBorrow: work.mayBorrow, log });
-      if (!Array.isArray(outputs) || outputs.length !== work.items.length) {
-        throw new Error(`task ${work.task} returned ${Array.isArray(outputs) ? outputs.length : 'no'} outputs for ${work.items.length} items`);
+      if (work.kind === 'file') {
+        // A file batch's chunk: its byte range of the input, answered line by line into part blobs.
+        parts = await this.files.process(batchId, work, { signal: abort.signal, priority: work.priority, mayBorrow: work.mayBorrow });
+      } else {
+        ({ outputs, partial } = await this.runChord(batchId, idx, attempt, work, abort.signal));
       }
-      partial = reducer.partial(outputs);
     } catch (e) {
       clearInterval(poll);
       if (abort.signal.aborted) {
@@ -84,15 +84,38 @@ export class ChunkRunner {
       const msg = e instanceof Error ? e.message : String(e);
       this.metrics.chunkFailed();
       if (attempt >= maxAttempts) {
-        await this.chunks.deadLetter(batchId, idx, attempt, msg, fanIn);
+        const dead = await this.chunks.deadLetter(batchId, idx, attempt, msg, fanIn);
+        if (dead.finalized && work.kind === 'file') await this.queue.enqueueFinalize(batchId);
         return 'dead';
       }
       await this.chunks.recordAttemptFailure(batchId, idx, attempt, msg);
       throw new ChunkAttemptError(msg);
     }
     clearInterval(poll);
+    if (parts) {
+      const done = await this.chunks.commitParts(batchId, idx, attempt, { output: parts.output, error: parts.error, ok: parts.ok, failed: parts.failed });
+      if (!done.counted) await this.files.discard(batchId, parts); // another attempt's parts are the chunk's
+      if (done.finalized) await this.queue.enqueueFinalize(batchId);
+      if (done.counted) this.metrics.chunkProcessed(parts.ok + parts.failed);
+      return done.counted ? 'committed' : 'duplicate';
+    }
     const outcome: ChunkOutcome = await this.chunks.commit(batchId, idx, attempt, outputs, partial, fanIn);
     if (outcome.counted) this.metrics.chunkProcessed(outputs.length);
     return outcome.counted ? 'committed' : 'duplicate';
+  }
+
+  /** A chord's chunk: the task over its items, reduced to a partial. */
+  private async runChord(batchId: string, idx: number, attempt: number, work: ChunkWork, signal: AbortSignal): Promise<{ outputs: unknown[]; partial: unknown }> {
+    const reducer = this.reducers.find(work.reducer);
+    const task = this.tasks.find(work.task);
+    // A worker whose copy of the file failed to load (or lacks it) fails the chunk with the reason.
+    if (!task) throw new Error(`${this.tasks.whyMissing(work.task)} in this worker`);
+    if (!reducer) throw new Error(`${this.reducers.whyMissing(work.reducer)} in this worker`);
+    const log = sdkLogger(this.taskLog, { task: work.task, batch: batchId, chunk: idx, attempt });
+    const outputs = await task.run(work.items, { batchId, chunk: idx, attempt, signal, model: work.model, priority: work.priority, mayBorrow: work.mayBorrow, log });
+    if (!Array.isArray(outputs) || outputs.length !== work.items.length) {
+      throw new Error(`task ${work.task} returned ${Array.isArray(outputs) ? outputs.length : 'no'} outputs for ${work.items.length} items`);
+    }
+    return { outputs, partial: reducer.partial(outputs) };
   }
 }

@@ -16,5 +16,11 @@ export class BatchChunkEntity {
   @Column({ type: 'jsonb', nullable: true }) partial!: unknown;
   @Column({ type: 'integer', default: 0 }) attempts!: number;
   @Column({ type: 'text', nullable: true }) error!: string | null;
+  /** File batches: the chunk is input bytes [start_byte, end_byte), whole lines. */
+  @Column({ name: 'start_byte', type: 'bigint', nullable: true }) startByte!: string | null;
+  @Column({ name: 'end_byte', type: 'bigint', nullable: true }) endByte!: string | null;
+  /** File batches: the committed attempt's part blobs (set in the transaction that settles the chunk). */
+  @Column({ name: 'output_part', type: 'text', nullable: true }) outputPart!: string | null;
+  @Column({ name: 'error_part', type: 'text', nullable: true }) errorPart!: string | null;
   @Column({ name: 'finished_at', type: 'timestamptz', nullable: true }) finishedAt!: Date | null;
 }

@@ -1,6 +1,21 @@
 import { Column, Entity, Index, PrimaryColumn, Unique } from 'typeorm';
 
-export type BatchState = 'submitting' | 'queued' | 'running' | 'paused' | 'succeeded' | 'failed' | 'cancelled';
+export type BatchState =
+  | 'submitting'
+  | 'queued'
+  | 'running'
+  | 'paused'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled'
+  // File batches only: stitching the parts (→ succeeded, shown `completed`), after a cancel, after expiry.
+  | 'finalizing'
+  | 'cancelling'
+  | 'expiring'
+  | 'expired';
+
+/** `chord`: task + reducer over items; `file`: OpenAI-style requests read from an input file. */
+export type BatchKind = 'chord' | 'file';
 
 /** One submitted chord: its counters are bumped in the same transaction as each chunk's commit. */
 @Entity({ name: 'batch' })
@@ -23,6 +38,7 @@ export class BatchEntity {
   @Column({ name: 'idempotency_key', type: 'text', nullable: true })
   idempotencyKey!: string | null;
 
+  @Column({ type: 'text', default: 'chord' }) kind!: BatchKind;
   @Column({ type: 'text' }) task!: string;
   @Column({ type: 'text', nullable: true }) model!: string | null;
   @Column({ type: 'text' }) reducer!: string;

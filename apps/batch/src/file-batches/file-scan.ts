@@ -1,0 +1,97 @@
+/** One chunk of a file batch: whole lines, bytes [start, end) of the input file. */
+export interface LineRange {
+  start: number;
+  end: number;
+  /** 0-based physical line number of the range's first line. */
+  firstLine: number;
+  /** Non-blank lines (requests) in the range. */
+  lines: number;
+}
+
+export interface ScanResult {
+  ranges: LineRange[];
+  /** Non-blank lines in the file. */
+  requests: number;
+  /** 1-based line numbers whose custom_id an earlier line already used. */
+  duplicates: number[];
+}
+
+export interface ScanLimits {
+  /** Requests per chunk. */
+  chunkLines: number;
+  /** A chunk is closed at the first line end past this many bytes. */
+  chunkBytes: number;
+}
+
+/** The custom_id of a line, if it has a string one (anything else is the line's own error later). */
+function customIdOf(line: Buffer): string | null {
+  try {
+    const v = JSON.parse(line.toString('utf8')) as { custom_id?: unknown } | null;
+    return v && typeof v.custom_id === 'string' ? v.custom_id : null;
+  } catch {
+    return null;
+  }
+}
+
+const isBlank = (b: Buffer): boolean => b.toString('utf8').trim() === '';
+
+/**
+ * Streams the input file once: cuts line-aligned byte ranges (the chunks; only offsets are
+ * stored, never the payload) and finds duplicate custom_ids. Holds one line and the set of ids.
+ */
+export async function scanLines(source: AsyncIterable<Uint8Array>, limits: ScanLimits): Promise<ScanResult> {
+  const ranges: LineRange[] = [];
+  const seen = new Set<string>();
+  const duplicates: number[] = [];
+  let offset = 0; // bytes consumed so far
+  let lineNo = 0; // physical lines completed
+  let requests = 0;
+  let cur: LineRange = { start: 0, end: 0, firstLine: 0, lines: 0 };
+  let pending: Buffer[] = [];
+
+  const endLine = (line: Buffer, endOffset: number): void => {
+    lineNo++;
+    if (!isBlank(line)) {
+      requests++;
+      cur.lines++;
+      const id = customIdOf(line);
+      if (id !== null) {
+        if (seen.has(id)) duplicates.push(lineNo);
+        else seen.add(id);
+      }
+    }
+    cur.end = endOffset;
+    if (cur.lines >= limits.chunkLines || cur.end - cur.start >= limits.chunkBytes) {
+      if (cur.lines > 0) ranges.push(cur);
+      cur = { start: endOffset, end: endOffset, firstLine: lineNo, lines: 0 };
+    }
+  };
+
+  for await (const c of source) {
+    const b = Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+    let from = 0;
+    for (let nl = b.indexOf(10, from); nl !== -1; nl = b.indexOf(10, from)) {
+      pending.push(b.subarray(from, nl));
+      endLine(pending.length === 1 ? pending[0]! : Buffer.concat(pending), offset + nl + 1);
+      pending = [];
+      from = nl + 1;
+    }
+    if (from < b.length) pending.push(Buffer.from(b.subarray(from)));
+    offset += b.length;
+  }
+  if (pending.length > 0) endLine(Buffer.concat(pending), offset);
+  if (cur.lines > 0) ranges.push(cur);
+  return { ranges, requests, duplicates };
+}
+
+/** A chunk's bytes → its lines with their 1-based physical numbers (blank lines dropped). */
+export function splitRange(bytes: Buffer, firstLine: number): { line: number; text: string }[] {
+  const out: { line: number; text: string }[] = [];
+  const parts = bytes.toString('utf8').split('\n');
+  if (parts.at(-1) === '') parts.pop();
+  parts.forEach((p, i) => {
+    const text = p.trim();
+    if (text !== '') out.push({ line: firstLine + i, text });
+  });
+  return out;
+}

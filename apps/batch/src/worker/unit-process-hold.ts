@@ -1,0 +1,39 @@
+import type { ProcessControl } from '@tandem/inference';
+import type { Preemptible } from '@tandem/scheduler';
+
+/**
+ * What BatchCapacity suspends and resumes for one run: the unit process once the run has one.
+ * A revocation that lands while the process is still being taken or started stops it on arrival.
+ */
+export class UnitProcessHold implements Preemptible {
+  private proc: ProcessControl | null = null;
+  private stopped = false;
+  private killed = false;
+
+  /** The process (started or loading) this run will use: it follows the hold's state from now on. */
+  attach<P extends ProcessControl>(p: P): P {
+    this.proc = p;
+    if (this.killed) p.kill();
+    else if (this.stopped) p.suspend();
+    return p;
+  }
+
+  detach(): void {
+    this.proc = null;
+  }
+
+  suspend(): void {
+    this.stopped = true;
+    this.proc?.suspend();
+  }
+
+  resume(): void {
+    this.stopped = false;
+    this.proc?.resume();
+  }
+
+  kill(): void {
+    this.killed = true;
+    this.proc?.kill();
+  }
+}
