@@ -1,6 +1,6 @@
 import type { Proc } from './chaos-proc';
 import type { PrivateStores } from './private-stores';
-import type { QueueWatch } from './queue-watch';
+import { workerOf, type QueueWatch } from './queue-watch';
 
 /** What a fault needs to land on a running batch and to prove what it hit. */
 export interface FaultContext {
@@ -60,8 +60,15 @@ async function mustBeRunning(ctx: FaultContext, fault: string, minPending: numbe
  * SIGKILLs `victim` while the batch runs, starts its replacement, and records which jobs the
  * victim held and whether each one stalled and ran again elsewhere.
  */
-export async function killWorker(ctx: FaultContext, victim: Proc, replace: () => Promise<Proc>): Promise<KillEvidence> {
+export async function killWorker(ctx: FaultContext, victim: Proc, replace: () => Promise<Proc>, workers: number): Promise<KillEvidence> {
   const pendingBefore = await mustBeRunning(ctx, 'worker SIGKILL', 8);
+  // A kill must land on a worker that holds a chunk. Right after a fault (a FLUSHALL, a
+  // replacement still starting) some workers sit idle until the reconciler re-enqueues: wait
+  // until every worker holds a job, so whichever is the victim has something to lose.
+  await until(async () => {
+    const active = await ctx.watch.poll();
+    return new Set([...active.values()].map(workerOf)).size >= workers ? true : null;
+  }, 20_000);
   const killedAt = Date.now();
   await victim.kill('SIGKILL');
   // What the victim held when it died: its locks stay in Redis until they expire, so a read right

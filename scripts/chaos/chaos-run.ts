@@ -185,7 +185,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     };
     const kill = async (k: number): Promise<void> => {
       const i = k % workers.length;
-      report.kills.push(await killWorker(ctx, workers[i]!, async () => (workers[i] = await newWorker())));
+      report.kills.push(await killWorker(ctx, workers[i]!, async () => (workers[i] = await newWorker()), workers.length));
       report.workerKills++;
     };
     const plan: (() => Promise<void>)[] = [];
