@@ -98,8 +98,11 @@ export class BatchController {
   }
 
   @Post(':id/cancel')
-  async cancel(@Req() req: FastifyRequest, @Param('id') id: string): Promise<BatchView | OpenAiBatchView> {
-    if (isFileBatchId(id)) return this.files.cancel(id, tenant(req));
+  async cancel(@Req() req: FastifyRequest, @Param('id') id: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<BatchView | OpenAiBatchView> {
+    if (isFileBatchId(id)) {
+      void reply.status(200); // OpenAI's status for a cancel
+      return this.files.cancel(id, tenant(req));
+    }
     return this.control.cancel(parseBatchId(id), tenant(req));
   }
 
