@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { closedLoop, type LoadResult, type Target } from './support/http-load';
 
 /**
@@ -12,15 +13,28 @@ export interface OverloadResult {
   ratio: number;
 }
 
-export async function overload(target: Target, seconds: number, rounds: number, say: (s: string) => void): Promise<OverloadResult[]> {
+/** CPU seconds so far of a process (/proc utime + stime). */
+function cpuS(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+export async function overload(target: Target, seconds: number, rounds: number, say: (s: string) => void, gatewayPid: number): Promise<OverloadResult[]> {
   const out: OverloadResult[] = [];
+  // CPU per second of wall time, gateway and load generator: on a 2-core box the clients' own
+  // retry storm competes with the replica for the same cores.
+  const cpu = async (c: number): Promise<{ r: LoadResult; note: string }> => {
+    const [g0, l0] = [cpuS(gatewayPid), cpuS(process.pid)];
+    const r = await closedLoop(target, c, seconds);
+    return { r, note: `cpu/s gateway ${((cpuS(gatewayPid) - g0) / r.seconds).toFixed(2)}, load generator ${((cpuS(process.pid) - l0) / r.seconds).toFixed(2)}` };
+  };
   for (let i = 1; i <= rounds; i++) {
-    const c32 = await closedLoop(target, 32, seconds);
-    const c600 = await closedLoop(target, 600, seconds);
+    const { r: c32, note: n32 } = await cpu(32);
+    const { r: c600, note: n600 } = await cpu(600);
     out.push({ c32, c600, ratio: c600.rps / c32.rps });
     say(
-      `overload round ${i}: c=32 goodput ${c32.rps.toFixed(0)}/s p99 ${c32.p99.toFixed(0)} ms (${c32.errors} non-200) | ` +
-        `c=600 goodput ${c600.rps.toFixed(0)}/s admitted p50 ${c600.p50.toFixed(0)} p99 ${c600.p99.toFixed(0)} ms (${c600.errors} non-200, ${(c600.errors / c600.seconds).toFixed(0)}/s) | ratio ${(c600.rps / c32.rps).toFixed(3)}`,
+      `overload round ${i}: c=32 goodput ${c32.rps.toFixed(0)}/s p99 ${c32.p99.toFixed(0)} ms (${c32.errors} non-200; ${n32}) | ` +
+        `c=600 goodput ${c600.rps.toFixed(0)}/s admitted p50 ${c600.p50.toFixed(0)} p99 ${c600.p99.toFixed(0)} ms (${c600.errors} non-200, ${(c600.errors / c600.seconds).toFixed(0)}/s; ${n600}) | ratio ${(c600.rps / c32.rps).toFixed(3)}`,
     );
   }
   return out;

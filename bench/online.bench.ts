@@ -171,7 +171,7 @@ async function main(): Promise<void> {
     say(`p99 at half load: ${open.p99.toFixed(2)} ms (target <= 50 ms)`);
 
     // Heavy overload (issue 20): 600 clients vs 32, admitted latency only.
-    const over = await overload(cls, SECONDS, ROUNDS, say);
+    const over = await overload(cls, SECONDS, ROUNDS, say, gateway.pid!);
     const overRatio = median(over.map((o) => o.ratio));
     const overP99 = median(over.map((o) => o.c600.p99));
     say(`median overload goodput ratio c=600 / c=32 ${overRatio.toFixed(3)} (target >= 0.9), admitted p99 at c=600 ${overP99.toFixed(0)} ms (target <= 1000)`);

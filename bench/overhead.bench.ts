@@ -19,7 +19,8 @@ import type { Phase, PhaseResult, Transport } from './overhead-client';
  * the launcher's allocator, default logging. Servers and the load client are three processes;
  * the figure is the server's CPU time (/proc utime+stime) over answered requests, not wall time.
  * Environment: BENCH_SECONDS (phase length, default 3), BENCH_ROUNDS (default 3),
- * BENCH_CONCURRENCY (default 16), BENCH_GATEWAY_NODE_ARGS (node flags for the gateway, e.g. --cpu-prof).
+ * BENCH_CONCURRENCY (default 16), BENCH_GATEWAY_NODE_ARGS (node flags for the gateway, e.g. --cpu-prof),
+ * BENCH_ONLY (a regexp on `server/transport/size`, e.g. `gateway/binary/small`: profile one phase).
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -144,6 +145,8 @@ async function main(): Promise<void> {
   const client = Client.start();
   const rows: Row[] = [];
   for (const transport of ['json', 'binary', 'grpc'] as const) for (const size of ['small', 'large'] as const) for (const server of ['gateway', 'plain'] as const) rows.push({ server, transport, size });
+  const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
+  if (only) rows.splice(0, rows.length, ...rows.filter((r) => only.test(`${r.server}/${r.transport}/${r.size}`)));
   const phase = (r: Row, seconds: number): Phase => ({
     transport: r.transport,
     elements: SIZES[r.size],
@@ -183,6 +186,7 @@ async function main(): Promise<void> {
   const out: Record<string, number> = {};
   say('medians (server CPU µs per request at [1,16]; µs per MB of tensor from the [1,16] → [1,65536] slope; ratio gateway / plain):');
   for (const transport of ['json', 'binary', 'grpc'] as const) {
+    if (!['small', 'large'].every((size) => ['gateway', 'plain'].every((sv) => results.has(`${sv}/${transport}/${size}`)))) continue;
     const m = (server: Row['server'], size: Row['size']): number => median(results.get(`${server}/${transport}/${size}`)!.us);
     const perReq = { gateway: m('gateway', 'small'), plain: m('plain', 'small') };
     const perMb = { gateway: (m('gateway', 'large') - perReq.gateway) / mb, plain: (m('plain', 'large') - perReq.plain) / mb };

@@ -102,6 +102,26 @@ describe('batching, back-pressure and deadlines over a real socket', () => {
     expect((await Promise.all(pending)).map((x) => x.status)).toEqual([200, 200, 200, 200]);
   });
 
+  it('refuses a request to a full queue before its body is read (onRequest): the 503 comes back with no upload sent', async () => {
+    const r = hold();
+    const pending = [infer([1]), infer([2]), infer([3]), infer([4])];
+    await queued(4);
+    const { connect } = await import('node:net');
+    const { port } = new URL(gw.url);
+    const sock = connect({ host: '127.0.0.1', port: Number(port) });
+    let text = '';
+    const answered = new Promise<void>((done) => sock.on('data', (d: Buffer) => ((text += d.toString('latin1')), text.includes('\r\n\r\n') && text.includes('}') && done())));
+    // Headers only: a 10 MB binary body is announced and never sent.
+    sock.write(`POST /v2/models/scorer/infer HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ninference-header-content-length: 80\r\ncontent-length: ${10 << 20}\r\n\r\n`);
+    await answered;
+    sock.destroy();
+    expect(text).toMatch(/^HTTP\/1\.1 503 /);
+    expect(text).toMatch(/\r\nretry-after: \d+\r\n/i);
+    expect(text).toMatch(/\{"error":"model 'scorer' is overloaded: 4 requests queued"\}/);
+    scorer.pool.release(r);
+    expect((await Promise.all(pending)).map((x) => x.status)).toEqual([200, 200, 200, 200]);
+  });
+
   it('expires a request at its `timeout` (µs) while queued: 504, and it never reaches a replica', async () => {
     const ranBefore = scorer.batcher.stats.requests;
     const r = hold();

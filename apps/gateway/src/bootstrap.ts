@@ -3,6 +3,8 @@ import { ApiKeyService, registerAuthHook } from '@tandem/auth';
 import { collectProcessMetrics, createHttpApp, createRootLogger, type DestinationStream, type PinoLogger } from '@tandem/shared';
 import type { GatewayConfig } from './config/gateway.config';
 import { GatewayModule } from './gateway.module';
+import { registerAdmissionHook } from './inference/admission.hook';
+import { InferenceService } from './inference/inference.service';
 
 export interface RunningGateway {
   app: NestFastifyApplication;
@@ -23,6 +25,7 @@ export async function startGateway(cfg: GatewayConfig, opts: { logDestination?: 
     logRequests: cfg.logRequests,
   });
   registerAuthHook(app.getHttpAdapter().getInstance(), app.get(ApiKeyService));
+  registerAdmissionHook(app.getHttpAdapter().getInstance(), app.get(InferenceService));
   await app.listen({ port: cfg.port, host: cfg.host });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : cfg.port;

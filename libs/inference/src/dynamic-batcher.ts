@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { DomainException, ErrorCode } from '@tandem/shared';
+import { AdmissionGate, type QueueState } from './admission-gate';
 import { concatInputs, scatterOutputs, shapeKey } from './batch-merge';
 import { NOOP_OBSERVER, type InferenceObserver } from './inference-observer';
 import type { Replica, ReplicaPool } from './replica-pool';
@@ -14,6 +15,12 @@ export interface BatcherOptions {
   maxQueueDelayUs: number;
   /** Queued requests beyond which submit() answers 503. */
   maxQueueSize: number;
+  /**
+   * The queue's length in time: estimated wait (queued rows × recent compute ms per row ÷
+   * replica slots) beyond which a request is refused with 503, so an admitted one is answered
+   * in about this long. 0 = bounded by maxQueueSize only.
+   */
+  maxQueueTimeMs?: number;
 }
 
 export interface BatchedResult {
@@ -56,10 +63,14 @@ export interface BatcherStats {
 export class DynamicBatcher {
   private readonly groups = new Map<string, Group>();
   private depth = 0;
+  private queuedRows = 0;
+  /** Recent compute ms per row (moving average over batches); NaN until a batch ran. */
+  private rowMs = NaN;
   private wakeTimer: NodeJS.Timeout | undefined;
   private wakeAt = Infinity;
   private closed = false;
   readonly stats: BatcherStats = { batches: 0, items: 0, requests: 0, largestBatch: 0 };
+  private readonly gate: AdmissionGate;
 
   constructor(
     private readonly pool: ReplicaPool,
@@ -67,24 +78,28 @@ export class DynamicBatcher {
     private readonly observer: InferenceObserver = NOOP_OBSERVER,
   ) {
     pool.onAvailable = () => this.pump();
+    this.gate = new AdmissionGate(opts, () => this.queueState, observer);
   }
 
   get queueDepth(): number {
     return this.depth;
   }
 
+  /** Queued rows and recent compute ms per row: what the admission gate estimates waits from. */
+  get queueState(): QueueState {
+    return { depth: this.depth, queuedRows: this.queuedRows, rowMs: this.rowMs, slots: this.pool.slots, replicas: this.pool.size, closed: this.closed };
+  }
+
+  /** Whether a request may go ahead now (undefined) or the 503 it gets, after waiting unread for room when the queue is full (see AdmissionGate). */
+  admit(): DomainException | undefined | Promise<DomainException | undefined> {
+    return this.gate.admit();
+  }
+
   /** Queues validated inputs; resolves with this request's slice of the batch outputs. */
   submit(inputs: readonly InferTensor[], timeoutMs: number): Promise<BatchedResult> {
+    const refused = this.gate.refusal();
+    if (refused) return Promise.reject(refused);
     const { model, version } = this.opts;
-    if (this.closed) return Promise.reject(DomainException.unavailable(`model '${model}' is unloading`));
-    if (this.pool.size === 0) {
-      this.observer.rejected(model, version, 'no_replica');
-      return Promise.reject(DomainException.unavailable(`model '${model}' has no replica`, 1));
-    }
-    if (this.depth >= this.opts.maxQueueSize) {
-      this.observer.rejected(model, version, 'queue_full');
-      return Promise.reject(DomainException.unavailable(`model '${model}' is overloaded: ${this.depth} requests queued`, 1));
-    }
     const key = this.opts.maxBatchSize > 0 ? shapeKey(inputs) : '';
     const rows = this.opts.maxBatchSize > 0 ? inputs[0]!.shape[0]! : 1;
     return new Promise<BatchedResult>((resolve, reject) => {
@@ -96,6 +111,7 @@ export class DynamicBatcher {
       }
       g.items.push(p);
       g.rows += rows;
+      this.queuedRows += rows;
       this.depth++;
       p.timer = setTimeout(() => this.expire(key, p, timeoutMs), timeoutMs);
       this.observer.queueDepth(model, version, this.depth);
@@ -109,10 +125,12 @@ export class DynamicBatcher {
     if (!g || i < 0) return;
     g.items.splice(i, 1);
     g.rows -= p.rows;
+    this.queuedRows -= p.rows;
     if (g.items.length === 0) this.groups.delete(key);
     this.depth--;
     this.observer.queueDepth(this.opts.model, this.opts.version, this.depth);
     this.observer.rejected(this.opts.model, this.opts.version, 'deadline_exceeded');
+    this.gate.wake();
     p.reject(
       new DomainException(ErrorCode.DeadlineExceeded, `deadline of ${timeoutMs} ms exceeded while queued for model '${this.opts.model}'`),
     );
@@ -165,12 +183,14 @@ export class DynamicBatcher {
       batch.push(p);
     }
     g.rows -= rows;
+    this.queuedRows -= rows;
     if (g.items.length === 0) this.groups.delete(key);
     this.depth -= batch.length;
     const { model, version } = this.opts;
     this.observer.queueDepth(model, version, this.depth);
     for (const p of batch) this.observer.dequeued(model, version, now - p.enqueuedAt);
     void this.run(batch, rows, replica, now);
+    this.gate.wake();
   }
 
   private async run(batch: Pending[], rows: number, replica: Replica, startedAt: number): Promise<void> {
@@ -182,6 +202,8 @@ export class DynamicBatcher {
       const opts: RunOptions = { transfer: batch.length > 1, deadlineAt: batch.reduce((m, p) => Math.max(m, p.deadlineAt), 0), requests: batch.map((p) => p.rows) };
       const outputs = await replica.runner.runUnchecked(merged, undefined, opts);
       const computeMs = performance.now() - startedAt;
+      const perRow = computeMs / Math.max(1, rows);
+      this.rowMs = Number.isNaN(this.rowMs) ? perRow : 0.8 * this.rowMs + 0.2 * perRow;
       const parts = this.opts.maxBatchSize > 0 ? scatterOutputs(outputs, batch.map((p) => p.rows)) : [outputs];
       this.stats.batches++;
       this.stats.items += rows;
@@ -206,11 +228,13 @@ export class DynamicBatcher {
    */
   async drain(): Promise<void> {
     this.closed = true;
+    this.gate.wake();
     while (this.depth > 0 || this.pool.inflight > 0) await new Promise((r) => setTimeout(r, 5));
   }
 
   close(): void {
     this.closed = true;
+    this.gate.wake();
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     for (const g of this.groups.values()) {
       for (const p of g.items) {
@@ -220,5 +244,6 @@ export class DynamicBatcher {
     }
     this.groups.clear();
     this.depth = 0;
+    this.queuedRows = 0;
   }
 }

@@ -212,6 +212,17 @@ export class InferenceEngine {
     };
   }
 
+  /**
+   * Admission, asked before a request's body is read: undefined to go ahead, else the 503 it
+   * gets (at once, or after waiting for room: AdmissionGate). Unknown or unloaded models pass:
+   * the request itself then gets their 404/503.
+   */
+  admit(name: string, version?: string): DomainException | undefined | Promise<DomainException | undefined> {
+    const model = this.opts.repository.find(name);
+    const v = version === undefined || version === '' ? model?.versions.at(-1)?.version : version;
+    return v === undefined ? undefined : this.slots.get(`${name}/${v}`)?.instance?.batcher.admit();
+  }
+
   async infer(req: InferRequest): Promise<InferResult> {
     const inst = this.instance(req.model, req.version);
     const sig = inst.signature;

@@ -29,9 +29,15 @@ export const modelConfigSchema = z
         max_queue_delay_us: z.number().int().min(0).max(10_000_000).default(0),
         /** Queued requests (not items) beyond which new ones get 503. */
         max_queue_size: z.number().int().min(1).max(1_000_000).default(256),
+        /**
+         * The queue's length in time: a request whose estimated wait (queued rows × recent ms per
+         * row ÷ replica slots) exceeds it gets 503 before its body is read; 0 = no time bound.
+         * At least one full batch per replica slot is always admitted.
+         */
+        max_queue_time_ms: z.number().int().min(0).max(3_600_000).default(0),
       })
       .strict()
-      .default({ max_queue_delay_us: 0, max_queue_size: 256 }),
+      .default({ max_queue_delay_us: 0, max_queue_size: 256, max_queue_time_ms: 0 }),
     /** Replicas requested from the capacity provider. */
     replicas: z.number().int().min(0).max(64).default(1),
     device: z

@@ -30,6 +30,7 @@ export class ModelInstance {
         maxBatchSize: config.max_batch_size,
         maxQueueDelayUs: config.dynamic_batching.max_queue_delay_us,
         maxQueueSize: config.dynamic_batching.max_queue_size,
+        maxQueueTimeMs: config.dynamic_batching.max_queue_time_ms,
       },
       observer,
     );

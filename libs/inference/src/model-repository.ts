@@ -103,6 +103,11 @@ export class ModelRepository {
     return [...this.models.values()];
   }
 
+  /** The model entry, or undefined (no exception: the admission check runs per request). */
+  find(name: string): ModelEntry | undefined {
+    return this.models.get(name);
+  }
+
   /** The model entry; throws 404-mapped DomainException when absent. */
   get(name: string): ModelEntry {
     const m = this.models.get(name);

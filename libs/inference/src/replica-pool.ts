@@ -48,6 +48,13 @@ export class ReplicaPool {
     return this.replicas.length;
   }
 
+  /** Batches the pool may run at once (each replica's max_inflight). */
+  get slots(): number {
+    let n = 0;
+    for (const r of this.replicas) if (!r.draining) n += r.maxInflight;
+    return n;
+  }
+
   get inflight(): number {
     return this.replicas.reduce((s, r) => s + r.inflight, 0);
   }

@@ -76,11 +76,15 @@ export class WorkerModelRunner implements InferenceRunner {
     const names = outputNames ? [...outputNames] : this.signature.outputs.map((o) => o.name);
     const feeds = toWire(inputs);
     const transfer = packedBuffers(feeds);
-    if (opts.transfer) {
-      for (const t of inputs) {
-        const d = t.data;
-        if (!Array.isArray(d) && d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.buffer instanceof ArrayBuffer) transfer.push(d.buffer);
-      }
+    for (const f of feeds) {
+      if ('ends' in f.data) continue;
+      const d = f.data;
+      const whole = d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.buffer instanceof ArrayBuffer;
+      if (!whole) {
+        // A view (of a request body): the clone would copy its whole buffer; copy only the tensor, then move it.
+        f.data = d.slice();
+        transfer.push(f.data.buffer as ArrayBuffer);
+      } else if (opts.transfer && !transfer.includes(d.buffer as ArrayBuffer)) transfer.push(d.buffer as ArrayBuffer);
     }
     const id = ++this.seq;
     const outputs = await new Promise<WireTensor[]>((resolve, reject) => {

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { DomainException } from '@tandem/shared';
 import {
   InferenceEngine,
   LocalCapacityProvider,
@@ -96,6 +97,25 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
   /** Ready or not, with the load error of a version that failed; throws 404 for an unknown one. */
   modelReadiness(model: string, version?: string): { ready: boolean; reason?: string } {
     return this.engine.readiness(model, version);
+  }
+
+  /**
+   * Admission before the body is read: undefined to go ahead (synchronously in the common case),
+   * else the 503 the request gets, counted as a failure.
+   */
+  admit(model: string, version?: string): DomainException | undefined | Promise<DomainException | undefined> {
+    const r = this.engine.admit(model, version);
+    if (r === undefined) return undefined;
+    if (r instanceof Promise) return r.then((e) => this.countRefusal(model, e));
+    return this.countRefusal(model, r);
+  }
+
+  private countRefusal(model: string, e: DomainException | undefined): DomainException | undefined {
+    if (e) {
+      this.withSeries.add(model);
+      this.metrics.failed(model, e);
+    }
+    return e;
   }
 
   async infer(req: InferRequest): Promise<InferResult> {

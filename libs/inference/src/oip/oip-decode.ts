@@ -117,8 +117,11 @@ export function tensorDataFromBinary(dt: OipDatatype, bytes: Buffer, count: numb
   if (bytes.length !== count * size) {
     throw bad(`${where}.parameters.binary_data_size is ${bytes.length} bytes, shape and ${dt} need ${count * size}`);
   }
-  // Copy into a fresh, aligned buffer: the request body's offset need not be element-aligned.
-  const out = DATATYPES[dt].make(count) as Uint8Array;
+  // A view of the request's bytes when they are element-aligned (the binary body reader aligns
+  // them); otherwise a copy into a fresh, aligned buffer. Nothing writes to input tensors.
+  const info = DATATYPES[dt];
+  if (bytes.byteOffset % size === 0 && info.fromBuffer) return info.fromBuffer(bytes.buffer as ArrayBuffer, bytes.byteOffset, count);
+  const out = info.make(count) as Uint8Array;
   new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes);
   return out;
 }

@@ -1,0 +1,28 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { mapException, type DomainException } from '@tandem/shared';
+import type { InferenceService } from './inference.service';
+
+const INFER_ROUTES = new Set(['/v2/models/:model/infer', '/v2/models/:model/versions/:version/infer']);
+
+function refuse(reply: FastifyReply, e: DomainException): void {
+  const m = mapException(e);
+  if (m.retryAfterS !== undefined) void reply.header('Retry-After', String(Math.max(1, Math.ceil(m.retryAfterS))));
+  void reply.status(m.status).type('application/json').send({ error: m.error });
+}
+
+/**
+ * Overload is decided before the body is read: an infer request for a model whose queue is full
+ * (in requests or in time) waits, unread, for room or is answered 503 + Retry-After from
+ * `onRequest` (AdmissionGate), so a flood of rejected uploads costs no body buffering, parsing
+ * or decoding. Registered after the auth hook: an unauthenticated caller learns nothing of queues.
+ */
+export function registerAdmissionHook(fastify: FastifyInstance, inference: InferenceService): void {
+  fastify.addHook('onRequest', (request, reply, done) => {
+    if (request.method !== 'POST' || !INFER_ROUTES.has(request.routeOptions.url ?? '')) return done();
+    const { model, version } = request.params as { model: string; version?: string };
+    const r = inference.admit(model, version);
+    if (r === undefined) return done();
+    if (!(r instanceof Promise)) return refuse(reply, r);
+    void r.then((e) => (e ? refuse(reply, e) : done()));
+  });
+}

@@ -1,0 +1,121 @@
+import { DomainException } from '@tandem/shared';
+import type { InferenceObserver } from './inference-observer';
+
+/** What the gate reads from its batcher at each decision. */
+export interface QueueState {
+  depth: number;
+  queuedRows: number;
+  /** Recent compute ms per row; NaN until a batch ran. */
+  rowMs: number;
+  /** Batches the replicas may run at once. */
+  slots: number;
+  replicas: number;
+  closed: boolean;
+}
+
+export interface AdmissionOptions {
+  model: string;
+  version: string;
+  maxBatchSize: number;
+  maxQueueSize: number;
+  /** The queue's length in time (estimated wait); 0 = requests only. */
+  maxQueueTimeMs?: number;
+}
+
+interface Waiter {
+  resolve: (refusal: DomainException | undefined) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Waiters beyond this many times max_queue_size are refused at once. */
+const WAITLIST_FACTOR = 2;
+/** An admitted waiter counts as queued this long (its body is being read) before it submits. */
+const IN_TRANSIT_MS = 25;
+
+/**
+ * Admission in front of a batcher. A request that finds the queue full (max_queue_size requests,
+ * or max_queue_time_ms of estimated work) waits in a FIFO, its body unread (TCP holds the
+ * upload back), for up to half of max_queue_time_ms, and is admitted when the queue drains;
+ * only then, or when the waitlist is full, is it refused with 503. Under a retry storm the
+ * rejections then cost a timer each instead of a body read per retry, and an admitted request
+ * is answered within about 1.5 × max_queue_time_ms plus its compute.
+ */
+export class AdmissionGate {
+  private readonly waiters: Waiter[] = [];
+  /** Admitted waiters whose request has probably not reached the queue yet. */
+  private inTransit = 0;
+
+  constructor(
+    private readonly opts: AdmissionOptions,
+    private readonly state: () => QueueState,
+    private readonly observer: InferenceObserver,
+  ) {}
+
+  /** Estimated ms before a request queued now would start (0 while the queue holds less than one full batch per slot). */
+  static estimatedWaitMs(s: QueueState, maxBatchSize: number): number {
+    if (s.slots === 0 || Number.isNaN(s.rowMs) || s.queuedRows < Math.max(1, maxBatchSize) * s.slots) return 0;
+    return (s.queuedRows * s.rowMs) / s.slots;
+  }
+
+  /** The 503 a request gets if it were queued now, or undefined. */
+  refusal(extra = 0): DomainException | undefined {
+    const { model, version } = this.opts;
+    const s = this.state();
+    if (s.closed) return DomainException.unavailable(`model '${model}' is unloading`);
+    if (s.replicas === 0) {
+      this.observer.rejected(model, version, 'no_replica');
+      return DomainException.unavailable(`model '${model}' has no replica`, 1);
+    }
+    if (s.depth + extra >= this.opts.maxQueueSize) {
+      this.observer.rejected(model, version, 'queue_full');
+      return DomainException.unavailable(`model '${model}' is overloaded: ${s.depth} requests queued`, 1);
+    }
+    const maxMs = this.opts.maxQueueTimeMs ?? 0;
+    const waitMs = maxMs > 0 ? AdmissionGate.estimatedWaitMs(s, this.opts.maxBatchSize) : 0;
+    if (waitMs > maxMs) {
+      this.observer.rejected(model, version, 'queue_full');
+      return DomainException.unavailable(`model '${model}' is overloaded: about ${Math.round(waitMs)} ms of work queued (limit ${maxMs} ms)`, Math.max(1, (waitMs - maxMs) / 1000));
+    }
+    return undefined;
+  }
+
+  /** undefined: go ahead (synchronously in the common case); else the 503, at once or after waiting for room. */
+  admit(): DomainException | undefined | Promise<DomainException | undefined> {
+    const waitMs = (this.opts.maxQueueTimeMs ?? 0) / 2;
+    if (this.waiters.length === 0) {
+      const refused = this.refusal(this.inTransit);
+      if (!refused || waitMs === 0 || this.state().closed || this.state().replicas === 0) return refused;
+    }
+    if (this.waiters.length >= WAITLIST_FACTOR * this.opts.maxQueueSize) return this.refusal(Number.MAX_SAFE_INTEGER);
+    return new Promise((resolve) => {
+      const w: Waiter = {
+        resolve,
+        timer: setTimeout(() => {
+          const i = this.waiters.indexOf(w);
+          if (i >= 0) this.waiters.splice(i, 1);
+          resolve(this.refusal(Number.MAX_SAFE_INTEGER));
+        }, waitMs),
+      };
+      this.waiters.push(w);
+    });
+  }
+
+  /** The queue shrank (a batch left, a request expired) or closed: admit waiters while there is room. */
+  wake(): void {
+    while (this.waiters.length > 0) {
+      const s = this.state();
+      const refused = s.closed || s.replicas === 0 ? this.refusal() : this.refusal(this.inTransit);
+      if (refused && !s.closed && s.replicas > 0) return;
+      const w = this.waiters.shift()!;
+      clearTimeout(w.timer);
+      if (!refused) {
+        this.inTransit++;
+        setTimeout(() => {
+          this.inTransit--;
+          this.wake();
+        }, IN_TRANSIT_MS).unref();
+      }
+      w.resolve(refused);
+    }
+  }
+}
