@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
+import { BlobStores } from '@tandem/persistence';
 import { DomainException, ErrorCode } from '@tandem/shared';
+import { FileBatchRepository } from '../file-batches/file-batch.repository';
 import { ChunkQueueService } from '../jobs/chunk-queue.service';
 import { BatchRepository } from './batch.repository';
 import { ChunkRepository } from './chunk.repository';
@@ -16,6 +18,8 @@ export class BatchControlService {
     private readonly batches: BatchRepository,
     private readonly chunks: ChunkRepository,
     private readonly queue: ChunkQueueService,
+    private readonly fileBatches: FileBatchRepository,
+    private readonly blobs: BlobStores,
   ) {}
 
   async cancel(id: string, tenant: Tenant): Promise<BatchView> {
@@ -45,10 +49,19 @@ export class BatchControlService {
     return toView(b);
   }
 
-  /** Deletes a finished batch with its items and outputs (frees the owner's stored-bytes quota). */
+  /**
+   * Deletes a finished batch with its items and outputs (frees the owner's stored-bytes quota);
+   * a file batch's output and error files and any part blobs go with it (its input file stays).
+   */
   async remove(id: string, tenant: Tenant): Promise<void> {
-    await this.visible(id, tenant);
-    if (!(await this.batches.deleteFinished(id))) await this.conflict(id, 'delete');
+    const b = await this.visible(id, tenant);
+    const deleted =
+      b.kind === 'file'
+        ? await this.fileBatches.deleteFinished(id, async (blob) => {
+            await this.blobs.of(blob.store).delete(blob.key);
+          })
+        : await this.batches.deleteFinished(id);
+    if (!deleted) await this.conflict(id, 'delete');
   }
 
   private async visible(id: string, tenant: Tenant): Promise<BatchRow> {

@@ -57,3 +57,28 @@ function storedTooLarge(bytes: number, max: number): DomainException {
 export function quotasApply(quotas: BatchQuotas, admin: boolean): boolean {
   return !admin && (quotas.concurrentBatches > 0 || quotas.queuedItems > 0 || quotas.storedBytes > 0);
 }
+
+/**
+ * Files count towards `BATCH_QUOTA_STORED_MB` with the batches' items and outputs: 413 when this
+ * key's stored bytes plus `bytes` would pass it. Checked before an upload, as its bytes arrive,
+ * and again under the owner's lock when it becomes visible (concurrent uploads cannot overrun it).
+ */
+export function checkFileStorage(quotas: BatchQuotas, usage: OwnerUsage, bytes: number): void {
+  const max = quotas.storedBytes;
+  if (max > 0 && usage.storedBytes + bytes > max) {
+    throw new DomainException(
+      ErrorCode.PayloadTooLarge,
+      `quota exceeded: this key's files and batch data would take more than ${max} bytes (${usage.storedBytes} stored already); delete files (DELETE /v1/files/<id>) or finished batches (DELETE /v1/batches/<id>) to free space`,
+    );
+  }
+}
+
+/** Counts an upload's bytes as they pass, throwing the storage 413 as soon as `room` is exceeded. */
+export async function* withinStorage(data: AsyncIterable<Buffer>, quotas: BatchQuotas, usage: OwnerUsage): AsyncGenerator<Buffer> {
+  let bytes = 0;
+  for await (const c of data) {
+    bytes += c.length;
+    checkFileStorage(quotas, usage, bytes);
+    yield c;
+  }
+}

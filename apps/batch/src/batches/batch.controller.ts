@@ -15,7 +15,7 @@ import { ndjsonItems } from './ndjson';
 import { tenantOf } from './batch-tenant';
 import type { Tenant } from './batch.types';
 import type { BatchView } from './batch.view';
-import { anyListSchema, createFileBatchSchema, isFileBatchId } from '../file-batches/file-batch.dto';
+import { anyListSchema, createFileBatchSchema, isFileBatchId, parseFileBatchId } from '../file-batches/file-batch.dto';
 import { FileBatchService, type AnyBatchList } from '../file-batches/file-batch.service';
 import type { OpenAiBatchView } from '../file-batches/file-batch.view';
 
@@ -90,11 +90,11 @@ export class BatchController {
     return this.query.get(parseBatchId(id), tenant(req));
   }
 
-  /** Deletes a finished batch with its items and outputs (204); frees the key's stored bytes. */
+  /** Deletes a finished batch (`batch_…` or its uuid) with its items and outputs, or output files (204); frees the key's stored bytes. */
   @Delete(':id')
   @HttpCode(204)
   async remove(@Req() req: FastifyRequest, @Param('id') id: string): Promise<void> {
-    await this.control.remove(parseBatchId(id), tenant(req));
+    await this.control.remove(isFileBatchId(id) ? parseFileBatchId(id) : parseBatchId(id), tenant(req));
   }
 
   @Post(':id/cancel')

@@ -1,13 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
 import type { BatchState } from '@tandem/persistence';
-import { DomainException, ErrorCode } from '@tandem/shared';
 import type { BatchRow, NewBatch, OwnerUsage, Tenant } from './batch.types';
-
-/** How long a submission waits for the same owner's submission in progress before a 429. */
-const OWNER_LOCK_WAIT_MS = 5_000;
-const OWNER_LOCK_POLL_MS = 50;
+import { lockOwnerUsage } from './owner-usage';
 
 export const BATCH_COLUMNS = `id, seq, kind, owner, stored_bytes, idempotency_key, task, model, reducer, chunk_size, priority, may_borrow, failure_policy, max_attempts,
   state, item_count, chunk_count, chunks_done, chunks_failed, items_done, items_failed, result, error,
@@ -149,23 +144,7 @@ export class BatchRepository {
   }
 
   private async lockOwner(qr: QueryRunner, owner: string): Promise<OwnerUsage> {
-    const deadline = Date.now() + OWNER_LOCK_WAIT_MS;
-    for (;;) {
-      const [got] = (await qr.query(`SELECT pg_try_advisory_xact_lock(hashtextextended('batch-owner:' || $1, 0)) AS ok`, [owner])) as Raw[];
-      if (got.ok === true) break;
-      if (Date.now() >= deadline) {
-        throw new DomainException(ErrorCode.RateLimited, 'another submission by this key is still being stored; retry when it has finished', { retryAfterS: 5 });
-      }
-      await sleep(OWNER_LOCK_POLL_MS);
-    }
-    const [u] = (await qr.query(
-      `SELECT count(*) FILTER (WHERE state IN ('queued','running','paused')) AS open,
-              coalesce(sum(item_count - items_done - items_failed) FILTER (WHERE state IN ('queued','running','paused')), 0) AS queued,
-              coalesce(sum(stored_bytes), 0) AS stored
-       FROM batch WHERE owner = $1`,
-      [owner],
-    )) as Raw[];
-    return { openBatches: Number(u.open), queuedItems: Number(u.queued), storedBytes: Number(u.stored) };
+    return lockOwnerUsage(qr, owner);
   }
 
   /** Newest first; non-admin tenants see only their own batches. */

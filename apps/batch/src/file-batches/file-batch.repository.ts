@@ -2,15 +2,22 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { BlobStoreKind } from '@tandem/persistence';
 import { BATCH_COLUMNS, toBatchRow } from '../batches/batch.repository';
-import type { Tenant } from '../batches/batch.types';
+import type { OwnerUsage, Tenant } from '../batches/batch.types';
+import { lockOwnerUsage } from '../batches/owner-usage';
+import { fileNotFound } from '../files/file.dto';
 import type { LineRange } from './file-scan';
 import { FINALIZE_TARGET, type AnyBatchRow, type FileBatchInfo, type FileBatchRow, type FinalizingState, type PartRow } from './file-batch.types';
 
 type Raw = Record<string, unknown>;
 
+/** The file id while the file is there: an output swept after BATCH_RETENTION_DAYS (or deleted) is no longer linked. */
+function visibleFile(col: string): string {
+  return `(SELECT o.id FROM batch_file o WHERE o.id = ${col} AND o.status = 'processed' AND o.expires_at > now())`;
+}
+
 const FILE_COLUMNS = `f.input_file_id, f.input_blob_store, f.input_blob_key, f.endpoint, f.model AS f_model, f.version, f.completion_window,
-  f.expires_at, f.metadata, f.line_count, f.duplicate_lines, f.requests_completed, f.requests_failed, f.output_file_id, f.error_file_id,
-  f.finalizing_at, f.cancelling_at`;
+  f.expires_at, f.metadata, f.line_count, f.duplicate_lines, f.requests_completed, f.requests_failed,
+  ${visibleFile('f.output_file_id')} AS output_file_id, ${visibleFile('f.error_file_id')} AS error_file_id, f.finalizing_at, f.cancelling_at`;
 const SELECT = `SELECT ${BATCH_COLUMNS.split(',').map((c) => `b.${c.trim()}`).join(', ')}, ${FILE_COLUMNS} FROM batch b LEFT JOIN file_batch f ON f.batch_id = b.id`;
 
 function toFile(r: Raw): FileBatchInfo | null {
@@ -62,10 +69,17 @@ class StopRace extends Error {}
 export class FileBatchRepository {
   constructor(@Inject(DataSource) private readonly ds: DataSource) {}
 
-  /** The batch row, its file row and every chunk (offsets only) in one transaction. */
-  async create(nb: NewFileBatch, ranges: readonly LineRange[]): Promise<FileBatchRow> {
+  /**
+   * The batch row, its file row and every chunk (offsets only) in one transaction. The input
+   * file's row is share-locked (a concurrent delete waits, then sees this batch: 409) and must
+   * still be there (404). With `admit`, the owner's quotas are checked under the owner's lock.
+   */
+  async create(nb: NewFileBatch, ranges: readonly LineRange[], admit?: (usage: OwnerUsage) => void): Promise<FileBatchRow> {
     return this.ds.transaction(async (m) => {
       const f = nb.file;
+      if (admit) admit(await lockOwnerUsage(m, nb.owner));
+      const input = (await m.query(`SELECT id FROM batch_file WHERE id = $1 AND status = 'processed' AND expires_at > now() FOR SHARE`, [f.inputFileId])) as Raw[];
+      if (input.length === 0) throw fileNotFound(f.inputFileId);
       await m.query(
         `INSERT INTO batch (id, kind, owner, task, model, reducer, chunk_size, priority, may_borrow, failure_policy, max_attempts, state, item_count, chunk_count)
          VALUES ($1, 'file', $2, 'infer', $3, 'none', $4, 50, true, 'continue', $5, 'queued', $6, $7)`,
@@ -236,6 +250,29 @@ export class FileBatchRepository {
         files.error?.id ?? null,
         unfinished,
       ]);
+      return true;
+    });
+  }
+
+  /**
+   * Deletes a finished file batch with its bytes: its output and error files (rows and blobs),
+   * any part blob still recorded, then the batch (its chunks and file_batch row cascade). One
+   * transaction holding the rows: if dropping a blob fails, everything stays and a retry deletes
+   * only what is left (deleting a blob twice is fine). False when the batch is not terminal.
+   */
+  async deleteFinished(id: string, dropBlob: (b: { key: string; store: BlobStoreKind }) => Promise<void>): Promise<boolean> {
+    return this.ds.transaction(async (m) => {
+      const [locked] = (await m.query(`SELECT id FROM batch WHERE id = $1 AND kind = 'file' AND state IN ('succeeded','failed','cancelled','expired') FOR UPDATE`, [id])) as Raw[];
+      if (!locked) return false;
+      const files = (await m.query(
+        `SELECT o.id, o.blob_key, o.blob_store FROM file_batch f JOIN batch_file o ON o.id IN (f.output_file_id, f.error_file_id) WHERE f.batch_id = $1 FOR UPDATE OF o`,
+        [id],
+      )) as Raw[];
+      const parts = (await m.query(`SELECT blob_key, blob_store FROM file_batch_blob WHERE batch_id = $1`, [id])) as Raw[];
+      for (const r of [...files, ...parts]) await dropBlob({ key: r.blob_key as string, store: r.blob_store as BlobStoreKind });
+      if (files.length > 0) await m.query(`DELETE FROM batch_file WHERE id = ANY($1::text[])`, [files.map((r) => r.id as string)]);
+      await m.query(`DELETE FROM file_batch_blob WHERE batch_id = $1`, [id]);
+      await m.query(`DELETE FROM batch WHERE id = $1`, [id]);
       return true;
     });
   }

@@ -3,7 +3,8 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ModelRepository } from '@tandem/inference';
 import { BlobStores } from '@tandem/persistence';
 import { DomainException, ErrorCode } from '@tandem/shared';
-import type { Tenant } from '../batches/batch.types';
+import { QuotaAllowance, quotasApply } from '../batches/batch-quota';
+import type { OwnerUsage, Tenant } from '../batches/batch.types';
 import { toView, type BatchView } from '../batches/batch.view';
 import { ChunkRepository } from '../batches/chunk.repository';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
@@ -79,6 +80,7 @@ export class FileBatchService {
         },
       },
       scan.ranges,
+      this.quotaCheck(who, scan.requests),
     );
     try {
       await this.queue.enqueue({ id: row.id, priority: row.priority, maxAttempts: row.maxAttempts }, scan.ranges.map((_, i) => i));
@@ -126,6 +128,13 @@ export class FileBatchService {
     await this.queue.remove(row.id, pending).catch(() => undefined);
     await this.queue.enqueueFinalize(row.id).catch((e: unknown) => this.logger.warn({ err: e }, 'finalize enqueue failed; the sweeper retries'));
     return toOpenAiView(await this.fileRow(id, who));
+  }
+
+  /** The chord API's quotas, under the owner's lock: the batch is open, its lines are queued items (bytes live in files). */
+  private quotaCheck(who: Tenant, lines: number): ((u: OwnerUsage) => void) | undefined {
+    const quotas = this.cfg.jobs.quotas;
+    if (!quotasApply(quotas, who.admin)) return undefined;
+    return (u) => QuotaAllowance.admit(quotas, u).checkItems(lines);
   }
 
   private async fileRow(id: string, who: Tenant): Promise<AnyBatchRow> {

@@ -1,13 +1,18 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { BlobStoreKind } from '@tandem/persistence';
-import type { Tenant } from '../batches/batch.types';
+import { DomainException, ErrorCode } from '@tandem/shared';
+import type { OwnerUsage, Tenant } from '../batches/batch.types';
+import { lockOwnerUsage, ownerUsage } from '../batches/owner-usage';
 import type { FileListQuery } from './file.dto';
 import type { FileRow } from './file.types';
 
 const COLUMNS = 'id, seq, owner, purpose, filename, bytes, line_count, sha256, blob_store, blob_key, created_at, expires_at';
 /** What the API may see: finished uploads that have not expired (the sweeper may not have run yet). */
 const VISIBLE = `status = 'processed' AND expires_at > now()`;
+/** File batches still reading their input: that file may be neither deleted nor swept. */
+const UNFINISHED_INPUT = `SELECT b.id, b.state FROM file_batch f JOIN batch b ON b.id = f.batch_id
+  WHERE f.input_file_id = batch_file.id AND b.state NOT IN ('succeeded','failed','cancelled','expired')`;
 
 type Raw = Record<string, unknown>;
 
@@ -70,15 +75,27 @@ export class FileRepository {
     );
   }
 
-  /** Makes the upload visible; null when the row is gone (swept after the grace: the caller drops the blob). */
-  async finish(id: string, f: FinishedFile): Promise<FileRow | null> {
-    const rows = (await this.ds.query(
-      `UPDATE batch_file SET status = 'processed', purpose = $2, bytes = $3, line_count = $4, sha256 = $5,
-         expires_at = created_at + $6 * interval '1 millisecond'
-       WHERE id = $1 AND status = 'uploading' RETURNING ${COLUMNS}`,
-      [id, f.purpose, f.bytes, f.lines, f.sha256, f.ttlMs],
-    )) as [Raw[], number];
-    return rows[0][0] ? toRow(rows[0][0]) : null;
+  /**
+   * Makes the upload visible; null when the row is gone (swept after the grace: the caller drops
+   * the blob). With `admit`, the owner's lock is taken first and `admit` sees the owner's usage
+   * (this file not yet in it) and may throw: the storage quota holds under concurrent uploads.
+   */
+  async finish(id: string, owner: string, f: FinishedFile, admit?: (usage: OwnerUsage) => void): Promise<FileRow | null> {
+    return this.ds.transaction(async (m) => {
+      if (admit) admit(await lockOwnerUsage(m, owner));
+      const rows = (await m.query(
+        `UPDATE batch_file SET status = 'processed', purpose = $2, bytes = $3, line_count = $4, sha256 = $5,
+           expires_at = created_at + $6 * interval '1 millisecond'
+         WHERE id = $1 AND status = 'uploading' RETURNING ${COLUMNS}`,
+        [id, f.purpose, f.bytes, f.lines, f.sha256, f.ttlMs],
+      )) as [Raw[], number];
+      return rows[0][0] ? toRow(rows[0][0]) : null;
+    });
+  }
+
+  /** The owner's quota usage (files included), unlocked: an upload's early check. */
+  async usage(owner: string): Promise<OwnerUsage> {
+    return ownerUsage(this.ds, owner);
   }
 
   async discard(id: string): Promise<void> {
@@ -123,6 +140,12 @@ export class FileRepository {
       const rows = (await m.query(`SELECT ${COLUMNS} FROM batch_file WHERE id = $1 AND ${VISIBLE}${ownerClause(tenant, params)} FOR UPDATE`, params)) as Raw[];
       if (!rows[0]) return null;
       const row = toRow(rows[0]);
+      // A batch creating over this file waits on the row lock (FOR SHARE), so none can start after this check.
+      const [busy] = (await m.query(`${UNFINISHED_INPUT.replace('batch_file.id', '$1')} LIMIT 1`, [id])) as Raw[];
+      if (busy) {
+        const bid = `batch_${(busy.id as string).replace(/-/g, '')}`;
+        throw new DomainException(ErrorCode.Conflict, `file ${id} is the input of batch ${bid}, which has not finished (${busy.state as string}); cancel it (POST /v1/batches/${bid}/cancel) or wait for it to end, then delete the file`);
+      }
       await dropBlob(row);
       await m.query('DELETE FROM batch_file WHERE id = $1', [id]);
       return row;
@@ -131,13 +154,15 @@ export class FileRepository {
 
   /**
    * Up to `limit` expired files (and uploads abandoned past their grace) whose bytes are in one of
-   * `stores` (those the caller reaches), bytes then rows. Rows are taken with SKIP LOCKED, so every
+   * `stores` (those the caller reaches), bytes then rows. The input of a file batch still running
+   * is kept until the batch ends (its chunks read it), though the API no longer shows it. Rows are taken with SKIP LOCKED, so every
    * node may sweep at once: each file goes to one sweeper.
    */
   async sweepExpired(limit: number, stores: readonly BlobStoreKind[], dropBlob: (r: FileRow) => Promise<void>): Promise<number> {
     return this.ds.transaction(async (m) => {
       const rows = (
-        (await m.query(`SELECT ${COLUMNS} FROM batch_file WHERE expires_at <= now() AND blob_store = ANY($2::text[]) ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`, [
+        (await m.query(`SELECT ${COLUMNS} FROM batch_file WHERE expires_at <= now() AND blob_store = ANY($2::text[]) AND NOT EXISTS (${UNFINISHED_INPUT})
+           ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`, [
           limit,
           stores,
         ])) as Raw[]

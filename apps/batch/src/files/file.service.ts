@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
-import { BlobStores, type BlobStore } from '@tandem/persistence';
+import { BlobStores, type BlobStore, type ByteRange } from '@tandem/persistence';
 import { DomainException } from '@tandem/shared';
+import { checkFileStorage, withinStorage } from '../batches/batch-quota';
 import type { Tenant } from '../batches/batch.types';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import { fileNotFound, newFileId, type FileListQuery, type UploadFields } from './file.dto';
@@ -19,6 +20,8 @@ export interface ReceivedFile {
   bytes: number;
   lines: number;
   sha256: string;
+  /** The owner, when the storage quota applies to it (not an admin, quota not 0). */
+  quotaOwner: string | null;
 }
 
 /**
@@ -37,13 +40,21 @@ export class FileService {
   /** Streams one file in (purpose=batch: JSONL) and stores it, not yet visible. */
   async receive(who: Tenant, filename: string, data: AsyncIterable<Buffer>): Promise<ReceivedFile> {
     const { limitBytes, lineLimitBytes, maxLines } = this.cfg.files;
+    const quotas = this.cfg.jobs.quotas;
+    const quotaOwner = !who.admin && quotas.storedBytes > 0 ? who.id : null;
+    if (quotaOwner) {
+      // Early and unlocked, so an upload over the quota is refused before (or as) its bytes arrive.
+      const usage = await this.files.usage(quotaOwner);
+      checkFileStorage(quotas, usage, 1);
+      data = withinStorage(data, quotas, usage);
+    }
     const id = newFileId();
     const store = this.blobs.primary;
     await this.files.begin({ id, owner: who.id, filename, blobStore: store.kind, blobKey: id, graceMs: UPLOAD_GRACE_MS });
     const stats: JsonlStats = { bytes: 0, lines: 0 };
     try {
       const info = await store.put(id, validatedJsonl(data, { maxBytes: limitBytes, maxLineBytes: lineLimitBytes, maxLines }, stats));
-      return { id, store, bytes: info.size, lines: stats.lines, sha256: info.sha256 };
+      return { id, store, bytes: info.size, lines: stats.lines, sha256: info.sha256, quotaOwner };
     } catch (e) {
       // The blob store kept nothing; the row goes too (or, if Postgres is down, the sweeper takes it).
       await this.files.discard(id).catch(() => undefined);
@@ -59,7 +70,11 @@ export class FileService {
       await this.abandon(r);
       throw DomainException.invalid(`expires_after[seconds]: at most ${Math.floor(retention / 1000)} (BATCH_RETENTION_DAYS)`);
     }
-    const row = await this.files.finish(r.id, { purpose: fields.purpose, bytes: r.bytes, lines: r.lines, sha256: r.sha256, ttlMs: asked !== undefined ? asked * 1000 : retention });
+    const quotas = this.cfg.jobs.quotas;
+    const finished = { purpose: fields.purpose, bytes: r.bytes, lines: r.lines, sha256: r.sha256, ttlMs: asked !== undefined ? asked * 1000 : retention };
+    // Rechecked under the owner's lock: uploads that passed the early check together cannot all fit
+    // (a throw here leaves the bytes to the caller's abandon, as every failure of complete does).
+    const row = await this.files.finish(r.id, r.quotaOwner ?? '', finished, r.quotaOwner ? (u) => checkFileStorage(quotas, u, r.bytes) : undefined);
     if (!row) {
       await r.store.delete(r.id);
       throw DomainException.unavailable('the upload took longer than its grace period and was discarded; upload again', 1);
@@ -90,9 +105,9 @@ export class FileService {
   }
 
   /** The file's bytes as a stream, with what the response needs to describe them; 404 before any byte. */
-  async content(id: string, who: Tenant): Promise<{ file: FileView; stream: Readable }> {
+  async content(id: string, who: Tenant, range?: (size: number) => ByteRange | undefined): Promise<{ file: FileView; stream: Readable }> {
     const row = await this.row(id, who);
-    return { file: toFileView(row), stream: await this.blobs.of(row.blobStore).get(row.blobKey) };
+    return { file: toFileView(row), stream: await this.blobs.of(row.blobStore).get(row.blobKey, range?.(row.bytes)) };
   }
 
   async remove(id: string, who: Tenant): Promise<FileDeleted> {

@@ -9,6 +9,7 @@ import { bodyTooLarge, NDJSON } from '../batches/ndjson-body.registrar';
 import { chunksOf } from '../batches/stream-chunks';
 import type { Tenant } from '../batches/batch.types';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
+import { parseRange, type ContentRange } from './byte-range';
 import { cleanFilename, fileListSchema, parseFileId, uploadFieldsSchema } from './file.dto';
 import { FileService } from './file.service';
 import type { FileDeleted, FileList, FileView } from './file.types';
@@ -67,15 +68,23 @@ export class FilesController {
     return this.files.get(parseFileId(id), tenant(req));
   }
 
-  /** The file's bytes, streamed from the blob store. */
+  /** The file's bytes, streamed from the blob store; one `Range` is a 206 read as a byte range of the blob. */
   @Get(':id/content')
   async content(@Req() req: FastifyRequest, @Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
-    const { file, stream } = await this.files.content(parseFileId(id), tenant(req));
-    await reply
-      .header('content-length', String(file.bytes))
-      .header('content-disposition', `attachment; filename="${encodeURIComponent(file.filename)}"`)
-      .type('application/octet-stream')
-      .send(stream);
+    let range: ContentRange | null | 'unsatisfiable' = null;
+    const { file, stream } = await this.files.content(parseFileId(id), tenant(req), (size) => {
+      range = parseRange(req.headers.range, size);
+      return range && range !== 'unsatisfiable' ? range : undefined;
+    });
+    void reply.header('accept-ranges', 'bytes').header('content-disposition', `attachment; filename="${encodeURIComponent(file.filename)}"`).type('application/octet-stream');
+    const r = range as ContentRange | null | 'unsatisfiable';
+    if (r === 'unsatisfiable') {
+      stream.destroy();
+      await reply.status(416).header('content-range', `bytes */${file.bytes}`).type('application/json').send({ error: `range not satisfiable: the file has ${file.bytes} bytes` });
+      return;
+    }
+    if (r) void reply.status(206).header('content-range', `bytes ${r.start}-${r.end - 1}/${file.bytes}`);
+    await reply.header('content-length', String(r ? r.end - r.start : file.bytes)).send(stream);
   }
 
   @Delete(':id')
