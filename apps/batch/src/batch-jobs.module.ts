@@ -31,6 +31,9 @@ import { FileBatchSweeper } from './file-batches/file-batch.sweeper';
 import { FileBatchFinalizer } from './file-batches/file-batch.finalizer';
 import { FileChunkProcessor } from './file-batches/file-chunk.processor';
 import { FileInferRunner } from './file-batches/file-infer.runner';
+import { UsageRepository } from './accounting/usage.repository';
+import { DeadlineAdmission } from './accounting/deadline-admission';
+import { RunAccounting } from './worker/run-accounting';
 
 /** What startBatch prepared before Nest starts: the user's code (loaded async, may refuse boot) and the app's logger. */
 export interface BatchRuntime {
@@ -65,12 +68,13 @@ export class BatchJobsModule {
       { provide: BlobStores, inject: [DataSource], useFactory: (ds: DataSource) => BlobStores.create(ds, { kind: cfg.files.blobStore, dir: cfg.files.blobDir }) },
       FileBatchRepository,
       FileBatchSweeper,
+      UsageRepository,
     ];
     if (role !== 'worker') {
       controllers.push(BatchController);
-      providers.push(BatchSubmissionService, BatchQueryService, BatchControlService, NdjsonBodyRegistrar, FileRepository, FileBatchService);
+      providers.push(BatchSubmissionService, BatchQueryService, BatchControlService, NdjsonBodyRegistrar, FileRepository, FileBatchService, DeadlineAdmission);
     }
-    if (role !== 'api') providers.push(ChunkRunner, ChunkWorkerService, FileInferRunner, FileChunkProcessor, FileBatchFinalizer);
+    if (role !== 'api') providers.push(ChunkRunner, ChunkWorkerService, FileInferRunner, FileChunkProcessor, FileBatchFinalizer, RunAccounting);
     return {
       module: BatchJobsModule,
       imports: [BullModule.registerQueue({ name: BATCH_CHUNK_QUEUE, ...resolveQueueConnection(cfg.queue) })],

@@ -1,12 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
 import type { BatchState } from '@tandem/persistence';
-import type { BatchRow, NewBatch, OwnerUsage, Tenant } from './batch.types';
+import type { BatchEstimate, BatchRow, NewBatch, OwnerUsage, Tenant } from './batch.types';
 import { lockOwnerUsage } from './owner-usage';
 
 export const BATCH_COLUMNS = `id, seq, kind, owner, stored_bytes, idempotency_key, task, model, reducer, chunk_size, priority, may_borrow, failure_policy, max_attempts,
   state, item_count, chunk_count, chunks_done, chunks_failed, items_done, items_failed, result, error,
-  created_at, started_at, finished_at`;
+  created_at, started_at, finished_at, device_owned_s, device_borrowed_s, estimate`;
 
 type Raw = Record<string, unknown>;
 
@@ -38,6 +38,8 @@ export function toBatchRow(r: Raw): BatchRow {
     startedAt: (r.started_at as Date | null) ?? null,
     finishedAt: (r.finished_at as Date | null) ?? null,
     storedBytes: Number(r.stored_bytes),
+    deviceSeconds: { owned: Number(r.device_owned_s ?? 0), borrowed: Number(r.device_borrowed_s ?? 0) },
+    estimate: (r.estimate as BatchEstimate | null) ?? null,
   };
 }
 

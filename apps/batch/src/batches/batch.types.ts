@@ -37,6 +37,24 @@ export interface BatchRow {
   finishedAt: Date | null;
   /** Bytes of items and outputs this batch keeps in Postgres (counted against the owner's quota). */
   storedBytes: number;
+  /** Unit-seconds its runs held batch device units, on owned and on borrowed share (cost attribution). */
+  deviceSeconds?: { owned: number; borrowed: number };
+  /** A file batch's admission estimate; null when none could be made (docs/architecture.md, "Deadlines"). */
+  estimate?: BatchEstimate | null;
+}
+
+/** How admission judged a file batch's deadline. */
+export interface BatchEstimate {
+  /** ISO time the batch was expected to finish at admission. */
+  completionAt: string;
+  /** Its own work, in seconds on the owned units. */
+  ownSeconds: number;
+  /** Earlier-deadline work admitted before it on the same units, in seconds. */
+  aheadSeconds: number;
+  /** Measured lines per second of one unit. */
+  perUnitRate: number;
+  /** Owned batch units it counts on. */
+  units: number;
 }
 
 /** Whose batches a caller may see and act on: its own, or (admin scope) everyone's. */

@@ -26,6 +26,8 @@ export interface BatchView {
     chunksPending: number;
   };
   etaSeconds: number | null;
+  /** Unit-seconds its runs held batch device units, on owned and on borrowed share (cost attribution). */
+  deviceSeconds: { owned: number; borrowed: number };
   result: unknown;
   error: string | null;
   createdAt: string;
@@ -48,6 +50,8 @@ function chordState(s: BatchRow['state']): PublicBatchState {
       return s;
   }
 }
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 export function toView(b: BatchRow, now = Date.now()): BatchView {
   const settled = b.itemsDone + b.itemsFailed;
@@ -81,6 +85,7 @@ export function toView(b: BatchRow, now = Date.now()): BatchView {
       chunksPending: b.chunkCount - b.chunksDone - b.chunksFailed,
     },
     etaSeconds: b.state === 'succeeded' ? 0 : eta,
+    deviceSeconds: { owned: round3(b.deviceSeconds?.owned ?? 0), borrowed: round3(b.deviceSeconds?.borrowed ?? 0) },
     result: b.state === 'succeeded' ? b.result : null,
     error: b.error,
     createdAt: b.createdAt.toISOString(),

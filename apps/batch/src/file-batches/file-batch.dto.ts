@@ -31,18 +31,33 @@ export function windowMs(w: string): number | null {
   return ms <= MAX_WINDOW_MS ? ms : null;
 }
 
-/** OpenAI's create body; `chunk_lines` is Tandem's own (requests per chunk, default BATCH_FILE_CHUNK_LINES). */
-export const createFileBatchSchema = z.object({
-  input_file_id: z.string().min(1).max(64),
-  endpoint: z.string().min(1).max(500),
-  completion_window: z.string().refine((w) => windowMs(w) !== null, 'must be a duration like "24h" (1s to 168h; <n>s, <n>m or <n>h)'),
-  metadata: z
-    .record(z.string().max(64), z.string().max(512))
-    .refine((m) => Object.keys(m).length <= 16, 'at most 16 keys')
-    .nullable()
-    .optional(),
-  chunk_lines: z.number().int().min(1).max(100_000).optional(),
-});
+/** `deadline` as epoch ms: a number (or digit string) is epoch seconds, anything else an ISO 8601 time; null if neither. */
+export function deadlineMs(d: number | string): number | null {
+  if (typeof d === 'number') return Number.isFinite(d) ? d * 1000 : null;
+  if (/^\d{1,12}(\.\d+)?$/.test(d)) return Number(d) * 1000;
+  const t = Date.parse(d);
+  return /^\d{4}-\d{2}-\d{2}T/.test(d) && Number.isFinite(t) ? t : null;
+}
+
+/**
+ * OpenAI's create body; `chunk_lines` is Tandem's own (requests per chunk, default
+ * BATCH_FILE_CHUNK_LINES), and so is `deadline` (an absolute completion time that replaces the
+ * window; then `completion_window` may be left out).
+ */
+export const createFileBatchSchema = z
+  .object({
+    input_file_id: z.string().min(1).max(64),
+    endpoint: z.string().min(1).max(500),
+    completion_window: z.string().refine((w) => windowMs(w) !== null, 'must be a duration like "24h" (1s to 168h; <n>s, <n>m or <n>h)').optional(),
+    deadline: z.union([z.number(), z.string().max(64)]).refine((d) => deadlineMs(d) !== null, 'must be an ISO 8601 time or epoch seconds').optional(),
+    metadata: z
+      .record(z.string().max(64), z.string().max(512))
+      .refine((m) => Object.keys(m).length <= 16, 'at most 16 keys')
+      .nullable()
+      .optional(),
+    chunk_lines: z.number().int().min(1).max(100_000).optional(),
+  })
+  .refine((b) => b.completion_window !== undefined || b.deadline !== undefined, { message: 'completion_window or deadline is required', path: ['completion_window'] });
 export type CreateFileBatch = z.infer<typeof createFileBatchSchema>;
 
 const intLike = z.union([z.number(), z.string().regex(/^-?\d+$/).transform(Number)]).pipe(z.number().int());

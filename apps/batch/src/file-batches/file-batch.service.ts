@@ -11,7 +11,9 @@ import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import { fileNotFound } from '../files/file.dto';
 import { FileRepository } from '../files/file.repository';
 import { ChunkQueueService } from '../jobs/chunk-queue.service';
-import { isFileBatchId, parseFileBatchId, windowMs, type AnyListQuery, type CreateFileBatch } from './file-batch.dto';
+import { deadlineMs, isFileBatchId, MAX_WINDOW_MS, parseFileBatchId, windowMs, type AnyListQuery, type CreateFileBatch } from './file-batch.dto';
+import { DeadlineAdmission } from '../accounting/deadline-admission';
+import { UsageRepository } from '../accounting/usage.repository';
 import { FileBatchRepository } from './file-batch.repository';
 import type { AnyBatchRow } from './file-batch.types';
 import { toOpenAiView, type OpenAiBatchView } from './file-batch.view';
@@ -45,6 +47,8 @@ export class FileBatchService {
     private readonly blobs: BlobStores,
     private readonly chunks: ChunkRepository,
     private readonly queue: ChunkQueueService,
+    private readonly deadlines: DeadlineAdmission,
+    private readonly usage: UsageRepository,
   ) {}
 
   async create(body: CreateFileBatch, who: Tenant): Promise<OpenAiBatchView> {
@@ -59,13 +63,16 @@ export class FileBatchService {
       chunkBytes: this.cfg.files.chunkBytes,
     });
     if (scan.requests === 0) throw DomainException.invalid(`input_file_id: file ${file.id} holds no requests`);
+    const { window, completionWindow } = this.window(body);
+    // The deadline is a promise: refused (422) here if the measured throughput cannot keep it.
+    const estimate = await this.deadlines.judge(url.model, scan.requests, Date.now() + window);
     const row = await this.repo.create(
       {
         id: randomUUID(),
         owner: who.id,
         maxAttempts: this.cfg.jobs.maxAttempts,
         chunkLines: body.chunk_lines ?? this.cfg.files.chunkLines,
-        windowMs: windowMs(body.completion_window)!,
+        windowMs: window,
         file: {
           inputFileId: file.id,
           inputBlobStore: file.blobStore,
@@ -73,7 +80,7 @@ export class FileBatchService {
           endpoint: body.endpoint,
           model: url.model,
           version: url.version ?? null,
-          completionWindow: body.completion_window,
+          completionWindow,
           metadata: body.metadata ?? null,
           lineCount: scan.requests,
           duplicateLines: scan.duplicates,
@@ -82,8 +89,12 @@ export class FileBatchService {
       scan.ranges,
       this.quotaCheck(who, scan.requests),
     );
+    if (estimate) {
+      await this.usage.setEstimate(row.id, estimate);
+      row.estimate = estimate;
+    }
     try {
-      await this.queue.enqueue({ id: row.id, priority: row.priority, maxAttempts: row.maxAttempts }, scan.ranges.map((_, i) => i));
+      await this.queue.enqueue({ id: row.id, priority: row.priority, maxAttempts: row.maxAttempts, deadline: row.file.expiresAt }, scan.ranges.map((_, i) => i));
     } catch (e) {
       this.logger.error({ err: e, batch: row.id }, `enqueue failed; left to the reconciler: ${(e as Error).message}`);
     }
@@ -135,6 +146,14 @@ export class FileBatchService {
     const quotas = this.cfg.jobs.quotas;
     if (!quotasApply(quotas, who.admin)) return undefined;
     return (u) => QuotaAllowance.admit(quotas, u).checkItems(lines);
+  }
+
+  /** `deadline` (absolute) wins over `completion_window`; either way the batch expires then. */
+  private window(body: CreateFileBatch): { window: number; completionWindow: string } {
+    if (body.deadline === undefined) return { window: windowMs(body.completion_window!)!, completionWindow: body.completion_window! };
+    const window = deadlineMs(body.deadline)! - Date.now();
+    if (window < 1_000 || window > MAX_WINDOW_MS) throw DomainException.invalid('deadline must be between 1 s and 168 h from now');
+    return { window, completionWindow: body.completion_window ?? `${Math.ceil(window / 1000)}s` };
   }
 
   private async fileRow(id: string, who: Tenant): Promise<AnyBatchRow> {

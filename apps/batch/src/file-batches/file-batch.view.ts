@@ -29,6 +29,19 @@ export interface OpenAiBatchView {
   metadata: Record<string, string> | null;
   progress: number;
   eta_seconds: number | null;
+  /** When it must be finished (ISO; = expires_at): past it the batch ends `expired`. Null for a chord. */
+  deadline: string | null;
+  /** Admission's estimate; null when none was made (no throughput measured yet, or no owned batch share). */
+  estimate: { completion_at: string; own_seconds: number; ahead_seconds: number; per_unit_rate: number; units: number } | null;
+  /** Unit-seconds its runs held batch device units, on owned and on borrowed share. */
+  device_seconds: { owned: number; borrowed: number };
+}
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+/** Device-seconds as views show them (ms precision). */
+export function deviceSecondsOf(b: BatchRow): { owned: number; borrowed: number } {
+  return { owned: round3(b.deviceSeconds?.owned ?? 0), borrowed: round3(b.deviceSeconds?.borrowed ?? 0) };
 }
 
 const unix = (d: Date | null | undefined): number | null => (d ? Math.floor(d.getTime() / 1000) : null);
@@ -90,5 +103,10 @@ export function toOpenAiView(b: AnyBatchRow, now = Date.now()): OpenAiBatchView 
     metadata: f ? f.metadata : { task: b.task, reducer: b.reducer },
     progress,
     eta_seconds: eta,
+    deadline: f ? f.expiresAt.toISOString() : null,
+    estimate: b.estimate
+      ? { completion_at: b.estimate.completionAt, own_seconds: b.estimate.ownSeconds, ahead_seconds: b.estimate.aheadSeconds, per_unit_rate: b.estimate.perUnitRate, units: b.estimate.units }
+      : null,
+    device_seconds: deviceSecondsOf(b),
   };
 }

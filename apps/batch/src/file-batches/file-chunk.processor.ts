@@ -16,6 +16,8 @@ export interface ChunkParts {
   error: string | null;
   ok: number;
   failed: number;
+  /** Lines that ran on units (the throughput sample; lines refused before inference are not). */
+  ran: number;
   store: BlobStore;
 }
 
@@ -79,7 +81,7 @@ export class FileChunkProcessor {
       ok++;
     }
     const store = this.blobs.primary;
-    return { output: await this.put(batchId, work, store, out), error: await this.put(batchId, work, store, err), ok, failed, store };
+    return { output: await this.put(batchId, work, store, out), error: await this.put(batchId, work, store, err), ok, failed, ran: requests.length, store };
   }
 
   /** A part under a key of its own (attempts never collide); recorded first, so it is deleted whatever happens. */

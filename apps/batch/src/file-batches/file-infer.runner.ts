@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { isInputError } from '@tandem/sdk';
 import { ModelRepository, repositoryUnitResolver, UnitRunner, type InferTensor, type LogLevel, type UnitModelResolver, type UnitRunnerOptions } from '@tandem/inference';
-import { BatchCapacity, type UnitSlot } from '@tandem/scheduler';
+import { BatchCapacity, type UnitSlot, type UnitUsage } from '@tandem/scheduler';
 // The gateway's own batch merge (not re-exported by the library's index): one implementation.
 import { concatInputs, scatterOutputs, shapeKey } from '../../../../libs/inference/src/batch-merge';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
@@ -12,6 +12,12 @@ export interface RunContext {
   signal: AbortSignal;
   priority: number;
   mayBorrow: boolean;
+  /** The batch's deadline (epoch ms): earlier deadlines take units first. */
+  deadline?: number;
+  /** Near its deadline: owned units first. */
+  preferOwned?: boolean;
+  /** Where unit time is charged. */
+  usage?: UnitUsage;
 }
 
 /** Per request line: its output tensors, or the 400 a node model's InputError maps to online. */
@@ -114,7 +120,15 @@ export class FileInferRunner implements OnModuleDestroy {
     let slot: UnitSlot | null = null;
     let proc: UnitRunner | null = null;
     try {
-      slot = await this.capacity.acquire({ mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal, preempt: cpu ? hold : undefined });
+      slot = await this.capacity.acquire({
+        mayBorrow: ctx.mayBorrow,
+        priority: ctx.priority,
+        signal: ctx.signal,
+        preempt: cpu ? hold : undefined,
+        deadline: ctx.deadline,
+        preferOwned: ctx.preferOwned,
+        usage: ctx.usage,
+      });
       const unit = cpu ? (proc = hold.attach(await this.takeProcess(loaded, hold))) : await this.gpuUnit(url.model, slot);
       // Every request of a group names the same outputs (they are part of its key).
       const outputs = group[0]!.decoded.request.outputs;

@@ -7,9 +7,19 @@ import { BATCH_CHUNK_QUEUE, chunkJobId, finalizeJobId, JOB_NAMES, type ChunkJobD
 
 const BULK = 1_000;
 
-/** API priority (0..100, higher first) → BullMQ priority (1 = first). Every job is prioritized so order is consistent. */
-export function bullPriority(priority: number): number {
-  return 101 - Math.min(100, Math.max(0, priority));
+/** Deadline slots per API priority: BullMQ priorities end at 2^21, and 101 × 20,000 fits. */
+const DEADLINE_SLOTS = 20_000;
+
+/**
+ * API priority (0..100, higher first) → BullMQ priority (1 = first). Every job is prioritized so
+ * order is consistent. Within a priority, earlier deadlines first (EDF) by the deadline's minute;
+ * no deadline is last. Minutes wrap every ~13.9 days (20,000 slots), so near the wrap point a
+ * later deadline can be taken first: the worker's unit queue orders by the exact deadline anyway.
+ */
+export function bullPriority(priority: number, deadline?: Date | null): number {
+  const tier = 100 - Math.min(100, Math.max(0, priority));
+  const slot = deadline ? Math.floor(deadline.getTime() / 60_000) % (DEADLINE_SLOTS - 1) : DEADLINE_SLOTS - 1;
+  return tier * DEADLINE_SLOTS + slot + 2; // 1 is the finalize job's
 }
 
 /** Producer side of the chunk queue: bulk enqueue with deterministic ids, depth, removal. */
@@ -26,9 +36,9 @@ export class ChunkQueueService implements OnModuleInit {
   }
 
   /** Enqueues chunks in bulk; chunks whose job still exists are left alone (same job id). */
-  async enqueue(batch: { id: string; priority: number; maxAttempts: number }, idxs: readonly number[]): Promise<void> {
+  async enqueue(batch: { id: string; priority: number; maxAttempts: number; deadline?: Date | null }, idxs: readonly number[]): Promise<void> {
     const opts: JobsOptions = {
-      priority: bullPriority(batch.priority),
+      priority: bullPriority(batch.priority, batch.deadline),
       attempts: batch.maxAttempts,
       backoff: { type: 'exponential', delay: this.cfg.jobs.backoffMs, jitter: 0.5 },
       // Postgres keeps the outcome; the queue keeps nothing, so a re-enqueue is never shadowed.

@@ -22,6 +22,11 @@ export class BatchMetrics implements OnModuleDestroy {
     () => new Counter({ name: 'tandem_batch_chunks_failed_total', help: 'Chunk attempts that failed (retried or dead-lettered)' }),
   );
   private readonly items = metric('tandem_batch_items_processed_total', () => new Counter({ name: 'tandem_batch_items_processed_total', help: 'Items committed' }));
+  // owner = the API key's id (bounded by the number of keys), share = owned | borrowed.
+  private readonly device = metric(
+    'tandem_batch_device_seconds_total',
+    () => new Counter({ name: 'tandem_batch_device_seconds_total', help: 'Unit-seconds batch runs held device units, by owner (key id) and share', labelNames: ['owner', 'share'] }),
+  );
   private depthSource?: () => Promise<Record<string, number>>;
 
   constructor() {
@@ -65,6 +70,11 @@ export class BatchMetrics implements OnModuleDestroy {
     this.items.inc(items);
     recent.push({ at: Date.now(), items });
     if (recent.length > 100_000) recent.splice(0, recent.length - 100_000);
+  }
+
+  deviceSeconds(owner: string, owned: number, borrowed: number): void {
+    if (owned > 0) this.device.inc({ owner, share: 'owned' }, owned);
+    if (borrowed > 0) this.device.inc({ owner, share: 'borrowed' }, borrowed);
   }
 
   chunkFailed(): void {

@@ -1,4 +1,5 @@
 import type { Logger } from '@tandem/sdk';
+import type { UnitUsage } from '@tandem/scheduler';
 
 /** What a task sees while it runs one chunk (user tasks get the SDK's subset of it). */
 export interface TaskContext {
@@ -15,6 +16,8 @@ export interface TaskContext {
   mayBorrow: boolean;
   /** The worker's logger, bound to this batch, chunk and attempt. */
   log: Logger;
+  /** Where unit time is charged (device-seconds, owned vs borrowed); tasks that take units add to it. */
+  usage?: UnitUsage;
 }
 
 /** A registered task (built in, or a user's from BATCH_TASKS_DIR): validates each item at submission, maps a chunk of items to outputs. */

@@ -97,7 +97,7 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
         let slot: UnitSlot | null = null;
         let proc: UnitRunner | null = null;
         try {
-          slot = await this.capacity.acquire({ mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal, preempt: cpu ? hold : undefined });
+          slot = await this.capacity.acquire({ mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal, preempt: cpu ? hold : undefined, usage: ctx.usage });
           // The process is taken (or started) under the unit, so starting one uses the batch's share.
           const unit = cpu ? (proc = hold.attach(await this.takeProcess(m, hold))) : await this.gpuUnit(model, slot);
           outputs[i] = itemOutputs(await unit.runItems(model, part, m.inputs), part.length, m.batched);

@@ -10,6 +10,7 @@ import { TaskRegistry } from '../tasks/task.registry';
 import { BatchMetrics } from '../metrics/batch.metrics';
 import { ChunkQueueService } from '../jobs/chunk-queue.service';
 import { FileChunkProcessor, type ChunkParts } from '../file-batches/file-chunk.processor';
+import { RunAccounting, type RunPlan } from './run-accounting';
 
 export type ChunkRunResult = 'committed' | 'duplicate' | 'skipped' | 'paused' | 'dead';
 
@@ -40,6 +41,7 @@ export class ChunkRunner {
     @Inject(TASK_LOGGER) private readonly taskLog: PinoLogger,
     private readonly files: FileChunkProcessor,
     private readonly queue: ChunkQueueService,
+    private readonly accounting: RunAccounting,
   ) {}
 
   async run(batchId: string, idx: number, attempt: number, maxAttempts: number): Promise<ChunkRunResult> {
@@ -47,6 +49,16 @@ export class ChunkRunner {
     if (!work || work.chunkState !== 'pending') return 'duplicate';
     if (work.batchState === 'paused') return 'paused'; // stays pending; resume re-enqueues it
     if (work.batchState !== 'queued' && work.batchState !== 'running') return 'skipped';
+    const plan = await this.accounting.plan(batchId, work);
+    try {
+      return await this.attempt(batchId, idx, attempt, maxAttempts, work, plan);
+    } finally {
+      // Every attempt's unit time is charged, committed or not: the device was held either way.
+      await this.accounting.charge(batchId, plan.usage);
+    }
+  }
+
+  private async attempt(batchId: string, idx: number, attempt: number, maxAttempts: number, work: ChunkWork, plan: RunPlan): Promise<ChunkRunResult> {
     if (!this.started.has(batchId)) {
       await this.chunks.markStarted(batchId);
       this.started.add(batchId);
@@ -70,9 +82,16 @@ export class ChunkRunner {
     try {
       if (work.kind === 'file') {
         // A file batch's chunk: its byte range of the input, answered line by line into part blobs.
-        parts = await this.files.process(batchId, work, { signal: abort.signal, priority: work.priority, mayBorrow: work.mayBorrow });
+        parts = await this.files.process(batchId, work, {
+          signal: abort.signal,
+          priority: plan.priority,
+          mayBorrow: work.mayBorrow,
+          deadline: plan.deadline,
+          preferOwned: plan.preferOwned,
+          usage: plan.usage,
+        });
       } else {
-        ({ outputs, partial } = await this.runChord(batchId, idx, attempt, work, abort.signal));
+        ({ outputs, partial } = await this.runChord(batchId, idx, attempt, work, abort.signal, plan));
       }
     } catch (e) {
       clearInterval(poll);
@@ -96,7 +115,10 @@ export class ChunkRunner {
       const done = await this.chunks.commitParts(batchId, idx, attempt, { output: parts.output, error: parts.error, ok: parts.ok, failed: parts.failed });
       if (!done.counted) await this.files.discard(batchId, parts); // another attempt's parts are the chunk's
       if (done.finalized) await this.queue.enqueueFinalize(batchId);
-      if (done.counted) this.metrics.chunkProcessed(parts.ok + parts.failed);
+      if (done.counted) {
+        this.metrics.chunkProcessed(parts.ok + parts.failed);
+        await this.accounting.measured(work.model, parts.ran, plan.usage);
+      }
       return done.counted ? 'committed' : 'duplicate';
     }
     const outcome: ChunkOutcome = await this.chunks.commit(batchId, idx, attempt, outputs, partial, fanIn);
@@ -105,14 +127,14 @@ export class ChunkRunner {
   }
 
   /** A chord's chunk: the task over its items, reduced to a partial. */
-  private async runChord(batchId: string, idx: number, attempt: number, work: ChunkWork, signal: AbortSignal): Promise<{ outputs: unknown[]; partial: unknown }> {
+  private async runChord(batchId: string, idx: number, attempt: number, work: ChunkWork, signal: AbortSignal, plan: RunPlan): Promise<{ outputs: unknown[]; partial: unknown }> {
     const reducer = this.reducers.find(work.reducer);
     const task = this.tasks.find(work.task);
     // A worker whose copy of the file failed to load (or lacks it) fails the chunk with the reason.
     if (!task) throw new Error(`${this.tasks.whyMissing(work.task)} in this worker`);
     if (!reducer) throw new Error(`${this.reducers.whyMissing(work.reducer)} in this worker`);
     const log = sdkLogger(this.taskLog, { task: work.task, batch: batchId, chunk: idx, attempt });
-    const outputs = await task.run(work.items, { batchId, chunk: idx, attempt, signal, model: work.model, priority: work.priority, mayBorrow: work.mayBorrow, log });
+    const outputs = await task.run(work.items, { batchId, chunk: idx, attempt, signal, model: work.model, priority: plan.priority, mayBorrow: work.mayBorrow, log, usage: plan.usage });
     if (!Array.isArray(outputs) || outputs.length !== work.items.length) {
       throw new Error(`task ${work.task} returned ${Array.isArray(outputs) ? outputs.length : 'no'} outputs for ${work.items.length} items`);
     }

@@ -13,6 +13,7 @@ const GRPC_STATUS_BY_CODE: Readonly<Record<ErrorCode, status>> = {
   [ErrorCode.PermissionDenied]: status.PERMISSION_DENIED,
   [ErrorCode.RateLimited]: status.RESOURCE_EXHAUSTED,
   [ErrorCode.FailedPrecondition]: status.FAILED_PRECONDITION,
+  [ErrorCode.Unprocessable]: status.FAILED_PRECONDITION,
   [ErrorCode.Internal]: status.INTERNAL,
 };
 

@@ -5,9 +5,10 @@ import type { Lease } from '../lease/lease';
 import type { SchedulerLogger } from '../scheduler.logger';
 import type { DeviceView } from '../scheduler.types';
 import type { HybridMetrics } from './hybrid.metrics';
-import { Ticket, type BatchCapacityOptions, type BatchCapacitySnapshot, type Preemptible, type Unit, type UnitPlacement, type UnitSlot, type Waiter } from './batch-capacity.types';
+import { Ticket, type AcquireRequest, type BatchCapacityOptions, type BatchCapacitySnapshot, type Preemptible, type Unit, type UnitPlacement, type UnitSlot, type Waiter } from './batch-capacity.types';
 
-export type { BatchCapacityOptions, BatchCapacitySnapshot, Preemptible, UnitPlacement, UnitSlot } from './batch-capacity.types';
+export type { AcquireRequest, BatchCapacityOptions, BatchCapacitySnapshot, Preemptible, UnitPlacement, UnitSlot } from './batch-capacity.types';
+export { UnitUsage } from './batch-capacity.types';
 
 const now = (): number => performance.now();
 
@@ -40,12 +41,13 @@ export class BatchCapacity {
     if (opts.mode === 'ledger' && !deps) throw new Error('BatchCapacity: ledger mode needs the scheduler');
   }
 
-  /** Waits for a free unit this run may use (higher priority first). */
-  acquire(req: { mayBorrow: boolean; priority: number; signal?: AbortSignal; preempt?: Preemptible }): Promise<UnitSlot> {
+  /** Waits for a free unit this run may use (higher priority first, then earlier deadline). */
+  acquire(req: AcquireRequest): Promise<UnitSlot> {
     if (this.stopped) return Promise.reject(new Error('batch capacity is stopped'));
     this.clearIdle();
     return new Promise<UnitSlot>((resolve, reject) => {
-      const w: Waiter = { mayBorrow: req.mayBorrow, priority: req.priority, resumes: false, resolve: () => undefined, reject };
+      const order = { deadline: req.deadline, preferOwned: req.preferOwned, usage: req.usage };
+      const w: Waiter = { mayBorrow: req.mayBorrow, priority: req.priority, ...order, resumes: false, resolve: () => undefined, reject };
       const onAbort = (): void => {
         const i = this.waiters.indexOf(w);
         if (i >= 0) this.waiters.splice(i, 1);
@@ -53,7 +55,7 @@ export class BatchCapacity {
       };
       if (req.signal?.aborted) return onAbort();
       req.signal?.addEventListener('abort', onAbort, { once: true });
-      const ticket = new Ticket(req.mayBorrow, req.priority, req.preempt);
+      const ticket = new Ticket(req.mayBorrow, req.priority, req.preempt, order);
       w.resolve = (u) => {
         req.signal?.removeEventListener('abort', onAbort);
         this.seat(ticket, u);
@@ -75,6 +77,7 @@ export class BatchCapacity {
     }
     const u = this.units.get(t.unit);
     if (!u || u.holder !== t) return;
+    this.unseat(t, u);
     u.busy = false;
     u.holder = null;
     t.unit = -1;
@@ -84,8 +87,12 @@ export class BatchCapacity {
   }
 
   private enqueue(w: Waiter): void {
-    // Stable by arrival within a priority; suspended runs go ahead of new ones of their priority.
-    let at = this.waiters.findIndex((x) => x.priority < w.priority || (w.resumes && !x.resumes && x.priority === w.priority));
+    // Priority first; within it suspended runs go ahead of new ones, then earlier deadlines
+    // (EDF; none = last); stable by arrival otherwise.
+    const dl = (x: Waiter): number => x.deadline ?? Number.POSITIVE_INFINITY;
+    const ahead = (x: Waiter): boolean =>
+      x.priority < w.priority || (x.priority === w.priority && ((w.resumes && !x.resumes) || (w.resumes === x.resumes && dl(w) < dl(x))));
+    let at = this.waiters.findIndex(ahead);
     if (at < 0) at = this.waiters.length;
     this.waiters.splice(at, 0, w);
     this.dispatch();
@@ -98,11 +105,18 @@ export class BatchCapacity {
     t.unit = u.index;
     t.placement = u.placement;
     t.borrowed = u.borrowed;
+    t.seatedAt = now();
+  }
+
+  /** The run leaves its unit: its seat time is charged to the share the unit came from. */
+  private unseat(t: Ticket, u: Unit): void {
+    t.order.usage?.add(u.borrowed, now() - t.seatedAt);
   }
 
   /** Takes a revoked unit's run off the cores now (its process stops) and frees the share. */
   private suspendRun(u: Unit, t: Ticket, preempt: Preemptible): void {
     preempt.suspend();
+    this.unseat(t, u);
     u.busy = false;
     u.holder = null;
     t.unit = -1;
@@ -110,6 +124,7 @@ export class BatchCapacity {
     const w: Waiter = {
       mayBorrow: t.mayBorrow,
       priority: t.priority,
+      ...t.order,
       resumes: true,
       resolve: (next) => {
         t.requeued = null;
@@ -157,7 +172,9 @@ export class BatchCapacity {
   private dispatch(): void {
     for (let i = 0; i < this.waiters.length; ) {
       const w = this.waiters[i]!;
-      const u = [...this.units.values()].find((x) => !x.busy && x.revokedAt === null && (w.mayBorrow || !x.borrowed));
+      const free = [...this.units.values()].filter((x) => !x.busy && x.revokedAt === null && (w.mayBorrow || !x.borrowed));
+      // A run near its deadline takes owned share first: borrowed share can be revoked under it.
+      const u = (w.preferOwned ? free.find((x) => !x.borrowed) : undefined) ?? free[0];
       if (!u) {
         i++;
         continue;

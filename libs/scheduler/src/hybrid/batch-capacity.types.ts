@@ -12,6 +12,38 @@ export interface UnitSlot {
 }
 
 /**
+ * Device time a batch's runs held units, split by share (cost attribution). BatchCapacity adds a
+ * run's seat time when it leaves its unit (release, or suspension on a revoked unit), so time a
+ * suspended run waits is not counted.
+ */
+export class UnitUsage {
+  ownedMs = 0;
+  borrowedMs = 0;
+  add(borrowed: boolean, ms: number): void {
+    if (borrowed) this.borrowedMs += ms;
+    else this.ownedMs += ms;
+  }
+  get totalMs(): number {
+    return this.ownedMs + this.borrowedMs;
+  }
+}
+
+/** What a run asks of BatchCapacity.acquire. */
+export interface AcquireRequest {
+  mayBorrow: boolean;
+  /** Higher first (0..100 from the API; an urgent run is raised above that). */
+  priority: number;
+  signal?: AbortSignal;
+  preempt?: Preemptible;
+  /** Epoch ms of the batch's deadline: within a priority, earlier deadlines are served first (EDF). */
+  deadline?: number;
+  /** Take an owned unit when one is free, a borrowed one only otherwise (a batch near its deadline). */
+  preferOwned?: boolean;
+  /** Where the run's seat time is added. */
+  usage?: UnitUsage;
+}
+
+/**
  * A run that can be taken off its CPU share at once (its process stopped) and continued later.
  * When its unit is revoked, BatchCapacity calls `suspend`, gives the share back right away and
  * queues the run ahead of new work; `resume` is called when it holds a unit again.
@@ -28,10 +60,13 @@ export class Ticket implements UnitSlot {
   borrowed = false;
   /** The waiter that puts a suspended run back on a unit; null while it runs. */
   requeued: Waiter | null = null;
+  /** performance.now() when it took its current unit. */
+  seatedAt = 0;
   constructor(
     readonly mayBorrow: boolean,
     readonly priority: number,
     readonly preempt: Preemptible | undefined,
+    readonly order: WaitOrder = {},
   ) {}
 }
 
@@ -61,7 +96,14 @@ export interface Unit {
   revokedAt: number | null;
 }
 
-export interface Waiter {
+/** EDF and placement preferences a run keeps through suspension. */
+export interface WaitOrder {
+  deadline?: number;
+  preferOwned?: boolean;
+  usage?: UnitUsage;
+}
+
+export interface Waiter extends WaitOrder {
   mayBorrow: boolean;
   priority: number;
   /** A suspended run waiting to continue: served before new runs of its priority. */

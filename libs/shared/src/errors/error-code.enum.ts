@@ -10,6 +10,8 @@ export enum ErrorCode {
   PermissionDenied = 'permission_denied',
   RateLimited = 'rate_limited',
   FailedPrecondition = 'failed_precondition',
+  /** Well-formed but not feasible as asked (a batch deadline that cannot be met): 422. */
+  Unprocessable = 'unprocessable',
   Internal = 'internal',
 }
 
@@ -24,5 +26,6 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   [ErrorCode.PermissionDenied]: 403,
   [ErrorCode.RateLimited]: 429,
   [ErrorCode.FailedPrecondition]: 409,
+  [ErrorCode.Unprocessable]: 422,
   [ErrorCode.Internal]: 500,
 };
