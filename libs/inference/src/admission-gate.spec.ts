@@ -22,7 +22,7 @@ describe('AdmissionGate', () => {
     expect(AdmissionGate.estimatedWaitMs({ ...s, rowMs: NaN }, 4)).toBe(0); // nothing ran yet
   });
 
-  it('a request finding the queue full waits unread and is admitted in order when it drains, else refused after half the time bound', async () => {
+  it('a request finding the queue full waits unread and is admitted in order when it drains, else refused after the time bound', async () => {
     const s: QueueState = { depth: 100, queuedRows: 100, rowMs: 1, slots: 1, replicas: 1, closed: false };
     const g = gate(s);
     const first = g.admit();
@@ -34,7 +34,7 @@ describe('AdmissionGate', () => {
     s.depth = 100; // it reached the queue: full again
     const t0 = Date.now();
     expect(await second).toBeInstanceOf(DomainException);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(90);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
     s.depth = 0;
     await new Promise((r) => setTimeout(r, 40)); // in-transit allowance over
     expect(g.admit()).toBeUndefined();

@@ -35,10 +35,11 @@ const IN_TRANSIT_MS = 25;
 /**
  * Admission in front of a batcher. A request that finds the queue full (max_queue_size requests,
  * or max_queue_time_ms of estimated work) waits in a FIFO, its body unread (TCP holds the
- * upload back), for up to half of max_queue_time_ms, and is admitted when the queue drains;
- * only then, or when the waitlist is full, is it refused with 503. Under a retry storm the
- * rejections then cost a timer each instead of a body read per retry, and an admitted request
- * is answered within about 1.5 × max_queue_time_ms plus its compute.
+ * upload back), for up to max_queue_time_ms, and is admitted when the queue drains; only
+ * then, or when the waitlist is full, is it refused with 503. Under a retry storm clients then
+ * cycle at most once per max_queue_time_ms instead of once per round trip, each refusal
+ * costing a timer rather than a request handled, and an admitted request is answered within
+ * about 2 × max_queue_time_ms plus its compute.
  */
 export class AdmissionGate {
   private readonly waiters: Waiter[] = [];
@@ -57,6 +58,13 @@ export class AdmissionGate {
     return (s.queuedRows * s.rowMs) / s.slots;
   }
 
+  /** Whether the queue (plus `extra` requests on their way) is full, in requests or in estimated time; no allocation. */
+  private full(s: QueueState, extra: number): boolean {
+    if (s.depth + extra >= this.opts.maxQueueSize) return true;
+    const maxMs = this.opts.maxQueueTimeMs ?? 0;
+    return maxMs > 0 && AdmissionGate.estimatedWaitMs(s, this.opts.maxBatchSize) > maxMs;
+  }
+
   /** The 503 a request gets if it were queued now, or undefined. */
   refusal(extra = 0): DomainException | undefined {
     const { model, version } = this.opts;
@@ -66,26 +74,22 @@ export class AdmissionGate {
       this.observer.rejected(model, version, 'no_replica');
       return DomainException.unavailable(`model '${model}' has no replica`, 1);
     }
-    if (s.depth + extra >= this.opts.maxQueueSize) {
-      this.observer.rejected(model, version, 'queue_full');
-      return DomainException.unavailable(`model '${model}' is overloaded: ${s.depth} requests queued`, 1);
-    }
+    if (!this.full(s, extra)) return undefined;
+    this.observer.rejected(model, version, 'queue_full');
     const maxMs = this.opts.maxQueueTimeMs ?? 0;
-    const waitMs = maxMs > 0 ? AdmissionGate.estimatedWaitMs(s, this.opts.maxBatchSize) : 0;
-    if (waitMs > maxMs) {
-      this.observer.rejected(model, version, 'queue_full');
-      return DomainException.unavailable(`model '${model}' is overloaded: about ${Math.round(waitMs)} ms of work queued (limit ${maxMs} ms)`, Math.max(1, (waitMs - maxMs) / 1000));
+    const waitMs = AdmissionGate.estimatedWaitMs(s, this.opts.maxBatchSize);
+    if (maxMs > 0 && waitMs > maxMs) {
+      return DomainException.unavailable(`model '${model}' is overloaded: about ${Math.round(waitMs)} ms of work queued (limit ${maxMs} ms)`, Math.max(1, waitMs / 1000));
     }
-    return undefined;
+    return DomainException.unavailable(`model '${model}' is overloaded: ${s.depth} requests queued`, 1);
   }
 
   /** undefined: go ahead (synchronously in the common case); else the 503, at once or after waiting for room. */
   admit(): DomainException | undefined | Promise<DomainException | undefined> {
-    const waitMs = (this.opts.maxQueueTimeMs ?? 0) / 2;
-    if (this.waiters.length === 0) {
-      const refused = this.refusal(this.inTransit);
-      if (!refused || waitMs === 0 || this.state().closed || this.state().replicas === 0) return refused;
-    }
+    const s = this.state();
+    const waitMs = this.opts.maxQueueTimeMs ?? 0;
+    if (s.closed || s.replicas === 0 || waitMs === 0) return this.refusal(this.inTransit);
+    if (this.waiters.length === 0 && !this.full(s, this.inTransit)) return undefined;
     if (this.waiters.length >= WAITLIST_FACTOR * this.opts.maxQueueSize) return this.refusal(Number.MAX_SAFE_INTEGER);
     return new Promise((resolve) => {
       const w: Waiter = {
@@ -104,18 +108,20 @@ export class AdmissionGate {
   wake(): void {
     while (this.waiters.length > 0) {
       const s = this.state();
-      const refused = s.closed || s.replicas === 0 ? this.refusal() : this.refusal(this.inTransit);
-      if (refused && !s.closed && s.replicas > 0) return;
+      const gone = s.closed || s.replicas === 0;
+      if (!gone && this.full(s, this.inTransit)) return;
       const w = this.waiters.shift()!;
       clearTimeout(w.timer);
-      if (!refused) {
-        this.inTransit++;
-        setTimeout(() => {
-          this.inTransit--;
-          this.wake();
-        }, IN_TRANSIT_MS).unref();
+      if (gone) {
+        w.resolve(this.refusal());
+        continue;
       }
-      w.resolve(refused);
+      this.inTransit++;
+      setTimeout(() => {
+        this.inTransit--;
+        this.wake();
+      }, IN_TRANSIT_MS).unref();
+      w.resolve(undefined);
     }
   }
 }

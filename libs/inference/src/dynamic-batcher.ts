@@ -12,6 +12,12 @@ export interface BatcherOptions {
   version: string;
   /** 0 = no batch dimension: every request runs alone. */
   maxBatchSize: number;
+  /**
+   * Rows a merged batch aims for (Triton's preferred_batch_size, largest entry): a group this
+   * big is dispatched at once and merging stops there; a single larger request still runs.
+   * Default max_batch_size.
+   */
+  preferredBatchSize?: number;
   maxQueueDelayUs: number;
   /** Queued requests beyond which submit() answers 503. */
   maxQueueSize: number;
@@ -81,6 +87,11 @@ export class DynamicBatcher {
     this.gate = new AdmissionGate(opts, () => this.queueState, observer);
   }
 
+  private get batchCap(): number {
+    const p = this.opts.preferredBatchSize ?? 0;
+    return p > 0 ? Math.min(p, this.opts.maxBatchSize) : this.opts.maxBatchSize;
+  }
+
   get queueDepth(): number {
     return this.depth;
   }
@@ -147,7 +158,7 @@ export class DynamicBatcher {
         const g = entry[1];
         const head = g.items[0]!;
         const readyAt = head.enqueuedAt + delayMs;
-        const full = this.opts.maxBatchSize === 0 || g.rows >= this.opts.maxBatchSize;
+        const full = this.opts.maxBatchSize === 0 || g.rows >= this.batchCap;
         if (full || readyAt <= now) {
           if (!chosen || head.enqueuedAt < chosen[1].items[0]!.enqueuedAt) chosen = entry;
         } else if (readyAt < nextReady) nextReady = readyAt;
@@ -173,7 +184,7 @@ export class DynamicBatcher {
   }
 
   private dispatch(key: string, g: Group, replica: Replica, now: number): void {
-    const max = Math.max(1, this.opts.maxBatchSize);
+    const max = Math.max(1, this.batchCap);
     const batch: Pending[] = [];
     let rows = 0;
     while (g.items.length > 0 && (batch.length === 0 || rows + g.items[0]!.rows <= max)) {

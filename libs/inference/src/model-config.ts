@@ -35,6 +35,12 @@ export const modelConfigSchema = z
          * At least one full batch per replica slot is always admitted.
          */
         max_queue_time_ms: z.number().int().min(0).max(3_600_000).default(0),
+        /**
+         * Batch sizes the batcher aims for (Triton's option; the largest is used): merging stops
+         * there, so a saturated queue runs batches of the model's most efficient size rather than
+         * max_batch_size. A larger single request still runs.
+         */
+        preferred_batch_size: z.array(z.number().int().min(1).max(4096)).max(16).optional(),
       })
       .strict()
       .default({ max_queue_delay_us: 0, max_queue_size: 256, max_queue_time_ms: 0 }),

@@ -31,6 +31,7 @@ export class ModelInstance {
         maxQueueDelayUs: config.dynamic_batching.max_queue_delay_us,
         maxQueueSize: config.dynamic_batching.max_queue_size,
         maxQueueTimeMs: config.dynamic_batching.max_queue_time_ms,
+        preferredBatchSize: Math.max(0, ...(config.dynamic_batching.preferred_batch_size ?? [])),
       },
       observer,
     );
