@@ -2,9 +2,14 @@ import { api } from './api.js';
 import { confirmDialog } from './dialog.js';
 import { age, emptyRow, h, setAttr, setText, syncRows } from './dom.js';
 
-// Batches (proxied from the batch app): progress, throughput, ETA, errors; pause/resume/cancel.
+// Batches (proxied from the batch app): progress, throughput, ETA, device cost, errors; pause/resume/cancel.
 
-const COLS = ['batch', 'state', 'progress', 'items', 'rate', 'eta', 'errors', 'actions'];
+const COLS = ['batch', 'state', 'progress', 'items', 'rate', 'eta', 'cost', 'errors', 'actions'];
+
+/** Unit-seconds as the cost column shows them (owned / borrowed share). */
+function seconds(s) {
+  return s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(1)} s`;
+}
 const ACTIVE = new Set(['queued', 'running', 'paused']);
 const ACTIONS = [
   ['pause', 'Pause', (b) => b.state === 'queued' || b.state === 'running'],
@@ -92,6 +97,9 @@ export function batchesView(root, { refresh }) {
         const r = throughput(b, now);
         setText(cell('rate'), r === null ? '—' : `${r >= 10_000 ? `${(r / 1000).toFixed(1)}k` : r >= 100 ? Math.round(r).toLocaleString() : r.toFixed(1)} items/s`);
         setText(cell('eta'), b.state === 'succeeded' ? 'done' : b.etaSeconds === null ? '—' : age(b.etaSeconds * 1000));
+        const d = b.deviceSeconds ?? { owned: 0, borrowed: 0 };
+        setText(cell('cost'), d.owned + d.borrowed > 0 ? `${seconds(d.owned)} / ${seconds(d.borrowed)}` : '—');
+        setAttr(cell('cost'), 'title', `device-seconds: ${d.owned} owned, ${d.borrowed} borrowed`);
         setText(cell('errors'), c.itemsFailed || b.error ? `${c.itemsFailed} failed${b.error ? ` — ${b.error}` : ''}` : '—');
         setAttr(cell('errors'), 'title', b.error ?? '');
         for (const [act, , allowed] of ACTIONS) tr.querySelector(`[data-action="${act}"]`).disabled = !allowed(b);
