@@ -5,7 +5,7 @@ import type { RunningBatch } from '../apps/batch/src/bootstrap';
 import { FileRetentionService } from '../apps/batch/src/files/file-retention.service';
 import { createTestDatabase, testQueuePrefix, type TestDatabase } from './support/test-env';
 import { batchEnv, deleteQueueKeys, startTestBatch } from './support/batch-harness';
-import { api, uploadJsonl, waitForStatus, type OpenAiBatch } from './support/file-batches-harness';
+import { api, uploadJsonl, type OpenAiBatch } from './support/file-batches-harness';
 import { tempModelRepo, writeNodeModel, type TempRepo } from './support/model-repo';
 
 const ADMIN_KEY = 'retention-admin-key-0123456789abcdef';
