@@ -4,6 +4,8 @@ import { loadPackageDefinition, Server, ServerCredentials, type ServiceDefinitio
 import { loadSync } from '@grpc/proto-loader';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../config/gateway.config';
 import { GrpcHealthService } from './grpc-health.service';
+import { decodeModelInferRequest } from './grpc-infer.decode';
+import { encodeModelInferResponse } from './grpc-infer.encode';
 import { InferenceGrpcController } from './inference.grpc.controller';
 
 /** proto-loader options shared by the server and the tests' generated clients. */
@@ -44,7 +46,10 @@ export class GrpcServerService implements OnApplicationBootstrap, BeforeApplicat
       'grpc.max_receive_message_length': this.cfg.grpcMaxMessageBytes,
       'grpc.max_send_message_length': this.cfg.grpcMaxMessageBytes,
     });
-    server.addService(serviceOf(pkg, ['inference', 'GRPCInferenceService']), this.inference.handlers() as UntypedServiceImplementation);
+    const inference = serviceOf(pkg, ['inference', 'GRPCInferenceService']);
+    // ModelInfer's messages go through the hand-written codec (tensor bytes stay views, no object conversion).
+    const infer = { ...inference.ModelInfer!, requestDeserialize: decodeModelInferRequest, responseSerialize: encodeModelInferResponse };
+    server.addService({ ...inference, ModelInfer: infer } as ServiceDefinition, this.inference.handlers() as UntypedServiceImplementation);
     server.addService(serviceOf(pkg, ['grpc', 'health', 'v1', 'Health']), this.health.handlers() as UntypedServiceImplementation);
     this.boundPort = await new Promise<number>((ok, fail) =>
       server.bindAsync(`${this.cfg.host}:${this.cfg.grpcPort}`, ServerCredentials.createInsecure(), (err, port) => (err ? fail(err) : ok(port))),

@@ -21,6 +21,7 @@ const TABLE: [ErrorCode, number, status][] = [
   [ErrorCode.PermissionDenied, 403, status.PERMISSION_DENIED],
   [ErrorCode.RateLimited, 429, status.RESOURCE_EXHAUSTED],
   [ErrorCode.FailedPrecondition, 409, status.FAILED_PRECONDITION],
+  [ErrorCode.Unprocessable, 422, status.FAILED_PRECONDITION],
   [ErrorCode.Internal, 500, status.INTERNAL],
 ];
 

@@ -35,6 +35,8 @@ export interface ModelInferRequestWire {
   inputs: InferInputTensorWire[];
   outputs: { name: string; parameters?: Record<string, InferParameterWire> }[];
   raw_input_contents: Buffer[];
+  /** Set by the hand-written deserializer when the message is not valid protobuf (INVALID_ARGUMENT). */
+  malformed?: string;
 }
 
 export interface InferOutputTensorWire {

@@ -69,6 +69,7 @@ export class InferenceGrpcController {
         return { name: m.name, versions: m.versions, platform: m.platform, inputs: m.inputs, outputs: m.outputs };
       }),
       ModelInfer: this.unary(async (req: ModelInferRequestWire, call): Promise<ModelInferResponseWire> => {
+        if (req.malformed) throw DomainException.invalid(req.malformed);
         // Same admission as REST's onRequest hook (grpc-js has read the message already, but a
         // refused retry storm then waits on a timer instead of being decoded).
         const refused = req.model_name ? await this.inference.admit(req.model_name, req.model_version || undefined) : undefined;
