@@ -8,7 +8,7 @@ const COLS = ['batch', 'state', 'progress', 'items', 'rate', 'eta', 'cost', 'err
 
 /** Unit-seconds as the cost column shows them (owned / borrowed share). */
 function seconds(s) {
-  return s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(1)} s`;
+  return s >= 3600 ? `${(s / 3600).toFixed(1)}h` : s >= 60 ? `${(s / 60).toFixed(1)}m` : `${s.toFixed(1)}s`;
 }
 const ACTIVE = new Set(['queued', 'running', 'paused']);
 const ACTIONS = [
@@ -99,7 +99,7 @@ export function batchesView(root, { refresh }) {
         setText(cell('eta'), b.state === 'succeeded' ? 'done' : b.etaSeconds === null ? '—' : age(b.etaSeconds * 1000));
         const d = b.deviceSeconds ?? { owned: 0, borrowed: 0 };
         setText(cell('cost'), d.owned + d.borrowed > 0 ? `${seconds(d.owned)} / ${seconds(d.borrowed)}` : '—');
-        setAttr(cell('cost'), 'title', `device-seconds: ${d.owned} owned, ${d.borrowed} borrowed`);
+        setAttr(cell('cost'), 'title', `device-seconds: ${d.owned} owned / ${d.borrowed} borrowed`);
         setText(cell('errors'), c.itemsFailed || b.error ? `${c.itemsFailed} failed${b.error ? ` — ${b.error}` : ''}` : '—');
         setAttr(cell('errors'), 'title', b.error ?? '');
         for (const [act, , allowed] of ACTIONS) tr.querySelector(`[data-action="${act}"]`).disabled = !allowed(b);
