@@ -17,13 +17,6 @@ export interface DeadlineState extends AdmittedWork {
   units: number;
 }
 
-/** Per key (owner) device-seconds, kept past the batches they were spent on. */
-export interface OwnerDeviceSeconds {
-  owner: string;
-  owned: number;
-  borrowed: number;
-}
-
 /** Old measurements fade: each new chunk's sample weighs against 0.8× the sums so far. */
 const DECAY = 0.8;
 
@@ -48,14 +41,6 @@ export class UsageRepository {
       [batchId, owned, borrowed],
     )) as Raw[];
     return rows[0] ? (rows[0].owner as string) : null;
-  }
-
-  async ownerDeviceSeconds(owner?: string): Promise<OwnerDeviceSeconds[]> {
-    const rows = (await this.ds.query(
-      `SELECT owner, device_owned_s, device_borrowed_s FROM batch_owner_usage ${owner === undefined ? '' : 'WHERE owner = $1'} ORDER BY owner LIMIT 1000`,
-      owner === undefined ? [] : [owner],
-    )) as Raw[];
-    return rows.map((r) => ({ owner: r.owner as string, owned: Number(r.device_owned_s), borrowed: Number(r.device_borrowed_s) }));
   }
 
   /** One committed chunk's sample: `items` lines ran in `unitSeconds` of unit time. */
