@@ -51,7 +51,8 @@ export class BatchControlService {
 
   /**
    * Deletes a finished batch with its items and outputs (frees the owner's stored-bytes quota);
-   * a file batch's output and error files and any part blobs go with it (its input file stays).
+   * a file batch's output and error files and any part blobs go with it (its input file stays);
+   * an NDJSON chord's items blob too.
    */
   async remove(id: string, tenant: Tenant): Promise<void> {
     const b = await this.visible(id, tenant);
@@ -60,7 +61,9 @@ export class BatchControlService {
         ? await this.fileBatches.deleteFinished(id, async (blob) => {
             await this.blobs.of(blob.store).delete(blob.key);
           })
-        : await this.batches.deleteFinished(id);
+        : await this.batches.deleteFinished(id, async (blob) => {
+            await this.blobs.of(blob.store).delete(blob.key);
+          });
     if (!deleted) await this.conflict(id, 'delete');
   }
 

@@ -1,4 +1,6 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { BlobStores } from '@tandem/persistence';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DomainException, ErrorCode } from '@tandem/shared';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
@@ -10,10 +12,23 @@ import type { BatchTask } from '../tasks/batch-task';
 import { BatchRepository, type BatchSubmissionTx } from './batch.repository';
 import type { SubmitOptions } from './batch.dto';
 import type { BatchRow, NewBatch, OwnerUsage, Tenant } from './batch.types';
+import type { BlobStoreKind } from '@tandem/persistence';
 import { QuotaAllowance, quotasApply } from './batch-quota';
+import type { NdjsonLimits } from './ndjson';
+import { RangeScanner } from './ndjson-ranges';
 
-/** Items arrive either as an array (inline JSON) or as numbered lines (streamed NDJSON). */
-export type ItemSource = { kind: 'array'; items: readonly unknown[] } | { kind: 'lines'; lines: AsyncIterable<{ item: unknown; line: number }> };
+/**
+ * Items arrive as an array (inline JSON, already in memory: stored in the chunk rows), as parsed
+ * lines (kept for callers that have items), or as a raw NDJSON stream: validated line by line as
+ * it passes into the blob store, chunks recorded as byte ranges (never held by this process).
+ */
+export type ItemSource =
+  | { kind: 'array'; items: readonly unknown[] }
+  | { kind: 'lines'; lines: AsyncIterable<{ item: unknown; line: number }> }
+  | { kind: 'ndjson'; stream: Readable; limits: NdjsonLimits };
+
+/** Closed ranges are written to Postgres this many at a time (offsets only: a few bytes each). */
+const FLUSH_RANGES = 500;
 
 /** Chunks are written to Postgres every this many items or (estimated) bytes, so an upload is never held whole. */
 const FLUSH_ITEMS = 50_000;
@@ -43,6 +58,7 @@ export class BatchSubmissionService {
     private readonly reducers: ReducerRegistry,
     @Inject(INFER_TASK) private readonly infer: InferTaskProvider,
     private readonly queue: ChunkQueueService,
+    private readonly blobs: BlobStores,
   ) {}
 
   /**
@@ -89,7 +105,23 @@ export class BatchSubmissionService {
           allowance = QuotaAllowance.admit(quotas, u);
         }
       : undefined;
-    const batch = await this.repo.submit(nb, (tx) => this.fill(tx, task, nb.model, chunkSize, source, allowance), admit);
+    let written: { store: BlobStoreKind; key: string } | null = null;
+    let batch: BatchRow | null;
+    try {
+      batch = await this.repo.submit(
+        nb,
+        async (tx) => {
+          if (source.kind !== 'ndjson') return this.fill(tx, task, nb.model, chunkSize, source, allowance);
+          written = await this.fillBlob(tx, nb.id, task, nb.model, chunkSize, source, allowance);
+        },
+        admit,
+      );
+    } catch (e) {
+      // The blob was complete but the transaction naming it did not commit: nothing refers to it.
+      const w = written as { store: BlobStoreKind; key: string } | null;
+      if (w) await this.blobs.of(w.store).delete(w.key).catch(() => undefined);
+      throw e;
+    }
     if (!batch) {
       // Lost an idempotency race to a concurrent identical submission.
       const winner = key ? await this.repo.findByIdempotencyKey(tenant.id, key) : null;
@@ -106,7 +138,57 @@ export class BatchSubmissionService {
     return { batch, created: true };
   }
 
-  private async fill(tx: BatchSubmissionTx, task: BatchTask, model: string | null, chunkSize: number, source: ItemSource, quota: QuotaAllowance | null): Promise<void> {
+  /**
+   * An NDJSON upload: its bytes stream into a new blob of the primary store while RangeScanner
+   * validates every line (the task's validateItem, the item limit and quotas as items arrive) and
+   * cuts byte ranges of `chunkSize` items, written to Postgres as they close. Any error abandons
+   * the blob's put (nothing is left) and rolls the transaction back.
+   */
+  private async fillBlob(
+    tx: BatchSubmissionTx,
+    batchId: string,
+    task: BatchTask,
+    model: string | null,
+    chunkSize: number,
+    source: Extract<ItemSource, { kind: 'ndjson' }>,
+    quota: QuotaAllowance | null,
+  ): Promise<{ store: BlobStoreKind; key: string }> {
+    const max = this.cfg.jobs.maxItems;
+    let count = 0;
+    const scanner = new RangeScanner(source.limits, {
+      chunkSize,
+      flushEvery: FLUSH_RANGES,
+      accept: (item, line) => {
+        const why = task.validateItem(item, model);
+        if (why) throw DomainException.invalid(`line ${line}: ${why}`);
+        if (++count > max) throw new DomainException(ErrorCode.PayloadTooLarge, `too many items: at most ${max} per batch`);
+        if (quota && count % 1024 === 0) quota.checkItems(count);
+      },
+      flush: (ranges) => tx.addRanges(ranges),
+      bytes: quota ? (n) => quota.checkBytes(n) : undefined,
+    });
+    const store = this.blobs.primary;
+    const key = `items-${batchId.replace(/-/g, '')}-${randomBytes(4).toString('hex')}`;
+    const info = await store.put(key, scanner.pass(source.stream));
+    try {
+      quota?.checkItems(count);
+      if (count === 0) throw DomainException.invalid('empty batch: at least one item is required');
+      await tx.setItemsBlob(store.kind, key, info.size);
+    } catch (e) {
+      await store.delete(key).catch(() => undefined);
+      throw e;
+    }
+    return { store: store.kind, key };
+  }
+
+  private async fill(
+    tx: BatchSubmissionTx,
+    task: BatchTask,
+    model: string | null,
+    chunkSize: number,
+    source: Exclude<ItemSource, { kind: 'ndjson' }>,
+    quota: QuotaAllowance | null,
+  ): Promise<void> {
     const max = this.cfg.jobs.maxItems;
     const tooMany = (): DomainException => new DomainException(ErrorCode.PayloadTooLarge, `too many items: at most ${max} per batch`);
     let pending: unknown[][] = [];

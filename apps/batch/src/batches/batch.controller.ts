@@ -11,7 +11,6 @@ import { BatchQueryService, type ErrorView } from './batch-query.service';
 import { BatchSubmissionService, type ItemSource } from './batch-submission.service';
 import { pageQuerySchema, parseBatchId, parseWith, submitOptionsSchema } from './batch.dto';
 import { bodyTooLarge, NDJSON } from './ndjson-body.registrar';
-import { ndjsonItems } from './ndjson';
 import { tenantOf } from './batch-tenant';
 import type { Tenant } from './batch.types';
 import type { BatchView } from './batch.view';
@@ -55,7 +54,7 @@ export class BatchController {
       const maxBytes = this.cfg.jobs.uploadLimitBytes;
       if (Number(req.headers['content-length']) > maxBytes) throw bodyTooLarge(maxBytes);
       raw = { ...query };
-      source = { kind: 'lines', lines: ndjsonItems(body as Readable, { maxBytes, maxLineBytes: this.cfg.jobs.uploadLineLimitBytes }) };
+      source = { kind: 'ndjson', stream: body as Readable, limits: { maxBytes, maxLineBytes: this.cfg.jobs.uploadLineLimitBytes } };
     } else {
       // JSON: NdjsonBodyRegistrar's capped reader already answered 413 as the body limit was passed.
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw DomainException.invalid('body must be a JSON object (or send application/x-ndjson)');

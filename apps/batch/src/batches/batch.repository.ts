@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
-import type { BatchState } from '@tandem/persistence';
+import type { BatchState, BlobStoreKind } from '@tandem/persistence';
 import type { BatchEstimate, BatchRow, NewBatch, OwnerUsage, Tenant } from './batch.types';
 import { lockOwnerUsage } from './owner-usage';
 
@@ -77,6 +77,28 @@ export class BatchSubmissionTx {
     this.byteCount += Buffer.byteLength(json);
     this.chunkCount += chunks.length;
     for (const c of chunks) this.itemCount += c.length;
+  }
+
+  /**
+   * Appends chunks that are byte ranges of the batch's items blob (offsets only; `items` is an
+   * empty array), in one statement.
+   */
+  async addRanges(ranges: readonly { start: number; end: number; items: number }[]): Promise<void> {
+    if (ranges.length === 0) return;
+    await this.qr.query(
+      `INSERT INTO batch_chunk (batch_id, idx, first_item, item_count, items, start_byte, end_byte)
+       SELECT $1, $2 + r.ord - 1, ($2 + r.ord - 1)::bigint * $3, r.n, '[]'::json, r.s, r.e
+       FROM unnest($4::bigint[], $5::bigint[], $6::int[]) WITH ORDINALITY AS r(s, e, n, ord)`,
+      [this.batchId, this.chunkCount, this.chunkSize, ranges.map((r) => r.start), ranges.map((r) => r.end), ranges.map((r) => r.items)],
+    );
+    this.chunkCount += ranges.length;
+    for (const r of ranges) this.itemCount += r.items;
+  }
+
+  /** Names the blob the ranges point into; its size is the batch's stored items bytes. */
+  async setItemsBlob(store: string, key: string, bytes: number): Promise<void> {
+    await this.qr.query(`UPDATE batch SET items_blob_store = $2, items_blob_key = $3 WHERE id = $1`, [this.batchId, store, key]);
+    this.byteCount += bytes;
   }
 
   get counts(): { chunks: number; items: number; bytes: number } {
@@ -199,10 +221,22 @@ export class BatchRepository {
     });
   }
 
-  /** Deletes a finished batch (its chunks cascade); false when it is not (or no longer) terminal. */
-  async deleteFinished(id: string): Promise<boolean> {
-    const [, n] = (await this.ds.query(`DELETE FROM batch WHERE id = $1 AND state IN ('succeeded','failed','cancelled','expired')`, [id])) as [unknown, number];
-    return n > 0;
+  /**
+   * Deletes a finished batch (its chunks cascade); false when it is not (or no longer) terminal.
+   * An NDJSON chord's items blob is dropped inside the transaction: if that fails the row stays
+   * and a retry deletes what is left (deleting a blob twice is fine).
+   */
+  async deleteFinished(id: string, dropBlob?: (blob: { store: BlobStoreKind; key: string }) => Promise<void>): Promise<boolean> {
+    return this.ds.transaction(async (m) => {
+      const [rows] = (await m.query(
+        `DELETE FROM batch WHERE id = $1 AND state IN ('succeeded','failed','cancelled','expired') RETURNING items_blob_store, items_blob_key`,
+        [id],
+      )) as [Raw[], number];
+      const r = rows[0];
+      if (!r) return false;
+      if (r.items_blob_key && dropBlob) await dropBlob({ store: r.items_blob_store as BlobStoreKind, key: r.items_blob_key as string });
+      return true;
+    });
   }
 
   /** Non-terminal, unpaused batches with no progress for `idleMs`: candidates for reconciling. */

@@ -1,4 +1,4 @@
-import type { BatchKind, BatchState } from '@tandem/persistence';
+import type { BatchKind, BatchState, BlobStoreKind } from '@tandem/persistence';
 
 export type FailurePolicy = 'fail' | 'continue';
 
@@ -85,9 +85,14 @@ export interface ChunkWork {
   reducer: string;
   priority: number;
   mayBorrow: boolean;
+  /** Inline chord items (empty when they are a byte range of `itemsBlob`). */
   items: unknown[];
-  /** File batches: the chunk's input bytes [start, end) and the 1-based number of its first line. */
+  /** Items in the chunk. */
+  itemCount: number;
+  /** File batches: the chunk's input bytes [start, end) and the 1-based number of its first line; NDJSON chords: its bytes of `itemsBlob`. */
   range: { start: number; end: number; firstLine: number } | null;
+  /** An NDJSON chord's uploaded items (chunks are byte ranges of it); null for inline items and file batches. */
+  itemsBlob: { store: BlobStoreKind; key: string } | null;
 }
 
 export interface ChunkOutcome {

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import type { BatchState } from '@tandem/persistence';
+import type { BatchState, BlobStoreKind } from '@tandem/persistence';
 import type { ChunkOutcome, ChunkPage, ChunkWork } from './batch.types';
 
 type Raw = Record<string, unknown>;
@@ -31,7 +31,7 @@ export class ChunkRepository {
          WHERE c.batch_id = $1 AND c.idx = $2 AND b.id = c.batch_id AND c.state = 'pending'
            AND b.state IN ('queued','running') AND c.attempts < b.max_attempts
          RETURNING c.idx)
-       SELECT b.kind, b.state AS batch_state, b.task, c.start_byte, c.end_byte, c.first_item, b.model, b.reducer, b.priority, b.may_borrow,
+       SELECT b.kind, b.state AS batch_state, b.task, c.start_byte, c.end_byte, c.first_item, c.item_count, b.items_blob_store, b.items_blob_key, b.model, b.reducer, b.priority, b.may_borrow,
               CASE WHEN c.state = 'pending' AND b.state IN ('queued','running') AND NOT EXISTS (SELECT 1 FROM started)
                    THEN 'exhausted' ELSE c.state END AS chunk_state,
               -- The payload only for a chunk that runs now: a cancelled or paused batch's queued
@@ -52,6 +52,8 @@ export class ChunkRepository {
       priority: Number(r.priority),
       mayBorrow: r.may_borrow !== false,
       items: (r.items as unknown[] | null) ?? [],
+      itemCount: Number(r.item_count),
+      itemsBlob: r.items_blob_key ? { store: r.items_blob_store as BlobStoreKind, key: r.items_blob_key as string } : null,
       range: r.start_byte === null || r.start_byte === undefined ? null : { start: Number(r.start_byte), end: Number(r.end_byte), firstLine: Number(r.first_item) + 1 },
     };
   }

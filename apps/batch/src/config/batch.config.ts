@@ -20,7 +20,8 @@ const batchSchema = z.object({
   // Batch chord execution (issue 6).
   BATCH_ROLE: z.enum(['api', 'worker', 'all']).default('all'),
   BATCH_CONCURRENCY: env.int(4, 1, 256),
-  BATCH_MAX_ITEMS: env.int(5_000_000, 1, 100_000_000),
+  /** Items per batch: an NDJSON chord streams into the blob store (offsets in Postgres), so this is not memory-bound. */
+  BATCH_MAX_ITEMS: env.int(100_000_000, 1, 2_000_000_000),
   BATCH_MAX_CHUNK_SIZE: env.int(100_000, 1, 1_000_000),
   BATCH_DEFAULT_CHUNK_SIZE: env.int(1_000, 1, 1_000_000),
   BATCH_MAX_ATTEMPTS: env.int(3, 1, 100),

@@ -11,6 +11,8 @@ import { BatchMetrics } from '../metrics/batch.metrics';
 import { ChunkQueueService } from '../jobs/chunk-queue.service';
 import { FileChunkProcessor, type ChunkParts } from '../file-batches/file-chunk.processor';
 import { RunAccounting, type RunPlan } from './run-accounting';
+import { BlobStores } from '@tandem/persistence';
+import { chordItemsOf } from '../batches/chord-items';
 
 export type ChunkRunResult = 'committed' | 'duplicate' | 'skipped' | 'paused' | 'dead';
 
@@ -42,6 +44,7 @@ export class ChunkRunner {
     private readonly files: FileChunkProcessor,
     private readonly queue: ChunkQueueService,
     private readonly accounting: RunAccounting,
+    private readonly blobs: BlobStores,
   ) {}
 
   async run(batchId: string, idx: number, attempt: number, maxAttempts: number): Promise<ChunkRunResult> {
@@ -134,9 +137,10 @@ export class ChunkRunner {
     if (!task) throw new Error(`${this.tasks.whyMissing(work.task)} in this worker`);
     if (!reducer) throw new Error(`${this.reducers.whyMissing(work.reducer)} in this worker`);
     const log = sdkLogger(this.taskLog, { task: work.task, batch: batchId, chunk: idx, attempt });
-    const outputs = await task.run(work.items, { batchId, chunk: idx, attempt, signal, model: work.model, priority: plan.priority, mayBorrow: work.mayBorrow, log, usage: plan.usage });
-    if (!Array.isArray(outputs) || outputs.length !== work.items.length) {
-      throw new Error(`task ${work.task} returned ${Array.isArray(outputs) ? outputs.length : 'no'} outputs for ${work.items.length} items`);
+    const items = await chordItemsOf(work, this.blobs); // inline rows, or the chunk's byte range of the uploaded NDJSON
+    const outputs = await task.run(items, { batchId, chunk: idx, attempt, signal, model: work.model, priority: plan.priority, mayBorrow: work.mayBorrow, log, usage: plan.usage });
+    if (!Array.isArray(outputs) || outputs.length !== items.length) {
+      throw new Error(`task ${work.task} returned ${Array.isArray(outputs) ? outputs.length : 'no'} outputs for ${items.length} items`);
     }
     return { outputs, partial: reducer.partial(outputs) };
   }
