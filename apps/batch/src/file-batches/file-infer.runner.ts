@@ -1,11 +1,11 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { isInputError } from '@tandem/sdk';
-import { ModelRepository, repositoryUnitResolver, UnitRunner, type InferTensor, type LogLevel, type UnitModelResolver, type UnitRunnerOptions } from '@tandem/inference';
-import { BatchCapacity, type UnitSlot, type UnitUsage } from '@tandem/scheduler';
+import type { InferTensor, UnitRunner } from '@tandem/inference';
+import { BatchCapacity, type UnitUsage } from '@tandem/scheduler';
 // The gateway's own batch merge (not re-exported by the library's index): one implementation.
 import { concatInputs, scatterOutputs, shapeKey } from '../../../../libs/inference/src/batch-merge';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
-import { UnitProcessHold } from '../worker/unit-process-hold';
+import { UnitPool } from '../worker/unit-pool';
 import type { InferUrl, LineModel, LineRequest } from './request-lines';
 
 export interface RunContext {
@@ -38,20 +38,19 @@ interface Loaded {
 @Injectable()
 export class FileInferRunner implements OnModuleDestroy {
   private readonly logger = new Logger('FileInfer');
-  private repo?: ModelRepository;
-  private resolver?: UnitModelResolver;
   private readonly models = new Map<string, Promise<Loaded>>();
-  private readonly gpuUnits = new Map<string, Promise<UnitRunner>>();
-  private readonly processes = new Set<UnitRunner>();
+  private readonly units: UnitPool;
 
   constructor(
     @Inject(BATCH_CONFIG) private readonly cfg: BatchConfig,
-    @Inject(BatchCapacity) private readonly capacity: BatchCapacity,
-  ) {}
+    @Inject(BatchCapacity) capacity: BatchCapacity,
+  ) {
+    this.units = new UnitPool(cfg, capacity, this.logger);
+  }
 
   /** Throws the repository's NotFound (online's 404 message) for an unknown model or version. */
   resolveModel(url: InferUrl): void {
-    this.repository().resolve(url.model, url.version);
+    this.units.repository().resolve(url.model, url.version);
   }
 
   /** The model's signature as a unit opens it (the first unit process is kept for runs). */
@@ -111,75 +110,16 @@ export class FileInferRunner implements OnModuleDestroy {
     return out;
   }
 
-  /** One model batch on one unit: take a unit (and its process), run, give both back. */
-  private async onUnit(loaded: Loaded, url: InferUrl, group: readonly LineRequest[], ctx: RunContext): Promise<InferTensor[][]> {
-    const cpu = this.cfg.jobs.deviceKind === 'cpu';
-    const hold = new UnitProcessHold();
-    const onAbort = (): void => hold.kill();
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
-    let slot: UnitSlot | null = null;
-    let proc: UnitRunner | null = null;
-    try {
-      slot = await this.capacity.acquire({
-        mayBorrow: ctx.mayBorrow,
-        priority: ctx.priority,
-        signal: ctx.signal,
-        preempt: cpu ? hold : undefined,
-        deadline: ctx.deadline,
-        preferOwned: ctx.preferOwned,
-        usage: ctx.usage,
-      });
-      const unit = cpu ? (proc = hold.attach(await this.takeProcess(loaded, hold))) : await this.gpuUnit(url.model, slot);
+  /** One model batch on one unit. */
+  private onUnit(loaded: Loaded, url: InferUrl, group: readonly LineRequest[], ctx: RunContext): Promise<InferTensor[][]> {
+    const req = { mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal, deadline: ctx.deadline, preferOwned: ctx.preferOwned, usage: ctx.usage };
+    return this.units.withUnit(url.model, loaded.idle, req, async (unit) => {
       // Every request of a group names the same outputs (they are part of its key).
       const outputs = group[0]!.decoded.request.outputs;
       const inputs = concatInputs(group.map((r) => r.decoded.request.inputs));
       const out = await unit.run(url.model, inputs, { ...(url.version !== undefined ? { version: url.version } : {}), ...(outputs ? { outputs } : {}) });
       return loaded.model.maxBatchSize === 0 ? [out] : scatterOutputs(out, group.map((r) => r.rows));
-    } finally {
-      ctx.signal.removeEventListener('abort', onAbort);
-      if (slot) this.capacity.release(slot);
-      hold.detach();
-      if (proc?.alive) loaded.idle.push(proc);
-      else if (proc) this.processes.delete(proc);
-    }
-  }
-
-  private repository(): ModelRepository {
-    if (!this.repo) {
-      this.repo = new ModelRepository(this.cfg.modelRepository);
-      this.resolver = repositoryUnitResolver(this.repo);
-    }
-    return this.repo;
-  }
-
-  private unitOptions(extra: Pick<UnitRunnerOptions, 'transport' | 'placement'> & Partial<UnitRunnerOptions>): UnitRunnerOptions {
-    const log = (level: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
-      const line = fields ? `${msg} ${JSON.stringify(fields)}` : msg;
-      if (level === 'info') this.logger.log(line);
-      else this.logger[level](line);
-    };
-    this.repository();
-    return { policy: this.cfg.jobs.unitCpuPolicy, resolve: this.resolver!, log, ...extra };
-  }
-
-  private async takeProcess(loaded: Loaded, hold: UnitProcessHold): Promise<UnitRunner> {
-    for (let p = loaded.idle.pop(); p; p = loaded.idle.pop()) if (p.alive) return p;
-    const p = await UnitRunner.start(this.unitOptions({ transport: 'process', placement: { kind: 'cpu', intraOpThreads: 1 }, onSpawn: (c) => hold.attach(c) }));
-    this.processes.add(p);
-    return p;
-  }
-
-  private gpuUnit(model: string, slot: UnitSlot): Promise<UnitRunner> {
-    const p = slot.placement;
-    if (p.kind !== 'cuda') throw new Error('a CPU unit runs in a unit process');
-    const key = `${model}|cuda:${p.deviceId}#${slot.unit}`;
-    let r = this.gpuUnits.get(key);
-    if (!r) {
-      r = UnitRunner.start(this.unitOptions({ transport: 'thread', placement: { kind: 'cuda', deviceId: p.deviceId } }));
-      this.gpuUnits.set(key, r);
-      r.catch(() => this.gpuUnits.delete(key));
-    }
-    return r;
+    });
   }
 
   private load(url: InferUrl): Promise<Loaded> {
@@ -196,23 +136,18 @@ export class FileInferRunner implements OnModuleDestroy {
   private async open(url: InferUrl): Promise<Loaded> {
     this.resolveModel(url);
     // Opening runs a unit process off any unit (like the infer task's first open): signature only, then kept idle.
-    const unit = await UnitRunner.start(this.unitOptions({ transport: 'process', placement: { kind: 'cpu', intraOpThreads: 1 } }));
-    this.processes.add(unit);
+    const unit = await this.units.startProcess();
     try {
       const o = await unit.open(url.model, url.version);
       return { model: { name: url.model, version: o.version, signature: o.signature, maxBatchSize: o.maxBatchSize }, idle: [unit] };
     } catch (e) {
-      this.processes.delete(unit);
-      await unit.release();
+      await this.units.discard(unit);
       throw new Error(`model "${url.model}" cannot be loaded: ${(e as Error).message}`);
     }
   }
 
   async onModuleDestroy(): Promise<void> {
-    const units = await Promise.allSettled([...this.gpuUnits.values()]);
-    this.gpuUnits.clear();
-    await Promise.all([...units.map((u) => (u.status === 'fulfilled' ? u.value : null)), ...this.processes].map((r) => r?.release().catch(() => undefined)));
-    this.processes.clear();
+    await this.units.close();
     this.models.clear();
   }
 }

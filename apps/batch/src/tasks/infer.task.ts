@@ -1,11 +1,11 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { ModelRepository, repositoryUnitResolver, UnitRunner, type LogLevel, type UnitItemInput, type UnitModelResolver, type UnitOpened, type UnitRunnerOptions } from '@tandem/inference';
-import { BatchCapacity, type UnitSlot } from '@tandem/scheduler';
+import type { UnitItemInput, UnitOpened, UnitRunner } from '@tandem/inference';
+import { BatchCapacity } from '@tandem/scheduler';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import type { BatchTask, TaskContext } from './batch-task';
 import { decodeInferItems, describeInferItem, ITEM_DATATYPES } from './infer-items';
 import { itemOutputs } from './infer-outputs';
-import { UnitProcessHold } from '../worker/unit-process-hold';
+import { UnitPool } from '../worker/unit-pool';
 
 export const INFER_TASK = Symbol('INFER_TASK');
 
@@ -37,19 +37,17 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
   readonly name = 'infer';
   readonly needsModel = true;
   private readonly logger = new Logger('InferTask');
-  private repo?: ModelRepository;
-  private resolver?: UnitModelResolver;
   private readonly models = new Map<string, Promise<LoadedModel>>();
   private readonly loadedSync = new Map<string, LoadedModel>();
-  /** GPU units: one thread per (model, unit, device), loaded on first use and kept. */
-  private readonly gpuUnits = new Map<string, Promise<UnitRunner>>();
-  /** Every CPU unit process, idle or running, so shutdown ends them all. */
-  private readonly processes = new Set<UnitRunner>();
+  /** Unit processes decode the batch's raw items themselves (on the unit's share). */
+  private readonly units: UnitPool;
 
   constructor(
     @Inject(BATCH_CONFIG) private readonly cfg: BatchConfig,
-    @Inject(BatchCapacity) private readonly capacity: BatchCapacity,
-  ) {}
+    @Inject(BatchCapacity) capacity: BatchCapacity,
+  ) {
+    this.units = new UnitPool(cfg, capacity, this.logger, { itemDecoder: decodeInferItems });
+  }
 
   async checkModel(model: string | null): Promise<string | null> {
     if (!model) return 'task infer needs a "model"';
@@ -90,61 +88,12 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
         const i = next++;
         if (ctx.signal.aborted) throw new Error('aborted');
         const part = items.slice(i * m.maxBatch, (i + 1) * m.maxBatch);
-        const cpu = this.cfg.jobs.deviceKind === 'cpu';
-        const hold = new UnitProcessHold();
-        const onAbort = (): void => hold.kill(); // a stopped run is abandoned, not left stopped
-        ctx.signal.addEventListener('abort', onAbort, { once: true });
-        let slot: UnitSlot | null = null;
-        let proc: UnitRunner | null = null;
-        try {
-          slot = await this.capacity.acquire({ mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal, preempt: cpu ? hold : undefined, usage: ctx.usage });
-          // The process is taken (or started) under the unit, so starting one uses the batch's share.
-          const unit = cpu ? (proc = hold.attach(await this.takeProcess(m, hold))) : await this.gpuUnit(model, slot);
-          outputs[i] = itemOutputs(await unit.runItems(model, part, m.inputs), part.length, m.batched);
-        } finally {
-          ctx.signal.removeEventListener('abort', onAbort);
-          if (slot) this.capacity.release(slot);
-          hold.detach();
-          if (proc?.alive) m.idle.push(proc);
-          else if (proc) this.processes.delete(proc);
-        }
+        const req = { mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal, usage: ctx.usage };
+        outputs[i] = await this.units.withUnit(model, m.idle, req, async (unit) => itemOutputs(await unit.runItems(model, part, m.inputs), part.length, m.batched));
       }
     };
     await Promise.all(Array.from({ length: lanes }, lane));
     return outputs.flat();
-  }
-
-  /** What every unit shares: the batch's item decoder, the repository, and this worker's log. */
-  private unitOptions(extra: Pick<UnitRunnerOptions, 'transport' | 'placement'> & Partial<UnitRunnerOptions>): UnitRunnerOptions {
-    const log = (level: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
-      const line = fields ? `${msg} ${JSON.stringify(fields)}` : msg;
-      if (level === 'info') this.logger.log(line);
-      else this.logger[level](line);
-    };
-    return { policy: this.cfg.jobs.unitCpuPolicy, itemDecoder: decodeInferItems, resolve: this.resolver!, log, ...extra };
-  }
-
-  /** An idle unit process of the model, or a new one (at most one per concurrent run). */
-  private async takeProcess(m: LoadedModel, hold: UnitProcessHold): Promise<UnitRunner> {
-    for (let p = m.idle.pop(); p; p = m.idle.pop()) if (p.alive) return p;
-    // A new process starts under the hold, so a revocation stops its start (and its model loads) as well.
-    const p = await UnitRunner.start(this.unitOptions({ transport: 'process', placement: { kind: 'cpu', intraOpThreads: 1 }, onSpawn: (c) => hold.attach(c) }));
-    this.processes.add(p);
-    return p;
-  }
-
-  /** A GPU unit's thread: one per (model, unit, device), started on first use and kept. */
-  private gpuUnit(model: string, slot: UnitSlot): Promise<UnitRunner> {
-    const p = slot.placement;
-    if (p.kind !== 'cuda') throw new Error('a CPU unit runs in a unit process');
-    const key = `${model}|cuda:${p.deviceId}#${slot.unit}`;
-    let r = this.gpuUnits.get(key);
-    if (!r) {
-      r = UnitRunner.start(this.unitOptions({ transport: 'thread', placement: { kind: 'cuda', deviceId: p.deviceId } }));
-      this.gpuUnits.set(key, r);
-      r.catch(() => this.gpuUnits.delete(key));
-    }
-    return r;
   }
 
   private load(model: string): Promise<LoadedModel> {
@@ -161,21 +110,11 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
   }
 
   private async open(model: string): Promise<LoadedModel> {
-    if (!this.repo) {
-      try {
-        this.repo = new ModelRepository(this.cfg.modelRepository);
-        this.resolver = repositoryUnitResolver(this.repo);
-      } catch (e) {
-        throw new Error(`no model repository: ${(e as Error).message}`);
-      }
-    }
-    if (!this.repo.list().some((m) => m.name === model)) throw new Error(`unknown model "${model}"`);
+    if (!this.units.repository().list().some((m) => m.name === model)) throw new Error(`unknown model "${model}"`);
     // The first unit process opens the model (a node model: initialize runs), then serves runs like any other.
-    const unit = await UnitRunner.start(this.unitOptions({ transport: 'process', placement: { kind: 'cpu', intraOpThreads: 1 } }));
-    this.processes.add(unit);
+    const unit = await this.units.startProcess();
     const fail = async (why: string): Promise<never> => {
-      this.processes.delete(unit);
-      await unit.release();
+      await this.units.discard(unit);
       throw new Error(`model "${model}" ${why}`);
     };
     let opened: UnitOpened;
@@ -198,10 +137,7 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
   }
 
   async onModuleDestroy(): Promise<void> {
-    const units = await Promise.allSettled([...this.gpuUnits.values()]);
-    this.gpuUnits.clear();
-    await Promise.all([...units.map((u) => (u.status === 'fulfilled' ? u.value : null)), ...this.processes].map((r) => r?.release().catch(() => undefined)));
-    this.processes.clear();
+    await this.units.close();
     this.models.clear();
   }
 }
