@@ -14,7 +14,7 @@ const PER_ITEM = 3 * 48 * 192;
 const VARIANTS = 64;
 
 /** Raw onnxruntime on pre-built tensors: best items/s over a sweep of batch sizes, same thread count. */
-async function rawBaseline(repo: string, threads: number): Promise<number> {
+export async function rawBaseline(repo: string, threads: number): Promise<number> {
   const runner = await loadModelRunner(repo, MODEL, { placement: { kind: 'cpu', intraOpThreads: threads } });
   try {
     let best = 0;

@@ -71,7 +71,8 @@ export async function startStack(databaseUrl: string, nodeName: string, override
     ...overrides,
   };
   const gateway = await app('dist/apps/gateway/src/main.js', { ...common, GATEWAY_PORT: String(gwPort), GATEWAY_GRPC_PORT: String(grpcPort) }, `http://127.0.0.1:${gwPort}/v2/health/ready`, (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean));
-  const batch = await app('dist/apps/batch/src/main.js', { ...common, BATCH_PORT: String(batchPort) }, `http://127.0.0.1:${batchPort}/v2/health/ready`);
+  // BENCH_BATCH_NODE_ARGS: node flags for the batch app (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
+  const batch = await app('dist/apps/batch/src/main.js', { ...common, BATCH_PORT: String(batchPort) }, `http://127.0.0.1:${batchPort}/v2/health/ready`, (process.env.BENCH_BATCH_NODE_ARGS ?? '').split(' ').filter(Boolean));
   return {
     gwPort,
     grpcPort,
