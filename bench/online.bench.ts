@@ -174,7 +174,8 @@ async function main(): Promise<void> {
     const over = await overload(cls, SECONDS, ROUNDS, say, gateway.pid!);
     const overRatio = median(over.map((o) => o.ratio));
     const overP99 = median(over.map((o) => o.c600.p99));
-    say(`median overload goodput ratio c=600 / c=32 ${overRatio.toFixed(3)} (target >= 0.9), admitted p99 at c=600 ${overP99.toFixed(0)} ms (target <= 1000)`);
+    const backoffRatio = median(over.map((o) => o.c600Backoff.rps / o.c32.rps));
+    say(`median overload goodput ratio c=600 / c=32 ${overRatio.toFixed(3)} (target >= 0.9), admitted p99 at c=600 ${overP99.toFixed(0)} ms (target <= 1000); clients honouring Retry-After: ratio ${backoffRatio.toFixed(3)}, p99 ${median(over.map((o) => o.c600Backoff.p99)).toFixed(0)} ms`);
 
     // gRPC beside REST binary, same model, same concurrency, back to back.
     const protoDir = resolve('dist/apps/gateway/src/grpc/proto');
@@ -209,6 +210,7 @@ async function main(): Promise<void> {
         overload_ratio: r(overRatio, 3),
         overload_c600_p99_ms: r(overP99, 1),
         overload_c600_rejected_s: r(median(over.map((o) => o.c600.errors / o.c600.seconds))),
+        overload_backoff_ratio: r(backoffRatio, 3),
         grpc_items_s: r(grpc.itemsS),
         grpc_p99_ms: r(grpc.p99, 2),
         rest_binary_items_s: r(restAgain.rps),

@@ -92,7 +92,8 @@ export function summarize(lat: number[], ok: number, errors: number, seconds: nu
   return { ok, errors, seconds, rps: ok / seconds, p50: q(0.5), p99: q(0.99) };
 }
 
-export async function closedLoop(t: Target, concurrency: number, seconds: number): Promise<LoadResult> {
+/** `backoffOn503Ms`: a client that got 503 waits this long before its next request (as Retry-After asks); default none. */
+export async function closedLoop(t: Target, concurrency: number, seconds: number, opts: { backoffOn503Ms?: number } = {}): Promise<LoadResult> {
   const raw = rawRequest(t);
   const lat: number[] = [];
   let ok = 0;
@@ -112,7 +113,10 @@ export async function closedLoop(t: Target, concurrency: number, seconds: number
         if (status === 200) {
           ok++;
           lat.push(performance.now() - t0);
-        } else errors++;
+        } else {
+          errors++;
+          if (status === 503 && opts.backoffOn503Ms) await new Promise((r) => setTimeout(r, Math.min(opts.backoffOn503Ms!, Math.max(0, end - performance.now()))));
+        }
       }
       conn.close();
     }),
