@@ -1,5 +1,6 @@
 export * from './datatypes';
 export * from './tensor';
+export * from './tensor-ownership';
 export * from './model-config';
 export * from './model-repository';
 export * from './session-factory';

@@ -7,6 +7,7 @@ import { REPLICA_WORKER_SOURCE } from './replica-worker.source';
 import { fromWire, ortPath, packedBuffers, toWire, type FromSessionHost as FromWorker, type WireTensor } from './runner-wire';
 import { sessionOptionsFor, type DevicePlacement } from './session-factory';
 import type { InferTensor, ModelSignature } from './tensor';
+import { isOwned } from './tensor-ownership';
 
 /** A replica's runner: one onnxruntime session inside its own worker thread. */
 export class WorkerModelRunner implements InferenceRunner {
@@ -84,7 +85,7 @@ export class WorkerModelRunner implements InferenceRunner {
         // A view (of a request body): the clone would copy its whole buffer; copy only the tensor, then move it.
         f.data = d.slice();
         transfer.push(f.data.buffer as ArrayBuffer);
-      } else if (opts.transfer && !transfer.includes(d.buffer as ArrayBuffer)) transfer.push(d.buffer as ArrayBuffer);
+      } else if ((opts.transfer || isOwned(d.buffer)) && !transfer.includes(d.buffer as ArrayBuffer)) transfer.push(d.buffer as ArrayBuffer);
     }
     const id = ++this.seq;
     const outputs = await new Promise<WireTensor[]>((resolve, reject) => {

@@ -4,6 +4,7 @@ import {
   DATATYPES,
   elementCount,
   isOipDatatype,
+  markOwned,
   tensorDataFromBinary,
   type InferRequest,
   type InferResult,
@@ -86,7 +87,7 @@ function fromContents(dt: OipDatatype, c: InferTensorContentsWire, count: number
         throw bad(`${where}.contents.${field}[${i}] is not an integer`);
       }
     }
-    return out;
+    return markOwned(out);
   }
   const range = RANGE[dt];
   const arr = out as Float32Array;
@@ -96,7 +97,7 @@ function fromContents(dt: OipDatatype, c: InferTensorContentsWire, count: number
     if (range && (n < range[0] || n > range[1])) throw bad(`${where}.contents.${field}[${i}] = ${n} is not a valid ${dt}`);
     arr[i] = n;
   }
-  return out;
+  return markOwned(out);
 }
 
 /** Triton's `timeout` parameter is in microseconds; the client's gRPC deadline also bounds it. */

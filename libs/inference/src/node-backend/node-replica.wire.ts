@@ -1,5 +1,6 @@
 import type { NumericTypedArray, OipDatatype, Tensor } from '@tandem/sdk';
 import { packBytes, unpackBytes, type PackedBytes } from '../runner-wire';
+import { isOwned } from '../tensor-ownership';
 
 /**
  * Messages between a node model's replica thread and the runner that owns it. Tensors travel
@@ -57,7 +58,7 @@ export function toNodeWire(tensors: readonly Tensor[], owned: boolean): { tensor
     if (!whole) {
       data = data.slice();
       transfer.push(data.buffer as ArrayBuffer);
-    } else if (owned && !transfer.includes(data.buffer as ArrayBuffer)) {
+    } else if ((owned || isOwned(data.buffer)) && !transfer.includes(data.buffer as ArrayBuffer)) {
       transfer.push(data.buffer as ArrayBuffer);
     }
     return { name: t.name, datatype: t.datatype, shape: [...t.shape], data };

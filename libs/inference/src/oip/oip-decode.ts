@@ -2,6 +2,7 @@ import { DomainException } from '@tandem/shared';
 import { DATATYPES, floatToHalf, isOipDatatype, type OipDatatype, type TensorData } from '../datatypes';
 import type { InferRequest } from '../inference-engine';
 import type { InferTensor } from '../tensor';
+import { markOwned } from '../tensor-ownership';
 
 const MAX_TENSORS = 256;
 const MAX_RANK = 16;
@@ -78,7 +79,7 @@ function fromJson(dt: OipDatatype, values: unknown[], where: string): TensorData
       if (typeof v !== 'boolean') throw bad(`${where}.data[${i}] must be true/false for BOOL`);
       out[i] = v ? 1 : 0;
     }
-    return out;
+    return markOwned(out);
   }
   const out = DATATYPES[dt].make(n) as Float32Array;
   const range = INT_RANGE[dt];
@@ -91,7 +92,7 @@ function fromJson(dt: OipDatatype, values: unknown[], where: string): TensorData
     if (big) (out as unknown as BigInt64Array)[i] = BigInt(v);
     else out[i] = half ? floatToHalf(v) : v;
   }
-  return out as TensorData;
+  return markOwned(out as TensorData);
 }
 
 /**
@@ -123,7 +124,7 @@ export function tensorDataFromBinary(dt: OipDatatype, bytes: Buffer, count: numb
   if (bytes.byteOffset % size === 0 && info.fromBuffer) return info.fromBuffer(bytes.buffer as ArrayBuffer, bytes.byteOffset, count);
   const out = info.make(count) as Uint8Array;
   new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes);
-  return out;
+  return markOwned(out);
 }
 
 /**

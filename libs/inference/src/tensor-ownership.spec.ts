@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { toNodeWire } from './node-backend/node-replica.wire';
+import { decodeInferRequest, tensorDataFromBinary } from './oip/oip-decode';
+import { isOwned } from './tensor-ownership';
+
+describe('tensor ownership', () => {
+  it('decoded JSON and misaligned binary tensors are the request’s own: moved to the replica thread, not copied', () => {
+    const d = decodeInferRequest('m', undefined, { inputs: [{ name: 'x', shape: [2], datatype: 'FP32', data: [1, 2] }] });
+    const x = d.request.inputs[0]!.data as Float32Array;
+    expect(isOwned(x.buffer)).toBe(true);
+    expect(toNodeWire(d.request.inputs, false).transfer).toEqual([x.buffer]);
+    const body = Buffer.alloc(9);
+    const copied = tensorDataFromBinary('FP32', body.subarray(1), 2, 'x') as Float32Array; // offset 1: misaligned, copied
+    expect(isOwned(copied.buffer)).toBe(true);
+  });
+
+  it('views of a request body and arrays of unknown owner are never moved whole', () => {
+    const body = Buffer.from(new ArrayBuffer(16), 0, 16);
+    const view = tensorDataFromBinary('FP32', body.subarray(8), 2, 'x') as Float32Array;
+    expect(view.buffer).toBe(body.buffer);
+    expect(isOwned(view.buffer)).toBe(false);
+    const mine = new Float32Array(4);
+    const wire = toNodeWire([{ name: 'a', datatype: 'FP32', shape: [2], data: view }, { name: 'b', datatype: 'FP32', shape: [4], data: mine }], false);
+    expect(wire.transfer).not.toContain(body.buffer); // the view is copied alone, then moved
+    expect(wire.transfer).not.toContain(mine.buffer); // cloned: the caller keeps it
+  });
+});
