@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rawBaseline } from './batch-infer.bench-part';
 import { closedLoop, clsBinaryTarget, type LoadResult } from './support/http-load';
-import type { Stack } from './support/hybrid-stack';
+import { cpuRate, cpuSample, type Stack } from './support/hybrid-stack';
 import { LoadChild } from './support/load-child';
 import { mib, PeakRss } from './support/proc-memory';
 
@@ -38,6 +38,7 @@ interface OpenAiView {
 }
 
 const ENDPOINT = '/v2/models/ppocr_cls/infer';
+const STALL_MS = Number(process.env.BENCH_STALL_S ?? 120) * 1000;
 const uuidOf = (id: string): string => {
   const h = id.replace(/^batch_/, '');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
@@ -88,12 +89,21 @@ export async function runFileBatchPhase(s: Stack, opts: { requests: number; onli
     // The rate once online is quiet again: what the batch does with the whole share (the overall
     // figure includes the online window, where borrowed share is given back to online).
     const quietFrom = performance.now();
+    const cpu0 = cpuSample(s);
     const quietDone0 = v.request_counts.completed + v.request_counts.failed;
+    let seen = -1;
+    let movedAt = performance.now();
     while (!done(v)) {
       await sleep(100);
       v = await view();
+      const n = v.request_counts.completed + v.request_counts.failed;
+      if (n !== seen) [seen, movedAt] = [n, performance.now()];
+      // A stalled batch is an error with its state, not a bench that never ends.
+      if (performance.now() - movedAt > STALL_MS) throw new Error(`file batch made no progress for ${STALL_MS / 1000} s: ${JSON.stringify(v)}`);
     }
     const quietS = (performance.now() - quietFrom) / 1000;
+    // Cores busy per part while the batch ran alone: where its time goes (the unit processes are in "batch").
+    const cpu = cpuRate(cpu0, cpuSample(s), quietS);
     const quietItemsS = overlapped ? (v.request_counts.completed + v.request_counts.failed - quietDone0) / quietS : NaN;
     const mem = rss.stop();
     const chord = (await (await fetch(`${base}/v1/batches/${uuidOf(id)}`, { headers: auth })).json()) as { startedAt: string; finishedAt: string };
@@ -105,7 +115,7 @@ export async function runFileBatchPhase(s: Stack, opts: { requests: number; onli
     const quietRatio = quietItemsS / raw;
     const p99Ratio = during.p99 / before.p99;
     console.log(`  batch ${v.status}: ${v.request_counts.completed} completed, ${v.request_counts.failed} failed; processing ${processingS.toFixed(2)} s = ${itemsS.toFixed(0)} items/s`);
-    console.log(`  after the online window (no online load): ${quietItemsS.toFixed(0)} items/s over ${quietS.toFixed(1)} s`);
+    console.log(`  after the online window (no online load): ${quietItemsS.toFixed(0)} items/s over ${quietS.toFixed(1)} s; cores busy: ${cpu}`);
     console.log(`  raw onnxruntime best (before ${rawBefore.toFixed(0)}, after ${rawAfter.toFixed(0)}): ${raw.toFixed(0)} items/s; ratio ${ratio.toFixed(3)} overall, ${quietRatio.toFixed(3)} without online load (target ≥ 0.85)`);
     console.log(`  online p99 during/before: ${p99Ratio.toFixed(2)}× (target ≤ 1.5); batch app peak RSS ${mib(mem.peakBytes)} (target ≤ 1 GiB)`);
     return {
