@@ -63,4 +63,12 @@ export class BatchEntity {
   /** Bytes of items and outputs kept for this batch (the owner's storage quota). */
   @Column({ name: 'stored_bytes', type: 'bigint', default: 0 }) storedBytes!: string;
   @Column({ name: 'progressed_at', type: 'timestamptz', default: () => 'now()' }) progressedAt!: Date;
+  /** Device-seconds its runs held units, on owned and on borrowed share (cost attribution). */
+  @Column({ name: 'device_owned_s', type: 'double precision', default: 0 }) deviceOwnedS!: number;
+  @Column({ name: 'device_borrowed_s', type: 'double precision', default: 0 }) deviceBorrowedS!: number;
+  /** A file batch's completion estimate at admission (null: nothing measured, or no owned share). */
+  @Column({ type: 'jsonb', nullable: true }) estimate!: unknown;
+  /** An NDJSON chord's items: one blob, its chunks byte ranges of it (null: items in the chunk rows). */
+  @Column({ name: 'items_blob_store', type: 'text', nullable: true }) itemsBlobStore!: string | null;
+  @Column({ name: 'items_blob_key', type: 'text', nullable: true }) itemsBlobKey!: string | null;
 }
