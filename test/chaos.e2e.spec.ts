@@ -45,6 +45,9 @@ describe('chaos (short run)', () => {
 
     expect(r.online.ok).toBeGreaterThan(10);
     expect(r.online.failedOtherwise).toBe(0);
-    expect(r.sigterm).toEqual({ inflight: 30, failed: 0, exitCode: 0 });
+    // Enough of the 30 must still be open at the SIGTERM for the drain to prove anything.
+    expect(r.sigterm.inflight + r.sigterm.answeredBefore).toBe(30);
+    expect(r.sigterm.inflight, context).toBeGreaterThanOrEqual(10);
+    expect(r.sigterm).toMatchObject({ failed: 0, exitCode: 0 });
   }, 240_000);
 });
