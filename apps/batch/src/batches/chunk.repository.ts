@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { BatchState, BlobStoreKind } from '@tandem/persistence';
 import type { ChunkOutcome, ChunkPage, ChunkWork } from './batch.types';
+import { outputsJson } from './outputs-json';
 
 type Raw = Record<string, unknown>;
 
@@ -68,7 +69,7 @@ export class ChunkRepository {
   }
 
   async commit(batchId: string, idx: number, attempt: number, outputs: unknown[], partial: unknown, fanIn: FanIn): Promise<ChunkOutcome> {
-    const json = JSON.stringify(outputs);
+    const json = outputsJson(outputs);
     return this.ds.transaction(async (m) => {
       const [flipped] = (await m.query(
         `UPDATE batch_chunk SET state = 'done', outputs = $3::json, partial = $4::jsonb, attempts = GREATEST(attempts, $5), error = NULL, finished_at = now()

@@ -2,6 +2,7 @@ import type { Logger, ReducerDefinition, TaskDefinition } from '@tandem/sdk';
 import type { PinoLogger } from '@tandem/shared';
 import type { Reducer } from '../reducers/reducer';
 import type { BatchTask } from '../tasks/batch-task';
+import { serializeOutputs } from '../batches/outputs-json';
 
 function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -45,7 +46,7 @@ export function adaptTask(name: string, def: TaskDefinition): BatchTask {
     async run(items, ctx) {
       const outputs: unknown = await def.run(items, { batchId: ctx.batchId, chunk: ctx.chunk, attempt: ctx.attempt, signal: ctx.signal, log: ctx.log });
       if (!Array.isArray(outputs)) throw new Error(`task ${name} returned ${outputs === null ? 'null' : typeof outputs}, not an array of outputs`);
-      assertJson(outputs, `task ${name}'s outputs`);
+      serializeOutputs(outputs, `task ${name}'s outputs`);
       return outputs;
     },
   };
