@@ -12,6 +12,7 @@ export * from './capacity-provider';
 export * from './replica-pool';
 export * from './replica-warmup';
 export * from './inference-observer';
+export * from './batch-merge';
 export * from './dynamic-batcher';
 export * from './model-instance';
 export * from './replica-source';

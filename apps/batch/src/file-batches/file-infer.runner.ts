@@ -1,9 +1,8 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { isInputError } from '@tandem/sdk';
-import type { InferTensor, UnitRunner } from '@tandem/inference';
+// The gateway's own batch merge: one implementation.
+import { concatInputs, scatterOutputs, shapeKey, type InferTensor, type UnitRunner } from '@tandem/inference';
 import { BatchCapacity, type UnitUsage } from '@tandem/scheduler';
-// The gateway's own batch merge (not re-exported by the library's index): one implementation.
-import { concatInputs, scatterOutputs, shapeKey } from '../../../../libs/inference/src/batch-merge';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import { UnitPool } from '../worker/unit-pool';
 import type { InferUrl, LineModel, LineRequest } from './request-lines';
