@@ -148,7 +148,7 @@ describe('BatchCapacity (batch worker units from the ledger)', () => {
     await pair('[{"kind":"gpu","index":3,"uuid":"GPU-test-3","name":"Declared GPU","memoryMiB":16000}]', { online: 0, batch: 1, batchMayBorrow: true });
     const cap = capacity(batchSide, { deviceKind: 'gpu', maxUnits: 1, gpuMemoryMiB: 2000 });
     const slot = await cap.acquire({ mayBorrow: true, priority: 50 });
-    expect(slot.placement).toEqual({ kind: 'cuda', deviceId: 3 });
+    expect(slot.placement).toEqual({ kind: 'cuda', deviceId: 3, uuid: 'GPU-test-3', memoryMiB: 2000 });
     const allocs = await batchSide.ledger.listAllocations({ kind: 'batch' });
     expect(allocs.filter((x) => x.deviceId.startsWith(batchSide.options.nodeName))).toMatchObject([{ memoryMiB: 2000, share: 1 }]);
     cap.release(slot);

@@ -42,7 +42,7 @@ describe('the capacity provider the gateway autoscaler uses', () => {
   it('grants GPU replicas with the CUDA device id', async () => {
     await s.ledger.setPartition('gw/gpu3', { online: 1, batch: 0 }, 'test');
     const got = await s.capacity.acquire({ model: 'm', version: '1', count: 2, device: { kind: 'gpu', threadsPerReplica: 1 } });
-    expect(got.map((l) => l.placement)).toEqual([{ kind: 'cuda', deviceId: 3 }]);
+    expect(got.map((l) => l.placement)).toEqual([{ kind: 'cuda', deviceId: 3, uuid: 'GPU-sim-3', memoryMiB: 0 }]);
     expect(got[0]!.lease.grant.cudaVisibleDevices).toBe('GPU-sim-3');
     await got[0]!.lease.release();
   });

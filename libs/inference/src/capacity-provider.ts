@@ -54,7 +54,7 @@ export class LocalCapacityProvider implements CapacityProvider {
       const id = `${req.model}/${req.version}#${++this.seq}`;
       let placement: DevicePlacement;
       if (req.device.kind === 'gpu' && this.gpus.length > 0) {
-        placement = { kind: 'cuda', deviceId: this.gpus[this.next++ % this.gpus.length]! };
+        placement = { kind: 'cuda', deviceId: this.gpus[this.next++ % this.gpus.length]!, uuid: null, memoryMiB: 0 };
       } else {
         placement = { kind: 'cpu', intraOpThreads: Math.min(req.device.threadsPerReplica, this.cpuThreads) };
       }

@@ -71,6 +71,6 @@ describe('replica scaling through the capacity provider', () => {
     expect(gpu!.placement).toEqual({ kind: 'cpu', intraOpThreads: 1 });
     const withGpu = new LocalCapacityProvider({ gpuDeviceIds: [3] });
     const [g] = await withGpu.acquire({ model: 'm', version: '1', count: 1, device: { kind: 'gpu', threadsPerReplica: 1 } });
-    expect(g!.placement).toEqual({ kind: 'cuda', deviceId: 3 });
+    expect(g!.placement).toEqual({ kind: 'cuda', deviceId: 3, uuid: null, memoryMiB: 0 });
   });
 });

@@ -1,7 +1,12 @@
 import { InferenceSession } from 'onnxruntime-node';
 
-/** Where a replica runs: a CPU share (intra-op threads) or one CUDA device. */
-export type DevicePlacement = { kind: 'cpu'; intraOpThreads: number } | { kind: 'cuda'; deviceId: number };
+/**
+ * Where a replica runs: a CPU share (intra-op threads) or one CUDA device. `deviceId` is the CUDA
+ * index under CUDA_DEVICE_ORDER=PCI_BUS_ID; `uuid` (GPU-… or MIG-…) pins exactly the allocated
+ * device where known; `memoryMiB` is the device memory the allocation holds (0: not declared).
+ */
+export type CudaPlacement = { kind: 'cuda'; deviceId: number; uuid: string | null; memoryMiB: number };
+export type DevicePlacement = { kind: 'cpu'; intraOpThreads: number } | CudaPlacement;
 
 /** The one seam between replicas and onnxruntime, so GPU/CPU choice stays in one place. */
 export interface SessionFactory {

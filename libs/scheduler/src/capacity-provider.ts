@@ -3,6 +3,12 @@ import type { AllocationService } from './allocation.service';
 import type { DeviceLedgerService } from './device-ledger.service';
 import type { Lease } from './lease/lease';
 import type { SchedulerLogger } from './scheduler.logger';
+import type { GrantedDevice } from './scheduler.types';
+
+/** The CUDA placement a GPU grant names: index, UUID (pins MIG instances too) and memory held. */
+export function cudaPlacement(g: GrantedDevice): { kind: 'cuda'; deviceId: number; uuid: string | null; memoryMiB: number } {
+  return { kind: 'cuda', deviceId: g.gpuIndex ?? 0, uuid: g.gpuUuid, memoryMiB: g.memoryMiB };
+}
 
 /**
  * Structurally the gateway's `CapacityProvider` (libs/inference/src/capacity-provider.ts), so the
@@ -15,7 +21,7 @@ export interface ReplicaCapacityRequest {
   device: { kind: 'cpu' | 'gpu'; threadsPerReplica: number };
 }
 
-export type ReplicaPlacement = { kind: 'cpu'; intraOpThreads: number } | { kind: 'cuda'; deviceId: number };
+export type ReplicaPlacement = { kind: 'cpu'; intraOpThreads: number } | { kind: 'cuda'; deviceId: number; uuid: string | null; memoryMiB: number };
 
 export interface ReplicaLease {
   readonly id: string;
@@ -60,7 +66,7 @@ export class SchedulerCapacityProvider {
             nodes: [this.nodeName],
             holder,
           });
-          out.push({ id: lease.id, placement: { kind: 'cuda', deviceId: lease.grant.devices[0]!.gpuIndex ?? 0 }, lease });
+          out.push({ id: lease.id, placement: cudaPlacement(lease.grant.devices[0]!), lease });
         } else {
           if (!cpu || !cpu.cores) break;
           const threads = Math.max(1, Math.min(req.device.threadsPerReplica, cpu.cores));

@@ -102,7 +102,7 @@ export class UnitPool {
     const key = `${model}|cuda:${p.deviceId}#${slot.unit}`;
     let r = this.gpuUnits.get(key);
     if (!r) {
-      r = UnitRunner.start(this.options({ transport: 'thread', placement: { kind: 'cuda', deviceId: p.deviceId } }));
+      r = UnitRunner.start(this.options({ transport: 'thread', placement: { kind: 'cuda', deviceId: p.deviceId, uuid: p.uuid, memoryMiB: p.memoryMiB } }));
       this.gpuUnits.set(key, r);
       r.catch(() => this.gpuUnits.delete(key));
     }

@@ -11,7 +11,7 @@ function oneGpuLedger(): { ledger: SchedulerCapacityProvider; released: string[]
     acquire: async (req: ReplicaRequest) => {
       const n = Math.min(free, req.count);
       free -= n;
-      return Array.from({ length: n }, (_, i) => ({ id: `g${i}`, placement: { kind: 'cuda' as const, deviceId: 2 }, lease: {} }));
+      return Array.from({ length: n }, (_, i) => ({ id: `g${i}`, placement: { kind: 'cuda' as const, deviceId: 2, uuid: null, memoryMiB: 0 }, lease: {} }));
     },
     release: (l: { id: string }) => void released.push(l.id),
   } as unknown as SchedulerCapacityProvider;
@@ -26,7 +26,7 @@ describe('LedgerCapacityProvider', () => {
     const local = new LocalCapacityProvider({ cpuThreads: 2 });
     const p = new LedgerCapacityProvider(ledger, local);
     const leases = await p.acquire(req('gpu', 2));
-    expect(leases.map((l) => l.placement)).toEqual([{ kind: 'cuda', deviceId: 2 }, { kind: 'cpu', intraOpThreads: 1 }]);
+    expect(leases.map((l) => l.placement)).toEqual([{ kind: 'cuda', deviceId: 2, uuid: null, memoryMiB: 0 }, { kind: 'cpu', intraOpThreads: 1 }]);
     expect(local.held).toBe(1);
     for (const l of leases) p.release(l);
     expect(released).toEqual(['g0']);
@@ -37,6 +37,6 @@ describe('LedgerCapacityProvider', () => {
     const { ledger } = oneGpuLedger();
     const p = new LedgerCapacityProvider(ledger, new LocalCapacityProvider({ cpuThreads: 2 }));
     expect((await p.acquire(req('cpu', 1)))[0]!.placement).toEqual({ kind: 'cpu', intraOpThreads: 1 });
-    expect((await p.acquire(req('gpu', 1)))[0]!.placement).toEqual({ kind: 'cuda', deviceId: 2 }); // still free
+    expect((await p.acquire(req('gpu', 1)))[0]!.placement).toEqual({ kind: 'cuda', deviceId: 2, uuid: null, memoryMiB: 0 }); // still free
   });
 });

@@ -3,6 +3,7 @@ import type { AllocationService } from '../allocation.service';
 import type { DeviceLedgerService } from '../device-ledger.service';
 import type { Lease } from '../lease/lease';
 import type { SchedulerLogger } from '../scheduler.logger';
+import { cudaPlacement } from '../capacity-provider';
 import type { DeviceView } from '../scheduler.types';
 import type { HybridMetrics } from './hybrid.metrics';
 import { Ticket, type AcquireRequest, type BatchCapacityOptions, type BatchCapacitySnapshot, type Preemptible, type Unit, type UnitPlacement, type UnitSlot, type Waiter } from './batch-capacity.types';
@@ -234,7 +235,7 @@ export class BatchCapacity {
         return;
       }
       const g = lease.grant.devices[0]!;
-      const placement: UnitPlacement = g.kind === 'gpu' ? { kind: 'cuda', deviceId: g.gpuIndex ?? 0 } : { kind: 'cpu', threads: g.threads ?? 1 };
+      const placement: UnitPlacement = g.kind === 'gpu' ? cudaPlacement(g) : { kind: 'cpu', threads: g.threads ?? 1 };
       this.addUnit(lease, placement, lease.grant.borrowed);
       this.dispatch();
     }

@@ -1,7 +1,7 @@
 import type { Lease } from '../lease/lease';
 
 /** Where one unit of batch capacity runs: CPU threads, or a CUDA device picked by the ledger. */
-export type UnitPlacement = { kind: 'cpu'; threads: number } | { kind: 'cuda'; deviceId: number };
+export type UnitPlacement = { kind: 'cpu'; threads: number } | { kind: 'cuda'; deviceId: number; uuid: string | null; memoryMiB: number };
 
 /** A unit handed to one inference run; give it back with `release` when the run ends. */
 export interface UnitSlot {
