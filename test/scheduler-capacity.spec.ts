@@ -1,7 +1,9 @@
+import { InferenceSession } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Scheduler } from '@tandem/scheduler';
+import { ModelInstance, NOOP_OBSERVER, parseModelConfig, type CapacityProvider, type SessionFactory } from '@tandem/inference';
+import { SchedulerCapacityProvider, silentLogger, type Scheduler } from '@tandem/scheduler';
 import { createTestDatabase, type TestDatabase } from './support/test-env';
-import { schedulerHarness, type Harness } from './support/scheduler-harness';
+import { schedulerHarness, waitFor, type Harness } from './support/scheduler-harness';
 
 describe('the capacity provider the gateway autoscaler uses', () => {
   let db: TestDatabase;
@@ -45,5 +47,40 @@ describe('the capacity provider the gateway autoscaler uses', () => {
     expect(got.map((l) => l.placement)).toEqual([{ kind: 'cuda', deviceId: 3, uuid: 'GPU-sim-3', memoryMiB: 0 }]);
     expect(got[0]!.lease.grant.cudaVisibleDevices).toBe('GPU-sim-3');
     await got[0]!.lease.release();
+  });
+
+  it('places GPU replicas by the memory the request names: fewer replicas when the device memory is full', async () => {
+    await s.ledger.setPartition('gw/gpu3', { online: 1, batch: 0 }, 'test');
+    const cap = new SchedulerCapacityProvider(s.allocations, s.ledger, 'gw', silentLogger, { gpuSharePerReplica: 0.25 });
+    // Share would take 4 replicas; 81 559 MiB takes only 2 of 30 000 MiB.
+    const got = await cap.acquire({ model: 'big', version: '1', count: 4, device: { kind: 'gpu', threadsPerReplica: 1, memoryMiB: 30_000 } });
+    expect(got.map((l) => l.placement)).toEqual([
+      { kind: 'cuda', deviceId: 3, uuid: 'GPU-sim-3', memoryMiB: 30_000 },
+      { kind: 'cuda', deviceId: 3, uuid: 'GPU-sim-3', memoryMiB: 30_000 },
+    ]);
+    expect((await s.ledger.getDevice('gw/gpu3')).used).toMatchObject({ online: 0.5, memoryMiB: 60_000 });
+    await Promise.all(got.map((l) => l.lease.release()));
+    expect((await s.ledger.getDevice('gw/gpu3')).used).toMatchObject({ online: 0, memoryMiB: 0 });
+  });
+
+  it('a model load that fails on its second replica leaves no lease behind (none of the scale-up)', async () => {
+    await s.ledger.setPartition('gw/gpu3', { online: 1, batch: 0 }, 'test');
+    const cap = new SchedulerCapacityProvider(s.allocations, s.ledger, 'gw', silentLogger, { gpuSharePerReplica: 0.25 });
+    let cudaSessions = 0;
+    const factory: SessionFactory = {
+      // The probe session is a CPU one; the second replica's session fails (as a CUDA OOM would).
+      async create(path, placement) {
+        if (placement.kind === 'cuda' && ++cudaSessions === 2) throw new Error('CUDA out of memory (simulated)');
+        return InferenceSession.create(path);
+      },
+    };
+    const provider: CapacityProvider = { acquire: (r) => cap.acquire(r), release: (l) => cap.release(l as Parameters<typeof cap.release>[0]) };
+    const config = parseModelConfig({ max_batch_size: 4, replicas: 3, device: { kind: 'gpu' }, inputs: [{ name: 'x', shape: [-1, 3, 48, 192] }] }, 'test');
+    const load = ModelInstance.load('ppocr_cls', '1', 'models/ppocr_cls/1/model.onnx', config, provider, NOOP_OBSERVER, factory);
+    await expect(load).rejects.toThrow(/CUDA out of memory/);
+    expect(cudaSessions).toBe(2);
+    // Releases are fire-and-forget in the provider: wait for the ledger to see all three go.
+    await waitFor(async () => (await s.ledger.listAllocations()).length === 0, 'every lease of the failed load released');
+    expect(s.keeper.held).toEqual([]);
   });
 });

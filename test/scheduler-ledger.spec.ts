@@ -92,12 +92,40 @@ describe('device ledger against real Postgres', () => {
     expect(two.grant.cudaVisibleDevices.split(',')).toHaveLength(2);
     // Both are full now: a further online share has nowhere to go on them.
     expect(await code(a.allocations.allocate({ kind: 'online', share: 0.1, devices: ['node-a/gpu0', 'node-a/gpu1'] }))).toBe(ErrorCode.Unavailable);
-    // Memory is enforced too.
-    expect(await code(a.allocations.allocate({ kind: 'batch', share: 0.1, memoryMiB: 90_000, deviceKind: 'gpu' }))).toBe(ErrorCode.Unavailable);
+    // Memory is enforced too: more than any device has is a conflict, not a wait.
+    expect(await code(a.allocations.allocate({ kind: 'batch', share: 0.1, memoryMiB: 90_000, deviceKind: 'gpu' }))).toBe(ErrorCode.Conflict);
     await two.release();
     await a.ledger.setPartition('node-a/gpu0', { online: 0.5, batch: 0.5 }, 'test');
     await a.ledger.setPartition('node-a/gpu1', { online: 0.5, batch: 0.5 }, 'test');
     expect(await a.ledger.violations()).toEqual([]);
+  });
+
+  it('memory is a hard limit: refused (Conflict) while share is free; online revokes borrowed batch memory', async () => {
+    const dev = 'node-a/gpu2'; // 81 559 MiB, partition online 0.5 / batch 0.5
+    const owned = await b.allocations.allocate({ kind: 'batch', share: 0.25, memoryMiB: 60_000, devices: [dev], holder: 'worker-m' });
+    // Online share is free, but owned batch memory is not revocable: 60 000 + 30 000 > 81 559.
+    const refused = a.allocations.allocate({ kind: 'online', share: 0.25, memoryMiB: 30_000, devices: [dev] });
+    await expect(refused).rejects.toThrow(/memory over-commit refused for online share 0.25 with 30000 MiB: node-a\/gpu2: needs 30000 MiB, 21559 MiB free/);
+    expect(await code(a.allocations.allocate({ kind: 'batch', share: 0.25, memoryMiB: 30_000, devices: [dev] }))).toBe(ErrorCode.Conflict);
+    // Share still full is a wait (503), whatever the memory.
+    expect(await code(a.allocations.allocate({ kind: 'online', share: 0.6, memoryMiB: 1, devices: [dev] }))).toBe(ErrorCode.Unavailable);
+    const fits = await a.allocations.allocate({ kind: 'online', share: 0.25, memoryMiB: 21_559, devices: [dev] });
+    expect((await a.ledger.getDevice(dev)).used.memoryMiB).toBe(81_559);
+    await fits.release();
+    await owned.release();
+
+    // A borrowed batch unit holds memory like any other; online memory pressure alone revokes it.
+    const own = await b.allocations.allocate({ kind: 'batch', share: 0.5, devices: [dev], holder: 'worker-m' });
+    const lent = await b.allocations.allocate({ kind: 'batch', share: 0.25, memoryMiB: 70_000, devices: [dev], holder: 'worker-m' });
+    expect(lent.grant.borrowed).toBe(true);
+    lent.onRevoke(() => void lent.release());
+    const online = await a.allocations.allocate({ kind: 'online', share: 0.1, memoryMiB: 20_000, devices: [dev] });
+    expect(online.grant.preempted).toBe(1);
+    expect(lent.state).toBe('released');
+    expect((await a.ledger.getDevice(dev)).used).toMatchObject({ online: 0.1, batch: 0.5, borrowed: 0, memoryMiB: 20_000 });
+    expect(await a.ledger.violations()).toEqual([]);
+    await online.release();
+    await own.release();
   });
 
   it('rejects bad requests with 4xx codes', async () => {

@@ -6,7 +6,8 @@ export interface ReplicaRequest {
   version: string;
   /** Replicas wanted; a provider may grant fewer (never more). */
   count: number;
-  device: { kind: 'cpu' | 'gpu'; threadsPerReplica: number };
+  /** `memoryMiB`: device memory one GPU replica holds (the model's `device.memory_mib`); the ledger places by it. */
+  device: { kind: 'cpu' | 'gpu'; threadsPerReplica: number; memoryMiB?: number };
 }
 
 /** One granted device share; give it back with `release` when the replica goes away. */

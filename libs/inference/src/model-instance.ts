@@ -57,7 +57,13 @@ export class ModelInstance {
         ? await nodeReplicaSource({ name, version, path, config }, node, observer)
         : await onnxReplicaSource(name, version, path, config, factory);
     const inst = new ModelInstance(name, version, path, config, source, capacity, observer);
-    await inst.scaleTo(config.replicas);
+    try {
+      await inst.scaleTo(config.replicas);
+    } catch (e) {
+      // A failed load is never closed by anyone else: give back the replicas it did open.
+      await inst.close().catch(() => undefined);
+      throw e;
+    }
     return inst;
   }
 
@@ -91,13 +97,15 @@ export class ModelInstance {
       count: n - this.pool.size,
       device: { kind: this.config.device.kind, threadsPerReplica: this.config.device.threads_per_replica },
     });
-    for (const lease of leases) {
+    for (let i = 0; i < leases.length; i++) {
+      const lease = leases[i]!;
       try {
         // Warmed up before it joins the pool (replica-warmup.ts).
         const runner = await this.source.open(lease.placement);
         this.pool.add(runner, lease, this.config.device.max_inflight_per_replica);
       } catch (e) {
-        this.capacity.release(lease);
+        // This lease and every one not yet opened: none may outlive the failed scale-up.
+        for (const l of leases.slice(i)) this.capacity.release(l);
         throw e;
       }
     }

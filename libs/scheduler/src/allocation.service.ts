@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DomainException } from '@tandem/shared';
+import { DomainException, ErrorCode } from '@tandem/shared';
 import type { RevocationListener } from './events/revocation.listener';
 import type { InventoryRepository } from './ledger/inventory.repository';
 import type { CandidateDevice, LedgerRepository, NewAllocation, RevokedRow } from './ledger/ledger.repository';
@@ -73,7 +73,9 @@ export class AllocationService {
     if (!out.ok) {
       // Unknown devices/nodes are the caller's error (4xx), not a capacity shortage.
       await this.checkConstraints(req, n);
-      this.metrics.allocations.inc({ kind: req.kind, outcome: 'unavailable' });
+      this.metrics.allocations.inc({ kind: req.kind, outcome: out.memory ? 'memory' : 'unavailable' });
+      // Memory is a hard limit, not a queue to wait in: the share would fit but the memory does not.
+      if (out.memory) throw new DomainException(ErrorCode.Conflict, `memory over-commit refused for ${req.kind} share ${req.share} with ${n.memoryMiB} MiB: ${out.why}`);
       throw DomainException.unavailable(`no capacity for ${req.kind} share ${req.share}: ${out.why}`);
     }
     const lease = new Lease(this.grant(groupId, req.kind, holder, out.rows, out.devices, out.revoked.length), (l) => this.releaseLease(l));
@@ -96,11 +98,13 @@ export class AllocationService {
       const chosen = choose(fits, n.count, placement);
       if (!chosen) {
         const why = fits.map((f) => (f.ok ? `${f.deviceId}: fits` : `${f.deviceId}: ${f.reason}`)).slice(0, 8).join('; ');
-        return { ok: false as const, why: devices.length < n.count ? `only ${devices.length} device(s) available` : why };
+        // Refused for memory when enough devices would take the share if they had the memory.
+        const memory = devices.length >= n.count && fits.filter((f) => f.ok || f.memory).length >= n.count;
+        return { ok: false as const, memory, why: devices.length < n.count ? `only ${devices.length} device(s) available` : why };
       }
       const wait = chosen.some((f) => f.wait);
       // Preempting is decided with the full view only (a locked device may fit without it).
-      if (skipLocked && wait) return { ok: false as const, why: 'needs preemption' };
+      if (skipLocked && wait) return { ok: false as const, memory: false, why: 'needs preemption' };
       const rows: NewAllocation[] = chosen.map((f) => ({
         id: randomUUID(),
         groupId,

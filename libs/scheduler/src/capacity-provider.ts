@@ -18,7 +18,8 @@ export interface ReplicaCapacityRequest {
   model: string;
   version: string;
   count: number;
-  device: { kind: 'cpu' | 'gpu'; threadsPerReplica: number };
+  /** `memoryMiB`: device memory one GPU replica holds (the model's `device.memory_mib`); default the provider's. */
+  device: { kind: 'cpu' | 'gpu'; threadsPerReplica: number; memoryMiB?: number };
 }
 
 export type ReplicaPlacement = { kind: 'cpu'; intraOpThreads: number } | { kind: 'cuda'; deviceId: number; uuid: string | null; memoryMiB: number };
@@ -33,14 +34,15 @@ export interface ReplicaLease {
 export interface SchedulerCapacityOptions {
   /** Share of a GPU each replica takes (default a whole one). */
   gpuSharePerReplica?: number;
-  /** Device memory per GPU replica, MiB. */
+  /** Device memory per GPU replica, MiB, where the request names none. */
   gpuMemoryMiBPerReplica?: number;
 }
 
 /**
  * Online replica capacity from the ledger, on this process's own node (replicas run in-process).
  * CPU replicas take `threadsPerReplica / cores` of the node's CPU device; GPU replicas a GPU share.
- * Grants fewer replicas than asked when the online partition is full, never more.
+ * Grants fewer replicas than asked when the online partition (or a device's memory) is full,
+ * never more. A failure other than "no capacity" gives back every lease this call took.
  */
 export class SchedulerCapacityProvider {
   constructor(
@@ -61,7 +63,7 @@ export class SchedulerCapacityProvider {
           const lease = await this.allocations.allocate({
             kind: 'online',
             share: this.opts.gpuSharePerReplica ?? 1,
-            memoryMiB: this.opts.gpuMemoryMiBPerReplica ?? 0,
+            memoryMiB: req.device.memoryMiB ?? this.opts.gpuMemoryMiBPerReplica ?? 0,
             deviceKind: 'gpu',
             nodes: [this.nodeName],
             holder,
@@ -78,6 +80,8 @@ export class SchedulerCapacityProvider {
           this.logger.info({ model: req.model, granted: out.length, wanted: req.count, why: e.message }, 'replica capacity short');
           break;
         }
+        // Nobody will ever release what this call took if it throws: do it here.
+        await Promise.allSettled(out.map((l) => l.lease.release()));
         throw e;
       }
     }

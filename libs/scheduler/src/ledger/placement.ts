@@ -80,7 +80,8 @@ export type Fit =
       /** Share left on the device after this placement (ranking). */
       freeAfter: number;
     }
-  | { ok: false; deviceId: string; reason: string };
+  /** `memory`: the share would fit, the memory does not (the request is refused with 409, not 503). */
+  | { ok: false; deviceId: string; reason: string; memory: boolean };
 
 export interface FitRequest {
   kind: AllocationKind;
@@ -96,8 +97,8 @@ export interface FitRequest {
 export function fitOnDevice(dev: LedgerDevice, u: DeviceUsage, req: FitRequest): Fit {
   const s = req.shareMilli;
   const m = req.memoryMiB;
-  const no = (reason: string): Fit => ({ ok: false, deviceId: dev.id, reason });
-  if (m > dev.memoryMiB) return no(`needs ${m} MiB, device has ${dev.memoryMiB} MiB`);
+  const no = (reason: string, memory = false): Fit => ({ ok: false, deviceId: dev.id, reason, memory });
+  if (m > dev.memoryMiB) return no(`needs ${m} MiB, device has ${dev.memoryMiB} MiB in all`, true);
   const onlineUsed = u.onlineActive + u.onlinePending;
   const total = onlineUsed + u.batch;
   const mem = u.memActive + u.memPending;
@@ -113,17 +114,21 @@ export function fitOnDevice(dev: LedgerDevice, u: DeviceUsage, req: FitRequest):
       deficitS -= a.shareMilli;
       deficitM -= a.memoryMiB;
     }
-    if (deficitS > 0 || deficitM > 0) return no('device full (not enough borrowed batch share to revoke)');
+    if (deficitS > 0) return no('device full (not enough borrowed batch share to revoke)');
+    if (deficitM > 0) return no(`needs ${m} MiB, ${dev.memoryMiB - (mem - u.memRevoking)} MiB free even after revoking borrowed batch memory`, true);
     const wait = revoke.length > 0 || total + s > MILLI || mem + m > dev.memoryMiB;
     return { ok: true, deviceId: dev.id, borrowed: false, revoke, wait, freeAfter: MILLI - (total - u.revoking + s) };
   }
   if (total + s > MILLI) return no(`device has ${(MILLI - total) / MILLI} free`);
-  if (mem + m > dev.memoryMiB) return no(`device has ${dev.memoryMiB - mem} MiB free`);
   const owned = u.batch - u.batchBorrowed;
-  if (owned + s <= dev.batchMilli) return { ok: true, deviceId: dev.id, borrowed: false, revoke: [], wait: false, freeAfter: MILLI - total - s };
   const idleOnline = dev.batchMayBorrow ? Math.max(0, dev.onlineMilli - onlineUsed) : 0;
-  if (u.batch + s <= dev.batchMilli + idleOnline) return { ok: true, deviceId: dev.id, borrowed: true, revoke: [], wait: false, freeAfter: MILLI - total - s };
-  return no(dev.batchMayBorrow ? 'batch partition and idle online share exhausted' : 'batch partition exhausted (borrowing disabled)');
+  const borrowed = owned + s > dev.batchMilli;
+  if (borrowed && u.batch + s > dev.batchMilli + idleOnline) {
+    return no(dev.batchMayBorrow ? 'batch partition and idle online share exhausted' : 'batch partition exhausted (borrowing disabled)');
+  }
+  // Borrowed or owned, batch memory is held memory: it counts against the device like any other.
+  if (mem + m > dev.memoryMiB) return no(`needs ${m} MiB, ${dev.memoryMiB - mem} MiB free`, true);
+  return { ok: true, deviceId: dev.id, borrowed, revoke: [], wait: false, freeAfter: MILLI - total - s };
 }
 
 /**
