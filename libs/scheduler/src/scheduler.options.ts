@@ -100,8 +100,7 @@ export const schedulerEnvSchema = {
   SCHEDULER_DEFAULT_BATCH_MAY_BORROW: env.bool(true),
 };
 
-const envObject = z.object(schedulerEnvSchema);
-export type SchedulerEnv = z.infer<typeof envObject>;
+export type SchedulerEnv = z.infer<z.ZodObject<typeof schedulerEnvSchema>>;
 
 /** Maps the validated env to options; throws (caught by the app's parseEnv caller) on inconsistent values. */
 export function toSchedulerOptions(e: SchedulerEnv): SchedulerOptions {

@@ -15,7 +15,6 @@ let ready: Promise<CV> | undefined;
 
 export function loadOpenCv(): Promise<CV> {
   ready ??= (async () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const loaded = await (require('@techstark/opencv-js') as Promise<CV> | CV);
     if (typeof loaded.Mat !== 'function') throw new Error('@techstark/opencv-js did not initialise (no cv.Mat)');
     return loaded;

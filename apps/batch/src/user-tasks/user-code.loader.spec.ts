@@ -177,7 +177,7 @@ describe('user task and reducer adapters', () => {
     const r = adaptReducer('r', { empty: () => 0n, partial: () => 1n, combine: (a: bigint, b: bigint) => a + b, finalize: (p) => p });
     expect(() => r.partial([1])).toThrow(/reducer r's partial cannot be stored as JSON/);
     expect(() => r.finalize(3n)).toThrow(/reducer r's result cannot be stored as JSON/);
-    const a = adaptReducer('a', { empty: () => 0, partial: async () => 1, combine: (x, y) => x, finalize: (p) => p });
+    const a = adaptReducer('a', { empty: () => 0, partial: async () => 1, combine: (x) => x, finalize: (p) => p });
     expect(() => a.partial([1])).toThrow('reducer a: partial must be synchronous (it returned a Promise)');
   });
 

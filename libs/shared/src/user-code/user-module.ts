@@ -71,12 +71,10 @@ export async function compileUserModule(file: string): Promise<CompiledModule> {
  * file's own (Tandem's, so a model in a repository outside the project finds onnxruntime-node).
  */
 export function evaluateUserModule(mod: CompiledModule, fallbackPaths: readonly string[] = []): unknown {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const NodeModule = require('node:module') as {
     new (id: string, parent?: unknown): { filename: string; paths: string[]; exports: unknown; loaded: boolean; _compile(code: string, filename: string): void };
     _nodeModulePaths(dir: string): string[];
   };
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const path = require('node:path') as typeof import('node:path');
   const m = new NodeModule(mod.filename);
   m.filename = mod.filename;
