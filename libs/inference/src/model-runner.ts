@@ -12,6 +12,8 @@ export interface InferenceRunner {
   readonly signature: ModelSignature;
   readonly config: ModelConfig;
   readonly placement: DevicePlacement;
+  /** Device memory the session holds, where known (simulated CUDA reports it; a real CUDA replica is measured at load). */
+  deviceMemoryMiB?: number;
   /** Validates, then runs once; every output, or only `outputNames`. */
   run(inputs: readonly InferTensor[], outputNames?: readonly string[]): Promise<InferTensor[]>;
   /** Runs already-validated inputs; `transfer` lets a worker take the input buffers instead of copying. */
@@ -26,11 +28,15 @@ export interface InferenceRunner {
  */
 export class ModelRunner implements InferenceRunner {
   private constructor(
-    private readonly session: InferenceSession,
+    private readonly session: InferenceSession & { tandemMemoryMiB?: number },
     readonly signature: ModelSignature,
     readonly config: ModelConfig,
     readonly placement: DevicePlacement,
-  ) {}
+  ) {
+    this.deviceMemoryMiB = session.tandemMemoryMiB;
+  }
+
+  deviceMemoryMiB?: number;
 
   static async load(
     modelPath: string,

@@ -1,3 +1,4 @@
+import { openOrtSession } from './gpu/simulated-cuda';
 import { ortToWireData, wireToOrtData } from './runner-wire';
 
 /**
@@ -11,16 +12,17 @@ const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(workerData.ortPath);
 const wireToOrtData = ${wireToOrtData.toString()};
 const ortToWireData = ${ortToWireData.toString()};
+const openOrtSession = ${openOrtSession.toString()};
 const meta = (m) => m.map((x) => ({ name: x.name, isTensor: x.isTensor, type: x.type, shape: x.shape ? [...x.shape] : [] }));
 (async () => {
   let session;
   try {
-    session = await ort.InferenceSession.create(workerData.modelPath, workerData.sessionOptions);
+    session = await openOrtSession(ort, require('node:fs'), workerData.modelPath, workerData.sessionOptions);
   } catch (e) {
     parentPort.postMessage({ type: 'init-error', message: String(e && e.message || e) });
     return;
   }
-  parentPort.postMessage({ type: 'ready', inputMetadata: meta(session.inputMetadata), outputMetadata: meta(session.outputMetadata) });
+  parentPort.postMessage({ type: 'ready', inputMetadata: meta(session.inputMetadata), outputMetadata: meta(session.outputMetadata), memoryMiB: session.tandemMemoryMiB });
   // Messages are handled strictly in order: releasing the session while a run is still in
   // flight aborts the whole process (onnxruntime throws a Napi::Error from native code).
   let chain = Promise.resolve();

@@ -25,7 +25,7 @@ export interface WireTensor {
 
 /** What a replica worker sends its parent. */
 export type FromSessionHost =
-  | { type: 'ready'; inputMetadata: InferenceSession.ValueMetadata[]; outputMetadata: InferenceSession.ValueMetadata[] }
+  | { type: 'ready'; inputMetadata: InferenceSession.ValueMetadata[]; outputMetadata: InferenceSession.ValueMetadata[]; memoryMiB?: number }
   | { type: 'init-error'; message: string }
   | { type: 'result'; id: number; outputs: WireTensor[] }
   | { type: 'error'; id: number; message: string }

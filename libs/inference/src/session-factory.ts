@@ -1,4 +1,9 @@
-import { InferenceSession } from 'onnxruntime-node';
+import * as fs from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import type { InferenceSession } from 'onnxruntime-node';
+import { cudaBinding } from './gpu/cuda-pinning';
+import { gpuProcessSettings } from './gpu/gpu-process';
+import { openOrtSession, type TandemSessionOptions } from './gpu/simulated-cuda';
 
 /**
  * Where a replica runs: a CPU share (intra-op threads) or one CUDA device. `deviceId` is the CUDA
@@ -13,10 +18,26 @@ export interface SessionFactory {
   create(modelPath: string, placement: DevicePlacement): Promise<InferenceSession>;
 }
 
-export function sessionOptionsFor(placement: DevicePlacement, opts: { allowSpinning?: boolean; memoryArena?: boolean } = {}): InferenceSession.SessionOptions {
+/** The command that installs onnxruntime-node's CUDA provider (README, "GPUs"). */
+export const CUDA_INSTALL_HINT = "install onnxruntime-node's CUDA 12 provider: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` (README, \"GPUs\")";
+
+/**
+ * Session options for a placement, made on the main thread of a process that serves several
+ * devices from threads (the gateway, the batch worker). A CUDA placement gets only the CUDA EP:
+ * if onnxruntime cannot load it, session creation throws instead of quietly running on the CPU
+ * (nodes CUDA lacks kernels for still fall back to the CPU inside the session, as onnxruntime does).
+ */
+export function sessionOptionsFor(placement: DevicePlacement, opts: { allowSpinning?: boolean; memoryArena?: boolean } = {}): TandemSessionOptions {
   if (placement.kind === 'cuda') {
-    // Not exercised on the CPU-only reference machine; needs an onnxruntime-node build with CUDA.
-    return { executionProviders: [{ name: 'cuda', deviceId: placement.deviceId }, 'cpu'], graphOptimizationLevel: 'all' };
+    const gpu = gpuProcessSettings();
+    const { deviceId } = cudaBinding(placement, { kind: 'shared', ...(gpu.visibleDevices !== undefined ? { visibleDevices: gpu.visibleDevices } : {}) });
+    if (gpu.simulated) {
+      return {
+        ...sessionOptionsFor({ kind: 'cpu', intraOpThreads: 1 }, opts),
+        tandemSimulatedCuda: { deviceId, uuid: placement.uuid, allocationMiB: placement.memoryMiB, ...gpu.simulated },
+      };
+    }
+    return { executionProviders: [{ name: 'cuda', deviceId }], graphOptimizationLevel: 'all' };
   }
   return {
     executionProviders: ['cpu'],
@@ -33,6 +54,27 @@ export function sessionOptionsFor(placement: DevicePlacement, opts: { allowSpinn
   };
 }
 
+/**
+ * Opens a session from options made by sessionOptionsFor (simulated CUDA included). A CUDA
+ * provider that onnxruntime cannot load fails with the command that installs it.
+ */
+export async function createSession(modelPath: string, options: TandemSessionOptions): Promise<InferenceSession & { tandemMemoryMiB?: number }> {
+  try {
+    return await openOrtSession(ort, fs, modelPath, options);
+  } catch (e) {
+    throw withCudaHint(e);
+  }
+}
+
+/** onnxruntime's "cannot load the CUDA provider" errors, with how to install it appended. */
+export function withCudaHint(e: unknown): Error {
+  const message = e instanceof Error ? e.message : String(e);
+  if (!/AppendExecutionProvider_Cuda|providers_cuda|providers_shared|CUDA execution provider is not enabled/i.test(message) || message.includes(CUDA_INSTALL_HINT)) {
+    return e instanceof Error ? e : new Error(message);
+  }
+  return new Error(`onnxruntime's CUDA execution provider is not available (${message.trim()}); ${CUDA_INSTALL_HINT}`);
+}
+
 export const onnxSessionFactory: SessionFactory = {
-  create: (modelPath, placement) => InferenceSession.create(modelPath, sessionOptionsFor(placement)),
+  create: (modelPath, placement) => createSession(modelPath, sessionOptionsFor(placement)),
 };

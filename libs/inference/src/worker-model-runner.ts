@@ -5,7 +5,7 @@ import type { InferenceRunner } from './model-runner';
 import { resolveSignature } from './model-signature';
 import { REPLICA_WORKER_SOURCE } from './replica-worker.source';
 import { fromWire, ortPath, packedBuffers, toWire, type FromSessionHost as FromWorker, type WireTensor } from './runner-wire';
-import { sessionOptionsFor, type DevicePlacement } from './session-factory';
+import { sessionOptionsFor, withCudaHint, type DevicePlacement } from './session-factory';
 import type { InferTensor, ModelSignature } from './tensor';
 import { isOwned } from './tensor-ownership';
 
@@ -20,6 +20,7 @@ export class WorkerModelRunner implements InferenceRunner {
     readonly signature: ModelSignature,
     readonly config: ModelConfig,
     readonly placement: DevicePlacement,
+    readonly deviceMemoryMiB: number | undefined,
   ) {
     worker.on('message', (m: FromWorker) => {
       if (m.type !== 'result' && m.type !== 'error') return;
@@ -55,11 +56,11 @@ export class WorkerModelRunner implements InferenceRunner {
     });
     if (first.type !== 'ready') {
       await worker.terminate();
-      throw new Error(`cannot load ${modelPath}: ${first.type === 'init-error' ? first.message : first.type}`);
+      throw withCudaHint(new Error(`cannot load ${modelPath}: ${first.type === 'init-error' ? first.message : first.type}`));
     }
     try {
       const signature = resolveSignature(first, config);
-      return new WorkerModelRunner(worker, signature, config, placement);
+      return new WorkerModelRunner(worker, signature, config, placement, first.memoryMiB);
     } catch (e) {
       await worker.terminate();
       throw e;

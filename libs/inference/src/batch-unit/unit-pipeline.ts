@@ -1,11 +1,10 @@
 import { dirname } from 'node:path';
-import { InferenceSession } from 'onnxruntime-node';
 import { InputError, type InferOptions, type Placement, type Tensor } from '@tandem/sdk';
 import { validateInputs } from '../input-validation';
 import { ModelRunner } from '../model-runner';
 import { startModelHost, type ModelHost } from '../node-backend/node-model.host';
 import type { LogLevel } from '../node-backend/node-replica.wire';
-import type { DevicePlacement } from '../session-factory';
+import { createSession, type DevicePlacement } from '../session-factory';
 import type { ModelSignature } from '../tensor';
 import type { UnitModelSpec, UnitOpened } from './unit.wire';
 
@@ -95,7 +94,7 @@ export class UnitPipeline {
     const { name, version, config } = spec;
     const base = { name, version, maxBatchSize: config.max_batch_size };
     if (spec.backend === 'onnxruntime') {
-      const factory = { create: (path: string) => InferenceSession.create(path, spec.sessionOptions) };
+      const factory = { create: (path: string) => createSession(path, spec.sessionOptions) };
       const runner = await ModelRunner.load(spec.path, config, this.opts.placement, factory);
       return {
         ...base,

@@ -7,6 +7,7 @@ import type { Tensor } from '@tandem/sdk';
 import { errorFromReport } from '../node-backend/node-model.host';
 import { fromNodeWire, toNodeWire, type LogLevel, type NodeWireTensor } from '../node-backend/node-replica.wire';
 import { unitWrappers, type ProcessControl, type UnitCpuPolicy } from './unit-process';
+import { processGpuEnv } from '../gpu/cuda-pinning';
 import type { DevicePlacement } from '../session-factory';
 import type { FromUnit, ToUnit, UnitItemInput, UnitItemsDecoder, UnitModelSpec, UnitOpened } from './unit.wire';
 
@@ -70,9 +71,10 @@ interface Carrier {
   signal(s: 'SIGSTOP' | 'SIGCONT'): void;
 }
 
-function processCarrier(policy: UnitCpuPolicy, entry: CompiledModule): Carrier {
+/** `env`: the unit's GPU pinning (processGpuEnv: a CPU unit sees no GPU). */
+function processCarrier(policy: UnitCpuPolicy, entry: CompiledModule, env: Record<string, string>): Carrier {
   const [cmd, ...args] = [...unitWrappers(policy), process.execPath, '-e', PROCESS_BOOT];
-  const child: ChildProcess = spawn(cmd!, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+  const child: ChildProcess = spawn(cmd!, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', env: { ...process.env, ...env } });
   child.send({ entry, modulePaths: tandemModulePaths() });
   return {
     post: (m) => child.connected && child.send(m),
@@ -136,7 +138,7 @@ export class UnitRunner implements ProcessControl {
   /** Starts a unit and waits until it takes work (models open on first use). */
   static async start(opts: UnitRunnerOptions): Promise<UnitRunner> {
     const entry = await compiledEntry();
-    const carrier = opts.transport === 'process' ? processCarrier(opts.policy ?? 'idle', entry) : threadCarrier(entry);
+    const carrier = opts.transport === 'process' ? processCarrier(opts.policy ?? 'idle', entry, processGpuEnv(opts.placement)) : threadCarrier(entry);
     const runner = new UnitRunner(carrier, opts);
     if (opts.transport === 'process') opts.onSpawn?.(runner);
     try {
