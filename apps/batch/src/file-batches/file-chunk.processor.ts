@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { encodeInferResponse } from '@tandem/inference';
 import { BlobStores, type BlobStore } from '@tandem/persistence';
 import type { ChunkWork } from '../batches/batch.types';
 import { FileBatchRepository } from './file-batch.repository';
 import type { FileBatchInfo } from './file-batch.types';
 import { FileInferRunner, type RunContext } from './file-infer.runner';
-import { splitRange } from './file-scan';
-import { errorLine, outputLine } from './output-lines';
-import { parseInferUrl, parseRequestLine, type LineContext, type LineFailure, type LineRequest } from './request-lines';
+import { chunkLines } from './file-scan';
+import { errorLine, outputLineJson } from './output-lines';
+import { parseInferUrl, wrongUrlFailure } from './request-lines';
 
 /** What one attempt wrote; the chunk's if its commit flips it. */
 export interface ChunkParts {
@@ -16,7 +15,7 @@ export interface ChunkParts {
   error: string | null;
   ok: number;
   failed: number;
-  /** Lines that ran on units (the throughput sample; lines refused before inference are not). */
+  /** Lines answered 200 by units (the throughput sample; refused lines are not). */
   ran: number;
   store: BlobStore;
 }
@@ -29,14 +28,16 @@ export async function readAll(s: AsyncIterable<Uint8Array>): Promise<Buffer> {
 }
 
 /**
- * One chunk of a file batch: its byte range of the input file → each line checked and decoded
- * as the gateway would (400/404 lines answered here), the valid ones run as model batches on
- * batch units, every response encoded as online encodes it; the output and error lines are
- * written as two part blobs. Nothing is visible until ChunkRepository.commitParts names them.
+ * One chunk of a file batch: its byte range of the input file, cut into lines and sent raw to
+ * batch units, which check and decode each line as the gateway would, run the valid ones as
+ * model batches and encode every response as online encodes it (FileInferRunner); the output
+ * and error lines are written as two part blobs. Nothing is visible until
+ * ChunkRepository.commitParts names them.
  */
 @Injectable()
 export class FileChunkProcessor {
   private readonly meta = new Map<string, FileBatchInfo>();
+  private readonly dups = new Map<string, ReadonlySet<number>>();
 
   constructor(
     private readonly repo: FileBatchRepository,
@@ -52,36 +53,25 @@ export class FileChunkProcessor {
     if (bytes.length !== range.end - range.start) throw new Error(`input file ${f.inputFileId} is shorter than the batch's chunks (deleted or replaced?)`);
     const url = parseInferUrl(f.endpoint);
     if (!url) throw new Error(`bad stored endpoint ${f.endpoint}`);
-    const model = await this.infer.model(url);
-    const lctx: LineContext = { endpoint: f.endpoint, model, duplicates: new Set(f.duplicateLines), resolveModel: (u) => this.infer.resolveModel(u) };
-    const parsed = splitRange(bytes, range.firstLine).map(({ line, text }) => parseRequestLine(text, line, lctx));
-    const requests = parsed.filter((p): p is LineRequest => p.kind === 'request');
-    const results = requests.length > 0 ? await this.infer.run(url, requests, ctx) : new Map();
+    await this.infer.model(url); // a model that cannot be loaded fails the chunk, lines or not
+    const chunk = chunkLines(bytes, range.firstLine);
+    const answers = chunk.lines.length > 0 ? await this.infer.runLines(url, f.endpoint, chunk, this.duplicates(batchId, f), ctx) : [];
     let out = '';
     let err = '';
     let ok = 0;
     let failed = 0;
-    for (const p of parsed) {
-      const fail = (x: Pick<LineFailure, 'status' | 'message'>): void => {
-        err += errorLine(batchId, p.line, p.customId, x.status, x.message);
-        failed++;
-      };
-      if (p.kind === 'failed') {
-        fail(p);
+    for (const a of answers) {
+      if ('body' in a) {
+        out += outputLineJson(batchId, a.line, a.customId, a.body);
+        ok++;
         continue;
       }
-      const r = results.get(p.line);
-      if (!r) throw new Error(`line ${p.line} has no result`);
-      if (!r.ok) {
-        fail(r);
-        continue;
-      }
-      const body = encodeInferResponse({ model: url.model, version: model.version, outputs: r.outputs, queueMs: 0, computeMs: 0, batchItems: 1 }, p.decoded.id, () => false).header;
-      out += outputLine(batchId, p.line, p.customId, body);
-      ok++;
+      const x = 'url' in a ? wrongUrlFailure(a.url, f.endpoint, (u) => this.infer.resolveModel(u)) : a;
+      err += errorLine(batchId, a.line, a.customId, x.status, x.message);
+      failed++;
     }
     const store = this.blobs.primary;
-    return { output: await this.put(batchId, work, store, out), error: await this.put(batchId, work, store, err), ok, failed, ran: requests.length, store };
+    return { output: await this.put(batchId, work, store, out), error: await this.put(batchId, work, store, err), ok, failed, ran: ok, store };
   }
 
   /** A part under a key of its own (attempts never collide); recorded first, so it is deleted whatever happens. */
@@ -102,6 +92,16 @@ export class FileChunkProcessor {
       await parts.store.delete(key).catch(() => undefined);
       await this.repo.forgetBlob(key).catch(() => undefined);
     }
+  }
+
+  /** The batch's duplicate custom_id lines as a set (built once per batch, not per chunk). */
+  private duplicates(batchId: string, f: FileBatchInfo): ReadonlySet<number> {
+    let d = this.dups.get(batchId);
+    if (!d) {
+      if (this.dups.size > 100) this.dups.clear();
+      this.dups.set(batchId, (d = new Set(f.duplicateLines)));
+    }
+    return d;
   }
 
   private async info(batchId: string): Promise<FileBatchInfo> {

@@ -1,11 +1,9 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { isInputError } from '@tandem/sdk';
-// The gateway's own batch merge: one implementation.
-import { concatInputs, scatterOutputs, shapeKey, type InferTensor, type UnitRunner } from '@tandem/inference';
+import type { UnitLineAnswer, UnitLinesTask, UnitRunner } from '@tandem/inference';
 import { BatchCapacity, type UnitUsage } from '@tandem/scheduler';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
-import { UnitPool } from '../worker/unit-pool';
-import type { InferUrl, LineModel, LineRequest } from './request-lines';
+import { UnitPool, type UnitRequest } from '../worker/unit-pool';
+import type { InferUrl, LineModel } from './request-lines';
 
 export interface RunContext {
   signal: AbortSignal;
@@ -19,8 +17,13 @@ export interface RunContext {
   usage?: UnitUsage;
 }
 
-/** Per request line: its output tensors, or the 400 a node model's InputError maps to online. */
-export type LineResult = { ok: true; outputs: InferTensor[] } | { ok: false; status: number; message: string };
+/** A chunk's lines: its bytes and, per non-blank line, its 1-based number and byte range in them. */
+export interface ChunkLines {
+  bytes: Uint8Array;
+  lines: number[];
+  starts: number[];
+  ends: number[];
+}
 
 interface Loaded {
   model: LineModel;
@@ -29,10 +32,11 @@ interface Loaded {
 }
 
 /**
- * Runs decoded OIP requests of a file batch on batch device units (the `infer` task's machinery:
- * BatchCapacity units, SCHED_IDLE unit processes that are stopped on revocation). Requests with
- * the same trailing shapes and outputs are concatenated into model batches like the gateway's
- * dynamic batcher does, and the outputs scattered back per request.
+ * Runs a file batch's lines on batch device units (the `infer` task's machinery: BatchCapacity
+ * units, SCHED_IDLE unit processes that are stopped on revocation). The raw lines go to the
+ * unit, which decodes them and merges requests with the same trailing shapes and outputs into
+ * model batches like the gateway's dynamic batcher does (batch-unit/unit-lines.ts): the JSON
+ * work spreads over the units' cores instead of queueing on this thread.
  */
 @Injectable()
 export class FileInferRunner implements OnModuleDestroy {
@@ -57,68 +61,52 @@ export class FileInferRunner implements OnModuleDestroy {
     return (await this.load(url)).model;
   }
 
-  async run(url: InferUrl, requests: readonly LineRequest[], ctx: RunContext): Promise<Map<number, LineResult>> {
+  /**
+   * Answers a chunk's lines on batch units, `inferBatch` lines per unit call: the unit parses,
+   * checks, merges and runs them and encodes the responses, so this thread only copies bytes.
+   * Answers come back in line order.
+   */
+  async runLines(url: InferUrl, endpoint: string, chunk: ChunkLines, duplicates: ReadonlySet<number>, ctx: RunContext): Promise<UnitLineAnswer[]> {
     const loaded = await this.load(url);
-    const results = new Map<number, LineResult>();
-    const groups = this.plan(loaded.model, requests);
+    const per = Math.max(1, this.cfg.jobs.inferBatch);
+    const groups: number[] = [];
+    for (let i = 0; i < chunk.lines.length; i += per) groups.push(i);
+    const answers: UnitLineAnswer[][] = new Array<UnitLineAnswer[]>(groups.length);
     let next = 0;
     const lane = async (): Promise<void> => {
       while (next < groups.length) {
-        const group = groups[next++]!;
+        const g = next++;
         if (ctx.signal.aborted) throw new Error('aborted');
-        try {
-          const outs = await this.onUnit(loaded, url, group, ctx);
-          group.forEach((r, i) => results.set(r.line, { ok: true, outputs: outs[i]! }));
-        } catch (e) {
-          if (!isInputError(e)) throw e; // a unit that died, a revocation kill: the chunk is retried
-          // The model blamed the input: find which request, one at a time (online each is its own request).
-          for (const r of group) {
-            try {
-              results.set(r.line, { ok: true, outputs: (await this.onUnit(loaded, url, [r], ctx))[0]! });
-            } catch (e1) {
-              if (!isInputError(e1)) throw e1;
-              results.set(r.line, { ok: false, status: 400, message: e1.message });
-            }
-          }
-        }
+        const task = this.task(url, endpoint, chunk, groups[g]!, Math.min(chunk.lines.length, groups[g]! + per), duplicates);
+        answers[g] = await this.units.withUnit(url.model, loaded.idle, this.request(ctx), (unit) => unit.runLines(task));
       }
     };
     const lanes = Math.max(1, Math.min(groups.length, this.cfg.jobs.inferThreads + 1));
     await Promise.all(Array.from({ length: lanes }, lane));
-    return results;
+    return answers.flat();
   }
 
-  /** Model batches: same shape key and outputs, up to the batch size in rows; unbatched models run one request each. */
-  private plan(model: LineModel, requests: readonly LineRequest[]): LineRequest[][] {
-    if (model.maxBatchSize === 0) return requests.map((r) => [r]);
-    const maxRows = Math.max(1, Math.min(model.maxBatchSize, this.cfg.jobs.inferBatch));
-    const open = new Map<string, { reqs: LineRequest[]; rows: number }>();
-    const out: LineRequest[][] = [];
-    for (const r of requests) {
-      const key = `${shapeKey(r.decoded.request.inputs)}|${(r.decoded.request.outputs ?? []).join(',')}`;
-      let g = open.get(key);
-      if (g && g.rows + r.rows > maxRows) {
-        out.push(g.reqs);
-        g = undefined;
-      }
-      if (!g) open.set(key, (g = { reqs: [], rows: 0 }));
-      g.reqs.push(r);
-      g.rows += r.rows;
-    }
-    for (const g of open.values()) out.push(g.reqs);
-    return out;
+  /** Lines [from, to) of the chunk as one unit call: their bytes copied into a buffer of their own (moved, not shared). */
+  private task(url: InferUrl, endpoint: string, chunk: ChunkLines, from: number, to: number, duplicates: ReadonlySet<number>): UnitLinesTask {
+    const base = chunk.starts[from]!;
+    const data = new Uint8Array(chunk.ends[to - 1]! - base);
+    data.set(chunk.bytes.subarray(base, chunk.ends[to - 1]!));
+    const lines = chunk.lines.slice(from, to);
+    return {
+      endpoint,
+      model: url.model,
+      ...(url.version !== undefined ? { version: url.version } : {}),
+      data,
+      lines,
+      // A line runs from the previous one's end: the newline and blank lines between are trimmed in the unit.
+      ends: chunk.ends.slice(from, to).map((e) => e - base),
+      duplicates: lines.filter((l) => duplicates.has(l)),
+      maxRows: this.cfg.jobs.inferBatch,
+    };
   }
 
-  /** One model batch on one unit. */
-  private onUnit(loaded: Loaded, url: InferUrl, group: readonly LineRequest[], ctx: RunContext): Promise<InferTensor[][]> {
-    const req = { mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal, deadline: ctx.deadline, preferOwned: ctx.preferOwned, usage: ctx.usage };
-    return this.units.withUnit(url.model, loaded.idle, req, async (unit) => {
-      // Every request of a group names the same outputs (they are part of its key).
-      const outputs = group[0]!.decoded.request.outputs;
-      const inputs = concatInputs(group.map((r) => r.decoded.request.inputs));
-      const out = await unit.run(url.model, inputs, { ...(url.version !== undefined ? { version: url.version } : {}), ...(outputs ? { outputs } : {}) });
-      return loaded.model.maxBatchSize === 0 ? [out] : scatterOutputs(out, group.map((r) => r.rows));
-    });
+  private request(ctx: RunContext): UnitRequest {
+    return { mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal, deadline: ctx.deadline, preferOwned: ctx.preferOwned, usage: ctx.usage };
   }
 
   private load(url: InferUrl): Promise<Loaded> {
@@ -138,7 +126,7 @@ export class FileInferRunner implements OnModuleDestroy {
     const unit = await this.units.startProcess();
     try {
       const o = await unit.open(url.model, url.version);
-      return { model: { name: url.model, version: o.version, signature: o.signature, maxBatchSize: o.maxBatchSize }, idle: [unit] };
+      return { model: { name: url.model, version: o.version, maxBatchSize: o.maxBatchSize }, idle: [unit] };
     } catch (e) {
       await this.units.discard(unit);
       throw new Error(`model "${url.model}" cannot be loaded: ${(e as Error).message}`);

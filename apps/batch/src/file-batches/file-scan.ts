@@ -33,7 +33,19 @@ function customIdOf(line: Buffer): string | null {
   }
 }
 
-const isBlank = (b: Buffer): boolean => b.toString('utf8').trim() === '';
+/**
+ * Whether a line is blank as String.prototype.trim sees it. Byte by byte while the bytes are
+ * ASCII (a request line is decided at its first byte, `{`); decoded only past a non-ASCII byte.
+ */
+export function isBlankLine(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c === 0x20 || (c >= 0x09 && c <= 0x0d)) continue;
+    if (c < 0x80) return false;
+    return Buffer.from(b.buffer, b.byteOffset + i, b.length - i).toString('utf8').trim() === '';
+  }
+  return true;
+}
 
 /**
  * Streams the input file once: cuts line-aligned byte ranges (the chunks; only offsets are
@@ -51,7 +63,7 @@ export async function scanLines(source: AsyncIterable<Uint8Array>, limits: ScanL
 
   const endLine = (line: Buffer, endOffset: number): void => {
     lineNo++;
-    if (!isBlank(line)) {
+    if (!isBlankLine(line)) {
       requests++;
       cur.lines++;
       const id = customIdOf(line);
@@ -82,6 +94,25 @@ export async function scanLines(source: AsyncIterable<Uint8Array>, limits: ScanL
   if (pending.length > 0) endLine(Buffer.concat(pending), offset);
   if (cur.lines > 0) ranges.push(cur);
   return { ranges, requests, duplicates };
+}
+
+/** A chunk's bytes → its non-blank lines: 1-based physical numbers and byte ranges (no decoding: the units parse them). */
+export function chunkLines(bytes: Uint8Array, firstLine: number): { bytes: Uint8Array; lines: number[]; starts: number[]; ends: number[] } {
+  const lines: number[] = [];
+  const starts: number[] = [];
+  const ends: number[] = [];
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let from = 0, i = 0; from < b.length; i++) {
+    let nl = b.indexOf(10, from);
+    if (nl === -1) nl = b.length;
+    if (!isBlankLine(b.subarray(from, nl))) {
+      lines.push(firstLine + i);
+      starts.push(from);
+      ends.push(nl);
+    }
+    from = nl + 1;
+  }
+  return { bytes, lines, starts, ends };
 }
 
 /** A chunk's bytes → its lines with their 1-based physical numbers (blank lines dropped). */

@@ -13,6 +13,12 @@ export function outputLine(batchId: string, line: number, customId: string, body
   return `${JSON.stringify({ id, custom_id: customId, response: { status_code: 200, request_id: requestId, body }, error: null })}\n`;
 }
 
+/** outputLine with the body already JSON text (encoded in a unit): the same bytes, without parsing it back. */
+export function outputLineJson(batchId: string, line: number, customId: string, bodyJson: string): string {
+  const { id, requestId } = requestIds(batchId, line);
+  return `{"id":${JSON.stringify(id)},"custom_id":${JSON.stringify(customId)},"response":{"status_code":200,"request_id":${JSON.stringify(requestId)},"body":${bodyJson}},"error":null}\n`;
+}
+
 /** An error file line for a request answered with an error status (the body online would give) and its input line. */
 export function errorLine(batchId: string, line: number, customId: string | null, status: number, message: string): string {
   const { id, requestId } = requestIds(batchId, line);

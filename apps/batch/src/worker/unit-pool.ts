@@ -75,8 +75,12 @@ export class UnitPool {
       req.signal.removeEventListener('abort', onAbort);
       if (slot) this.capacity.release(slot);
       hold.detach();
-      if (proc?.alive) idle.push(proc);
-      else if (proc) this.processes.delete(proc);
+      if (proc?.alive) {
+        // A revocation can stop the process after it answered (the answer was already on its way):
+        // the run is over, so the idle process is continued, not parked stopped for the next run.
+        proc.resume();
+        idle.push(proc);
+      } else if (proc) this.processes.delete(proc);
     }
   }
 

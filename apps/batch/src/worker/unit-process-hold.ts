@@ -10,11 +10,16 @@ export class UnitProcessHold implements Preemptible {
   private stopped = false;
   private killed = false;
 
-  /** The process (started or loading) this run will use: it follows the hold's state from now on. */
+  /**
+   * The process (started or loading) this run will use: it follows the hold's state from now on.
+   * An idle process may come stopped from an earlier run (revoked after its answer was sent): it
+   * is continued here unless this run is itself stopped, or a run would wait on it forever.
+   */
   attach<P extends ProcessControl>(p: P): P {
     this.proc = p;
     if (this.killed) p.kill();
     else if (this.stopped) p.suspend();
+    else p.resume();
     return p;
   }
 

@@ -7,6 +7,7 @@
 import type { Tensor } from '@tandem/sdk';
 import { errorReport } from '../node-backend/node-model.host';
 import { fromNodeWire, toNodeWire } from '../node-backend/node-replica.wire';
+import { answerLines } from './unit-lines';
 import { UnitPipeline } from './unit-pipeline';
 import type { ToUnit, UnitChannel, UnitItemsDecoder, UnitModelSpec } from './unit.wire';
 
@@ -60,6 +61,21 @@ export default function runUnitHost(channel: UnitChannel): void {
           const outputs = await pipeline!.run(m.model, m.version, inputs, m.outputs, requests);
           const wire = toNodeWire(outputs, false);
           channel.send({ type: 'result', id: m.id, outputs: wire.tensors }, wire.transfer);
+        } catch (e) {
+          channel.send({ type: 'error', id: m.id, error: errorReport(e) });
+        }
+        return;
+      case 'lines':
+        try {
+          const { model, version } = m.task;
+          const opened = await pipeline!.open(model, version);
+          const answers = await answerLines(m.task, {
+            version: opened.version,
+            signature: opened.signature,
+            maxBatchSize: opened.maxBatchSize,
+            run: (inputs, outputs, requests) => pipeline!.run(model, version, inputs, outputs, requests),
+          });
+          channel.send({ type: 'answers', id: m.id, answers });
         } catch (e) {
           channel.send({ type: 'error', id: m.id, error: errorReport(e) });
         }

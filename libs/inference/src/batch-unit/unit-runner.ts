@@ -6,6 +6,7 @@ import { compileUserModule, evaluateUserModule, tandemModulePaths, type Compiled
 import type { Tensor } from '@tandem/sdk';
 import { errorFromReport } from '../node-backend/node-model.host';
 import { fromNodeWire, toNodeWire, type LogLevel, type NodeWireTensor } from '../node-backend/node-replica.wire';
+import type { UnitLineAnswer, UnitLinesTask } from './unit-lines';
 import { unitWrappers, type ProcessControl, type UnitCpuPolicy } from './unit-process';
 import { processGpuEnv } from '../gpu/cuda-pinning';
 import type { DevicePlacement } from '../session-factory';
@@ -172,6 +173,17 @@ export class UnitRunner implements ProcessControl {
     return this.result(await this.call({ type: 'run', id, model, items, itemInputs, ...this.runOpts(o) }, id));
   }
 
+  /** Answers raw batch-file lines in the unit (parse, check, run, encode); `task.data` is transferred to a thread unit. */
+  async runLines(task: UnitLinesTask): Promise<UnitLineAnswer[]> {
+    const id = ++this.seq;
+    const buf = task.data.buffer as ArrayBuffer;
+    // Transfer only a buffer that holds nothing else (a thread unit would otherwise get a copy of all of it).
+    const transfer = task.data.byteOffset === 0 && task.data.byteLength === buf.byteLength ? [buf] : undefined;
+    const m = await this.call({ type: 'lines', id, task }, id, transfer);
+    if (m.type !== 'answers') throw new Error(`unexpected answer ${m.type}`);
+    return m.answers;
+  }
+
   /** Runs ready tensors (copied to the unit). */
   async run(model: string, inputs: readonly Tensor[], o: UnitRunOptions = {}): Promise<Tensor[]> {
     const id = ++this.seq;
@@ -234,6 +246,7 @@ export class UnitRunner implements ProcessControl {
         return;
       case 'opened':
       case 'result':
+      case 'answers':
         this.settle(m.id, m);
         return;
       case 'error': {

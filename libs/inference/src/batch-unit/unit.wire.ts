@@ -5,6 +5,7 @@ import type { ModelConfig } from '../model-config';
 import type { LogLevel, NodeWireTensor, WireError } from '../node-backend/node-replica.wire';
 import type { DevicePlacement } from '../session-factory';
 import type { ModelSignature } from '../tensor';
+import type { UnitLineAnswer, UnitLinesTask } from './unit-lines';
 
 /** One model input as batch items carry it: its datatype and its shape without the batch dimension. */
 export interface UnitItemInput {
@@ -60,6 +61,8 @@ export type ToUnit =
       inputs?: NodeWireTensor[];
       outputs?: string[];
     }
+  /** Raw lines of an OpenAI-style batch file, answered in the unit. */
+  | { type: 'lines'; id: number; task: UnitLinesTask }
   | { type: 'resolved'; id: number; spec?: UnitModelSpec; error?: string }
   | { type: 'close' };
 
@@ -68,6 +71,7 @@ export type FromUnit =
   | { type: 'ready' }
   | { type: 'opened'; id: number; model: UnitOpened }
   | { type: 'result'; id: number; outputs: NodeWireTensor[] }
+  | { type: 'answers'; id: number; answers: UnitLineAnswer[] }
   | { type: 'error'; id: number; error: WireError }
   | { type: 'resolve'; id: number; model: string; version?: string }
   | { type: 'log'; level: LogLevel; msg: string; fields?: Record<string, unknown> }

@@ -1,4 +1,5 @@
-import { DomainException } from '@tandem/shared';
+// Relative, not '@tandem/shared': batch unit processes bundle this file and should not load Nest.
+import { DomainException } from '../../../shared/src/errors/domain.exception';
 import { DATATYPES, floatToHalf, isOipDatatype, type OipDatatype, type TensorData } from '../datatypes';
 import type { InferRequest } from '../inference-engine';
 import type { InferTensor } from '../tensor';
