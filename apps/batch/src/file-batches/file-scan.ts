@@ -23,8 +23,38 @@ export interface ScanLimits {
   chunkBytes: number;
 }
 
-/** The custom_id of a line, if it has a string one (anything else is the line's own error later). */
-function customIdOf(line: Buffer): string | null {
+const CUSTOM_ID = Buffer.from('"custom_id"');
+const isWs = (c: number | undefined): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+
+/**
+ * The custom_id of a line, if it has a string one (anything else is the line's own error later).
+ * Where the line opens with it as a plain string (`{"custom_id":"…",` as OpenAI's clients and
+ * examples write it) it is read there, without parsing a line of tensors; otherwise the line is
+ * parsed. So a line whose custom_id leads but whose JSON breaks later still claims its id.
+ */
+export function customIdOf(line: Buffer): string | null {
+  let i = 0;
+  while (isWs(line[i])) i++;
+  if (line[i++] === 0x7b) {
+    while (isWs(line[i])) i++;
+    if (line.subarray(i, i + CUSTOM_ID.length).equals(CUSTOM_ID)) {
+      i += CUSTOM_ID.length;
+      while (isWs(line[i])) i++;
+      if (line[i++] === 0x3a) {
+        while (isWs(line[i])) i++;
+        if (line[i] === 0x22) {
+          const from = ++i;
+          while (i < line.length && line[i] !== 0x22 && line[i] !== 0x5c && line[i]! >= 0x20) i++;
+          const to = i;
+          if (line[i++] === 0x22) {
+            while (isWs(line[i])) i++;
+            // A second "custom_id" key (JSON.parse keeps the last) is left to the parse.
+            if ((line[i] === 0x2c || line[i] === 0x7d) && line.indexOf(CUSTOM_ID, i) === -1) return line.toString('utf8', from, to);
+          }
+        }
+      }
+    }
+  }
   try {
     const v = JSON.parse(line.toString('utf8')) as { custom_id?: unknown } | null;
     return v && typeof v.custom_id === 'string' ? v.custom_id : null;
