@@ -7,6 +7,7 @@ import { loadBatchConfig } from '../apps/batch/src/config/batch.config';
 import { startBatch, type RunningBatch } from '../apps/batch/src/bootstrap';
 import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
 import { startGateway, type RunningGateway } from '../apps/gateway/src/bootstrap';
+import { readFileSync } from 'node:fs';
 import { launchChromium, screenshot, watchPage } from './support/browser';
 import { tempModelRepo, type TempRepo } from './support/model-repo';
 import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from './support/test-env';
@@ -51,6 +52,8 @@ describe('admin panel in a real browser (Chromium)', () => {
   let page: Page;
   let watched: { errors: string[] };
   let slowBatchId: string | undefined;
+  let doneBatchId = '';
+  let partialBatchId = '';
 
   const call = async (method: string, url: string, body?: unknown, key: string | null = ADMIN_KEY): Promise<{ status: number; json: any; headers: Headers }> => {
     const headers: Record<string, string> = {};
@@ -130,10 +133,15 @@ describe('admin panel in a real browser (Chromium)', () => {
     expect(String(shell.json)).toContain('<script type="module" src="/admin/app.js">');
     const js = await call('GET', `${gw.url}/admin/app.js`, undefined, null);
     expect([js.status, js.headers.get('content-type')]).toEqual([200, 'text/javascript; charset=utf-8']);
-    // Still an ES module (no CommonJS `exports`/`require` from a build step).
-    expect(String(js.json)).toMatch(/^import /m);
-    expect(String(js.json)).not.toMatch(/\brequire\(|exports\./);
+    // One bundled browser module: no CommonJS `exports`/`require`, no imports left to resolve.
+    expect(String(js.json)).not.toMatch(/\brequire\(|exports\.|^import /m);
+    expect(String(js.json)).toContain('tandem.adminKey');
+    const css = await call('GET', `${gw.url}/admin/app.css`, undefined, null);
+    expect([css.status, css.headers.get('content-type')]).toEqual([200, 'text/css; charset=utf-8']);
+    expect(String(css.json)).toContain('.uplot');
     expect((await call('GET', `${gw.url}/admin/nope.js`, undefined, null)).status).toBe(404);
+    // The old unbundled modules are gone from the allow-list.
+    expect((await call('GET', `${gw.url}/admin/devices.js`, undefined, null)).status).toBe(404);
     // Names off the allow-list never reach the filesystem (the auth hook closes odd names first).
     expect((await call('GET', `${gw.url}/admin/%2e%2e%2fpanel-assets.js`)).status).toBe(404);
     expect((await call('GET', `${gw.url}/admin/..%2f..%2fpackage.json`)).status).toBe(404);
@@ -318,6 +326,8 @@ describe('admin panel in a real browser (Chromium)', () => {
     const failing = Array.from({ length: 20 }, (_, n) => ({ n, failAttempts: n < 5 ? 1000 : 0 }));
     const partial = await submit({ task: 'test-probe', items: failing, chunkSize: 5, reducer: 'sum', maxAttempts: 1, failurePolicy: 'continue' });
     expect(partial.status).toBe(201);
+    doneBatchId = done.json.id;
+    partialBatchId = partial.json.id;
     // Half the chunks answer at once, the rest sleep (abortably) 30 s, 2 at a time: the batch
     // sits at ≥ 50 % and running for a minute unless cancelled.
     const items = Array.from({ length: 40 }, (_, n) => ({ n, sleepMs: n < 20 ? 0 : 30_000 }));
@@ -352,6 +362,89 @@ describe('admin panel in a real browser (Chromium)', () => {
     expect(await slowRow.locator('[data-action="cancel"]').isDisabled()).toBe(true);
     const after = await call('GET', `${batch.url}/v1/batches/${id}`);
     expect(after.json.state).toBe('cancelled');
+  });
+
+  it('charts the sampled history: device shares and memory with a revocation marked, model load and p99, batch progress and cost', async () => {
+    // A revocation on gpu0 (online 0.7 / batch 0.3 since the partition change): a batch holder
+    // borrows online's idle share, then an online request takes it back (after the grace, by force).
+    const lender = await admin('POST', '/allocations', { kind: 'batch', share: 0.5, memoryMiB: 4096, devices: ['gw-node/gpu0'], holder: 'batch-worker w3' });
+    expect([lender.status, lender.json.borrowed]).toEqual([201, true]);
+    const online = await admin('POST', '/allocations', { kind: 'online', share: 0.7, devices: ['gw-node/gpu0'], holder: 'replica scorer/1#1' });
+    expect([online.status, online.json.preempted]).toEqual([201, 1]);
+
+    const history = await admin('GET', '/history?window=900');
+    expect(history.status).toBe(200);
+    expect(history.json).toMatchObject({ windowS: 900, sampleS: 3, sloP99Ms: null, sampleError: null });
+    expect(history.json.devices.map((d: any) => d.id)).toEqual(['gw-node/cpu', 'gw-node/gpu0', 'gw-node/gpu1']);
+    expect(history.json.revocations).toEqual([expect.objectContaining({ deviceId: 'gw-node/gpu0', holder: 'batch-worker w3' })]);
+    expect((await admin('GET', '/history?window=5000')).json.error).toMatch(/window must be ≤ 900 s/);
+
+    const chart = (key: string) => page.locator(`.chart[data-chart="${key}"]`);
+    type Summary = Record<string, { n: number; max: number | null; last: number | null }>;
+    const series = async (key: string): Promise<Summary> => JSON.parse((await chart(key).getAttribute('data-series')) ?? '{}');
+    // Waits on the chart's own data until it shows what the system did (the sampler runs every 3 s).
+    const chartShows = (key: string, label: string, atLeast: number) =>
+      page.waitForFunction(
+        ([k, l, min]) => {
+          const s = JSON.parse(document.querySelector(`.chart[data-chart="${k}"]`)?.getAttribute('data-series') ?? '{}');
+          return (s[l]?.max ?? -1) >= min;
+        },
+        [key, label, atLeast] as const,
+      );
+
+    await page.click('#tab-devices');
+    await chartShows('device:gw-node/gpu0', 'online', 0.7);
+    await page.waitForFunction(() => Number(document.querySelector('.chart[data-chart="device:gw-node/gpu0"]')?.getAttribute('data-marks')) >= 1);
+    await chartShows('device:gw-node/gpu0', 'memory MiB', 4096);
+    expect(await chart('device:gw-node/gpu0').locator('canvas').count()).toBe(1);
+    // gpu1 still holds the allocations made above: 0.6 batch (0.1 of it borrowed), 36 GiB.
+    await chartShows('device:gw-node/gpu1', 'batch', 0.6);
+    const gpu1 = await series('device:gw-node/gpu1');
+    expect(gpu1.borrowed?.max).toBeCloseTo(0.1, 3);
+    expect(gpu1['memory MiB']?.max).toBe(20480 + 16384);
+    expect(Number(await chart('device:gw-node/gpu1').getAttribute('data-points'))).toBeGreaterThanOrEqual(2);
+    await page.locator('.device-charts').scrollIntoViewIfNeeded();
+    await screenshot(page, 'device-charts', 'docs/screenshots/device-charts.png');
+    for (const r of [online, lender]) await admin('DELETE', `/allocations/${r.json.groupId}`);
+
+    await page.click('#tab-models');
+    await chartShows('model-load:scorer', 'requests/s', 0.1);
+    await chartShows('model-load:scorer', 'replicas', 1);
+    const p99 = await series('model-p99:scorer');
+    expect(p99['p99 ms']?.n).toBeGreaterThanOrEqual(1);
+    expect(p99['p99 ms']?.max).toBeGreaterThan(0);
+    expect(p99['SLO ms']?.n).toBe(0); // no SLO configured in this test
+    await page.locator('.model-charts').scrollIntoViewIfNeeded();
+    await screenshot(page, 'model-charts', 'docs/screenshots/model-charts.png');
+
+    // The batch page: from the list's link.
+    await page.click('#tab-batches');
+    await page.click(`#view-batches tr[data-batch="${doneBatchId}"] a.batch-id`);
+    await page.locator(`#view-batch[data-batch="${doneBatchId}"][data-state="succeeded"]`).waitFor();
+    expect(page.url()).toContain(`#batch/${doneBatchId}`);
+    await chartShows(`batch-progress:${doneBatchId}`, 'settled', 2000);
+    const view = (await call('GET', `${batch.url}/v1/batches/${doneBatchId}`)).json;
+    const cost = await series(`batch-cost:${doneBatchId}`);
+    expect([cost['owned device-s']?.last, cost['borrowed device-s']?.last]).toEqual([view.deviceSeconds.owned, view.deviceSeconds.borrowed]);
+    expect(await page.locator('#view-batch [data-stat="items"]').textContent()).toBe('2,000 / 0 / 2,000');
+    expect(await page.locator('#view-batch [data-action="cancel"]').isDisabled()).toBe(true);
+    expect(await page.locator('#view-batch [data-download="errors"]').isDisabled()).toBe(true);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#view-batch [data-download="results"]')]);
+    expect(download.suggestedFilename()).toBe(`batch-${doneBatchId}-results.ndjson`);
+    const lines = readFileSync((await download.path())!, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(2000);
+    expect(JSON.parse(lines[7]!)).toEqual({ index: 7, output: expect.anything() });
+    await screenshot(page, 'batch-page', 'docs/screenshots/batch-page.png');
+
+    // A batch with failed chunks: its errors listed and downloadable.
+    await page.goto(`${gw.url}/admin#batch/${partialBatchId}`);
+    await page.locator('#view-batch .batch-errors tbody tr .col-error').first().waitFor();
+    expect(await page.locator('#view-batch .batch-errors tbody .col-items').allTextContents()).toEqual(['0–4']);
+    expect(await page.locator('#view-batch [data-stat="items"]').textContent()).toBe('15 / 5 / 20');
+    const [errors] = await Promise.all([page.waitForEvent('download'), page.click('#view-batch [data-download="errors"]')]);
+    expect(JSON.parse(readFileSync((await errors.path())!, 'utf8'))).toEqual([expect.objectContaining({ chunk: 0, firstItem: 0, lastItem: 4, attempts: 1 })]);
+    // The results proxy relays the batch app's answers for ids it does not know.
+    expect((await admin('GET', '/batches/00000000-0000-4000-8000-000000000000/results')).status).toBe(404);
   });
 
   it('shows the audit log and ran without page errors', async () => {

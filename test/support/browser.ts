@@ -21,10 +21,13 @@ export function launchChromium(): Promise<Browser> {
 
 export const ARTIFACTS_DIR = resolve(process.cwd(), 'test-artifacts');
 
-/** Saves a PNG under test-artifacts/ (and, when given, a committed copy under docs/). */
+/** Committed screenshots (docs/screenshots) are rewritten only when asked: UPDATE_SCREENSHOTS=1. */
+export const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
+
+/** Saves a PNG under test-artifacts/ (and, when given and asked for, the committed copy under docs/). */
 export async function screenshot(page: Page, name: string, docsPath?: string): Promise<void> {
   const paths = [resolve(ARTIFACTS_DIR, 'admin-panel', `${name}.png`)];
-  if (docsPath) paths.push(resolve(process.cwd(), docsPath));
+  if (docsPath && UPDATE_SCREENSHOTS) paths.push(resolve(process.cwd(), docsPath));
   const png = await page.screenshot({ fullPage: false, animations: 'disabled', caret: 'hide' });
   for (const p of paths) {
     mkdirSync(dirname(p), { recursive: true });

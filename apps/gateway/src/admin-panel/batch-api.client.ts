@@ -43,6 +43,38 @@ export class BatchApiClient {
       throw new DomainException(ErrorCode.Unavailable, `batch API answered ${res.status} with a non-JSON body`);
     }
   }
+
+  /**
+   * A GET whose successful answer is streamed through (a batch's NDJSON results); the deadline
+   * covers the answer's start only. Failures are relayed like `call`'s.
+   */
+  async stream(path: string, authorization: string | undefined): Promise<Upstream | UpstreamStream> {
+    const url = `${this.cfg.batchApiUrl}/v1/batches${path}`;
+    const started = new AbortController();
+    const timer = setTimeout(() => started.abort(new DOMException('no answer', 'TimeoutError')), this.timeoutMs);
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: { accept: 'application/x-ndjson, application/json', ...(authorization ? { authorization } : {}) }, signal: started.signal, redirect: 'manual' });
+    } catch (e) {
+      throw DomainException.unavailable(`batch API at ${this.cfg.batchApiUrl} unreachable: ${reason(e, this.timeoutMs)}`, 5);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (res.ok) return { status: res.status, contentType: res.headers.get('content-type') ?? 'application/octet-stream', body: res.body };
+    const text = await readCapped(res, this.timeoutMs);
+    try {
+      return { status: res.status, body: JSON.parse(text) };
+    } catch {
+      throw new DomainException(ErrorCode.Unavailable, `batch API answered ${res.status} with a non-JSON body`);
+    }
+  }
+}
+
+/** An upstream answer whose body is relayed as it arrives (no size cap: a batch's results). */
+export interface UpstreamStream {
+  status: number;
+  contentType: string;
+  body: ReadableStream<Uint8Array> | null;
 }
 
 function reason(e: unknown, timeoutMs: number): string {

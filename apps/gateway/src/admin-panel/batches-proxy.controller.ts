@@ -1,9 +1,11 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { DomainException } from '@tandem/shared';
 import { parse } from '../admin/admin.dto';
-import { BatchApiClient, type Upstream } from './batch-api.client';
+import { BatchApiClient, type Upstream, type UpstreamStream } from './batch-api.client';
 
 const batchId = z.string().uuid('batch id must be a UUID');
 const listQuery = z
@@ -52,6 +54,19 @@ export class BatchesProxyController {
     return this.relay(reply, this.batches.call('GET', path, auth));
   }
 
+  /** Every item's output as NDJSON, streamed from the batch app (the panel's results download). */
+  @Get(':id/results')
+  async results(@Param('id') id: string, @Headers('authorization') auth: string | undefined, @Res() reply: FastifyReply): Promise<void> {
+    const bid = parse(batchId, id, 'batch id');
+    const r = await this.batches.stream(`/${bid}/results`, auth);
+    if (!isStream(r)) return this.relay(reply, Promise.resolve(r));
+    await reply
+      .status(r.status)
+      .header('Content-Type', r.contentType)
+      .header('Content-Disposition', `attachment; filename="batch-${bid}-results.ndjson"`)
+      .send(r.body ? Readable.fromWeb(r.body as WebReadableStream<Uint8Array>) : '');
+  }
+
   @Post(':id/:action')
   @HttpCode(200)
   control(
@@ -72,3 +87,5 @@ export class BatchesProxyController {
     await reply.status(r.status).type('application/json').send(r.body);
   }
 }
+
+const isStream = (r: Upstream | UpstreamStream): r is UpstreamStream => 'contentType' in r;
