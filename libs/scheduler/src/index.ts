@@ -20,3 +20,4 @@ export { SCHEDULER_CHANNEL } from './ledger/sql';
 export * from './hybrid/batch-capacity';
 export * from './hybrid/online-claimer';
 export * from './hybrid/hybrid.metrics';
+export * from './inventory/nvidia-smi-list.parser';

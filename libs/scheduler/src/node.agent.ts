@@ -38,8 +38,13 @@ export class NodeAgent {
       name: this.opts.nodeName,
       hostname: hostname(),
       pid: process.pid,
-      info: { warnings: found.warnings, declared: found.devices.filter((d) => d.source === 'declared').length },
+      info: {
+        warnings: found.warnings,
+        declared: found.devices.filter((d) => d.source === 'declared').length,
+        migDevices: found.devices.filter((d) => d.migProfile !== null).length,
+      },
       devices: found.devices,
+      probedGpuUuids: found.probedGpuUuids,
       defaultPartition: { onlineMilli: Math.round(p.online * MILLI), batchMilli: Math.round(p.batch * MILLI), batchMayBorrow: p.batchMayBorrow },
     });
     this.lastDiscovery = found;

@@ -94,20 +94,36 @@ export interface DeviceUsageView {
   batch: number;
   borrowed: number;
   pendingOnline: number;
+  /** Memory held by active and revoking allocations, MiB (of the device's `memoryMiB`). */
   memoryMiB: number;
+  /** `memoryMiB` of the device less the above (never below 0). */
+  memoryFreeMiB: number;
   allocations: number;
 }
 
-/** What identifies and sizes a device, as discovered on its node and as stored in the ledger. */
+/**
+ * What identifies and sizes a device, as discovered on its node and as stored in the ledger.
+ * A MIG device (`localId` `gpu<i>-mig<d>`: GPU index and MIG device index as `nvidia-smi -L`
+ * numbers them) is a device of its own; its parent GPU is then not schedulable as a whole.
+ */
 export interface DeviceIdentity {
   localId: string;
   kind: DeviceKind;
   source: DeviceSource;
   model: string;
+  /** nvidia-smi's index of the physical GPU (a MIG device's parent GPU). */
   gpuIndex: number | null;
+  /** `GPU-…`, or `MIG-…` for a MIG device: what CUDA_VISIBLE_DEVICES pins. */
   gpuUuid: string | null;
   migMode: string | null;
+  /** MIG devices: the parent GPU's UUID, the profile (`3g.40gb`) and the MIG device index. */
+  parentGpuUuid: string | null;
+  migProfile: string | null;
+  migDeviceIndex: number | null;
+  /** Fraction of the physical GPU's compute (SM slices) this device is: 1 for a whole GPU, 3/7 for 3g; null for a CPU. */
+  computeFraction: number | null;
   cores: number | null;
+  /** Device memory, MiB: the total the ledger places against. */
   memoryMiB: number;
 }
 

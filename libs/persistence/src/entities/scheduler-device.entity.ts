@@ -42,6 +42,22 @@ export class SchedulerDeviceEntity {
   @Column({ name: 'mig_mode', type: 'text', nullable: true })
   migMode!: string | null;
 
+  /** MIG devices (`<node>/gpu<i>-mig<d>`): the parent GPU's UUID; `gpu_uuid` is the MIG UUID. */
+  @Column({ name: 'parent_gpu_uuid', type: 'text', nullable: true })
+  parentGpuUuid!: string | null;
+
+  /** MIG profile, e.g. `3g.40gb`. */
+  @Column({ name: 'mig_profile', type: 'text', nullable: true })
+  migProfile!: string | null;
+
+  /** The MIG device index `nvidia-smi -L` prints under its GPU. */
+  @Column({ name: 'mig_device_index', type: 'int', nullable: true })
+  migDeviceIndex!: number | null;
+
+  /** Thousandths of the physical GPU's compute this device is (1000 whole, 428 for 3g of 7); NULL for CPUs. */
+  @Column({ name: 'compute_milli', type: 'int', nullable: true })
+  computeMilli!: number | null;
+
   /** CPU devices: the core count (a whole CPU device = this many threads). */
   @Column({ type: 'int', nullable: true })
   cores!: number | null;

@@ -9,11 +9,14 @@ export interface NodeRegistration {
   pid: number;
   info: Record<string, unknown>;
   devices: DiscoveredDevice[];
+  /** UUIDs of the physical GPUs the probe saw (whatever became of them: whole, MIG, none). */
+  probedGpuUuids?: string[];
   defaultPartition: { onlineMilli: number; batchMilli: number; batchMayBorrow: boolean };
 }
 
-interface DeviceRow extends DeviceIdentity {
+interface DeviceRow extends Omit<DeviceIdentity, 'computeFraction'> {
   id: string;
+  computeMilli: number | null;
   node: string;
   nodeStatus: NodeStatus;
   drained: boolean;
@@ -30,7 +33,9 @@ interface DeviceRow extends DeviceIdentity {
 
 const DEVICE_SELECT = `
   SELECT d.id, d.node_name AS node, n.status AS "nodeStatus", d.local_id AS "localId", d.kind, d.source, d.model,
-         d.gpu_index AS "gpuIndex", d.gpu_uuid AS "gpuUuid", d.mig_mode AS "migMode", d.cores, d.memory_mib AS "memoryMiB",
+         d.gpu_index AS "gpuIndex", d.gpu_uuid AS "gpuUuid", d.mig_mode AS "migMode", d.parent_gpu_uuid AS "parentGpuUuid",
+         d.mig_profile AS "migProfile", d.mig_device_index AS "migDeviceIndex", d.compute_milli AS "computeMilli",
+         d.cores, d.memory_mib AS "memoryMiB",
          d.drained, d.online_milli AS "onlineMilli", d.batch_milli AS "batchMilli", d.batch_may_borrow AS "batchMayBorrow",
          coalesce(sum(a.share_milli) FILTER (WHERE a.kind = 'online' AND a.state <> 'pending'), 0)::int AS "usedOnline",
          coalesce(sum(a.share_milli) FILTER (WHERE a.kind = 'batch'), 0)::int AS "usedBatch",
@@ -54,6 +59,10 @@ function toDeviceView(r: DeviceRow): DeviceView {
     gpuIndex: r.gpuIndex,
     gpuUuid: r.gpuUuid,
     migMode: r.migMode,
+    parentGpuUuid: r.parentGpuUuid,
+    migProfile: r.migProfile,
+    migDeviceIndex: r.migDeviceIndex,
+    computeFraction: r.computeMilli === null ? null : r.computeMilli / 1000,
     cores: r.cores,
     memoryMiB: r.memoryMiB,
     drained: r.drained,
@@ -64,6 +73,7 @@ function toDeviceView(r: DeviceRow): DeviceView {
       borrowed: r.usedBorrowed / 1000,
       pendingOnline: r.pendingOnline / 1000,
       memoryMiB: r.usedMem,
+      memoryFreeMiB: Math.max(0, r.memoryMiB - r.usedMem),
       allocations: r.allocations,
     },
   };
@@ -105,17 +115,37 @@ export class InventoryRepository {
       for (const d of r.devices) {
         const id = `${r.name}/${d.localId}`;
         await em.query(
-          `INSERT INTO sched_device (id, node_name, local_id, kind, source, model, gpu_index, gpu_uuid, mig_mode, cores, memory_mib,
-                                     online_milli, batch_milli, batch_may_borrow)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+          `INSERT INTO sched_device (id, node_name, local_id, kind, source, model, gpu_index, gpu_uuid, mig_mode, parent_gpu_uuid, mig_profile,
+                                     mig_device_index, compute_milli, cores, memory_mib, online_milli, batch_milli, batch_may_borrow)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
            ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, source = EXCLUDED.source, model = EXCLUDED.model,
              gpu_index = EXCLUDED.gpu_index, gpu_uuid = EXCLUDED.gpu_uuid, mig_mode = EXCLUDED.mig_mode,
-             cores = EXCLUDED.cores, memory_mib = EXCLUDED.memory_mib, updated_at = now()`,
-          [id, r.name, d.localId, d.kind, d.source, d.model, d.gpuIndex, d.gpuUuid, d.migMode, d.cores, d.memoryMiB,
+             parent_gpu_uuid = EXCLUDED.parent_gpu_uuid, mig_profile = EXCLUDED.mig_profile, mig_device_index = EXCLUDED.mig_device_index,
+             compute_milli = EXCLUDED.compute_milli, cores = EXCLUDED.cores, memory_mib = EXCLUDED.memory_mib, updated_at = now()`,
+          [id, r.name, d.localId, d.kind, d.source, d.model, d.gpuIndex, d.gpuUuid, d.migMode, d.parentGpuUuid, d.migProfile, d.migDeviceIndex,
+            d.computeFraction === null ? null : Math.round(d.computeFraction * 1000), d.cores, d.memoryMiB,
             r.defaultPartition.onlineMilli, r.defaultPartition.batchMilli, r.defaultPartition.batchMayBorrow],
         );
       }
+      await this.retireSuperseded(em, r);
     });
+  }
+
+  /**
+   * A physical GPU this registration probed may have changed shape: MIG turned on (the whole-GPU
+   * row is superseded by its MIG devices), off, or re-partitioned (old MIG rows). Discovered rows
+   * of this node for a probed GPU that this registration did not write are deleted, or drained
+   * while allocations still hold them (deleted at a later registration). Rows of GPUs this probe
+   * did not see are kept, as for any device (another process may have registered them).
+   */
+  private async retireSuperseded(em: EntityManager, r: NodeRegistration): Promise<void> {
+    const ids = r.devices.map((d) => `${r.name}/${d.localId}`);
+    const physical = r.probedGpuUuids ?? [];
+    if (physical.length === 0) return;
+    const stale = `node_name = $1 AND source = 'discovered' AND kind = 'gpu' AND NOT (id = ANY($2))
+      AND (gpu_uuid = ANY($3) OR parent_gpu_uuid = ANY($3))`;
+    await em.query(`DELETE FROM sched_device d WHERE ${stale} AND NOT EXISTS (SELECT 1 FROM sched_allocation a WHERE a.device_id = d.id)`, [r.name, ids, physical]);
+    await em.query(`UPDATE sched_device SET drained = true, updated_at = now() WHERE ${stale}`, [r.name, ids, physical]);
   }
 
   /** Returns false if the node row is gone (someone deleted it): the agent re-registers. */
