@@ -1,5 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ApiKeyService, registerAuthHook } from '@tandem/auth';
+import { configureGpuProcess } from '@tandem/inference';
 import { collectProcessMetrics, createHttpApp, createRootLogger, type PinoLogger } from '@tandem/shared';
 import type { BatchConfig } from './config/batch.config';
 import { BatchModule } from './batch.module';
@@ -19,6 +20,7 @@ export interface RunningBatch {
  */
 export async function startBatch(cfg: BatchConfig): Promise<RunningBatch> {
   const logger = createRootLogger(cfg.logLevel, 'batch');
+  configureGpuProcess(cfg.gpu);
   // Before Nest: an error thrown while Nest builds providers ends the process (exit 1), and a
   // conflict here must reject (tests) or exit 2 (main.ts: the same files would fail again).
   const userCode = await loadUserCode({

@@ -28,12 +28,12 @@ export interface CapacityProvider {
 export interface LocalCapacityOptions {
   /** Cores replicas may use; threads per replica are clamped to it. Default: all cores. */
   cpuThreads?: number;
-  /** CUDA device ids for `gpu` requests; none here, so those fall back to CPU. */
+  /** CUDA devices (PCI-bus index) for `gpu` requests; none: GPU requests get nothing (never a CPU share in their place). */
   gpuDeviceIds?: number[];
 }
 
 /**
- * Grants every request. CPU shares are time-shared, not exclusive: two models on a 2-core
+ * Grants every CPU request, and GPU requests while it has GPUs (none by default). CPU shares are time-shared, not exclusive: two models on a 2-core
  * box both get replicas (refusing one would leave it unservable), only clamped so no single
  * replica asks onnxruntime for more threads than the machine has.
  */
@@ -54,8 +54,9 @@ export class LocalCapacityProvider implements CapacityProvider {
     for (let i = 0; i < req.count; i++) {
       const id = `${req.model}/${req.version}#${++this.seq}`;
       let placement: DevicePlacement;
-      if (req.device.kind === 'gpu' && this.gpus.length > 0) {
-        placement = { kind: 'cuda', deviceId: this.gpus[this.next++ % this.gpus.length]!, uuid: null, memoryMiB: 0 };
+      if (req.device.kind === 'gpu') {
+        if (this.gpus.length === 0) break;
+        placement = { kind: 'cuda', deviceId: this.gpus[this.next++ % this.gpus.length]!, uuid: null, memoryMiB: req.device.memoryMiB ?? 0 };
       } else {
         placement = { kind: 'cpu', intraOpThreads: Math.min(req.device.threadsPerReplica, this.cpuThreads) };
       }

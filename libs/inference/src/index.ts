@@ -4,6 +4,7 @@ export * from './tensor-ownership';
 export * from './model-config';
 export * from './model-repository';
 export * from './session-factory';
+export * from './gpu';
 export * from './model-runner';
 export * from './worker-model-runner';
 export * from './load-model';

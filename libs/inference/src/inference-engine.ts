@@ -6,6 +6,7 @@ import { ModelInstance } from './model-instance';
 import type { ModelRepository } from './model-repository';
 import type { NodeModelHooks } from './node-backend/node-model.backend';
 import type { SessionFactory } from './session-factory';
+import type { ModelDeviceInfo } from './oip/oip-types';
 import type { InferTensor, TensorSpec } from './tensor';
 
 export interface InferenceEngineOptions {
@@ -50,9 +51,25 @@ export interface ModelMetadata {
   platform: string;
   inputs: TensorSpec[];
   outputs: TensorSpec[];
+  /** GPU models: memory per replica (declared or measured). */
+  device?: ModelDeviceInfo;
 }
 
 export type ModelState = 'loading' | 'ready' | 'failed';
+
+/** Triton's repository index entry; `device` for GPU models (memory per replica). */
+export interface RepositoryIndexEntry {
+  name: string;
+  version: string;
+  state: 'READY' | 'LOADING' | 'UNAVAILABLE';
+  reason: string;
+  device?: ModelDeviceInfo;
+}
+
+function deviceInfo(inst: ModelInstance): ModelDeviceInfo | undefined {
+  if (inst.config.device.kind !== 'gpu') return undefined;
+  return { kind: 'gpu', memory_mib: inst.deviceMemoryMiB ?? null, memory_source: inst.deviceMemorySource ?? null };
+}
 
 interface Slot {
   state: ModelState;
@@ -158,13 +175,14 @@ export class InferenceEngine {
   }
 
   /** Triton's repository index: every model version on disk with its state. */
-  index(): { name: string; version: string; state: 'READY' | 'LOADING' | 'UNAVAILABLE'; reason: string }[] {
-    const out: { name: string; version: string; state: 'READY' | 'LOADING' | 'UNAVAILABLE'; reason: string }[] = [];
+  index(): RepositoryIndexEntry[] {
+    const out: RepositoryIndexEntry[] = [];
     for (const m of this.opts.repository.list()) {
       for (const v of m.versions) {
         const s = this.slots.get(`${m.name}/${v.version}`);
         const state = s?.state === 'ready' ? 'READY' : s?.state === 'loading' ? 'LOADING' : 'UNAVAILABLE';
-        out.push({ name: m.name, version: v.version, state, reason: s?.state === 'failed' ? (s.error ?? 'load failed') : s ? '' : 'unloaded' });
+        const device = s?.instance ? deviceInfo(s.instance) : m.config.device.kind === 'gpu' ? { kind: 'gpu' as const, memory_mib: m.config.device.memory_mib ?? null, memory_source: m.config.device.memory_mib !== undefined ? ('declared' as const) : null } : undefined;
+        out.push({ name: m.name, version: v.version, state, reason: s?.state === 'failed' ? (s.error ?? 'load failed') : s ? '' : 'unloaded', ...(device ? { device } : {}) });
       }
     }
     return out;
@@ -209,6 +227,7 @@ export class InferenceEngine {
       platform: inst.platform,
       inputs: inst.signature.inputs,
       outputs: inst.signature.outputs,
+      ...(inst.config.device.kind === 'gpu' ? { device: deviceInfo(inst) } : {}),
     };
   }
 

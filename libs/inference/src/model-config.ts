@@ -63,8 +63,21 @@ export const modelConfigSchema = z
          * onnxruntime's memory are outside it.
          */
         memory_limit_mib: z.number().int().min(16).max(1_048_576).default(1024),
+        /**
+         * GPU models: device memory one replica holds (MiB), what the ledger reserves on its device.
+         * Absent: measured when the first replica loads (after its warm-up) and used from then on.
+         */
+        memory_mib: z.number().int().min(1).max(16_777_216).optional(),
+        /**
+         * GPU models: `cpu` serves the model on the CPU when no GPU can be allocated. Absent: the
+         * load fails (state failed, with the reason) rather than running somewhere it was not meant to.
+         */
+        fallback: z.enum(['cpu']).optional(),
       })
       .strict()
+      .refine((d) => d.kind === 'gpu' || (d.memory_mib === undefined && d.fallback === undefined), {
+        message: 'memory_mib and fallback apply to device.kind "gpu" only',
+      })
       .default({ kind: 'cpu', threads_per_replica: 1, max_inflight_per_replica: 1, allow_spinning: false, memory_arena: true, memory_limit_mib: 1024 }),
     /** Replica autoscaling (the gateway's autoscaler); absent = fixed `replicas`. */
     autoscaling: z

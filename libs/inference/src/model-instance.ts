@@ -12,6 +12,7 @@ import type { ModelSignature } from './tensor';
 export class ModelInstance {
   readonly pool = new ReplicaPool();
   readonly batcher: DynamicBatcher;
+  private measuredMiB: number | undefined;
 
   private constructor(
     readonly name: string,
@@ -80,7 +81,25 @@ export class ModelInstance {
     return this.pool.size;
   }
 
-  /** Adds or drains replicas until `n` serve (autoscaling / admin hooks call this). */
+  /**
+   * Device memory one replica holds: config `device.memory_mib`, else what the first GPU replica
+   * measured after its warm-up (undefined until then, and for CPU models).
+   */
+  get deviceMemoryMiB(): number | undefined {
+    return this.config.device.memory_mib ?? this.measuredMiB;
+  }
+
+  /** Where deviceMemoryMiB comes from. */
+  get deviceMemorySource(): 'declared' | 'measured' | undefined {
+    return this.config.device.memory_mib !== undefined ? 'declared' : this.measuredMiB !== undefined ? 'measured' : undefined;
+  }
+
+  /**
+   * Adds or drains replicas until `n` serve (autoscaling / admin hooks call this). A GPU model
+   * takes only GPU leases: granted none while it serves nothing, it fails (or, with
+   * `device.fallback: "cpu"`, takes CPU shares instead). Any failure gives back every lease this
+   * call took that did not become a replica.
+   */
   async scaleTo(n: number): Promise<void> {
     while (this.pool.size > n) {
       const last = this.pool.list().at(-1)!;
@@ -91,23 +110,36 @@ export class ModelInstance {
       }
     }
     if (this.pool.size >= n) return;
-    const leases = await this.capacity.acquire({
+    const { device } = this.config;
+    const want = n - this.pool.size;
+    const memoryMiB = this.deviceMemoryMiB;
+    let leases = await this.capacity.acquire({
       model: this.name,
       version: this.version,
-      count: n - this.pool.size,
-      device: { kind: this.config.device.kind, threadsPerReplica: this.config.device.threads_per_replica },
+      count: want,
+      device: { kind: device.kind, threadsPerReplica: device.threads_per_replica, ...(device.kind === 'gpu' && memoryMiB !== undefined ? { memoryMiB } : {}) },
     });
-    for (let i = 0; i < leases.length; i++) {
-      const lease = leases[i]!;
-      try {
+    if (device.kind === 'gpu' && leases.length === 0 && this.pool.size === 0) {
+      if (device.fallback !== 'cpu') {
+        throw new Error(
+          `${this.name} v${this.version} needs a GPU (device.kind "gpu") and no GPU allocation is available on this node` +
+            `${memoryMiB !== undefined ? ` with ${memoryMiB} MiB free` : ''}; set device.fallback "cpu" in its config.json to serve it on the CPU instead`,
+        );
+      }
+      leases = await this.capacity.acquire({ model: this.name, version: this.version, count: want, device: { kind: 'cpu', threadsPerReplica: device.threads_per_replica } });
+    }
+    let i = 0;
+    try {
+      for (; i < leases.length; i++) {
+        const lease = leases[i]!;
         // Warmed up before it joins the pool (replica-warmup.ts).
         const runner = await this.source.open(lease.placement);
-        this.pool.add(runner, lease, this.config.device.max_inflight_per_replica);
-      } catch (e) {
-        // This lease and every one not yet opened: none may outlive the failed scale-up.
-        for (const l of leases.slice(i)) this.capacity.release(l);
-        throw e;
+        if (lease.placement.kind === 'cuda' && this.measuredMiB === undefined && runner.deviceMemoryMiB !== undefined) this.measuredMiB = runner.deviceMemoryMiB;
+        this.pool.add(runner, lease, device.max_inflight_per_replica);
       }
+    } catch (e) {
+      for (; i < leases.length; i++) this.capacity.release(leases[i]!);
+      throw e;
     }
   }
 

@@ -63,14 +63,14 @@ describe('replica scaling through the capacity provider', () => {
     expect(capacity.held).toBe(0);
   });
 
-  it('clamps CPU threads per replica to the provider budget and falls back to CPU without GPUs', async () => {
+  it('clamps CPU threads per replica to the provider budget; grants GPU requests only GPUs, none without', async () => {
     const p = new LocalCapacityProvider({ cpuThreads: 2 });
     const [cpu] = await p.acquire({ model: 'm', version: '1', count: 1, device: { kind: 'cpu', threadsPerReplica: 8 } });
     expect(cpu!.placement).toEqual({ kind: 'cpu', intraOpThreads: 2 });
-    const [gpu] = await p.acquire({ model: 'm', version: '1', count: 1, device: { kind: 'gpu', threadsPerReplica: 1 } });
-    expect(gpu!.placement).toEqual({ kind: 'cpu', intraOpThreads: 1 });
+    expect(await p.acquire({ model: 'm', version: '1', count: 1, device: { kind: 'gpu', threadsPerReplica: 1 } })).toEqual([]);
+    expect(p.held).toBe(1);
     const withGpu = new LocalCapacityProvider({ gpuDeviceIds: [3] });
-    const [g] = await withGpu.acquire({ model: 'm', version: '1', count: 1, device: { kind: 'gpu', threadsPerReplica: 1 } });
-    expect(g!.placement).toEqual({ kind: 'cuda', deviceId: 3, uuid: null, memoryMiB: 0 });
+    const [g] = await withGpu.acquire({ model: 'm', version: '1', count: 1, device: { kind: 'gpu', threadsPerReplica: 1, memoryMiB: 512 } });
+    expect(g!.placement).toEqual({ kind: 'cuda', deviceId: 3, uuid: null, memoryMiB: 512 });
   });
 });

@@ -4,12 +4,15 @@ import { z } from 'zod';
 import { env, infraSchema, parseEnv, toInfraConfig, withSecretFiles, type EnvSource, type InfraConfig } from '@tandem/shared';
 import { authEnvSchema, toAuthOptions, type AuthOptions } from '@tandem/auth';
 import { schedulerEnvSchema, toSchedulerOptions, type SchedulerOptions } from '@tandem/scheduler';
+import { gpuEnvSchema, toGpuProcessSettings, type GpuProcessSettings } from '@tandem/inference';
 
 const batchSchema = z.object({
   ...infraSchema,
   ...authEnvSchema,
   /** Device ledger: SCHEDULER_NODE_NAME, SCHEDULER_DECLARED_DEVICES (JSON), lease TTL, heartbeat, grace… */
   ...schedulerEnvSchema,
+  /** TANDEM_SIMULATED_GPU*, CUDA_VISIBLE_DEVICES (libs/inference/src/gpu/gpu-env.ts). */
+  ...gpuEnvSchema,
   BATCH_PORT: env.port(8100),
   MODEL_REPOSITORY: z.string().min(1).default('models'),
   /** User tasks and reducers (tasks/<name>.ts, tasks/<name>.reducer.ts); unset = `tasks` in the working directory, optional. */
@@ -68,6 +71,8 @@ const batchSchema = z.object({
 export interface BatchConfig extends InfraConfig {
   auth: AuthOptions;
   scheduler: SchedulerOptions;
+  /** Simulated CUDA, CUDA_VISIBLE_DEVICES: set for the whole process at boot (GPU units are its threads). */
+  gpu: GpuProcessSettings;
   port: number;
   modelRepository: string;
   tasks: UserTasksConfig;
@@ -160,6 +165,7 @@ export function loadBatchConfig(source: EnvSource): BatchConfig {
     ...toInfraConfig(e),
     auth: toAuthOptions(e),
     scheduler: toSchedulerOptions(e),
+    gpu: toGpuProcessSettings(e),
     port: e.BATCH_PORT,
     modelRepository: e.MODEL_REPOSITORY,
     // Resolved once, so a process started from another folder still names the same directory.

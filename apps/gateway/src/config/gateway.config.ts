@@ -2,12 +2,15 @@ import { z } from 'zod';
 import { env, infraSchema, parseEnv, toInfraConfig, withSecretFiles, type EnvSource, type InfraConfig } from '@tandem/shared';
 import { authEnvSchema, toAuthOptions, type AuthOptions } from '@tandem/auth';
 import { schedulerEnvSchema, toSchedulerOptions, type SchedulerOptions } from '@tandem/scheduler';
+import { gpuEnvSchema, toGpuProcessSettings, type GpuProcessSettings } from '@tandem/inference';
 
 const gatewaySchema = z.object({
   ...infraSchema,
   ...authEnvSchema,
   /** Device ledger: SCHEDULER_NODE_NAME, SCHEDULER_DECLARED_DEVICES (JSON), lease TTL, heartbeat, grace… */
   ...schedulerEnvSchema,
+  /** TANDEM_SIMULATED_GPU*, CUDA_VISIBLE_DEVICES (libs/inference/src/gpu/gpu-env.ts). */
+  ...gpuEnvSchema,
   GATEWAY_PORT: env.port(8000),
   GATEWAY_GRPC_PORT: env.port(8001),
   /** Largest gRPC message accepted or sent (RESOURCE_EXHAUSTED beyond it). */
@@ -52,7 +55,7 @@ export interface GatewayConfig extends InfraConfig {
   modelRepository: string;
   bodyLimitBytes: number;
   logRequests: boolean;
-  inference: { defaultTimeoutMs: number; maxTimeoutMs: number; cpuThreads: number | undefined };
+  inference: { defaultTimeoutMs: number; maxTimeoutMs: number; cpuThreads: number | undefined; gpu: GpuProcessSettings };
   batchApiUrl: string;
   hybrid: { onlineClaims: boolean; claim: 'partition' | 'replicas'; tickMs: number; holdDownMs: number; p99TargetMs: number };
 }
@@ -77,6 +80,7 @@ export function loadGatewayConfig(source: EnvSource): GatewayConfig {
       defaultTimeoutMs: e.INFERENCE_DEFAULT_TIMEOUT_MS,
       maxTimeoutMs: e.INFERENCE_MAX_TIMEOUT_MS,
       cpuThreads: e.INFERENCE_CPU_THREADS === 0 ? undefined : e.INFERENCE_CPU_THREADS,
+      gpu: toGpuProcessSettings(e),
     },
     hybrid: { onlineClaims: e.HYBRID_ONLINE_CLAIMS, claim: e.HYBRID_ONLINE_CLAIM, tickMs: e.HYBRID_TICK_MS, holdDownMs: e.HYBRID_HOLD_DOWN_MS, p99TargetMs: e.HYBRID_ONLINE_P99_TARGET_MS },
     batchApiUrl: e.BATCH_API_URL.replace(/\/+$/, ''),

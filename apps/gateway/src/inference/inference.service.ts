@@ -1,9 +1,11 @@
 import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { DomainException } from '@tandem/shared';
 import {
+  configureGpuProcess,
   InferenceEngine,
   LocalCapacityProvider,
   ModelRepository,
+  type GpuProcessSettings,
   type InferRequest,
   type InferResult,
   type ModelMetadata,
@@ -20,6 +22,8 @@ export interface InferenceOptions {
   defaultTimeoutMs: number;
   maxTimeoutMs: number;
   cpuThreads: number | undefined;
+  /** Simulated CUDA, CUDA_VISIBLE_DEVICES (set for the whole process before any session opens). */
+  gpu?: GpuProcessSettings;
 }
 
 export interface ServerMetadata {
@@ -50,6 +54,7 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
     @Inject(INFERENCE_OPTIONS) opts: InferenceOptions,
     @Optional() @Inject(SchedulerCapacityProvider) ledger?: SchedulerCapacityProvider,
   ) {
+    configureGpuProcess(opts.gpu ?? {});
     const local = new LocalCapacityProvider({ cpuThreads: opts.cpuThreads });
     this.engine = new InferenceEngine({
       repository: new ModelRepository(opts.modelRepository),

@@ -21,16 +21,16 @@ function oneGpuLedger(): { ledger: SchedulerCapacityProvider; released: string[]
 describe('LedgerCapacityProvider', () => {
   const req = (kind: 'cpu' | 'gpu', count: number): ReplicaRequest => ({ model: 'm', version: '1', count, device: { kind, threadsPerReplica: 1 } });
 
-  it('places GPU replicas on the device the ledger grants, the rest on CPU; releases each to its source', async () => {
+  it('places GPU replicas only where the ledger grants a GPU (never a CPU share in their place); releases each to its source', async () => {
     const { ledger, released } = oneGpuLedger();
     const local = new LocalCapacityProvider({ cpuThreads: 2 });
     const p = new LedgerCapacityProvider(ledger, local);
     const leases = await p.acquire(req('gpu', 2));
-    expect(leases.map((l) => l.placement)).toEqual([{ kind: 'cuda', deviceId: 2, uuid: null, memoryMiB: 0 }, { kind: 'cpu', intraOpThreads: 1 }]);
-    expect(local.held).toBe(1);
+    expect(leases.map((l) => l.placement)).toEqual([{ kind: 'cuda', deviceId: 2, uuid: null, memoryMiB: 0 }]);
+    expect(local.held).toBe(0);
+    expect(await p.acquire(req('gpu', 1))).toEqual([]);
     for (const l of leases) p.release(l);
     expect(released).toEqual(['g0']);
-    expect(local.held).toBe(0);
   });
 
   it('CPU replicas never touch the ledger', async () => {

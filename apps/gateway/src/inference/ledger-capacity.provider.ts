@@ -3,10 +3,10 @@ import type { SchedulerCapacityProvider } from '@tandem/scheduler';
 
 /**
  * Replica placement for the gateway: GPU replicas take online allocations from the device ledger
- * (which picks the CUDA device, and which batch work then cannot take); CPU replicas use the
- * local thread budget, their cores being claimed in the ledger while they have traffic
- * (OnlineClaimService). A GPU model on a node the ledger has no GPU for falls back to CPU, as
- * the local provider does.
+ * (which picks the CUDA device and reserves the replica's memory there, and which batch work then
+ * cannot take); CPU replicas use the local thread budget, their cores being claimed in the ledger
+ * while they have traffic (OnlineClaimService). A GPU request gets GPU leases only, possibly none:
+ * whether a GPU model may run on the CPU instead is its config's decision (ModelInstance).
  */
 export class LedgerCapacityProvider implements CapacityProvider {
   private readonly fromLedger = new Set<string>();
@@ -20,8 +20,7 @@ export class LedgerCapacityProvider implements CapacityProvider {
     if (req.device.kind !== 'gpu') return this.local.acquire(req);
     const granted = await this.ledger.acquire(req);
     for (const l of granted) this.fromLedger.add(l.id);
-    if (granted.length >= req.count) return granted;
-    return [...granted, ...(await this.local.acquire({ ...req, count: req.count - granted.length, device: { ...req.device, kind: 'cpu' } }))];
+    return granted;
   }
 
   release(lease: DeviceLease): void {

@@ -18,8 +18,14 @@ export interface GpuProcessSettings {
 
 let settings: GpuProcessSettings = {};
 
+/**
+ * Sets this process's GPU settings. Also puts CUDA_DEVICE_ORDER=PCI_BUS_ID in its environment (CUDA
+ * reads it when it initializes, at the first CUDA session): the ledger's GPU indices are nvidia-smi's,
+ * which are PCI-bus order, and CUDA's default order (fastest first) can differ on mixed machines.
+ */
 export function configureGpuProcess(s: GpuProcessSettings): void {
   settings = { ...s };
+  process.env.CUDA_DEVICE_ORDER = 'PCI_BUS_ID';
 }
 
 export function gpuProcessSettings(): Readonly<GpuProcessSettings> {

@@ -1,3 +1,10 @@
+/** A GPU model's memory per replica: its config's `device.memory_mib`, or measured at load. */
+export interface ModelDeviceInfo {
+  kind: 'gpu';
+  memory_mib: number | null;
+  memory_source: 'declared' | 'measured' | null;
+}
+
 /** OIP v2 wire types (JSON part), as in the KServe/Triton spec. */
 export type OipParameters = Record<string, string | number | boolean>;
 
@@ -29,4 +36,6 @@ export interface OipModelMetadata {
   platform: string;
   inputs: OipTensorMetadata[];
   outputs: OipTensorMetadata[];
+  /** Tandem's extension, GPU models only: the device memory one replica holds and where the figure comes from. */
+  device?: ModelDeviceInfo;
 }
