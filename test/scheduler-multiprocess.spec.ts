@@ -33,22 +33,32 @@ describe('several scheduler processes on one Postgres', () => {
     rmSync(dirname(dirname(dirname(script))), { recursive: true, force: true });
   });
 
-  it('four processes racing allocate/release on the same devices never over-allocate', async () => {
+  it('four processes racing allocate/release on the same devices never over-allocate share or memory', async () => {
     const pool = await WorkerNode.start(script, db.url, { ...TIMING, nodeName: 'pool', declaredDevices: gpus(2) });
     workers.push(pool);
     const racers = await Promise.all(
       [1, 2, 3, 4].map((i) => WorkerNode.start(script, db.url, { ...TIMING, nodeName: `racer-${i}`, agentEnabled: false })),
     );
     workers.push(...racers);
+    // 8 192 MiB devices and asks of up to 4 096 MiB: memory binds about as often as share does.
     const results = await Promise.all(
       racers.map((r, i) =>
-        r.call<{ granted: number; refused: number; violations: string[] }>({ cmd: 'race', iterations: 120, devices: ['pool/gpu0', 'pool/gpu1'], seed: 17 + i }),
+        r.call<{ granted: number; refused: number; refusedMemory: number; violations: string[] }>({
+          cmd: 'race',
+          iterations: 120,
+          devices: ['pool/gpu0', 'pool/gpu1'],
+          seed: 17 + i,
+          memoriesMiB: [0, 1024, 2048, 3072, 4096],
+        }),
       ),
     );
+    // Checked after every step in every racer: no device over its share or its memory.
     expect(results.flatMap((r) => r.violations)).toEqual([]);
-    // The race really reached capacity (otherwise it proves nothing): some requests were refused.
-    expect(results.reduce((s, r) => s + r.granted, 0)).toBeGreaterThan(50);
-    expect(results.reduce((s, r) => s + r.refused, 0)).toBeGreaterThan(0);
+    // The race really reached capacity on both resources (otherwise it proves nothing).
+    const sum = (k: 'granted' | 'refused' | 'refusedMemory'): number => results.reduce((s, r) => s + r[k], 0);
+    expect(sum('granted')).toBeGreaterThan(50);
+    expect(sum('refusedMemory')).toBeGreaterThan(0);
+    expect(sum('refused') - sum('refusedMemory')).toBeGreaterThan(0);
     expect(await admin.ledger.violations()).toEqual([]);
     expect(await admin.ledger.listAllocations()).toEqual([]);
     await Promise.all(racers.map((r) => r.stop()));

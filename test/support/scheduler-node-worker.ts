@@ -4,7 +4,7 @@
  */
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
-import { DomainException } from '@tandem/shared';
+import { DomainException, ErrorCode } from '@tandem/shared';
 import { buildDataSourceOptions } from '@tandem/persistence';
 import { defaultSchedulerOptions, Scheduler, StaticGpuProbe, type AllocationRequest, type Lease, type SchedulerOptions } from '@tandem/scheduler';
 import { seededRandom } from '../../scripts/fuzz/prng';
@@ -16,7 +16,7 @@ interface WorkerConfig {
 
 export type WorkerCommand =
   | { id: number; cmd: 'allocate'; req: AllocationRequest }
-  | { id: number; cmd: 'race'; iterations: number; devices: string[]; seed: number }
+  | { id: number; cmd: 'race'; iterations: number; devices: string[]; seed: number; memoriesMiB?: number[] }
   | { id: number; cmd: 'held' }
   | { id: number; cmd: 'stop' };
 
@@ -30,12 +30,13 @@ async function main(): Promise<void> {
   const held: Lease[] = [];
   const reply = (m: object): void => void process.send?.(m);
 
-  async function race(iterations: number, devices: string[], seed: number): Promise<object> {
+  async function race(iterations: number, devices: string[], seed: number, memoriesMiB = [0, 1024, 2048, 3072]): Promise<object> {
     const rand = seededRandom(seed);
     const shares = [0.1, 0.2, 0.25, 0.3, 0.5];
     const mine: Lease[] = [];
     let granted = 0;
     let refused = 0;
+    let refusedMemory = 0;
     const violations: string[] = [];
     for (let i = 0; i < iterations; i++) {
       if (mine.length > 0 && (rand() < 0.45 || mine.length > 4)) {
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
             await s.allocations.allocate({
               kind: rand() < 0.3 ? 'online' : 'batch',
               share: shares[Math.floor(rand() * shares.length)]!,
-              memoryMiB: Math.floor(rand() * 4) * 1024,
+              memoryMiB: memoriesMiB[Math.floor(rand() * memoriesMiB.length)]!,
               devices,
             }),
           );
@@ -54,13 +55,14 @@ async function main(): Promise<void> {
         } catch (e) {
           if (!(e instanceof DomainException)) throw e;
           refused++;
+          if (e.code === ErrorCode.Conflict) refusedMemory++;
         }
       }
       // The invariant after every step, read from the ledger itself.
       violations.push(...(await s.ledger.violations()));
     }
     await Promise.all(mine.map((l) => l.release()));
-    return { granted, refused, violations };
+    return { granted, refused, refusedMemory, violations };
   }
 
   process.on('message', (m: WorkerCommand) => {
@@ -71,7 +73,7 @@ async function main(): Promise<void> {
           held.push(lease);
           reply({ id: m.id, ok: true, value: lease.grant });
         } else if (m.cmd === 'race') {
-          reply({ id: m.id, ok: true, value: await race(m.iterations, m.devices, m.seed) });
+          reply({ id: m.id, ok: true, value: await race(m.iterations, m.devices, m.seed, m.memoriesMiB) });
         } else if (m.cmd === 'held') {
           reply({ id: m.id, ok: true, value: held.map((l) => ({ id: l.id, state: l.state })) });
         } else if (m.cmd === 'stop') {
