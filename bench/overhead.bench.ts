@@ -20,7 +20,10 @@ import type { Phase, PhaseResult, Transport } from './overhead-client';
  * the figure is the server's CPU time (/proc utime+stime) over answered requests, not wall time.
  * Environment: BENCH_SECONDS (phase length, default 3), BENCH_ROUNDS (default 3),
  * BENCH_CONCURRENCY (default 16), BENCH_GATEWAY_NODE_ARGS (node flags for the gateway, e.g. --cpu-prof),
- * BENCH_ONLY (a regexp on `server/transport/size`, e.g. `gateway/binary/small`: profile one phase).
+ * BENCH_ONLY (a regexp on `server/transport/size`, e.g. `gateway/binary/small`: profile one phase),
+ * BENCH_COMPARE_GATEWAY (another build's `dist/apps/gateway/src/main.js`, e.g. a worktree of the
+ * commit before a change: served as server `before`, its phases interleaved with the others, so
+ * a before/after comparison shares the machine's load of the moment).
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -114,7 +117,7 @@ class Client {
 }
 
 interface Row {
-  server: 'gateway' | 'plain';
+  server: 'gateway' | 'before' | 'plain';
   transport: Transport;
   size: keyof typeof SIZES;
 }
@@ -126,25 +129,31 @@ async function main(): Promise<void> {
   const repo = nullRepository();
   const [gwPort, gwGrpc, plainPort, plainGrpc] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const gateway = await spawnServer(
-    [...nodeArgs, 'dist/apps/gateway/src/main.js'],
-    {
-      ...process.env,
-      ...chooseAllocator('glibc', process.env).env,
-      GATEWAY_PORT: String(gwPort),
-      GATEWAY_GRPC_PORT: String(gwGrpc),
-      HOST: '127.0.0.1',
-      TANDEM_ADMIN_KEY: key,
-      DATABASE_URL: databaseUrl,
-      QUEUE_PREFIX: 'benchoverhead',
-      MODEL_REPOSITORY: repo,
-    },
-    `http://127.0.0.1:${gwPort}/v2/health/ready`,
-  );
+  const startGateway = (main: string, http: number, grpc: number, prefix: string): Promise<ChildProcess> =>
+    spawnServer(
+      [...nodeArgs, main],
+      {
+        ...process.env,
+        ...chooseAllocator('glibc', process.env).env,
+        GATEWAY_PORT: String(http),
+        GATEWAY_GRPC_PORT: String(grpc),
+        HOST: '127.0.0.1',
+        TANDEM_ADMIN_KEY: key,
+        DATABASE_URL: databaseUrl,
+        QUEUE_PREFIX: prefix,
+        MODEL_REPOSITORY: repo,
+      },
+      `http://127.0.0.1:${http}/v2/health/ready`,
+    );
+  const gateway = await startGateway('dist/apps/gateway/src/main.js', gwPort, gwGrpc, 'benchoverhead');
+  const compareMain = process.env.BENCH_COMPARE_GATEWAY;
+  const [cmpPort, cmpGrpc] = compareMain ? [await freePort(), await freePort()] : [0, 0];
+  const before = compareMain ? await startGateway(compareMain, cmpPort, cmpGrpc, 'benchoverheadbefore') : undefined;
   const plain = await spawnServer([__filename, '--plain', String(plainPort), String(plainGrpc)], process.env);
   const client = Client.start();
   const rows: Row[] = [];
-  for (const transport of ['json', 'binary', 'grpc'] as const) for (const size of ['small', 'large'] as const) for (const server of ['gateway', 'plain'] as const) rows.push({ server, transport, size });
+  const servers = before ? (['gateway', 'before', 'plain'] as const) : (['gateway', 'plain'] as const);
+  for (const transport of ['json', 'binary', 'grpc'] as const) for (const size of ['small', 'large'] as const) for (const server of servers) rows.push({ server, transport, size });
   const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
   if (only) rows.splice(0, rows.length, ...rows.filter((r) => only.test(`${r.server}/${r.transport}/${r.size}`)));
   const phase = (r: Row, seconds: number): Phase => ({
@@ -154,7 +163,9 @@ async function main(): Promise<void> {
     concurrency: CONCURRENCY,
     ...(r.server === 'gateway'
       ? { httpPort: gwPort, grpcAddr: `127.0.0.1:${gwGrpc}`, path: '/v2/models/null/infer', key }
-      : { httpPort: plainPort, grpcAddr: `127.0.0.1:${plainGrpc}`, path: r.transport === 'json' ? '/json' : '/binary' }),
+      : r.server === 'before'
+        ? { httpPort: cmpPort, grpcAddr: `127.0.0.1:${cmpGrpc}`, path: '/v2/models/null/infer', key }
+        : { httpPort: plainPort, grpcAddr: `127.0.0.1:${plainGrpc}`, path: r.transport === 'json' ? '/json' : '/binary' }),
   });
   const results = new Map<string, { us: number[]; rps: number[]; errors: number }>();
   const id = (r: Row): string => `${r.server}/${r.transport}/${r.size}`;
@@ -163,7 +174,7 @@ async function main(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       const line: string[] = [];
       for (const r of rows) {
-        const pid = r.server === 'gateway' ? gateway.pid! : plain.pid!;
+        const pid = (r.server === 'gateway' ? gateway : r.server === 'before' ? before! : plain).pid!;
         const c0 = cpuMs(pid);
         const res = await client.run(phase(r, SECONDS));
         const us = ((cpuMs(pid) - c0) * 1000) / Math.max(1, res.ok);
@@ -179,6 +190,7 @@ async function main(): Promise<void> {
   } finally {
     client.stop();
     gateway.kill('SIGTERM');
+    before?.kill('SIGTERM');
     plain.kill('SIGTERM');
   }
   rmSync(repo, { recursive: true, force: true });
@@ -203,6 +215,11 @@ async function main(): Promise<void> {
       [`${transport}_plain_us_mb`]: Math.round(perMb.plain),
       [`${transport}_errors`]: errs,
     });
+    if (before && ['small', 'large'].every((size) => results.has(`before/${transport}/${size}`))) {
+      const b = { req: m('before', 'small'), mb: (m('before', 'large') - m('before', 'small')) / mb };
+      say(`${transport.padEnd(6)} before (${compareMain}): per request ${b.req.toFixed(0)} µs (×${(b.req / perReq.plain).toFixed(2)} plain), per MB ${b.mb.toFixed(0)} µs (×${(b.mb / perMb.plain).toFixed(2)})`);
+      Object.assign(out, { [`${transport}_before_us_req`]: Math.round(b.req), [`${transport}_before_us_mb`]: Math.round(b.mb) });
+    }
   }
   say(JSON.stringify({ bench: 'overhead', ...out }));
 }

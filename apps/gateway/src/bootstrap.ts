@@ -5,6 +5,7 @@ import type { GatewayConfig } from './config/gateway.config';
 import { GatewayModule } from './gateway.module';
 import { registerAdmissionHook } from './inference/admission.hook';
 import { InferenceService } from './inference/inference.service';
+import { registerInferRoutes } from './inference/oip-infer.route';
 
 export interface RunningGateway {
   app: NestFastifyApplication;
@@ -24,8 +25,10 @@ export async function startGateway(cfg: GatewayConfig, opts: { logDestination?: 
     bodyLimitBytes: cfg.bodyLimitBytes,
     logRequests: cfg.logRequests,
   });
-  registerAuthHook(app.getHttpAdapter().getInstance(), app.get(ApiKeyService));
-  registerAdmissionHook(app.getHttpAdapter().getInstance(), app.get(InferenceService));
+  const fastify = app.getHttpAdapter().getInstance();
+  registerAuthHook(fastify, app.get(ApiKeyService));
+  registerAdmissionHook(fastify, app.get(InferenceService));
+  registerInferRoutes(fastify, app.get(InferenceService));
   await app.listen({ port: cfg.port, host: cfg.host });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : cfg.port;

@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { mapException, type DomainException } from '@tandem/shared';
 import type { InferenceService } from './inference.service';
+import { INFER_ROUTES } from './oip-infer.route';
 
-const INFER_ROUTES = new Set(['/v2/models/:model/infer', '/v2/models/:model/versions/:version/infer']);
+const INFER_ROUTE_SET = new Set<string>(INFER_ROUTES);
 
 function refuse(reply: FastifyReply, e: DomainException): void {
   const m = mapException(e);
@@ -20,7 +21,7 @@ function refuse(reply: FastifyReply, e: DomainException): void {
  */
 export function registerAdmissionHook(fastify: FastifyInstance, inference: InferenceService): void {
   fastify.addHook('onRequest', (request, reply, done) => {
-    if (request.method !== 'POST' || !INFER_ROUTES.has(request.routeOptions.url ?? '')) return done();
+    if (request.method !== 'POST' || !INFER_ROUTE_SET.has(request.routeOptions.url ?? '')) return done();
     const { model, version } = request.params as { model: string; version?: string };
     const r = inference.admit(model, version);
     if (r === undefined) return done();
