@@ -5,7 +5,7 @@
 import 'reflect-metadata';
 import { performance } from 'node:perf_hooks';
 import { DataSource } from 'typeorm';
-import { DomainException } from '@tandem/shared';
+import { DomainException, ErrorCode } from '@tandem/shared';
 import { buildDataSourceOptions } from '@tandem/persistence';
 import { defaultSchedulerOptions, Scheduler, StaticGpuProbe, type Lease } from '@tandem/scheduler';
 import { seededRandom } from '../scripts/fuzz/prng';
@@ -23,6 +23,8 @@ export interface RaceResult {
   plainMs: number[];
   granted: number;
   refused: number;
+  /** Refusals because a device's memory was full (409) while its share was not. */
+  refusedMemory: number;
   releases: number;
   checks: number;
   violations: string[];
@@ -44,8 +46,10 @@ async function main(): Promise<void> {
   async function race(c: Extract<RaceCommand, { cmd: 'race' }>): Promise<RaceResult> {
     const rand = seededRandom(c.seed);
     const shares = [0.1, 0.125, 0.25, 0.3, 0.5];
+    // Up to 32 GiB of an 80 GB device's 81 559 MiB: memory binds about as often as share.
+    const memoriesGiB = [0, 8, 16, 24, 32];
     const held: Lease[] = [];
-    const r: RaceResult = { latenciesMs: [], preemptingMs: [], plainMs: [], granted: 0, refused: 0, releases: 0, checks: 0, violations: [] };
+    const r: RaceResult = { latenciesMs: [], preemptingMs: [], plainMs: [], granted: 0, refused: 0, refusedMemory: 0, releases: 0, checks: 0, violations: [] };
     const until = Date.now() + c.durationMs;
     while (Date.now() < until) {
       if (held.length > 0 && (rand() < 0.45 || held.length >= 6)) {
@@ -58,7 +62,7 @@ async function main(): Promise<void> {
           const lease = await s.allocations.allocate({
             kind: rand() < 0.3 ? 'online' : 'batch',
             share: shares[Math.floor(rand() * shares.length)]!,
-            memoryMiB: Math.floor(rand() * 8) * 1024,
+            memoryMiB: memoriesGiB[Math.floor(rand() * memoriesGiB.length)]! * 1024,
             devices: c.devices,
           });
           held.push(lease);
@@ -73,6 +77,7 @@ async function main(): Promise<void> {
         } catch (e) {
           if (!(e instanceof DomainException)) throw e;
           r.refused++;
+          if (e.code === ErrorCode.Conflict) r.refusedMemory++;
         }
         const dt = performance.now() - t0;
         r.latenciesMs.push(dt);

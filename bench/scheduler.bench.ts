@@ -1,8 +1,9 @@
 /**
  * npm run bench:scheduler — the device ledger under contention.
  *  1. Baseline: one process allocating/releasing alone (uncontended latency).
- *  2. Race: 4 processes allocate/release on one device set for 20 s, the invariant
- *     (no device over its share or memory) checked from the ledger after every step.
+ *  2. Race: 4 processes allocate/release share and memory (up to 32 GiB of 80) on one device set
+ *     for 20 s, the invariant (no device over its share or its memory) checked from the ledger
+ *     after every step; refusals are counted by cause (share full: 503, memory full: 409).
  *  3. Preemption: a batch worker process holds a borrowed share; the bench asks for online share,
  *     timing request → the holder's release (NOTIFY → yield → release) and request → grant.
  */
@@ -117,13 +118,14 @@ async function main(): Promise<void> {
     const lat = results.flatMap((r) => r.latenciesMs);
     const granted = results.reduce((s, r) => s + r.granted, 0);
     const refused = results.reduce((s, r) => s + r.refused, 0);
+    const refusedMemory = results.reduce((s, r) => s + r.refusedMemory, 0);
     const checks = results.reduce((s, r) => s + r.checks, 0);
     const violations = results.reduce((s, r) => s + r.violations.length, 0) + (await sched.ledger.violations()).length;
     const allocsS = granted / elapsedS;
     const p50 = pct(lat, 50);
     const p99 = pct(lat, 99);
     console.log(
-      `race (${PROCS} processes, ${RACE_S}s, ${DEVICES} devices): ${r2(allocsS)} allocs/s granted (${refused} refused: device full), ` +
+      `race (${PROCS} processes, ${RACE_S}s, ${DEVICES} devices): ${r2(allocsS)} allocs/s granted (${refused} refused: ${refused - refusedMemory} share full, ${refusedMemory} memory full), ` +
         `allocate p50 ${r2(p50)} ms, p99 ${r2(p99)} ms; ${checks} invariant checks, ${violations} violations`,
     );
     const preempting = results.flatMap((r) => r.preemptingMs);
@@ -158,7 +160,7 @@ async function main(): Promise<void> {
     );
     console.log(`load average at end (1/5/15 min): ${loadavg().map(r2).join(' / ')}`);
     console.log(`targets: p99 ≤ 10 ms → ${p99 <= 10 ? 'met' : 'MISSED'}; violations 0 → ${violations === 0 ? 'met' : 'MISSED'}`);
-    console.log(JSON.stringify({ bench: 'scheduler', allocs_s: r2(allocsS), p50_ms: r2(p50), p99_ms: r2(p99), violations, preempt_p99_ms: r2(preemptP99) }));
+    console.log(JSON.stringify({ bench: 'scheduler', allocs_s: r2(allocsS), p50_ms: r2(p50), p99_ms: r2(p99), refused, refused_memory: refusedMemory, violations, preempt_p99_ms: r2(preemptP99) }));
   } finally {
     await Promise.all(children.map((c) => c.call({ cmd: 'stop' }).catch(() => undefined)));
     await sched?.stop();

@@ -129,7 +129,7 @@ describe('the gateway where nvidia-smi cannot reach the driver', () => {
       s = await start(db.url, repo, { FAKE_NVIDIA_SMI_MODE: 'driver-down' });
       const devices = await (await fetch(`${s.url}/admin/api/devices?kind=gpu`)).json();
       expect(devices).toEqual({ devices: [] });
-      const nodes = await (await fetch(`${s.url}/admin/api/nodes`)).json();
+      const nodes = (await (await fetch(`${s.url}/admin/api/nodes`)).json()) as { nodes: { info: { warnings: string[] } }[] };
       expect(nodes.nodes[0].info.warnings).toEqual([expect.stringMatching(/^nvidia-smi --query-gpu failed \(exit 9\): NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver/)]);
     } finally {
       await stop(s);
