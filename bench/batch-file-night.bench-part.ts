@@ -29,12 +29,16 @@ export interface FileBatchResult {
   overlapped: boolean;
   onlineErrors: number;
   peakRssBytes: number;
+  /** Every request's custom_id is in the output or error file exactly once (downloaded and counted). */
+  exactlyOnce: boolean;
 }
 
 interface OpenAiView {
   id: string;
   status: string;
   request_counts: { total: number; completed: number; failed: number };
+  output_file_id?: string | null;
+  error_file_id?: string | null;
 }
 
 const ENDPOINT = '/v2/models/ppocr_cls/infer';
@@ -108,6 +112,8 @@ export async function runFileBatchPhase(s: Stack, opts: { requests: number; onli
     const mem = rss.stop();
     const chord = (await (await fetch(`${base}/v1/batches/${uuidOf(id)}`, { headers: auth })).json()) as { startedAt: string; finishedAt: string };
     const processingS = (Date.parse(chord.finishedAt) - Date.parse(chord.startedAt)) / 1000;
+    const exactlyOnce = await checkOutputs(base, auth, v, opts.requests);
+    console.log(`  output + error files: every custom_id exactly once: ${exactlyOnce}`);
     const rawAfter = await rawBaseline(opts.repo, opts.threads);
     const raw = Math.max(rawBefore, rawAfter);
     const itemsS = opts.requests / processingS;
@@ -138,10 +144,38 @@ export async function runFileBatchPhase(s: Stack, opts: { requests: number; onli
       overlapped,
       onlineErrors: before.errors + during.errors,
       peakRssBytes: mem.peakBytes,
+      exactlyOnce,
     };
   } finally {
     load.stop();
   }
+}
+
+/** Downloads the output and error files: each of r0…r(n−1) appears once, in one of them, and nothing else. */
+async function checkOutputs(base: string, auth: Record<string, string>, v: OpenAiView, n: number): Promise<boolean> {
+  const seen = new Uint8Array(n);
+  let bad = 0;
+  for (const file of [v.output_file_id, v.error_file_id]) {
+    if (!file) continue;
+    const res = await fetch(`${base}/v1/files/${file}/content`, { headers: auth });
+    if (!res.ok || !res.body) throw new Error(`file ${file}: ${res.status}`);
+    let rest = '';
+    const take = (line: string): void => {
+      if (line === '') return;
+      const id = (JSON.parse(line) as { custom_id?: string }).custom_id ?? '';
+      const i = /^r\d+$/.test(id) ? Number(id.slice(1)) : -1;
+      if (i < 0 || i >= n || seen[i]) bad++;
+      else seen[i] = 1;
+    };
+    const dec = new TextDecoder();
+    for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
+      const lines = (rest + dec.decode(c, { stream: true })).split('\n');
+      rest = lines.pop()!;
+      lines.forEach(take);
+    }
+    take(rest + dec.decode());
+  }
+  return bad === 0 && seen.every((x) => x === 1);
 }
 
 /** The upload child (bench/support/ndjson-upload.ts); resolves with what it printed (the response). */

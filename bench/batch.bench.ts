@@ -60,6 +60,7 @@ async function main(): Promise<void> {
             file_failed: f.failed,
             online_errors: f.onlineErrors,
             file_peak_rss_mib: Math.round(f.peakRssBytes / 2 ** 20),
+            file_exactly_once: f.exactlyOnce,
           }
         : {}),
       ...(c ? { chord_items: c.items, chord_upload_s: round(c.uploadS, 2), chord_e2e_s: round(c.e2eS, 2), chord_exact: c.exact, chord_peak_rss_mib: Math.round(c.peakRssBytes / 2 ** 20) } : {}),
@@ -81,7 +82,7 @@ async function shippedPhases(): Promise<{ file: FileBatchResult | null; chord: B
     if (PHASES.has('file')) {
       try {
         file = await runFileBatchPhase(stack, { requests: FILE_REQUESTS, onlineSeconds: ONLINE_SECONDS, repo: MODEL_REPOSITORY, threads: Number(INFER_THREADS) });
-        errors += file.failed + file.onlineErrors + (file.state === 'completed' ? 0 : 1);
+        errors += file.failed + file.onlineErrors + (file.state === 'completed' ? 0 : 1) + (file.exactlyOnce ? 0 : 1);
       } catch (e) {
         errors++;
         console.log(`  ERROR in the file phase: ${(e as Error).message}`);
