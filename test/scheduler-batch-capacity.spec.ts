@@ -155,6 +155,25 @@ describe('BatchCapacity (batch worker units from the ledger)', () => {
     await cap.stop();
   });
 
+  it('a borrowed GPU unit holds its memory until its run reaches the safe point; then online gets share and memory', async () => {
+    await pair('[{"kind":"gpu","index":0,"uuid":"MIG-test-0","name":"Declared GPU","memoryMiB":16000}]', { online: 1, batch: 0, batchMayBorrow: true });
+    const dev = `${batchSide.options.nodeName}/gpu0`;
+    const cap = capacity(batchSide, { deviceKind: 'gpu', maxUnits: 1, gpuMemoryMiB: 12_000 });
+    const slot = await cap.acquire({ mayBorrow: true, priority: 50 });
+    expect([slot.borrowed, slot.placement]).toEqual([true, { kind: 'cuda', deviceId: 0, uuid: 'MIG-test-0', memoryMiB: 12_000 }]);
+    expect((await onlineSide.ledger.getDevice(dev)).used).toMatchObject({ borrowed: 1, memoryMiB: 12_000, memoryFreeMiB: 4_000 });
+    // Online needs 8 000 MiB: only revoking the unit makes room; it waits for the run's safe point.
+    const online = onlineSide.allocations.allocate({ kind: 'online', share: 0.5, memoryMiB: 8_000, devices: [dev] });
+    await waitFor(async () => cap.snapshot().revoking === 1, 'the unit revoked');
+    expect((await onlineSide.ledger.getDevice(dev)).used).toMatchObject({ memoryMiB: 12_000, pendingOnline: 0.5 });
+    cap.release(slot); // the run's model batch ended
+    const lease = await online;
+    expect(lease.grant.preempted).toBe(1);
+    expect((await onlineSide.ledger.getDevice(dev)).used).toMatchObject({ online: 0.5, batch: 0, memoryMiB: 8_000, memoryFreeMiB: 8_000 });
+    await lease.release();
+    await cap.stop();
+  });
+
   it('fixed mode never touches the ledger', async () => {
     const cap = new BatchCapacity({ ...OPTS, mode: 'fixed', maxUnits: 2 }, silentLogger, null);
     const s = await Promise.all([cap.acquire({ mayBorrow: true, priority: 1 }), cap.acquire({ mayBorrow: true, priority: 1 })]);

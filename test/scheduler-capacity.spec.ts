@@ -83,4 +83,19 @@ describe('the capacity provider the gateway autoscaler uses', () => {
     await waitFor(async () => (await s.ledger.listAllocations()).length === 0, 'every lease of the failed load released');
     expect(s.keeper.held).toEqual([]);
   });
+
+  it('an acquire that fails part-way (not for capacity) gives back the leases it already took', async () => {
+    await s.ledger.setPartition('gw/gpu3', { online: 1, batch: 0 }, 'test');
+    let calls = 0;
+    // The second allocation fails the way a lost database connection would.
+    const flaky = Object.create(s.allocations) as typeof s.allocations;
+    flaky.allocate = (req) => (++calls === 2 ? Promise.reject(new Error('connection terminated')) : s.allocations.allocate(req));
+    const cap = new SchedulerCapacityProvider(flaky, s.ledger, 'gw', silentLogger, { gpuSharePerReplica: 0.25 });
+    await expect(cap.acquire({ model: 'm', version: '1', count: 3, device: { kind: 'gpu', threadsPerReplica: 1, memoryMiB: 1000 } })).rejects.toThrow(
+      'connection terminated',
+    );
+    expect(calls).toBe(2);
+    expect(await s.ledger.listAllocations()).toEqual([]);
+    expect(s.keeper.held).toEqual([]);
+  });
 });
