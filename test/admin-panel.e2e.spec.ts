@@ -369,7 +369,7 @@ describe('admin panel in a real browser (Chromium)', () => {
     // borrows online's idle share, then an online request takes it back (after the grace, by force).
     const lender = await admin('POST', '/allocations', { kind: 'batch', share: 0.5, memoryMiB: 4096, devices: ['gw-node/gpu0'], holder: 'batch-worker w3' });
     expect([lender.status, lender.json.borrowed]).toEqual([201, true]);
-    const online = await admin('POST', '/allocations', { kind: 'online', share: 0.7, devices: ['gw-node/gpu0'], holder: 'replica scorer/1#1' });
+    const online = await admin('POST', '/allocations', { kind: 'online', share: 0.7, memoryMiB: 8192, devices: ['gw-node/gpu0'], holder: 'replica scorer/1#1' });
     expect([online.status, online.json.preempted]).toEqual([201, 1]);
 
     const history = await admin('GET', '/history?window=900');
@@ -395,7 +395,8 @@ describe('admin panel in a real browser (Chromium)', () => {
     await page.click('#tab-devices');
     await chartShows('device:gw-node/gpu0', 'online', 0.7);
     await page.waitForFunction(() => Number(document.querySelector('.chart[data-chart="device:gw-node/gpu0"]')?.getAttribute('data-marks')) >= 1);
-    await chartShows('device:gw-node/gpu0', 'memory MiB', 4096);
+    // The online holder's memory (the lender's was held too briefly to be sure a sample saw it).
+    await chartShows('device:gw-node/gpu0', 'memory MiB', 8192);
     expect(await chart('device:gw-node/gpu0').locator('canvas').count()).toBe(1);
     // gpu1 still holds the allocations made above: 0.6 batch (0.1 of it borrowed), 36 GiB.
     await chartShows('device:gw-node/gpu1', 'batch', 0.6);
@@ -447,6 +448,40 @@ describe('admin panel in a real browser (Chromium)', () => {
     expect((await admin('GET', '/batches/00000000-0000-4000-8000-000000000000/results')).status).toBe(404);
   });
 
+  it('the Grafana dashboard queries only metrics the gateway and the batch app export', async () => {
+    const dashboard = JSON.parse(readFileSync('deploy/grafana/tandem-dashboard.json', 'utf8'));
+    const exprs: string[] = [];
+    const walk = (v: unknown): void => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) k === 'expr' && typeof x === 'string' ? exprs.push(x) : walk(x);
+    };
+    walk(dashboard.panels);
+    walk(dashboard.annotations);
+    const variables: string[] = dashboard.templating.list.map((t: { definition: string }) => /^label_values\((\w+),/.exec(t.definition)?.[1] ?? t.definition);
+    expect(exprs.length).toBeGreaterThanOrEqual(20);
+
+    const exported = new Set<string>();
+    for (const url of [`${gw.url}/metrics`, `${batch.url}/metrics`]) {
+      const r = await call('GET', url);
+      expect(r.status).toBe(200);
+      for (const [, name, type] of String(r.json).matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+        exported.add(name!);
+        if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(`${name}${suffix}`);
+        if (type === 'summary') for (const suffix of ['_sum', '_count']) exported.add(`${name}${suffix}`);
+      }
+    }
+    expect(exported.has('tandem_inference_requests_total')).toBe(true);
+    expect(exported.has('tandem_batch_items_processed_total')).toBe(true);
+    const unknown: string[] = [];
+    for (const e of exprs) {
+      const names = promqlMetricNames(e);
+      expect(names.length, e).toBeGreaterThan(0);
+      unknown.push(...names.filter((n) => !exported.has(n)).map((n) => `${n} (in ${e})`));
+    }
+    unknown.push(...variables.filter((n) => !exported.has(n)));
+    expect(unknown).toEqual([]);
+  });
+
   it('shows the audit log and ran without page errors', async () => {
     await page.click('#tab-audit');
     await page.locator('#view-audit tr[data-action="model.limits"]').waitFor();
@@ -462,3 +497,15 @@ describe('admin panel in a real browser (Chromium)', () => {
     expect(watched.errors).toEqual([]);
   });
 });
+
+const PROMQL_WORDS = new Set(['sum', 'max', 'min', 'avg', 'count', 'by', 'without', 'on', 'ignoring', 'and', 'or', 'unless', 'bool', 'offset', 'rate', 'irate', 'increase', 'changes', 'histogram_quantile', 'topk', 'bottomk', 'clamp_min', 'clamp_max']);
+
+/** The metric names a PromQL expression reads (strings, label matchers, ranges and grouping labels removed). */
+function promqlMetricNames(expr: string): string[] {
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '')
+    .replace(/\{[^}]*\}/g, '')
+    .replace(/\[[^\]]*\]/g, '')
+    .replace(/\b(by|without|on|ignoring)\s*\([^)]*\)/g, '');
+  return [...bare.matchAll(/(?<![\w.])[a-zA-Z_:][\w:]*/g)].map((m) => m[0]).filter((w) => !PROMQL_WORDS.has(w));
+}

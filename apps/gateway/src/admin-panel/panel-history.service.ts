@@ -85,11 +85,16 @@ export class PanelHistoryService implements OnApplicationBootstrap, BeforeApplic
   /** Takes one sample of everything now (the timer calls it; tests may too). */
   async sample(): Promise<void> {
     const t = round(nowS());
+    let batchError: unknown = null;
     const [devices, models, requests, batches] = await Promise.all([
       this.ledger.listDevices(),
       this.modelsAdmin.list(),
       requestsByModel(),
-      this.batchRows.recent(HISTORY_WINDOW_S, MAX_BATCHES),
+      // The batch table may be missing (a gateway without the batch app): devices and models still chart.
+      this.batchRows.recent(HISTORY_WINDOW_S, MAX_BATCHES).catch((e: unknown) => {
+        batchError = e;
+        return [];
+      }),
     ]);
     for (const d of devices) {
       const s = series(this.devices, d.id, { id: d.id, kind: d.kind, model: d.model, memoryMiB: d.memoryMiB });
@@ -129,6 +134,7 @@ export class PanelHistoryService implements OnApplicationBootstrap, BeforeApplic
       });
     }
     this.forgetStale(t);
+    if (batchError) throw batchError;
   }
 
   /** Entities without a sample in the whole window (a device removed, a batch long finished). */
