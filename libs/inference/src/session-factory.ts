@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
 import { cudaBinding } from './gpu/cuda-pinning';
+import { withCudaHint } from './gpu/cuda-provider';
 import { gpuProcessSettings } from './gpu/gpu-process';
 import { openOrtSession, type TandemSessionOptions } from './gpu/simulated-cuda';
 
@@ -13,13 +14,11 @@ import { openOrtSession, type TandemSessionOptions } from './gpu/simulated-cuda'
 export type CudaPlacement = { kind: 'cuda'; deviceId: number; uuid: string | null; memoryMiB: number };
 export type DevicePlacement = { kind: 'cpu'; intraOpThreads: number } | CudaPlacement;
 
+
 /** The one seam between replicas and onnxruntime, so GPU/CPU choice stays in one place. */
 export interface SessionFactory {
   create(modelPath: string, placement: DevicePlacement): Promise<InferenceSession>;
 }
-
-/** The command that installs onnxruntime-node's CUDA provider (README, "GPUs"). */
-export const CUDA_INSTALL_HINT = "install onnxruntime-node's CUDA 12 provider: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` (README, \"GPUs\")";
 
 /**
  * Session options for a placement, made on the main thread of a process that serves several
@@ -64,15 +63,6 @@ export async function createSession(modelPath: string, options: TandemSessionOpt
   } catch (e) {
     throw withCudaHint(e);
   }
-}
-
-/** onnxruntime's "cannot load the CUDA provider" errors, with how to install it appended. */
-export function withCudaHint(e: unknown): Error {
-  const message = e instanceof Error ? e.message : String(e);
-  if (!/AppendExecutionProvider_Cuda|providers_cuda|providers_shared|CUDA execution provider is not enabled/i.test(message) || message.includes(CUDA_INSTALL_HINT)) {
-    return e instanceof Error ? e : new Error(message);
-  }
-  return new Error(`onnxruntime's CUDA execution provider is not available (${message.trim()}); ${CUDA_INSTALL_HINT}`);
 }
 
 export const onnxSessionFactory: SessionFactory = {

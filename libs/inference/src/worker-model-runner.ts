@@ -5,7 +5,8 @@ import type { InferenceRunner } from './model-runner';
 import { resolveSignature } from './model-signature';
 import { REPLICA_WORKER_SOURCE } from './replica-worker.source';
 import { fromWire, ortPath, packedBuffers, toWire, type FromSessionHost as FromWorker, type WireTensor } from './runner-wire';
-import { sessionOptionsFor, withCudaHint, type DevicePlacement } from './session-factory';
+import { withCudaHint } from './gpu/cuda-provider';
+import { sessionOptionsFor, type DevicePlacement } from './session-factory';
 import type { InferTensor, ModelSignature } from './tensor';
 import { isOwned } from './tensor-ownership';
 

@@ -2,3 +2,4 @@ export * from './cuda-pinning';
 export * from './gpu-env';
 export * from './gpu-process';
 export type { SimulatedCuda, TandemSessionOptions } from './simulated-cuda';
+export * from './cuda-provider';

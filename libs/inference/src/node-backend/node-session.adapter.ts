@@ -1,6 +1,9 @@
 import { bytesOf, textOf, type OutputTensor, type Session, type Tensor } from '@tandem/sdk';
 import type { InferenceSession } from 'onnxruntime-node';
+import * as fs from 'node:fs';
 import { DATATYPES, oipFromOrt, type NumericTypedArray } from '../datatypes';
+import { withCudaHint } from '../gpu/cuda-provider';
+import { openOrtSession as openSimulatedOrReal } from '../gpu/simulated-cuda';
 
 /** A node model's `ctx.session(file)`: an SDK Session over onnxruntime, closed with `release`. */
 export interface OwnedSession extends Session {
@@ -14,7 +17,10 @@ export interface OwnedSession extends Session {
  */
 export async function openOrtSession(path: string, options: InferenceSession.SessionOptions): Promise<OwnedSession> {
   const ort = await import('onnxruntime-node');
-  const session = await ort.InferenceSession.create(path, options);
+  // The unit's or replica's placement, simulated CUDA included; a missing CUDA provider says how to install it.
+  const session = await openSimulatedOrReal(ort, fs, path, options).catch((e: unknown) => {
+    throw withCudaHint(e);
+  });
   let released = false;
   return {
     inputNames: [...session.inputNames],
