@@ -21,7 +21,7 @@ export class WorkerModelRunner implements InferenceRunner {
     readonly signature: ModelSignature,
     readonly config: ModelConfig,
     readonly placement: DevicePlacement,
-    readonly deviceMemoryMiB: number | undefined,
+    public deviceMemoryMiB: number | undefined,
   ) {
     worker.on('message', (m: FromWorker) => {
       if (m.type !== 'result' && m.type !== 'error') return;
