@@ -75,7 +75,7 @@ export function batchDetailView(root: HTMLElement, ctx: ViewContext): BatchDetai
       series: [
         { label: 'owned device-s', color: COLORS.batch, scale: 'devs' },
         { label: 'borrowed device-s', color: COLORS.borrowed, scale: 'devs' },
-        { label: 'ETA s', color: COLORS.replicas, scale: 'eta', dash: [6, 4] },
+        { label: 'ETA s', color: COLORS.replicas, scale: 'eta', dash: [6, 4], points: true },
       ],
       axes: [
         { scale: 'devs', label: 'device-s', format: (v) => seconds(v) },

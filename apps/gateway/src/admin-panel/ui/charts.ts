@@ -13,6 +13,8 @@ export interface SeriesSpec {
   scale?: string;
   dash?: number[];
   fill?: boolean;
+  /** Dots at each sample: for series with gaps (a lone sample between nulls draws no line). */
+  points?: boolean;
 }
 
 export interface AxisSpec {
@@ -110,7 +112,7 @@ export class Chart {
       series: [
         {},
         ...this.spec.series.map(
-          (s): uPlot.Series => ({ label: s.label, stroke: s.color, width: 2, scale: s.scale ?? 'y', dash: s.dash, fill: s.fill ? `${s.color}22` : undefined, spanGaps: false, points: { show: false } }),
+          (s): uPlot.Series => ({ label: s.label, stroke: s.color, width: 2, scale: s.scale ?? 'y', dash: s.dash, fill: s.fill ? `${s.color}22` : undefined, spanGaps: false, points: { show: s.points === true, size: 5 } }),
         ),
       ],
       hooks: { draw: [(u) => this.drawMarks(u)] },

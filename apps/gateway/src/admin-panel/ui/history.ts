@@ -16,5 +16,12 @@ export function history(): Promise<HistoryView> {
   return view;
 }
 
-/** The chart window: the answer's last 15 minutes. */
-export const windowOf = (h: HistoryView): { from: number; to: number } => ({ from: h.now - h.windowS, to: h.now });
+/**
+ * The charts' time axis: the last 15 minutes, or from the first sample when the gateway has run
+ * for less (a fresh gateway's charts are not a sliver at the right edge).
+ */
+export function windowOf(h: HistoryView): { from: number; to: number } {
+  let first = h.now;
+  for (const e of [...h.devices, ...h.models, ...h.batches]) if (e.t.length > 0 && e.t[0]! < first) first = e.t[0]!;
+  return { from: Math.max(h.now - h.windowS, Math.min(first, h.now - 60)), to: h.now };
+}

@@ -59,7 +59,7 @@ export function modelsView(root: HTMLElement, ctx: ViewContext): Loader {
       key: `model-p99:${m.name}`,
       title: `${m.name} — p99 latency${m.slo === null ? ' (no SLO set)' : ` vs SLO ${m.slo} ms`}`,
       series: [
-        { label: 'p99 ms', color: COLORS.p99, scale: 'ms' },
+        { label: 'p99 ms', color: COLORS.p99, scale: 'ms', points: true },
         { label: 'SLO ms', color: COLORS.slo, scale: 'ms', dash: [6, 4] },
       ],
       axes: [{ scale: 'ms', label: 'ms' }],
