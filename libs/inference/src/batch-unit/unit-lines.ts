@@ -7,6 +7,7 @@ import { validateInputs } from '../input-validation';
 import { decodeInferRequest, type DecodedInfer } from '../oip/oip-decode';
 import { encodeInferResponse } from '../oip/oip-encode';
 import type { InferTensor, ModelSignature } from '../tensor';
+import { NotFast, NumArray, parseTensorJson } from './tensor-json';
 
 /** An OIP infer URL: `/v2/models/<m>/infer` or `/v2/models/<m>/versions/<v>/infer`. */
 export interface InferUrl {
@@ -99,9 +100,9 @@ export async function answerLines(task: UnitLinesTask, model: LinesModel): Promi
   let start = 0;
   task.lines.forEach((line, i) => {
     const end = task.ends[i]!;
-    const text = utf8.decode(task.data.subarray(start, end)).trim();
+    const bytes = task.data.subarray(start, end);
     start = end;
-    const r = decodeLine(text, line, task, model, dup);
+    const r = decodeLine(bytes, line, task, model, dup);
     if ('decoded' in r) requests.push(r);
     else answers.set(line, r);
   });
@@ -157,15 +158,72 @@ function plan(model: LinesModel, requests: readonly Decoded[], maxRowsAsked: num
   return out;
 }
 
-/** One input line → a request to run, or the error online would answer (the gateway's decoder and checks, so messages match). */
-function decodeLine(text: string, line: number, task: UnitLinesTask, model: LinesModel, dup: ReadonlySet<number>): Decoded | UnitLineAnswer {
-  const fail = (status: number, message: string, customId: string | null = null): UnitLineAnswer => ({ line, customId, status, message });
+/**
+ * One input line → a request to run, or the error online would answer (the gateway's decoder
+ * and checks, so messages match). Fast path: FP32 JSON tensors are read straight into a
+ * Float32Array (tensor-json) and decoded as the binary extension's bytes, which gives the same
+ * tensors; a line that is anything else, or that fails, takes the plain path (JSON.parse, the
+ * gateway's JSON decoding) and gets its answer there.
+ */
+function decodeLine(bytes: Uint8Array, line: number, task: UnitLinesTask, model: LinesModel, dup: ReadonlySet<number>): Decoded | UnitLineAnswer {
+  let fast: unknown;
+  try {
+    fast = parseTensorJson(bytes);
+  } catch (e) {
+    if (!(e instanceof NotFast)) throw e;
+  }
+  if (fast !== undefined) {
+    const lifted = liftTensors(fast);
+    if (lifted) {
+      const r = decodeObject(lifted.obj, line, task, model, dup, lifted.binary);
+      if ('decoded' in r) return r;
+    }
+  }
   let obj: unknown;
   try {
-    obj = JSON.parse(text);
+    obj = JSON.parse(utf8.decode(bytes).trim());
   } catch (e) {
-    return fail(400, `line ${line} is not valid JSON: ${(e as Error).message}`);
+    return { line, customId: null, status: 400, message: `line ${line} is not valid JSON: ${(e as Error).message}` };
   }
+  return decodeObject(obj, line, task, model, dup);
+}
+
+/**
+ * A fast-read line whose only NumArrays are FP32 inputs' `data` (no `parameters`, as many
+ * values as the shape holds) → the same request with those inputs as binary_data_size and the
+ * values (rounded to FP32 as the JSON decoder stores them) as its binary section; else null.
+ */
+function liftTensors(v: unknown): { obj: Record<string, unknown>; binary: Buffer } | null {
+  if (!isObj(v) || !isObj(v.body) || !Array.isArray(v.body.inputs)) return null;
+  const parts: Float64Array[] = [];
+  const inputs = v.body.inputs.map((raw: unknown) => {
+    if (!isObj(raw) || !(raw.data instanceof NumArray)) return raw;
+    const n = raw.data.values.length;
+    if (raw.datatype !== 'FP32' || raw.parameters !== undefined || !Array.isArray(raw.shape)) return null;
+    const count = raw.shape.reduce((a: number, d: unknown) => (typeof d === 'number' ? a * d : NaN), 1);
+    if (count !== n) return null;
+    parts.push(raw.data.values);
+    return { name: raw.name, datatype: raw.datatype, shape: raw.shape, parameters: { binary_data_size: n * 4 } };
+  });
+  if (inputs.includes(null) || hasNumArray({ ...v, body: { ...v.body, inputs: [] } }) || inputs.some((x: unknown) => x !== null && hasNumArray(x))) return null;
+  const f32 = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    f32.set(p, off);
+    off += p.length;
+  }
+  return { obj: { ...v, body: { ...v.body, inputs } }, binary: Buffer.from(f32.buffer, 0, f32.byteLength) };
+}
+
+function hasNumArray(v: unknown): boolean {
+  if (v instanceof NumArray) return true;
+  if (Array.isArray(v)) return v.some(hasNumArray);
+  if (isObj(v)) return Object.values(v).some(hasNumArray);
+  return false;
+}
+
+function decodeObject(obj: unknown, line: number, task: UnitLinesTask, model: LinesModel, dup: ReadonlySet<number>, binary?: Buffer): Decoded | UnitLineAnswer {
+  const fail = (status: number, message: string, customId: string | null = null): UnitLineAnswer => ({ line, customId, status, message });
   if (!isObj(obj)) return fail(400, `line ${line} must be a JSON object`);
   const customId = obj.custom_id;
   if (typeof customId !== 'string' || customId === '') return fail(400, 'custom_id must be a non-empty string');
@@ -176,7 +234,7 @@ function decodeLine(text: string, line: number, task: UnitLinesTask, model: Line
   if (!url) return fail(400, `url must be /v2/models/<model>/infer (got "${obj.url.slice(0, 200)}")`, customId);
   if (obj.url !== task.endpoint) return { line, customId, url: obj.url };
   try {
-    const decoded = decodeInferRequest(url.model, url.version, obj.body);
+    const decoded = decodeInferRequest(url.model, url.version, obj.body, binary);
     checkRequest(model, decoded);
     const rows = model.maxBatchSize > 0 ? (decoded.request.inputs[0]?.shape[0] ?? 1) : 1;
     return { line, customId, decoded, rows };
