@@ -111,7 +111,8 @@ async function main(): Promise<number> {
     say(`queue:    ${queue.mode}`);
     const ran = await runMigrations(db.url);
     say(ran.length ? `migrations applied: ${ran.join(', ')}` : 'migrations: up to date');
-    childEnv = { ...process.env, DATABASE_URL: db.url, ...queue.env, ...allocator.env };
+    // PCI-bus GPU order from the start (both apps also set it at boot): the ledger's GPU indices are nvidia-smi's.
+    childEnv = { ...process.env, DATABASE_URL: db.url, ...queue.env, ...allocator.env, CUDA_DEVICE_ORDER: 'PCI_BUS_ID' };
     say(`malloc:   ${allocator.description}`);
     // The admin panel's batch proxy follows the batch app's port unless told otherwise.
     childEnv.BATCH_API_URL ??= `http://127.0.0.1:${loadBatchConfig(childEnv).port}`;

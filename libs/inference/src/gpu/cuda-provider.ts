@@ -1,5 +1,5 @@
 /** The command that installs onnxruntime-node's CUDA provider (README, "GPUs"). */
-export const CUDA_INSTALL_HINT = "install onnxruntime-node's CUDA 12 provider: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` (README, \"GPUs\")";
+export const CUDA_INSTALL_HINT = "install onnxruntime-node's CUDA 12 provider: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node --allow-scripts=onnxruntime-node` (README, \"GPUs\")";
 
 /** onnxruntime's "cannot load the CUDA provider" errors, with how to install it appended. */
 export function withCudaHint(e: unknown): Error {

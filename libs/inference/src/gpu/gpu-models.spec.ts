@@ -80,7 +80,7 @@ describe('GPU models on the engine', () => {
     const cap = new Recording(new LocalCapacityProvider({ cpuThreads: 2, gpuDeviceIds: [0] }));
     const e = engine(cap);
     await expect(e.load('plain')).rejects.toThrow(
-      /onnxruntime's CUDA execution provider is not available \(.*Failed to load shared library.*\); install onnxruntime-node's CUDA 12 provider: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node`/,
+      /onnxruntime's CUDA execution provider is not available \(.*Failed to load shared library.*\); install onnxruntime-node's CUDA 12 provider: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node --allow-scripts=onnxruntime-node`/,
     );
     expect(e.index().find((x) => x.name === 'plain')!.reason).toMatch(/ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node/);
     expect(cap.held).toBe(0);
