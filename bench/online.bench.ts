@@ -16,7 +16,9 @@ import { benchDatabase, closedLoop, clsBinaryTarget, freePort, openLoop, spawnSe
  * processes, like in production; the load generator is this process (node:http, keep-alive,
  * closed loop at fixed concurrency, or open loop at a constant rate).
  * Environment (bench entry points may read it): DATABASE_URL, REDIS_URL, BENCH_SECONDS,
- * BENCH_ROUNDS, BENCH_MODEL_REPOSITORY.
+ * BENCH_ROUNDS, BENCH_MODEL_REPOSITORY, BENCH_ONLY=overload|grpc (only that phase, against the
+ * shipped gateway: no raw scan, no baseline ratios; for before/after checks of one change, with
+ * BENCH_GATEWAY_MAIN naming another build's dist/apps/gateway/src/main.js).
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -90,6 +92,8 @@ const median = (xs: number[]): number => {
 
 async function main(): Promise<void> {
   say(`bench:online — ${ROUNDS} interleaved rounds of ${SECONDS}s phases; servers in child processes, load generator in this process`);
+  const only = process.env.BENCH_ONLY;
+  if (only === 'overload' || only === 'grpc') return onePhase(only);
   const scan = await rawCls([1, 8, 32, 64], Math.max(1, SECONDS / 2));
   say(`raw onnxruntime cls (replica options) best batch: b=${scan.bestBatch}`);
   // The ceiling: the best raw configuration found, whatever its options (not what the gateway runs).
@@ -220,6 +224,52 @@ async function main(): Promise<void> {
   } finally {
     gateway.kill('SIGTERM');
     baseline.kill('SIGTERM');
+  }
+}
+
+/** BENCH_ONLY: one issue-20 phase against the shipped gateway (ppocr_cls, auth on). */
+async function onePhase(only: 'overload' | 'grpc'): Promise<void> {
+  const key = `tdm_bench_${randomBytes(12).toString('hex')}`;
+  const databaseUrl = await benchDatabase('tandem_bench_online', process.env.DATABASE_URL);
+  const [gwPort, grpcPort] = [await freePort(), await freePort()];
+  const gateway = await spawnServer(
+    [process.env.BENCH_GATEWAY_MAIN ?? 'dist/apps/gateway/src/main.js'],
+    {
+      ...process.env,
+      ...chooseAllocator('glibc', process.env).env,
+      GATEWAY_PORT: String(gwPort),
+      GATEWAY_GRPC_PORT: String(grpcPort),
+      HOST: '127.0.0.1',
+      TANDEM_ADMIN_KEY: key,
+      DATABASE_URL: databaseUrl,
+      QUEUE_PREFIX: 'benchonline',
+      MODEL_REPOSITORY: process.env.BENCH_MODEL_REPOSITORY ?? 'models',
+    },
+    `http://127.0.0.1:${gwPort}/v2/health/ready`,
+  );
+  try {
+    const cls = clsBinaryTarget(gwPort, key);
+    await closedLoop(cls, 32, 2);
+    if (only === 'overload') {
+      const over = await overload(cls, SECONDS, ROUNDS, say, gateway.pid!);
+      say(
+        `median overload goodput ratio c=600 / c=32 ${median(over.map((o) => o.ratio)).toFixed(3)}, admitted p99 ${median(over.map((o) => o.c600.p99)).toFixed(0)} ms; ` +
+          `honouring Retry-After: ratio ${median(over.map((o) => o.c600Backoff.rps / o.c32.rps)).toFixed(3)}, p99 ${median(over.map((o) => o.c600Backoff.p99)).toFixed(0)} ms`,
+      );
+      return;
+    }
+    const protoDir = resolve('dist/apps/gateway/src/grpc/proto');
+    await grpcClosedLoop(`127.0.0.1:${grpcPort}`, protoDir, 32, 1, 1, key);
+    const ratios: number[] = [];
+    for (let i = 1; i <= ROUNDS; i++) {
+      const grpc = await grpcClosedLoop(`127.0.0.1:${grpcPort}`, protoDir, 32, SECONDS, 1, key);
+      const rest = await closedLoop(cls, 32, SECONDS);
+      ratios.push(grpc.itemsS / rest.rps);
+      say(`round ${i}: gRPC raw contents cls c=32 ${grpc.itemsS.toFixed(0)} items/s p99 ${grpc.p99.toFixed(1)} ms (${grpc.errors} errors) | REST binary ${rest.rps.toFixed(0)} items/s (${rest.errors} errors) | ratio ${(grpc.itemsS / rest.rps).toFixed(3)}`);
+    }
+    say(`median gRPC / REST binary ${median(ratios).toFixed(3)}`);
+  } finally {
+    gateway.kill('SIGTERM');
   }
 }
 

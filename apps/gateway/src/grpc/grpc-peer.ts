@@ -4,6 +4,18 @@
  * `request.ip`, so a client has one failed-authentication bucket across REST and gRPC.
  */
 export function peerAddress(peer: string): string {
+  // Every call of a connection has the same peer string: remembered, not re-parsed per call.
+  let addr = seen.get(peer);
+  if (addr === undefined) {
+    if (seen.size >= 4096) seen.clear();
+    seen.set(peer, (addr = parsePeer(peer)));
+  }
+  return addr;
+}
+
+const seen = new Map<string, string>();
+
+function parsePeer(peer: string): string {
   const p = peer.replace(/^ipv[46]:/, '');
   const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(p);
   const addr = bracketed ? bracketed[1]! : (p.match(/:/g)?.length ?? 0) === 1 ? p.replace(/:\d+$/, '') : p;
