@@ -5,7 +5,14 @@ import { HISTORY_WINDOW_S, PanelHistoryService } from './panel-history.service';
 import type { HistoryView } from './panel-history.types';
 
 const historyQuery = z
-  .object({ window: z.coerce.number().int('window must be whole seconds').min(10, 'window must be ≥ 10 s').max(HISTORY_WINDOW_S, `window must be ≤ ${HISTORY_WINDOW_S} s`).optional() })
+  .object({
+    window: z.coerce
+      .number()
+      .int('window must be whole seconds')
+      .min(10, 'window must be ≥ 10 s')
+      .max(HISTORY_WINDOW_S, `window must be ≤ ${HISTORY_WINDOW_S} s`)
+      .optional(),
+  })
   .strict();
 
 /** `GET /admin/api/history?window=900`: the panel's charts (sampled in this gateway). */

@@ -150,15 +150,37 @@ export class PanelHistoryService implements OnApplicationBootstrap, BeforeApplic
     const recent = <S extends { t: number }>(r: Ring<S>): S[] => r.toArray().filter((x) => x.t >= from);
     const devices = [...this.devices.values()].map(({ meta, ring }): DeviceHistory => {
       const xs = recent(ring);
-      return { ...meta, t: xs.map((x) => x.t), online: xs.map((x) => x.online), borrowed: xs.map((x) => x.borrowed), batch: xs.map((x) => x.batch), memoryUsedMiB: xs.map((x) => x.memoryUsedMiB) };
+      return {
+        ...meta,
+        t: xs.map((x) => x.t),
+        online: xs.map((x) => x.online),
+        borrowed: xs.map((x) => x.borrowed),
+        batch: xs.map((x) => x.batch),
+        memoryUsedMiB: xs.map((x) => x.memoryUsedMiB),
+      };
     });
     const models = [...this.models.values()].map(({ meta, ring }): ModelHistory => {
       const xs = recent(ring);
-      return { ...meta, t: xs.map((x) => x.t), requestsPerS: xs.map((x) => x.requestsPerS), p99Ms: xs.map((x) => x.p99Ms), queueDepth: xs.map((x) => x.queueDepth), replicas: xs.map((x) => x.replicas) };
+      return {
+        ...meta,
+        t: xs.map((x) => x.t),
+        requestsPerS: xs.map((x) => x.requestsPerS),
+        p99Ms: xs.map((x) => x.p99Ms),
+        queueDepth: xs.map((x) => x.queueDepth),
+        replicas: xs.map((x) => x.replicas),
+      };
     });
     const batches = [...this.batches.values()].map(({ meta, ring }): BatchHistory => {
       const xs = recent(ring);
-      return { ...meta, t: xs.map((x) => x.t), settled: xs.map((x) => x.settled), itemsPerS: xs.map((x) => x.itemsPerS), etaS: xs.map((x) => x.etaS), ownedS: xs.map((x) => x.ownedS), borrowedS: xs.map((x) => x.borrowedS) };
+      return {
+        ...meta,
+        t: xs.map((x) => x.t),
+        settled: xs.map((x) => x.settled),
+        itemsPerS: xs.map((x) => x.itemsPerS),
+        etaS: xs.map((x) => x.etaS),
+        ownedS: xs.map((x) => x.ownedS),
+        borrowedS: xs.map((x) => x.borrowedS),
+      };
     });
     const slo = this.cfg.hybrid.p99TargetMs;
     return {

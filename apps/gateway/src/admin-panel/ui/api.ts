@@ -1,4 +1,17 @@
-import type { AllocationView, AnyBatchList, AuditPage, BatchView, DeviceCost, DeviceView, ErrorView, HistoryView, ModelView, NodeView, PartitionView, Principal } from './api-types';
+import type {
+  AllocationView,
+  AnyBatchList,
+  AuditPage,
+  BatchView,
+  DeviceCost,
+  DeviceView,
+  ErrorView,
+  HistoryView,
+  ModelView,
+  NodeView,
+  PartitionView,
+  Principal,
+} from './api-types';
 
 // Every call sends the admin key kept in sessionStorage (gone when the tab closes).
 

@@ -86,7 +86,10 @@ export function batchDetailView(root: HTMLElement, ctx: ViewContext): BatchDetai
 
   function drawCharts(hist: HistoryView): void {
     const b = hist.batches.find((x) => x.id === id);
-    setText($('.batch-charts-note', root), b ? '' : 'No samples of this batch in the last 15 minutes (the gateway samples batches that are unfinished or finished within the window).');
+    setText(
+      $('.batch-charts-note', root),
+      b ? '' : 'No samples of this batch in the last 15 minutes (the gateway samples batches that are unfinished or finished within the window).',
+    );
     charts.sync(b ? [b] : [], (x, chart, i) => {
       if (i === 0) chart.update(windowOf(hist), x.t, [x.settled, x.itemsPerS]);
       else chart.update(windowOf(hist), x.t, [x.ownedS, x.borrowedS, x.etaS]);

@@ -59,7 +59,12 @@ export function control(b: BatchView, act: BatchAction, refresh: () => Promise<v
 /** The progress bar (done in green, failed in red) and its text. */
 export function progressBar(): HTMLElement[] {
   return [
-    h('div', { class: 'progress', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100 }, h('span', { class: 'progress-done' }), h('span', { class: 'progress-failed' })),
+    h(
+      'div',
+      { class: 'progress', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100 },
+      h('span', { class: 'progress-done' }),
+      h('span', { class: 'progress-failed' }),
+    ),
     h('small', { class: 'progress-text' }),
   ];
 }

@@ -46,7 +46,12 @@ export class Chart {
 
   constructor(private readonly spec: ChartSpec) {
     this.plotEl = h('div', { class: 'chart-plot' });
-    this.el = h('figure', { class: 'chart', dataset: { chart: spec.key, points: '0', marks: '0' } }, h('figcaption', { class: 'chart-title', text: spec.title }), this.plotEl);
+    this.el = h(
+      'figure',
+      { class: 'chart', dataset: { chart: spec.key, points: '0', marks: '0' } },
+      h('figcaption', { class: 'chart-title', text: spec.title }),
+      this.plotEl,
+    );
     this.resize.observe(this.el);
   }
 
@@ -97,23 +102,28 @@ export class Chart {
       scales,
       axes: [
         { stroke: '#5b6b7c', grid: { stroke: '#eef1f4' } },
-        ...this.spec.axes.map(
-          (a): uPlot.Axis => ({
-            scale: a.scale,
-            label: a.label,
-            side: a.side === 'right' ? 1 : 3,
-            stroke: '#5b6b7c',
-            size: 56,
-            grid: { show: a.side !== 'right', stroke: '#eef1f4' },
-            values: a.format ? (_u, splits) => splits.map((v) => a.format!(v)) : undefined,
-          }),
-        ),
+        ...this.spec.axes.map((a): uPlot.Axis => ({
+          scale: a.scale,
+          label: a.label,
+          side: a.side === 'right' ? 1 : 3,
+          stroke: '#5b6b7c',
+          size: 56,
+          grid: { show: a.side !== 'right', stroke: '#eef1f4' },
+          values: a.format ? (_u, splits) => splits.map((v) => a.format!(v)) : undefined,
+        })),
       ],
       series: [
         {},
-        ...this.spec.series.map(
-          (s): uPlot.Series => ({ label: s.label, stroke: s.color, width: 2, scale: s.scale ?? 'y', dash: s.dash, fill: s.fill ? `${s.color}22` : undefined, spanGaps: false, points: { show: s.points === true, size: 5 } }),
-        ),
+        ...this.spec.series.map((s): uPlot.Series => ({
+          label: s.label,
+          stroke: s.color,
+          width: 2,
+          scale: s.scale ?? 'y',
+          dash: s.dash,
+          fill: s.fill ? `${s.color}22` : undefined,
+          spanGaps: false,
+          points: { show: s.points === true, size: 5 },
+        })),
       ],
       hooks: { draw: [(u) => this.drawMarks(u)] },
     };
@@ -182,4 +192,13 @@ export function chartNote(el: HTMLElement, text: string): void {
   el.hidden = text === '';
 }
 
-export const COLORS = { online: '#2f7fc1', borrowed: '#9b6cd1', batch: '#d98b19', memory: '#2d7a3e', slo: '#b3261e', p99: '#1c2733', queue: '#a3620a', replicas: '#5b6b7c' } as const;
+export const COLORS = {
+  online: '#2f7fc1',
+  borrowed: '#9b6cd1',
+  batch: '#d98b19',
+  memory: '#2d7a3e',
+  slo: '#b3261e',
+  p99: '#1c2733',
+  queue: '#a3620a',
+  replicas: '#5b6b7c',
+} as const;

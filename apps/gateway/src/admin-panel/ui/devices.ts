@@ -95,7 +95,10 @@ function updateRow(row: DeviceRow, d: DeviceView & { cost: DeviceCost | null }):
   const useBar = $('.bar-use', row);
   setBar(useBar, use);
   setAttr(useBar, 'aria-label', `in use: online ${pct(useOnline)}, batch ${pct(useBatch)}, idle ${pct(use.free)}`);
-  setText($('.dev-part', row), `partition: online ${pct(d.partition.online)} · batch ${pct(d.partition.batch)} · borrowing ${d.partition.batchMayBorrow ? 'allowed' : 'off'}`);
+  setText(
+    $('.dev-part', row),
+    `partition: online ${pct(d.partition.online)} · batch ${pct(d.partition.batch)} · borrowing ${d.partition.batchMayBorrow ? 'allowed' : 'off'}`,
+  );
   setText(
     $('.dev-use', row),
     `in use: online ${pct(useOnline)} · batch ${pct(useBatch)} (${pct(s.borrowed)} borrowed) · ${d.used.allocations} allocation${d.used.allocations === 1 ? '' : 's'}` +

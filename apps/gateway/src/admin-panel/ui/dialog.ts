@@ -55,17 +55,37 @@ export function formDialog<N extends string = never, C extends string = never>({
       f.type === 'checkbox'
         ? h('input', { type: 'checkbox', id, name: f.name, checked: f.value === true })
         : h('input', { type: 'number', id, name: f.name, value: f.value, step: f.step, min: f.min, max: f.max, required: true, inputmode: 'decimal' });
-    return { f, input, row: h('div', { class: `field field-${f.type ?? 'number'}` }, h('label', { for: id, text: f.label }), input, f.hint ? h('small', { text: f.hint }) : null) };
+    return {
+      f,
+      input,
+      row: h(
+        'div',
+        { class: `field field-${f.type ?? 'number'}` },
+        h('label', { for: id, text: f.label }),
+        input,
+        f.hint ? h('small', { text: f.hint }) : null,
+      ),
+    };
   });
   const back = h('button', { type: 'button', class: 'secondary', text: 'Back', hidden: true });
   const cancel = h('button', { type: 'button', class: 'secondary', text: 'Cancel' });
   const submit = h('button', { type: 'submit', class: danger ? 'danger' : 'primary', text: fields.length ? 'Review…' : confirmLabel });
-  const form = h('form', { method: 'dialog', class: 'dlg-form' }, h('h2', { text: title, id: 'dlg-title' }), ...inputs.map((i) => i.row), confirmText, error, h('div', { class: 'dlg-buttons' }, back, cancel, submit));
+  const form = h(
+    'form',
+    { method: 'dialog', class: 'dlg-form' },
+    h('h2', { text: title, id: 'dlg-title' }),
+    ...inputs.map((i) => i.row),
+    confirmText,
+    error,
+    h('div', { class: 'dlg-buttons' }, back, cancel, submit),
+  );
   d.replaceChildren(form);
   d.setAttribute('aria-labelledby', 'dlg-title');
 
   const values = (): Values<N, C> =>
-    Object.fromEntries(inputs.map(({ f, input }) => [f.name, f.type === 'checkbox' ? input.checked : input.value.trim() === '' ? NaN : Number(input.value)])) as Values<N, C>;
+    Object.fromEntries(
+      inputs.map(({ f, input }) => [f.name, f.type === 'checkbox' ? input.checked : input.value.trim() === '' ? NaN : Number(input.value)]),
+    ) as Values<N, C>;
   let reviewing = fields.length === 0;
   if (reviewing) {
     confirmText.textContent = summary ? summary(values()) : '';

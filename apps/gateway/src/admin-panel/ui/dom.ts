@@ -40,7 +40,13 @@ export function setAttr(el: Element, name: string, value: string | number): void
  * Keyed, in-place list update: rows for known keys are updated, new ones created, gone ones
  * removed; existing DOM nodes (and their focus) survive every refresh.
  */
-export function syncRows<T, E extends HTMLElement>(container: Element, items: readonly T[], keyOf: (item: T) => string, create: (item: T) => E, update: (el: E, item: T) => void): void {
+export function syncRows<T, E extends HTMLElement>(
+  container: Element,
+  items: readonly T[],
+  keyOf: (item: T) => string,
+  create: (item: T) => E,
+  update: (el: E, item: T) => void,
+): void {
   const existing = new Map<string, E>();
   for (const el of container.children) if (el instanceof HTMLElement && el.dataset.key !== undefined) existing.set(el.dataset.key, el as E);
   let prev: Element | null = null;
