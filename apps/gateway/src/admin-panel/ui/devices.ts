@@ -13,7 +13,6 @@ const SEGMENTS: readonly Segment[] = ['online', 'borrowed', 'batch', 'free'];
 type Shares = Record<Segment, number>;
 
 /** Fields another change may add to DeviceView (MIG slices); shown when present. */
-type MigFields = { migProfile?: string | null; parentGpu?: string | null };
 
 interface DeviceRow extends HTMLDivElement {
   device?: DeviceView;
@@ -47,10 +46,11 @@ function setBar(barEl: Element, s: Shares): void {
   }
 }
 
-function describeDevice(d: DeviceView & MigFields): string {
+function describeDevice(d: DeviceView): string {
   const parts = [d.kind.toUpperCase(), d.model];
   if (d.cores) parts.push(`${d.cores} cores`);
-  if (d.migProfile) parts.push(`MIG ${d.migProfile}${d.parentGpu ? ` of ${d.parentGpu}` : ''}`);
+  if (d.memoryMiB) parts.push(`${(d.memoryMiB / 1024).toFixed(1)} GiB (${(d.used.memoryFreeMiB / 1024).toFixed(1)} free)`);
+  if (d.migProfile) parts.push(`MIG ${d.migProfile} (${d.computeFraction?.toFixed(2) ?? '?'} of GPU ${d.gpuIndex ?? '?'}, ${d.parentGpuUuid ?? 'parent unknown'})`);
   else if (d.migMode && d.migMode !== 'Disabled' && d.migMode !== 'N/A') parts.push(`MIG ${d.migMode}`);
   return parts.join(' · ');
 }
