@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import { DomainException } from '@tandem/shared';
 import type { InferenceObserver } from './inference-observer';
 
@@ -32,29 +31,18 @@ interface Waiter {
 const WAITLIST_FACTOR = 2;
 /** An admitted waiter counts as queued this long (its body is being read) before it submits. */
 const IN_TRANSIT_MS = 25;
-/**
- * A queue-full refusal is answered no sooner than this after the request arrived: the 1 s its
- * Retry-After asks for. A client that retries at once then cycles once a second, like one that
- * honours Retry-After, instead of once per max_queue_time_ms: with 600 such clients the refusals
- * (each a re-sent upload, parsed headers, auth and a response) took the CPU the model needed.
- */
-const REFUSAL_FLOOR_MS = 1000;
-/** Refusals held back at once, per max_queue_size; beyond it they are answered at once. */
-const HELD_FACTOR = 4;
 
 /**
  * Admission in front of a batcher. A request that finds the queue full (max_queue_size requests,
  * or max_queue_time_ms of estimated work) waits in a FIFO, its body unread (TCP holds the
  * upload back), for up to max_queue_time_ms, and is admitted when the queue drains; only
- * then, or when the waitlist is full, is it refused with 503, answered no sooner than 1 s after
- * it arrived (REFUSAL_FLOOR_MS). Under a retry storm clients then cycle at most once a second
- * instead of once per round trip, and an admitted request is answered within about
- * 2 × max_queue_time_ms plus its compute (holding refusals back does not delay admissions).
+ * then, or when the waitlist is full, is it refused with 503. Under a retry storm clients then
+ * cycle at most once per max_queue_time_ms instead of once per round trip, each refusal
+ * costing a timer rather than a request handled, and an admitted request is answered within
+ * about 2 × max_queue_time_ms plus its compute.
  */
 export class AdmissionGate {
   private readonly waiters: Waiter[] = [];
-  /** Refusals waiting out REFUSAL_FLOOR_MS. */
-  private held = 0;
   /** Admitted waiters whose request has probably not reached the queue yet. */
   private inTransit = 0;
 
@@ -102,32 +90,18 @@ export class AdmissionGate {
     const waitMs = this.opts.maxQueueTimeMs ?? 0;
     if (s.closed || s.replicas === 0 || waitMs === 0) return this.refusal(this.inTransit);
     if (this.waiters.length === 0 && !this.full(s, this.inTransit)) return undefined;
-    const arrived = performance.now();
-    if (this.waiters.length >= WAITLIST_FACTOR * this.opts.maxQueueSize) return this.hold(this.refusal(Number.MAX_SAFE_INTEGER), arrived);
+    if (this.waiters.length >= WAITLIST_FACTOR * this.opts.maxQueueSize) return this.refusal(Number.MAX_SAFE_INTEGER);
     return new Promise((resolve) => {
       const w: Waiter = {
         resolve,
         timer: setTimeout(() => {
           const i = this.waiters.indexOf(w);
           if (i >= 0) this.waiters.splice(i, 1);
-          void Promise.resolve(this.hold(this.refusal(Number.MAX_SAFE_INTEGER), arrived)).then(resolve);
+          resolve(this.refusal(Number.MAX_SAFE_INTEGER));
         }, waitMs),
       };
       this.waiters.push(w);
     });
-  }
-
-  /** `e`, answered REFUSAL_FLOOR_MS after `arrived` (at once when too many are held already). */
-  private hold(e: DomainException | undefined, arrived: number): DomainException | undefined | Promise<DomainException | undefined> {
-    const left = REFUSAL_FLOOR_MS - (performance.now() - arrived);
-    if (!e || left <= 0 || this.held >= HELD_FACTOR * this.opts.maxQueueSize) return e;
-    this.held++;
-    return new Promise((resolve) =>
-      setTimeout(() => {
-        this.held--;
-        resolve(e);
-      }, left),
-    );
   }
 
   /** The queue shrank (a batch left, a request expired) or closed: admit waiters while there is room. */
