@@ -111,8 +111,10 @@ export class ModelInstance {
     }
     if (this.pool.size >= n) return;
     const { device } = this.config;
-    const want = n - this.pool.size;
     const memoryMiB = this.deviceMemoryMiB;
+    const missing = n - this.pool.size;
+    // GPU memory not known yet: one replica first (measured at load), so the rest ask for its figure.
+    const want = device.kind === 'gpu' && memoryMiB === undefined ? 1 : missing;
     let leases = await this.capacity.acquire({
       model: this.name,
       version: this.version,
@@ -126,7 +128,7 @@ export class ModelInstance {
             `${memoryMiB !== undefined ? ` with ${memoryMiB} MiB free` : ''}; set device.fallback "cpu" in its config.json to serve it on the CPU instead`,
         );
       }
-      leases = await this.capacity.acquire({ model: this.name, version: this.version, count: want, device: { kind: 'cpu', threadsPerReplica: device.threads_per_replica } });
+      leases = await this.capacity.acquire({ model: this.name, version: this.version, count: missing, device: { kind: 'cpu', threadsPerReplica: device.threads_per_replica } });
     }
     let i = 0;
     try {
@@ -141,6 +143,7 @@ export class ModelInstance {
       for (; i < leases.length; i++) this.capacity.release(leases[i]!);
       throw e;
     }
+    if (want < missing && leases.length > 0 && leases[0]!.placement.kind === 'cuda') await this.scaleTo(n);
   }
 
   async close(): Promise<void> {

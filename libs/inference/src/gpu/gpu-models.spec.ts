@@ -33,10 +33,10 @@ class Recording implements CapacityProvider {
 describe('GPU models on the engine', () => {
   let dir: string;
   const engines: InferenceEngine[] = [];
-  const model = (name: string, device: Record<string, unknown>): void => {
+  const model = (name: string, device: Record<string, unknown>, replicas = 1): void => {
     mkdirSync(join(dir, name, '1'), { recursive: true });
     symlinkSync(CLS, join(dir, name, '1', 'model.onnx'));
-    writeFileSync(join(dir, name, 'config.json'), JSON.stringify({ ...BASE, device: { kind: 'gpu', ...device } }));
+    writeFileSync(join(dir, name, 'config.json'), JSON.stringify({ ...BASE, replicas, device: { kind: 'gpu', ...device } }));
   };
   const engine = (capacity: CapacityProvider): InferenceEngine => {
     const e = new InferenceEngine({ repository: new ModelRepository(dir), capacity, defaultTimeoutMs: 10_000 });
@@ -50,6 +50,7 @@ describe('GPU models on the engine', () => {
     model('fallback', { fallback: 'cpu' });
     model('declared', { memory_mib: 300 });
     model('small', { memory_mib: 100 });
+    model('two', {}, 2);
   });
   afterEach(async () => {
     await Promise.all(engines.splice(0).map((e) => e.close()));
@@ -105,10 +106,18 @@ describe('GPU models on the engine', () => {
 
     const plain = await e.load('plain');
     expect(cap.asked.at(-1)!.device).toEqual({ kind: 'gpu', threadsPerReplica: 1 });
+    expect(cap.asked.at(-1)!.count).toBe(1);
     expect(e.metadata('plain').device).toEqual({ kind: 'gpu', memory_mib: 258, memory_source: 'measured' });
     expect(e.index().find((x) => x.name === 'plain')!.device).toEqual({ kind: 'gpu', memory_mib: 258, memory_source: 'measured' });
-    await plain.scaleTo(2);
-    expect(cap.asked.at(-1)!.device).toEqual({ kind: 'gpu', threadsPerReplica: 1, memoryMiB: 258 });
+    await plain.scaleTo(3);
+    expect(cap.asked.at(-1)).toMatchObject({ count: 2, device: { kind: 'gpu', threadsPerReplica: 1, memoryMiB: 258 } });
+    expect(plain.replicas).toBe(3);
+
+    await e.load('two');
+    expect(cap.asked.filter((r) => r.model === 'two').map((r) => [r.count, r.device.memoryMiB])).toEqual([
+      [1, undefined],
+      [1, 258],
+    ]);
 
     // Real outputs from the CPU run; each batch takes at least the simulated time.
     const r = await e.infer({ model: 'plain', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192).fill(0.5) }] });
