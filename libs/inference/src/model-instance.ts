@@ -96,9 +96,9 @@ export class ModelInstance {
 
   /**
    * Adds or drains replicas until `n` serve (autoscaling / admin hooks call this). A GPU model
-   * takes only GPU leases: granted none while it serves nothing, it fails (or, with
-   * `device.fallback: "cpu"`, takes CPU shares instead). Any failure gives back every lease this
-   * call took that did not become a replica.
+   * takes only GPU leases: granted none while it serves nothing, it fails; with
+   * `device.fallback: "cpu"` it takes CPU shares whenever no GPU is granted. Any failure gives
+   * back every lease this call took that did not become a replica.
    */
   async scaleTo(n: number): Promise<void> {
     while (this.pool.size > n) {
@@ -121,14 +121,15 @@ export class ModelInstance {
       count: want,
       device: { kind: device.kind, threadsPerReplica: device.threads_per_replica, ...(device.kind === 'gpu' && memoryMiB !== undefined ? { memoryMiB } : {}) },
     });
-    if (device.kind === 'gpu' && leases.length === 0 && this.pool.size === 0) {
-      if (device.fallback !== 'cpu') {
+    if (device.kind === 'gpu' && leases.length === 0) {
+      if (device.fallback === 'cpu') {
+        leases = await this.capacity.acquire({ model: this.name, version: this.version, count: missing, device: { kind: 'cpu', threadsPerReplica: device.threads_per_replica } });
+      } else if (this.pool.size === 0) {
         throw new Error(
           `${this.name} v${this.version} needs a GPU (device.kind "gpu") and no GPU allocation is available on this node` +
             `${memoryMiB !== undefined ? ` with ${memoryMiB} MiB free` : ''}; set device.fallback "cpu" in its config.json to serve it on the CPU instead`,
         );
       }
-      leases = await this.capacity.acquire({ model: this.name, version: this.version, count: missing, device: { kind: 'cpu', threadsPerReplica: device.threads_per_replica } });
     }
     let i = 0;
     try {

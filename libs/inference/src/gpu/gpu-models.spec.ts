@@ -75,6 +75,12 @@ describe('GPU models on the engine', () => {
     const inst = await engine(cap).load('fallback');
     expect(cap.asked.map((r) => r.device.kind)).toEqual(['gpu', 'cpu']);
     expect(inst.pool.list().map((r) => r.lease.placement)).toEqual([{ kind: 'cpu', intraOpThreads: 1 }]);
+    await inst.scaleTo(3); // autoscaling: still no GPU, so CPU again
+    expect(cap.asked.slice(2).map((r) => [r.device.kind, r.count])).toEqual([
+      ['gpu', 1],
+      ['cpu', 2],
+    ]);
+    expect(inst.replicas).toBe(3);
   });
 
   it.skipIf(CUDA_EP_INSTALLED)("fails the load when onnxruntime's CUDA provider is not installed, naming the install command; holds nothing", async () => {
