@@ -31,7 +31,10 @@ describe('GPU models in the gateway', () => {
   const model = (name: string, device: Record<string, unknown>): void => {
     mkdirSync(join(repo, name, '1'), { recursive: true });
     symlinkSync(CLS, join(repo, name, '1', 'model.onnx'));
-    writeFileSync(join(repo, name, 'config.json'), JSON.stringify({ max_batch_size: 4, inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] }], device: { kind: 'gpu', ...device } }));
+    writeFileSync(
+      join(repo, name, 'config.json'),
+      JSON.stringify({ max_batch_size: 4, inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] }], device: { kind: 'gpu', ...device } }),
+    );
   };
   const get = async (path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
     const r = await fetch(`${gw.url}${path}`);
@@ -53,7 +56,9 @@ describe('GPU models in the gateway', () => {
           SCHEDULER_NODE_NAME: `gpugw-${process.pid}`,
           SCHEDULER_DISCOVER_GPUS: 'false',
           SCHEDULER_DISCOVER_CPU: 'false',
-          SCHEDULER_DECLARED_DEVICES: JSON.stringify([0, 1, 2].map((i) => ({ kind: 'gpu', index: i, uuid: `GPU-sim-${i}`, name: 'Simulated GPU', memoryMiB: GPU_MIB }))),
+          SCHEDULER_DECLARED_DEVICES: JSON.stringify(
+            [0, 1, 2].map((i) => ({ kind: 'gpu', index: i, uuid: `GPU-sim-${i}`, name: 'Simulated GPU', memoryMiB: GPU_MIB })),
+          ),
           TANDEM_SIMULATED_GPU: 'true',
         }),
       ),
@@ -68,13 +73,25 @@ describe('GPU models in the gateway', () => {
   });
 
   it('a GPU model no GPU can hold fails its load: reason in readiness, metadata, index and log', async () => {
-    const why = 'toobig v1 needs a GPU (device.kind "gpu") and no GPU allocation is available on this node with 20000 MiB free; set device.fallback "cpu" in its config.json to serve it on the CPU instead';
+    const why =
+      'toobig v1 needs a GPU (device.kind "gpu") and no GPU allocation is available on this node with 20000 MiB free; set device.fallback "cpu" in its config.json to serve it on the CPU instead';
     expect(await get('/v2/models/toobig/ready')).toEqual({ status: 400, body: { name: 'toobig', ready: false, reason: why } });
     const meta = await get('/v2/models/toobig');
     expect(meta.status).toBe(503);
     expect(meta.body.error).toContain(why);
-    const index = (await (await fetch(`${gw.url}/v2/repository/index`, { method: 'POST' })).json()) as { name: string; state: string; reason: string; device?: unknown }[];
-    expect(index.find((e) => e.name === 'toobig')).toEqual({ name: 'toobig', version: '1', state: 'UNAVAILABLE', reason: why, device: { kind: 'gpu', memory_mib: 20_000, memory_source: 'declared' } });
+    const index = (await (await fetch(`${gw.url}/v2/repository/index`, { method: 'POST' })).json()) as {
+      name: string;
+      state: string;
+      reason: string;
+      device?: unknown;
+    }[];
+    expect(index.find((e) => e.name === 'toobig')).toEqual({
+      name: 'toobig',
+      version: '1',
+      state: 'UNAVAILABLE',
+      reason: why,
+      device: { kind: 'gpu', memory_mib: 20_000, memory_source: 'declared' },
+    });
     expect(lines.filter((l) => l.level === 50 && l.context === 'InferenceService').map((l) => l.msg)).toContain(`model toobig/1 failed to load: ${why}`);
   });
 
@@ -91,8 +108,12 @@ describe('GPU models in the gateway', () => {
   it('a model whose session needs more than its allocation holds fails with CUDA out of memory, and gives the allocation back', async () => {
     const ready = await get('/v2/models/oom/ready');
     expect(ready.status).toBe(400);
-    expect(String(ready.body.reason)).toMatch(/CUDA failure 2: out of memory ; GPU=\d ; hostname=simulated ; .*the session needs 258 MiB, the allocation holds 100 MiB/);
-    const allocs = ((await (await fetch(`${gw.url}/admin/api/allocations`)).json()) as { allocations: { holder: string; memoryMiB: number; deviceId: string }[] }).allocations;
+    expect(String(ready.body.reason)).toMatch(
+      /CUDA failure 2: out of memory ; GPU=\d ; hostname=simulated ; .*the session needs 258 MiB, the allocation holds 100 MiB/,
+    );
+    const allocs = (
+      (await (await fetch(`${gw.url}/admin/api/allocations`)).json()) as { allocations: { holder: string; memoryMiB: number; deviceId: string }[] }
+    ).allocations;
     expect(allocs.filter((a) => a.holder.includes('replica:oom:'))).toEqual([]);
     expect(allocs.filter((a) => a.holder.includes('replica:toobig'))).toEqual([]);
   });

@@ -73,10 +73,19 @@ describe('hybrid co-location on simulated GPUs: batch borrows an idle GPU, onlin
     );
     // Only GPU 1 stays schedulable (the MIG instances and the other whole GPUs are drained).
     const all = ((await (await fetch(`${gw.url}/admin/api/devices?kind=gpu`)).json()) as { devices: DeviceView[] }).devices.filter((d) => d.node === node);
-    expect(all.map((d) => d.id).sort()).toEqual([...['gpu0-mig0', 'gpu0-mig1', 'gpu0-mig2'], ...[1, 2, 3, 4, 5, 6, 7].map((i) => `gpu${i}`)].map((l) => `${node}/${l}`).sort());
+    expect(all.map((d) => d.id).sort()).toEqual(
+      [...['gpu0-mig0', 'gpu0-mig1', 'gpu0-mig2'], ...[1, 2, 3, 4, 5, 6, 7].map((i) => `gpu${i}`)].map((l) => `${node}/${l}`).sort(),
+    );
     for (const d of all) if (d.id !== `${node}/gpu1`) expect((await fetch(`${gw.url}/admin/api/devices/${d.id}/drain`, { method: 'POST' })).status).toBe(200);
     batch = await startTestBatch(
-      batchEnv(db.url, prefix, { ...shared, MODEL_REPOSITORY: repo, BATCH_DEVICE_KIND: 'gpu', BATCH_INFER_THREADS: '1', BATCH_GPU_MEMORY_MIB: String(BATCH_UNIT_MIB), BATCH_CONCURRENCY: '1' }),
+      batchEnv(db.url, prefix, {
+        ...shared,
+        MODEL_REPOSITORY: repo,
+        BATCH_DEVICE_KIND: 'gpu',
+        BATCH_INFER_THREADS: '1',
+        BATCH_GPU_MEMORY_MIB: String(BATCH_UNIT_MIB),
+        BATCH_CONCURRENCY: '1',
+      }),
     );
   });
 
@@ -123,8 +132,14 @@ describe('hybrid co-location on simulated GPUs: batch borrows an idle GPU, onlin
       // The replica runs on exactly the allocated device and its memory figure is the declared one.
       const meta = (await (await fetch(`${gw.url}/v2/models/burn`)).json()) as { device?: unknown };
       expect(meta.device).toEqual({ kind: 'gpu', memory_mib: REPLICA_MIB, memory_source: 'declared' });
-      const allocs = ((await (await fetch(`${gw.url}/admin/api/allocations`)).json()) as { allocations: { kind: string; deviceId: string; memoryMiB: number; holder: string }[] }).allocations;
-      expect(allocs.filter((a) => a.kind === 'online')).toMatchObject([{ deviceId: `${node}/gpu1`, memoryMiB: REPLICA_MIB, holder: expect.stringMatching(/replica:burn:1$/) }]);
+      const allocs = (
+        (await (await fetch(`${gw.url}/admin/api/allocations`)).json()) as {
+          allocations: { kind: string; deviceId: string; memoryMiB: number; holder: string }[];
+        }
+      ).allocations;
+      expect(allocs.filter((a) => a.kind === 'online')).toMatchObject([
+        { deviceId: `${node}/gpu1`, memoryMiB: REPLICA_MIB, holder: expect.stringMatching(/replica:burn:1$/) },
+      ]);
       const replicas = gw.app.get(InferenceService).engine.instance('burn').pool.list();
       expect(replicas.map((r) => r.lease.placement)).toEqual([{ kind: 'cuda', deviceId: 1, uuid: dev.gpuUuid, memoryMiB: REPLICA_MIB }]);
 

@@ -28,7 +28,10 @@ describe('device memory per process (nvidia-smi --query-compute-apps)', () => {
       return name;
     };
     const [a, b] = await Promise.all([measureDeviceMemory(meter, 'GPU-a', load('a', 300)), measureDeviceMemory(meter, 'GPU-a', load('b', 700))]);
-    expect([a, b]).toEqual([{ value: 'a', memoryMiB: 300 }, { value: 'b', memoryMiB: 700 }]);
+    expect([a, b]).toEqual([
+      { value: 'a', memoryMiB: 300 },
+      { value: 'b', memoryMiB: 700 },
+    ]);
     expect(order).toEqual(['a start', 'a end', 'b start', 'b end']);
     expect(await measureDeviceMemory(meter, 'GPU-other', load('c', 100))).toEqual({ value: 'c', memoryMiB: undefined });
   });

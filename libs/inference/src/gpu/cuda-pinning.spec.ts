@@ -11,7 +11,10 @@ describe('CUDA pinning: allocation → what CUDA sees', () => {
       deviceId: 0,
       env: { CUDA_DEVICE_ORDER: 'PCI_BUS_ID', CUDA_VISIBLE_DEVICES: 'MIG-4c5b9b5e-46f4-5c1b-9b53-2c1f0d2a3e11' },
     });
-    expect(cudaBinding(gpu(5, 'GPU-sim-5'), { kind: 'own-process' })).toEqual({ deviceId: 0, env: { CUDA_DEVICE_ORDER: 'PCI_BUS_ID', CUDA_VISIBLE_DEVICES: 'GPU-sim-5' } });
+    expect(cudaBinding(gpu(5, 'GPU-sim-5'), { kind: 'own-process' })).toEqual({
+      deviceId: 0,
+      env: { CUDA_DEVICE_ORDER: 'PCI_BUS_ID', CUDA_VISIBLE_DEVICES: 'GPU-sim-5' },
+    });
     expect(cudaBinding(gpu(5, null), { kind: 'own-process' })).toEqual({ deviceId: 0, env: { CUDA_DEVICE_ORDER: 'PCI_BUS_ID', CUDA_VISIBLE_DEVICES: '5' } });
   });
 
@@ -19,7 +22,9 @@ describe('CUDA pinning: allocation → what CUDA sees', () => {
     expect(cudaBinding(gpu(3, 'GPU-sim-3'), { kind: 'shared' })).toEqual({ deviceId: 3, env: { CUDA_DEVICE_ORDER: 'PCI_BUS_ID' } });
     expect(cudaBinding(gpu(3, 'GPU-sim-3'), { kind: 'shared', visibleDevices: 'GPU-sim-6,GPU-sim-3' }).deviceId).toBe(1);
     expect(cudaBinding(gpu(6, null), { kind: 'shared', visibleDevices: '2, 6' }).deviceId).toBe(1);
-    expect(() => cudaBinding(gpu(4, 'GPU-sim-4'), { kind: 'shared', visibleDevices: 'GPU-sim-3' })).toThrow('GPU-sim-4 is not visible to this process (CUDA_VISIBLE_DEVICES=GPU-sim-3)');
+    expect(() => cudaBinding(gpu(4, 'GPU-sim-4'), { kind: 'shared', visibleDevices: 'GPU-sim-3' })).toThrow(
+      'GPU-sim-4 is not visible to this process (CUDA_VISIBLE_DEVICES=GPU-sim-3)',
+    );
   });
 
   it('refuses a MIG instance in a process that sees more than it (CUDA enumerates one MIG instance per process)', () => {

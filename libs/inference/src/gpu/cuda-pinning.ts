@@ -35,15 +35,20 @@ export function cudaBinding(placement: CudaPlacement, scope: CudaScope): CudaBin
     return { deviceId: 0, env: { CUDA_DEVICE_ORDER, CUDA_VISIBLE_DEVICES: placement.uuid ?? String(placement.deviceId) } };
   }
   const env = { CUDA_DEVICE_ORDER };
-  const visible = scope.visibleDevices?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const visible = scope.visibleDevices
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const name = placement.uuid ?? `GPU ${placement.deviceId}`;
   if (visible === undefined) {
-    if (isMig(placement.uuid)) throw new Error(`MIG instance ${name} needs a process of its own (CUDA_VISIBLE_DEVICES=${placement.uuid}); this process sees every GPU`);
+    if (isMig(placement.uuid))
+      throw new Error(`MIG instance ${name} needs a process of its own (CUDA_VISIBLE_DEVICES=${placement.uuid}); this process sees every GPU`);
     return { deviceId: placement.deviceId, env };
   }
   const at = visible.findIndex((v) => v === placement.uuid || v === String(placement.deviceId));
   if (at < 0) throw new Error(`${name} is not visible to this process (CUDA_VISIBLE_DEVICES=${scope.visibleDevices})`);
-  if (isMig(placement.uuid) && visible.length > 1) throw new Error(`MIG instance ${name} must be this process's only visible device (CUDA_VISIBLE_DEVICES=${scope.visibleDevices})`);
+  if (isMig(placement.uuid) && visible.length > 1)
+    throw new Error(`MIG instance ${name} must be this process's only visible device (CUDA_VISIBLE_DEVICES=${scope.visibleDevices})`);
   return { deviceId: at, env };
 }
 

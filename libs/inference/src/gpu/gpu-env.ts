@@ -17,7 +17,12 @@ export const gpuEnvSchema = {
   CUDA_VISIBLE_DEVICES: z.string().optional(),
 };
 
-type GpuEnv = { TANDEM_SIMULATED_GPU: boolean; TANDEM_SIMULATED_GPU_MS_PER_BATCH: number; TANDEM_SIMULATED_GPU_BASE_MIB: number; CUDA_VISIBLE_DEVICES?: string | undefined };
+type GpuEnv = {
+  TANDEM_SIMULATED_GPU: boolean;
+  TANDEM_SIMULATED_GPU_MS_PER_BATCH: number;
+  TANDEM_SIMULATED_GPU_BASE_MIB: number;
+  CUDA_VISIBLE_DEVICES?: string | undefined;
+};
 
 export function toGpuProcessSettings(e: GpuEnv): GpuProcessSettings {
   return {

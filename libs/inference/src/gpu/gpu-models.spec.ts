@@ -61,9 +61,15 @@ describe('GPU models on the engine', () => {
   it('fails the load of a GPU model when no GPU can be allocated, with the reason in state, index and readiness; holds nothing', async () => {
     const cap = new Recording(new LocalCapacityProvider({ cpuThreads: 2 }));
     const e = engine(cap);
-    await expect(e.load('plain')).rejects.toThrow('plain v1 needs a GPU (device.kind "gpu") and no GPU allocation is available on this node; set device.fallback "cpu" in its config.json to serve it on the CPU instead');
+    await expect(e.load('plain')).rejects.toThrow(
+      'plain v1 needs a GPU (device.kind "gpu") and no GPU allocation is available on this node; set device.fallback "cpu" in its config.json to serve it on the CPU instead',
+    );
     expect(e.states()).toEqual([{ model: 'plain', version: '1', state: 'failed', error: expect.stringMatching(/needs a GPU/) }]);
-    expect(e.index().find((x) => x.name === 'plain')).toMatchObject({ state: 'UNAVAILABLE', reason: expect.stringMatching(/no GPU allocation is available/), device: { kind: 'gpu', memory_mib: null } });
+    expect(e.index().find((x) => x.name === 'plain')).toMatchObject({
+      state: 'UNAVAILABLE',
+      reason: expect.stringMatching(/no GPU allocation is available/),
+      device: { kind: 'gpu', memory_mib: null },
+    });
     expect(e.readiness('plain')).toEqual({ ready: false, reason: expect.stringMatching(/needs a GPU/) });
     expect(() => e.metadata('plain')).toThrow(/failed to load: plain v1 needs a GPU/);
     expect(cap.asked.map((r) => r.device.kind)).toEqual(['gpu']);
@@ -97,7 +103,9 @@ describe('GPU models on the engine', () => {
     configureGpuProcess({ simulated: { msPerBatch: 1, baseMiB: 256 } });
     const cap = new Recording(new LocalCapacityProvider({ cpuThreads: 2, gpuDeviceIds: [1] }));
     const e = engine(cap);
-    await expect(e.load('small')).rejects.toThrow(/CUDA failure 2: out of memory ; GPU=1 ; .*expr=cudaMalloc\(\(void\*\*\)&p, size\);.*the session needs 258 MiB, the allocation holds 100 MiB/);
+    await expect(e.load('small')).rejects.toThrow(
+      /CUDA failure 2: out of memory ; GPU=1 ; .*expr=cudaMalloc\(\(void\*\*\)&p, size\);.*the session needs 258 MiB, the allocation holds 100 MiB/,
+    );
     expect(cap.asked[0]!.device).toEqual({ kind: 'gpu', threadsPerReplica: 1, memoryMiB: 100 });
     expect(cap.held).toBe(0);
   });
@@ -126,7 +134,10 @@ describe('GPU models on the engine', () => {
     ]);
 
     // Real outputs from the CPU run; each batch takes at least the simulated time.
-    const r = await e.infer({ model: 'plain', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192).fill(0.5) }] });
+    const r = await e.infer({
+      model: 'plain',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192).fill(0.5) }],
+    });
     const p = Array.from(r.outputs[0]!.data as Float32Array);
     expect(p).toHaveLength(2);
     expect(p[0]! + p[1]!).toBeCloseTo(1, 5);
