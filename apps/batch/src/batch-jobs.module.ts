@@ -22,7 +22,7 @@ import { USER_CODE, type UserCode } from './user-tasks/user-code';
 import { ChunkRunner, TASK_LOGGER } from './worker/chunk-runner.service';
 import { ChunkWorkerService } from './worker/chunk-worker.service';
 import { batchCapacityProviders } from './worker/batch-capacity.providers';
-import { DataSource } from 'typeorm';
+import { Pool } from 'pg';
 import { BlobStores } from '@tandem/persistence';
 import { FileRepository } from './files/file.repository';
 import { FileBatchRepository } from './file-batches/file-batch.repository';
@@ -65,7 +65,7 @@ export class BatchJobsModule {
       { provide: INFER_TASK, useClass: InferTask },
       ...batchCapacityProviders(cfg),
       // Batches over files (issue 15): every role reads blobs and sweeps expiry/lost finalize jobs.
-      { provide: BlobStores, inject: [DataSource], useFactory: (ds: DataSource) => BlobStores.create(ds, { kind: cfg.files.blobStore, dir: cfg.files.blobDir }) },
+      { provide: BlobStores, inject: [Pool], useFactory: (pool: Pool) => BlobStores.create(pool, { kind: cfg.files.blobStore, dir: cfg.files.blobDir }) },
       FileBatchRepository,
       FileBatchSweeper,
       UsageRepository,

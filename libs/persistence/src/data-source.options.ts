@@ -1,12 +1,18 @@
+import type { PoolConfig } from 'pg';
 import type { DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../../migrations';
 import { ENTITIES } from './entities';
 
 export interface DataSourceParams {
   url: string;
-  /** Pool size for this process. */
+  /** Pool size for this process (the DataSource's pool; the raw pg pool gets as many). */
   poolSize?: number;
   applicationName?: string;
+}
+
+/** node-postgres settings shared by the DataSource's pool and this process's raw pool (createPgPool). */
+export function pgPoolConfig(p: DataSourceParams): PoolConfig {
+  return { max: p.poolSize ?? 10, application_name: p.applicationName ?? 'tandem', connectionTimeoutMillis: 5_000 };
 }
 
 export function buildDataSourceOptions(p: DataSourceParams): DataSourceOptions {
@@ -19,6 +25,6 @@ export function buildDataSourceOptions(p: DataSourceParams): DataSourceOptions {
     migrationsTransactionMode: 'each',
     synchronize: false,
     logging: ['error'],
-    extra: { max: p.poolSize ?? 10, application_name: p.applicationName ?? 'tandem', connectionTimeoutMillis: 5_000 },
+    extra: pgPoolConfig(p),
   };
 }

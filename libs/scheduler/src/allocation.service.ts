@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { DomainException, ErrorCode } from '@tandem/shared';
 import type { RevocationListener } from './events/revocation.listener';
 import type { InventoryRepository } from './ledger/inventory.repository';
-import type { CandidateDevice, LedgerRepository, NewAllocation, RevokedRow } from './ledger/ledger.repository';
+import type { LedgerRepository } from './ledger/ledger.repository';
+import type { CandidateDevice, NewAllocation, RevokedRow } from './ledger/rows';
 import { choose, emptyUsage, fitOnDevice, summarize } from './ledger/placement';
 import { Lease } from './lease/lease';
 import type { LeaseKeeper } from './lease/lease-keeper';
@@ -224,7 +225,7 @@ export class AllocationService {
       return {
         allocationId: r.id,
         deviceId: d.id,
-        node: d.node,
+        node: d.nodeName,
         kind: d.kind,
         source: d.source,
         share: r.shareMilli / MILLI,

@@ -1,4 +1,5 @@
 import { DynamicModule, Global, Inject, Injectable, Module, OnModuleInit, BeforeApplicationShutdown } from '@nestjs/common';
+import { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import { AllocationService } from './allocation.service';
 import { SchedulerCapacityProvider } from './capacity-provider';
@@ -44,8 +45,8 @@ export class SchedulerModule {
         { provide: SCHEDULER_OPTIONS, useValue: p.options },
         {
           provide: Scheduler,
-          inject: [DataSource],
-          useFactory: (ds: DataSource) => new Scheduler(ds, p.options, { logger: p.logger, probe: p.probe }),
+          inject: [DataSource, Pool],
+          useFactory: (ds: DataSource, pool: Pool) => new Scheduler(ds, p.options, { logger: p.logger, probe: p.probe, pool }),
         },
         { provide: AllocationService, ...from((s) => s.allocations) },
         { provide: DeviceLedgerService, ...from((s) => s.ledger) },

@@ -1,5 +1,6 @@
+import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
-import { AuditLogRepository } from '@tandem/persistence';
+import { AuditLogRepository, createPgPool } from '@tandem/persistence';
 import { AllocationService } from './allocation.service';
 import { SchedulerCapacityProvider } from './capacity-provider';
 import { DeviceLedgerService } from './device-ledger.service';
@@ -17,8 +18,13 @@ import type { SchedulerOptions } from './scheduler.options';
 export interface SchedulerDeps {
   probe?: GpuProbe;
   logger?: SchedulerLogger;
-  /** For the LISTEN connection; default the DataSource's url. */
+  /** For the LISTEN connection (and an own pool); default the DataSource's url. */
   databaseUrl?: string;
+  /**
+   * The process's node-postgres pool for the ledger (PersistenceModule's `Pool`). Without one the
+   * scheduler opens a small pool of its own on the database url and closes it in `stop()`.
+   */
+  pool?: Pool;
 }
 
 /**
@@ -38,6 +44,7 @@ export class Scheduler {
   readonly reaper: Reaper;
   readonly capacity: SchedulerCapacityProvider;
   private started = false;
+  private readonly ownPool: Pool | null;
 
   constructor(
     ds: DataSource,
@@ -47,7 +54,8 @@ export class Scheduler {
     const logger = deps.logger ?? silentLogger;
     const url = deps.databaseUrl ?? (ds.options as { url?: string }).url;
     if (!url) throw new Error('scheduler: no database url for LISTEN');
-    this.ledgerRepo = new LedgerRepository(ds);
+    this.ownPool = deps.pool ? null : createPgPool({ url, poolSize: 4, applicationName: 'tandem-scheduler' });
+    this.ledgerRepo = new LedgerRepository(deps.pool ?? this.ownPool!);
     this.inventoryRepo = new InventoryRepository(ds);
     this.listener = new RevocationListener(url, logger);
     this.keeper = new LeaseKeeper(this.ledgerRepo, this.listener, options, logger);
@@ -70,12 +78,14 @@ export class Scheduler {
 
   /** Releases this process's leases, leaves the cluster, closes LISTEN. */
   async stop(): Promise<void> {
-    if (!this.started) return;
-    this.started = false;
-    this.reaper.stop();
-    this.keeper.stop();
-    await this.allocations.releaseAll();
-    if (this.options.agentEnabled) await this.agent.stop();
-    await this.listener.stop();
+    if (this.started) {
+      this.started = false;
+      this.reaper.stop();
+      this.keeper.stop();
+      await this.allocations.releaseAll();
+      if (this.options.agentEnabled) await this.agent.stop();
+      await this.listener.stop();
+    }
+    if (this.ownPool && !this.ownPool.ended) await this.ownPool.end();
   }
 }

@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { Pool } from 'pg';
 import { BlobStores } from '@tandem/persistence';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import { FileRetentionService } from './file-retention.service';
@@ -11,7 +11,7 @@ import { FilesController } from './files.controller';
 /**
  * The Files API (issue 15): `/v1/files` over a blob store (Postgres large objects by default,
  * or a local directory), and the retention sweeper. Registered for the API roles (api|all);
- * expects the global DataSource.
+ * expects PersistenceModule (its DataSource and pg Pool).
  */
 @Module({})
 export class FilesModule {
@@ -23,8 +23,8 @@ export class FilesModule {
         { provide: BATCH_CONFIG, useValue: cfg },
         {
           provide: BlobStores,
-          inject: [DataSource],
-          useFactory: (ds: DataSource) => BlobStores.create(ds, { kind: cfg.files.blobStore, dir: cfg.files.blobDir }),
+          inject: [Pool],
+          useFactory: (pool: Pool) => BlobStores.create(pool, { kind: cfg.files.blobStore, dir: cfg.files.blobDir }),
         },
         FileRepository,
         FileService,

@@ -1,8 +1,7 @@
-import type { DataSource } from 'typeorm';
 import { DomainException } from '@tandem/shared';
 import type { BlobStore, BlobStoreKind } from './blob-store';
 import { DiskBlobStore } from './disk-blob-store';
-import { PostgresBlobStore } from './postgres-blob-store';
+import { PostgresBlobStore, type PgPool } from './postgres-blob-store';
 
 export interface BlobStoreOptions {
   /** Where new blobs go. */
@@ -26,8 +25,9 @@ export class BlobStores {
     this.primary = p;
   }
 
-  static create(ds: DataSource, opts: BlobStoreOptions): BlobStores {
-    const postgres = PostgresBlobStore.fromDataSource(ds);
+  /** `pool`: the process's node-postgres pool (PersistenceModule's `Pool`). */
+  static create(pool: PgPool, opts: BlobStoreOptions): BlobStores {
+    const postgres = new PostgresBlobStore(pool);
     return new BlobStores(opts.dir === null ? { postgres } : { postgres, disk: new DiskBlobStore(opts.dir) }, opts.kind);
   }
 

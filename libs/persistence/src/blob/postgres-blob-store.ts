@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Pool, PoolClient } from 'pg';
-import type { DataSource } from 'typeorm';
 import { DomainException, ErrorCode } from '@tandem/shared';
 import { assertBlobKey, coalesce, resolveRange, type BlobInfo, type BlobStore, type ByteRange } from './blob-store';
 
@@ -10,7 +9,7 @@ const INV_WRITE = 0x20000;
 const WRITE_CHUNK = 1024 * 1024;
 const READ_CHUNK = 512 * 1024;
 
-/** What the store needs from node-postgres: the DataSource's own pool (its size and settings). */
+/** What the store needs from node-postgres: the process's pool (PersistenceModule's `Pool`, see createPgPool). */
 export type PgPool = Pick<Pool, 'connect' | 'query'>;
 
 const UNIQUE_VIOLATION = '23505';
@@ -30,13 +29,6 @@ export class PostgresBlobStore implements BlobStore {
   readonly kind = 'postgres' as const;
 
   constructor(private readonly pool: PgPool) {}
-
-  /** The DataSource's node-postgres pool (TypeORM's Postgres driver keeps it as `master`). */
-  static fromDataSource(ds: DataSource): PostgresBlobStore {
-    const pool = (ds.driver as unknown as { master?: PgPool }).master;
-    if (!pool) throw new Error('PostgresBlobStore needs an initialized Postgres DataSource');
-    return new PostgresBlobStore(pool);
-  }
 
   async put(key: string, data: AsyncIterable<Uint8Array>): Promise<BlobInfo> {
     assertBlobKey(key);

@@ -8,6 +8,7 @@ import { SchedulerNodeEntity, type SchedulerNodeStatus } from './scheduler-node.
 import { SchedulerDeviceEntity, type SchedulerDeviceKind, type SchedulerDeviceSource } from './scheduler-device.entity';
 import { SchedulerAllocationEntity, type SchedulerAllocationKind, type SchedulerAllocationState } from './scheduler-allocation.entity';
 
+export { selectColumns, type ColumnKey } from './entity-columns';
 export { AuditLogEntity, ApiKeyEntity, type ApiKeyScope };
 export { BatchEntity, BatchChunkEntity, type BatchKind, type BatchState, type BatchChunkState };
 export { BatchFileEntity, type BatchFileStatus };

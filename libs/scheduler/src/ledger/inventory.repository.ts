@@ -1,7 +1,8 @@
 import { DataSource, type EntityManager } from 'typeorm';
 import type { DiscoveredDevice } from '../inventory/device-discovery';
-import type { DeviceIdentity, DeviceKind, DeviceView, NodeStatus, NodeView } from '../scheduler.types';
-import { iso, rows } from './sql';
+import type { DeviceKind, DeviceView, NodeView } from '../scheduler.types';
+import { deviceColumns, NODE_COLUMNS, PARTITION_COLUMNS, toDeviceView, toNodeView, type DeviceUsageRow, type NodeRow, type PartitionRow } from './rows';
+import { rows } from './sql';
 
 export interface NodeRegistration {
   name: string;
@@ -14,29 +15,8 @@ export interface NodeRegistration {
   defaultPartition: { onlineMilli: number; batchMilli: number; batchMayBorrow: boolean };
 }
 
-interface DeviceRow extends Omit<DeviceIdentity, 'computeFraction'> {
-  id: string;
-  computeMilli: number | null;
-  node: string;
-  nodeStatus: NodeStatus;
-  drained: boolean;
-  onlineMilli: number;
-  batchMilli: number;
-  batchMayBorrow: boolean;
-  usedOnline: number;
-  usedBatch: number;
-  usedBorrowed: number;
-  pendingOnline: number;
-  usedMem: number;
-  allocations: number;
-}
-
 const DEVICE_SELECT = `
-  SELECT d.id, d.node_name AS node, n.status AS "nodeStatus", d.local_id AS "localId", d.kind, d.source, d.model,
-         d.gpu_index AS "gpuIndex", d.gpu_uuid AS "gpuUuid", d.mig_mode AS "migMode", d.parent_gpu_uuid AS "parentGpuUuid",
-         d.mig_profile AS "migProfile", d.mig_device_index AS "migDeviceIndex", d.compute_milli AS "computeMilli",
-         d.cores, d.memory_mib AS "memoryMiB",
-         d.drained, d.online_milli AS "onlineMilli", d.batch_milli AS "batchMilli", d.batch_may_borrow AS "batchMayBorrow",
+  SELECT ${deviceColumns('d')}, n.status AS "nodeStatus",
          coalesce(sum(a.share_milli) FILTER (WHERE a.kind = 'online' AND a.state <> 'pending'), 0)::int AS "usedOnline",
          coalesce(sum(a.share_milli) FILTER (WHERE a.kind = 'batch'), 0)::int AS "usedBatch",
          coalesce(sum(a.share_milli) FILTER (WHERE a.kind = 'batch' AND a.borrowed), 0)::int AS "usedBorrowed",
@@ -46,48 +26,6 @@ const DEVICE_SELECT = `
     FROM sched_device d
     JOIN sched_node n ON n.name = d.node_name
     LEFT JOIN sched_allocation a ON a.device_id = d.id`;
-
-function toDeviceView(r: DeviceRow): DeviceView {
-  return {
-    id: r.id,
-    node: r.node,
-    nodeStatus: r.nodeStatus,
-    localId: r.localId,
-    kind: r.kind,
-    source: r.source,
-    model: r.model,
-    gpuIndex: r.gpuIndex,
-    gpuUuid: r.gpuUuid,
-    migMode: r.migMode,
-    parentGpuUuid: r.parentGpuUuid,
-    migProfile: r.migProfile,
-    migDeviceIndex: r.migDeviceIndex,
-    computeFraction: r.computeMilli === null ? null : r.computeMilli / 1000,
-    cores: r.cores,
-    memoryMiB: r.memoryMiB,
-    drained: r.drained,
-    partition: { deviceId: r.id, online: r.onlineMilli / 1000, batch: r.batchMilli / 1000, batchMayBorrow: r.batchMayBorrow },
-    used: {
-      online: r.usedOnline / 1000,
-      batch: r.usedBatch / 1000,
-      borrowed: r.usedBorrowed / 1000,
-      pendingOnline: r.pendingOnline / 1000,
-      memoryMiB: r.usedMem,
-      memoryFreeMiB: Math.max(0, r.memoryMiB - r.usedMem),
-      allocations: r.allocations,
-    },
-  };
-}
-
-interface NodeRow {
-  name: string;
-  status: NodeStatus;
-  hostname: string;
-  pid: number | null;
-  registeredAt: Date;
-  lastHeartbeatAt: Date;
-  info: Record<string, unknown>;
-}
 
 /** Nodes, devices and partitions. */
 export class InventoryRepository {
@@ -164,16 +102,12 @@ export class InventoryRepository {
   }
 
   async listNodes(): Promise<NodeView[]> {
-    const r = await rows<NodeRow>(
-      this.ds.manager,
-      `SELECT name, status, hostname, pid, registered_at AS "registeredAt", last_heartbeat_at AS "lastHeartbeatAt", info
-         FROM sched_node ORDER BY name`,
-    );
-    return r.map((n) => ({ ...n, registeredAt: iso(n.registeredAt)!, lastHeartbeatAt: iso(n.lastHeartbeatAt)! }));
+    const r = await rows<NodeRow>(this.ds.manager, `SELECT ${NODE_COLUMNS} FROM sched_node ORDER BY name`);
+    return r.map(toNodeView);
   }
 
   async listDevices(f: { node?: string; kind?: DeviceKind } = {}): Promise<DeviceView[]> {
-    const r = await rows<DeviceRow>(
+    const r = await rows<DeviceUsageRow>(
       this.ds.manager,
       `${DEVICE_SELECT}
         WHERE ($1::text IS NULL OR d.node_name = $1) AND ($2::text IS NULL OR d.kind = $2)
@@ -184,18 +118,13 @@ export class InventoryRepository {
   }
 
   async getDevice(id: string, em: EntityManager = this.ds.manager): Promise<DeviceView | null> {
-    const r = await rows<DeviceRow>(em, `${DEVICE_SELECT} WHERE d.id = $1 GROUP BY d.id, n.status`, [id]);
+    const r = await rows<DeviceUsageRow>(em, `${DEVICE_SELECT} WHERE d.id = $1 GROUP BY d.id, n.status`, [id]);
     return r[0] ? toDeviceView(r[0]) : null;
   }
 
   /** Locks one device row for an admin change; null when it does not exist. */
-  async lockDevice(em: EntityManager, id: string): Promise<{ onlineMilli: number; batchMilli: number; batchMayBorrow: boolean; drained: boolean } | null> {
-    const r = await rows<{ onlineMilli: number; batchMilli: number; batchMayBorrow: boolean; drained: boolean }>(
-      em,
-      `SELECT online_milli AS "onlineMilli", batch_milli AS "batchMilli", batch_may_borrow AS "batchMayBorrow", drained
-         FROM sched_device WHERE id = $1 FOR UPDATE`,
-      [id],
-    );
+  async lockDevice(em: EntityManager, id: string): Promise<PartitionRow | null> {
+    const r = await rows<PartitionRow>(em, `SELECT ${PARTITION_COLUMNS} FROM sched_device WHERE id = $1 FOR UPDATE`, [id]);
     return r[0] ?? null;
   }
 

@@ -1,89 +1,21 @@
 import type { Pool } from 'pg';
-import { DataSource } from 'typeorm';
-import type { AllocationKind, AllocationView, DeviceKind, DeviceSource } from '../scheduler.types';
+import type { AllocationKind, AllocationView } from '../scheduler.types';
 import type { LedgerAllocation, LedgerDevice } from './placement';
 import { PlacementTx } from './placement.tx';
-import { clientSql, iso, managerSql, pgPoolOf, SCHEDULER_CHANNEL, type Sql } from './sql';
+import {
+  ALLOCATION_COLUMNS,
+  ledgerAllocationColumns,
+  ledgerDeviceColumns,
+  toAllocationView,
+  toLedgerAllocation,
+  type AllocationRow,
+  type LedgerAllocationRow,
+  type ReleasedRow,
+} from './rows';
+import { clientSql, SCHEDULER_CHANNEL, type Sql } from './sql';
 
-export interface CandidateDevice extends LedgerDevice {
-  node: string;
-  kind: DeviceKind;
-  source: DeviceSource;
-  cores: number | null;
-  gpuIndex: number | null;
-  gpuUuid: string | null;
-}
-
-export interface CandidateFilter {
-  deviceKind?: DeviceKind;
-  nodes?: string[];
-  devices?: string[];
-}
-
-export interface NewAllocation {
-  id: string;
-  groupId: string;
-  deviceId: string;
-  kind: AllocationKind;
-  state: 'pending' | 'active';
-  shareMilli: number;
-  memoryMiB: number;
-  borrowed: boolean;
-}
-
-export interface RevokedRow {
-  id: string;
-  groupId: string;
-  deviceId: string;
-  holder: string;
-  deadline: Date;
-}
-
-export interface ReleasedRow {
-  id: string;
-  groupId: string;
-  deviceId: string;
-  holder: string;
-  kind: AllocationKind;
-}
-
-const ALLOC_COLS = `id, group_id AS "groupId", device_id AS "deviceId", kind, state, share_milli AS "shareMilli",
-  memory_mib AS "memoryMiB", borrowed, holder, holder_node AS "holderNode", lease_expires_at AS "leaseExpiresAt",
-  revoke_deadline AS "revokeDeadline", created_at AS "createdAt"`;
-
-interface AllocRow {
-  id: string;
-  groupId: string;
-  deviceId: string;
-  kind: AllocationKind;
-  state: 'pending' | 'active' | 'revoking';
-  shareMilli: number;
-  memoryMiB: number;
-  borrowed: boolean;
-  holder: string;
-  holderNode: string | null;
-  leaseExpiresAt: Date;
-  revokeDeadline: Date | null;
-  createdAt: Date;
-}
-
-export function toAllocationView(r: AllocRow): AllocationView {
-  return {
-    id: r.id,
-    groupId: r.groupId,
-    deviceId: r.deviceId,
-    kind: r.kind,
-    state: r.state,
-    share: r.shareMilli / 1000,
-    memoryMiB: r.memoryMiB,
-    borrowed: r.borrowed,
-    holder: r.holder,
-    holderNode: r.holderNode,
-    leaseExpiresAt: iso(r.leaseExpiresAt)!,
-    revokeDeadline: iso(r.revokeDeadline),
-    createdAt: iso(r.createdAt)!,
-  };
-}
+const LEDGER_DEVICE = ledgerDeviceColumns();
+const LEDGER_ALLOCATION = ledgerAllocationColumns();
 
 /** Queries of the (rare) activation transaction: a pending online share waiting for revoked ones. */
 export class LedgerTx {
@@ -91,22 +23,13 @@ export class LedgerTx {
 
   /** Locks the given devices (id order). */
   async lockDevices(ids: string[]): Promise<LedgerDevice[]> {
-    return this.sql<LedgerDevice>(
-      `SELECT id, memory_mib AS "memoryMiB", online_milli AS "onlineMilli", batch_milli AS "batchMilli", batch_may_borrow AS "batchMayBorrow"
-         FROM sched_device WHERE id = ANY($1) ORDER BY id FOR UPDATE`,
-      [ids],
-    );
+    return this.sql<LedgerDevice>(`SELECT ${LEDGER_DEVICE} FROM sched_device WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [ids]);
   }
 
   async allocationsOn(deviceIds: string[]): Promise<LedgerAllocation[]> {
     if (deviceIds.length === 0) return [];
-    const r = await this.sql<LedgerAllocation & { createdAtMs: string }>(
-      `SELECT id, device_id AS "deviceId", kind, state, share_milli AS "shareMilli", memory_mib AS "memoryMiB", borrowed,
-              (extract(epoch FROM created_at) * 1000)::bigint AS "createdAtMs"
-         FROM sched_allocation WHERE device_id = ANY($1)`,
-      [deviceIds],
-    );
-    return r.map((a) => ({ ...a, createdAtMs: Number(a.createdAtMs) }));
+    const r = await this.sql<LedgerAllocationRow>(`SELECT ${LEDGER_ALLOCATION} FROM sched_allocation WHERE device_id = ANY($1)`, [deviceIds]);
+    return r.map(toLedgerAllocation);
   }
 
   /** Deletes revoking shares whose grace ran out on these devices (online never waits longer). */
@@ -115,12 +38,8 @@ export class LedgerTx {
   }
 
   async groupRows(groupId: string): Promise<LedgerAllocation[]> {
-    const r = await this.sql<LedgerAllocation & { createdAtMs: string }>(
-      `SELECT id, device_id AS "deviceId", kind, state, share_milli AS "shareMilli", memory_mib AS "memoryMiB", borrowed, 0 AS "createdAtMs"
-         FROM sched_allocation WHERE group_id = $1`,
-      [groupId],
-    );
-    return r.map((a) => ({ ...a, createdAtMs: 0 }));
+    const r = await this.sql<LedgerAllocationRow>(`SELECT ${LEDGER_ALLOCATION} FROM sched_allocation WHERE group_id = $1`, [groupId]);
+    return r.map(toLedgerAllocation);
   }
 
   async activate(groupId: string, ttlMs: number): Promise<void> {
@@ -160,17 +79,15 @@ export interface ReapResult {
 
 /** Allocation rows outside a placement transaction: release, renew, reap, listings. */
 export class LedgerRepository {
-  private readonly pool: Pool | null;
   private readonly sql: Sql;
 
-  constructor(private readonly ds: DataSource) {
-    this.pool = pgPoolOf(ds);
-    this.sql = this.pool ? clientSql(this.pool) : managerSql(ds.manager);
+  /** `pool`: the process's node-postgres pool (PersistenceModule's); the ledger bypasses TypeORM. */
+  constructor(private readonly pool: Pool) {
+    this.sql = clientSql(pool);
   }
 
   /** Runs one placement (see PlacementTx); a transaction left open by `fn` is rolled back. */
   async placement<T>(fn: (tx: PlacementTx) => Promise<T>): Promise<T> {
-    if (!this.pool) throw new Error('scheduler: the DataSource exposes no pg pool');
     const c = await this.pool.connect();
     const tx = new PlacementTx(c);
     let broken: Error | undefined;
@@ -189,7 +106,6 @@ export class LedgerRepository {
 
   /** READ COMMITTED is enough: every statement after the row locks sees all committed writers. */
   async transaction<T>(fn: (tx: LedgerTx) => Promise<T>): Promise<T> {
-    if (!this.pool) return this.ds.transaction((em) => fn(new LedgerTx(managerSql(em))));
     const c = await this.pool.connect();
     let broken: Error | undefined;
     try {
@@ -256,8 +172,8 @@ export class LedgerRepository {
   }
 
   async list(f: { deviceId?: string; holder?: string; kind?: AllocationKind; limit: number }): Promise<AllocationView[]> {
-    const r = await this.sql<AllocRow>(
-      `SELECT ${ALLOC_COLS} FROM sched_allocation
+    const r = await this.sql<AllocationRow>(
+      `SELECT ${ALLOCATION_COLUMNS} FROM sched_allocation
         WHERE ($1::text IS NULL OR device_id = $1) AND ($2::text IS NULL OR holder = $2) AND ($3::text IS NULL OR kind = $3)
         ORDER BY created_at, id LIMIT $4`,
       [f.deviceId ?? null, f.holder ?? null, f.kind ?? null, f.limit],
@@ -266,7 +182,7 @@ export class LedgerRepository {
   }
 
   async get(id: string): Promise<AllocationView | null> {
-    const r = await this.sql<AllocRow>(`SELECT ${ALLOC_COLS} FROM sched_allocation WHERE id = $1::uuid`, [id]);
+    const r = await this.sql<AllocationRow>(`SELECT ${ALLOCATION_COLUMNS} FROM sched_allocation WHERE id = $1::uuid`, [id]);
     return r[0] ? toAllocationView(r[0]) : null;
   }
 

@@ -1,7 +1,19 @@
 import { escapeLiteral, type PoolClient, type QueryResult } from 'pg';
-import type { CandidateDevice, CandidateFilter, NewAllocation, RevokedRow } from './ledger.repository';
 import type { LedgerAllocation } from './placement';
+import {
+  candidateColumns,
+  ledgerAllocationColumns,
+  toLedgerAllocation,
+  type CandidateDevice,
+  type CandidateFilter,
+  type LedgerAllocationRow,
+  type NewAllocation,
+  type RevokedRow,
+} from './rows';
 import { SCHEDULER_CHANNEL } from './sql';
+
+const CANDIDATE = candidateColumns('d');
+const LEDGER_ALLOCATION = ledgerAllocationColumns('a');
 
 const lit = (v: string | null | undefined): string => (v === null || v === undefined ? 'NULL' : escapeLiteral(v));
 const litArr = (v: string[] | undefined): string => (v === undefined ? 'NULL' : `ARRAY[${v.map(lit).join(', ')}]::text[]`);
@@ -44,18 +56,15 @@ export class PlacementTx {
       : `ORDER BY d.id
          FOR UPDATE OF d`;
     const sql = `BEGIN;
-      SELECT d.id, d.node_name AS node, d.kind, d.source, d.cores, d.gpu_index AS "gpuIndex", d.gpu_uuid AS "gpuUuid",
-             d.memory_mib AS "memoryMiB", d.online_milli AS "onlineMilli", d.batch_milli AS "batchMilli",
-             d.batch_may_borrow AS "batchMayBorrow"
+      SELECT ${CANDIDATE}
         FROM sched_device d JOIN sched_node n ON n.name = d.node_name
        WHERE ${where}
        ${pick};
-      SELECT a.id, a.device_id AS "deviceId", a.kind, a.state, a.share_milli AS "shareMilli", a.memory_mib AS "memoryMiB",
-             a.borrowed, (extract(epoch FROM a.created_at) * 1000)::float8 AS "createdAtMs"
+      SELECT ${LEDGER_ALLOCATION}
         FROM sched_allocation a
        WHERE a.device_id IN (SELECT d.id FROM sched_device d JOIN sched_node n ON n.name = d.node_name WHERE ${where})`;
     const res = (await this.c.query(sql)) as unknown as QueryResult[];
-    return { devices: res[1]!.rows as CandidateDevice[], allocations: res[2]!.rows as LedgerAllocation[] };
+    return { devices: res[1]!.rows as CandidateDevice[], allocations: (res[2]!.rows as LedgerAllocationRow[]).map(toLedgerAllocation) };
   }
 
   async commit(allocs: NewAllocation[], holder: string, holderNode: string | null, ttlMs: number, revokeIds: string[], graceMs: number): Promise<RevokedRow[]> {
