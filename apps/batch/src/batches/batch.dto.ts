@@ -24,7 +24,6 @@ export const listQuerySchema = z.object({
   limit: intLike.pipe(z.number().min(1).max(500)).default(50),
   cursor: z.string().regex(/^\d{1,18}$/, 'cursor must come from nextCursor').transform(Number).optional(),
 });
-export type ListQuery = z.infer<typeof listQuerySchema>;
 
 export const pageQuerySchema = z.object({
   limit: intLike.pipe(z.number().min(1).max(1000)).default(100),

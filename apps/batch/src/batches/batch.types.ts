@@ -2,7 +2,6 @@ import type { BatchKind, BatchState, BlobStoreKind } from '@tandem/persistence';
 
 export type FailurePolicy = 'fail' | 'continue';
 
-export const TERMINAL_STATES: readonly BatchState[] = ['succeeded', 'failed', 'cancelled'];
 export const PUBLIC_STATES = ['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled'] as const;
 export type PublicBatchState = (typeof PUBLIC_STATES)[number];
 

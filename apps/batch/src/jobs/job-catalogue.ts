@@ -10,8 +10,6 @@ export const JOB_NAMES = {
   finalize: 'batch.finalize',
 } as const;
 
-export type JobName = (typeof JOB_NAMES)[keyof typeof JOB_NAMES];
-
 /** Only the address of the chunk travels: its items and state live in Postgres. */
 export interface ChunkJobData {
   batchId: string;

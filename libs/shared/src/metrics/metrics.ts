@@ -11,23 +11,25 @@ function prefixed(name: string): string {
 
 /**
  * Get-or-create against the global registry: several app instances in one process (e2e
- * tests, the launcher) would otherwise throw "metric already registered".
+ * tests, the launcher, several schedulers in a test) would otherwise throw "metric already
+ * registered". The one such helper: use counter/gauge/histogram below, this only for another
+ * metric type.
  */
-function getOrCreate<M>(name: string, make: () => M): M {
+export function getOrCreateMetric<M>(name: string, make: () => M): M {
   const existing = register.getSingleMetric(prefixed(name));
   return existing ? (existing as unknown as M) : make();
 }
 
 export function counter<L extends string>(cfg: Named<CounterConfiguration<L>>): Counter<L> {
-  return getOrCreate(cfg.name, () => new Counter<L>({ ...cfg, name: prefixed(cfg.name) }));
+  return getOrCreateMetric(cfg.name, () => new Counter<L>({ ...cfg, name: prefixed(cfg.name) }));
 }
 
 export function gauge<L extends string>(cfg: Named<GaugeConfiguration<L>>): Gauge<L> {
-  return getOrCreate(cfg.name, () => new Gauge<L>({ ...cfg, name: prefixed(cfg.name) }));
+  return getOrCreateMetric(cfg.name, () => new Gauge<L>({ ...cfg, name: prefixed(cfg.name) }));
 }
 
 export function histogram<L extends string>(cfg: Named<HistogramConfiguration<L>>): Histogram<L> {
-  return getOrCreate(cfg.name, () => new Histogram<L>({ ...cfg, name: prefixed(cfg.name) }));
+  return getOrCreateMetric(cfg.name, () => new Histogram<L>({ ...cfg, name: prefixed(cfg.name) }));
 }
 
 /** Seconds buckets from 100 µs to 10 s, for queue and compute times. */
