@@ -36,7 +36,7 @@ describe('BatchCapacity (batch worker units from the ledger)', () => {
     await pair('[{"kind":"cpu","cores":4,"memoryMiB":1024,"name":"Declared CPU"}]');
     const cap = capacity(batchSide);
     const slots = await Promise.all([0, 1, 2, 3].map(() => cap.acquire({ mayBorrow: true, priority: 50 })));
-    expect(slots.map((s) => s.placement)).toEqual(Array(4).fill({ kind: 'cpu', threads: 1 }));
+    expect(slots.map((s) => s.placement)).toEqual(Array(4).fill({ kind: 'cpu', intraOpThreads: 1 }));
     expect(slots.filter((s) => s.borrowed)).toHaveLength(2);
     expect(cap.snapshot()).toMatchObject({ owned: 2, borrowed: 2, busy: 4 });
     const [dev] = await batchSide.ledger.listDevices({ node: batchSide.options.nodeName });

@@ -1,29 +1,5 @@
 import { availableParallelism } from 'node:os';
-import type { DevicePlacement } from './session-factory';
-
-export interface ReplicaRequest {
-  model: string;
-  version: string;
-  /** Replicas wanted; a provider may grant fewer (never more). */
-  count: number;
-  /** `memoryMiB`: device memory one GPU replica holds (the model's `device.memory_mib`); the ledger places by it. */
-  device: { kind: 'cpu' | 'gpu'; threadsPerReplica: number; memoryMiB?: number };
-}
-
-/** One granted device share; give it back with `release` when the replica goes away. */
-export interface DeviceLease {
-  readonly id: string;
-  readonly placement: DevicePlacement;
-}
-
-/**
- * Where replica capacity comes from. The local implementation below hands out CPU shares;
- * the device scheduler implements the same interface later to arbitrate with batch work.
- */
-export interface CapacityProvider {
-  acquire(req: ReplicaRequest): Promise<DeviceLease[]>;
-  release(lease: DeviceLease): void;
-}
+import { replicaThreads, type CapacityProvider, type DeviceLease, type DevicePlacement, type ReplicaRequest } from './placement';
 
 export interface LocalCapacityOptions {
   /** Cores replicas may use; threads per replica are clamped to it. Default: all cores. */
@@ -58,7 +34,7 @@ export class LocalCapacityProvider implements CapacityProvider {
         if (this.gpus.length === 0) break;
         placement = { kind: 'cuda', deviceId: this.gpus[this.next++ % this.gpus.length]!, uuid: null, memoryMiB: req.device.memoryMiB ?? 0 };
       } else {
-        placement = { kind: 'cpu', intraOpThreads: Math.min(req.device.threadsPerReplica, this.cpuThreads) };
+        placement = { kind: 'cpu', intraOpThreads: replicaThreads(req.device.threadsPerReplica, this.cpuThreads) };
       }
       this.live.add(id);
       leases.push({ id, placement });

@@ -3,6 +3,7 @@ export * from './tensor';
 export * from './tensor-ownership';
 export * from './model-config';
 export * from './model-repository';
+export * from './placement';
 export * from './session-factory';
 export * from './gpu';
 export * from './model-runner';

@@ -1,5 +1,6 @@
 import { DomainException } from '@tandem/shared';
-import { LocalCapacityProvider, type CapacityProvider } from './capacity-provider';
+import { LocalCapacityProvider } from './capacity-provider';
+import type { CapacityProvider } from './placement';
 import { NOOP_OBSERVER, type InferenceObserver } from './inference-observer';
 import { validateInputs } from './input-validation';
 import { ModelInstance } from './model-instance';

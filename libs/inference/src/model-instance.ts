@@ -1,4 +1,4 @@
-import type { CapacityProvider } from './capacity-provider';
+import type { CapacityProvider } from './placement';
 import { DynamicBatcher } from './dynamic-batcher';
 import type { InferenceObserver } from './inference-observer';
 import type { ModelConfig } from './model-config';

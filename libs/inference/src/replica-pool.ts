@@ -1,4 +1,4 @@
-import type { DeviceLease } from './capacity-provider';
+import type { DeviceLease } from './placement';
 import type { InferenceRunner } from './model-runner';
 
 export interface Replica {

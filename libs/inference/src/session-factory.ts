@@ -5,15 +5,10 @@ import { cudaBinding } from './gpu/cuda-pinning';
 import { withCudaHint } from './gpu/cuda-provider';
 import { gpuProcessSettings } from './gpu/gpu-process';
 import { openOrtSession, type TandemSessionOptions } from './gpu/simulated-cuda';
+import type { DevicePlacement } from './placement';
 
-/**
- * Where a replica runs: a CPU share (intra-op threads) or one CUDA device. `deviceId` is the CUDA
- * index under CUDA_DEVICE_ORDER=PCI_BUS_ID; `uuid` (GPU-… or MIG-…) pins exactly the allocated
- * device where known; `memoryMiB` is the device memory the allocation holds (0: not declared).
- */
-export type CudaPlacement = { kind: 'cuda'; deviceId: number; uuid: string | null; memoryMiB: number };
-export type DevicePlacement = { kind: 'cpu'; intraOpThreads: number } | CudaPlacement;
-
+// The placement model lives in ./placement; re-exported for the modules that open sessions.
+export type { CpuPlacement, CudaPlacement, DevicePlacement } from './placement';
 
 /** The one seam between replicas and onnxruntime, so GPU/CPU choice stays in one place. */
 export interface SessionFactory {

@@ -1,4 +1,4 @@
-import type { CudaPlacement, DevicePlacement } from '../session-factory';
+import type { CudaPlacement, DevicePlacement } from '../placement';
 
 /**
  * nvidia-smi numbers GPUs by PCI bus; CUDA by default numbers them fastest-first. The ledger's

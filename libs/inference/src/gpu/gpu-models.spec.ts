@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LocalCapacityProvider, type CapacityProvider, type DeviceLease, type ReplicaRequest } from '../capacity-provider';
+import { LocalCapacityProvider } from '../capacity-provider';
+import type { CapacityProvider, DeviceLease, ReplicaRequest } from '../placement';
 import { InferenceEngine } from '../inference-engine';
 import { ModelRepository } from '../model-repository';
 import { configureGpuProcess } from './gpu-process';

@@ -3,12 +3,12 @@ import type { AllocationService } from '../allocation.service';
 import type { DeviceLedgerService } from '../device-ledger.service';
 import type { Lease } from '../lease/lease';
 import type { SchedulerLogger } from '../scheduler.logger';
-import { cudaPlacement } from '../capacity-provider';
+import { cudaPlacement, type DevicePlacement } from '@tandem/inference';
 import type { DeviceView } from '../scheduler.types';
 import type { HybridMetrics } from './hybrid.metrics';
-import { Ticket, type AcquireRequest, type BatchCapacityOptions, type BatchCapacitySnapshot, type Preemptible, type Unit, type UnitPlacement, type UnitSlot, type Waiter } from './batch-capacity.types';
+import { Ticket, type AcquireRequest, type BatchCapacityOptions, type BatchCapacitySnapshot, type Preemptible, type Unit, type UnitSlot, type Waiter } from './batch-capacity.types';
 
-export type { AcquireRequest, BatchCapacityOptions, BatchCapacitySnapshot, Preemptible, UnitPlacement, UnitSlot } from './batch-capacity.types';
+export type { AcquireRequest, BatchCapacityOptions, BatchCapacitySnapshot, Preemptible, UnitSlot } from './batch-capacity.types';
 export { UnitUsage } from './batch-capacity.types';
 
 const now = (): number => performance.now();
@@ -207,7 +207,7 @@ export class BatchCapacity {
 
   private async fillOnce(): Promise<void> {
     if (this.opts.mode === 'fixed') {
-      while (this.units.size < this.opts.maxUnits) this.addUnit(null, { kind: 'cpu', threads: 1 }, false);
+      while (this.units.size < this.opts.maxUnits) this.addUnit(null, { kind: 'cpu', intraOpThreads: 1 }, false);
       return;
     }
     const d = this.deps!;
@@ -235,7 +235,7 @@ export class BatchCapacity {
         return;
       }
       const g = lease.grant.devices[0]!;
-      const placement: UnitPlacement = g.kind === 'gpu' ? cudaPlacement(g) : { kind: 'cpu', threads: g.threads ?? 1 };
+      const placement: DevicePlacement = g.kind === 'gpu' ? cudaPlacement(g) : { kind: 'cpu', intraOpThreads: g.threads ?? 1 };
       this.addUnit(lease, placement, lease.grant.borrowed);
       this.dispatch();
     }
@@ -248,7 +248,7 @@ export class BatchCapacity {
     return owned < cap;
   }
 
-  private addUnit(lease: Lease | null, placement: UnitPlacement, borrowed: boolean): void {
+  private addUnit(lease: Lease | null, placement: DevicePlacement, borrowed: boolean): void {
     let index = 0;
     while (this.units.has(index)) index++;
     const u: Unit = { index, lease, placement, borrowed, busy: false, holder: null, revokedAt: null };

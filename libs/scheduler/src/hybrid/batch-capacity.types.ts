@@ -1,13 +1,11 @@
+import type { DevicePlacement } from '@tandem/inference';
 import type { Lease } from '../lease/lease';
-
-/** Where one unit of batch capacity runs: CPU threads, or a CUDA device picked by the ledger. */
-export type UnitPlacement = { kind: 'cpu'; threads: number } | { kind: 'cuda'; deviceId: number; uuid: string | null; memoryMiB: number };
 
 /** A unit handed to one inference run; give it back with `release` when the run ends. */
 export interface UnitSlot {
   /** Stable small index of the unit the run holds now (-1 while suspended). */
   readonly unit: number;
-  readonly placement: UnitPlacement;
+  readonly placement: DevicePlacement;
   readonly borrowed: boolean;
 }
 
@@ -56,7 +54,7 @@ export interface Preemptible {
 /** A run's hold on capacity: the unit it runs on now, or its place in the queue while suspended. */
 export class Ticket implements UnitSlot {
   unit = -1;
-  placement: UnitPlacement = { kind: 'cpu', threads: 1 };
+  placement: DevicePlacement = { kind: 'cpu', intraOpThreads: 1 };
   borrowed = false;
   /** The waiter that puts a suspended run back on a unit; null while it runs. */
   requeued: Waiter | null = null;
@@ -89,7 +87,7 @@ export interface BatchCapacityOptions {
 export interface Unit {
   index: number;
   lease: Lease | null;
-  placement: UnitPlacement;
+  placement: DevicePlacement;
   borrowed: boolean;
   busy: boolean;
   holder: Ticket | null;
