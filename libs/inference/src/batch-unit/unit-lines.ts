@@ -7,7 +7,7 @@ import { validateInputs } from '../input-validation';
 import { decodeInferRequest, type DecodedInfer } from '../oip/oip-decode';
 import { encodeInferResponse } from '../oip/oip-encode';
 import type { InferTensor, ModelSignature } from '../tensor';
-import { NotFast, NumArray, parseTensorJson } from './tensor-json';
+import { NotFast, NumArray, TensorJsonReader } from './tensor-json';
 
 /** An OIP infer URL: `/v2/models/<m>/infer` or `/v2/models/<m>/versions/<v>/infer`. */
 export interface InferUrl {
@@ -70,6 +70,11 @@ export interface LinesModel {
   run(inputs: readonly InferTensor[], outputs: readonly string[] | undefined, requests: readonly number[]): Promise<InferTensor[]>;
 }
 
+export interface LinesOptions {
+  /** false: every line through JSON.parse and the gateway's JSON decoder (the reference the fast path must match). */
+  fastJson?: boolean;
+}
+
 interface Decoded {
   line: number;
   customId: string;
@@ -93,16 +98,18 @@ const utf8 = new TextDecoder('utf-8');
  * a batch the model blames on its input (InputError) is rerun one request at a time so only
  * the culprit gets the 400. Any other failure (the model, the unit) throws: the chunk is retried.
  */
-export async function answerLines(task: UnitLinesTask, model: LinesModel): Promise<UnitLineAnswer[]> {
+export async function answerLines(task: UnitLinesTask, model: LinesModel, opts: LinesOptions = {}): Promise<UnitLineAnswer[]> {
   const answers = new Map<number, UnitLineAnswer>();
   const requests: Decoded[] = [];
   const dup = new Set(task.duplicates);
+  // One arena for the call's FP32 tensors: consecutive lines' tensors lie back to back, so a model batch is a view of it.
+  const reader = opts.fastJson === false ? null : new TensorJsonReader(new Float32Array(TensorJsonReader.arenaFor(task.data.length)));
   let start = 0;
   task.lines.forEach((line, i) => {
     const end = task.ends[i]!;
     const bytes = task.data.subarray(start, end);
     start = end;
-    const r = decodeLine(bytes, line, task, model, dup);
+    const r = decodeLine(bytes, line, task, model, dup, reader);
     if ('decoded' in r) requests.push(r);
     else answers.set(line, r);
   });
@@ -114,7 +121,7 @@ export async function answerLines(task: UnitLinesTask, model: LinesModel): Promi
     const outputs = group[0]!.decoded.request.outputs;
     if (model.maxBatchSize === 0) return [await model.run(group[0]!.decoded.request.inputs, outputs, [1])];
     const rows = group.map((r) => r.rows);
-    const out = await model.run(concatInputs(group.map((r) => r.decoded.request.inputs)), outputs, rows);
+    const out = await model.run(mergeInputs(group.map((r) => r.decoded.request.inputs)), outputs, rows);
     return scatterOutputs(out, rows);
   };
   for (const group of plan(model, requests, task.maxRows)) {
@@ -165,19 +172,21 @@ function plan(model: LinesModel, requests: readonly Decoded[], maxRowsAsked: num
  * tensors; a line that is anything else, or that fails, takes the plain path (JSON.parse, the
  * gateway's JSON decoding) and gets its answer there.
  */
-function decodeLine(bytes: Uint8Array, line: number, task: UnitLinesTask, model: LinesModel, dup: ReadonlySet<number>): Decoded | UnitLineAnswer {
+function decodeLine(bytes: Uint8Array, line: number, task: UnitLinesTask, model: LinesModel, dup: ReadonlySet<number>, reader: TensorJsonReader | null): Decoded | UnitLineAnswer {
+  const mark = reader?.used ?? 0;
   let fast: unknown;
   try {
-    fast = parseTensorJson(bytes);
+    fast = reader?.parse(bytes);
   } catch (e) {
     if (!(e instanceof NotFast)) throw e;
   }
-  if (fast !== undefined) {
+  if (reader && fast !== undefined) {
     const lifted = liftTensors(fast);
     if (lifted) {
       const r = decodeObject(lifted.obj, line, task, model, dup, lifted.binary);
       if ('decoded' in r) return r;
     }
+    reader.used = mark; // its values are not used: keep the arena back to back
   }
   let obj: unknown;
   try {
@@ -190,29 +199,60 @@ function decodeLine(bytes: Uint8Array, line: number, task: UnitLinesTask, model:
 
 /**
  * A fast-read line whose only NumArrays are FP32 inputs' `data` (no `parameters`, as many
- * values as the shape holds) → the same request with those inputs as binary_data_size and the
- * values (rounded to FP32 as the JSON decoder stores them) as its binary section; else null.
+ * values as the shape holds) → the same request with those inputs as binary_data_size and their
+ * values (already rounded to FP32, as the JSON decoder stores them) as its binary section: a view
+ * of the arena where they lie back to back (they are read in input order), else a copy; else null.
  */
 function liftTensors(v: unknown): { obj: Record<string, unknown>; binary: Buffer } | null {
   if (!isObj(v) || !isObj(v.body) || !Array.isArray(v.body.inputs)) return null;
-  const parts: Float64Array[] = [];
+  const parts: NumArray[] = [];
   const inputs = v.body.inputs.map((raw: unknown) => {
     if (!isObj(raw) || !(raw.data instanceof NumArray)) return raw;
-    const n = raw.data.values.length;
+    const n = raw.data.length;
     if (raw.datatype !== 'FP32' || raw.parameters !== undefined || !Array.isArray(raw.shape)) return null;
     const count = raw.shape.reduce((a: number, d: unknown) => (typeof d === 'number' ? a * d : NaN), 1);
     if (count !== n) return null;
-    parts.push(raw.data.values);
+    parts.push(raw.data);
     return { name: raw.name, datatype: raw.datatype, shape: raw.shape, parameters: { binary_data_size: n * 4 } };
   });
   if (inputs.includes(null) || hasNumArray({ ...v, body: { ...v.body, inputs: [] } }) || inputs.some((x: unknown) => x !== null && hasNumArray(x))) return null;
-  const f32 = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    f32.set(p, off);
-    off += p.length;
+  const total = parts.reduce((a, p) => a + p.length, 0);
+  const first = parts[0];
+  let end = first?.offset ?? 0;
+  for (const p of parts) end = first && p.arena === first.arena && p.offset === end ? end + p.length : -1;
+  let f32: Float32Array;
+  if (first && end >= 0) f32 = first.arena.subarray(first.offset, end);
+  else {
+    f32 = new Float32Array(total);
+    let off = 0;
+    for (const p of parts) {
+      f32.set(p.values, off);
+      off += p.length;
+    }
   }
-  return { obj: { ...v, body: { ...v.body, inputs } }, binary: Buffer.from(f32.buffer, 0, f32.byteLength) };
+  return { obj: { ...v, body: { ...v.body, inputs } }, binary: Buffer.from(f32.buffer, f32.byteOffset, f32.byteLength) };
+}
+
+/**
+ * The requests' inputs merged along dim 0: where each input's parts are FP32 views lying back to
+ * back in one buffer (consecutive lines read into one arena), a view over them; else a copy (concatInputs).
+ */
+function mergeInputs(requests: readonly (readonly InferTensor[])[]): InferTensor[] {
+  if (requests.length === 1) return [...requests[0]!];
+  const merged: InferTensor[] = [];
+  for (const t of requests[0]!) {
+    const parts = requests.map((r) => r.find((x) => x.name === t.name)!);
+    const first = t.data;
+    if (!(first instanceof Float32Array)) return concatInputs(requests);
+    let end = first.byteOffset;
+    for (const p of parts) {
+      if (!(p.data instanceof Float32Array) || p.data.buffer !== first.buffer || p.data.byteOffset !== end) return concatInputs(requests);
+      end += p.data.byteLength;
+    }
+    const data = new Float32Array(first.buffer, first.byteOffset, (end - first.byteOffset) / 4);
+    merged.push({ name: t.name, datatype: t.datatype, shape: [parts.reduce((s, p) => s + p.shape[0]!, 0), ...t.shape.slice(1)], data });
+  }
+  return merged;
 }
 
 function hasNumArray(v: unknown): boolean {

@@ -20,6 +20,8 @@ export interface UnitRunnerOptions {
   policy?: UnitCpuPolicy;
   /** Gets the process at once, before anything loads, so a holder can stop or kill it while it loads. */
   onSpawn?: (p: ProcessControl) => void;
+  /** Node options of a unit process before its script (a profiler's `--cpu-prof`, for benchmarks); NODE_OPTIONS refuses those. */
+  nodeArgs?: readonly string[];
   /** Lets `runItems` send raw items that the unit decodes (shipped as source). */
   itemDecoder?: UnitItemsDecoder;
   /** A repository model name (latest version when omitted) → what the unit opens. */
@@ -73,8 +75,8 @@ interface Carrier {
 }
 
 /** `env`: the unit's GPU pinning (processGpuEnv: a CPU unit sees no GPU). */
-function processCarrier(policy: UnitCpuPolicy, entry: CompiledModule, env: Record<string, string>): Carrier {
-  const [cmd, ...args] = [...unitWrappers(policy), process.execPath, '-e', PROCESS_BOOT];
+function processCarrier(policy: UnitCpuPolicy, entry: CompiledModule, env: Record<string, string>, nodeArgs: readonly string[] = []): Carrier {
+  const [cmd, ...args] = [...unitWrappers(policy), process.execPath, ...nodeArgs, '-e', PROCESS_BOOT];
   const child: ChildProcess = spawn(cmd!, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', env: { ...process.env, ...env } });
   child.send({ entry, modulePaths: tandemModulePaths() });
   return {
@@ -139,7 +141,8 @@ export class UnitRunner implements ProcessControl {
   /** Starts a unit and waits until it takes work (models open on first use). */
   static async start(opts: UnitRunnerOptions): Promise<UnitRunner> {
     const entry = await compiledEntry();
-    const carrier = opts.transport === 'process' ? processCarrier(opts.policy ?? 'idle', entry, processGpuEnv(opts.placement)) : threadCarrier(entry);
+    const carrier =
+      opts.transport === 'process' ? processCarrier(opts.policy ?? 'idle', entry, processGpuEnv(opts.placement), opts.nodeArgs) : threadCarrier(entry);
     const runner = new UnitRunner(carrier, opts);
     if (opts.transport === 'process') opts.onSpawn?.(runner);
     try {

@@ -1,0 +1,194 @@
+/**
+ * CPU per batch-file line in one batch unit process vs the model's own CPU per image, in the same
+ * run and the same process (same ppocr_cls session, same session options as the worker's units).
+ *
+ *   npm run build && node dist/bench/unit-lines.profile.js
+ *
+ * Env (bench only): UNIT_LINES (lines per round, default 1024), UNIT_ROUNDS (3), UNIT_CALL (lines
+ * per runLines call = the worker's BATCH_INFER_BATCH, 32), UNIT_RAW_BATCH (rows per raw call, 32),
+ * UNIT_PROF_DIR (writes a --cpu-prof of the unit process there and prints its top functions),
+ * UNIT_REPO (model repository, ./models).
+ *
+ * CPU is the unit process's utime+stime from /proc/<pid>/stat (every thread: onnxruntime's too)
+ * and this process's process.cpuUsage() (what the batch app's main thread pays per line: cutting
+ * the task's bytes and the IPC), not wall time: the box is shared.
+ */
+import { execSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  answerLines,
+  ModelRepository,
+  repositoryUnitResolver,
+  UnitRunner,
+  type InferTensor,
+  type LinesModel,
+  type UnitLineAnswer,
+  type UnitLinesTask,
+} from '@tandem/inference';
+
+const num = (name: string, dflt: number): number => (process.env[name] ? Number(process.env[name]) : dflt);
+const LINES = num('UNIT_LINES', 1024);
+const ROUNDS = num('UNIT_ROUNDS', 3);
+const CALL = num('UNIT_CALL', 32);
+const RAW_BATCH = num('UNIT_RAW_BATCH', 32);
+const PROF_DIR = process.env.UNIT_PROF_DIR;
+const REPO = resolve(process.env.UNIT_REPO ?? 'models');
+const ENDPOINT = '/v2/models/ppocr_cls/infer';
+const PER_ITEM = 3 * 48 * 192;
+const TICK_MS = 1000 / Number(execSync('getconf CLK_TCK').toString().trim());
+
+/** The bench's file lines (bench/support/ndjson-upload.ts oipLines): 16 images of {-1, 0, 1}, ~65 KB each. */
+function images(): Float32Array[] {
+  return Array.from({ length: 16 }, (_, v) => Float32Array.from({ length: PER_ITEM }, (_, i) => ((i * 7 + v * 13) % 3) - 1));
+}
+function fileBytes(imgs: Float32Array[], count: number): { bytes: Buffer; ends: number[] } {
+  const tails = imgs.map(
+    (d) =>
+      `","method":"POST","url":"${ENDPOINT}","body":{"inputs":[{"name":"x","shape":[1,3,48,192],"datatype":"FP32","data":[${Array.from(d).join(',')}]}]}}\n`,
+  );
+  const parts: Buffer[] = [];
+  const ends: number[] = [];
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const b = Buffer.from(`{"custom_id":"r${i}${tails[i % 16]!}`);
+    parts.push(b);
+    at += b.length;
+    ends.push(at - 1); // without the newline, as chunkLines cuts them
+  }
+  return { bytes: Buffer.concat(parts), ends };
+}
+
+/** The worker's FileInferRunner.task: a call's lines copied into a buffer of their own. */
+function task(bytes: Buffer, ends: number[], from: number, to: number): UnitLinesTask {
+  const base = from === 0 ? 0 : ends[from - 1]! + 1;
+  const data = new Uint8Array(ends[to - 1]! - base);
+  data.set(bytes.subarray(base, ends[to - 1]!));
+  const lines = Array.from({ length: to - from }, (_, k) => from + k + 1);
+  return { endpoint: ENDPOINT, model: 'ppocr_cls', data, lines, ends: ends.slice(from, to).map((e) => e - base), duplicates: [], maxRows: CALL };
+}
+
+const childCpuMs = (pid: number): number => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * TICK_MS; // fields 14, 15: utime, stime
+};
+const selfCpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+async function measure(unit: UnitRunner, items: number, fn: () => Promise<void>): Promise<{ unitMs: number; mainMs: number; wallMs: number }> {
+  const c0 = childCpuMs(unit.pid);
+  const s0 = selfCpuMs();
+  const t0 = performance.now();
+  await fn();
+  return { unitMs: (childCpuMs(unit.pid) - c0) / items, mainMs: (selfCpuMs() - s0) / items, wallMs: (performance.now() - t0) / items };
+}
+
+/** Self time per function of a .cpuprofile, top `n`. */
+function topFunctions(file: string, n: number): string[] {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as {
+    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+    samples: number[];
+    timeDeltas: number[];
+  };
+  const byId = new Map(p.nodes.map((x) => [x.id, x]));
+  const self = new Map<string, number>();
+  p.samples.forEach((id, i) => {
+    const cf = byId.get(id)!.callFrame;
+    const key = `${cf.functionName || '(anonymous)'} ${cf.url.split('/').slice(-1)[0] ?? ''}:${cf.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000);
+  });
+  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, ms]) => `${ms.toFixed(0).padStart(7)} ms ${((100 * ms) / total).toFixed(1).padStart(5)} %  ${k}`);
+}
+
+async function main(): Promise<void> {
+  if (PROF_DIR) mkdirSync(PROF_DIR, { recursive: true });
+  const repo = new ModelRepository(REPO);
+  // As the worker starts them (UnitPool.takeProcess): one core, one intra-op thread, the repository's session options.
+  const unit = await UnitRunner.start({
+    transport: 'process',
+    placement: { kind: 'cpu', intraOpThreads: 1 },
+    policy: 'inherit',
+    resolve: repositoryUnitResolver(repo),
+    ...(PROF_DIR ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`] } : {}),
+  });
+  const imgs = images();
+  const { bytes, ends } = fileBytes(imgs, LINES);
+  const raw = new Float32Array(RAW_BATCH * PER_ITEM);
+  for (let r = 0; r < RAW_BATCH; r++) raw.set(imgs[r % 16]!, r * PER_ITEM);
+  const rawInput = [{ name: 'x', datatype: 'FP32' as const, shape: [RAW_BATCH, 3, 48, 192], data: raw }];
+  console.log(
+    `unit-lines: ppocr_cls, ${LINES} lines/round (${(bytes.length / LINES / 1024).toFixed(1)} KiB each) in calls of ${CALL}, raw batches of ${RAW_BATCH}, ${ROUNDS} rounds, unit pid ${unit.pid}`,
+  );
+
+  let answers: UnitLineAnswer[] = [];
+  const runAll = async (): Promise<void> => {
+    answers = [];
+    for (let from = 0; from < LINES; from += CALL) answers.push(...(await unit.runLines(task(bytes, ends, from, Math.min(LINES, from + CALL)))));
+  };
+  const rawAll = async (): Promise<void> => {
+    for (let done = 0; done < LINES; done += RAW_BATCH) await unit.run('ppocr_cls', rawInput);
+  };
+  await unit.run('ppocr_cls', rawInput); // warm-up: model open, arena
+  await unit.runLines(task(bytes, ends, 0, Math.min(LINES, CALL)));
+
+  const rows: string[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const r = await measure(unit, LINES, rawAll);
+    const l = await measure(unit, LINES, runAll);
+    const bad = answers.filter((a) => !('body' in a));
+    if (answers.length !== LINES || bad.length) throw new Error(`round ${round}: ${answers.length} answers, ${bad.length} not 200: ${JSON.stringify(bad[0])}`);
+    const row = `round ${round}: raw ${r.unitMs.toFixed(3)} ms CPU/image (main ${r.mainMs.toFixed(3)}, wall ${r.wallMs.toFixed(3)}) | lines ${l.unitMs.toFixed(3)} ms CPU/line in the unit, main thread ${l.mainMs.toFixed(3)} (wall ${l.wallMs.toFixed(3)}) | unit lines/raw ${(l.unitMs / r.unitMs).toFixed(3)}`;
+    console.log(row);
+    rows.push(
+      JSON.stringify({
+        round,
+        raw_unit_ms: +r.unitMs.toFixed(3),
+        lines_unit_ms: +l.unitMs.toFixed(3),
+        lines_main_ms: +l.mainMs.toFixed(3),
+        ratio: +(l.unitMs / r.unitMs).toFixed(3),
+      }),
+    );
+  }
+  // The unit's line work alone, in this process: answerLines with a model that answers at once.
+  const opened = await unit.open('ppocr_cls');
+  const fake: LinesModel = {
+    version: opened.version,
+    signature: opened.signature,
+    maxBatchSize: opened.maxBatchSize,
+    run: (inputs) =>
+      Promise.resolve<InferTensor[]>([
+        { name: 'softmax_0.tmp_0', datatype: 'FP32', shape: [inputs[0]!.shape[0]!, 2], data: new Float32Array(inputs[0]!.shape[0]! * 2).fill(0.5) },
+      ]),
+  };
+  const tasks = Array.from({ length: Math.ceil(LINES / CALL) }, (_, k) => task(bytes, ends, k * CALL, Math.min(LINES, (k + 1) * CALL)));
+  for (const t of tasks.slice(0, 4)) await answerLines(t, fake); // warm-up (JIT)
+  for (let round = 1; round <= ROUNDS; round++) {
+    const s0 = selfCpuMs();
+    for (const t of tasks) await answerLines(t, fake);
+    const ms = (selfCpuMs() - s0) / LINES;
+    console.log(`round ${round}: line work alone (answerLines, no model, in this process) ${ms.toFixed(3)} ms CPU/line`);
+    rows.push(JSON.stringify({ round, line_work_ms: +ms.toFixed(3) }));
+  }
+  const first = answers[0]!;
+  if ('body' in first) console.log(`line 1 answer: ${first.body.slice(0, 160)}…`);
+  await unit.release();
+  rows.forEach((r) => console.log(r));
+  if (PROF_DIR) {
+    const files = readdirSync(PROF_DIR).filter((f) => f.endsWith('.cpuprofile'));
+    for (const f of files) {
+      console.log(`profile ${join(PROF_DIR, f)} (self time, top 30):`);
+      topFunctions(join(PROF_DIR, f), 30).forEach((l) => console.log(`  ${l}`));
+    }
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
