@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttp2Server } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadPackageDefinition, Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
@@ -34,7 +35,8 @@ const say = (s: string): void => void process.stdout.write(`${s}\n`);
 const PROTO_DIR = resolve(__dirname, '..', 'apps', 'gateway', 'src', 'grpc', 'proto');
 
 // ---------- plain baseline servers (child role): the same bytes back, no model ----------
-async function plainServers(httpPort: number, grpcPort: number): Promise<void> {
+async function plainServers(httpPort: number, grpcPort: number, h2Port: number): Promise<void> {
+  h2Floor(h2Port);
   const app = Fastify({ logger: false, bodyLimit: 64 << 20 });
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   // JSON: parsed and re-serialized as an OIP response (what any JSON API must do with a tensor).
@@ -60,6 +62,26 @@ async function plainServers(httpPort: number, grpcPort: number): Promise<void> {
   } as UntypedServiceImplementation);
   await new Promise<void>((ok, fail) => server.bindAsync(`127.0.0.1:${grpcPort}`, ServerCredentials.createInsecure(), (e) => (e ? fail(e) : ok())));
   process.stdout.write('ready\n');
+}
+
+/**
+ * The HTTP/2 floor: node:http2 answering every stream with its request bytes as a gRPC message
+ * (same length-prefixed framing and trailers, no protobuf work). A ModelInferRequest's bytes decode
+ * as a ModelInferResponse, so the same gRPC client drives it. What any gRPC server on Node pays
+ * before doing anything: the reason "gRPC ≤ REST" is out of reach on this runtime.
+ */
+function h2Floor(port: number): void {
+  const server = createHttp2Server();
+  server.on('stream', (stream) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      stream.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    });
+  });
+  server.listen(port, '127.0.0.1');
 }
 
 /** The null model: y = x, any [batch, n] FP32 tensor, batched like any model. */
@@ -117,7 +139,7 @@ class Client {
 }
 
 interface Row {
-  server: 'gateway' | 'before' | 'plain';
+  server: 'gateway' | 'before' | 'plain' | 'h2floor';
   transport: Transport;
   size: keyof typeof SIZES;
 }
@@ -127,7 +149,7 @@ async function main(): Promise<void> {
   const databaseUrl = await benchDatabase('tandem_bench_online', process.env.DATABASE_URL);
   const key = `tdm_bench_${randomBytes(12).toString('hex')}`;
   const repo = nullRepository();
-  const [gwPort, gwGrpc, plainPort, plainGrpc] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [gwPort, gwGrpc, plainPort, plainGrpc, h2Port] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const startGateway = (main: string, http: number, grpc: number, prefix: string): Promise<ChildProcess> =>
     spawnServer(
@@ -149,11 +171,12 @@ async function main(): Promise<void> {
   const compareMain = process.env.BENCH_COMPARE_GATEWAY;
   const [cmpPort, cmpGrpc] = compareMain ? [await freePort(), await freePort()] : [0, 0];
   const before = compareMain ? await startGateway(compareMain, cmpPort, cmpGrpc, 'benchoverheadbefore') : undefined;
-  const plain = await spawnServer([__filename, '--plain', String(plainPort), String(plainGrpc)], process.env);
+  const plain = await spawnServer([__filename, '--plain', String(plainPort), String(plainGrpc), String(h2Port)], process.env);
   const client = Client.start();
   const rows: Row[] = [];
   const servers = before ? (['gateway', 'before', 'plain'] as const) : (['gateway', 'plain'] as const);
   for (const transport of ['json', 'binary', 'grpc'] as const) for (const size of ['small', 'large'] as const) for (const server of servers) rows.push({ server, transport, size });
+  for (const size of ['small', 'large'] as const) rows.push({ server: 'h2floor', transport: 'grpc', size });
   const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
   if (only) rows.splice(0, rows.length, ...rows.filter((r) => only.test(`${r.server}/${r.transport}/${r.size}`)));
   const phase = (r: Row, seconds: number): Phase => ({
@@ -165,7 +188,7 @@ async function main(): Promise<void> {
       ? { httpPort: gwPort, grpcAddr: `127.0.0.1:${gwGrpc}`, path: '/v2/models/null/infer', key }
       : r.server === 'before'
         ? { httpPort: cmpPort, grpcAddr: `127.0.0.1:${cmpGrpc}`, path: '/v2/models/null/infer', key }
-        : { httpPort: plainPort, grpcAddr: `127.0.0.1:${plainGrpc}`, path: r.transport === 'json' ? '/json' : '/binary' }),
+        : { httpPort: plainPort, grpcAddr: `127.0.0.1:${r.server === 'h2floor' ? h2Port : plainGrpc}`, path: r.transport === 'json' ? '/json' : '/binary' }),
   });
   const results = new Map<string, { us: number[]; rps: number[]; errors: number }>();
   const id = (r: Row): string => `${r.server}/${r.transport}/${r.size}`;
@@ -174,7 +197,7 @@ async function main(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       const line: string[] = [];
       for (const r of rows) {
-        const pid = (r.server === 'gateway' ? gateway : r.server === 'before' ? before! : plain).pid!;
+        const pid = (r.server === 'gateway' ? gateway : r.server === 'before' ? before! : plain).pid!; // plain hosts the h2 floor too
         const c0 = cpuMs(pid);
         const res = await client.run(phase(r, SECONDS));
         const us = ((cpuMs(pid) - c0) * 1000) / Math.max(1, res.ok);
@@ -215,6 +238,11 @@ async function main(): Promise<void> {
       [`${transport}_plain_us_mb`]: Math.round(perMb.plain),
       [`${transport}_errors`]: errs,
     });
+    if (transport === 'grpc' && ['small', 'large'].every((size) => results.has(`h2floor/grpc/${size}`))) {
+      const f = { req: m('h2floor', 'small'), mb: (m('h2floor', 'large') - m('h2floor', 'small')) / mb };
+      say(`grpc   HTTP/2 floor (node:http2 framing only): per request ${f.req.toFixed(0)} µs (×${(f.req / perReq.plain).toFixed(2)} plain grpc-js), per MB ${f.mb.toFixed(0)} µs`);
+      Object.assign(out, { grpc_h2floor_us_req: Math.round(f.req), grpc_h2floor_us_mb: Math.round(f.mb) });
+    }
     if (before && ['small', 'large'].every((size) => results.has(`before/${transport}/${size}`))) {
       const b = { req: m('before', 'small'), mb: (m('before', 'large') - m('before', 'small')) / mb };
       say(`${transport.padEnd(6)} before (${compareMain}): per request ${b.req.toFixed(0)} µs (×${(b.req / perReq.plain).toFixed(2)} plain), per MB ${b.mb.toFixed(0)} µs (×${(b.mb / perMb.plain).toFixed(2)})`);
@@ -224,7 +252,7 @@ async function main(): Promise<void> {
   say(JSON.stringify({ bench: 'overhead', ...out }));
 }
 
-if (process.argv[2] === '--plain') void plainServers(Number(process.argv[3]), Number(process.argv[4]));
+if (process.argv[2] === '--plain') void plainServers(Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]));
 else
   main().catch((e: unknown) => {
     process.stderr.write(`bench:overhead failed: ${e instanceof Error ? e.stack : String(e)}\n`);
