@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { InferenceSession } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ModelInstance, NOOP_OBSERVER, parseModelConfig, type CapacityProvider, type SessionFactory } from '@tandem/inference';
-import { SchedulerCapacityProvider, silentLogger, type Scheduler } from '@tandem/scheduler';
+import { ModelInstance, NOOP_OBSERVER, parseModelConfig, sharedProcessGpus, type CapacityProvider, type SessionFactory } from '@tandem/inference';
+import { defaultSchedulerOptions, Scheduler, SchedulerCapacityProvider, silentLogger, StaticGpuProbe } from '@tandem/scheduler';
 import { createTestDatabase, type TestDatabase } from './support/test-env';
-import { schedulerHarness, waitFor, type Harness } from './support/scheduler-harness';
+import { FAST, schedulerHarness, waitFor, type Harness } from './support/scheduler-harness';
 
 describe('the capacity provider the gateway autoscaler uses', () => {
   let db: TestDatabase;
@@ -97,5 +98,69 @@ describe('the capacity provider the gateway autoscaler uses', () => {
     expect(calls).toBe(2);
     expect(await s.ledger.listAllocations()).toEqual([]);
     expect(s.keeper.held).toEqual([]);
+  });
+});
+
+describe('replicas on a node with MIG instances (the 8×H100 fixture, MIG on GPU 0)', () => {
+  let db: TestDatabase;
+  let h: Harness;
+  let s: Scheduler;
+  const fixture = (f: string): string => readFileSync(`test/fixtures/nvidia-smi/${f}`, 'utf8');
+  const MIG0 = 'MIG-9e80e24b-6f5d-4c2e-9a7b-0d1e2f7a4b5c';
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    h = await schedulerHarness(db.url);
+    const probe = new StaticGpuProbe(fixture('h100x8-mig.query.csv'), fixture('h100x8-mig.list.txt'));
+    s = new Scheduler(h.ds, defaultSchedulerOptions({ nodeName: 'mig', discoverCpu: false, discoverGpus: true, placement: 'pack', ...FAST }), {
+      probe,
+      databaseUrl: db.url,
+    });
+    await s.start();
+    h.schedulers.push(s);
+    // Only gpu0-mig0 and gpu1 stay schedulable: under pack with equal fits, gpu0-mig0 sorts first.
+    for (const d of await s.ledger.listDevices({ node: 'mig' })) {
+      if (d.id === 'mig/gpu0-mig0' || d.id === 'mig/gpu1') await s.ledger.setPartition(d.id, { online: 1, batch: 0 }, 'test');
+      else await s.ledger.setDrained(d.id, true, 'test');
+    }
+  });
+
+  afterAll(async () => {
+    await h?.close();
+    await db?.drop();
+  });
+
+  it('a replica (a thread of this process) never gets a MIG instance: CUDA would not show it to this process', async () => {
+    const got = await s.capacity.acquire({ model: 'm', version: '1', count: 2, device: { kind: 'gpu', threadsPerReplica: 1, memoryMiB: 10_000 } });
+    expect(got.map((l) => l.lease.grant.devices[0]!.deviceId)).toEqual(['mig/gpu1']);
+    expect(got.map((l) => l.placement)).toEqual([{ kind: 'cuda', deviceId: 1, uuid: 'GPU-5b4daf1c-6f1e-4c2e-9a7b-0d1e2f3b4b5c', memoryMiB: 10_000 }]);
+    await Promise.all(got.map((l) => l.lease.release()));
+    // The ledger itself would have chosen the MIG instance: the constraint is what keeps it off.
+    const unconstrained = await s.allocations.allocate({ kind: 'online', share: 1, memoryMiB: 10_000, deviceKind: 'gpu', nodes: ['mig'] });
+    expect(unconstrained.grant.devices[0]!.deviceId).toBe('mig/gpu0-mig0');
+    await unconstrained.release();
+  });
+
+  it('a process pinned to one MIG instance gets exactly that instance, and one pinned to whole GPUs only those', async () => {
+    const pinned = await s.capacity.acquire(
+      { model: 'm', version: '1', count: 2, device: { kind: 'gpu', threadsPerReplica: 1, memoryMiB: 10_000 } },
+      sharedProcessGpus(MIG0),
+    );
+    expect(pinned.map((l) => l.placement)).toEqual([{ kind: 'cuda', deviceId: 0, uuid: MIG0, memoryMiB: 10_000 }]);
+    await Promise.all(pinned.map((l) => l.lease.release()));
+    expect(await s.capacity.acquire({ model: 'm', version: '1', count: 1, device: { kind: 'gpu', threadsPerReplica: 1 } }, sharedProcessGpus('2,3'))).toEqual(
+      [],
+    );
+    const byIndex = await s.capacity.acquire({ model: 'm', version: '1', count: 1, device: { kind: 'gpu', threadsPerReplica: 1 } }, sharedProcessGpus('0,1'));
+    expect(byIndex.map((l) => l.lease.grant.devices[0]!.deviceId)).toEqual(['mig/gpu1']); // index 0 names the MIG-enabled GPU, not its instances
+    await Promise.all(byIndex.map((l) => l.lease.release()));
+  });
+
+  it('mig "only" and a gpus list are checked as request fields', async () => {
+    const only = await s.allocations.allocate({ kind: 'online', share: 1, deviceKind: 'gpu', mig: 'only', placement: 'spread' });
+    expect(only.grant.devices[0]!.deviceId).toBe('mig/gpu0-mig0');
+    await only.release();
+    await expect(s.allocations.allocate({ kind: 'online', share: 1, mig: 'some' as never })).rejects.toThrow('mig must be "exclude", "only" or "allow"');
+    await expect(s.allocations.allocate({ kind: 'online', share: 1, gpus: [] })).rejects.toThrow(/no capacity/);
   });
 });

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
-import { cudaBinding } from './gpu/cuda-pinning';
+import { cudaBinding, type CudaScope } from './gpu/cuda-pinning';
 import { withCudaHint } from './gpu/cuda-provider';
 import { gpuProcessSettings } from './gpu/gpu-process';
 import { openOrtSession, type TandemSessionOptions } from './gpu/simulated-cuda';
@@ -17,14 +17,21 @@ export interface SessionFactory {
 
 /**
  * Session options for a placement, made on the main thread of a process that serves several
- * devices from threads (the gateway, the batch worker). A CUDA placement gets only the CUDA EP:
+ * devices from threads (the gateway), or for a process started for the placement (`ownProcess`). A CUDA placement gets only the CUDA EP:
  * if onnxruntime cannot load it, session creation throws instead of quietly running on the CPU
  * (nodes CUDA lacks kernels for still fall back to the CPU inside the session, as onnxruntime does).
  */
-export function sessionOptionsFor(placement: DevicePlacement, opts: { allowSpinning?: boolean; memoryArena?: boolean } = {}): TandemSessionOptions {
+export function sessionOptionsFor(
+  placement: DevicePlacement,
+  opts: { allowSpinning?: boolean; memoryArena?: boolean; ownProcess?: boolean } = {},
+): TandemSessionOptions {
   if (placement.kind === 'cuda') {
     const gpu = gpuProcessSettings();
-    const { deviceId } = cudaBinding(placement, { kind: 'shared', ...(gpu.visibleDevices !== undefined ? { visibleDevices: gpu.visibleDevices } : {}) });
+    // `ownProcess`: for a process started for this placement alone (a GPU batch unit), not this one.
+    const scope: CudaScope = opts.ownProcess
+      ? { kind: 'own-process' }
+      : { kind: 'shared', ...(gpu.visibleDevices !== undefined ? { visibleDevices: gpu.visibleDevices } : {}) };
+    const { deviceId } = cudaBinding(placement, scope);
     if (gpu.simulated) {
       return {
         ...sessionOptionsFor({ kind: 'cpu', intraOpThreads: 1 }, opts),

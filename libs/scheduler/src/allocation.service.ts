@@ -28,11 +28,20 @@ export function normalizeRequest(req: AllocationRequest): Normalized {
   if (s > 1 && !Number.isInteger(s)) throw DomainException.invalid('a share above 1 must be a whole number of devices');
   const mem = req.memoryMiB ?? 0;
   if (!Number.isInteger(mem) || mem < 0) throw DomainException.invalid('memoryMiB must be an integer ≥ 0');
-  for (const [k, v] of [['nodes', req.nodes], ['devices', req.devices]] as const) {
+  for (const [k, v] of [
+    ['nodes', req.nodes],
+    ['devices', req.devices],
+  ] as const) {
     if (v !== undefined && (!Array.isArray(v) || v.length === 0 || v.length > MAX_LIST)) {
       throw DomainException.invalid(`${k} must be a non-empty list of at most ${MAX_LIST}`);
     }
   }
+  // An empty `gpus` list is meaningful (a process that sees no GPU: nothing qualifies).
+  if (req.gpus !== undefined && (!Array.isArray(req.gpus) || req.gpus.length > MAX_LIST || req.gpus.some((g) => typeof g !== 'string'))) {
+    throw DomainException.invalid(`gpus must be a list of at most ${MAX_LIST} GPU indices or UUIDs`);
+  }
+  if (req.mig !== undefined && req.mig !== 'exclude' && req.mig !== 'only' && req.mig !== 'allow')
+    throw DomainException.invalid('mig must be "exclude", "only" or "allow"');
   if (s <= 1) {
     const milli = Math.round(s * MILLI);
     if (milli < 1) throw DomainException.invalid(`share must be at least ${1 / MILLI}`);
@@ -76,7 +85,8 @@ export class AllocationService {
       await this.checkConstraints(req, n);
       this.metrics.allocations.inc({ kind: req.kind, outcome: out.memory ? 'memory' : 'unavailable' });
       // Memory is a hard limit, not a queue to wait in: the share would fit but the memory does not.
-      if (out.memory) throw new DomainException(ErrorCode.Conflict, `memory over-commit refused for ${req.kind} share ${req.share} with ${n.memoryMiB} MiB: ${out.why}`);
+      if (out.memory)
+        throw new DomainException(ErrorCode.Conflict, `memory over-commit refused for ${req.kind} share ${req.share} with ${n.memoryMiB} MiB: ${out.why}`);
       throw DomainException.unavailable(`no capacity for ${req.kind} share ${req.share}: ${out.why}`);
     }
     const lease = new Lease(this.grant(groupId, req.kind, holder, out.rows, out.devices, out.revoked.length), (l) => this.releaseLease(l));
@@ -91,14 +101,17 @@ export class AllocationService {
     const placement = req.placement ?? this.opts.placement;
     return this.ledger.placement(async (tx) => {
       const { devices, allocations } = await tx.lockAndRead(
-        { deviceKind: req.deviceKind, nodes: req.nodes, devices: req.devices },
+        { deviceKind: req.deviceKind, nodes: req.nodes, devices: req.devices, mig: req.mig, gpus: req.gpus },
         skipLocked ? { shareMilli: n.shareMilli, memoryMiB: n.memoryMiB, count: n.count, placement } : null,
       );
       const usage = summarize(allocations);
       const fits = devices.map((d) => fitOnDevice(d, usage.get(d.id) ?? emptyUsage(), { kind: req.kind, ...n }));
       const chosen = choose(fits, n.count, placement);
       if (!chosen) {
-        const why = fits.map((f) => (f.ok ? `${f.deviceId}: fits` : `${f.deviceId}: ${f.reason}`)).slice(0, 8).join('; ');
+        const why = fits
+          .map((f) => (f.ok ? `${f.deviceId}: fits` : `${f.deviceId}: ${f.reason}`))
+          .slice(0, 8)
+          .join('; ');
         // Refused for memory when enough devices would take the share if they had the memory.
         const memory = devices.length >= n.count && fits.filter((f) => f.ok || f.memory).length >= n.count;
         return { ok: false as const, memory, why: devices.length < n.count ? `only ${devices.length} device(s) available` : why };
@@ -136,7 +149,7 @@ export class AllocationService {
       if (unknown.length > 0) throw DomainException.notFound(`unknown node(s): ${unknown.join(', ')}`);
     }
     if (n.count > 1) {
-      const total = await this.inventory.countMatching({ deviceKind: req.deviceKind, nodes: req.nodes, devices: req.devices });
+      const total = await this.inventory.countMatching({ deviceKind: req.deviceKind, nodes: req.nodes, devices: req.devices, mig: req.mig, gpus: req.gpus });
       if (n.count > total) throw DomainException.invalid(`share ${req.share} exceeds the ${total} device(s) matching the request`);
     }
   }

@@ -4,6 +4,7 @@ import type { AllocationService } from './allocation.service';
 import type { DeviceLedgerService } from './device-ledger.service';
 import type { Lease } from './lease/lease';
 import type { SchedulerLogger } from './scheduler.logger';
+import type { AllocationRequest } from './scheduler.types';
 
 /** A replica's device lease from the ledger. */
 export interface ReplicaLease extends DeviceLease {
@@ -11,14 +12,24 @@ export interface ReplicaLease extends DeviceLease {
   readonly lease: Lease;
 }
 
+/** Which GPU devices a replica may get (AllocationRequest's `mig` and `gpus`). */
+export type GpuConstraint = Pick<AllocationRequest, 'mig' | 'gpus'>;
+
 export interface SchedulerCapacityOptions {
   /** Share of a GPU each replica takes (default a whole one). */
   gpuSharePerReplica?: number;
+  /**
+   * The GPUs the replicas' process can address. Default: no MIG instance, since replicas run as
+   * threads of this process and CUDA shows a process a MIG instance only when it is started for it
+   * alone (a caller pinned to one passes `sharedProcessGpus` of its CUDA_VISIBLE_DEVICES).
+   */
+  gpus?: GpuConstraint;
 }
 
 /**
  * Online replica capacity from the ledger, on this process's own node (replicas run in-process).
- * CPU replicas take `threadsPerReplica / cores` of the node's CPU device; GPU replicas a GPU share.
+ * CPU replicas take `threadsPerReplica / cores` of the node's CPU device; GPU replicas a GPU share
+ * on a GPU this process can address (never a MIG instance by default).
  * Grants fewer replicas than asked when the online partition (or a device's memory) is full,
  * never more. A failure other than "no capacity" gives back every lease this call took.
  */
@@ -31,7 +42,8 @@ export class SchedulerCapacityProvider implements CapacityProvider<ReplicaLease>
     private readonly opts: SchedulerCapacityOptions = {},
   ) {}
 
-  async acquire(req: ReplicaRequest): Promise<ReplicaLease[]> {
+  /** `gpus`: this call's GPU constraint (default the provider's; see SchedulerCapacityOptions). */
+  async acquire(req: ReplicaRequest, gpus: GpuConstraint = this.opts.gpus ?? { mig: 'exclude' }): Promise<ReplicaLease[]> {
     const out: ReplicaLease[] = [];
     const cpu = req.device.kind === 'cpu' ? (await this.ledger.usableDevices(this.nodeName, 'cpu'))[0] : undefined;
     for (let i = 0; i < req.count; i++) {
@@ -44,6 +56,7 @@ export class SchedulerCapacityProvider implements CapacityProvider<ReplicaLease>
             memoryMiB: req.device.memoryMiB ?? 0,
             deviceKind: 'gpu',
             nodes: [this.nodeName],
+            ...gpus,
             holder,
           });
           out.push({ id: lease.id, placement: cudaPlacement(lease.grant.devices[0]!), lease });

@@ -1,10 +1,4 @@
-import type {
-  SchedulerAllocationKind,
-  SchedulerAllocationState,
-  SchedulerDeviceKind,
-  SchedulerDeviceSource,
-  SchedulerNodeStatus,
-} from '@tandem/persistence';
+import type { SchedulerAllocationKind, SchedulerAllocationState, SchedulerDeviceKind, SchedulerDeviceSource, SchedulerNodeStatus } from '@tandem/persistence';
 
 export type AllocationKind = SchedulerAllocationKind;
 export type AllocationState = SchedulerAllocationState;
@@ -14,6 +8,8 @@ export type NodeStatus = SchedulerNodeStatus;
 
 /** One thousandth of a device: the ledger's integer unit, so sums never drift. */
 export const MILLI = 1000;
+
+export type MigFilter = 'exclude' | 'only' | 'allow';
 
 export interface AllocationRequest {
   kind: AllocationKind;
@@ -25,6 +21,15 @@ export interface AllocationRequest {
   /** Only these nodes / devices (device ids `<node>/<local>`). */
   nodes?: string[];
   devices?: string[];
+  /**
+   * Which GPU devices qualify (every device when absent). `mig`: `exclude` MIG instances (a
+   * process that serves several devices cannot address one: CUDA shows a process one MIG instance
+   * only when it is started for it), `only` MIG instances, `allow` both (default). `gpus`: only
+   * these, named as CUDA_VISIBLE_DEVICES names them: a whole GPU's index, or a `GPU-…`/`MIG-…`
+   * UUID (a CPU device never matches).
+   */
+  mig?: MigFilter;
+  gpus?: string[];
   /** Who holds the lease, e.g. `gateway@node-a#1234/replica-3`. Default: this process. */
   holder?: string;
   /** Overrides the configured placement for this request. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LocalCapacityProvider, type ReplicaRequest } from '@tandem/inference';
+import { configureGpuProcess, LocalCapacityProvider, type ReplicaRequest } from '@tandem/inference';
 import type { SchedulerCapacityProvider } from '@tandem/scheduler';
 import { LedgerCapacityProvider } from './ledger-capacity.provider';
 
@@ -38,5 +38,18 @@ describe('LedgerCapacityProvider', () => {
     const p = new LedgerCapacityProvider(ledger, new LocalCapacityProvider({ cpuThreads: 2 }));
     expect((await p.acquire(req('cpu', 1)))[0]!.placement).toEqual({ kind: 'cpu', intraOpThreads: 1 });
     expect((await p.acquire(req('gpu', 1)))[0]!.placement).toEqual({ kind: 'cuda', deviceId: 2, uuid: null, memoryMiB: 0 }); // still free
+  });
+
+  it('asks the ledger only for GPUs this process can address: no MIG instance, unless the gateway is pinned to that one', async () => {
+    const asked: unknown[] = [];
+    const ledger = { acquire: async (_r: ReplicaRequest, gpus: unknown) => (asked.push(gpus), []) } as unknown as SchedulerCapacityProvider;
+    configureGpuProcess({});
+    await new LedgerCapacityProvider(ledger, new LocalCapacityProvider({ cpuThreads: 2 })).acquire(req('gpu', 1));
+    configureGpuProcess({ visibleDevices: 'MIG-9e80e24b-6f5d-4c2e-9a7b-0d1e2f7a4b5c' });
+    await new LedgerCapacityProvider(ledger, new LocalCapacityProvider({ cpuThreads: 2 })).acquire(req('gpu', 1));
+    configureGpuProcess({ visibleDevices: '1,2' });
+    await new LedgerCapacityProvider(ledger, new LocalCapacityProvider({ cpuThreads: 2 })).acquire(req('gpu', 1));
+    configureGpuProcess({});
+    expect(asked).toEqual([{ mig: 'exclude' }, { mig: 'allow', gpus: ['MIG-9e80e24b-6f5d-4c2e-9a7b-0d1e2f7a4b5c'] }, { mig: 'exclude', gpus: ['1', '2'] }]);
   });
 });

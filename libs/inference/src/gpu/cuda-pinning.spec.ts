@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cudaBinding, processGpuEnv } from './cuda-pinning';
+import { cudaBinding, processGpuEnv, sharedProcessGpus } from './cuda-pinning';
 import { configureGpuProcess } from './gpu-process';
 import { sessionOptionsFor } from '../session-factory';
 
@@ -48,6 +48,46 @@ describe('CUDA pinning: allocation → what CUDA sees', () => {
     expect(sessionOptionsFor(gpu(3, 'GPU-sim-3'))).toMatchObject({
       executionProviders: ['cpu'],
       tandemSimulatedCuda: { deviceId: 3, uuid: 'GPU-sim-3', allocationMiB: 20_000, msPerBatch: 7, baseMiB: 100 },
+    });
+    configureGpuProcess({});
+  });
+
+  it('a shared process is placed only on GPUs it can address: never a MIG instance unless pinned to exactly that one', () => {
+    expect(sharedProcessGpus(undefined)).toEqual({ mig: 'exclude' });
+    expect(sharedProcessGpus('MIG-aaaa')).toEqual({ mig: 'allow', gpus: ['MIG-aaaa'] });
+    expect(sharedProcessGpus('MIG-aaaa, MIG-bbbb')).toEqual({ mig: 'exclude', gpus: ['MIG-aaaa', 'MIG-bbbb'] });
+    expect(sharedProcessGpus('2,GPU-sim-6')).toEqual({ mig: 'exclude', gpus: ['2', 'GPU-sim-6'] });
+    expect(sharedProcessGpus('')).toEqual({ mig: 'exclude', gpus: [] });
+    // The constraint and cudaBinding agree: every device the constraint admits binds, every other is refused.
+    const devices = [gpu(0, 'MIG-aaaa'), gpu(0, 'MIG-bbbb'), gpu(2, 'GPU-sim-2'), gpu(6, 'GPU-sim-6'), gpu(7, null)];
+    for (const visible of [undefined, 'MIG-aaaa', 'MIG-aaaa,MIG-bbbb', '2,GPU-sim-6', '7', '']) {
+      const c = sharedProcessGpus(visible);
+      for (const d of devices) {
+        const mig = d.uuid?.startsWith('MIG-') ?? false;
+        const admitted =
+          (c.mig === 'allow' || !mig) && (c.gpus === undefined || c.gpus.includes(d.uuid ?? '') || (!mig && c.gpus.includes(String(d.deviceId))));
+        const binds = ((): boolean => {
+          try {
+            cudaBinding(d, { kind: 'shared', ...(visible !== undefined ? { visibleDevices: visible } : {}) });
+            return true;
+          } catch {
+            return false;
+          }
+        })();
+        expect({ visible, device: d.uuid ?? d.deviceId, admitted }).toEqual({ visible, device: d.uuid ?? d.deviceId, admitted: binds });
+      }
+    }
+  });
+
+  it('session options for a process started for its one device (a GPU batch unit) name CUDA ordinal 0, MIG included', () => {
+    configureGpuProcess({});
+    expect(sessionOptionsFor(gpu(0, 'MIG-aaaa'), { ownProcess: true })).toEqual({
+      executionProviders: [{ name: 'cuda', deviceId: 0 }],
+      graphOptimizationLevel: 'all',
+    });
+    configureGpuProcess({ simulated: { msPerBatch: 7, baseMiB: 100 } });
+    expect(sessionOptionsFor(gpu(3, 'GPU-sim-3'), { ownProcess: true })).toMatchObject({
+      tandemSimulatedCuda: { deviceId: 0, uuid: 'GPU-sim-3', allocationMiB: 20_000 },
     });
     configureGpuProcess({});
   });

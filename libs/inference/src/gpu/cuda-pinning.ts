@@ -23,7 +23,34 @@ export interface CudaBinding {
   env: Record<string, string>;
 }
 
-const isMig = (uuid: string | null): boolean => uuid !== null && uuid.startsWith('MIG-');
+const isMig = (uuid: string | null | undefined): boolean => typeof uuid === 'string' && uuid.startsWith('MIG-');
+
+/** CUDA_VISIBLE_DEVICES as a list (undefined: unset, every GPU visible; '' hides them all). */
+function visibleList(visibleDevices: string | undefined): string[] | undefined {
+  return visibleDevices
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+/**
+ * The GPU devices a `shared` process can be placed on, as the ledger's allocation constraints
+ * (`mig`, `gpus`): exactly those cudaBinding accepts for it. Seeing every GPU, or several named
+ * ones, it cannot address a MIG instance, so MIG is excluded; pinned to one MIG instance
+ * (CUDA_VISIBLE_DEVICES=MIG-…), that instance is the only device it may have.
+ */
+export interface AddressableGpus {
+  mig: 'exclude' | 'allow';
+  /** Only these (indices or UUIDs, as CUDA_VISIBLE_DEVICES names them); absent: any GPU. */
+  gpus?: string[];
+}
+
+export function sharedProcessGpus(visibleDevices: string | undefined): AddressableGpus {
+  const visible = visibleList(visibleDevices);
+  if (visible === undefined) return { mig: 'exclude' };
+  if (visible.length === 1 && isMig(visible[0])) return { mig: 'allow', gpus: visible };
+  return { mig: 'exclude', gpus: visible };
+}
 
 /**
  * The one mapping from an allocation to what CUDA sees. A MIG instance is only addressable from a
@@ -35,10 +62,7 @@ export function cudaBinding(placement: CudaPlacement, scope: CudaScope): CudaBin
     return { deviceId: 0, env: { CUDA_DEVICE_ORDER, CUDA_VISIBLE_DEVICES: placement.uuid ?? String(placement.deviceId) } };
   }
   const env = { CUDA_DEVICE_ORDER };
-  const visible = scope.visibleDevices
-    ?.split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
+  const visible = visibleList(scope.visibleDevices);
   const name = placement.uuid ?? `GPU ${placement.deviceId}`;
   if (visible === undefined) {
     if (isMig(placement.uuid))

@@ -1,7 +1,18 @@
 import { DataSource, type EntityManager } from 'typeorm';
 import type { DiscoveredDevice } from '../inventory/device-discovery';
 import type { DeviceKind, DeviceView, NodeView } from '../scheduler.types';
-import { deviceColumns, NODE_COLUMNS, PARTITION_COLUMNS, toDeviceView, toNodeView, type DeviceUsageRow, type NodeRow, type PartitionRow } from './rows';
+import { deviceFilterSql } from './placement.tx';
+import {
+  deviceColumns,
+  NODE_COLUMNS,
+  PARTITION_COLUMNS,
+  toDeviceView,
+  toNodeView,
+  type CandidateFilter,
+  type DeviceUsageRow,
+  type NodeRow,
+  type PartitionRow,
+} from './rows';
 import { rows } from './sql';
 
 export interface NodeRegistration {
@@ -60,9 +71,26 @@ export class InventoryRepository {
              gpu_index = EXCLUDED.gpu_index, gpu_uuid = EXCLUDED.gpu_uuid, mig_mode = EXCLUDED.mig_mode,
              parent_gpu_uuid = EXCLUDED.parent_gpu_uuid, mig_profile = EXCLUDED.mig_profile, mig_device_index = EXCLUDED.mig_device_index,
              compute_milli = EXCLUDED.compute_milli, cores = EXCLUDED.cores, memory_mib = EXCLUDED.memory_mib, updated_at = now()`,
-          [id, r.name, d.localId, d.kind, d.source, d.model, d.gpuIndex, d.gpuUuid, d.migMode, d.parentGpuUuid, d.migProfile, d.migDeviceIndex,
-            d.computeFraction === null ? null : Math.round(d.computeFraction * 1000), d.cores, d.memoryMiB,
-            r.defaultPartition.onlineMilli, r.defaultPartition.batchMilli, r.defaultPartition.batchMayBorrow],
+          [
+            id,
+            r.name,
+            d.localId,
+            d.kind,
+            d.source,
+            d.model,
+            d.gpuIndex,
+            d.gpuUuid,
+            d.migMode,
+            d.parentGpuUuid,
+            d.migProfile,
+            d.migDeviceIndex,
+            d.computeFraction === null ? null : Math.round(d.computeFraction * 1000),
+            d.cores,
+            d.memoryMiB,
+            r.defaultPartition.onlineMilli,
+            r.defaultPartition.batchMilli,
+            r.defaultPartition.batchMayBorrow,
+          ],
         );
       }
       await this.retireSuperseded(em, r);
@@ -82,7 +110,11 @@ export class InventoryRepository {
     if (physical.length === 0) return;
     const stale = `node_name = $1 AND source = 'discovered' AND kind = 'gpu' AND NOT (id = ANY($2))
       AND (gpu_uuid = ANY($3) OR parent_gpu_uuid = ANY($3))`;
-    await em.query(`DELETE FROM sched_device d WHERE ${stale} AND NOT EXISTS (SELECT 1 FROM sched_allocation a WHERE a.device_id = d.id)`, [r.name, ids, physical]);
+    await em.query(`DELETE FROM sched_device d WHERE ${stale} AND NOT EXISTS (SELECT 1 FROM sched_allocation a WHERE a.device_id = d.id)`, [
+      r.name,
+      ids,
+      physical,
+    ]);
     await em.query(`UPDATE sched_device SET drained = true, updated_at = now() WHERE ${stale}`, [r.name, ids, physical]);
   }
 
@@ -129,10 +161,12 @@ export class InventoryRepository {
   }
 
   async setPartition(em: EntityManager, id: string, p: { onlineMilli: number; batchMilli: number; batchMayBorrow: boolean }): Promise<void> {
-    await em.query(
-      `UPDATE sched_device SET online_milli = $2, batch_milli = $3, batch_may_borrow = $4, updated_at = now() WHERE id = $1`,
-      [id, p.onlineMilli, p.batchMilli, p.batchMayBorrow],
-    );
+    await em.query(`UPDATE sched_device SET online_milli = $2, batch_milli = $3, batch_may_borrow = $4, updated_at = now() WHERE id = $1`, [
+      id,
+      p.onlineMilli,
+      p.batchMilli,
+      p.batchMayBorrow,
+    ]);
   }
 
   async setDrained(em: EntityManager, id: string, drained: boolean): Promise<void> {
@@ -140,13 +174,8 @@ export class InventoryRepository {
   }
 
   /** How many devices match a request's constraints, whatever their state (for "share > device count"). */
-  async countMatching(f: { deviceKind?: DeviceKind; nodes?: string[]; devices?: string[] }): Promise<number> {
-    const r = await rows<{ n: number }>(
-      this.ds.manager,
-      `SELECT count(*)::int AS n FROM sched_device d
-        WHERE ($1::text IS NULL OR d.kind = $1) AND ($2::text[] IS NULL OR d.node_name = ANY($2)) AND ($3::text[] IS NULL OR d.id = ANY($3))`,
-      [f.deviceKind ?? null, f.nodes ?? null, f.devices ?? null],
-    );
+  async countMatching(f: CandidateFilter): Promise<number> {
+    const r = await rows<{ n: number }>(this.ds.manager, `SELECT count(*)::int AS n FROM sched_device d WHERE ${deviceFilterSql(f)}`, []);
     return r[0]?.n ?? 0;
   }
 

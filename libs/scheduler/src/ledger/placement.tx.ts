@@ -23,6 +23,26 @@ const int = (n: number): string => {
 };
 
 /**
+ * The device constraints of a request as SQL over `sched_device d` (values inlined with
+ * escapeLiteral). A MIG instance is a row with a parent GPU; a `gpus` entry names a whole GPU by
+ * index, or any GPU device by UUID, as CUDA_VISIBLE_DEVICES does.
+ */
+export function deviceFilterSql(f: CandidateFilter): string {
+  const parts = [
+    `(${lit(f.deviceKind)}::text IS NULL OR d.kind = ${lit(f.deviceKind)})`,
+    `(${litArr(f.nodes)} IS NULL OR d.node_name = ANY(${litArr(f.nodes)}))`,
+    `(${litArr(f.devices)} IS NULL OR d.id = ANY(${litArr(f.devices)}))`,
+  ];
+  if (f.mig === 'exclude') parts.push('d.parent_gpu_uuid IS NULL');
+  if (f.mig === 'only') parts.push('d.parent_gpu_uuid IS NOT NULL');
+  if (f.gpus !== undefined) {
+    const names = litArr(f.gpus);
+    parts.push(`(d.gpu_uuid = ANY(${names}) OR (d.kind = 'gpu' AND d.parent_gpu_uuid IS NULL AND d.gpu_index::text = ANY(${names})))`);
+  }
+  return parts.join(' AND ');
+}
+
+/**
  * The hot allocation transaction in two round trips: `BEGIN; lock; read` and
  * `INSERT; revoke; COMMIT`, as multi-statement simple queries (values inlined with pg's
  * escapeLiteral). Each statement still takes its own READ COMMITTED snapshot, so the usage read
@@ -42,10 +62,7 @@ export class PlacementTx {
     f: CandidateFilter,
     fast: { shareMilli: number; memoryMiB: number; count: number; placement: 'pack' | 'spread' } | null,
   ): Promise<{ devices: CandidateDevice[]; allocations: LedgerAllocation[] }> {
-    const where = `n.status = 'alive' AND NOT d.drained
-      AND (${lit(f.deviceKind)}::text IS NULL OR d.kind = ${lit(f.deviceKind)})
-      AND (${litArr(f.nodes)} IS NULL OR d.node_name = ANY(${litArr(f.nodes)}))
-      AND (${litArr(f.devices)} IS NULL OR d.id = ANY(${litArr(f.devices)}))`;
+    const where = `n.status = 'alive' AND NOT d.drained AND ${deviceFilterSql(f)}`;
     const used = `(SELECT coalesce(sum(a.share_milli), 0) FROM sched_allocation a WHERE a.device_id = d.id)`;
     const usedMem = `(SELECT coalesce(sum(a.memory_mib), 0) FROM sched_allocation a WHERE a.device_id = d.id)`;
     const pick = fast

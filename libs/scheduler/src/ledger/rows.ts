@@ -1,5 +1,5 @@
 import { SchedulerAllocationEntity, SchedulerDeviceEntity, SchedulerNodeEntity, selectColumns } from '@tandem/persistence';
-import type { AllocationKind, AllocationView, DeviceKind, DeviceView, NodeStatus, NodeView } from '../scheduler.types';
+import type { AllocationKind, AllocationView, DeviceKind, DeviceView, MigFilter, NodeStatus, NodeView } from '../scheduler.types';
 import type { LedgerAllocation, LedgerDevice } from './placement';
 import { iso } from './sql';
 
@@ -130,6 +130,9 @@ export interface CandidateFilter {
   deviceKind?: DeviceKind;
   nodes?: string[];
   devices?: string[];
+  /** AllocationRequest's GPU constraints: MIG instances in or out, and a CUDA_VISIBLE_DEVICES-style list. */
+  mig?: MigFilter;
+  gpus?: string[];
 }
 
 // sched_node
