@@ -1,6 +1,6 @@
 import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module, type Provider, type Type } from '@nestjs/common';
-import type { PinoLogger } from '@tandem/shared';
+import { ROOT_LOGGER, type PinoLogger } from '@tandem/shared';
 import { BatchControlService } from './batches/batch-control.service';
 import { BatchController } from './batches/batch.controller';
 import { BatchQueryService } from './batches/batch-query.service';
@@ -14,7 +14,6 @@ import { resolveQueueConnection } from '@tandem/queue';
 import { assertJobCatalogue, BATCH_CHUNK_QUEUE } from './jobs/job-catalogue';
 import { ReconcilerService } from './jobs/reconciler.service';
 import { BatchMetrics } from './metrics/batch.metrics';
-import { MetricsController } from './metrics/metrics.controller';
 import { INFER_TASK, InferTask } from './tasks/infer.task';
 import { ReducerRegistry } from './reducers/reducer.registry';
 import { TaskRegistry } from './tasks/task.registry';
@@ -43,14 +42,14 @@ export interface BatchRuntime {
 
 /**
  * Batch chords: the /v1/batches API (role api|all), the chunk workers (role worker|all), the
- * reconciler and /metrics (every role). Expects the global DataSource and BullModule.forRoot.
+ * reconciler (every role). Expects the global DataSource and BullModule.forRoot.
  */
 @Module({})
 export class BatchJobsModule {
   static forRoot(cfg: BatchConfig, runtime: BatchRuntime): DynamicModule {
     assertJobCatalogue();
     const role = cfg.jobs.role;
-    const controllers: Type[] = [MetricsController];
+    const controllers: Type[] = [];
     const providers: Provider[] = [
       { provide: BATCH_CONFIG, useValue: cfg },
       BatchRepository,
@@ -59,6 +58,7 @@ export class BatchJobsModule {
       ReconcilerService,
       BatchMetrics,
       { provide: USER_CODE, useValue: runtime.userCode },
+      { provide: ROOT_LOGGER, useValue: runtime.logger },
       { provide: TASK_LOGGER, useValue: runtime.logger.child({ context: 'task' }) },
       TaskRegistry,
       ReducerRegistry,

@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { createRootLogger, HealthModule } from '@tandem/shared';
+import { HealthModule, MetricsModule } from '@tandem/shared';
 import { SchedulerModule } from '@tandem/scheduler';
 import { PersistenceModule, PostgresReadiness } from '@tandem/persistence';
 import { QueueModule, QueueReadiness } from '@tandem/queue';
@@ -19,8 +19,9 @@ export class BatchModule {
         QueueModule.forRoot(cfg.queue),
         AuthModule.forRoot(cfg.auth),
         HealthModule.register([PostgresReadiness, QueueReadiness]),
+        MetricsModule,
         // Co-location: workers take their infer units from the device ledger.
-        ...(usesLedger(cfg) ? [SchedulerModule.forRoot({ options: cfg.scheduler, logger: createRootLogger(cfg.logLevel, 'scheduler') })] : []),
+        ...(usesLedger(cfg) ? [SchedulerModule.forRoot({ options: cfg.scheduler, logger: runtime.logger.child({ component: 'scheduler' }) })] : []),
         BatchJobsModule.forRoot(cfg, runtime),
         // The Files API, beside /v1/batches (API roles only).
         ...(cfg.jobs.role !== 'worker' ? [FilesModule.forRoot(cfg)] : []),

@@ -37,9 +37,5 @@ export function parseBatchId(id: string): string {
   return id.toLowerCase();
 }
 
-/** zod → one 400 message naming each bad field. */
-export function parseWith<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
-  const r = schema.safeParse(input ?? {});
-  if (r.success) return r.data;
-  throw DomainException.invalid(r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-}
+/** zod → one 400 naming each bad field: the helper both apps share. */
+export { parseInput as parseWith } from '@tandem/shared';

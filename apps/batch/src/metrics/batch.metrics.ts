@@ -1,12 +1,7 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { Counter, Gauge, register, type Metric } from 'prom-client';
+import { counter, gauge } from '@tandem/shared';
 
 const WINDOW_MS = 10_000;
-
-function metric<T extends Metric>(name: string, make: () => T): T {
-  // Several app instances can share one process (tests); the default registry allows one of each.
-  return (register.getSingleMetric(name) as T | undefined) ?? make();
-}
 
 /** Depth sources of every live instance in this process, read at scrape time. */
 const depthSources = new Set<() => Promise<Record<string, number>>>();
@@ -16,48 +11,34 @@ const recent: { at: number; items: number }[] = [];
 /** tandem_batch_* metrics on prom-client's default registry. */
 @Injectable()
 export class BatchMetrics implements OnModuleDestroy {
-  private readonly processed = metric('tandem_batch_chunks_processed_total', () => new Counter({ name: 'tandem_batch_chunks_processed_total', help: 'Chunks committed' }));
-  private readonly failed = metric(
-    'tandem_batch_chunks_failed_total',
-    () => new Counter({ name: 'tandem_batch_chunks_failed_total', help: 'Chunk attempts that failed (retried or dead-lettered)' }),
-  );
-  private readonly items = metric('tandem_batch_items_processed_total', () => new Counter({ name: 'tandem_batch_items_processed_total', help: 'Items committed' }));
+  private readonly processed = counter({ name: 'batch_chunks_processed_total', help: 'Chunks committed' });
+  private readonly failed = counter({ name: 'batch_chunks_failed_total', help: 'Chunk attempts that failed (retried or dead-lettered)' });
+  private readonly items = counter({ name: 'batch_items_processed_total', help: 'Items committed' });
   // owner = the API key's id (bounded by the number of keys), share = owned | borrowed.
-  private readonly device = metric(
-    'tandem_batch_device_seconds_total',
-    () => new Counter({ name: 'tandem_batch_device_seconds_total', help: 'Unit-seconds batch runs held device units, by owner (key id) and share', labelNames: ['owner', 'share'] }),
-  );
+  private readonly device = counter({ name: 'batch_device_seconds_total', help: 'Unit-seconds batch runs held device units, by owner (key id) and share', labelNames: ['owner', 'share'] });
   private depthSource?: () => Promise<Record<string, number>>;
 
   constructor() {
-    metric(
-      'tandem_batch_items_per_second',
-      () =>
-        new Gauge({
-          name: 'tandem_batch_items_per_second',
-          help: `Items committed per second over the last ${WINDOW_MS / 1000} s in this process`,
-          collect() {
-            const since = Date.now() - WINDOW_MS;
-            while (recent.length > 0 && recent[0].at < since) recent.shift();
-            this.set(recent.reduce((s, r) => s + r.items, 0) / (WINDOW_MS / 1000));
-          },
-        }),
-    );
-    metric(
-      'tandem_batch_queue_depth',
-      () =>
-        new Gauge({
-          name: 'tandem_batch_queue_depth',
-          help: 'Chunk jobs in the queue store, by state',
-          labelNames: ['state'],
-          async collect() {
-            const [source] = depthSources;
-            if (!source) return;
-            const counts = await source().catch(() => ({}) as Record<string, number>);
-            for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
-          },
-        }),
-    );
+    gauge({
+      name: 'batch_items_per_second',
+      help: `Items committed per second over the last ${WINDOW_MS / 1000} s in this process`,
+      collect() {
+        const since = Date.now() - WINDOW_MS;
+        while (recent.length > 0 && recent[0].at < since) recent.shift();
+        this.set(recent.reduce((s, r) => s + r.items, 0) / (WINDOW_MS / 1000));
+      },
+    });
+    gauge({
+      name: 'batch_queue_depth',
+      help: 'Chunk jobs in the queue store, by state',
+      labelNames: ['state'],
+      async collect() {
+        const [source] = depthSources;
+        if (!source) return;
+        const counts = await source().catch(() => ({}) as Record<string, number>);
+        for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+      },
+    });
   }
 
   setDepthSource(fn: () => Promise<Record<string, number>>): void {
@@ -83,9 +64,5 @@ export class BatchMetrics implements OnModuleDestroy {
 
   onModuleDestroy(): void {
     if (this.depthSource) depthSources.delete(this.depthSource);
-  }
-
-  async text(): Promise<{ contentType: string; body: string }> {
-    return { contentType: register.contentType, body: await register.metrics() };
   }
 }
