@@ -15,7 +15,7 @@ describe('replica autoscaling under real load', () => {
   let db: TestDatabase;
   let repo: TempRepo;
   let gw: RunningGateway;
-  const replicas = (): number => gw.app.get(InferenceService).engine.instance('cls_auto').replicas;
+  const replicas = (): number => gw.app.get(InferenceService).replicas('cls_auto');
 
   /** Closed-loop load from a child process: `clients` concurrent requesters until stopped. */
   function load(clients: number): { stop: () => Promise<number> } {

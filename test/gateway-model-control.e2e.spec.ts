@@ -74,14 +74,14 @@ describe('model control (Triton repository extension) while serving', () => {
   });
 
   it('replica changes, a new version and a broken config: no failed request, the old version keeps serving', async () => {
-    const engine = (): InferenceService['engine'] => gw.app.get(InferenceService).engine;
+    const inference = (): InferenceService => gw.app.get(InferenceService);
     const load = traffic();
     await new Promise((r) => setTimeout(r, 200));
 
     // 1 → 3 replicas in place
     writeFileSync(join(repo.dir, 'scorer', 'config.json'), JSON.stringify(scorerConfig(3)));
     expect((await post('/v2/repository/models/scorer/load')).status).toBe(200);
-    expect(engine().instance('scorer').replicas).toBe(3);
+    expect(inference().replicas('scorer')).toBe(3);
 
     // a new version appears and becomes the default
     mkdirSync(join(repo.dir, 'scorer', '2'));

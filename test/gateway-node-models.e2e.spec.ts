@@ -211,7 +211,7 @@ describe('node models over REST and gRPC', () => {
     expect((await infer('scorer', [0.3])).status).toBe(200);
     expect(ys(await infer('flaky', [0.5]))).toEqual([1]);
     expect(await metric('tandem_inference_replica_restarts_total{model="flaky",version="1",reason="hung"}')).toBe(1);
-    expect(gw.app.get(InferenceService).engine.instance('flaky').replicas).toBe(1);
+    expect(gw.app.get(InferenceService).replicas('flaky')).toBe(1);
   });
 
   it('a module that does not compile, is not defineModel(...), throws in initialize or declares no outputs: failed with the reason, the rest loads', async () => {

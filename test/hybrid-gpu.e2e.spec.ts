@@ -140,7 +140,7 @@ describe('hybrid co-location on simulated GPUs: batch borrows an idle GPU, onlin
       expect(allocs.filter((a) => a.kind === 'online')).toMatchObject([
         { deviceId: `${node}/gpu1`, memoryMiB: REPLICA_MIB, holder: expect.stringMatching(/replica:burn:1$/) },
       ]);
-      const replicas = gw.app.get(InferenceService).engine.instance('burn').pool.list();
+      const replicas = gw.app.get(InferenceService)['engine'].instance('burn').pool.list();
       expect(replicas.map((r) => r.lease.placement)).toEqual([{ kind: 'cuda', deviceId: 1, uuid: dev.gpuUuid, memoryMiB: REPLICA_MIB }]);
 
       // The batch saw the revocation and released at a safe point (the end of a 20 ms model batch), well inside the grace.

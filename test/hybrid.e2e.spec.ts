@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBatch } from '../apps/batch/src/bootstrap';
 import { startGateway, type RunningGateway } from '../apps/gateway/src/bootstrap';
 import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
-import type { HybridView } from '../apps/gateway/src/hybrid/hybrid-admin.controller';
+import type { HybridView } from '../apps/gateway/src/admin/hybrid-admin.controller';
 import { buildBurnModel } from '../scripts/generate-models';
 import { batchEnv, deleteQueueKeys, getBatch, postJson, startTestBatch, waitUntil } from './support/batch-harness';
 import { tempModelRepo, type TempRepo } from './support/model-repo';

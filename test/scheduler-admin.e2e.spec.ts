@@ -1,3 +1,4 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,6 +137,45 @@ describe('admin API over a real socket', () => {
     }
     const big = await call('POST', '/allocations', { kind: 'batch', share: 0.5, holder: 'x'.repeat(20_000) });
     expect(big.status).toBe(413);
+  });
+
+  /** Sends headers and `chunks` of a body that never ends; resolves with the answer (which must not wait for the end). */
+  const unfinished = (method: string, path: string, headers: Record<string, string | number>, chunks: Buffer[]): Promise<{ status: number; body: string; written: number }> =>
+    new Promise((done, fail) => {
+      let written = 0;
+      const req = httpRequest(`${gw.url}/admin/api${path}`, { method, headers: { 'content-type': 'application/json', ...headers } }, (res: IncomingMessage) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => {
+          req.destroy();
+          done({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString(), written });
+        });
+      });
+      req.on('error', (e) => (written > 0 ? undefined : fail(e)));
+      req.flushHeaders();
+      // Keep writing slowly after the cap: only an answer sent while bytes still arrive ends this.
+      const timer = setInterval(() => {
+        const c = chunks.shift();
+        if (!c) return clearInterval(timer);
+        written += c.length;
+        req.write(c);
+      }, 20);
+      req.on('close', () => clearInterval(timer));
+    });
+
+  it('caps admin bodies at 16 KiB as they arrive: a declared or a streamed, never-ending body gets 413 {"error"}', async () => {
+    // A declared length over the cap is refused before any byte of the body is sent.
+    const declared = await unfinished('PUT', '/devices/gw-node/cpu/partition', { 'content-length': 20_000 }, []);
+    expect([declared.status, JSON.parse(declared.body), declared.written]).toEqual([413, { error: expect.stringMatching(/too large/i) }, 0]);
+    // A chunked body that never ends: 4 KiB pieces; the answer comes once the cap is passed.
+    const pieces = Array.from({ length: 64 }, (_, i) => Buffer.from(i === 0 ? `{"online":0.5,"batch":0.5,"pad":"${'x'.repeat(4096 - 37)}` : 'x'.repeat(4096)));
+    const streamed = await unfinished('POST', '/allocations', { 'transfer-encoding': 'chunked' }, pieces);
+    expect([streamed.status, JSON.parse(streamed.body)]).toEqual([413, { error: expect.stringMatching(/too large/i) }]);
+    expect(streamed.written).toBeGreaterThan(16 * 1024);
+    expect(streamed.written).toBeLessThan(64 * 4096);
+    // Under the cap the body is read and validated as usual.
+    const under = await call('PUT', '/models/none/limits', { min_replicas: 1, max_replicas: 2, pad: 'x'.repeat(10_000) });
+    expect([under.status, under.json.error]).toEqual([400, expect.stringMatching(/^invalid limits: /)]);
   });
 
   it('registers scheduler metrics on the default registry', async () => {

@@ -2,6 +2,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ApiKeyService, registerAuthHook } from '@tandem/auth';
 import { collectProcessMetrics, createHttpApp, createRootLogger, type DestinationStream, type PinoLogger } from '@tandem/shared';
 import type { GatewayConfig } from './config/gateway.config';
+import { registerAdminBodyLimit } from './admin/admin-body-limit';
 import { GatewayModule } from './gateway.module';
 import { registerAdmissionHook } from './inference/admission.hook';
 import { InferenceService } from './inference/inference.service';
@@ -20,12 +21,13 @@ export interface RunningGateway {
 export async function startGateway(cfg: GatewayConfig, opts: { logDestination?: DestinationStream } = {}): Promise<RunningGateway> {
   const logger = createRootLogger(cfg.logLevel, 'gateway', opts.logDestination);
   collectProcessMetrics();
-  const app = await createHttpApp(GatewayModule.forRoot(cfg), {
+  const app = await createHttpApp(GatewayModule.forRoot(cfg, logger), {
     logger,
     bodyLimitBytes: cfg.bodyLimitBytes,
     logRequests: cfg.logRequests,
   });
   const fastify = app.getHttpAdapter().getInstance();
+  registerAdminBodyLimit(fastify);
   registerAuthHook(fastify, app.get(ApiKeyService));
   registerAdmissionHook(fastify, app.get(InferenceService));
   registerInferRoutes(fastify, app.get(InferenceService));

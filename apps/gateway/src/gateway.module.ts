@@ -1,43 +1,44 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { createRootLogger, HealthModule } from '@tandem/shared';
+import { HealthModule, MetricsModule, type PinoLogger } from '@tandem/shared';
 import { PersistenceModule, PostgresReadiness } from '@tandem/persistence';
 import { QueueModule, QueueReadiness } from '@tandem/queue';
 import { AuthModule } from '@tandem/auth';
 import { SchedulerModule } from '@tandem/scheduler';
-import { GATEWAY_CONFIG, type GatewayConfig } from './config/gateway.config';
-import { AdminModule } from './admin/admin.module';
-import { ADMIN_PANEL_CONTROLLERS, ADMIN_PANEL_PROVIDERS } from './admin-panel/admin-panel.providers';
+import { type GatewayConfig } from './config/gateway.config';
+import { GatewayConfigModule } from './config/gateway-config.module';
+import { AdminApiModule } from './admin/admin-api.module';
+import { AdminPanelModule } from './admin-panel/admin-panel.module';
+import { AutoscalerModule } from './autoscaler/autoscaler.module';
+import { GrpcModule } from './grpc/grpc.module';
+import { HybridModule } from './hybrid/hybrid.module';
 import { InferenceModule } from './inference/inference.module';
 import { ModelsReadiness } from './inference/models.readiness';
-import { ApiKeysController } from './auth/api-keys.controller';
-import { ModelControlController } from './model-control/model-control.controller';
-import { ModelControlService } from './model-control/model-control.service';
-import { AutoscalerService } from './autoscaler/autoscaler.service';
-import { GrpcHealthService } from './grpc/grpc-health.service';
-import { GrpcServerService } from './grpc/grpc-server.service';
-import { InferenceGrpcController } from './grpc/inference.grpc.controller';
-import { HybridAdminController } from './hybrid/hybrid-admin.controller';
-import { BatchCostService } from './hybrid/batch-cost.service';
-import { OnlineClaimService } from './hybrid/online-claim.service';
+import { ModelControlModule } from './model-control/model-control.module';
 
+/** The gateway: infrastructure modules, then one module per concern. */
 @Module({})
 export class GatewayModule {
-  static forRoot(cfg: GatewayConfig): DynamicModule {
+  static forRoot(cfg: GatewayConfig, logger: PinoLogger): DynamicModule {
     const inference = InferenceModule.forRoot({ modelRepository: cfg.modelRepository, ...cfg.inference });
+    const health = HealthModule.register([PostgresReadiness, QueueReadiness, ModelsReadiness], [inference]);
     return {
       module: GatewayModule,
       imports: [
+        GatewayConfigModule.forRoot(cfg, logger),
         PersistenceModule.forRoot({ url: cfg.databaseUrl, applicationName: 'tandem-gateway' }),
         QueueModule.forRoot(cfg.queue),
         AuthModule.forRoot(cfg.auth),
-        SchedulerModule.forRoot({ options: cfg.scheduler, logger: createRootLogger(cfg.logLevel, 'scheduler') }),
-        AdminModule,
+        SchedulerModule.forRoot({ options: cfg.scheduler, logger: logger.child({ component: 'scheduler' }) }),
         inference,
-        HealthModule.register([PostgresReadiness, QueueReadiness, ModelsReadiness], [inference]),
+        GrpcModule.forRoot(health),
+        ModelControlModule,
+        AutoscalerModule,
+        HybridModule,
+        AdminApiModule,
+        AdminPanelModule,
+        health,
+        MetricsModule,
       ],
-      controllers: [ApiKeysController, ModelControlController, HybridAdminController, ...ADMIN_PANEL_CONTROLLERS],
-      providers: [{ provide: GATEWAY_CONFIG, useValue: cfg }, InferenceGrpcController, GrpcHealthService, GrpcServerService, AutoscalerService, ModelControlService, OnlineClaimService, BatchCostService, ...ADMIN_PANEL_PROVIDERS],
-      exports: [GATEWAY_CONFIG],
     };
   }
 }

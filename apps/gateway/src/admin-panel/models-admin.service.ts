@@ -41,36 +41,28 @@ export class ModelsAdminService {
   ) {}
 
   async list(): Promise<ModelView[]> {
-    const engine = this.inference.engine;
-    const states = new Map(engine.states().map((s) => [`${s.model}/${s.version}`, s]));
+    const byModel = new Map<string, ModelVersionView[]>();
+    for (const v of this.inference.versions()) {
+      const views = byModel.get(v.model) ?? [];
+      views.push({ version: v.version, state: v.state, error: v.error ?? null, replicas: v.replicas, queueDepth: v.queueDepth });
+      byModel.set(v.model, views);
+    }
     const [p99Queue, p99Compute] = await Promise.all([
       histogramQuantileByModel(`${METRIC_PREFIX}inference_queue_seconds`, 0.99),
       histogramQuantileByModel(`${METRIC_PREFIX}inference_compute_seconds`, 0.99),
     ]);
-    return engine.repository
-      .list()
-      .map((m): ModelView => {
-        const versions = m.versions.map((v): ModelVersionView => {
-          const s = states.get(`${m.name}/${v.version}`);
-          const inst = s?.state === 'ready' ? engine.instance(m.name, v.version) : undefined;
-          return {
-            version: v.version,
-            state: s?.state ?? 'not loaded',
-            error: s?.error ?? null,
-            replicas: inst?.replicas ?? 0,
-            queueDepth: inst?.batcher.queueDepth ?? 0,
-          };
-        });
-        const limits = this.autoscaler.limitsOf(m.name);
-        const last = this.autoscaler.events.findLast((e) => e.model === m.name);
+    return [...byModel]
+      .map(([name, versions]): ModelView => {
+        const limits = this.autoscaler.limitsOf(name);
+        const last = this.autoscaler.events.findLast((e) => e.model === name);
         return {
-          name: m.name,
+          name,
           versions,
           replicas: versions.reduce((n, v) => n + v.replicas, 0),
-          ongoing: this.inference.ongoing(m.name),
+          ongoing: this.inference.ongoing(name),
           queueDepth: versions.reduce((n, v) => n + v.queueDepth, 0),
-          p99QueueMs: toMs(p99Queue.get(m.name)),
-          p99ComputeMs: toMs(p99Compute.get(m.name)),
+          p99QueueMs: toMs(p99Queue.get(name)),
+          p99ComputeMs: toMs(p99Compute.get(name)),
           autoscaled: limits !== undefined,
           minReplicas: limits?.min ?? null,
           maxReplicas: limits?.max ?? null,

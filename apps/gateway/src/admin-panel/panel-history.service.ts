@@ -1,7 +1,7 @@
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { register } from 'prom-client';
 import { METRIC_PREFIX } from '@tandem/shared';
-import { DeviceLedgerService, Scheduler } from '@tandem/scheduler';
+import { DeviceLedgerService, RevocationListener } from '@tandem/scheduler';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../config/gateway.config';
 import { InferenceService } from '../inference/inference.service';
 import { BatchProgressRepository, type BatchProgressRow } from './batch-progress.repository';
@@ -47,14 +47,14 @@ export class PanelHistoryService implements OnApplicationBootstrap, BeforeApplic
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly cfg: GatewayConfig,
     @Inject(DeviceLedgerService) private readonly ledger: DeviceLedgerService,
-    @Inject(Scheduler) private readonly scheduler: Scheduler,
+    @Inject(RevocationListener) private readonly revocationEvents: RevocationListener,
     @Inject(ModelsAdminService) private readonly modelsAdmin: ModelsAdminService,
     @Inject(InferenceService) private readonly inference: InferenceService,
     @Inject(BatchProgressRepository) private readonly batchRows: BatchProgressRepository,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.unsubscribe = this.scheduler.listener.onRevoke((n) => this.revocations.push({ t: round(nowS()), deviceId: n.deviceId, holder: n.holder }));
+    this.unsubscribe = this.revocationEvents.onRevoke((n) => this.revocations.push({ t: round(nowS()), deviceId: n.deviceId, holder: n.holder }));
     this.tick();
     this.timer = setInterval(() => this.tick(), HISTORY_SAMPLE_S * 1000);
     this.timer.unref();

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { DomainException, ErrorCode } from '@tandem/shared';
 
 const deviceKind = z.enum(['gpu', 'cpu']);
 const name = z.string().min(1).max(200);
@@ -46,19 +45,5 @@ export const auditQuery = z
 
 export const uuidParam = z.string().uuid('allocation id must be a UUID');
 
-/** Admin bodies are small JSON objects; anything bigger is a mistake or an attack. */
+/** Admin bodies are small JSON objects; anything bigger is a mistake or an attack (bootstrap caps every /admin/api route's body at this, as it arrives). */
 export const ADMIN_BODY_LIMIT_BYTES = 16 * 1024;
-
-export function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const r = schema.safeParse(value ?? {});
-  if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  const path = issue.path.length ? `${issue.path.join('.')}: ` : '';
-  throw DomainException.invalid(`invalid ${what}: ${path}${issue.message}`);
-}
-
-export function checkBodySize(contentLength: string | undefined): void {
-  if (contentLength !== undefined && Number(contentLength) > ADMIN_BODY_LIMIT_BYTES) {
-    throw new DomainException(ErrorCode.PayloadTooLarge, `admin request body over ${ADMIN_BODY_LIMIT_BYTES} bytes`);
-  }
-}

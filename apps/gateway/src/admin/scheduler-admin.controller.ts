@@ -1,6 +1,6 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Put, Query, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { DomainException } from '@tandem/shared';
+import { DomainException, parseInput } from '@tandem/shared';
 import {
   AllocationService,
   DeviceLedgerService,
@@ -12,7 +12,7 @@ import {
   type PartitionView,
 } from '@tandem/scheduler';
 import { adminActor } from './admin-actor';
-import { allocationBody, allocationQuery, auditQuery, checkBodySize, deviceQuery, parse, partitionBody, uuidParam } from './admin.dto';
+import { allocationBody, allocationQuery, auditQuery, deviceQuery, partitionBody, uuidParam } from './admin.dto';
 
 /** `/admin/api/…`: the device ledger's inventory, partitions, allocations and audit log. */
 @Controller('admin/api')
@@ -29,7 +29,7 @@ export class SchedulerAdminController {
 
   @Get('devices')
   async devices(@Query() q: unknown): Promise<{ devices: DeviceView[] }> {
-    return { devices: await this.ledger.listDevices(parse(deviceQuery, q, 'query')) };
+    return { devices: await this.ledger.listDevices(parseInput(deviceQuery, q, 'query')) };
   }
 
   @Get('devices/:node/:local')
@@ -47,11 +47,9 @@ export class SchedulerAdminController {
     @Param('node') node: string,
     @Param('local') local: string,
     @Body() body: unknown,
-    @Headers('content-length') len: string | undefined,
     @Req() req: FastifyRequest,
   ): Promise<PartitionView> {
-    checkBodySize(len);
-    return this.ledger.setPartition(`${node}/${local}`, parse(partitionBody, body, 'partition'), adminActor(req));
+    return this.ledger.setPartition(`${node}/${local}`, parseInput(partitionBody, body, 'partition'), adminActor(req));
   }
 
   @Post('devices/:node/:local/drain')
@@ -68,30 +66,29 @@ export class SchedulerAdminController {
 
   @Get('allocations')
   async list(@Query() q: unknown): Promise<{ allocations: AllocationView[] }> {
-    const f = parse(allocationQuery, q, 'query');
+    const f = parseInput(allocationQuery, q, 'query');
     return { allocations: await this.ledger.listAllocations({ deviceId: f.device, holder: f.holder, kind: f.kind, limit: f.limit }) };
   }
 
   /** A manual reservation, held (and renewed) by this gateway until deleted. */
   @Post('allocations')
   @HttpCode(201)
-  async allocate(@Body() body: unknown, @Headers('content-length') len: string | undefined, @Req() req: FastifyRequest): Promise<AllocationGrant> {
-    checkBodySize(len);
-    const r = parse(allocationBody, body, 'allocation');
+  async allocate(@Body() body: unknown, @Req() req: FastifyRequest): Promise<AllocationGrant> {
+    const r = parseInput(allocationBody, body, 'allocation');
     const lease = await this.allocations.allocate({ ...r, holder: r.holder ?? `${adminActor(req)}@${this.allocations.defaultHolder}` });
     return lease.grant;
   }
 
   @Delete('allocations/:id')
   async release(@Param('id') id: string): Promise<{ released: number }> {
-    const released = await this.allocations.releaseGroup(parse(uuidParam, id, 'allocation id'));
+    const released = await this.allocations.releaseGroup(parseInput(uuidParam, id, 'allocation id'));
     if (released === 0) throw DomainException.notFound(`no allocation "${id}"`);
     return { released };
   }
 
   @Get('audit')
   audit(@Query() q: unknown): Promise<AuditPage> {
-    const f = parse(auditQuery, q, 'query');
+    const f = parseInput(auditQuery, q, 'query');
     return this.ledger.auditLog(f.limit, f.before);
   }
 }

@@ -47,33 +47,29 @@ export class AutoscalerService implements OnApplicationBootstrap, BeforeApplicat
 
   /** One control step; public so tests can drive it with their own clock. */
   tick(now: number): void {
-    const engine = this.inference.engine;
-    for (const s of engine.states()) {
-      if (s.state !== 'ready') continue;
-      const inst = engine.instance(s.model, s.version);
-      const override = this.limits.get(s.model);
-      const as = inst.config.autoscaling ?? (override ? { min_replicas: override.min, max_replicas: override.max } : undefined);
+    for (const v of this.inference.serving()) {
+      const override = this.limits.get(v.model);
+      const as = v.autoscaling ?? (override ? { min_replicas: override.min, max_replicas: override.max } : undefined);
       if (!as) continue;
-      const key = `${s.model}/${s.version}`;
+      const key = `${v.model}/${v.version}`;
       let policy = this.policies.get(key);
       if (!policy) {
-        const o = this.limits.get(s.model);
-        policy = new AutoscalingPolicy({ ...AUTOSCALING_DEFAULTS, ...as, ...(o ? { min_replicas: o.min, max_replicas: o.max } : {}) });
+        policy = new AutoscalingPolicy({ ...AUTOSCALING_DEFAULTS, ...as, ...(override ? { min_replicas: override.min, max_replicas: override.max } : {}) });
         this.policies.set(key, policy);
       }
-      policy.observe(now, this.inference.ongoing(s.model));
+      policy.observe(now, this.inference.ongoing(v.model));
       if (this.busy.has(key)) continue;
-      const from = inst.replicas;
+      const from = v.replicas;
       const to = policy.decide(now, from);
       if (to === from) continue;
       this.busy.add(key);
-      const event: ScaleEvent = { at: now, model: s.model, version: s.version, from, to, load: policy.load() };
+      const event: ScaleEvent = { at: now, model: v.model, version: v.version, from, to, load: policy.load() };
       this.events.push(event);
       if (this.events.length > 500) this.events.shift();
-      decisions.inc({ model: s.model, direction: to > from ? 'up' : 'down' });
+      decisions.inc({ model: v.model, direction: to > from ? 'up' : 'down' });
       this.logger.log(`${key}: ${from} → ${to} replicas (ongoing ${event.load.toFixed(1)})`);
-      inst
-        .scaleTo(to)
+      this.inference
+        .scaleTo(v.model, v.version, to)
         .catch((e: unknown) => this.logger.warn(`${key}: scaling to ${to} failed: ${e instanceof Error ? e.message : String(e)}`))
         .finally(() => {
           this.busy.delete(key);
@@ -86,7 +82,7 @@ export class AutoscalerService implements OnApplicationBootstrap, BeforeApplicat
   limitsOf(model: string): { min: number; max: number } | undefined {
     const o = this.limits.get(model);
     if (o) return o;
-    const as = this.inference.engine.repository.get(model).config.autoscaling;
+    const as = this.inference.configuredAutoscaling(model);
     return as ? { min: as.min_replicas, max: as.max_replicas } : undefined;
   }
 
@@ -98,7 +94,7 @@ export class AutoscalerService implements OnApplicationBootstrap, BeforeApplicat
     if (!Number.isInteger(min) || !Number.isInteger(max) || min < 0 || max < 1 || min > max || max > 64) {
       throw DomainException.invalid('need integers 0 <= min_replicas <= max_replicas, 1 <= max_replicas <= 64');
     }
-    this.inference.engine.repository.get(model); // 404 for unknown models
+    this.inference.configuredAutoscaling(model); // 404 for unknown models
     this.limits.set(model, { min, max });
     for (const key of [...this.policies.keys()]) if (key.startsWith(`${model}/`)) this.policies.delete(key);
   }

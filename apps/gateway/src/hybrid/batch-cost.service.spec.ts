@@ -1,23 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import type { Scheduler } from '@tandem/scheduler';
 import { loadGatewayConfig } from '../config/gateway.config';
 import type { InferenceService } from '../inference/inference.service';
 import { LatencyWindow } from '../inference/latency-window';
 import { BATCH_PRESENCE_MS, BatchCostService } from './batch-cost.service';
+import type { NodeLedger } from './node-ledger.provider';
 import type { OnlineClaimService } from './online-claim.service';
 
 /** A one-model gateway and a ledger whose CPU device shows `batch` cores used by batch. */
 function setup(): { svc: BatchCostService; latencies: LatencyWindow; ledger: { batch: number }; claims: { lastPreemptionAt: number | null } } {
   const latencies = new LatencyWindow();
-  const inst = { config: { device: { kind: 'cpu' } } };
-  const inference = { latencies, engine: { states: () => [{ model: 'm', version: '1', state: 'ready' }], instance: () => inst } } as unknown as InferenceService;
+  const inference = { latencies, serving: () => [{ model: 'm', version: '1', device: 'cpu', threadsPerReplica: 1, autoscaling: undefined, replicas: 1, queueDepth: 0 }] } as unknown as InferenceService;
   const ledger = { batch: 0 };
-  const scheduler = {
-    options: { nodeName: 'n1' },
+  const node = {
+    nodeName: 'n1',
     ledger: { usableDevices: async () => [{ id: 'n1/cpu', used: { batch: ledger.batch, borrowed: ledger.batch } }] },
-  } as unknown as Scheduler;
+  } as unknown as NodeLedger;
   const claims = { lastPreemptionAt: null as number | null };
-  const svc = new BatchCostService(loadGatewayConfig({ LOG_LEVEL: 'silent' }), scheduler, inference, claims as unknown as OnlineClaimService);
+  const svc = new BatchCostService(loadGatewayConfig({ LOG_LEVEL: 'silent' }), node, inference, claims as unknown as OnlineClaimService);
   return { svc, latencies, ledger, claims };
 }
 

@@ -1,8 +1,9 @@
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { Gauge } from 'prom-client';
-import { getOr, Scheduler } from '@tandem/scheduler';
+import { getOr } from '@tandem/scheduler';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../config/gateway.config';
 import { InferenceService } from '../inference/inference.service';
+import { NODE_LEDGER, type NodeLedger } from './node-ledger.provider';
 import { OnlineClaimService } from './online-claim.service';
 
 /** A batch with a share on the device (or revoked by online) this recently counts as present. */
@@ -60,7 +61,7 @@ export class BatchCostService implements OnApplicationBootstrap, BeforeApplicati
 
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly cfg: GatewayConfig,
-    @Inject(Scheduler) private readonly scheduler: Scheduler,
+    @Inject(NODE_LEDGER) private readonly node: NodeLedger,
     @Inject(InferenceService) private readonly inference: InferenceService,
     @Inject(OnlineClaimService) private readonly claims: OnlineClaimService,
   ) {}
@@ -73,7 +74,7 @@ export class BatchCostService implements OnApplicationBootstrap, BeforeApplicati
 
   /** One second's look: is a batch on the device, and each model's p99 of that second. */
   async sample(now = performance.now()): Promise<void> {
-    const [cpu] = await this.scheduler.ledger.usableDevices(this.scheduler.options.nodeName, 'cpu');
+    const [cpu] = await this.node.ledger.usableDevices(this.node.nodeName, 'cpu');
     if (!cpu) return;
     this.device = cpu.id;
     if (cpu.used.batch > 0 || cpu.used.borrowed > 0) this.lastBatchSeenAt = now;
@@ -121,11 +122,7 @@ export class BatchCostService implements OnApplicationBootstrap, BeforeApplicati
   }
 
   private cpuModels(): string[] {
-    const out = new Set<string>();
-    for (const st of this.inference.engine.states()) {
-      if (st.state === 'ready' && this.inference.engine.instance(st.model, st.version).config.device.kind === 'cpu') out.add(st.model);
-    }
-    return [...out];
+    return [...new Set(this.inference.serving().filter((v) => v.device === 'cpu').map((v) => v.model))];
   }
 
   beforeApplicationShutdown(): void {

@@ -1,8 +1,9 @@
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { createRootLogger } from '@tandem/shared';
-import { HybridMetrics, OnlineClaimer, Scheduler, type OnlineClaimView, type SchedulerLogger } from '@tandem/scheduler';
+import { ROOT_LOGGER, type PinoLogger } from '@tandem/shared';
+import { HybridMetrics, OnlineClaimer, type OnlineClaimView, type SchedulerLogger } from '@tandem/scheduler';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../config/gateway.config';
 import { InferenceService } from '../inference/inference.service';
+import { NODE_LEDGER, type NodeLedger } from './node-ledger.provider';
 
 /** The claim key of `partition` mode: the gateway process as a whole. */
 export const WHOLE_GATEWAY = 'gateway';
@@ -27,18 +28,18 @@ export class OnlineClaimService implements OnApplicationBootstrap, BeforeApplica
 
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly cfg: GatewayConfig,
-    @Inject(Scheduler) private readonly scheduler: Scheduler,
+    @Inject(NODE_LEDGER) private readonly node: NodeLedger,
     @Inject(InferenceService) private readonly inference: InferenceService,
+    @Inject(ROOT_LOGGER) root: PinoLogger,
   ) {
-    this.logger = createRootLogger(cfg.logLevel, 'online-claims');
+    this.logger = root.child({ component: 'online-claims' });
   }
 
   onApplicationBootstrap(): void {
     const h = this.cfg.hybrid;
     if (!h.onlineClaims) return;
-    const s = this.scheduler;
     this.claimer = new OnlineClaimer(
-      { allocations: s.allocations, ledger: s.ledger, nodeName: s.options.nodeName },
+      this.node,
       { tickMs: h.tickMs, holdDownMs: h.holdDownMs, retryMs: 1_000 },
       this.logger,
       this.metrics,
@@ -59,10 +60,8 @@ export class OnlineClaimService implements OnApplicationBootstrap, BeforeApplica
     const slo = this.cfg.hybrid.p99TargetMs;
     const hold = this.cfg.hybrid.holdDownMs;
     const now = performance.now();
-    for (const st of this.inference.engine.states()) {
-      if (st.state !== 'ready') continue;
-      const inst = this.inference.engine.instance(st.model, st.version);
-      if (inst.config.device.kind !== 'cpu') continue;
+    for (const st of this.inference.serving()) {
+      if (st.device !== 'cpu') continue;
       const started = this.inference.startedCount(st.model);
       const active = this.inference.ongoing(st.model) > 0 || started !== (this.seen.get(st.model) ?? 0);
       this.seen.set(st.model, started);
@@ -81,7 +80,7 @@ export class OnlineClaimService implements OnApplicationBootstrap, BeforeApplica
       if (since !== undefined && now - since > hold) this.boosted.delete(st.model);
       const recent = this.lastActive.get(st.model);
       const wanted = recent !== undefined && now - recent <= this.cfg.hybrid.tickMs * 2;
-      const base = inst.replicas * inst.config.device.threads_per_replica;
+      const base = st.replicas * st.threadsPerReplica;
       const want = wanted ? (this.boosted.has(st.model) || this.cfg.hybrid.claim === 'partition' ? Number.POSITIVE_INFINITY : base) : 0;
       out.set(st.model, (out.get(st.model) ?? 0) + want);
     }
@@ -104,7 +103,7 @@ export class OnlineClaimService implements OnApplicationBootstrap, BeforeApplica
 
   /** The SLO and, per model, its p99 over the last second and whether it is boosted. */
   slo(): { p99TargetMs: number; models: { model: string; p99Ms: number | null; requests: number; boosted: boolean }[] } {
-    const models = this.inference.engine.states().map((st) => {
+    const models = this.inference.versions().filter((st) => st.state !== 'not loaded').map((st) => {
       const q = this.inference.latencies.quantile(st.model, 0.99, 1_000);
       return { model: st.model, p99Ms: q.count ? Math.round(q.value * 100) / 100 : null, requests: q.count, boosted: this.boosted.has(st.model) };
     });

@@ -9,10 +9,12 @@ import {
   type InferRequest,
   type InferResult,
   type ModelMetadata,
+  type RepositoryIndexEntry,
 } from '@tandem/inference';
 import { InferenceMetrics } from './inference.metrics';
 import { LatencyWindow } from './latency-window';
 import { LedgerCapacityProvider } from './ledger-capacity.provider';
+import type { AutoscalingConfig, ServingVersion, VersionStatus } from './model-views';
 import { SchedulerCapacityProvider } from '@tandem/scheduler';
 
 export const INFERENCE_OPTIONS = Symbol('INFERENCE_OPTIONS');
@@ -34,14 +36,15 @@ export interface ServerMetadata {
 
 /**
  * Transport-independent inference service: REST (and later gRPC) decode into domain
- * requests, call this, and encode what it returns. Owns the engine and its metrics.
+ * requests, call this, and encode what it returns. Owns the engine (private: the autoscaler,
+ * co-location, model control and the panel use the purpose-named methods below) and its metrics.
  */
 @Injectable()
 export class InferenceService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('InferenceService');
   /** Node models' ctx.log and their replicas' restarts (fields carry model and version). */
   private readonly modelLogger = new Logger('NodeModel');
-  readonly engine: InferenceEngine;
+  private readonly engine: InferenceEngine;
   readonly metrics = new InferenceMetrics();
   private readonly ongoingByModel = new Map<string, number>();
   private readonly startedByModel = new Map<string, number>();
@@ -169,21 +172,83 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private inRepository(model: string): boolean {
-    return this.engine.repository.list().some((m) => m.name === model);
+    return this.engine.repository.find(model) !== undefined;
   }
 
   /** Names of model versions not ready, with why (for the readiness check). */
   notReady(): string[] {
+    return this.versions()
+      .filter((v) => v.state !== 'ready')
+      .map((v) => `${v.model}/${v.version} ${v.state}${v.error ? `: ${v.error}` : ''}`);
+  }
+
+  /** Every ready version with its replicas, queue and scaling settings. */
+  serving(): ServingVersion[] {
+    const out: ServingVersion[] = [];
+    for (const s of this.engine.states()) {
+      if (s.state !== 'ready') continue;
+      const inst = this.engine.instance(s.model, s.version);
+      const device = inst.config.device;
+      out.push({
+        model: s.model,
+        version: s.version,
+        device: device.kind,
+        threadsPerReplica: device.kind === 'cpu' ? device.threads_per_replica : 0,
+        autoscaling: inst.config.autoscaling,
+        replicas: inst.replicas,
+        queueDepth: inst.batcher.queueDepth,
+      });
+    }
+    return out;
+  }
+
+  /** Every version on disk, loaded or not, with its state (the panel's model table, readiness). */
+  versions(): VersionStatus[] {
     const known = new Map(this.engine.states().map((s) => [`${s.model}/${s.version}`, s]));
-    const out: string[] = [];
+    const out: VersionStatus[] = [];
     for (const m of this.engine.repository.list()) {
       for (const v of m.versions) {
         const s = known.get(`${m.name}/${v.version}`);
-        if (!s) out.push(`${m.name}/${v.version} not loaded`);
-        else if (s.state !== 'ready') out.push(`${m.name}/${v.version} ${s.state}${s.error ? `: ${s.error}` : ''}`);
+        const inst = s?.state === 'ready' ? this.engine.instance(m.name, v.version) : undefined;
+        out.push({ model: m.name, version: v.version, state: s?.state ?? 'not loaded', ...(s?.error ? { error: s.error } : {}), replicas: inst?.replicas ?? 0, queueDepth: inst?.batcher.queueDepth ?? 0 });
       }
     }
     return out;
+  }
+
+  /** Versions of a model this process holds (loading, ready or failed). */
+  loadedVersions(model: string): string[] {
+    return this.engine.states().filter((s) => s.model === model).map((s) => s.version);
+  }
+
+  /** Replicas of a loaded version (latest by default); 404 unknown, 503 not loaded. */
+  replicas(model: string, version?: string): number {
+    return this.engine.instance(model, version).replicas;
+  }
+
+  /** Rescales a loaded version (the autoscaler's actuator); replicas come from the capacity provider. */
+  scaleTo(model: string, version: string, replicas: number): Promise<void> {
+    return this.engine.instance(model, version).scaleTo(replicas);
+  }
+
+  /** The autoscaling block of a model's config on disk; throws 404 for an unknown model. */
+  configuredAutoscaling(model: string): AutoscalingConfig | undefined {
+    return this.engine.repository.get(model).config.autoscaling;
+  }
+
+  /** Triton's repository index: every version on disk with its state. */
+  repositoryIndex(): RepositoryIndexEntry[] {
+    return this.engine.index();
+  }
+
+  /** Re-reads a model from disk and hot-swaps its versions (model control's `load`). */
+  reloadModel(model: string): Promise<void> {
+    return this.engine.reload(model);
+  }
+
+  /** Drains and frees every version of a model (model control's `unload`). */
+  unloadModel(model: string): Promise<void> {
+    return this.engine.unload(model);
   }
 
   /**

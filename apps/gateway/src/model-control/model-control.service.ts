@@ -24,7 +24,7 @@ export class ModelControlService {
   ) {}
 
   index(readyOnly: boolean): RepositoryIndexEntry[] {
-    const all = this.inference.engine.index();
+    const all = this.inference.repositoryIndex();
     return readyOnly ? all.filter((e) => e.state === 'READY') : all;
   }
 
@@ -40,12 +40,12 @@ export class ModelControlService {
   load(model: string, actor: string): Promise<void> {
     return this.serialized(model, async () => {
       try {
-        await this.inference.engine.reload(model);
+        await this.inference.reloadModel(model);
       } catch (e) {
         await this.audit.record({ actor, action: 'model.load_failed', target: `model:${model}`, details: { error: (e as Error).message } }).catch(() => undefined);
         throw e;
       }
-      for (const s of this.inference.engine.states()) if (s.model === model) this.autoscaler.reset(s.model, s.version);
+      for (const version of this.inference.loadedVersions(model)) this.autoscaler.reset(model, version);
       this.inference.refreshReplicaGauge();
       await this.audit.record({ actor, action: 'model.load', target: `model:${model}` });
       this.logger.log(`model ${model} loaded`);
@@ -54,7 +54,7 @@ export class ModelControlService {
 
   unload(model: string, actor: string): Promise<void> {
     return this.serialized(model, async () => {
-      await this.inference.engine.unload(model);
+      await this.inference.unloadModel(model);
       this.inference.refreshReplicaGauge();
       await this.audit.record({ actor, action: 'model.unload', target: `model:${model}` });
       this.logger.log(`model ${model} unloaded`);

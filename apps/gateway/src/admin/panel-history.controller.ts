@@ -1,8 +1,8 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { z } from 'zod';
-import { parse } from '../admin/admin.dto';
-import { HISTORY_WINDOW_S, PanelHistoryService } from './panel-history.service';
-import type { HistoryView } from './panel-history.types';
+import { parseInput } from '@tandem/shared';
+import { HISTORY_WINDOW_S, PanelHistoryService } from '../admin-panel/panel-history.service';
+import type { HistoryView } from '../admin-panel/panel-history.types';
 
 const historyQuery = z
   .object({
@@ -22,6 +22,6 @@ export class PanelHistoryController {
 
   @Get()
   get(@Query() q: unknown): HistoryView {
-    return this.history.view(parse(historyQuery, q, 'query').window);
+    return this.history.view(parseInput(historyQuery, q, 'query').window);
   }
 }

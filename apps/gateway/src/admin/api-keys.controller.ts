@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req } from '@nest
 import type { FastifyRequest } from 'fastify';
 import { ApiKeyService, principalOf, type ApiKeyScope, type ApiKeyView, type Principal } from '@tandem/auth';
 import { DomainException } from '@tandem/shared';
-import { adminActor } from '../admin/admin-actor';
+import { adminActor } from './admin-actor';
 
 interface CreateKeyBody {
   name: string;

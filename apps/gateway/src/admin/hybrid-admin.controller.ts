@@ -1,7 +1,7 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { DeviceLedgerService, Scheduler, type OnlineClaimView } from '@tandem/scheduler';
-import { BatchCostService, type DeviceCost } from './batch-cost.service';
-import { OnlineClaimService } from './online-claim.service';
+import { BatchCostService, type DeviceCost } from '../hybrid/batch-cost.service';
+import { OnlineClaimService } from '../hybrid/online-claim.service';
 
 interface HolderView {
   holder: string;

@@ -1,9 +1,9 @@
-import { Body, Controller, Get, Headers, Param, Put, Req } from '@nestjs/common';
+import { Body, Controller, Get, Param, Put, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { adminActor } from '../admin/admin-actor';
-import { checkBodySize, parse } from '../admin/admin.dto';
-import { ModelsAdminService, type ModelView } from './models-admin.service';
+import { parseInput } from '@tandem/shared';
+import { ModelsAdminService, type ModelView } from '../admin-panel/models-admin.service';
+import { adminActor } from './admin-actor';
 
 const limitsBody = z
   .object({
@@ -29,11 +29,9 @@ export class ModelsAdminController {
   limits(
     @Param('model') model: string,
     @Body() body: unknown,
-    @Headers('content-length') len: string | undefined,
     @Req() req: FastifyRequest,
   ): Promise<ModelView> {
-    checkBodySize(len);
-    const b = parse(limitsBody, body, 'limits');
-    return this.models.setLimits(parse(modelName, model, 'model'), b.min_replicas, b.max_replicas, adminActor(req));
+    const b = parseInput(limitsBody, body, 'limits');
+    return this.models.setLimits(parseInput(modelName, model, 'model'), b.min_replicas, b.max_replicas, adminActor(req));
   }
 }

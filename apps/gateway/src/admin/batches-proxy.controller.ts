@@ -3,9 +3,8 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { DomainException } from '@tandem/shared';
-import { parse } from '../admin/admin.dto';
-import { BatchApiClient, type Upstream, type UpstreamStream } from './batch-api.client';
+import { DomainException, parseInput } from '@tandem/shared';
+import { BatchApiClient, type Upstream, type UpstreamStream } from '../admin-panel/batch-api.client';
 
 const batchId = z.string().uuid('batch id must be a UUID');
 const listQuery = z
@@ -40,24 +39,24 @@ export class BatchesProxyController {
 
   @Get()
   list(@Query() q: unknown, @Headers('authorization') auth: string | undefined, @Res() reply: FastifyReply): Promise<void> {
-    return this.relay(reply, this.batches.call('GET', qs(parse(listQuery, q, 'query')), auth));
+    return this.relay(reply, this.batches.call('GET', qs(parseInput(listQuery, q, 'query')), auth));
   }
 
   @Get(':id')
   get(@Param('id') id: string, @Headers('authorization') auth: string | undefined, @Res() reply: FastifyReply): Promise<void> {
-    return this.relay(reply, this.batches.call('GET', `/${parse(batchId, id, 'batch id')}`, auth));
+    return this.relay(reply, this.batches.call('GET', `/${parseInput(batchId, id, 'batch id')}`, auth));
   }
 
   @Get(':id/errors')
   errors(@Param('id') id: string, @Query() q: unknown, @Headers('authorization') auth: string | undefined, @Res() reply: FastifyReply): Promise<void> {
-    const path = `/${parse(batchId, id, 'batch id')}/errors${qs(parse(errorsQuery, q, 'query'))}`;
+    const path = `/${parseInput(batchId, id, 'batch id')}/errors${qs(parseInput(errorsQuery, q, 'query'))}`;
     return this.relay(reply, this.batches.call('GET', path, auth));
   }
 
   /** Every item's output as NDJSON, streamed from the batch app (the panel's results download). */
   @Get(':id/results')
   async results(@Param('id') id: string, @Headers('authorization') auth: string | undefined, @Res() reply: FastifyReply): Promise<void> {
-    const bid = parse(batchId, id, 'batch id');
+    const bid = parseInput(batchId, id, 'batch id');
     const r = await this.batches.stream(`/${bid}/results`, auth);
     if (!isStream(r)) return this.relay(reply, Promise.resolve(r));
     await reply
@@ -75,7 +74,7 @@ export class BatchesProxyController {
     @Headers('authorization') auth: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const path = `/${parse(batchId, id, 'batch id')}/${parse(action, act, 'action')}`;
+    const path = `/${parseInput(batchId, id, 'batch id')}/${parseInput(action, act, 'action')}`;
     return this.relay(reply, this.batches.call('POST', path, auth));
   }
 
