@@ -1,6 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
 import { HealthService } from '@tandem/shared';
+import { grpcErrorReply } from './grpc-status.map';
 
 type ServingStatus = 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
 const INFERENCE_SERVICE = 'inference.GRPCInferenceService';
@@ -8,6 +9,7 @@ const INFERENCE_SERVICE = 'inference.GRPCInferenceService';
 /** grpc.health.v1.Health: '' and the inference service are SERVING while the gateway is ready. */
 @Injectable()
 export class GrpcHealthService {
+  private readonly logger = new Logger('GrpcHealth');
   private serving = false;
   private readonly watchers = new Set<ServerWritableStream<{ service: string }, { status: ServingStatus }>>();
 
@@ -33,17 +35,22 @@ export class GrpcHealthService {
   handlers(): Record<string, unknown> {
     return {
       Check: (call: ServerUnaryCall<{ service: string }, unknown>, cb: sendUnaryData<{ status: ServingStatus }>) => {
-        void this.statusOf(call.request.service).then((s) =>
-          s ? cb(null, { status: s }) : cb({ code: status.NOT_FOUND, details: `unknown service '${call.request.service}'` }),
+        this.statusOf(call.request.service).then(
+          (s) => (s ? cb(null, { status: s }) : cb({ code: status.NOT_FOUND, details: `unknown service '${call.request.service}'` })),
+          (e: unknown) => cb(grpcErrorReply(e, this.logger, { method: call.getPath() })),
         );
       },
       Watch: (call: ServerWritableStream<{ service: string }, { status: ServingStatus }>) => {
-        void this.statusOf(call.request.service).then((s) => {
-          call.write({ status: s ?? 'SERVICE_UNKNOWN' });
-          if (!this.serving) return call.end();
-          this.watchers.add(call);
-          call.on('cancelled', () => this.watchers.delete(call));
-        });
+        this.statusOf(call.request.service).then(
+          (s) => {
+            call.write({ status: s ?? 'SERVICE_UNKNOWN' });
+            if (!this.serving) return call.end();
+            this.watchers.add(call);
+            call.on('cancelled', () => this.watchers.delete(call));
+          },
+          // grpc-js ends a server stream that emits 'error' with that status.
+          (e: unknown) => call.emit('error', grpcErrorReply(e, this.logger, { method: call.getPath() })),
+        );
       },
     };
   }

@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { DomainException, ErrorCode, HTTP_STATUS_BY_CODE } from '@tandem/shared';
-import { toGrpcError } from './grpc-status.map';
+import { grpcErrorReply, toGrpcError } from './grpc-status.map';
 
 const silent = { error: () => undefined };
 
@@ -41,5 +41,28 @@ describe('gRPC status mapping', () => {
     expect(internal.code).toBe(status.INTERNAL);
     expect(internal.details).toMatch(/^internal error \(error id .+\)$/);
     expect(internal.details).not.toContain('boom');
+  });
+
+  it('an unexpected error is logged with its stack under the error id the client gets in details and the error-id trailer', () => {
+    const logged: { fields: Record<string, unknown>; msg: unknown }[] = [];
+    const logger = { error: (fields: unknown, msg: unknown) => logged.push({ fields: fields as Record<string, unknown>, msg }) };
+    const reply = grpcErrorReply(new Error('boom'), logger, { method: '/inference.GRPCInferenceService/ModelInfer' });
+    expect(reply.code).toBe(status.INTERNAL);
+    const id = reply.metadata!.get('error-id')[0];
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(reply.details).toBe(`internal error (error id ${String(id)})`);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]!.fields).toMatchObject({ errorId: id, method: '/inference.GRPCInferenceService/ModelInfer' });
+    expect(String(logged[0]!.msg)).toMatch(/^Error: boom\n\s+at /);
+  });
+
+  it('a domain error is not logged and has no error id; a rate limit carries retry-after', () => {
+    const logged: unknown[] = [];
+    const logger = { error: (f: unknown) => logged.push(f) };
+    const limited = grpcErrorReply(new DomainException(ErrorCode.RateLimited, 'slow down', { retryAfterS: 2.2 }), logger);
+    expect(limited.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(limited.metadata!.get('retry-after')).toEqual(['3']);
+    expect(limited.metadata!.get('error-id')).toEqual([]);
+    expect(logged).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { Metadata, status, type ServerErrorResponse } from '@grpc/grpc-js';
 import { DomainException, ErrorCode, logInternalError, type ErrorLogger } from '@tandem/shared';
 
 /** The gRPC side of the one error model (the HTTP side is HttpExceptionFilter). */
@@ -28,4 +28,17 @@ export function toGrpcError(e: unknown, logger: ErrorLogger, fields: Record<stri
   if (e instanceof DomainException) return { code: GRPC_STATUS_BY_CODE[e.code], details: e.message };
   const errorId = logInternalError(logger, e, fields);
   return { code: status.INTERNAL, details: `internal error (error id ${errorId})`, errorId };
+}
+
+/**
+ * What a gRPC handler answers for a thrown error: the mapped status; an unexpected error is
+ * logged with its stack under an error id (as the HTTP filter does) that the client gets in the
+ * details and the `error-id` trailer; a rate limit carries its wait in `retry-after`.
+ */
+export function grpcErrorReply(e: unknown, logger: ErrorLogger, fields: Record<string, unknown> = {}): ServerErrorResponse {
+  const err = toGrpcError(e, logger, fields);
+  const metadata = new Metadata();
+  if (e instanceof DomainException && e.retryAfterS !== undefined) metadata.set('retry-after', String(Math.max(1, Math.ceil(e.retryAfterS))));
+  if (err.errorId) metadata.set('error-id', err.errorId);
+  return { name: 'GrpcError', message: err.details, code: err.code, details: err.details, metadata };
 }

@@ -1,11 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { Metadata, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import { ApiKeyService, bearerToken } from '@tandem/auth';
 import { DomainException, ErrorCode, HealthService } from '@tandem/shared';
 import { InferenceService } from '../inference/inference.service';
 import { decodeGrpcInfer, encodeGrpcInfer } from './grpc-tensor.codec';
 import { peerAddress } from './grpc-peer';
-import { toGrpcError } from './grpc-status.map';
+import { grpcErrorReply } from './grpc-status.map';
 import type { ModelInferRequestWire, ModelInferResponseWire } from './grpc-wire.types';
 
 type Unary<Req, Res> = (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>) => void;
@@ -42,14 +42,8 @@ export class InferenceGrpcController {
         .then(() => fn(call.request, call))
         .then(
           (res) => cb(null, res),
-          (e: unknown) => {
-            const err = toGrpcError(e, this.logger, { method: call.getPath() });
-            // Rate limits: RESOURCE_EXHAUSTED, with the wait in `retry-after` trailing metadata.
-            const metadata = new Metadata();
-            if (e instanceof DomainException && e.retryAfterS !== undefined) metadata.set('retry-after', String(Math.max(1, Math.ceil(e.retryAfterS))));
-            if (err.errorId) metadata.set('error-id', err.errorId);
-            cb({ code: err.code, details: err.details, metadata });
-          },
+          // Rate limits: RESOURCE_EXHAUSTED with the wait in `retry-after`; unexpected errors: INTERNAL with an `error-id`.
+          (e: unknown) => cb(grpcErrorReply(e, this.logger, { method: call.getPath() })),
         );
     };
   }
