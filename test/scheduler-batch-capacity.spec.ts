@@ -3,7 +3,15 @@ import { BatchCapacity, silentLogger, type BatchCapacityOptions, type Scheduler 
 import { schedulerHarness, waitFor, type Harness } from './support/scheduler-harness';
 import { createTestDatabase, type TestDatabase } from './support/test-env';
 
-const OPTS: BatchCapacityOptions = { mode: 'ledger', deviceKind: 'cpu', maxUnits: 4, borrowHoldDownMs: 300, retryMs: 20, idleReleaseMs: 60_000, gpuMemoryMiB: 0 };
+const OPTS: BatchCapacityOptions = {
+  mode: 'ledger',
+  deviceKind: 'cpu',
+  maxUnits: 4,
+  borrowHoldDownMs: 300,
+  retryMs: 20,
+  idleReleaseMs: 60_000,
+  gpuMemoryMiB: 0,
+};
 
 /** BatchCapacity against the real ledger: units as batch allocations, owned before borrowed. */
 describe('BatchCapacity (batch worker units from the ledger)', () => {
@@ -84,7 +92,10 @@ describe('BatchCapacity (batch worker units from the ledger)', () => {
     await pair('[{"kind":"cpu","cores":2,"memoryMiB":1024,"name":"Declared CPU"}]', { online: 1, batch: 0, batchMayBorrow: true });
     const cap = capacity(batchSide, { maxUnits: 2, borrowHoldDownMs: 400 });
     const events: string[] = [];
-    const preempt = (name: string): { suspend(): void; resume(): void } => ({ suspend: () => events.push(`${name} stopped`), resume: () => events.push(`${name} continued`) });
+    const preempt = (name: string): { suspend(): void; resume(): void } => ({
+      suspend: () => events.push(`${name} stopped`),
+      resume: () => events.push(`${name} continued`),
+    });
     const [a, b] = await Promise.all([
       cap.acquire({ mayBorrow: true, priority: 50, preempt: preempt('a') }),
       cap.acquire({ mayBorrow: true, priority: 50, preempt: preempt('b') }),
@@ -172,6 +183,39 @@ describe('BatchCapacity (batch worker units from the ledger)', () => {
     expect((await onlineSide.ledger.getDevice(dev)).used).toMatchObject({ online: 0.5, batch: 0, memoryMiB: 8_000, memoryFreeMiB: 8_000 });
     await lease.release();
     await cap.stop();
+  });
+
+  it("a GPU unit holds the memory of its run's model; a run needing more gets a new unit, the small one given back after its process ended", async () => {
+    await pair('[{"kind":"gpu","index":3,"uuid":"GPU-test-3","name":"Declared GPU","memoryMiB":16000}]', { online: 0, batch: 1, batchMayBorrow: true });
+    const cap = capacity(batchSide, { deviceKind: 'gpu', maxUnits: 1, gpuMemoryMiB: 2000 });
+    const mine = async (): Promise<{ id: string; memoryMiB: number }[]> =>
+      (await batchSide.ledger.listAllocations({ kind: 'batch' })).filter((x) => x.deviceId.startsWith(batchSide.options.nodeName));
+    const gone: { unitId: string; heldInLedger: number[] }[] = [];
+    cap.onUnitGone(async (unitId) => void gone.push({ unitId, heldInLedger: (await mine()).map((a) => a.memoryMiB) }));
+
+    const first = await cap.acquire({ mayBorrow: true, priority: 50, memoryMiB: 4000 });
+    expect(first.placement).toEqual({ kind: 'cuda', deviceId: 3, uuid: 'GPU-test-3', memoryMiB: 4000 });
+    expect(await mine()).toMatchObject([{ memoryMiB: 4000 }]);
+    const unit = first.unitId;
+    cap.release(first);
+    // A model without a declared figure (the default 2 000 MiB) fits in the 4 000 MiB unit: same unit.
+    const second = await cap.acquire({ mayBorrow: true, priority: 50 });
+    expect(second.unitId).toBe(unit);
+    cap.release(second);
+    // 10 000 MiB does not fit: the free 4 000 MiB unit goes back (its process first: the ledger still
+    // held it while the listener ran), and a 10 000 MiB unit is taken.
+    const third = await cap.acquire({ mayBorrow: true, priority: 50, memoryMiB: 10_000 });
+    expect(third.placement).toMatchObject({ kind: 'cuda', memoryMiB: 10_000 });
+    expect(third.unitId).not.toBe(unit);
+    expect(gone).toEqual([{ unitId: unit, heldInLedger: [4000] }]);
+    expect(await mine()).toMatchObject([{ memoryMiB: 10_000 }]);
+    cap.release(third);
+    await cap.stop();
+    expect(gone).toEqual([
+      { unitId: unit, heldInLedger: [4000] },
+      { unitId: third.unitId, heldInLedger: [10_000] },
+    ]);
+    expect(await mine()).toEqual([]);
   });
 
   it('fixed mode never touches the ledger', async () => {

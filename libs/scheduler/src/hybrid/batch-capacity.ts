@@ -6,7 +6,17 @@ import type { SchedulerLogger } from '../scheduler.logger';
 import { cudaPlacement, type DevicePlacement } from '@tandem/inference';
 import type { DeviceView } from '../scheduler.types';
 import type { HybridMetrics } from './hybrid.metrics';
-import { Ticket, type AcquireRequest, type BatchCapacityOptions, type BatchCapacitySnapshot, type Preemptible, type Unit, type UnitSlot, type Waiter } from './batch-capacity.types';
+import {
+  Ticket,
+  unitFits,
+  type AcquireRequest,
+  type BatchCapacityOptions,
+  type BatchCapacitySnapshot,
+  type Preemptible,
+  type Unit,
+  type UnitSlot,
+  type Waiter,
+} from './batch-capacity.types';
 
 export type { AcquireRequest, BatchCapacityOptions, BatchCapacitySnapshot, Preemptible, UnitSlot } from './batch-capacity.types';
 export { UnitUsage } from './batch-capacity.types';
@@ -16,7 +26,9 @@ const now = (): number => performance.now();
 /**
  * A batch worker's device capacity, in units it can run inference on. In `ledger` mode every
  * unit is its own batch allocation (one core's share of the node's CPU, or one GPU), so online
- * work can revoke borrowed units one at a time. A revoked unit is not used for any new run. A
+ * work can revoke borrowed units one at a time. A GPU unit holds the device memory of the run it
+ * was taken for (the model's `device.memory_mib`, AcquireRequest.memoryMiB) and later serves only
+ * runs that fit in it. A revoked unit is not used for any new run. A
  * preemptible run on a CPU unit is suspended on the spot and the share released at once; any
  * other run (GPU, or a caller without `preempt`) finishes first (the safe point is between
  * inference batches), then the unit's lease is released.
@@ -32,6 +44,8 @@ export class BatchCapacity {
   private revocations = 0;
   private readonly revokeMs: number[] = [];
   private warnedNoDevice = false;
+  private fixedSeq = 0;
+  private readonly goneListeners: ((unitId: string) => Promise<void> | void)[] = [];
 
   constructor(
     private readonly opts: BatchCapacityOptions,
@@ -42,12 +56,21 @@ export class BatchCapacity {
     if (opts.mode === 'ledger' && !deps) throw new Error('BatchCapacity: ledger mode needs the scheduler');
   }
 
+  /**
+   * Called when a unit goes (revoked, idle, stopping), before its share and memory go back to the
+   * ledger: whatever runs on the unit's device for it (a GPU unit's process) must end first.
+   */
+  onUnitGone(fn: (unitId: string) => Promise<void> | void): void {
+    this.goneListeners.push(fn);
+  }
+
   /** Waits for a free unit this run may use (higher priority first, then earlier deadline). */
   acquire(req: AcquireRequest): Promise<UnitSlot> {
     if (this.stopped) return Promise.reject(new Error('batch capacity is stopped'));
     this.clearIdle();
     return new Promise<UnitSlot>((resolve, reject) => {
-      const order = { deadline: req.deadline, preferOwned: req.preferOwned, usage: req.usage };
+      const memoryMiB = this.opts.deviceKind === 'gpu' ? (req.memoryMiB ?? this.opts.gpuMemoryMiB) : 0;
+      const order = { deadline: req.deadline, preferOwned: req.preferOwned, usage: req.usage, memoryMiB };
       const w: Waiter = { mayBorrow: req.mayBorrow, priority: req.priority, ...order, resumes: false, resolve: () => undefined, reject };
       const onAbort = (): void => {
         const i = this.waiters.indexOf(w);
@@ -104,6 +127,7 @@ export class BatchCapacity {
     u.busy = true;
     u.holder = t;
     t.unit = u.index;
+    t.unitId = u.id;
     t.placement = u.placement;
     t.borrowed = u.borrowed;
     t.seatedAt = now();
@@ -171,9 +195,9 @@ export class BatchCapacity {
   }
 
   private dispatch(): void {
-    for (let i = 0; i < this.waiters.length; ) {
+    for (let i = 0; i < this.waiters.length;) {
       const w = this.waiters[i]!;
-      const free = [...this.units.values()].filter((x) => !x.busy && x.revokedAt === null && (w.mayBorrow || !x.borrowed));
+      const free = [...this.units.values()].filter((x) => !x.busy && x.revokedAt === null && (w.mayBorrow || !x.borrowed) && unitFits(x, w.memoryMiB ?? 0));
       // A run near its deadline takes owned share first: borrowed share can be revoked under it.
       const u = (w.preferOwned ? free.find((x) => !x.borrowed) : undefined) ?? free[0];
       if (!u) {
@@ -207,21 +231,30 @@ export class BatchCapacity {
 
   private async fillOnce(): Promise<void> {
     if (this.opts.mode === 'fixed') {
-      while (this.units.size < this.opts.maxUnits) this.addUnit(null, { kind: 'cpu', intraOpThreads: 1 }, false);
+      while (this.units.size < this.opts.maxUnits) this.addUnit(`fixed-${++this.fixedSeq}`, null, { kind: 'cpu', intraOpThreads: 1 }, false);
       return;
     }
     const d = this.deps!;
     const usable = await d.ledger.usableDevices(d.nodeName, this.opts.deviceKind);
     if (usable.length === 0) {
-      if (!this.warnedNoDevice) this.logger.warn({ node: d.nodeName, kind: this.opts.deviceKind }, 'batch capacity: no device of this kind registered on this node; waiting');
+      if (!this.warnedNoDevice)
+        this.logger.warn({ node: d.nodeName, kind: this.opts.deviceKind }, 'batch capacity: no device of this kind registered on this node; waiting');
       this.warnedNoDevice = true;
       return;
     }
+    this.evictTooSmall();
     while (this.waiters.length > 0 && this.units.size < this.opts.maxUnits && !this.stopped) {
       const cpu = this.opts.deviceKind === 'cpu' ? usable[0]! : null;
+      // A GPU unit is taken with the memory of the first run waiting (dispatch seated every run a free unit fits).
       const req = cpu
         ? { kind: 'batch' as const, share: 1 / Math.max(1, cpu.cores ?? 1), devices: [cpu.id] }
-        : { kind: 'batch' as const, share: 1, memoryMiB: this.opts.gpuMemoryMiB, deviceKind: 'gpu' as const, nodes: [d.nodeName] };
+        : {
+            kind: 'batch' as const,
+            share: 1,
+            memoryMiB: this.waiters[0]!.memoryMiB ?? this.opts.gpuMemoryMiB,
+            deviceKind: 'gpu' as const,
+            nodes: [d.nodeName],
+          };
       if (this.holdDownUntil > now() && !this.ownedRoomLeft(usable)) return;
       let lease: Lease;
       try {
@@ -236,22 +269,38 @@ export class BatchCapacity {
       }
       const g = lease.grant.devices[0]!;
       const placement: DevicePlacement = g.kind === 'gpu' ? cudaPlacement(g) : { kind: 'cpu', intraOpThreads: g.threads ?? 1 };
-      this.addUnit(lease, placement, lease.grant.borrowed);
+      this.addUnit(lease.id, lease, placement, lease.grant.borrowed);
       this.dispatch();
     }
+  }
+
+  /**
+   * All units held, none free that the first waiting run fits in (its model needs more memory
+   * than they hold): give one free unit back, so a unit with that memory can be taken.
+   */
+  private evictTooSmall(): void {
+    const need = this.waiters[0]?.memoryMiB ?? 0;
+    if (need === 0 || this.units.size < this.opts.maxUnits) return;
+    const free = [...this.units.values()].filter((u) => !u.busy && u.revokedAt === null);
+    if (free.some((u) => unitFits(u, need))) return;
+    const small = free.find((u) => !unitFits(u, need));
+    if (small) void this.giveBack(small);
   }
 
   /** In hold-down only owned (unborrowed) units may be taken. */
   private ownedRoomLeft(devices: DeviceView[]): boolean {
     const owned = [...this.units.values()].filter((u) => !u.borrowed).length;
-    const cap = devices.reduce((s, x) => s + (this.opts.deviceKind === 'cpu' ? Math.floor(x.partition.batch * (x.cores ?? 1) + 1e-9) : Math.floor(x.partition.batch + 1e-9)), 0);
+    const cap = devices.reduce(
+      (s, x) => s + (this.opts.deviceKind === 'cpu' ? Math.floor(x.partition.batch * (x.cores ?? 1) + 1e-9) : Math.floor(x.partition.batch + 1e-9)),
+      0,
+    );
     return owned < cap;
   }
 
-  private addUnit(lease: Lease | null, placement: DevicePlacement, borrowed: boolean): void {
+  private addUnit(id: string, lease: Lease | null, placement: DevicePlacement, borrowed: boolean): void {
     let index = 0;
     while (this.units.has(index)) index++;
-    const u: Unit = { index, lease, placement, borrowed, busy: false, holder: null, revokedAt: null };
+    const u: Unit = { index, id, lease, placement, borrowed, busy: false, holder: null, revokedAt: null };
     this.units.set(index, u);
     lease?.onRevoke((n) => {
       if (this.units.get(index) !== u) return;
@@ -262,7 +311,10 @@ export class BatchCapacity {
       const t = u.holder;
       if (t?.preempt && u.placement.kind === 'cpu') this.suspendRun(u, t, t.preempt);
       else if (!u.busy) void this.giveBack(u);
-      this.logger.info({ unit: index, reason: n.reason, busy: t !== null, suspended: t?.preempt !== undefined && u.placement.kind === 'cpu' }, 'batch unit revoked');
+      this.logger.info(
+        { unit: index, reason: n.reason, busy: t !== null, suspended: t?.preempt !== undefined && u.placement.kind === 'cpu' },
+        'batch unit revoked',
+      );
       this.publish();
     });
   }
@@ -270,6 +322,9 @@ export class BatchCapacity {
   private async giveBack(u: Unit): Promise<void> {
     if (this.units.get(u.index) !== u) return;
     this.units.delete(u.index);
+    this.publish();
+    // Its process ends before the ledger gets the share and memory back (a session would still hold them).
+    if (this.goneListeners.length > 0) await Promise.allSettled(this.goneListeners.map(async (fn) => fn(u.id)));
     if (u.revokedAt !== null) {
       const ms = now() - u.revokedAt;
       this.revokeMs.push(ms);
@@ -277,7 +332,6 @@ export class BatchCapacity {
       this.metrics?.revokeRelease.observe(ms / 1000);
       this.logger.info({ unit: u.index, revokeToReleaseMs: Math.round(ms * 10) / 10 }, 'revoked batch unit released');
     }
-    this.publish();
     await u.lease?.release().catch((err: unknown) => this.logger.warn({ err, unit: u.index }, 'batch unit release failed'));
     // Work still waiting: look for capacity again (owned units come back at once).
     if (this.waiters.length > 0) this.fill();

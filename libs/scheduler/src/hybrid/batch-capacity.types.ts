@@ -5,6 +5,8 @@ import type { Lease } from '../lease/lease';
 export interface UnitSlot {
   /** Stable small index of the unit the run holds now (-1 while suspended). */
   readonly unit: number;
+  /** The unit's identity for its lifetime (its allocation; indices are reused): see BatchCapacity.onUnitGone. */
+  readonly unitId: string;
   readonly placement: DevicePlacement;
   readonly borrowed: boolean;
 }
@@ -39,6 +41,8 @@ export interface AcquireRequest {
   preferOwned?: boolean;
   /** Where the run's seat time is added. */
   usage?: UnitUsage;
+  /** GPU: device memory the run's model needs, MiB (its `device.memory_mib`); default `gpuMemoryMiB`. */
+  memoryMiB?: number;
 }
 
 /**
@@ -54,6 +58,7 @@ export interface Preemptible {
 /** A run's hold on capacity: the unit it runs on now, or its place in the queue while suspended. */
 export class Ticket implements UnitSlot {
   unit = -1;
+  unitId = '';
   placement: DevicePlacement = { kind: 'cpu', intraOpThreads: 1 };
   borrowed = false;
   /** The waiter that puts a suspended run back on a unit; null while it runs. */
@@ -80,12 +85,14 @@ export interface BatchCapacityOptions {
   retryMs: number;
   /** Units are given back after this long without work. */
   idleReleaseMs: number;
-  /** Device memory asked per GPU unit. */
+  /** Device memory asked per GPU unit when the run names none (AcquireRequest.memoryMiB). */
   gpuMemoryMiB: number;
 }
 
 export interface Unit {
   index: number;
+  /** The allocation id (ledger), or `fixed-<n>`. */
+  id: string;
   lease: Lease | null;
   placement: DevicePlacement;
   borrowed: boolean;
@@ -94,11 +101,18 @@ export interface Unit {
   revokedAt: number | null;
 }
 
+/** A unit fits a run if it holds at least the memory the run's model needs (a CPU unit always). */
+export function unitFits(u: Unit, memoryMiB: number): boolean {
+  return u.placement.kind !== 'cuda' || u.placement.memoryMiB >= memoryMiB;
+}
+
 /** EDF and placement preferences a run keeps through suspension. */
 export interface WaitOrder {
   deadline?: number;
   preferOwned?: boolean;
   usage?: UnitUsage;
+  /** GPU memory the run needs (resolved against the default when it was queued). */
+  memoryMiB?: number;
 }
 
 export interface Waiter extends WaitOrder {
@@ -123,4 +137,3 @@ export interface BatchCapacitySnapshot {
   borrowHeldDownUntil: string | null;
   revocations: number;
 }
-
