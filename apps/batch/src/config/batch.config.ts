@@ -38,6 +38,7 @@ const batchSchema = z.object({
   /** `ledger`: infer units are batch allocations in the device ledger (co-location); `fixed`: no ledger. */
   BATCH_DEVICE_SHARES: z.enum(['ledger', 'fixed']).default('ledger'),
   BATCH_DEVICE_KIND: z.enum(['cpu', 'gpu']).default('cpu'),
+  /** Device memory a GPU unit holds for a model whose config.json declares no `device.memory_mib` (MiB). */
   BATCH_GPU_MEMORY_MIB: env.int(0, 0, 16 * 1024 * 1024),
   /** After borrowed share is revoked, no borrowing for this long (ms). */
   BATCH_BORROW_HOLD_DOWN_MS: env.int(3_000, 0, 3_600_000),

@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
-import type { UnitRunner } from '@tandem/inference';
-import { BatchCapacity, silentLogger, type AcquireRequest, type Preemptible } from '@tandem/scheduler';
+import { configureGpuProcess, type UnitRunner } from '@tandem/inference';
+import { BatchCapacity, silentLogger, type AcquireRequest, type Preemptible, type UnitSlot } from '@tandem/scheduler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildIdentityModel } from '../../../../scripts/generate-models';
 import type { BatchConfig } from '../config/batch.config';
@@ -33,7 +33,11 @@ describe('UnitPool: unit processes across runs', () => {
     mkdirSync(join(repo, 'ident', '1'), { recursive: true });
     writeFileSync(join(repo, 'ident', '1', 'model.onnx'), buildIdentityModel(['FP32']));
     writeFileSync(join(repo, 'ident', 'config.json'), JSON.stringify({ max_batch_size: 8 }));
-    capacity = new RevocableCapacity({ mode: 'fixed', deviceKind: 'cpu', maxUnits: 1, borrowHoldDownMs: 0, retryMs: 50, idleReleaseMs: 60_000, gpuMemoryMiB: 0 }, silentLogger, null);
+    capacity = new RevocableCapacity(
+      { mode: 'fixed', deviceKind: 'cpu', maxUnits: 1, borrowHoldDownMs: 0, retryMs: 50, idleReleaseMs: 60_000, gpuMemoryMiB: 0 },
+      silentLogger,
+      null,
+    );
     const cfg = { modelRepository: repo, jobs: { deviceKind: 'cpu', unitCpuPolicy: 'inherit' } } as unknown as BatchConfig;
     pool = new UnitPool(cfg, capacity, new Logger('test'));
     pool.repository();
@@ -99,8 +103,18 @@ describe('UnitPool: unit processes across runs', () => {
     );
     expect(answers.map((a) => a.line)).toEqual([10, 12, 13, 14, 15, 16, 17]);
     const ok = (a: (typeof answers)[number]): unknown => ('body' in a ? JSON.parse(a.body) : a);
-    expect(ok(answers[0]!)).toEqual({ model_name: 'ident', model_version: '1', id: 'q1', outputs: [{ name: 'out_FP32', datatype: 'FP32', shape: [1, 2], data: [1, 2] }] });
-    expect(ok(answers[1]!)).toEqual({ model_name: 'ident', model_version: '1', id: 'q3', outputs: [{ name: 'out_FP32', datatype: 'FP32', shape: [1, 2], data: [3, 4] }] });
+    expect(ok(answers[0]!)).toEqual({
+      model_name: 'ident',
+      model_version: '1',
+      id: 'q1',
+      outputs: [{ name: 'out_FP32', datatype: 'FP32', shape: [1, 2], data: [1, 2] }],
+    });
+    expect(ok(answers[1]!)).toEqual({
+      model_name: 'ident',
+      model_version: '1',
+      id: 'q3',
+      outputs: [{ name: 'out_FP32', datatype: 'FP32', shape: [1, 2], data: [3, 4] }],
+    });
     expect(answers[2]).toEqual({ line: 13, customId: 'a', status: 400, message: 'duplicate custom_id "a": an earlier line uses it' });
     expect(answers[3]).toEqual({ line: 14, customId: 'c', status: 400, message: 'method must be "POST" (got "GET")' });
     expect(answers[4]).toMatchObject({ line: 15, customId: null, status: 400 });
@@ -108,5 +122,74 @@ describe('UnitPool: unit processes across runs', () => {
     expect(answers[5]).toEqual({ line: 16, customId: 'd', url: '/v2/models/other/infer' });
     expect(answers[6]).toMatchObject({ line: 17, customId: 'e', status: 400 });
     expect((answers[6] as { message: string }).message).toContain('in_FP32');
+  });
+});
+
+describe('UnitPool: GPU units are processes pinned to their one device', () => {
+  let repo: string;
+  const MIG = 'MIG-9e80e24b-6f5d-4c2e-9a7b-0d1e2f7a4b5c';
+  const x = { name: 'in_FP32', datatype: 'FP32' as const, shape: [2, 2], data: Float32Array.of(1, 2, 3, 4) };
+  const environ = (pid: number): Record<string, string> =>
+    Object.fromEntries(
+      readFileSync(`/proc/${pid}/environ`, 'utf8')
+        .split('\0')
+        .filter((kv) => kv.includes('='))
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    );
+
+  /** The ledger's part: hands out the slot the test names, records what was asked, and lets the test make a unit go. */
+  function fakeCapacity(next: () => UnitSlot): { capacity: BatchCapacity; asked: AcquireRequest[]; gone: (id: string) => Promise<void> } {
+    const asked: AcquireRequest[] = [];
+    let onGone: (id: string) => Promise<void> | void = () => undefined;
+    const capacity = {
+      acquire: async (req: AcquireRequest) => (asked.push(req), next()),
+      release: () => undefined,
+      onUnitGone: (fn: typeof onGone) => void (onGone = fn),
+    } as unknown as BatchCapacity;
+    return { capacity, asked, gone: async (id) => onGone(id) };
+  }
+
+  beforeAll(() => {
+    repo = mkdtempSync(join(tmpdir(), 'tandem-pool-gpu-'));
+    mkdirSync(join(repo, 'ident', '1'), { recursive: true });
+    writeFileSync(join(repo, 'ident', '1', 'model.onnx'), buildIdentityModel(['FP32']));
+    writeFileSync(join(repo, 'ident', 'config.json'), JSON.stringify({ max_batch_size: 8, device: { kind: 'gpu', memory_mib: 3000 } }));
+    configureGpuProcess({ simulated: { msPerBatch: 1, baseMiB: 16 } });
+  });
+  afterAll(() => {
+    configureGpuProcess({});
+    rmSync(repo, { recursive: true, force: true });
+  });
+
+  it("runs on a MIG instance in a process that sees only it (by UUID), asks for the model's declared memory, and ends with its unit", async () => {
+    let slot: UnitSlot = { unit: 0, unitId: 'u1', borrowed: true, placement: { kind: 'cuda', deviceId: 0, uuid: MIG, memoryMiB: 3000 } };
+    const { capacity, asked, gone } = fakeCapacity(() => slot);
+    const pool = new UnitPool(
+      { modelRepository: repo, jobs: { deviceKind: 'gpu', unitCpuPolicy: 'idle' } } as unknown as BatchConfig,
+      capacity,
+      new Logger('test'),
+    );
+    const req = { mayBorrow: true, priority: 0, signal: new AbortController().signal };
+    try {
+      const first = await pool.withUnit('ident', [], req, async (unit) => ({ pid: unit.pid, out: await unit.run('ident', [x]) }));
+      expect(first.pid).not.toBe(process.pid);
+      expect(environ(first.pid)).toMatchObject({ CUDA_VISIBLE_DEVICES: MIG, CUDA_DEVICE_ORDER: 'PCI_BUS_ID' });
+      expect(Array.from(first.out[0]!.data as Float32Array)).toEqual([1, 2, 3, 4]); // the simulated session's real outputs
+      expect(asked.map((a) => a.memoryMiB)).toEqual([3000]);
+      // The next run on the same unit takes the same process.
+      expect(await pool.withUnit('ident', [], req, async (unit) => unit.pid)).toBe(first.pid);
+      // The unit goes (revoked, idle): its process has ended when the listener returns.
+      await gone('u1');
+      expect(() => readFileSync(`/proc/${first.pid}/stat`)).toThrow(/ENOENT/);
+
+      // A whole GPU without a UUID is pinned by index; an allocation too small for the session fails it with CUDA's OOM error.
+      slot = { unit: 0, unitId: 'u2', borrowed: false, placement: { kind: 'cuda', deviceId: 5, uuid: null, memoryMiB: 3000 } };
+      const pid = await pool.withUnit('ident', [], req, async (unit) => (await unit.run('ident', [x]), unit.pid));
+      expect(environ(pid)).toMatchObject({ CUDA_VISIBLE_DEVICES: '5' });
+      slot = { unit: 0, unitId: 'u3', borrowed: false, placement: { kind: 'cuda', deviceId: 5, uuid: null, memoryMiB: 10 } };
+      await expect(pool.withUnit('ident', [], req, (unit) => unit.run('ident', [x]))).rejects.toThrow(/out of memory.*the allocation holds 10 MiB/);
+    } finally {
+      await pool.close();
+    }
   });
 });

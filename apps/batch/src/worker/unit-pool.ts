@@ -10,16 +10,20 @@ export type UnitRequest = Omit<AcquireRequest, 'preempt' | 'signal'> & { signal:
 /**
  * The batch worker's device units as the infer task and file batches use them: a run takes a unit
  * from BatchCapacity, then on a CPU the unit process (an idle one of the model, or a new one
- * started under the unit, so starting uses the batch's share), on a GPU the unit's worker thread;
- * when the unit is revoked the process is stopped on the spot (UnitProcessHold) and the run is
- * abandoned if the batch is cancelled. One pool per user of the units: processes of one pool
- * share its options (the infer task's item decoder).
+ * started under the unit, so starting uses the batch's share); when a CPU unit is revoked the
+ * process is stopped on the spot (UnitProcessHold) and the run is abandoned if the batch is
+ * cancelled. On a GPU the run takes the unit's own process, started for that one device
+ * (CUDA_VISIBLE_DEVICES = its UUID, or index; CUDA ordinal 0 inside), so a MIG instance and a
+ * whole GPU are used the same way; the unit holds the memory its model declares
+ * (`device.memory_mib`, else BATCH_GPU_MEMORY_MIB), and its process ends before the unit's share
+ * and memory go back to the ledger. One pool per user of the units: processes of one pool share
+ * its options (the infer task's item decoder).
  */
 export class UnitPool {
   private repo?: ModelRepository;
   private resolver?: UnitModelResolver;
-  /** GPU units: one thread per (model, unit, device), started on first use and kept. */
-  private readonly gpuUnits = new Map<string, Promise<UnitRunner>>();
+  /** GPU units: the one process of each unit (by unit id), running the model it last served. */
+  private readonly gpuUnits = new Map<string, { model: string; runner: Promise<UnitRunner> }>();
   /** Every CPU unit process, idle or running, so shutdown ends them all. */
   private readonly processes = new Set<UnitRunner>();
 
@@ -28,7 +32,9 @@ export class UnitPool {
     private readonly capacity: BatchCapacity,
     private readonly logger: Logger,
     private readonly extra: Partial<UnitRunnerOptions> = {},
-  ) {}
+  ) {
+    capacity.onUnitGone((id) => this.endGpuUnit(id));
+  }
 
   /** The repository the gateway serves (opened on first use). */
   repository(): ModelRepository {
@@ -68,7 +74,7 @@ export class UnitPool {
     let slot: UnitSlot | null = null;
     let proc: UnitRunner | null = null;
     try {
-      slot = await this.capacity.acquire({ ...req, preempt: cpu ? hold : undefined });
+      slot = await this.capacity.acquire({ ...req, ...(cpu ? {} : { memoryMiB: this.gpuMemoryMiB(model) }), preempt: cpu ? hold : undefined });
       const unit = cpu ? (proc = hold.attach(await this.takeProcess(idle, hold))) : await this.gpuUnit(model, slot);
       return await fn(unit);
     } finally {
@@ -85,7 +91,7 @@ export class UnitPool {
   }
 
   async close(): Promise<void> {
-    const units = await Promise.allSettled([...this.gpuUnits.values()]);
+    const units = await Promise.allSettled([...this.gpuUnits.values()].map((u) => u.runner));
     this.gpuUnits.clear();
     await Promise.all([...units.map((u) => (u.status === 'fulfilled' ? u.value : null)), ...this.processes].map((r) => r?.release().catch(() => undefined)));
     this.processes.clear();
@@ -100,17 +106,48 @@ export class UnitPool {
     return p;
   }
 
-  private gpuUnit(model: string, slot: UnitSlot): Promise<UnitRunner> {
+  /** The memory a GPU unit holds for `model`: its declared `device.memory_mib` (undefined: BatchCapacity's default). */
+  private gpuMemoryMiB(model: string): number | undefined {
+    return this.repository().find(model)?.config.device.memory_mib;
+  }
+
+  /**
+   * The unit's process, pinned to the unit's device (a thread of this process could not address
+   * a MIG instance, and would keep its session's memory after the unit is gone). One per unit: a
+   * run of another model ends the previous model's process first, so the unit's memory holds one
+   * model. Not SCHED_IDLE: its CPU work feeds a device it holds.
+   */
+  private async gpuUnit(model: string, slot: UnitSlot): Promise<UnitRunner> {
     const p = slot.placement;
     if (p.kind !== 'cuda') throw new Error('a CPU unit runs in a unit process');
-    const key = `${model}|cuda:${p.deviceId}#${slot.unit}`;
-    let r = this.gpuUnits.get(key);
-    if (!r) {
-      r = UnitRunner.start(this.options({ transport: 'thread', placement: { kind: 'cuda', deviceId: p.deviceId, uuid: p.uuid, memoryMiB: p.memoryMiB } }));
-      this.gpuUnits.set(key, r);
-      r.catch(() => this.gpuUnits.delete(key));
+    const held = this.gpuUnits.get(slot.unitId);
+    if (held && held.model === model) {
+      const r = await held.runner.catch(() => null);
+      if (r?.alive) return r;
     }
-    return r;
+    if (held) await this.endGpuUnit(slot.unitId);
+    const runner = UnitRunner.start(
+      this.options({
+        transport: 'process',
+        placement: p,
+        policy: 'inherit',
+        resolve: (m, v, placement) => this.resolver!(m, v, placement, { ownProcess: true }),
+      }),
+    );
+    this.gpuUnits.set(slot.unitId, { model, runner });
+    runner.catch(() => {
+      if (this.gpuUnits.get(slot.unitId)?.runner === runner) this.gpuUnits.delete(slot.unitId);
+    });
+    return runner;
+  }
+
+  /** The unit went (revoked, idle, stopping): its process ends, so its session frees the device's memory. */
+  private async endGpuUnit(unitId: string): Promise<void> {
+    const held = this.gpuUnits.get(unitId);
+    if (!held) return;
+    this.gpuUnits.delete(unitId);
+    const r = await held.runner.catch(() => null);
+    await r?.release().catch(() => undefined);
   }
 
   /** What every unit shares: the repository, this worker's log, the pool's extras. */
