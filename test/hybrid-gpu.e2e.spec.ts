@@ -17,13 +17,14 @@ import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase 
  * Co-location on (simulated) GPUs: the gateway and a batch worker on a node that the fake
  * nvidia-smi describes (8 × H100 80 GB, MIG on GPU 0), sessions on simulated CUDA
  * (TANDEM_SIMULATED_GPU: real outputs from the CPU, device memory held, 20 ms per batch). Only
- * GPU 1 is left schedulable. An idle GPU's online share and memory are borrowed by a batch unit;
- * loading a GPU model's replica (online demand) revokes it; the unit gives it back at the end
- * of its model batch and the replica is placed there with its memory.
+ * GPU 1 is left schedulable. An idle GPU's online share and memory are borrowed by a batch unit
+ * (holding the model's declared memory, not BATCH_GPU_MEMORY_MIB); loading a GPU model's replica
+ * (online demand) revokes it; the unit gives it back at the end of its model batch and the
+ * replica is placed there with its memory. (MIG: hybrid-gpu-mig.e2e.spec.ts.)
  */
 const FAKE_DIR = resolve(process.cwd(), 'test/fixtures/fake-nvidia-smi');
-const BATCH_UNIT_MIB = 20_000;
-const REPLICA_MIB = 70_000; // with the batch unit's 20 000 MiB more than an H100's 81 559: they cannot share it
+const FALLBACK_MIB = 20_000; // BATCH_GPU_MEMORY_MIB: for models that declare no memory (burn declares it)
+const REPLICA_MIB = 70_000; // burn's device.memory_mib, for a replica and a batch unit alike: two do not fit an H100's 81 559
 const config = (replicas: number): object => ({ max_batch_size: 16, replicas, device: { kind: 'gpu', memory_mib: REPLICA_MIB } });
 
 describe('hybrid co-location on simulated GPUs: batch borrows an idle GPU, online load takes it back', () => {
@@ -83,7 +84,7 @@ describe('hybrid co-location on simulated GPUs: batch borrows an idle GPU, onlin
         MODEL_REPOSITORY: repo,
         BATCH_DEVICE_KIND: 'gpu',
         BATCH_INFER_THREADS: '1',
-        BATCH_GPU_MEMORY_MIB: String(BATCH_UNIT_MIB),
+        BATCH_GPU_MEMORY_MIB: String(FALLBACK_MIB),
         BATCH_CONCURRENCY: '1',
       }),
     );
@@ -106,7 +107,7 @@ describe('hybrid co-location on simulated GPUs: batch borrows an idle GPU, onlin
     try {
       // 1. Online idle: the batch unit borrows GPU 1's online share and holds its memory there.
       await waitUntil(async () => (await gpu1()).used.borrowed === 1, 'the batch borrowing the idle GPU', 20_000);
-      expect((await gpu1()).used).toMatchObject({ online: 0, batch: 1, borrowed: 1, memoryMiB: BATCH_UNIT_MIB, memoryFreeMiB: 81_559 - BATCH_UNIT_MIB });
+      expect((await gpu1()).used).toMatchObject({ online: 0, batch: 1, borrowed: 1, memoryMiB: REPLICA_MIB, memoryFreeMiB: 81_559 - REPLICA_MIB });
       await waitUntil(async () => (await getBatch(batch!.url, id)).counts.itemsDone > 0, 'batch items done on the simulated GPU', 20_000);
 
       // 2. Online demand: the model is loaded with one GPU replica (70 000 MiB); the borrowed unit is
@@ -148,7 +149,7 @@ describe('hybrid co-location on simulated GPUs: batch borrows an idle GPU, onlin
       const count = await metric(batch!.url, /tandem_hybrid_revoke_release_seconds_count (\d+)/);
       expect(count).toBeGreaterThanOrEqual(1);
       expect(await metric(batch!.url, /tandem_hybrid_revoke_release_seconds_bucket\{le="1"\} (\d+)/)).toBe(count);
-      // While the replica holds 70 000 MiB the unit's 20 000 do not fit beside it: the batch waits, it does not over-commit.
+      // While the replica holds 70 000 MiB the unit's 70 000 do not fit beside it: the batch waits, it does not over-commit.
       const done = (await getBatch(batch!.url, id)).counts.itemsDone;
       await new Promise((r) => setTimeout(r, 500));
       expect((await gpu1()).used).toMatchObject({ borrowed: 0, memoryMiB: REPLICA_MIB });
