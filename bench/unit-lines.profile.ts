@@ -7,7 +7,7 @@
  * Env (bench only): UNIT_LINES (lines per round, default 1024), UNIT_ROUNDS (3), UNIT_CALL (lines
  * per runLines call = the worker's BATCH_INFER_BATCH, 32), UNIT_RAW_BATCH (rows per raw call, 32),
  * UNIT_PROF_DIR (writes a --cpu-prof of the unit process there and prints its top functions),
- * UNIT_REPO (model repository, ./models).
+ * UNIT_REPO (model repository, ./models), UNIT_LINE_WORK=0 (skip the in-process line-work rounds).
  *
  * CPU is the unit process's utime+stime from /proc/<pid>/stat (every thread: onnxruntime's too)
  * and this process's process.cpuUsage() (what the batch app's main thread pays per line: cutting
@@ -59,31 +59,48 @@ function fileBytes(imgs: Float32Array[], count: number): { bytes: Buffer; ends: 
   return { bytes: Buffer.concat(parts), ends };
 }
 
-/** The worker's FileInferRunner.task: a call's lines copied into a buffer of their own. */
+/** The worker's FileInferRunner.task: a view of a call's lines (UNIT_TASK_COPY=1: a copy of their own, as before). */
 function task(bytes: Buffer, ends: number[], from: number, to: number): UnitLinesTask {
   const base = from === 0 ? 0 : ends[from - 1]! + 1;
-  const data = new Uint8Array(ends[to - 1]! - base);
-  data.set(bytes.subarray(base, ends[to - 1]!));
+  const view = bytes.subarray(base, ends[to - 1]!);
+  const data = process.env.UNIT_TASK_COPY === '1' ? Uint8Array.from(view) : view;
   const lines = Array.from({ length: to - from }, (_, k) => from + k + 1);
   return { endpoint: ENDPOINT, model: 'ppocr_cls', data, lines, ends: ends.slice(from, to).map((e) => e - base), duplicates: [], maxRows: CALL };
 }
 
+const childStat = (pid: number): string[] => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
 const childCpuMs = (pid: number): number => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const f = childStat(pid);
   return (Number(f[11]) + Number(f[12])) * TICK_MS; // fields 14, 15: utime, stime
 };
+const childSysMs = (pid: number): number => Number(childStat(pid)[12]) * TICK_MS;
 const selfCpuMs = (): number => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
 
-async function measure(unit: UnitRunner, items: number, fn: () => Promise<void>): Promise<{ unitMs: number; mainMs: number; wallMs: number }> {
+interface Cost {
+  unitMs: number;
+  /** Of which in the kernel (page faults of fresh buffers, the channel's copies). */
+  unitSysMs: number;
+  mainMs: number;
+  wallMs: number;
+}
+
+/** Runs `fn`, adding its unit CPU, this process's CPU and wall time (ms) to `into`. */
+async function charge(unit: UnitRunner, into: Cost, fn: () => Promise<void>): Promise<void> {
   const c0 = childCpuMs(unit.pid);
+  const k0 = childSysMs(unit.pid);
   const s0 = selfCpuMs();
   const t0 = performance.now();
   await fn();
-  return { unitMs: (childCpuMs(unit.pid) - c0) / items, mainMs: (selfCpuMs() - s0) / items, wallMs: (performance.now() - t0) / items };
+  into.unitMs += childCpuMs(unit.pid) - c0;
+  into.unitSysMs += childSysMs(unit.pid) - k0;
+  into.mainMs += selfCpuMs() - s0;
+  into.wallMs += performance.now() - t0;
 }
+
+const per = (c: Cost, n: number): Cost => ({ unitMs: c.unitMs / n, unitSysMs: c.unitSysMs / n, mainMs: c.mainMs / n, wallMs: c.wallMs / n });
 
 /** Self time per function of a .cpuprofile, top `n`. */
 function topFunctions(file: string, n: number): string[] {
@@ -127,29 +144,38 @@ async function main(): Promise<void> {
   );
 
   let answers: UnitLineAnswer[] = [];
-  const runAll = async (): Promise<void> => {
-    answers = [];
-    for (let from = 0; from < LINES; from += CALL) answers.push(...(await unit.runLines(task(bytes, ends, from, Math.min(LINES, from + CALL)))));
-  };
-  const rawAll = async (): Promise<void> => {
-    for (let done = 0; done < LINES; done += RAW_BATCH) await unit.run('ppocr_cls', rawInput);
-  };
   await unit.run('ppocr_cls', rawInput); // warm-up: model open, arena
   await unit.runLines(task(bytes, ends, 0, Math.min(LINES, CALL)));
 
   const rows: string[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    const r = await measure(unit, LINES, rawAll);
-    const l = await measure(unit, LINES, runAll);
+    // Raw and line calls alternate, so both see the same load on the shared box.
+    const rc: Cost = { unitMs: 0, unitSysMs: 0, mainMs: 0, wallMs: 0 };
+    const lc: Cost = { unitMs: 0, unitSysMs: 0, mainMs: 0, wallMs: 0 };
+    answers = [];
+    let images = 0;
+    for (let from = 0; from < LINES; from += CALL) {
+      await charge(unit, rc, async () => {
+        await unit.run('ppocr_cls', rawInput);
+      });
+      images += RAW_BATCH;
+      await charge(unit, lc, async () => {
+        answers.push(...(await unit.runLines(task(bytes, ends, from, Math.min(LINES, from + CALL)))));
+      });
+    }
+    const r = per(rc, images);
+    const l = per(lc, LINES);
     const bad = answers.filter((a) => !('body' in a));
     if (answers.length !== LINES || bad.length) throw new Error(`round ${round}: ${answers.length} answers, ${bad.length} not 200: ${JSON.stringify(bad[0])}`);
-    const row = `round ${round}: raw ${r.unitMs.toFixed(3)} ms CPU/image (main ${r.mainMs.toFixed(3)}, wall ${r.wallMs.toFixed(3)}) | lines ${l.unitMs.toFixed(3)} ms CPU/line in the unit, main thread ${l.mainMs.toFixed(3)} (wall ${l.wallMs.toFixed(3)}) | unit lines/raw ${(l.unitMs / r.unitMs).toFixed(3)}`;
+    const row = `round ${round}: raw ${r.unitMs.toFixed(3)} ms CPU/image (sys ${r.unitSysMs.toFixed(3)}; main ${r.mainMs.toFixed(3)}, wall ${r.wallMs.toFixed(3)}) | lines ${l.unitMs.toFixed(3)} ms CPU/line in the unit (sys ${l.unitSysMs.toFixed(3)}), main thread ${l.mainMs.toFixed(3)} (wall ${l.wallMs.toFixed(3)}) | unit lines/raw ${(l.unitMs / r.unitMs).toFixed(3)}`;
     console.log(row);
     rows.push(
       JSON.stringify({
         round,
         raw_unit_ms: +r.unitMs.toFixed(3),
         lines_unit_ms: +l.unitMs.toFixed(3),
+        raw_unit_sys_ms: +r.unitSysMs.toFixed(3),
+        lines_unit_sys_ms: +l.unitSysMs.toFixed(3),
         lines_main_ms: +l.mainMs.toFixed(3),
         ratio: +(l.unitMs / r.unitMs).toFixed(3),
       }),
@@ -168,7 +194,7 @@ async function main(): Promise<void> {
   };
   const tasks = Array.from({ length: Math.ceil(LINES / CALL) }, (_, k) => task(bytes, ends, k * CALL, Math.min(LINES, (k + 1) * CALL)));
   for (const t of tasks.slice(0, 4)) await answerLines(t, fake); // warm-up (JIT)
-  for (let round = 1; round <= ROUNDS; round++) {
+  for (let round = 1; round <= (process.env.UNIT_LINE_WORK === '0' ? 0 : ROUNDS); round++) {
     const s0 = selfCpuMs();
     for (const t of tasks) await answerLines(t, fake);
     const ms = (selfCpuMs() - s0) / LINES;

@@ -86,11 +86,10 @@ export class FileInferRunner implements OnModuleDestroy {
     return answers.flat();
   }
 
-  /** Lines [from, to) of the chunk as one unit call: their bytes copied into a buffer of their own (moved, not shared). */
+  /** Lines [from, to) of the chunk as one unit call: a view of their bytes (UnitRunner.runLines copies or moves them as its unit needs). */
   private task(url: InferUrl, endpoint: string, chunk: ChunkLines, from: number, to: number, duplicates: ReadonlySet<number>): UnitLinesTask {
     const base = chunk.starts[from]!;
-    const data = new Uint8Array(chunk.ends[to - 1]! - base);
-    data.set(chunk.bytes.subarray(base, chunk.ends[to - 1]!));
+    const data = chunk.bytes.subarray(base, chunk.ends[to - 1]!);
     const lines = chunk.lines.slice(from, to);
     return {
       endpoint,

@@ -170,62 +170,59 @@ class Reader {
     let i = start;
     let n = base;
     for (;;) {
-      const from = i;
       let c = s[i]!;
       // One digit and a comma (a {-1, 0, 1} or 0…9 tensor): no loops, no further tests.
-      let one = false;
       if (c === 45) {
         const d = s[i + 1]! - 48;
         if (d >= 0 && d <= 9 && s[i + 2] === 44) {
           out[n++] = -d;
           i += 3;
-          one = true;
+          continue;
         }
       } else {
         const d = c - 48;
         if (d >= 0 && d <= 9 && s[i + 1] === 44) {
           out[n++] = d;
           i += 2;
-          one = true;
+          continue;
         }
       }
-      if (!one) {
-        const neg = c === 45;
-        if (neg) c = s[++i]!;
-        let v = 0;
-        // Short plain integers inline; anything else by f32At().
-        if (c >= 49 && c <= 57) {
-          v = c - 48;
-          c = s[++i]!;
-          while (c >= 48 && c <= 57) {
-            v = v * 10 + (c - 48);
-            c = s[++i]!;
-          }
-        } else if (c === 48) c = s[++i]!;
-        else throw new NotFast();
-        if (c === 46 || c === 101 || c === 69 || v >= 1e15) {
-          out[n++] = this.f32At(from);
-          i = this.i;
-          c = s[i]!;
-        } else out[n++] = neg ? -v : v;
-        if (c !== 44 && c !== 93) {
-          i = this.skipWs(i);
-          c = s[i]!;
-        }
-        i++;
-        if (c === 93) break;
-        if (c !== 44) throw new NotFast();
-      }
-      // After a comma: the next number, or another kind of element (the caller reads the array).
-      c = s[i]!;
       if (!(c === 45 || (c >= 48 && c <= 57))) {
+        // After a comma (array() saw a number first): whitespace, then a number or another kind of element.
         i = this.skipWs(i);
         c = s[i]!;
         if (!(c === 45 || (c >= 48 && c <= 57))) {
-          this.i = start;
+          this.i = start; // the caller reads the array
           return null;
         }
+        continue;
       }
+      const from = i;
+      const neg = c === 45;
+      if (neg) c = s[++i]!;
+      let v = 0;
+      // Short plain integers inline; anything else by f32At().
+      if (c >= 49 && c <= 57) {
+        v = c - 48;
+        c = s[++i]!;
+        while (c >= 48 && c <= 57) {
+          v = v * 10 + (c - 48);
+          c = s[++i]!;
+        }
+      } else if (c === 48) c = s[++i]!;
+      else throw new NotFast();
+      if (c === 46 || c === 101 || c === 69 || v >= 1e15) {
+        out[n++] = this.f32At(from);
+        i = this.i;
+        c = s[i]!;
+      } else out[n++] = neg ? -v : v;
+      if (c !== 44 && c !== 93) {
+        i = this.skipWs(i);
+        c = s[i]!;
+      }
+      i++;
+      if (c === 93) break;
+      if (c !== 44) throw new NotFast();
     }
     const count = n - base;
     if (count <= NUMS_MIN) {

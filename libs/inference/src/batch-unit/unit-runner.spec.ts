@@ -58,11 +58,19 @@ describe('UnitRunner: a batch unit runs ONNX and node models, and what node mode
     const io = (n: string, datatype: string, w: number) => ({ name: n, datatype, shape: [-1, w] });
     writeFileSync(
       join(repo, 'pipe', 'config.json'),
-      JSON.stringify({ backend: 'node', max_batch_size: 8, inputs: [io('x', 'FP32', 2), io('tag', 'BYTES', 1)], outputs: [io('y', 'FP32', 2), io('label', 'BYTES', 1)] }),
+      JSON.stringify({
+        backend: 'node',
+        max_batch_size: 8,
+        inputs: [io('x', 'FP32', 2), io('tag', 'BYTES', 1)],
+        outputs: [io('y', 'FP32', 2), io('label', 'BYTES', 1)],
+      }),
     );
     mkdirSync(join(repo, 'badcall', '1'), { recursive: true });
     writeFileSync(join(repo, 'badcall', '1', 'model.ts'), BADCALL);
-    writeFileSync(join(repo, 'badcall', 'config.json'), JSON.stringify({ backend: 'node', max_batch_size: 8, inputs: [io('x', 'FP32', 2)], outputs: [io('y', 'FP32', 2)] }));
+    writeFileSync(
+      join(repo, 'badcall', 'config.json'),
+      JSON.stringify({ backend: 'node', max_batch_size: 8, inputs: [io('x', 'FP32', 2)], outputs: [io('y', 'FP32', 2)] }),
+    );
     models = new ModelRepository(repo);
   });
   afterAll(async () => {
@@ -110,6 +118,31 @@ describe('UnitRunner: a batch unit runs ONNX and node models, and what node mode
     expect(textOf(label!.data)).toEqual([`a:3:${process.pid}:1`, `é:7:${process.pid}:1`]);
   });
 
+  it('runLines takes a view of a bigger buffer: a process and a thread unit answer its lines only, and the caller keeps its buffer', async () => {
+    const row = (v: number): string => `[${Array.from({ length: 8 }, (_, i) => String((i + v) % 3)).join(',')}]`;
+    const line = (id: string, v: number): string =>
+      `{"custom_id":"${id}","method":"POST","url":"/v2/models/ident/infer","body":{"inputs":[{"name":"in_FP32","datatype":"FP32","shape":[4,2],"data":${row(v)}}]}}`;
+    const text = [line('before', 9), line('a', 0), line('b', 1), line('after', 2)].join('\n');
+    // A Buffer over an ArrayBuffer of its own, as a chunk read gives (a pooled one could not be moved at all).
+    const all = Buffer.from(new Uint8Array(Buffer.from(text)).buffer);
+    const from = text.indexOf('\n') + 1;
+    const to = text.lastIndexOf('\n');
+    const view = all.subarray(from, to);
+    const ends = [Buffer.byteLength(line('a', 0)), to - from];
+    for (const transport of ['process', 'thread'] as const) {
+      const r = await start(transport);
+      const answers = await r.runLines({ endpoint: '/v2/models/ident/infer', model: 'ident', data: view, lines: [2, 3], ends, duplicates: [], maxRows: 8 });
+      expect(answers.map((a) => [a.line, a.customId])).toEqual([
+        [2, 'a'],
+        [3, 'b'],
+      ]);
+      const data = answers.map((a) => (JSON.parse((a as { body: string }).body) as { outputs: { data: number[] }[] }).outputs[0]!.data);
+      expect(data).toEqual([JSON.parse(row(0)), JSON.parse(row(1))]);
+      expect(data[0]).toEqual([0, 1, 2, 0, 1, 2, 0, 1]);
+      expect([all.byteLength, view.byteLength, Buffer.from(all).toString()]).toEqual([Buffer.byteLength(text), to - from, text]);
+    }
+  });
+
   it('errors: a bad input is the run’s error; an unknown model or a bad ctx.infer call fails the run with its reason', async () => {
     const r = await start('process');
     await expect(r.run('pipe', [x])).rejects.toThrow(/missing input 'tag'/);
@@ -123,7 +156,12 @@ describe('UnitRunner: a batch unit runs ONNX and node models, and what node mode
   });
 
   it('kill abandons a stopped run: the caller gets an error, not a hang', async () => {
-    const r = await UnitRunner.start({ transport: 'process', placement: { kind: 'cpu', intraOpThreads: 1 }, policy: 'inherit', resolve: repositoryUnitResolver(models) });
+    const r = await UnitRunner.start({
+      transport: 'process',
+      placement: { kind: 'cpu', intraOpThreads: 1 },
+      policy: 'inherit',
+      resolve: repositoryUnitResolver(models),
+    });
     r.suspend();
     const pending = r.run('pipe', [x, tag]);
     r.kill();

@@ -176,12 +176,20 @@ export class UnitRunner implements ProcessControl {
     return this.result(await this.call({ type: 'run', id, model, items, itemInputs, ...this.runOpts(o) }, id));
   }
 
-  /** Answers raw batch-file lines in the unit (parse, check, run, encode); `task.data` is transferred to a thread unit. */
+  /**
+   * Answers raw batch-file lines in the unit (parse, check, run, encode). `task.data` may be a
+   * view of a bigger buffer: a process unit's channel copies just its bytes; a thread unit gets
+   * a copy of them moved to it (a view would clone all of the buffer).
+   */
   async runLines(task: UnitLinesTask): Promise<UnitLineAnswer[]> {
     const id = ++this.seq;
-    const buf = task.data.buffer as ArrayBuffer;
-    // Transfer only a buffer that holds nothing else (a thread unit would otherwise get a copy of all of it).
-    const transfer = task.data.byteOffset === 0 && task.data.byteLength === buf.byteLength ? [buf] : undefined;
+    let transfer: ArrayBuffer[] | undefined;
+    if (this.opts.transport === 'thread') {
+      // Always a copy (the caller keeps its buffer; Buffer#slice would be a view).
+      const own = new Uint8Array(task.data);
+      task = { ...task, data: own };
+      transfer = [own.buffer as ArrayBuffer];
+    }
     const m = await this.call({ type: 'lines', id, task }, id, transfer);
     if (m.type !== 'answers') throw new Error(`unexpected answer ${m.type}`);
     return m.answers;
