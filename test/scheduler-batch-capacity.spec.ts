@@ -210,6 +210,10 @@ describe('BatchCapacity (batch worker units from the ledger)', () => {
     expect(gone).toEqual([{ unitId: unit, heldInLedger: [4000] }]);
     expect(await mine()).toMatchObject([{ memoryMiB: 10_000 }]);
     cap.release(third);
+    // More than any GPU of the node has: the run fails instead of waiting forever.
+    await expect(cap.acquire({ mayBorrow: true, priority: 50, memoryMiB: 20_000 })).rejects.toThrow(
+      `the model needs 20000 MiB of GPU memory; the largest GPU device of node ${batchSide.options.nodeName} has 16000 MiB`,
+    );
     await cap.stop();
     expect(gone).toEqual([
       { unitId: unit, heldInLedger: [4000] },

@@ -242,6 +242,7 @@ export class BatchCapacity {
       this.warnedNoDevice = true;
       return;
     }
+    if (this.opts.deviceKind === 'gpu') this.refuseTooBig(usable);
     this.evictTooSmall();
     while (this.waiters.length > 0 && this.units.size < this.opts.maxUnits && !this.stopped) {
       const cpu = this.opts.deviceKind === 'cpu' ? usable[0]! : null;
@@ -271,6 +272,15 @@ export class BatchCapacity {
       const placement: DevicePlacement = g.kind === 'gpu' ? cudaPlacement(g) : { kind: 'cpu', intraOpThreads: g.threads ?? 1 };
       this.addUnit(lease.id, lease, placement, lease.grant.borrowed);
       this.dispatch();
+    }
+  }
+
+  /** A run whose model needs more memory than any GPU device of this node has would wait forever: it fails instead. */
+  private refuseTooBig(usable: DeviceView[]): void {
+    const most = Math.max(...usable.map((x) => x.memoryMiB));
+    for (const w of this.waiters.filter((x) => (x.memoryMiB ?? 0) > most && !x.resumes)) {
+      this.waiters.splice(this.waiters.indexOf(w), 1);
+      w.reject(new Error(`the model needs ${w.memoryMiB} MiB of GPU memory; the largest GPU device of node ${this.deps!.nodeName} has ${most} MiB`));
     }
   }
 
