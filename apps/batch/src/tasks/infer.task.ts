@@ -71,8 +71,8 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
    * a lane takes a unit, runs a sub-batch on it and gives the unit back. On a CPU unit the run is
    * a process of its own (SCHED_IDLE where the kernel allows) that decodes the items and runs the
    * model and what it calls: when the unit is revoked the process is stopped on the spot and the
-   * share released, and it continues when the batch holds a unit again. GPU units run in a
-   * worker thread on the unit's device and yield between runs.
+   * share released, and it continues when the batch holds a unit again. A GPU unit runs in its
+   * own process pinned to the unit's device (a MIG instance too) and yields between runs.
    */
   async run(items: readonly unknown[], ctx: TaskContext): Promise<unknown[]> {
     const model = ctx.model;

@@ -1,6 +1,6 @@
 /**
- * Entry of a batch unit: a child process on a CPU unit (it can be stopped with SIGSTOP), a worker
- * thread on a GPU unit. UnitRunner compiles this file with compileUserModule and the unit
+ * Entry of a batch unit: a child process (a CPU unit, which can be stopped with SIGSTOP, or a GPU
+ * unit, pinned to its one device), or a worker thread. UnitRunner compiles this file with compileUserModule and the unit
  * evaluates it with evaluateUserModule, so vitest's TypeScript sources and dist/ serve alike.
  * Its default export is called once with the channel to the parent.
  */

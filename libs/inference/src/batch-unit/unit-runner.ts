@@ -13,7 +13,7 @@ import type { DevicePlacement } from '../session-factory';
 import type { FromUnit, ToUnit, UnitItemInput, UnitItemsDecoder, UnitModelSpec, UnitOpened } from './unit.wire';
 
 export interface UnitRunnerOptions {
-  /** `process`: a child process the holder can stop (CPU units); `thread`: a worker thread (GPU units). */
+  /** `process`: a child process (CPU units, which the holder can stop; GPU units, pinned to their device); `thread`: a worker thread. */
   transport: 'process' | 'thread';
   placement: DevicePlacement;
   /** CPU policy of a unit process (SCHED_IDLE by default). */
@@ -106,13 +106,13 @@ function threadCarrier(entry: CompiledModule): Carrier {
     kill: () => void worker.terminate(),
     close: () => void worker.terminate(),
     pid: process.pid,
-    // A thread cannot be stopped: a revoked GPU unit is given back at the end of its model batch.
+    // A thread cannot be stopped: its unit is given back at the end of its model batch.
     signal: () => undefined,
   };
 }
 
 /**
- * A batch unit seen from the worker: a process (CPU) or thread (GPU) that runs repository models,
+ * A batch unit seen from the worker: a process (or a thread) that runs repository models,
  * ONNX or node, and everything node models call through ctx.infer, on the unit's share. The
  * unit asks this side to resolve model names against the repository; everything else runs there.
  */
