@@ -139,14 +139,14 @@ describe('Files API: /v1/files over both blob stores (auth on, real sockets, rea
       }
       const ok = () => [Buffer.from('{"a":1}\n')];
       const wrongAfter = multipart([{ name: 'file', filename: 'x.jsonl', data: ok }, { name: 'purpose', value: 'fine-tune' }]);
-      expect(await call(url(), 'POST', '/v1/files', keys.a.key, { type: wrongAfter.type, body: wrongAfter.body() })).toMatchObject({ status: 400, body: { error: "purpose: must be 'batch'" } });
+      expect(await call(url(), 'POST', '/v1/files', keys.a.key, { type: wrongAfter.type, body: wrongAfter.body() })).toMatchObject({ status: 400, body: { error: "invalid request: purpose: must be 'batch'" } });
       const wrongFirst = multipart([{ name: 'purpose', value: 'assistants' }, { name: 'file', filename: 'x.jsonl', data: ok }]);
       expect(await call(url(), 'POST', '/v1/files', keys.a.key, { type: wrongFirst.type, body: wrongFirst.body() })).toMatchObject({ status: 400 });
       const noFile = multipart([{ name: 'purpose', value: 'batch' }]);
       expect(await call(url(), 'POST', '/v1/files', keys.a.key, { type: noFile.type, body: noFile.body() })).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^file: missing/) } });
       const twoFiles = multipart([{ name: 'purpose', value: 'batch' }, { name: 'file', filename: 'a', data: ok }, { name: 'file', filename: 'b', data: ok }]);
       expect((await call(url(), 'POST', '/v1/files', keys.a.key, { type: twoFiles.type, body: twoFiles.body() })).status).toBeGreaterThanOrEqual(400);
-      expect(await call(url(), 'POST', '/v1/files', keys.a.key, { type: JSONL, body: '{"a":1}\n' })).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^purpose:/) } });
+      expect(await call(url(), 'POST', '/v1/files', keys.a.key, { type: JSONL, body: '{"a":1}\n' })).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^invalid request: purpose:/) } });
       expect((await call(url(), 'POST', '/v1/files?purpose=batch', keys.a.key, { type: 'application/json', body: '{"a":1}' })).status).toBe(400);
       expect(await counts()).toEqual(before);
     });

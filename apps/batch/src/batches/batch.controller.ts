@@ -4,12 +4,12 @@ import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, R
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Inject } from '@nestjs/common';
 import { principalOf } from '@tandem/auth';
-import { DomainException } from '@tandem/shared';
+import { DomainException, parseInput } from '@tandem/shared';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import { BatchControlService } from './batch-control.service';
 import { BatchQueryService, type ErrorView } from './batch-query.service';
 import { BatchSubmissionService, type ItemSource } from './batch-submission.service';
-import { pageQuerySchema, parseBatchId, parseWith, submitOptionsSchema } from './batch.dto';
+import { pageQuerySchema, parseBatchId, submitOptionsSchema } from './batch.dto';
 import { bodyTooLarge, NDJSON } from './ndjson-body.registrar';
 import { tenantOf } from './batch-tenant';
 import type { Tenant } from './batch.types';
@@ -60,7 +60,7 @@ export class BatchController {
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw DomainException.invalid('body must be a JSON object (or send application/x-ndjson)');
       if ('input_file_id' in body) {
         void reply.status(200); // OpenAI answers a created batch with 200
-        return this.files.create(parseWith(createFileBatchSchema, body), tenant(req));
+        return this.files.create(parseInput(createFileBatchSchema, body), tenant(req));
       }
       const { items, ...rest } = body as Record<string, unknown>;
       if (!Array.isArray(items)) throw DomainException.invalid('items: must be a JSON array (or upload application/x-ndjson)');
@@ -68,7 +68,7 @@ export class BatchController {
       source = { kind: 'array', items };
     }
     if (idemHeader && raw.idempotencyKey === undefined) raw.idempotencyKey = idemHeader;
-    const opts = parseWith(submitOptionsSchema, raw);
+    const opts = parseInput(submitOptionsSchema, raw);
     const who = tenant(req);
     const { batch, created } = await this.submission.submit(opts, source, who);
     void reply.status(created ? 201 : 200);
@@ -79,7 +79,7 @@ export class BatchController {
   /** Both kinds, newest first, in both shapes: OpenAI's list (`data`, `after`) and the chord API's page (`items`, `cursor`). */
   @Get()
   async list(@Req() req: FastifyRequest, @Query() q: Record<string, unknown>): Promise<AnyBatchList> {
-    return this.files.list(parseWith(anyListSchema, q), tenant(req));
+    return this.files.list(parseInput(anyListSchema, q), tenant(req));
   }
 
   /** `batch_…`: a file batch, OpenAI's object; a uuid: any batch in the chord API's view. */
@@ -117,7 +117,7 @@ export class BatchController {
 
   @Get(':id/errors')
   async errors(@Req() req: FastifyRequest, @Param('id') id: string, @Query() q: Record<string, unknown>): Promise<{ items: ErrorView[]; nextCursor: string | null }> {
-    const p = parseWith(pageQuerySchema, q);
+    const p = parseInput(pageQuerySchema, q);
     return this.query.errors(parseBatchId(id), tenant(req), p.limit, p.cursor);
   }
 

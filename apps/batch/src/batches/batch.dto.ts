@@ -38,4 +38,3 @@ export function parseBatchId(id: string): string {
 }
 
 /** zod → one 400 naming each bad field: the helper both apps share. */
-export { parseInput as parseWith } from '@tandem/shared';

@@ -3,7 +3,7 @@ import { Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, Req, Res
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { principalOf } from '@tandem/auth';
 import { DomainException } from '@tandem/shared';
-import { parseWith } from '../batches/batch.dto';
+import { parseInput } from '@tandem/shared';
 import { tenantOf } from '../batches/batch-tenant';
 import { bodyTooLarge, NDJSON } from '../batches/ndjson-body.registrar';
 import { chunksOf } from '../batches/stream-chunks';
@@ -48,7 +48,7 @@ export class FilesController {
     }
     if (declared > max) throw bodyTooLarge(max);
     // Checked before any byte is read: a wrong purpose stores nothing.
-    const fields = parseWith(uploadFieldsSchema, query);
+    const fields = parseInput(uploadFieldsSchema, query);
     const received = await this.files.receive(tenant(req), cleanFilename(fields.filename), chunksOf(req.body as Readable));
     try {
       return await this.files.complete(received, fields);
@@ -60,7 +60,7 @@ export class FilesController {
 
   @Get()
   async list(@Req() req: FastifyRequest, @Query() q: Record<string, unknown>): Promise<FileList> {
-    return this.files.list(parseWith(fileListSchema, q), tenant(req));
+    return this.files.list(parseInput(fileListSchema, q), tenant(req));
   }
 
   @Get(':id')

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import type { Multipart } from '@fastify/multipart';
 import { DomainException } from '@tandem/shared';
-import { parseWith } from '../batches/batch.dto';
+import { parseInput } from '@tandem/shared';
 import { bodyTooLarge } from '../batches/ndjson-body.registrar';
 import { chunksOf } from '../batches/stream-chunks';
 import { cleanFilename, uploadFieldsSchema, type UploadFields } from './file.dto';
@@ -35,7 +35,7 @@ export async function multipartUpload(req: FastifyRequest, who: Tenant, files: F
       if (part.type === 'field') {
         if (typeof part.value !== 'string' || part.valueTruncated) throw DomainException.invalid(`${part.fieldname}: must be a short text field`);
         fields[part.fieldname] = part.value;
-        if (part.fieldname === 'purpose') parseWith(uploadFieldsSchema.pick({ purpose: true }), { purpose: part.value });
+        if (part.fieldname === 'purpose') parseInput(uploadFieldsSchema.pick({ purpose: true }), { purpose: part.value });
         continue;
       }
       current = part.file;
@@ -45,7 +45,7 @@ export async function multipartUpload(req: FastifyRequest, who: Tenant, files: F
       received = await Promise.race([pending, overflow.promise]);
     }
     if (!received) throw DomainException.invalid('file: missing (send the JSONL file as the multipart field "file")');
-    const opts: UploadFields = parseWith(uploadFieldsSchema, fields);
+    const opts: UploadFields = parseInput(uploadFieldsSchema, fields);
     const view = await files.complete(received, opts);
     received = undefined;
     return view;
