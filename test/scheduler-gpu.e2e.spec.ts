@@ -114,6 +114,17 @@ describe('the gateway on a (fake) 8×H100 node with MIG on GPU 0', () => {
     expect(full.json.error).toMatch(/online partition 1 has 0.5 free/);
     for (const g of [a.json.groupId, b.json.groupId]) expect((await call('DELETE', `/allocations/${g}`)).status).toBe(200);
 
+    // The GPU constraints of the admin API: only MIG instances, or exactly the GPUs named.
+    const onlyMig = await call('POST', '/allocations', { kind: 'batch', share: 1, memoryMiB: 1_000, deviceKind: 'gpu', mig: 'only' });
+    expect(onlyMig.status).toBe(201);
+    expect(onlyMig.json.devices[0].deviceId).toMatch(/\/gpu0-mig\d$/);
+    const noMig = await call('POST', '/allocations', { kind: 'batch', share: 1, memoryMiB: 1_000, deviceKind: 'gpu', mig: 'exclude' });
+    expect(noMig.json.devices[0].deviceId).toMatch(/\/gpu[1-7]$/);
+    const named = await call('POST', '/allocations', { kind: 'batch', share: 1, deviceKind: 'gpu', gpus: ['5'] });
+    expect(named.json.devices[0].deviceId).toBe(`${NODE}/gpu5`);
+    expect((await call('POST', '/allocations', { kind: 'batch', share: 1, deviceKind: 'gpu', mig: 'sometimes' })).status).toBe(400);
+    for (const g of [onlyMig.json.groupId, noMig.json.groupId, named.json.groupId]) expect((await call('DELETE', `/allocations/${g}`)).status).toBe(200);
+
     // No whole GPU has 90 000 MiB: a conflict on every candidate.
     const huge = await call('POST', '/allocations', { kind: 'batch', share: 0.1, memoryMiB: 90_000, deviceKind: 'gpu' });
     expect(huge.status).toBe(409);

@@ -1,8 +1,7 @@
-import { counter, gauge, getOrCreateMetric, histogram } from '@tandem/shared';
+import { counter, gauge, histogram } from '@tandem/shared';
 import type { DeviceView } from './scheduler.types';
 
 /** @deprecated Use counter/gauge/histogram from `@tandem/shared` (kept while the gateway's batch-cost gauges call it). */
-export const getOr = getOrCreateMetric;
 
 /** Scheduler metrics on prom-client's default registry (the gateway's /metrics exposes them). */
 export class SchedulerMetrics {

@@ -22,6 +22,9 @@ export const allocationBody = z
     devices: z.array(name).min(1).max(64).optional(),
     holder: name.optional(),
     placement: z.enum(['pack', 'spread']).optional(),
+    // GPU constraints: MIG instances excluded/only/allowed; GPUs named as CUDA_VISIBLE_DEVICES names them.
+    mig: z.enum(['exclude', 'only', 'allow']).optional(),
+    gpus: z.array(name).min(1).max(64).optional(),
   })
   .strict();
 

@@ -1,6 +1,5 @@
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { Gauge } from 'prom-client';
-import { getOr } from '@tandem/scheduler';
+import { gauge } from '@tandem/shared';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../config/gateway.config';
 import { InferenceService } from '../inference/inference.service';
 import { NODE_LEDGER, type NodeLedger } from './node-ledger.provider';
@@ -50,14 +49,16 @@ export class BatchCostService implements OnApplicationBootstrap, BeforeApplicati
   private readonly baseline = new Map<string, number[]>();
   private lastBatchSeenAt = Number.NEGATIVE_INFINITY;
   private device: string | null = null;
-  private readonly ratioGauge = getOr(
-    'tandem_hybrid_batch_latency_cost_ratio',
-    () => new Gauge({ name: 'tandem_hybrid_batch_latency_cost_ratio', help: 'Online p99 now / its no-batch baseline, worst model of the device (1 when no batch is present)', labelNames: ['device'] as const }),
-  );
-  private readonly p99Gauge = getOr(
-    'tandem_hybrid_online_p99_seconds',
-    () => new Gauge({ name: 'tandem_hybrid_online_p99_seconds', help: 'Online p99 per model: now (last 10 s) and its no-batch baseline', labelNames: ['device', 'model', 'window'] as const }),
-  );
+  private readonly ratioGauge = gauge({
+    name: 'hybrid_batch_latency_cost_ratio',
+    help: 'Online p99 now / its no-batch baseline, worst model of the device (1 when no batch is present)',
+    labelNames: ['device'] as const,
+  });
+  private readonly p99Gauge = gauge({
+    name: 'hybrid_online_p99_seconds',
+    help: 'Online p99 per model: now (last 10 s) and its no-batch baseline',
+    labelNames: ['device', 'model', 'window'] as const,
+  });
 
   constructor(
     @Inject(GATEWAY_CONFIG) private readonly cfg: GatewayConfig,
