@@ -5,9 +5,10 @@
  *   npm run build && node dist/bench/unit-lines.profile.js
  *
  * Env (bench only): UNIT_LINES (lines per round, default 1024), UNIT_ROUNDS (3), UNIT_CALL (lines
- * per runLines call = the worker's BATCH_INFER_BATCH, 32), UNIT_RAW_BATCH (rows per raw call, 32),
+ * per runLines call = the worker's BATCH_INFER_BATCH, 32), UNIT_MAX_ROWS (rows per model batch in
+ * the unit, UNIT_CALL), UNIT_RAW_BATCH (rows per raw call, 32),
  * UNIT_PROF_DIR (writes a --cpu-prof of the unit process there and prints its top functions),
- * UNIT_REPO (model repository, ./models), UNIT_LINE_WORK=0 (skip the in-process line-work rounds).
+ * UNIT_VALUES=floats (float pixels instead of {-1, 0, 1}), UNIT_REPO (model repository, ./models), UNIT_LINE_WORK=0 (skip the in-process line-work rounds).
  *
  * CPU is the unit process's utime+stime from /proc/<pid>/stat (every thread: onnxruntime's too)
  * and this process's process.cpuUsage() (what the batch app's main thread pays per line: cutting
@@ -32,6 +33,7 @@ const LINES = num('UNIT_LINES', 1024);
 const ROUNDS = num('UNIT_ROUNDS', 3);
 const CALL = num('UNIT_CALL', 32);
 const RAW_BATCH = num('UNIT_RAW_BATCH', 32);
+const MAX_ROWS = num('UNIT_MAX_ROWS', CALL);
 const PROF_DIR = process.env.UNIT_PROF_DIR;
 const REPO = resolve(process.env.UNIT_REPO ?? 'models');
 const ENDPOINT = '/v2/models/ppocr_cls/infer';
@@ -40,7 +42,11 @@ const TICK_MS = 1000 / Number(execSync('getconf CLK_TCK').toString().trim());
 
 /** The bench's file lines (bench/support/ndjson-upload.ts oipLines): 16 images of {-1, 0, 1}, ~65 KB each. */
 function images(): Float32Array[] {
-  return Array.from({ length: 16 }, (_, v) => Float32Array.from({ length: PER_ITEM }, (_, i) => ((i * 7 + v * 13) % 3) - 1));
+  // UNIT_VALUES=floats: normalized pixels as float32 printed as doubles (numpy's tolist(): ~17 digits, ~520 KB a line).
+  const floats = process.env.UNIT_VALUES === 'floats';
+  return Array.from({ length: 16 }, (_, v) =>
+    Float32Array.from({ length: PER_ITEM }, (_, i) => (floats ? ((i * 7 + v * 13) % 256) / 127.5 - 1 : ((i * 7 + v * 13) % 3) - 1)),
+  );
 }
 function fileBytes(imgs: Float32Array[], count: number): { bytes: Buffer; ends: number[] } {
   const tails = imgs.map(
@@ -65,7 +71,7 @@ function task(bytes: Buffer, ends: number[], from: number, to: number): UnitLine
   const view = bytes.subarray(base, ends[to - 1]!);
   const data = process.env.UNIT_TASK_COPY === '1' ? Uint8Array.from(view) : view;
   const lines = Array.from({ length: to - from }, (_, k) => from + k + 1);
-  return { endpoint: ENDPOINT, model: 'ppocr_cls', data, lines, ends: ends.slice(from, to).map((e) => e - base), duplicates: [], maxRows: CALL };
+  return { endpoint: ENDPOINT, model: 'ppocr_cls', data, lines, ends: ends.slice(from, to).map((e) => e - base), duplicates: [], maxRows: MAX_ROWS };
 }
 
 const childStat = (pid: number): string[] => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');

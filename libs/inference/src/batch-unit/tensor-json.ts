@@ -70,6 +70,8 @@ const F32 = new Float32Array(1);
 const F32_BITS = new Uint32Array(F32.buffer);
 /** Relative error allowed for a rounded decimal (see f32At); far above what its arithmetic can make. */
 const MARGIN = 2 ** -44;
+/** Half the spacing of float32s whose biased exponent is the index. */
+const HALF_ULP = Float64Array.from({ length: 256 }, (_, e) => 2 ** (e - 151));
 
 class Reader {
   i = 0;
@@ -250,46 +252,69 @@ class Reader {
     let c = s[i];
     const neg = c === 45;
     if (neg) c = s[++i];
-    let v = 0;
-    let sig = 0;
-    let e10 = 0;
+    const intStart = i;
     if (c === 48) c = s[++i];
     else if (c !== undefined && c >= 49 && c <= 57) {
-      do {
-        v = v * 10 + (c - 48);
-        sig++;
-        c = s[++i];
-      } while (c !== undefined && c >= 48 && c <= 57);
+      do c = s[++i];
+      while (c !== undefined && c >= 48 && c <= 57);
     } else throw new NotFast();
+    const intEnd = i;
+    let fracStart = i;
+    let fracEnd = i;
     if (c === 46) {
       c = s[++i];
       if (!(c !== undefined && c >= 48 && c <= 57)) throw new NotFast();
-      do {
-        v = v * 10 + (c - 48);
-        if (v !== 0) sig++;
-        e10--;
-        c = s[++i];
-      } while (c !== undefined && c >= 48 && c <= 57);
+      fracStart = i;
+      do c = s[++i];
+      while (c !== undefined && c >= 48 && c <= 57);
+      fracEnd = i;
     }
+    let ex = 0;
     let longExp = false;
     if (c === 101 || c === 69) {
       c = s[++i];
       const eneg = c === 45;
       if (c === 43 || c === 45) c = s[++i];
       if (!(c !== undefined && c >= 48 && c <= 57)) throw new NotFast();
-      let ex = 0;
-      let digits = 0;
+      const e0 = i;
       do {
         ex = ex * 10 + (c - 48);
-        digits++;
         c = s[++i];
       } while (c !== undefined && c >= 48 && c <= 57);
-      longExp = digits > 6;
-      e10 += eneg ? -ex : ex;
+      longExp = i - e0 > 6;
+      if (eneg) ex = -ex;
     }
     this.i = i;
-    if (v === 0) return neg ? -0 : 0;
+    // The significant digits: from the first non-zero one (integer part, then fraction) to the end.
+    let p = intStart;
+    while (p < intEnd && s[p] === 48) p++;
+    if (p === intEnd) {
+      p = fracStart;
+      while (p < fracEnd && s[p] === 48) p++;
+      if (p === fracEnd) return neg ? -0 : 0;
+    }
+    const sig = p < intEnd ? intEnd - p + (fracEnd - fracStart) : fracEnd - p;
+    const e10 = ex - (fracEnd - fracStart);
     if (longExp || sig > 40 || e10 > 22 || e10 < -22) return this.slowF32(from, i);
+    // Eight digits at a time in integers (a double multiply-add per digit would be a long dependency chain).
+    let v = 0;
+    let w = 0;
+    let k = 0;
+    for (let q = p; q < intEnd; q++) {
+      w = w * 10 + (s[q]! - 48);
+      if (++k === 8) {
+        v = v * 1e8 + w;
+        w = k = 0;
+      }
+    }
+    for (let q = p > fracStart ? p : fracStart; q < fracEnd; q++) {
+      w = w * 10 + (s[q]! - 48);
+      if (++k === 8) {
+        v = v * 1e8 + w;
+        w = k = 0;
+      }
+    }
+    v = v * POW10[k]! + w;
     const a = e10 >= 0 ? v * POW10[e10]! : v / POW10[-e10]!;
     if (sig <= 15) return Math.fround(neg ? -a : a);
     F32[0] = a;
@@ -298,8 +323,7 @@ class Reader {
     // Zero or subnormal, the top binade, or a power of two (its neighbours are not equally far): by Number().
     if (exp === 0 || exp >= 254 || (bits & 0x7fffff) === 0) return this.slowF32(from, i);
     const f = F32[0]!;
-    const half = 2 ** (exp - 151);
-    if (Math.abs(a - f) < half - a * MARGIN) return neg ? -f : f;
+    if (Math.abs(a - f) < HALF_ULP[exp]! - a * MARGIN) return neg ? -f : f;
     return this.slowF32(from, i);
   }
 
