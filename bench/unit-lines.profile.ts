@@ -6,7 +6,8 @@
  *
  * Env (bench only): UNIT_LINES (lines per round, default 1024), UNIT_ROUNDS (3), UNIT_CALL (lines
  * per runLines call = the worker's BATCH_INFER_BATCH, 32), UNIT_MAX_ROWS (rows per model batch in
- * the unit, UNIT_CALL), UNIT_RAW_BATCH (rows per raw call, 32),
+ * the unit, as the worker: min(16, UNIT_CALL)), UNIT_RAW_BATCH (rows per raw call; default: the cheapest
+ * per image of a sweep over 1/8/16/32/64 run first, in the same unit),
  * UNIT_PROF_DIR (writes a --cpu-prof of the unit process there and prints its top functions),
  * UNIT_VALUES=floats (float pixels instead of {-1, 0, 1}), UNIT_REPO (model repository, ./models), UNIT_LINE_WORK=0 (skip the in-process line-work rounds).
  *
@@ -32,8 +33,7 @@ const num = (name: string, dflt: number): number => (process.env[name] ? Number(
 const LINES = num('UNIT_LINES', 1024);
 const ROUNDS = num('UNIT_ROUNDS', 3);
 const CALL = num('UNIT_CALL', 32);
-const RAW_BATCH = num('UNIT_RAW_BATCH', 32);
-const MAX_ROWS = num('UNIT_MAX_ROWS', CALL);
+const MAX_ROWS = num('UNIT_MAX_ROWS', Math.min(16, CALL));
 const PROF_DIR = process.env.UNIT_PROF_DIR;
 const REPO = resolve(process.env.UNIT_REPO ?? 'models');
 const ENDPOINT = '/v2/models/ppocr_cls/infer';
@@ -142,13 +142,32 @@ async function main(): Promise<void> {
   });
   const imgs = images();
   const { bytes, ends } = fileBytes(imgs, LINES);
-  const raw = new Float32Array(RAW_BATCH * PER_ITEM);
-  for (let r = 0; r < RAW_BATCH; r++) raw.set(imgs[r % 16]!, r * PER_ITEM);
-  const rawInput = [{ name: 'x', datatype: 'FP32' as const, shape: [RAW_BATCH, 3, 48, 192], data: raw }];
+  const rawOf = (rows: number): InferTensor[] => {
+    const data = new Float32Array(rows * PER_ITEM);
+    for (let r = 0; r < rows; r++) data.set(imgs[r % 16]!, r * PER_ITEM);
+    return [{ name: 'x', datatype: 'FP32', shape: [rows, 3, 48, 192], data }];
+  };
+  let RAW_BATCH = num('UNIT_RAW_BATCH', 0);
+  if (!RAW_BATCH) {
+    // The raw baseline at its best batch size: CPU per image of each size, the sizes interleaved.
+    const sizes = [1, 8, 16, 32, 64];
+    const inputs = sizes.map(rawOf);
+    const cost = sizes.map(() => 0);
+    for (const x of inputs) await unit.run('ppocr_cls', x);
+    for (let cycle = 0; cycle < 3; cycle++) {
+      for (let k = 0; k < sizes.length; k++) {
+        const c0 = childCpuMs(unit.pid);
+        for (let done = 0; done < 128; done += sizes[k]!) await unit.run('ppocr_cls', inputs[k]!);
+        cost[k]! += (childCpuMs(unit.pid) - c0) / (3 * 128);
+      }
+    }
+    console.log(`raw sweep (unit CPU per image): ${sizes.map((b, k) => `${b}: ${cost[k]!.toFixed(3)} ms`).join(', ')}`);
+    RAW_BATCH = sizes[cost.indexOf(Math.min(...cost))]!;
+  }
+  const rawInput = rawOf(RAW_BATCH);
   console.log(
-    `unit-lines: ppocr_cls, ${LINES} lines/round (${(bytes.length / LINES / 1024).toFixed(1)} KiB each) in calls of ${CALL}, raw batches of ${RAW_BATCH}, ${ROUNDS} rounds, unit pid ${unit.pid}`,
+    `unit-lines: ppocr_cls, ${LINES} lines/round (${(bytes.length / LINES / 1024).toFixed(1)} KiB each) in calls of ${CALL} (model batches of ≤ ${MAX_ROWS} rows), raw batches of ${RAW_BATCH}, ${ROUNDS} rounds, unit pid ${unit.pid}`,
   );
-
   let answers: UnitLineAnswer[] = [];
   await unit.run('ppocr_cls', rawInput); // warm-up: model open, arena
   await unit.runLines(task(bytes, ends, 0, Math.min(LINES, CALL)));
