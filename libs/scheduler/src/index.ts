@@ -4,6 +4,7 @@ export * from './scheduler.logger';
 export * from './scheduler.metrics';
 export * from './scheduler';
 export * from './scheduler.module';
+export * from './node-ledger';
 export * from './allocation.service';
 export * from './device-ledger.service';
 export * from './node.agent';

@@ -6,6 +6,7 @@ import { SchedulerCapacityProvider } from './capacity-provider';
 import { DeviceLedgerService } from './device-ledger.service';
 import { RevocationListener } from './events/revocation.listener';
 import type { GpuProbe } from './inventory/gpu-probe';
+import { NODE_LEDGER, type NodeLedger } from './node-ledger';
 import { NodeAgent } from './node.agent';
 import { Scheduler } from './scheduler';
 import type { SchedulerLogger } from './scheduler.logger';
@@ -32,7 +33,8 @@ class SchedulerLifecycle implements OnModuleInit, BeforeApplicationShutdown {
 
 /**
  * The device ledger for a Nest app (needs PersistenceModule). Exposes the Scheduler and its parts:
- * AllocationService, DeviceLedgerService, NodeAgent, RevocationListener, SchedulerCapacityProvider.
+ * AllocationService, DeviceLedgerService, NodeAgent, RevocationListener, SchedulerCapacityProvider,
+ * and NODE_LEDGER (those services with this node's name, for the co-location parts).
  */
 @Global()
 @Module({})
@@ -53,9 +55,10 @@ export class SchedulerModule {
         { provide: NodeAgent, ...from((s) => s.agent) },
         { provide: RevocationListener, ...from((s) => s.listener) },
         { provide: SchedulerCapacityProvider, ...from((s) => s.capacity) },
+        { provide: NODE_LEDGER, ...from((s): NodeLedger => ({ allocations: s.allocations, ledger: s.ledger, nodeName: s.options.nodeName })) },
         SchedulerLifecycle,
       ],
-      exports: [SCHEDULER_OPTIONS, Scheduler, AllocationService, DeviceLedgerService, NodeAgent, RevocationListener, SchedulerCapacityProvider],
+      exports: [SCHEDULER_OPTIONS, Scheduler, AllocationService, DeviceLedgerService, NodeAgent, RevocationListener, SchedulerCapacityProvider, NODE_LEDGER],
     };
   }
 }

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationShutdown, type Provider } from '@nestjs/common';
-import { createRootLogger } from '@tandem/shared';
-import { BatchCapacity, HybridMetrics, Scheduler } from '@tandem/scheduler';
+import { ROOT_LOGGER, type PinoLogger } from '@tandem/shared';
+import { BatchCapacity, HybridMetrics, NODE_LEDGER, type NodeLedger } from '@tandem/scheduler';
 import type { BatchConfig } from '../config/batch.config';
 
 @Injectable()
@@ -23,7 +23,6 @@ export function usesLedger(cfg: BatchConfig): boolean {
  */
 export function batchCapacityProviders(cfg: BatchConfig): Provider[] {
   const j = cfg.jobs;
-  const logger = createRootLogger(cfg.logLevel, 'batch-capacity');
   const options = {
     mode: usesLedger(cfg) ? ('ledger' as const) : ('fixed' as const),
     deviceKind: j.deviceKind,
@@ -36,10 +35,13 @@ export function batchCapacityProviders(cfg: BatchConfig): Provider[] {
   const capacity: Provider = usesLedger(cfg)
     ? {
         provide: BatchCapacity,
-        inject: [Scheduler],
-        useFactory: (s: Scheduler) =>
-          new BatchCapacity(options, logger, { allocations: s.allocations, ledger: s.ledger, nodeName: s.options.nodeName }, new HybridMetrics()),
+        inject: [ROOT_LOGGER, NODE_LEDGER],
+        useFactory: (root: PinoLogger, node: NodeLedger) => new BatchCapacity(options, root.child({ component: 'batch-capacity' }), node, new HybridMetrics()),
       }
-    : { provide: BatchCapacity, useFactory: () => new BatchCapacity(options, logger, null, new HybridMetrics()) };
+    : {
+        provide: BatchCapacity,
+        inject: [ROOT_LOGGER],
+        useFactory: (root: PinoLogger) => new BatchCapacity(options, root.child({ component: 'batch-capacity' }), null, new HybridMetrics()),
+      };
   return [capacity, BatchCapacityLifecycle];
 }

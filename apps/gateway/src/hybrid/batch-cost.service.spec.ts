@@ -3,7 +3,7 @@ import { loadGatewayConfig } from '../config/gateway.config';
 import type { InferenceService } from '../inference/inference.service';
 import { LatencyWindow } from '../inference/latency-window';
 import { BATCH_PRESENCE_MS, BatchCostService } from './batch-cost.service';
-import type { NodeLedger } from './node-ledger.provider';
+import type { NodeLedger } from '@tandem/scheduler';
 import type { OnlineClaimService } from './online-claim.service';
 
 /** A one-model gateway and a ledger whose CPU device shows `batch` cores used by batch. */

@@ -2,7 +2,7 @@ import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationB
 import { gauge } from '@tandem/shared';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../config/gateway.config';
 import { InferenceService } from '../inference/inference.service';
-import { NODE_LEDGER, type NodeLedger } from './node-ledger.provider';
+import { NODE_LEDGER, type NodeLedger } from '@tandem/scheduler';
 import { OnlineClaimService } from './online-claim.service';
 
 /** A batch with a share on the device (or revoked by online) this recently counts as present. */

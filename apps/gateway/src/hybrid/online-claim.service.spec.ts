@@ -3,7 +3,7 @@ import { createRootLogger } from '@tandem/shared';
 import { loadGatewayConfig } from '../config/gateway.config';
 import type { InferenceService } from '../inference/inference.service';
 import { LatencyWindow } from '../inference/latency-window';
-import type { NodeLedger } from './node-ledger.provider';
+import type { NodeLedger } from '@tandem/scheduler';
 import { OnlineClaimService, WHOLE_GATEWAY } from './online-claim.service';
 
 const silent = createRootLogger('silent', 'test');

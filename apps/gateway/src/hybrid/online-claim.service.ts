@@ -3,7 +3,7 @@ import { ROOT_LOGGER, type PinoLogger } from '@tandem/shared';
 import { HybridMetrics, OnlineClaimer, type OnlineClaimView, type SchedulerLogger } from '@tandem/scheduler';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../config/gateway.config';
 import { InferenceService } from '../inference/inference.service';
-import { NODE_LEDGER, type NodeLedger } from './node-ledger.provider';
+import { NODE_LEDGER, type NodeLedger } from '@tandem/scheduler';
 
 /** The claim key of `partition` mode: the gateway process as a whole. */
 export const WHOLE_GATEWAY = 'gateway';

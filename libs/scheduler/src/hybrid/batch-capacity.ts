@@ -1,7 +1,6 @@
 import { DomainException } from '@tandem/shared';
-import type { AllocationService } from '../allocation.service';
-import type { DeviceLedgerService } from '../device-ledger.service';
 import type { Lease } from '../lease/lease';
+import type { NodeLedger } from '../node-ledger';
 import type { SchedulerLogger } from '../scheduler.logger';
 import { cudaPlacement, type DevicePlacement } from '@tandem/inference';
 import type { DeviceView } from '../scheduler.types';
@@ -50,7 +49,7 @@ export class BatchCapacity {
   constructor(
     private readonly opts: BatchCapacityOptions,
     private readonly logger: SchedulerLogger,
-    private readonly deps: { allocations: AllocationService; ledger: DeviceLedgerService; nodeName: string } | null,
+    private readonly deps: NodeLedger | null,
     private readonly metrics?: HybridMetrics,
   ) {
     if (opts.mode === 'ledger' && !deps) throw new Error('BatchCapacity: ledger mode needs the scheduler');

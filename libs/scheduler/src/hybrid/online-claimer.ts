@@ -1,10 +1,9 @@
 import { DomainException } from '@tandem/shared';
-import type { AllocationService } from '../allocation.service';
-import type { DeviceLedgerService } from '../device-ledger.service';
 import type { Lease } from '../lease/lease';
 import type { SchedulerLogger } from '../scheduler.logger';
 import type { DeviceView } from '../scheduler.types';
 import type { HybridMetrics } from './hybrid.metrics';
+import type { NodeLedger } from '../node-ledger';
 
 export interface OnlineClaimerOptions {
   /** How often demand is sampled (ms): the reaction time to online load rising from zero. */
@@ -48,7 +47,7 @@ export class OnlineClaimer {
   lastPreemptionAt: number | null = null;
 
   constructor(
-    private readonly deps: { allocations: AllocationService; ledger: DeviceLedgerService; nodeName: string },
+    private readonly deps: NodeLedger,
     private readonly opts: OnlineClaimerOptions,
     private readonly logger: SchedulerLogger,
     private readonly metrics?: HybridMetrics,
