@@ -71,6 +71,11 @@ export class AllocationService {
     return `${this.opts.nodeName}#${process.pid}`;
   }
 
+  /** Borrowed allocations revoked for online work since this process started (the preemptions counter). */
+  async preemptions(): Promise<number> {
+    return (await this.metrics.preemptions.get()).values.reduce((n, v) => n + v.value, 0);
+  }
+
   async allocate(req: AllocationRequest): Promise<Lease> {
     const n = normalizeRequest(req);
     if (n.count > 1) await this.checkConstraints(req, n);

@@ -1,5 +1,5 @@
 import { Controller, Get, Inject } from '@nestjs/common';
-import { DeviceLedgerService, Scheduler, type OnlineClaimView } from '@tandem/scheduler';
+import { AllocationService, DeviceLedgerService, type OnlineClaimView } from '@tandem/scheduler';
 import { BatchCostService, type DeviceCost } from '../hybrid/batch-cost.service';
 import { OnlineClaimService } from '../hybrid/online-claim.service';
 
@@ -31,7 +31,7 @@ const round = (x: number): number => Math.round(x * 1000) / 1000;
 export class HybridAdminController {
   constructor(
     @Inject(DeviceLedgerService) private readonly ledger: DeviceLedgerService,
-    @Inject(Scheduler) private readonly scheduler: Scheduler,
+    @Inject(AllocationService) private readonly allocations: AllocationService,
     @Inject(OnlineClaimService) private readonly claims: OnlineClaimService,
     @Inject(BatchCostService) private readonly cost: BatchCostService,
   ) {}
@@ -47,7 +47,7 @@ export class HybridAdminController {
     const [devices, allocations, preempted] = await Promise.all([
       this.ledger.listDevices(),
       this.ledger.listAllocations({ limit: 1000 }),
-      this.scheduler.metrics.preemptions.get(),
+      this.allocations.preemptions(),
     ]);
     const holders = new Map<string, HolderView>();
     for (const a of allocations) {
@@ -73,7 +73,7 @@ export class HybridAdminController {
       })),
       holders: [...holders.values()].sort((a, b) => (a.kind === b.kind ? a.holder.localeCompare(b.holder) : a.kind === 'online' ? -1 : 1)),
       online: { enabled: this.claims.enabled, claims: this.claims.snapshot(), slo: this.claims.slo() },
-      preemptionsByThisGateway: preempted.values[0]?.value ?? 0,
+      preemptionsByThisGateway: preempted,
       batchCost: this.cost.view(),
     };
   }
