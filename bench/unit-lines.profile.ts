@@ -9,7 +9,7 @@
  * the unit, as the worker: min(16, UNIT_CALL)), UNIT_RAW_BATCH (rows per raw call; default: the cheapest
  * per image of a sweep over 1/8/16/32/64 run first, in the same unit),
  * UNIT_PROF_DIR (writes a --cpu-prof of the unit process there and prints its top functions),
- * UNIT_VALUES=floats (float pixels instead of {-1, 0, 1}), UNIT_REPO (model repository, ./models), UNIT_LINE_WORK=0 (skip the in-process line-work rounds).
+ * UNIT_THREADS2=1 (also sweep a 2-thread session, the bench's raw baseline), UNIT_VALUES=floats (float pixels instead of {-1, 0, 1}), UNIT_REPO (model repository, ./models), UNIT_LINE_WORK=0 (skip the in-process line-work rounds).
  *
  * CPU is the unit process's utime+stime from /proc/<pid>/stat (every thread: onnxruntime's too)
  * and this process's process.cpuUsage() (what the batch app's main thread pays per line: cutting
@@ -147,23 +147,37 @@ async function main(): Promise<void> {
     for (let r = 0; r < rows; r++) data.set(imgs[r % 16]!, r * PER_ITEM);
     return [{ name: 'x', datatype: 'FP32', shape: [rows, 3, 48, 192], data }];
   };
-  let RAW_BATCH = num('UNIT_RAW_BATCH', 0);
-  if (!RAW_BATCH) {
-    // The raw baseline at its best batch size: CPU per image of each size, the sizes interleaved.
+  /** CPU and wall per image of each batch size on `u`, the sizes interleaved; the cheapest size. */
+  const sweep = async (u: UnitRunner, label: string): Promise<number> => {
     const sizes = [1, 8, 16, 32, 64];
     const inputs = sizes.map(rawOf);
     const cost = sizes.map(() => 0);
-    for (const x of inputs) await unit.run('ppocr_cls', x);
+    const wall = sizes.map(() => 0);
+    for (const x of inputs) await u.run('ppocr_cls', x);
     for (let cycle = 0; cycle < 3; cycle++) {
       for (let k = 0; k < sizes.length; k++) {
-        const c0 = childCpuMs(unit.pid);
-        for (let done = 0; done < 128; done += sizes[k]!) await unit.run('ppocr_cls', inputs[k]!);
-        cost[k]! += (childCpuMs(unit.pid) - c0) / (3 * 128);
+        const c0 = childCpuMs(u.pid);
+        const t0 = performance.now();
+        for (let done = 0; done < 128; done += sizes[k]!) await u.run('ppocr_cls', inputs[k]!);
+        cost[k]! += (childCpuMs(u.pid) - c0) / (3 * 128);
+        wall[k]! += (performance.now() - t0) / (3 * 128);
       }
     }
-    console.log(`raw sweep (unit CPU per image): ${sizes.map((b, k) => `${b}: ${cost[k]!.toFixed(3)} ms`).join(', ')}`);
-    RAW_BATCH = sizes[cost.indexOf(Math.min(...cost))]!;
+    console.log(`raw sweep, ${label} (CPU | wall per image): ${sizes.map((b, k) => `${b}: ${cost[k]!.toFixed(3)} | ${wall[k]!.toFixed(3)} ms`).join(', ')}`);
+    return sizes[cost.indexOf(Math.min(...cost))]!;
+  };
+  if (process.env.UNIT_THREADS2 === '1') {
+    // The bench's raw baseline runs one session of 2 intra-op threads: its CPU per image, for comparison.
+    const two = await UnitRunner.start({
+      transport: 'process',
+      placement: { kind: 'cpu', intraOpThreads: 2 },
+      policy: 'inherit',
+      resolve: repositoryUnitResolver(repo),
+    });
+    await sweep(two, '2 intra-op threads');
+    await two.release();
   }
+  const RAW_BATCH = num('UNIT_RAW_BATCH', 0) || (await sweep(unit, '1 intra-op thread (a unit)'));
   const rawInput = rawOf(RAW_BATCH);
   console.log(
     `unit-lines: ppocr_cls, ${LINES} lines/round (${(bytes.length / LINES / 1024).toFixed(1)} KiB each) in calls of ${CALL} (model batches of ≤ ${MAX_ROWS} rows), raw batches of ${RAW_BATCH}, ${ROUNDS} rounds, unit pid ${unit.pid}`,
