@@ -16,7 +16,7 @@ export function compileWorker(): string {
   mkdirSync(out, { recursive: true });
   execFileSync(
     join(ROOT, 'node_modules', '.bin', 'swc'),
-    ['libs/shared/src', 'libs/persistence/src', 'libs/scheduler/src', 'migrations', 'scripts/fuzz/prng.ts', 'test/support/scheduler-node-worker.ts',
+    ['libs/shared/src', 'libs/sdk/src', 'libs/persistence/src', 'libs/inference/src', 'libs/scheduler/src', 'migrations', 'scripts/fuzz/prng.ts', 'test/support/scheduler-node-worker.ts',
       '-d', out, '--config-file', '.swcrc', '--quiet', '--ignore', '**/*.spec.ts'],
     { cwd: ROOT, stdio: 'pipe' },
   );
