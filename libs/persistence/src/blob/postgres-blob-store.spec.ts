@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DomainException, ErrorCode } from '@tandem/shared';
 import { createTestDatabase, type TestDatabase } from '../../../../test/support/test-env';
 import { blobStoreContract, newKey, pieces } from './blob-store.contract';
-import { PostgresBlobStore } from './postgres-blob-store';
+import { copiedBytea, PostgresBlobStore } from './postgres-blob-store';
 
 describe('PostgresBlobStore (real Postgres, large objects)', () => {
   let db: TestDatabase;
@@ -55,5 +55,18 @@ describe('PostgresBlobStore (real Postgres, large objects)', () => {
   it('the oid is kept in an oid column (vacuumlo sees it as referenced)', async () => {
     const { rows } = await pool.query<{ t: string }>(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'blob_object'::regclass AND attname = 'lo'`);
     expect(rows[0]!.t).toBe('oid');
+  });
+
+  it('reads the binary COPY framing Postgres sends, and refuses anything else', () => {
+    {
+      // What `COPY (SELECT '\x00ff0a'::bytea) TO STDOUT (FORMAT binary)` sends, byte for byte.
+      const sig = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+      const frame = (body: Buffer): Buffer => Buffer.concat([sig, Buffer.alloc(8), body]);
+      const field = Buffer.concat([Buffer.from([0, 1, 0, 0, 0, 3, 0x00, 0xff, 0x0a]), Buffer.from([0xff, 0xff])]);
+      expect([...copiedBytea(frame(field))]).toEqual([0x00, 0xff, 0x0a]);
+      expect(() => copiedBytea(Buffer.from('\\x00ff0a'))).toThrow('not a binary COPY stream');
+      expect(() => copiedBytea(frame(field.subarray(0, 8)))).toThrow('truncated');
+      expect(() => copiedBytea(frame(Buffer.from([0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])))).toThrow('NULL');
+    }
   });
 });

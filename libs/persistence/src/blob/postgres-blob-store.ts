@@ -1,13 +1,16 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Pool, PoolClient } from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
 import { DomainException, ErrorCode } from '@tandem/shared';
 import { assertBlobKey, coalesce, resolveRange, type BlobInfo, type BlobStore, type ByteRange } from './blob-store';
 
 const INV_WRITE = 0x20000;
 /** Bytes per lowrite / lo_get round trip: large enough to amortise it, small enough to stay flat. */
 const WRITE_CHUNK = 1024 * 1024;
-const READ_CHUNK = 512 * 1024;
+const READ_CHUNK = 4 * 1024 * 1024;
+/** `COPY … (FORMAT binary)` framing: signature, flags, header extension length; then per row a field count and a field length. */
+const COPY_SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 
 /** What the store needs from node-postgres: the process's pool (PersistenceModule's `Pool`, see createPgPool). */
 export type PgPool = Pick<Pool, 'connect' | 'query'>;
@@ -22,8 +25,11 @@ const UNIQUE_VIOLATION = '23505';
  *
  * A put is one transaction (create, lo_open, lowrite per MiB, row insert), so a failed or
  * interrupted put rolls back with nothing left; it holds one pooled connection while the bytes
- * arrive. Reads are `lo_get(oid, offset, len)` per 512 KiB, each its own statement: a slow
+ * arrive. Reads are `lo_get(oid, offset, len)` per 4 MiB, each its own statement: a slow
  * reader holds no connection and no transaction between chunks, and a range is just offsets.
+ * They run as `COPY (SELECT lo_get(…)) TO STDOUT (FORMAT binary)` (pg-copy-streams): a plain
+ * SELECT returns bytea as hex text (node-pg has no binary results), which the event loop then
+ * decodes: ~0.4 ms of CPU per 65 KB read, the largest cost of a file batch's chunk (profiled).
  */
 export class PostgresBlobStore implements BlobStore {
   readonly kind = 'postgres' as const;
@@ -69,8 +75,7 @@ export class PostgresBlobStore implements BlobStore {
     async function* chunks(): AsyncGenerator<Buffer> {
       for (let at = start; at < end; at += READ_CHUNK) {
         const len = Math.min(READ_CHUNK, end - at);
-        const { rows } = await pool.query<{ b: Buffer }>('SELECT lo_get($1, $2, $3) AS b', [row!.lo, at, len]);
-        yield rows[0]!.b;
+        yield await readLargeObject(pool, row!.lo, at, len);
       }
     }
     // objectMode off: Readable.from yields Buffers as bytes; highWaterMark 1 chunk keeps it pull-driven.
@@ -123,4 +128,34 @@ async function rollback(client: PoolClient): Promise<Error | undefined> {
   } catch (e) {
     return e instanceof Error ? e : new Error(String(e));
   }
+}
+
+/** `len` bytes at `at` of large object `lo`, as raw bytes (one binary COPY of one bytea value). */
+async function readLargeObject(pool: PgPool, lo: number, at: number, len: number): Promise<Buffer> {
+  for (const n of [lo, at, len]) if (!Number.isSafeInteger(n) || n < 0) throw new Error(`bad large-object read ${lo}@${at}+${len}`); // COPY takes no parameters
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    const parts: Buffer[] = [];
+    for await (const c of client.query(copyTo(`COPY (SELECT lo_get(${lo}::oid, ${at}, ${len})) TO STDOUT WITH (FORMAT binary)`))) parts.push(c as Buffer);
+    return copiedBytea(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+  } catch (e) {
+    broken = e as Error;
+    throw e;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** The one bytea field of a one-row binary COPY (a view, no copy). */
+export function copiedBytea(b: Buffer): Buffer {
+  if (b.length < 19 || !b.subarray(0, 11).equals(COPY_SIGNATURE)) throw new Error('not a binary COPY stream');
+  let off = 15;
+  off += 4 + b.readUInt32BE(off); // header extension
+  if (b.readInt16BE(off) !== 1) throw new Error('binary COPY: expected one row of one field');
+  const size = b.readInt32BE(off + 2);
+  if (size < 0) throw new Error('binary COPY: the large object read returned NULL');
+  const data = b.subarray(off + 6, off + 6 + size);
+  if (data.length !== size || b.readInt16BE(off + 6 + size) !== -1) throw new Error('binary COPY: truncated stream');
+  return data;
 }
