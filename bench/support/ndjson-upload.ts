@@ -59,11 +59,26 @@ function* oipLines(count: number): Generator<string> {
   for (let i = 0; i < count; i++) yield `{"custom_id":"r${i}${tensors[i % 16]!}`;
 }
 
+/** A pull-driven body: the next piece is made only when fetch asks (Readable.toWeb buffered a 6.5 GB file into the heap). */
+function pulled(body: Iterable<Buffer | string>): ReadableStream<Uint8Array> {
+  const it = body[Symbol.iterator]();
+  return new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        const n = it.next();
+        if (n.done) controller.close();
+        else controller.enqueue(typeof n.value === 'string' ? Buffer.from(n.value) : n.value);
+      },
+    },
+    { highWaterMark: 8 },
+  );
+}
+
 async function send(url: string, body: Iterable<Buffer | string>, type = 'application/x-ndjson', ok = [201]): Promise<string> {
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': type, ...(process.env.BENCH_KEY ? { authorization: `Bearer ${process.env.BENCH_KEY}` } : {}) },
-    body: Readable.toWeb(Readable.from(body)) as ReadableStream,
+    body: pulled(body),
     duplex: 'half',
   } as RequestInit);
   const text = await res.text();
