@@ -13,7 +13,18 @@ const apps = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'packages/cli/dist/**', '**/*.js', '**/*.mjs', '**/*.cjs', 'apps/gateway/src/admin-panel/static/**', 'vitest.serial.mts'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'packages/cli/dist/**',
+      '**/*.js',
+      '**/*.mjs',
+      '**/*.cjs',
+      'apps/gateway/src/admin-panel/static/**',
+      'vitest.serial.mts',
+    ],
+  },
   {
     files: ['**/*.ts', '**/*.tsx', '**/*.mts'],
     languageOptions: {

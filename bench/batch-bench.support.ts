@@ -2,7 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 
 /** A fresh, migrated database for one bench run (dropped at the end). */
-export async function freshDatabase(adminUrl: string, name: string, migrate: (url: string) => Promise<unknown>): Promise<{ url: string; drop(): Promise<void> }> {
+export async function freshDatabase(
+  adminUrl: string,
+  name: string,
+  migrate: (url: string) => Promise<unknown>,
+): Promise<{ url: string; drop(): Promise<void> }> {
   const admin = async (sql: string): Promise<void> => {
     const c = new Client({ connectionString: adminUrl });
     await c.connect();
@@ -42,7 +46,8 @@ export async function runChord(
   const submitted = performance.now();
   for (;;) {
     const st = (await (await fetch(`${base}/v1/batches/${id}`)).json()) as BatchStatus;
-    if (st.state === 'succeeded' || st.state === 'failed' || st.state === 'cancelled') return { seconds: (performance.now() - t0) / 1000, submitSeconds: (submitted - t0) / 1000, status: st };
+    if (st.state === 'succeeded' || st.state === 'failed' || st.state === 'cancelled')
+      return { seconds: (performance.now() - t0) / 1000, submitSeconds: (submitted - t0) / 1000, status: st };
     await sleep(20);
   }
 }

@@ -54,10 +54,16 @@ export async function runBigChord(opts: { batchPort: number; batchPid: number; k
   const mem = rss.stop();
   const exact = v.state === 'succeeded' && v.result?.count === opts.items && v.result.sum === sumOfSquares(opts.items);
   const processingS = (Date.parse(v.finishedAt ?? '') - Date.parse(v.startedAt ?? '')) / 1000;
-  console.log(`chord score/summarize over ${opts.items.toLocaleString('en')} NDJSON items (chunk ${opts.chunkSize.toLocaleString('en')}, blob-store byte ranges)`);
+  console.log(
+    `chord score/summarize over ${opts.items.toLocaleString('en')} NDJSON items (chunk ${opts.chunkSize.toLocaleString('en')}, blob-store byte ranges)`,
+  );
   console.log(`  upload + validate + store: ${uploadS.toFixed(2)} s (${Math.round(opts.items / uploadS).toLocaleString('en')} items/s)`);
-  console.log(`  end to end: ${e2eS.toFixed(2)} s (target ≤ 60), ${Math.round(opts.items / e2eS).toLocaleString('en')} items/s; first chunk → fan-in ${processingS.toFixed(2)} s`);
-  console.log(`  ${v.state}, sum ${v.result?.sum ?? v.error} ${exact ? 'exact' : 'WRONG'}; batch app peak RSS ${mib(mem.peakBytes)} (VmHWM ${mem.reset ? 'reset for the phase' : 'lifetime, not resettable'}: ${mib(mem.hwmBytes)}, sampled ${mib(mem.sampledBytes)}; target ≤ 1 GiB)`);
+  console.log(
+    `  end to end: ${e2eS.toFixed(2)} s (target ≤ 60), ${Math.round(opts.items / e2eS).toLocaleString('en')} items/s; first chunk → fan-in ${processingS.toFixed(2)} s`,
+  );
+  console.log(
+    `  ${v.state}, sum ${v.result?.sum ?? v.error} ${exact ? 'exact' : 'WRONG'}; batch app peak RSS ${mib(mem.peakBytes)} (VmHWM ${mem.reset ? 'reset for the phase' : 'lifetime, not resettable'}: ${mib(mem.hwmBytes)}, sampled ${mib(mem.sampledBytes)}; target ≤ 1 GiB)`,
+  );
   if (!exact) console.log(`  ERROR: chord not exact (${v.state}: ${v.error})`);
   return { items: opts.items, uploadS, e2eS, processingS, exact, peakRssBytes: mem.peakBytes, state: v.state };
 }

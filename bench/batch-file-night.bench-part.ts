@@ -75,7 +75,9 @@ export async function runFileBatchPhase(s: Stack, opts: { requests: number; onli
     const uploadS = (performance.now() - t0) / 1000;
     const file = JSON.parse(up) as { id: string; bytes: number };
     const uploadMBs = file.bytes / 1e6 / uploadS;
-    console.log(`  upload ${opts.requests.toLocaleString('en')} requests, ${(file.bytes / 1e6).toFixed(0)} MB: ${uploadS.toFixed(2)} s, ${uploadMBs.toFixed(1)} MB/s`);
+    console.log(
+      `  upload ${opts.requests.toLocaleString('en')} requests, ${(file.bytes / 1e6).toFixed(0)} MB: ${uploadS.toFixed(2)} s, ${uploadMBs.toFixed(1)} MB/s`,
+    );
     const created = await fetch(`${base}/v1/batches`, {
       method: 'POST',
       headers: { ...auth, 'content-type': 'application/json' },
@@ -89,7 +91,9 @@ export async function runFileBatchPhase(s: Stack, opts: { requests: number; onli
     const during: LoadResult = await load.openLoop(s.gwPort, rate, opts.onlineSeconds, s.key);
     let v = await view();
     const overlapped = !done(v);
-    console.log(`  online while the batch runs: p50 ${during.p50.toFixed(1)} ms, p99 ${during.p99.toFixed(1)} ms, ${during.ok} ok, ${during.errors} errors${overlapped ? '' : ' (WARNING: the batch ended inside the window)'}`);
+    console.log(
+      `  online while the batch runs: p50 ${during.p50.toFixed(1)} ms, p99 ${during.p99.toFixed(1)} ms, ${during.ok} ok, ${during.errors} errors${overlapped ? '' : ' (WARNING: the batch ended inside the window)'}`,
+    );
     // The rate once online is quiet again: what the batch does with the whole share (the overall
     // figure includes the online window, where borrowed share is given back to online).
     const quietFrom = performance.now();
@@ -120,9 +124,13 @@ export async function runFileBatchPhase(s: Stack, opts: { requests: number; onli
     const ratio = itemsS / raw;
     const quietRatio = quietItemsS / raw;
     const p99Ratio = during.p99 / before.p99;
-    console.log(`  batch ${v.status}: ${v.request_counts.completed} completed, ${v.request_counts.failed} failed; processing ${processingS.toFixed(2)} s = ${itemsS.toFixed(0)} items/s`);
+    console.log(
+      `  batch ${v.status}: ${v.request_counts.completed} completed, ${v.request_counts.failed} failed; processing ${processingS.toFixed(2)} s = ${itemsS.toFixed(0)} items/s`,
+    );
     console.log(`  after the online window (no online load): ${quietItemsS.toFixed(0)} items/s over ${quietS.toFixed(1)} s; cores busy: ${cpu}`);
-    console.log(`  raw onnxruntime best (before ${rawBefore.toFixed(0)}, after ${rawAfter.toFixed(0)}): ${raw.toFixed(0)} items/s; ratio ${ratio.toFixed(3)} overall, ${quietRatio.toFixed(3)} without online load (target ≥ 0.85)`);
+    console.log(
+      `  raw onnxruntime best (before ${rawBefore.toFixed(0)}, after ${rawAfter.toFixed(0)}): ${raw.toFixed(0)} items/s; ratio ${ratio.toFixed(3)} overall, ${quietRatio.toFixed(3)} without online load (target ≥ 0.85)`,
+    );
     console.log(`  online p99 during/before: ${p99Ratio.toFixed(2)}× (target ≤ 1.5); batch app peak RSS ${mib(mem.peakBytes)} (target ≤ 1 GiB)`);
     return {
       requests: opts.requests,
@@ -180,7 +188,10 @@ async function checkOutputs(base: string, auth: Record<string, string>, v: OpenA
 
 /** The upload child (bench/support/ndjson-upload.ts); resolves with what it printed (the response). */
 async function child(url: string, count: number, kind: string, key: string): Promise<string> {
-  const c = spawn(process.execPath, [resolve(__dirname, 'support/ndjson-upload.js'), url, String(count), kind], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_KEY: key } });
+  const c = spawn(process.execPath, [resolve(__dirname, 'support/ndjson-upload.js'), url, String(count), kind], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, BENCH_KEY: key },
+  });
   let out = '';
   c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((r) => c.on('exit', r));

@@ -49,7 +49,9 @@ interface Status {
  * pixels each: ~740 MB), run by the batch worker through @tandem/inference in batches of 64.
  */
 export async function runInferBench(base: string, opts: { repo: string; threads: number; items: number; chunkSize: number }): Promise<InferBenchResult> {
-  console.log(`infer (${MODEL}, ${opts.items.toLocaleString('en')} generated inputs, ${opts.threads} cores on both sides: raw is one session with that many intra-op threads, the worker that many single-thread ledger units)`);
+  console.log(
+    `infer (${MODEL}, ${opts.items.toLocaleString('en')} generated inputs, ${opts.threads} cores on both sides: raw is one session with that many intra-op threads, the worker that many single-thread ledger units)`,
+  );
   const raw = await rawBaseline(opts.repo, opts.threads);
   const variants = Array.from({ length: VARIANTS }, () => JSON.stringify({ u8: randomBytes(PER_ITEM).toString('base64') }) + '\n');
   async function* lines(): AsyncGenerator<string> {

@@ -29,7 +29,11 @@ const ONLINE_SECONDS = Number(process.env.BENCH_ONLINE_SECONDS ?? 10);
  * JSON tensors is ~6.4 GB and 100 k lines (defaults: 200 MB, 50 k lines per file).
  */
 // BENCH_ENV (JSON): more overrides for a labelled tuned variant (e.g. {"BATCH_UNIT_CPU_POLICY":"inherit"}).
-const SHIPPED_OVERRIDES: Record<string, string> = { BATCH_FILE_LIMIT_MB: '16384', BATCH_FILE_LINE_LIMIT: '1000000', ...(JSON.parse(process.env.BENCH_ENV ?? '{}') as Record<string, string>) };
+const SHIPPED_OVERRIDES: Record<string, string> = {
+  BATCH_FILE_LIMIT_MB: '16384',
+  BATCH_FILE_LINE_LIMIT: '1000000',
+  ...(JSON.parse(process.env.BENCH_ENV ?? '{}') as Record<string, string>),
+};
 
 async function main(): Promise<void> {
   const [inProcess, night] = PHASES.has('chord') || PHASES.has('infer') ? await inProcessPhases() : [null, null];
@@ -63,7 +67,15 @@ async function main(): Promise<void> {
             file_exactly_once: f.exactlyOnce,
           }
         : {}),
-      ...(c ? { chord_items: c.items, chord_upload_s: round(c.uploadS, 2), chord_e2e_s: round(c.e2eS, 2), chord_exact: c.exact, chord_peak_rss_mib: Math.round(c.peakRssBytes / 2 ** 20) } : {}),
+      ...(c
+        ? {
+            chord_items: c.items,
+            chord_upload_s: round(c.uploadS, 2),
+            chord_e2e_s: round(c.e2eS, 2),
+            chord_exact: c.exact,
+            chord_peak_rss_mib: Math.round(c.peakRssBytes / 2 ** 20),
+          }
+        : {}),
       errors: shipped.errors,
     }),
   );
@@ -81,7 +93,12 @@ async function shippedPhases(): Promise<{ file: FileBatchResult | null; chord: B
     console.log(`shipped stack (auth on, defaults except ${JSON.stringify(SHIPPED_OVERRIDES)}), batch app pid ${stack.batch.proc.pid}`);
     if (PHASES.has('file')) {
       try {
-        file = await runFileBatchPhase(stack, { requests: FILE_REQUESTS, onlineSeconds: ONLINE_SECONDS, repo: MODEL_REPOSITORY, threads: Number(INFER_THREADS) });
+        file = await runFileBatchPhase(stack, {
+          requests: FILE_REQUESTS,
+          onlineSeconds: ONLINE_SECONDS,
+          repo: MODEL_REPOSITORY,
+          threads: Number(INFER_THREADS),
+        });
         errors += file.failed + file.onlineErrors + (file.state === 'completed' ? 0 : 1) + (file.exactlyOnce ? 0 : 1);
       } catch (e) {
         errors++;
@@ -90,7 +107,13 @@ async function shippedPhases(): Promise<{ file: FileBatchResult | null; chord: B
     }
     if (PHASES.has('chord30m')) {
       try {
-        chord = await runBigChord({ batchPort: stack.batchPort, batchPid: stack.batch.proc.pid!, key: stack.key, items: BIG_CHORD_ITEMS, chunkSize: BIG_CHORD_CHUNK });
+        chord = await runBigChord({
+          batchPort: stack.batchPort,
+          batchPid: stack.batch.proc.pid!,
+          key: stack.key,
+          items: BIG_CHORD_ITEMS,
+          chunkSize: BIG_CHORD_CHUNK,
+        });
         errors += chord.exact ? 0 : 1;
       } catch (e) {
         errors++;
@@ -126,7 +149,8 @@ async function inProcessPhases(): Promise<[Record<string, number | boolean | nul
   let exact = true;
   try {
     if (PHASES.has('chord')) await chordSizes();
-    if (PHASES.has('infer')) infer = await runInferBench(app.url, { repo: MODEL_REPOSITORY, threads: Number(INFER_THREADS), items: INFER_ITEMS, chunkSize: 256 });
+    if (PHASES.has('infer'))
+      infer = await runInferBench(app.url, { repo: MODEL_REPOSITORY, threads: Number(INFER_THREADS), items: INFER_ITEMS, chunkSize: 256 });
   } finally {
     await app.app.close();
     const r = new Redis(REDIS_URL);
@@ -137,7 +161,11 @@ async function inProcessPhases(): Promise<[Record<string, number | boolean | nul
   }
   async function chordSizes(): Promise<void> {
     // Warm-up (JIT, pools) so the 10k figure is not a cold-start figure.
-    await runChord(app.url, Array.from({ length: 20_000 }, (_, i) => i), CHUNK);
+    await runChord(
+      app.url,
+      Array.from({ length: 20_000 }, (_, i) => i),
+      CHUNK,
+    );
     console.log(`score/summarize chord (chunk ${CHUNK}, worker concurrency ${CONCURRENCY}, Redis queue, in-process API + worker)`);
     for (const n of SIZES) {
       const items = Array.from({ length: n }, (_, i) => i);
@@ -145,7 +173,9 @@ async function inProcessPhases(): Promise<[Record<string, number | boolean | nul
       const ok = status.state === 'succeeded' && status.result?.sum === sumOfSquares(n) && status.result.count === n;
       exact &&= ok;
       seconds[n] = s;
-      console.log(`  N=${n.toLocaleString('en')}: ${s.toFixed(3)} s, ${Math.round(n / s).toLocaleString('en')} items/s (submit ${submitSeconds.toFixed(3)} s), sum ${status.result?.sum} ${ok ? 'exact' : 'WRONG'}`);
+      console.log(
+        `  N=${n.toLocaleString('en')}: ${s.toFixed(3)} s, ${Math.round(n / s).toLocaleString('en')} items/s (submit ${submitSeconds.toFixed(3)} s), sum ${status.result?.sum} ${ok ? 'exact' : 'WRONG'}`,
+      );
     }
     const ratio = seconds[1_000_000] / seconds[100_000];
     console.log(`  time(1M)/time(100k) = ${ratio.toFixed(2)} (target ≤ 12); 10k vs Celery 456 s: ${(456 / seconds[10_000]).toFixed(0)}x faster`);

@@ -47,7 +47,10 @@ async function dropDatabase(name: string): Promise<void> {
 
 async function submit(s: Stack): Promise<string> {
   const url = `http://127.0.0.1:${s.batchPort}/v1/batches?task=infer&model=ppocr_cls&reducer=count&chunkSize=128`; // progress is counted per committed chunk
-  const child = spawn(process.execPath, [resolve(__dirname, 'support/ndjson-upload.js'), url, String(ITEMS), 'u8'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_KEY: s.key } });
+  const child = spawn(process.execPath, [resolve(__dirname, 'support/ndjson-upload.js'), url, String(ITEMS), 'u8'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, BENCH_KEY: s.key },
+  });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((r) => child.on('exit', r));
@@ -74,7 +77,9 @@ interface Round {
 }
 
 async function main(): Promise<void> {
-  const label = (Object.keys(OVERRIDES).length ? `TUNED VARIANT ${JSON.stringify(OVERRIDES)}` : 'shipped defaults') + (CONTROL ? ', CONTROL RUN (no batch is ever submitted)' : '');
+  const label =
+    (Object.keys(OVERRIDES).length ? `TUNED VARIANT ${JSON.stringify(OVERRIDES)}` : 'shipped defaults') +
+    (CONTROL ? ', CONTROL RUN (no batch is ever submitted)' : '');
   say(`bench:hybrid — ${label}; ${ROUNDS} rounds, ${ITEMS}-item infer batches, online ${ONLINE} s per phase, bursts of ${BURST} s on even rounds`);
   if (!process.env.DATABASE_URL) await dropDatabase(DB); // the last run's batch input
   const databaseUrl = await benchDatabase(DB, process.env.DATABASE_URL);
@@ -88,7 +93,8 @@ async function main(): Promise<void> {
       void stack.stop().then(() => process.exit(130));
     });
   }
-  const api = (path: string, method = 'GET'): Promise<Response> => fetch(`http://127.0.0.1:${stack.batchPort}${path}`, { method, headers: { authorization: `Bearer ${stack.key}` } });
+  const api = (path: string, method = 'GET'): Promise<Response> =>
+    fetch(`http://127.0.0.1:${stack.batchPort}${path}`, { method, headers: { authorization: `Bearer ${stack.key}` } });
   const shares = (): ReturnType<Probe['shares']> => probe.shares(NODE);
   let lastSteal = 0;
   /** Items/s over `secs`; `lastSteal` keeps the host's steal time meanwhile (ms/s). */
@@ -127,7 +133,9 @@ async function main(): Promise<void> {
           closedLoop(cls, 32, BURST),
           grpcClosedLoop(`127.0.0.1:${stack.grpcPort}`, resolve('dist/apps/gateway/src/grpc/proto'), 16, BURST, 1, stack.key),
         ]);
-        say(`round ${r}: saturating burst ${BURST} s: REST ${f(rest.rps, 0)} req/s (${rest.errors} errors), gRPC ${f(grpc.itemsS, 0)} req/s (${grpc.errors} errors)`);
+        say(
+          `round ${r}: saturating burst ${BURST} s: REST ${f(rest.rps, 0)} req/s (${rest.errors} errors), gRPC ${f(grpc.itemsS, 0)} req/s (${grpc.errors} errors)`,
+        );
       }
       if (r > 1) {
         base = await online(ONLINE);
@@ -184,7 +192,9 @@ async function main(): Promise<void> {
     say(`online after every batch ended: p99 ${f(end.p99, 2)} ms (${f(end.p99 / base0.p99, 2)}× before any batch), ${end.errors} errors (${end.noise})`);
     const revoke = stack.batch.logs.map((l) => Number(l.revokeToReleaseMs)).filter(Number.isFinite);
     const waited = stack.gateway.logs.map((l) => Number(l.waitedMs)).filter(Number.isFinite);
-    say(`revocation → share free (batch worker, n=${revoke.length}): p50 ${f(q(revoke, 0.5), 2)} p99 ${f(q(revoke, 0.99), 2)} max ${f(Math.max(...revoke), 2)} ms; online claim granted after (gateway, n=${waited.length}): p50 ${f(q(waited, 0.5))} p99 ${f(q(waited, 0.99))} ms`);
+    say(
+      `revocation → share free (batch worker, n=${revoke.length}): p50 ${f(q(revoke, 0.5), 2)} p99 ${f(q(revoke, 0.99), 2)} max ${f(Math.max(...revoke), 2)} ms; online claim granted after (gateway, n=${waited.length}): p50 ${f(q(waited, 0.5))} p99 ${f(q(waited, 0.99))} ms`,
+    );
     const worstOf = (rs: Round[]): number => Math.max(...rs.flatMap((x) => [x.ratio_first2s, x.ratio_after]));
     const clean = rounds.filter((x) => !x.disturbed);
     const worst = worstOf(clean);
@@ -195,14 +205,27 @@ async function main(): Promise<void> {
       worst_round_p99_ratio: Number(f(worst, 3)),
       worst_round_p99_ratio_all_rounds: Number(f(worstOf(rounds), 3)),
       rounds_disturbed_by_host: rounds.length - clean.length,
-      rounds: rounds.map((x) => ({ ...x, base_p99_ms: Number(f(x.base_p99_ms, 2)), first2s_p99_ms: Number(f(x.first2s_p99_ms, 2)), after_p99_ms: Number(f(x.after_p99_ms, 2)), ratio_first2s: Number(f(x.ratio_first2s, 3)), ratio_after: Number(f(x.ratio_after, 3)), steal_base_ms_s: Number(f(x.steal_base_ms_s, 0)), steal_mixed_ms_s: Number(f(x.steal_mixed_ms_s, 0)), batch_alone_items_s: Number(f(x.batch_alone_items_s, 0)), batch_idle_items_s: Number(f(x.batch_idle_items_s, 0)) })),
+      rounds: rounds.map((x) => ({
+        ...x,
+        base_p99_ms: Number(f(x.base_p99_ms, 2)),
+        first2s_p99_ms: Number(f(x.first2s_p99_ms, 2)),
+        after_p99_ms: Number(f(x.after_p99_ms, 2)),
+        ratio_first2s: Number(f(x.ratio_first2s, 3)),
+        ratio_after: Number(f(x.ratio_after, 3)),
+        steal_base_ms_s: Number(f(x.steal_base_ms_s, 0)),
+        steal_mixed_ms_s: Number(f(x.steal_mixed_ms_s, 0)),
+        batch_alone_items_s: Number(f(x.batch_alone_items_s, 0)),
+        batch_idle_items_s: Number(f(x.batch_idle_items_s, 0)),
+      })),
       online_p99_after_all_batches_ms: Number(f(end.p99, 2)),
       // Like for like: each round's rate with online idle again against the same round's batch alone.
       batch_idle_ratio_min: Number(f(Math.min(...rounds.map((x) => x.batch_idle_items_s / x.batch_alone_items_s)), 3)),
       revoke_p99_ms: Number(f(q(revoke, 0.99), 2)),
       errors: base0.errors + end.errors + rounds.reduce((a, x) => a + x.errors, 0),
     };
-    say(`targets: every round's p99 with batch ≤ 1.5× its no-batch p99 (worst ${out.worst_round_p99_ratio} over ${clean.length} rounds the host left alone; ${out.worst_round_p99_ratio_all_rounds} over all ${rounds.length}); batch idle ≥ 0.85× alone (worst ${out.batch_idle_ratio_min}); revocation → free p99 ≤ 10 ms (${out.revoke_p99_ms})`);
+    say(
+      `targets: every round's p99 with batch ≤ 1.5× its no-batch p99 (worst ${out.worst_round_p99_ratio} over ${clean.length} rounds the host left alone; ${out.worst_round_p99_ratio_all_rounds} over all ${rounds.length}); batch idle ≥ 0.85× alone (worst ${out.batch_idle_ratio_min}); revocation → free p99 ≤ 10 ms (${out.revoke_p99_ms})`,
+    );
     say(JSON.stringify(out));
   } finally {
     await stack.stop();

@@ -17,7 +17,9 @@ type InferClient = { ModelInfer: (req: object, md: Metadata, cb: (e: ServiceErro
 
 export function grpcClient(addr: string, protoDir: string): InferClient {
   const defs = loadSync(resolve(protoDir, 'grpc_service.proto'), { keepCase: true, longs: String, defaults: true, oneofs: true });
-  const pkg = loadPackageDefinition(defs) as unknown as { inference: { GRPCInferenceService: new (a: string, c: ReturnType<typeof credentials.createInsecure>, o: object) => InferClient } };
+  const pkg = loadPackageDefinition(defs) as unknown as {
+    inference: { GRPCInferenceService: new (a: string, c: ReturnType<typeof credentials.createInsecure>, o: object) => InferClient };
+  };
   return new pkg.inference.GRPCInferenceService(addr, credentials.createInsecure(), {
     'grpc.max_send_message_length': 64 << 20,
     'grpc.max_receive_message_length': 64 << 20,
@@ -25,7 +27,14 @@ export function grpcClient(addr: string, protoDir: string): InferClient {
 }
 
 /** Closed loop of ModelInfer on ppocr_cls with raw_input_contents, `batch` items per request. */
-export async function grpcClosedLoop(addr: string, protoDir: string, concurrency: number, seconds: number, batch = 1, key?: string): Promise<{ itemsS: number; p50: number; p99: number; errors: number }> {
+export async function grpcClosedLoop(
+  addr: string,
+  protoDir: string,
+  concurrency: number,
+  seconds: number,
+  batch = 1,
+  key?: string,
+): Promise<{ itemsS: number; p50: number; p99: number; errors: number }> {
   // Several channels: one HTTP/2 connection would serialize the large messages.
   const clients = Array.from({ length: Math.min(8, concurrency) }, () => grpcClient(addr, protoDir));
   const x = Buffer.from(new Float32Array(batch * ITEM).fill(0.3).buffer);
@@ -83,7 +92,14 @@ async function replicasOf(gw: string): Promise<number> {
 }
 
 /** Open loop with fetch: requests start on schedule; latency from the scheduled time. */
-async function openLoop(gw: string, body: Buffer, headerLen: number, rate: number, seconds: number, key: string): Promise<{ lat: number[]; ok: number; errors: number }> {
+async function openLoop(
+  gw: string,
+  body: Buffer,
+  headerLen: number,
+  rate: number,
+  seconds: number,
+  key: string,
+): Promise<{ lat: number[]; ok: number; errors: number }> {
   const lat: number[] = [];
   let ok = 0;
   let errors = 0;
@@ -120,7 +136,13 @@ async function openLoop(gw: string, body: Buffer, headerLen: number, rate: numbe
  * 1–2 replicas, autoscaled), offered 10% → 80% → 10% of its measured saturation (at 2 replicas)
  * in open loop, replica count sampled every 500 ms.
  */
-export async function autoscaleTrace(opts: { distRoot: string; env: NodeJS.ProcessEnv; stepSeconds: number; say: (s: string) => void; key: string }): Promise<{ saturation: number; steps: TraceStep[]; timeline: { t: number; replicas: number }[] }> {
+export async function autoscaleTrace(opts: {
+  distRoot: string;
+  env: NodeJS.ProcessEnv;
+  stepSeconds: number;
+  say: (s: string) => void;
+  key: string;
+}): Promise<{ saturation: number; steps: TraceStep[]; timeline: { t: number; replicas: number }[] }> {
   const repo = mkdtempSync(join(tmpdir(), 'tandem-autoscale-'));
   const src = realpathSync(resolve(opts.distRoot, '../models/ppocr_cls/1/model.onnx'));
   mkdirSync(join(repo, 'cls_auto', '1'), { recursive: true });
@@ -130,21 +152,45 @@ export async function autoscaleTrace(opts: { distRoot: string; env: NodeJS.Proce
   const input = { name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] };
   writeFileSync(
     join(repo, 'cls_auto', 'config.json'),
-    JSON.stringify({ max_batch_size: 16, replicas: 1, device: { threads_per_replica: 1 }, autoscaling: { min_replicas: 1, max_replicas: 2, target_ongoing_requests: 2, upscale_delay_s: 1, downscale_delay_s: 4, window_s: 2 }, inputs: [input] }),
+    JSON.stringify({
+      max_batch_size: 16,
+      replicas: 1,
+      device: { threads_per_replica: 1 },
+      autoscaling: { min_replicas: 1, max_replicas: 2, target_ongoing_requests: 2, upscale_delay_s: 1, downscale_delay_s: 4, window_s: 2 },
+      inputs: [input],
+    }),
   );
   const port = await freePort();
   const gwUrl = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(process.execPath, [resolve(opts.distRoot, 'apps/gateway/src/main.js')], {
-    env: { ...opts.env, GATEWAY_PORT: String(port), GATEWAY_GRPC_PORT: String(await freePort()), MODEL_REPOSITORY: repo, HOST: '127.0.0.1', LOG_LEVEL: 'warn', TANDEM_ADMIN_KEY: opts.key, AUTOSCALER_TICK_MS: '250' },
+    env: {
+      ...opts.env,
+      GATEWAY_PORT: String(port),
+      GATEWAY_GRPC_PORT: String(await freePort()),
+      MODEL_REPOSITORY: repo,
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      TANDEM_ADMIN_KEY: opts.key,
+      AUTOSCALER_TICK_MS: '250',
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {
-    for (let i = 0; (await fetch(`${gwUrl}/v2/health/ready`).then((r) => r.status, () => 0)) !== 200; i++) {
+    for (
+      let i = 0;
+      (await fetch(`${gwUrl}/v2/health/ready`).then(
+        (r) => r.status,
+        () => 0,
+      )) !== 200;
+      i++
+    ) {
       if (i > 600) throw new Error('autoscale gateway not ready');
       await new Promise((r) => setTimeout(r, 100));
     }
     const x = Buffer.from(new Float32Array(ITEM).fill(0.3).buffer);
-    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], parameters: { binary_data_size: x.length } }] }));
+    const header = Buffer.from(
+      JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], parameters: { binary_data_size: x.length } }] }),
+    );
     const body = Buffer.concat([header, x]);
     // Saturation of the autoscaled model: closed loop, long enough for it to reach 2 replicas.
     let done = 0;
@@ -153,7 +199,15 @@ export async function autoscaleTrace(opts: { distRoot: string; env: NodeJS.Proce
     await Promise.all(
       Array.from({ length: 16 }, async () => {
         while (performance.now() < satEnd) {
-          const r = await fetch(`${gwUrl}/v2/models/cls_auto/infer`, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length), authorization: `Bearer ${opts.key}` }, body });
+          const r = await fetch(`${gwUrl}/v2/models/cls_auto/infer`, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/octet-stream',
+              'inference-header-content-length': String(header.length),
+              authorization: `Bearer ${opts.key}`,
+            },
+            body,
+          });
           await r.arrayBuffer();
           if (performance.now() > satEnd - 5_000) {
             measuredFrom ||= performance.now();
@@ -176,7 +230,11 @@ export async function autoscaleTrace(opts: { distRoot: string; env: NodeJS.Proce
       }
     })();
     const steps: TraceStep[] = [];
-    for (const [name, frac] of [['10%', 0.1], ['80%', 0.8], ['10%', 0.1]] as const) {
+    for (const [name, frac] of [
+      ['10%', 0.1],
+      ['80%', 0.8],
+      ['10%', 0.1],
+    ] as const) {
       const rate = Math.max(1, saturation * frac);
       const from = timeline.length;
       const r0 = await replicasOf(gwUrl);
@@ -193,7 +251,9 @@ export async function autoscaleTrace(opts: { distRoot: string; env: NodeJS.Proce
         errors: res.errors,
       };
       steps.push(step);
-      opts.say(`autoscale step ${name} of saturation (${step.offered_req_s} req/s): replicas ${step.replicas_start} → ${step.replicas_end} (max ${step.replicas_max}), p99 ${step.p99_ms} ms, ${step.errors} errors`);
+      opts.say(
+        `autoscale step ${name} of saturation (${step.offered_req_s} req/s): replicas ${step.replicas_start} → ${step.replicas_end} (max ${step.replicas_max}), p99 ${step.p99_ms} ms, ${step.errors} errors`,
+      );
     }
     sampling = false;
     await sampler;

@@ -28,7 +28,10 @@ export async function overload(target: Target, seconds: number, rounds: number, 
   const cpu = async (c: number, backoffOn503Ms = 0): Promise<{ r: LoadResult; note: string }> => {
     const [g0, l0] = [cpuS(gatewayPid), cpuS(process.pid)];
     const r = await closedLoop(target, c, seconds, { backoffOn503Ms });
-    return { r, note: `cpu/s gateway ${((cpuS(gatewayPid) - g0) / r.seconds).toFixed(2)}, load generator ${((cpuS(process.pid) - l0) / r.seconds).toFixed(2)}` };
+    return {
+      r,
+      note: `cpu/s gateway ${((cpuS(gatewayPid) - g0) / r.seconds).toFixed(2)}, load generator ${((cpuS(process.pid) - l0) / r.seconds).toFixed(2)}`,
+    };
   };
   for (let i = 1; i <= rounds; i++) {
     const { r: c32, note: n32 } = await cpu(32);

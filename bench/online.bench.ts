@@ -46,13 +46,22 @@ const CEILING_OPTIONS: Record<string, InferenceSession.SessionOptions> = {
 };
 
 /** Raw onnxruntime-node with `options` at each batch size; keeps the best. */
-async function rawCls(sizes: number[], seconds: number, options: InferenceSession.SessionOptions = REPLICA_OPTIONS, label = 'replica options'): Promise<{ best: number; bestBatch: number; cpuMsPerItem: number }> {
+async function rawCls(
+  sizes: number[],
+  seconds: number,
+  options: InferenceSession.SessionOptions = REPLICA_OPTIONS,
+  label = 'replica options',
+): Promise<{ best: number; bestBatch: number; cpuMsPerItem: number }> {
   const session = await InferenceSession.create(CLS_MODEL, options);
   let best = 0;
   let bestBatch = 1;
   let cpuMsPerItem = NaN;
   for (const b of sizes) {
-    const x = new Tensor('float32', Float32Array.from({ length: b * CLS_ITEM }, (_, i) => (i % 255) / 255), [b, 3, 48, 192]);
+    const x = new Tensor(
+      'float32',
+      Float32Array.from({ length: b * CLS_ITEM }, (_, i) => (i % 255) / 255),
+      [b, 3, 48, 192],
+    );
     for (let i = 0; i < 3; i++) await session.run({ x });
     let items = 0;
     const cpu0 = cpuSeconds(process.pid);
@@ -168,9 +177,13 @@ async function main(): Promise<void> {
 
     const half = gwMed / 2;
     const open = await openLoop(cls, half, SECONDS * 2);
-    say(`gateway cls open loop at ${half.toFixed(0)} req/s (50% of median saturation): p50 ${open.p50.toFixed(2)} ms p99 ${open.p99.toFixed(2)} ms (${open.errors} errors)`);
+    say(
+      `gateway cls open loop at ${half.toFixed(0)} req/s (50% of median saturation): p50 ${open.p50.toFixed(2)} ms p99 ${open.p99.toFixed(2)} ms (${open.errors} errors)`,
+    );
 
-    say(`median raw cls ${rawMed.toFixed(0)} items/s, gateway ${gwMed.toFixed(0)} items/s; median ratio cls ${ratioCls.toFixed(3)} (target >= 0.85); gateway / ceiling ${ratioCeiling.toFixed(3)}`);
+    say(
+      `median raw cls ${rawMed.toFixed(0)} items/s, gateway ${gwMed.toFixed(0)} items/s; median ratio cls ${ratioCls.toFixed(3)} (target >= 0.85); gateway / ceiling ${ratioCeiling.toFixed(3)}`,
+    );
     say(`median scorer ${scMed.toFixed(0)} req/s, plain Fastify ${fMed.toFixed(0)} req/s; median ratio scorer ${ratioScorer.toFixed(3)} (target >= 0.6)`);
     say(`p99 at half load: ${open.p99.toFixed(2)} ms (target <= 50 ms)`);
 
@@ -179,7 +192,9 @@ async function main(): Promise<void> {
     const overRatio = median(over.map((o) => o.ratio));
     const overP99 = median(over.map((o) => o.c600.p99));
     const backoffRatio = median(over.map((o) => o.c600Backoff.rps / o.c32.rps));
-    say(`median overload goodput ratio c=600 / c=32 ${overRatio.toFixed(3)} (target >= 0.9), admitted p99 at c=600 ${overP99.toFixed(0)} ms (target <= 1000); clients honouring Retry-After: ratio ${backoffRatio.toFixed(3)}, p99 ${median(over.map((o) => o.c600Backoff.p99)).toFixed(0)} ms`);
+    say(
+      `median overload goodput ratio c=600 / c=32 ${overRatio.toFixed(3)} (target >= 0.9), admitted p99 at c=600 ${overP99.toFixed(0)} ms (target <= 1000); clients honouring Retry-After: ratio ${backoffRatio.toFixed(3)}, p99 ${median(over.map((o) => o.c600Backoff.p99)).toFixed(0)} ms`,
+    );
 
     // gRPC beside REST binary, same model, same concurrency, back to back.
     const protoDir = resolve('dist/apps/gateway/src/grpc/proto');
@@ -191,7 +206,13 @@ async function main(): Promise<void> {
     );
     gateway.kill('SIGTERM');
     baseline.kill('SIGTERM');
-    const trace = await autoscaleTrace({ distRoot: resolve('dist'), env: { ...process.env, DATABASE_URL: databaseUrl, QUEUE_PREFIX: 'benchautoscale' }, stepSeconds: Math.max(6, SECONDS * 2), say, key });
+    const trace = await autoscaleTrace({
+      distRoot: resolve('dist'),
+      env: { ...process.env, DATABASE_URL: databaseUrl, QUEUE_PREFIX: 'benchautoscale' },
+      stepSeconds: Math.max(6, SECONDS * 2),
+      say,
+      key,
+    });
     say(`autoscale timeline (s:replicas): ${trace.timeline.map((p) => `${p.t}:${p.replicas}`).join(' ')}`);
     const r = (v: number, d = 1): number => Number(v.toFixed(d));
     say(
@@ -265,7 +286,9 @@ async function onePhase(only: 'overload' | 'grpc'): Promise<void> {
       const grpc = await grpcClosedLoop(`127.0.0.1:${grpcPort}`, protoDir, 32, SECONDS, 1, key);
       const rest = await closedLoop(cls, 32, SECONDS);
       ratios.push(grpc.itemsS / rest.rps);
-      say(`round ${i}: gRPC raw contents cls c=32 ${grpc.itemsS.toFixed(0)} items/s p99 ${grpc.p99.toFixed(1)} ms (${grpc.errors} errors) | REST binary ${rest.rps.toFixed(0)} items/s (${rest.errors} errors) | ratio ${(grpc.itemsS / rest.rps).toFixed(3)}`);
+      say(
+        `round ${i}: gRPC raw contents cls c=32 ${grpc.itemsS.toFixed(0)} items/s p99 ${grpc.p99.toFixed(1)} ms (${grpc.errors} errors) | REST binary ${rest.rps.toFixed(0)} items/s (${rest.errors} errors) | ratio ${(grpc.itemsS / rest.rps).toFixed(3)}`,
+      );
     }
     say(`median gRPC / REST binary ${median(ratios).toFixed(3)}`);
   } finally {

@@ -55,18 +55,30 @@ const clients = new Map<string, InferClient[]>();
 function grpcClients(addr: string): InferClient[] {
   let cs = clients.get(addr);
   if (cs) return cs;
-  const defs = loadSync(resolve(__dirname, '..', 'apps', 'gateway', 'src', 'grpc', 'proto', 'grpc_service.proto'), { keepCase: true, longs: String, defaults: true, oneofs: true });
+  const defs = loadSync(resolve(__dirname, '..', 'apps', 'gateway', 'src', 'grpc', 'proto', 'grpc_service.proto'), {
+    keepCase: true,
+    longs: String,
+    defaults: true,
+    oneofs: true,
+  });
   type Ctor = new (a: string, c: ReturnType<typeof credentials.createInsecure>, o: object) => InferClient;
   const Svc = (loadPackageDefinition(defs) as unknown as { inference: { GRPCInferenceService: Ctor } }).inference.GRPCInferenceService;
   // Several channels, as bench:online does: one HTTP/2 connection would serialize large messages.
-  cs = Array.from({ length: 4 }, () => new Svc(addr, credentials.createInsecure(), { 'grpc.max_send_message_length': 64 << 20, 'grpc.max_receive_message_length': 64 << 20 }));
+  cs = Array.from(
+    { length: 4 },
+    () => new Svc(addr, credentials.createInsecure(), { 'grpc.max_send_message_length': 64 << 20, 'grpc.max_receive_message_length': 64 << 20 }),
+  );
   clients.set(addr, cs);
   return cs;
 }
 
 async function grpcLoop(p: Phase): Promise<PhaseResult> {
   const cs = grpcClients(p.grpcAddr);
-  const req = { model_name: 'null', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, p.elements] }], raw_input_contents: [Buffer.from(tensor(p.elements).buffer)] };
+  const req = {
+    model_name: 'null',
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [1, p.elements] }],
+    raw_input_contents: [Buffer.from(tensor(p.elements).buffer)],
+  };
   const meta = new Metadata();
   if (p.key) meta.set('authorization', `Bearer ${p.key}`);
   let ok = 0;

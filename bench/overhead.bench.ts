@@ -57,7 +57,13 @@ async function plainServers(httpPort: number, grpcPort: number, h2Port: number):
   server.addService(pkg.inference.GRPCInferenceService.service, {
     ModelInfer: (call: ServerUnaryCall<Req, unknown>, cb: sendUnaryData<unknown>) => {
       const r = call.request;
-      cb(null, { model_name: r.model_name, model_version: '1', id: r.id, outputs: r.inputs.map((t) => ({ ...t, name: 'y' })), raw_output_contents: r.raw_input_contents });
+      cb(null, {
+        model_name: r.model_name,
+        model_version: '1',
+        id: r.id,
+        outputs: r.inputs.map((t) => ({ ...t, name: 'y' })),
+        raw_output_contents: r.raw_input_contents,
+      });
     },
   } as UntypedServiceImplementation);
   await new Promise<void>((ok, fail) => server.bindAsync(`127.0.0.1:${grpcPort}`, ServerCredentials.createInsecure(), (e) => (e ? fail(e) : ok())));
@@ -145,7 +151,9 @@ interface Row {
 }
 
 async function main(): Promise<void> {
-  say(`bench:overhead — ${ROUNDS} interleaved rounds of ${SECONDS}s phases, c=${CONCURRENCY}; FP32 [1,${SIZES.small}] and [1,${SIZES.large}] (${(SIZES.large * 4) / 1024} KiB)`);
+  say(
+    `bench:overhead — ${ROUNDS} interleaved rounds of ${SECONDS}s phases, c=${CONCURRENCY}; FP32 [1,${SIZES.small}] and [1,${SIZES.large}] (${(SIZES.large * 4) / 1024} KiB)`,
+  );
   const databaseUrl = await benchDatabase('tandem_bench_online', process.env.DATABASE_URL);
   const key = `tdm_bench_${randomBytes(12).toString('hex')}`;
   const repo = nullRepository();
@@ -175,7 +183,8 @@ async function main(): Promise<void> {
   const client = Client.start();
   const rows: Row[] = [];
   const servers = before ? (['gateway', 'before', 'plain'] as const) : (['gateway', 'plain'] as const);
-  for (const transport of ['json', 'binary', 'grpc'] as const) for (const size of ['small', 'large'] as const) for (const server of servers) rows.push({ server, transport, size });
+  for (const transport of ['json', 'binary', 'grpc'] as const)
+    for (const size of ['small', 'large'] as const) for (const server of servers) rows.push({ server, transport, size });
   for (const size of ['small', 'large'] as const) rows.push({ server: 'h2floor', transport: 'grpc', size });
   const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
   if (only) rows.splice(0, rows.length, ...rows.filter((r) => only.test(`${r.server}/${r.transport}/${r.size}`)));
@@ -225,7 +234,10 @@ async function main(): Promise<void> {
     const m = (server: Row['server'], size: Row['size']): number => median(results.get(`${server}/${transport}/${size}`)!.us);
     const perReq = { gateway: m('gateway', 'small'), plain: m('plain', 'small') };
     const perMb = { gateway: (m('gateway', 'large') - perReq.gateway) / mb, plain: (m('plain', 'large') - perReq.plain) / mb };
-    const errs = (['gateway', 'plain'] as const).reduce((s, sv) => s + results.get(`${sv}/${transport}/small`)!.errors + results.get(`${sv}/${transport}/large`)!.errors, 0);
+    const errs = (['gateway', 'plain'] as const).reduce(
+      (s, sv) => s + results.get(`${sv}/${transport}/small`)!.errors + results.get(`${sv}/${transport}/large`)!.errors,
+      0,
+    );
     say(
       `${transport.padEnd(6)} per request: gateway ${perReq.gateway.toFixed(0)} µs, plain ${perReq.plain.toFixed(0)} µs (×${(perReq.gateway / perReq.plain).toFixed(2)}) | ` +
         `per MB: gateway ${perMb.gateway.toFixed(0)} µs, plain ${perMb.plain.toFixed(0)} µs (×${(perMb.gateway / perMb.plain).toFixed(2)}) | ` +
@@ -240,12 +252,16 @@ async function main(): Promise<void> {
     });
     if (transport === 'grpc' && ['small', 'large'].every((size) => results.has(`h2floor/grpc/${size}`))) {
       const f = { req: m('h2floor', 'small'), mb: (m('h2floor', 'large') - m('h2floor', 'small')) / mb };
-      say(`grpc   HTTP/2 floor (node:http2 framing only): per request ${f.req.toFixed(0)} µs (×${(f.req / perReq.plain).toFixed(2)} plain grpc-js), per MB ${f.mb.toFixed(0)} µs`);
+      say(
+        `grpc   HTTP/2 floor (node:http2 framing only): per request ${f.req.toFixed(0)} µs (×${(f.req / perReq.plain).toFixed(2)} plain grpc-js), per MB ${f.mb.toFixed(0)} µs`,
+      );
       Object.assign(out, { grpc_h2floor_us_req: Math.round(f.req), grpc_h2floor_us_mb: Math.round(f.mb) });
     }
     if (before && ['small', 'large'].every((size) => results.has(`before/${transport}/${size}`))) {
       const b = { req: m('before', 'small'), mb: (m('before', 'large') - m('before', 'small')) / mb };
-      say(`${transport.padEnd(6)} before (${compareMain}): per request ${b.req.toFixed(0)} µs (×${(b.req / perReq.plain).toFixed(2)} plain), per MB ${b.mb.toFixed(0)} µs (×${(b.mb / perMb.plain).toFixed(2)})`);
+      say(
+        `${transport.padEnd(6)} before (${compareMain}): per request ${b.req.toFixed(0)} µs (×${(b.req / perReq.plain).toFixed(2)} plain), per MB ${b.mb.toFixed(0)} µs (×${(b.mb / perMb.plain).toFixed(2)})`,
+      );
       Object.assign(out, { [`${transport}_before_us_req`]: Math.round(b.req), [`${transport}_before_us_mb`]: Math.round(b.mb) });
     }
   }

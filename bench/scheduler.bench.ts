@@ -94,10 +94,14 @@ async function main(): Promise<void> {
     await runMigrations(url);
     ds = await new DataSource(buildDataSourceOptions({ url, poolSize: 4, applicationName: 'sched-bench-main' })).initialize();
     const declared = Array.from({ length: DEVICES }, (_, i) => ({ kind: 'gpu' as const, index: i, name: 'Simulated H100', memoryMiB: 81_559 }));
-    sched = await new Scheduler(ds, defaultSchedulerOptions({ nodeName: 'bench', discoverCpu: false, discoverGpus: false, declaredDevices: declared, preemptGraceMs: 2_000 }), {
-      probe: new StaticGpuProbe(''),
-      databaseUrl: url,
-    }).start();
+    sched = await new Scheduler(
+      ds,
+      defaultSchedulerOptions({ nodeName: 'bench', discoverCpu: false, discoverGpus: false, declaredDevices: declared, preemptGraceMs: 2_000 }),
+      {
+        probe: new StaticGpuProbe(''),
+        databaseUrl: url,
+      },
+    ).start();
     const set = Array.from({ length: DEVICES }, (_, i) => `bench/gpu${i}`);
     for (let i = 0; i < PROCS + 1; i++) children.push(await Child.start(url, `bench-worker-${i}`));
 
@@ -160,7 +164,18 @@ async function main(): Promise<void> {
     );
     console.log(`load average at end (1/5/15 min): ${loadavg().map(r2).join(' / ')}`);
     console.log(`targets: p99 ≤ 10 ms → ${p99 <= 10 ? 'met' : 'MISSED'}; violations 0 → ${violations === 0 ? 'met' : 'MISSED'}`);
-    console.log(JSON.stringify({ bench: 'scheduler', allocs_s: r2(allocsS), p50_ms: r2(p50), p99_ms: r2(p99), refused, refused_memory: refusedMemory, violations, preempt_p99_ms: r2(preemptP99) }));
+    console.log(
+      JSON.stringify({
+        bench: 'scheduler',
+        allocs_s: r2(allocsS),
+        p50_ms: r2(p50),
+        p99_ms: r2(p99),
+        refused,
+        refused_memory: refusedMemory,
+        violations,
+        preempt_p99_ms: r2(preemptP99),
+      }),
+    );
   } finally {
     await Promise.all(children.map((c) => c.call({ cmd: 'stop' }).catch(() => undefined)));
     await sched?.stop();

@@ -56,7 +56,9 @@ export class FileBatches1795590000000 implements MigrationInterface {
     await q.query(`DELETE FROM "batch" WHERE "kind" = 'file'`);
     for (const c of ['start_byte', 'end_byte', 'output_part', 'error_part']) await q.query(`ALTER TABLE "batch_chunk" DROP COLUMN "${c}"`);
     await q.query('ALTER TABLE "batch" DROP CONSTRAINT "ck_batch_state"');
-    await q.query(`ALTER TABLE "batch" ADD CONSTRAINT "ck_batch_state" CHECK ("state" IN ('submitting','queued','running','paused','succeeded','failed','cancelled'))`);
+    await q.query(
+      `ALTER TABLE "batch" ADD CONSTRAINT "ck_batch_state" CHECK ("state" IN ('submitting','queued','running','paused','succeeded','failed','cancelled'))`,
+    );
     await q.query('ALTER TABLE "batch" DROP COLUMN "kind"');
   }
 }

@@ -15,4 +15,17 @@ import { SchedulerMig1795620000000 } from './1795620000000-scheduler-mig';
  * Every migration, oldest first. Listed explicitly (not globbed) so the same list works compiled
  * and under vitest; `npm run migration:generate -- <name>` appends to it.
  */
-export const MIGRATIONS = [InitAuditLog1795552631722, BatchChord1795552936121, SchedulerLedger1795553086077, ApiKeys1795553933641, BatchChunkJsonStorage1795554652717, BatchMayBorrow1795560000000, BatchOwner1795570000000, BatchFiles1795580000000, FileBatches1795590000000, BatchDeadlinesCost1795600000000, BatchItemsBlob1795610000000, SchedulerMig1795620000000];
+export const MIGRATIONS = [
+  InitAuditLog1795552631722,
+  BatchChord1795552936121,
+  SchedulerLedger1795553086077,
+  ApiKeys1795553933641,
+  BatchChunkJsonStorage1795554652717,
+  BatchMayBorrow1795560000000,
+  BatchOwner1795570000000,
+  BatchFiles1795580000000,
+  FileBatches1795590000000,
+  BatchDeadlinesCost1795600000000,
+  BatchItemsBlob1795610000000,
+  SchedulerMig1795620000000,
+];

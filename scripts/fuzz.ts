@@ -30,8 +30,23 @@ async function main(): Promise<number> {
   const key = `fuzz-admin-${randomBytes(12).toString('hex')}`;
   try {
     await runMigrations(url.toString());
-    const common = { DATABASE_URL: url.toString(), REDIS_URL: env.REDIS_URL ?? 'redis://127.0.0.1:6379', QUEUE_PREFIX: `fz${randomBytes(3).toString('hex')}`, LOG_LEVEL: 'error', HOST: '127.0.0.1', TANDEM_ADMIN_KEY: key };
-    const gw = await startGateway(loadGatewayConfig({ ...common, GATEWAY_PORT: '0', GATEWAY_GRPC_PORT: '0', MODEL_REPOSITORY: resolve(__dirname, '../../models'), GATEWAY_BODY_LIMIT_MB: '8' }));
+    const common = {
+      DATABASE_URL: url.toString(),
+      REDIS_URL: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      QUEUE_PREFIX: `fz${randomBytes(3).toString('hex')}`,
+      LOG_LEVEL: 'error',
+      HOST: '127.0.0.1',
+      TANDEM_ADMIN_KEY: key,
+    };
+    const gw = await startGateway(
+      loadGatewayConfig({
+        ...common,
+        GATEWAY_PORT: '0',
+        GATEWAY_GRPC_PORT: '0',
+        MODEL_REPOSITORY: resolve(__dirname, '../../models'),
+        GATEWAY_BODY_LIMIT_MB: '8',
+      }),
+    );
     const batch = await startBatch(loadBatchConfig({ ...common, BATCH_PORT: '0', BATCH_BODY_LIMIT_MB: '8' }));
     const t0 = Date.now();
     const warm = await runFuzz({ gatewayUrl: gw.url, batchUrl: batch.url, key, only: ONLY }, SEED, Math.min(1_000, CASES));
@@ -51,9 +66,13 @@ async function main(): Promise<number> {
     for (const d of defects.slice(0, 20)) process.stdout.write(`  DEFECT #${d.i} ${d.kind}: ${d.outcome} ${d.detail.slice(0, 160)}\n`);
     const growth = (rssEnd - rssStart) / rssStart;
     process.stdout.write(`  JS heap after warm-up ${(heapStart / 2 ** 20).toFixed(0)} MiB, at end ${(heapEnd / 2 ** 20).toFixed(0)} MiB\n`);
-    process.stdout.write(`  RSS after warm-up ${(rssStart / 2 ** 20).toFixed(0)} MiB, at end ${(rssEnd / 2 ** 20).toFixed(0)} MiB (${(growth * 100).toFixed(1)}%)\n`);
+    process.stdout.write(
+      `  RSS after warm-up ${(rssStart / 2 ** 20).toFixed(0)} MiB, at end ${(rssEnd / 2 ** 20).toFixed(0)} MiB (${(growth * 100).toFixed(1)}%)\n`,
+    );
     await Promise.all([gw.app.close(), batch.app.close()]);
-    process.stdout.write(`${JSON.stringify({ bench: 'fuzz', cases, seed: SEED, by_status: byStatus, defects: defects.length, rss_start_mib: Math.round(rssStart / 2 ** 20), rss_end_mib: Math.round(rssEnd / 2 ** 20), heap_start_mib: Math.round(heapStart / 2 ** 20), heap_end_mib: Math.round(heapEnd / 2 ** 20) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ bench: 'fuzz', cases, seed: SEED, by_status: byStatus, defects: defects.length, rss_start_mib: Math.round(rssStart / 2 ** 20), rss_end_mib: Math.round(rssEnd / 2 ** 20), heap_start_mib: Math.round(heapStart / 2 ** 20), heap_end_mib: Math.round(heapEnd / 2 ** 20) })}\n`,
+    );
     return defects.length === 0 ? 0 : 1;
   } finally {
     await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);

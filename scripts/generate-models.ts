@@ -62,7 +62,9 @@ function encodeModel(model: object): Uint8Array {
  * Test fixture: one Identity per OIP datatype, `in_<DT>` [batch, 2] → `out_<DT>`, so the
  * gateway's codecs can be checked for every datatype onnxruntime supports.
  */
-export function buildIdentityModel(types: readonly (keyof typeof ONNX_ELEM_TYPES)[] = Object.keys(ONNX_ELEM_TYPES) as (keyof typeof ONNX_ELEM_TYPES)[]): Uint8Array {
+export function buildIdentityModel(
+  types: readonly (keyof typeof ONNX_ELEM_TYPES)[] = Object.keys(ONNX_ELEM_TYPES) as (keyof typeof ONNX_ELEM_TYPES)[],
+): Uint8Array {
   return encodeModel({
     irVersion: 8,
     producerName: 'tandem-generate-models',

@@ -32,6 +32,9 @@ if (!cls) throw new Error(`no class found in ${created}`);
 const indexPath = resolve(dir, 'index.ts');
 let index = readFileSync(indexPath, 'utf8');
 index = `import { ${cls} } from './${created.replace(/\.ts$/, '')}';\n${index}`;
-index = index.replace(/export const MIGRATIONS = \[([\s\S]*?)\];/, (_m, list: string) => `export const MIGRATIONS = [${list.trim().replace(/,$/, '')}, ${cls}];`);
+index = index.replace(
+  /export const MIGRATIONS = \[([\s\S]*?)\];/,
+  (_m, list: string) => `export const MIGRATIONS = [${list.trim().replace(/,$/, '')}, ${cls}];`,
+);
 writeFileSync(indexPath, index);
 process.stdout.write(`registered ${cls} in migrations/index.ts\n`);

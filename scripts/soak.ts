@@ -23,7 +23,6 @@ const ADMIN_URL = env.SOAK_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:
 const say = (s: string): boolean => process.stdout.write(`[soak] ${s}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-
 /** Where the memory is: V8 heap vs. buffers outside it (what is left of RSS is native: onnxruntime, malloc). */
 interface ProcessMemory {
   heapUsedMiB: number;
@@ -47,10 +46,14 @@ async function processMetrics(base: string): Promise<ProcessMemory | null> {
   }
 }
 const fmtProcess = (m: ProcessMemory | null): string =>
-  m ? `heap ${m.heapUsedMiB.toFixed(0)}/${m.heapTotalMiB.toFixed(0)} external ${m.externalMiB.toFixed(0)} lag max ${m.lagMaxMs.toFixed(0)} ms` : 'metrics unavailable';
+  m
+    ? `heap ${m.heapUsedMiB.toFixed(0)}/${m.heapTotalMiB.toFixed(0)} external ${m.externalMiB.toFixed(0)} lag max ${m.lagMaxMs.toFixed(0)} ms`
+    : 'metrics unavailable';
 
 const ITEM = new Float32Array(3 * 48 * 192).fill(0.2);
-const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], parameters: { binary_data_size: ITEM.byteLength } }] }));
+const header = Buffer.from(
+  JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], parameters: { binary_data_size: ITEM.byteLength } }] }),
+);
 const body = Buffer.concat([header, Buffer.from(ITEM.buffer)]);
 /** Failed online requests by outcome: the HTTP status, or `timeout` / `network`. */
 const failures: Record<string, number> = {};
@@ -78,9 +81,16 @@ async function infer(gw: string): Promise<boolean> {
  * (GLIBC_TUNABLES= for plain glibc; NODE_OPTIONS too) to compare settings under the same load.
  */
 function allocatorEnv(): { env: Record<string, string>; description: string } {
-  const own = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => /^(MALLOC_|GLIBC_TUNABLES$|LD_PRELOAD$|NODE_OPTIONS$)/.test(e[0]) && e[1] !== undefined));
+  const own = Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => /^(MALLOC_|GLIBC_TUNABLES$|LD_PRELOAD$|NODE_OPTIONS$)/.test(e[0]) && e[1] !== undefined),
+  );
   if (Object.keys(own).length === 0) return chooseAllocator(loadLauncherConfig(env).malloc, env);
-  return { env: own, description: Object.entries(own).map(([k, v]) => `${k}=${v}`).join(' ') };
+  return {
+    env: own,
+    description: Object.entries(own)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' '),
+  };
 }
 
 async function main(): Promise<number> {
@@ -95,16 +105,37 @@ async function main(): Promise<number> {
     await runMigrations(url.toString());
     const [gwPort, batchPort] = [await freePort(), await freePort()];
     const allocator = allocatorEnv();
-    const common = { PATH: env.PATH ?? '', DATABASE_URL: url.toString(), REDIS_URL: env.REDIS_URL ?? 'redis://127.0.0.1:6379', QUEUE_PREFIX: `soak${randomBytes(3).toString('hex')}`, LOG_LEVEL: 'warn', HOST: '127.0.0.1', TANDEM_AUTH: 'off', ...allocator.env };
+    const common = {
+      PATH: env.PATH ?? '',
+      DATABASE_URL: url.toString(),
+      REDIS_URL: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      QUEUE_PREFIX: `soak${randomBytes(3).toString('hex')}`,
+      LOG_LEVEL: 'warn',
+      HOST: '127.0.0.1',
+      TANDEM_AUTH: 'off',
+      ...allocator.env,
+    };
     const dist = resolve(__dirname, '..');
-    const gwProc = spawn(process.execPath, [resolve(dist, 'apps/gateway/src/main.js')], { env: { ...common, GATEWAY_PORT: String(gwPort), GATEWAY_GRPC_PORT: String(await freePort()), MODEL_REPOSITORY: resolve(dist, '../models') }, stdio: 'inherit' });
-    const batchProc = spawn(process.execPath, [resolve(dist, 'apps/batch/src/main.js')], { env: { ...common, BATCH_PORT: String(batchPort), BATCH_CONCURRENCY: '1' }, stdio: 'inherit' });
+    const gwProc = spawn(process.execPath, [resolve(dist, 'apps/gateway/src/main.js')], {
+      env: { ...common, GATEWAY_PORT: String(gwPort), GATEWAY_GRPC_PORT: String(await freePort()), MODEL_REPOSITORY: resolve(dist, '../models') },
+      stdio: 'inherit',
+    });
+    const batchProc = spawn(process.execPath, [resolve(dist, 'apps/batch/src/main.js')], {
+      env: { ...common, BATCH_PORT: String(batchPort), BATCH_CONCURRENCY: '1' },
+      stdio: 'inherit',
+    });
     procs.push(gwProc, batchProc);
     const gw = `http://127.0.0.1:${gwPort}`;
     const api = `http://127.0.0.1:${batchPort}`;
     for (const u of [gw, api]) {
       for (let i = 0; ; i++) {
-        if ((await fetch(`${u}/v2/health/ready`).then((r) => r.status, () => 0)) === 200) break;
+        if (
+          (await fetch(`${u}/v2/health/ready`).then(
+            (r) => r.status,
+            () => 0,
+          )) === 200
+        )
+          break;
         if (i > 600) throw new Error(`${u} not ready`);
         await sleep(100);
       }
@@ -122,7 +153,11 @@ async function main(): Promise<number> {
     let end = Number.POSITIVE_INFINITY;
     const batch = (async () => {
       while (Date.now() < end) {
-        const r = await fetch(`${api}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ task: 'score', items: Array.from({ length: 20_000 }, (_, i) => i), reducer: 'summarize', chunkSize: 1_000 }) });
+        const r = await fetch(`${api}/v1/batches`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ task: 'score', items: Array.from({ length: 20_000 }, (_, i) => i), reducer: 'summarize', chunkSize: 1_000 }),
+        });
         if (r.status !== 201 && r.status !== 202) {
           batchErrors++;
           continue;
@@ -146,9 +181,11 @@ async function main(): Promise<number> {
     // Saturation: closed loop, 16 clients, 10 s, with the batch stream running.
     let done = 0;
     const satEnd = Date.now() + 10_000;
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      while (Date.now() < satEnd) if (await infer(gw)) done++;
-    }));
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (Date.now() < satEnd) if (await infer(gw)) done++;
+      }),
+    );
     const saturation = done / 10;
     const rate = saturation * 0.7;
     say(`saturation ${saturation.toFixed(0)} req/s (batches running); soaking at ${rate.toFixed(0)} req/s for ${MINUTES} min`);

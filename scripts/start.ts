@@ -37,7 +37,11 @@ async function resolveDatabase(cfg: LauncherConfig): Promise<{ url: string; mode
   }
   const embedded = new EmbeddedPostgres(resolve(cfg.dataDir, 'postgres'), cfg.embeddedPgPort, say);
   await embedded.start();
-  return { url: embedded.url, mode: `EMBEDDED Postgres (nothing answered at ${maint.host}; data in ${resolve(cfg.dataDir, 'postgres')}, port ${cfg.embeddedPgPort})`, embedded };
+  return {
+    url: embedded.url,
+    mode: `EMBEDDED Postgres (nothing answered at ${maint.host}; data in ${resolve(cfg.dataDir, 'postgres')}, port ${cfg.embeddedPgPort})`,
+    embedded,
+  };
 }
 
 async function resolveQueue(cfg: LauncherConfig, databaseUrl: string): Promise<{ env: NodeJS.ProcessEnv; mode: string }> {

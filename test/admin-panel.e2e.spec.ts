@@ -55,7 +55,12 @@ describe('admin panel in a real browser (Chromium)', () => {
   let doneBatchId = '';
   let partialBatchId = '';
 
-  const call = async (method: string, url: string, body?: unknown, key: string | null = ADMIN_KEY): Promise<{ status: number; json: any; headers: Headers }> => {
+  const call = async (
+    method: string,
+    url: string,
+    body?: unknown,
+    key: string | null = ADMIN_KEY,
+  ): Promise<{ status: number; json: any; headers: Headers }> => {
     const headers: Record<string, string> = {};
     if (key) headers.authorization = `Bearer ${key}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -86,7 +91,14 @@ describe('admin panel in a real browser (Chromium)', () => {
       TANDEM_ADMIN_KEY: ADMIN_KEY,
     };
     batch = await startBatch(
-      loadBatchConfig({ ...common, BATCH_PORT: '0', MODEL_REPOSITORY: emptyRepo, BATCH_ENABLE_TEST_TASKS: 'true', BATCH_CONCURRENCY: '2', SCHEDULER_AGENT: 'false' }),
+      loadBatchConfig({
+        ...common,
+        BATCH_PORT: '0',
+        MODEL_REPOSITORY: emptyRepo,
+        BATCH_ENABLE_TEST_TASKS: 'true',
+        BATCH_CONCURRENCY: '2',
+        SCHEDULER_AGENT: 'false',
+      }),
     );
     gw = await startGateway(
       loadGatewayConfig({
@@ -160,7 +172,14 @@ describe('admin panel in a real browser (Chromium)', () => {
     const models = await admin('GET', '/models');
     expect(models.status).toBe(200);
     expect(models.json.models).toEqual([
-      expect.objectContaining({ name: 'scorer', replicas: 1, ongoing: 0, queueDepth: 0, autoscaled: false, versions: [expect.objectContaining({ version: '1', state: 'ready' })] }),
+      expect.objectContaining({
+        name: 'scorer',
+        replicas: 1,
+        ongoing: 0,
+        queueDepth: 0,
+        autoscaled: false,
+        versions: [expect.objectContaining({ version: '1', state: 'ready' })],
+      }),
     ]);
     expect((await admin('PUT', '/models/scorer/limits', { min_replicas: 3, max_replicas: 2 })).json.error).toMatch(/min_replicas must be ≤ max_replicas/);
     expect((await admin('PUT', '/models/scorer/limits', { min_replicas: 1 })).status).toBe(400);
@@ -206,7 +225,13 @@ describe('admin panel in a real browser (Chromium)', () => {
     expect(await segShare('gw-node/gpu0', 'batch').getAttribute('data-share')).toBe('0.500');
 
     // Some holders so the bars and the allocations view have something to show.
-    const online = await admin('POST', '/allocations', { kind: 'online', share: 0.25, memoryMiB: 20480, devices: ['gw-node/gpu1'], holder: 'replica scorer/1#0' });
+    const online = await admin('POST', '/allocations', {
+      kind: 'online',
+      share: 0.25,
+      memoryMiB: 20480,
+      devices: ['gw-node/gpu1'],
+      holder: 'replica scorer/1#0',
+    });
     expect(online.status).toBe(201);
     const borrowed = await admin('POST', '/allocations', { kind: 'batch', share: 0.6, memoryMiB: 16384, devices: ['gw-node/gpu1'], holder: 'batch-worker w1' });
     expect(borrowed.status).toBe(201);
@@ -220,11 +245,15 @@ describe('admin panel in a real browser (Chromium)', () => {
     await row('gw-node/cpu').locator('.dev-cost', { hasText: 'online p99: not enough traffic yet · batch present' }).waitFor({ timeout: 5_000 });
 
     // Refreshes update in place: the same rows at the same positions after the next poll.
-    const boxesBefore = await page.locator('.device-row').evaluateAll((els) => els.map((e) => JSON.stringify((e as unknown as { getBoundingClientRect(): object }).getBoundingClientRect())));
+    const boxesBefore = await page
+      .locator('.device-row')
+      .evaluateAll((els) => els.map((e) => JSON.stringify((e as unknown as { getBoundingClientRect(): object }).getBoundingClientRect())));
     await row('gw-node/gpu0').evaluate((e) => (e as unknown as { setAttribute(n: string, v: string): void }).setAttribute('data-probe', 'same-node'));
     const stamp = await page.locator('#status').textContent();
     await page.waitForFunction((s) => document.querySelector('#status')?.textContent !== s, stamp);
-    const boxesAfter = await page.locator('.device-row').evaluateAll((els) => els.map((e) => JSON.stringify((e as unknown as { getBoundingClientRect(): object }).getBoundingClientRect())));
+    const boxesAfter = await page
+      .locator('.device-row')
+      .evaluateAll((els) => els.map((e) => JSON.stringify((e as unknown as { getBoundingClientRect(): object }).getBoundingClientRect())));
     expect(boxesAfter).toEqual(boxesBefore);
     expect(await row('gw-node/gpu0').getAttribute('data-probe')).toBe('same-node');
 
@@ -253,7 +282,9 @@ describe('admin panel in a real browser (Chromium)', () => {
     await page.locator('#dlg').waitFor({ state: 'hidden' });
 
     // The bar changes in place…
-    await page.waitForFunction(() => document.querySelector('.device-row[data-device="gw-node/gpu0"] .bar-owner [data-seg="online"]')?.getAttribute('data-share') === '0.700');
+    await page.waitForFunction(
+      () => document.querySelector('.device-row[data-device="gw-node/gpu0"] .bar-owner [data-seg="online"]')?.getAttribute('data-share') === '0.700',
+    );
     expect(await segShare('gw-node/gpu0', 'batch').getAttribute('data-share')).toBe('0.300');
     expect(await segShare('gw-node/gpu0', 'online').evaluate((el) => (el as unknown as BrowserElement).style.width)).toBe('70%');
     // …the change persisted…
@@ -274,20 +305,24 @@ describe('admin panel in a real browser (Chromium)', () => {
     await screenshot(page, 'devices', 'docs/screenshots/devices.png');
 
     // API errors reach the operator: in the dialog that caused them, and in the banner for refreshes.
-    await page.route('**/admin/api/devices/gw-node/cpu/partition', (r) => r.fulfill({ status: 409, contentType: 'application/json', body: '{"error":"partition change refused (injected)"}' }));
+    await page.route('**/admin/api/devices/gw-node/cpu/partition', (r) =>
+      r.fulfill({ status: 409, contentType: 'application/json', body: '{"error":"partition change refused (injected)"}' }),
+    );
     await row('gw-node/cpu').locator('[data-action="partition"]').click();
     await page.click('#dlg button[type="submit"]');
     await page.click('#dlg button[type="submit"]');
     await page.locator('#dlg-error', { hasText: 'partition change refused (injected)' }).waitFor();
     await page.keyboard.press('Escape');
     await page.unroute('**/admin/api/devices/gw-node/cpu/partition');
-    await page.route('**/admin/api/nodes', (r) => r.fulfill({ status: 503, contentType: 'application/json', body: '{"error":"ledger unavailable (injected)"}' }));
+    await page.route('**/admin/api/nodes', (r) =>
+      r.fulfill({ status: 503, contentType: 'application/json', body: '{"error":"ledger unavailable (injected)"}' }),
+    );
     await page.locator('#banner.visible', { hasText: 'devices: ledger unavailable (injected)' }).waitFor();
     await page.unroute('**/admin/api/nodes');
     await page.locator('#banner.visible').waitFor({ state: 'hidden' });
   });
 
-  it('shows allocations and sets a model\'s replica range', async () => {
+  it("shows allocations and sets a model's replica range", async () => {
     await page.click('#tab-allocations');
     await page.locator('#view-allocations tr[data-holder="batch-worker w1"]').waitFor();
     const holders = await page.locator('#view-allocations tbody .col-holder').allTextContents();
@@ -369,7 +404,13 @@ describe('admin panel in a real browser (Chromium)', () => {
     // borrows online's idle share, then an online request takes it back (after the grace, by force).
     const lender = await admin('POST', '/allocations', { kind: 'batch', share: 0.5, memoryMiB: 4096, devices: ['gw-node/gpu0'], holder: 'batch-worker w3' });
     expect([lender.status, lender.json.borrowed]).toEqual([201, true]);
-    const online = await admin('POST', '/allocations', { kind: 'online', share: 0.7, memoryMiB: 8192, devices: ['gw-node/gpu0'], holder: 'replica scorer/1#1' });
+    const online = await admin('POST', '/allocations', {
+      kind: 'online',
+      share: 0.7,
+      memoryMiB: 8192,
+      devices: ['gw-node/gpu0'],
+      holder: 'replica scorer/1#1',
+    });
     expect([online.status, online.json.preempted]).toEqual([201, 1]);
 
     const history = await admin('GET', '/history?window=900');
@@ -432,7 +473,9 @@ describe('admin panel in a real browser (Chromium)', () => {
     expect(await page.locator('#view-batch [data-download="errors"]').isDisabled()).toBe(true);
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#view-batch [data-download="results"]')]);
     expect(download.suggestedFilename()).toBe(`batch-${doneBatchId}-results.ndjson`);
-    const lines = readFileSync((await download.path())!, 'utf8').trim().split('\n');
+    const lines = readFileSync((await download.path())!, 'utf8')
+      .trim()
+      .split('\n');
     expect(lines).toHaveLength(2000);
     expect(JSON.parse(lines[7]!)).toEqual({ index: 7, output: expect.anything() });
     await screenshot(page, 'batch-page', 'docs/screenshots/batch-page.png');
@@ -498,7 +541,31 @@ describe('admin panel in a real browser (Chromium)', () => {
   });
 });
 
-const PROMQL_WORDS = new Set(['sum', 'max', 'min', 'avg', 'count', 'by', 'without', 'on', 'ignoring', 'and', 'or', 'unless', 'bool', 'offset', 'rate', 'irate', 'increase', 'changes', 'histogram_quantile', 'topk', 'bottomk', 'clamp_min', 'clamp_max']);
+const PROMQL_WORDS = new Set([
+  'sum',
+  'max',
+  'min',
+  'avg',
+  'count',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'rate',
+  'irate',
+  'increase',
+  'changes',
+  'histogram_quantile',
+  'topk',
+  'bottomk',
+  'clamp_min',
+  'clamp_max',
+]);
 
 /** The metric names a PromQL expression reads (strings, label matchers, ranges and grouping labels removed). */
 function promqlMetricNames(expr: string): string[] {

@@ -28,7 +28,11 @@ function get(base: string, path: string, key?: string, from = '127.0.0.1'): Prom
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const h = res.headers['retry-after'];
-        ok({ status: res.statusCode ?? 0, retryAfter: Array.isArray(h) ? h[0] : h, body: JSON.parse(Buffer.concat(chunks).toString() || '{}') as Record<string, unknown> });
+        ok({
+          status: res.statusCode ?? 0,
+          retryAfter: Array.isArray(h) ? h[0] : h,
+          body: JSON.parse(Buffer.concat(chunks).toString() || '{}') as Record<string, unknown>,
+        });
       });
     });
     req.on('error', fail);
@@ -76,8 +80,15 @@ describe('rate limits: per key on REST and gRPC alike, failed authentication per
       ),
     );
     keys = gw.app.get(ApiKeyService);
-    const defs = loadSync(resolve(process.cwd(), 'apps/gateway/src/grpc/proto/grpc_service.proto'), { keepCase: true, longs: String, defaults: true, oneofs: true });
-    const pkg = loadPackageDefinition(defs) as unknown as { inference: { GRPCInferenceService: new (a: string, c: ReturnType<typeof credentials.createInsecure>) => typeof client } };
+    const defs = loadSync(resolve(process.cwd(), 'apps/gateway/src/grpc/proto/grpc_service.proto'), {
+      keepCase: true,
+      longs: String,
+      defaults: true,
+      oneofs: true,
+    });
+    const pkg = loadPackageDefinition(defs) as unknown as {
+      inference: { GRPCInferenceService: new (a: string, c: ReturnType<typeof credentials.createInsecure>) => typeof client };
+    };
     client = new pkg.inference.GRPCInferenceService(`127.0.0.1:${gw.app.get(GrpcServerService).port}`, credentials.createInsecure());
   });
 

@@ -139,7 +139,9 @@ function concrete(pattern: string): string {
 }
 
 /** Every route the app's router holds, from Fastify's own route tree (HEAD twins left out). */
-function registered(app: { getHttpAdapter(): { getInstance(): { printRoutes(o: { commonPrefix: boolean }): string } } }): { method: string; pattern: string }[] {
+function registered(app: {
+  getHttpAdapter(): { getInstance(): { printRoutes(o: { commonPrefix: boolean }): string } };
+}): { method: string; pattern: string }[] {
   const out: { method: string; pattern: string }[] = [];
   const stack: string[] = [];
   for (const line of app.getHttpAdapter().getInstance().printRoutes({ commonPrefix: false }).split('\n')) {
@@ -179,16 +181,31 @@ describe('authorization on the matched route: encoded, doubled, dotted, cased an
       AUTH_FAIL_RATE_LIMIT_RPS: '0',
     };
     batch = await startBatch(loadBatchConfig({ ...common, BATCH_PORT: '0' }));
-    const uploaded = await fetch(`${batch.url}/v1/files?purpose=batch`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/jsonl' }, body: '{"a":1}\n' });
+    const uploaded = await fetch(`${batch.url}/v1/files?purpose=batch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/jsonl' },
+      body: '{"a":1}\n',
+    });
     expect(uploaded.status).toBe(200);
     fileId = ((await uploaded.json()) as { id: string }).id;
     gw = await startGateway(
       loadGatewayConfig({ ...common, GATEWAY_PORT: '0', GATEWAY_GRPC_PORT: '0', MODEL_REPOSITORY: resolve(process.cwd(), 'models'), BATCH_API_URL: batch.url }),
     );
-    for (const [name, app] of [['gateway', gw.app], ['batch', batch.app]] as const) {
+    for (const [name, app] of [
+      ['gateway', gw.app],
+      ['batch', batch.app],
+    ] as const) {
       for (const { method, pattern } of registered(app)) {
         const scope = intended(method, pattern);
-        if (scope !== 'public') ROUTES.push({ app: name, method, pattern, path: concrete(pattern), scope, body: BODIES[`${method} ${pattern}`] ?? (method === 'GET' || method === 'DELETE' ? undefined : {}) });
+        if (scope !== 'public')
+          ROUTES.push({
+            app: name,
+            method,
+            pattern,
+            path: concrete(pattern),
+            scope,
+            body: BODIES[`${method} ${pattern}`] ?? (method === 'GET' || method === 'DELETE' ? undefined : {}),
+          });
       }
     }
     for (const s of ['infer', 'batch'] as const) {
@@ -263,7 +280,8 @@ describe('authorization on the matched route: encoded, doubled, dotted, cased an
         for (const s of wrongKeys(route.scope)) {
           const res = await raw(base(route), route.method, v.path, keys[s], route.body);
           // Where the router decodes the spelling back to the route, the route's own rule applies.
-          if (v.decoded) expect([res.status, JSON.parse(res.body)], `${label} with a ${s} key`).toEqual([403, { error: `this key lacks the '${route.scope}' scope` }]);
+          if (v.decoded)
+            expect([res.status, JSON.parse(res.body)], `${label} with a ${s} key`).toEqual([403, { error: `this key lacks the '${route.scope}' scope` }]);
           else expect([403, 404], `${label} with a ${s} key: ${res.status}`).toContain(res.status);
           expect(JSON.parse(res.body), label).toHaveProperty('error');
           seen.set(String(res.status), (seen.get(String(res.status)) ?? 0) + 1);

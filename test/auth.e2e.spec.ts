@@ -24,7 +24,10 @@ describe('API keys, scopes and rate limits (auth on)', () => {
       headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers ?? {}) },
     });
   const infer = (key?: string): Promise<Response> =>
-    req(gw.url, '/v2/models/scorer/infer', key, { method: 'POST', body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1], data: [0.5] }] }) });
+    req(gw.url, '/v2/models/scorer/infer', key, {
+      method: 'POST',
+      body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1], data: [0.5] }] }),
+    });
   const newKey = async (name: string, scopes: string[]): Promise<string> => {
     const res = await req(gw.url, '/admin/api/keys', ADMIN_KEY, { method: 'POST', body: JSON.stringify({ name, scopes }) });
     expect(res.status).toBe(201);
@@ -120,7 +123,12 @@ describe('API keys, scopes and rate limits (auth on)', () => {
   });
 
   it('gRPC checks the authorization metadata: UNAUTHENTICATED, PERMISSION_DENIED, OK', async () => {
-    const defs = loadSync(resolve(process.cwd(), 'apps/gateway/src/grpc/proto/grpc_service.proto'), { keepCase: true, longs: String, defaults: true, oneofs: true });
+    const defs = loadSync(resolve(process.cwd(), 'apps/gateway/src/grpc/proto/grpc_service.proto'), {
+      keepCase: true,
+      longs: String,
+      defaults: true,
+      oneofs: true,
+    });
     const pkg = loadPackageDefinition(defs) as unknown as {
       inference: { GRPCInferenceService: new (a: string, c: ReturnType<typeof credentials.createInsecure>) => Record<string, Function> & { close(): void } };
     };

@@ -42,10 +42,15 @@ describe('chord NDJSON uploads as a blob with byte-range chunks (real Postgres +
     expect(done.state).toBe('succeeded');
     expect(done.result).toEqual(Array.from({ length: 100 }, (_, i) => i * i));
     expect(done.counts).toMatchObject({ items: 100, chunks: 15 });
-    const rows = (await pg.query(`SELECT idx, first_item, item_count, start_byte, end_byte, items::text AS items FROM batch_chunk WHERE batch_id = $1 ORDER BY idx`, [id])).rows;
+    const rows = (
+      await pg.query(`SELECT idx, first_item, item_count, start_byte, end_byte, items::text AS items FROM batch_chunk WHERE batch_id = $1 ORDER BY idx`, [id])
+    ).rows;
     expect(rows.every((r) => r.items === '[]' && r.start_byte !== null)).toBe(true);
     expect(rows.map((r) => Number(r.first_item))).toEqual(Array.from({ length: 15 }, (_, i) => i * 7));
-    const out = (await (await fetch(`${base}/v1/batches/${id}/results`)).text()).trim().split('\n').map((l) => JSON.parse(l) as { index: number; output: number });
+    const out = (await (await fetch(`${base}/v1/batches/${id}/results`)).text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { index: number; output: number });
     expect(out.every((o, i) => o.index === i && o.output === i * i)).toBe(true);
     const b = (await pg.query(`SELECT items_blob_key, stored_bytes FROM batch WHERE id = $1`, [id])).rows[0];
     expect(b.items_blob_key).toMatch(/^items-/);

@@ -32,7 +32,10 @@ describe('batch chord API (real Postgres + Redis)', () => {
     expect(done.counts).toMatchObject({ items: 10_000, itemsDone: 10_000, chunks: 31, chunksDone: 31, chunksFailed: 0 });
     const res = await fetch(`${base}/v1/batches/${done.id}/results`);
     expect(res.headers.get('content-type')).toMatch(/application\/x-ndjson/);
-    const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as { index: number; output: number });
+    const lines = (await res.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { index: number; output: number });
     expect(lines.length).toBe(10_000);
     expect(lines[0]).toEqual({ index: 0, output: 0 });
     expect(lines[9_999]).toEqual({ index: 9_999, output: 9_999 * 9_999 });
@@ -79,7 +82,10 @@ describe('batch chord API (real Postgres + Redis)', () => {
   });
 
   it('accepts a streamed NDJSON upload and reports a malformed line by number', async () => {
-    const ndjson = range(2_500).map((n) => JSON.stringify(n)).join('\n') + '\n';
+    const ndjson =
+      range(2_500)
+        .map((n) => JSON.stringify(n))
+        .join('\n') + '\n';
     const ok = await fetch(`${base}/v1/batches?task=score&reducer=summarize&chunkSize=1000`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-ndjson' },

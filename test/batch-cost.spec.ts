@@ -47,12 +47,28 @@ describe('batch cost: device-seconds on owned and borrowed share', () => {
 
   /** One file batch and one chord over the scorer; their device-seconds and the /metrics counters. */
   async function runBoth(a: RunningBatch): Promise<{ file: Seconds; chord: Seconds; metrics: string }> {
-    const lines = Array.from({ length: 20 }, (_, i) => ({ custom_id: `r${i}`, method: 'POST', url: SCORER, body: { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [i / 10] }] } }));
-    const created = await api(a.url, 'POST', '/v1/batches', { input_file_id: await uploadJsonl(a.url, lines), endpoint: SCORER, completion_window: '1h', chunk_lines: 5 });
+    const lines = Array.from({ length: 20 }, (_, i) => ({
+      custom_id: `r${i}`,
+      method: 'POST',
+      url: SCORER,
+      body: { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [i / 10] }] },
+    }));
+    const created = await api(a.url, 'POST', '/v1/batches', {
+      input_file_id: await uploadJsonl(a.url, lines),
+      endpoint: SCORER,
+      completion_window: '1h',
+      chunk_lines: 5,
+    });
     expect(created.status).toBe(200);
     expect(created.body.device_seconds).toEqual({ owned: 0, borrowed: 0 });
     expect((await waitForStatus(a.url, created.body.id as string, ['completed', 'failed'])).status).toBe('completed');
-    const chord = await postJson(`${a.url}/v1/batches`, { task: 'infer', model: 'scorer', reducer: 'count', chunkSize: 4, items: Array.from({ length: 12 }, (_, i) => [i / 12]) });
+    const chord = await postJson(`${a.url}/v1/batches`, {
+      task: 'infer',
+      model: 'scorer',
+      reducer: 'count',
+      chunkSize: 4,
+      items: Array.from({ length: 12 }, (_, i) => [i / 12]),
+    });
     expect(chord.status).toBe(201);
     await waitForState(a.url, chord.body.id as string, ['succeeded']);
     const file = (await api(a.url, 'GET', `/v1/batches/${created.body.id as string}`)).body.device_seconds as Seconds;

@@ -15,7 +15,12 @@ describe('deadlines in BatchCapacity and the estimator', () => {
         order.push(name);
         cap.release(s);
       });
-    const all = [wait('none', { priority: 50 }), wait('late', { priority: 50, deadline: 2_000 }), wait('early', { priority: 50, deadline: 1_000 }), wait('urgent', { priority: 151, deadline: 3_000 })];
+    const all = [
+      wait('none', { priority: 50 }),
+      wait('late', { priority: 50, deadline: 2_000 }),
+      wait('early', { priority: 50, deadline: 1_000 }),
+      wait('urgent', { priority: 151, deadline: 3_000 }),
+    ];
     cap.release(first);
     await Promise.all(all);
     expect(order).toEqual(['urgent', 'early', 'late', 'none']);

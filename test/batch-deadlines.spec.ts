@@ -9,7 +9,12 @@ import { tempModelRepo, writeNodeModel, type TempRepo } from './support/model-re
 import { createTestDatabase, testQueuePrefix, type TestDatabase } from './support/test-env';
 
 const SLOW = '/v2/models/slow/infer';
-const line = (x: number): Record<string, unknown> => ({ custom_id: `r${x}`, method: 'POST', url: SLOW, body: { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [x] }] } });
+const line = (x: number): Record<string, unknown> => ({
+  custom_id: `r${x}`,
+  method: 'POST',
+  url: SLOW,
+  body: { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [x] }] },
+});
 
 /**
  * Deadlines as a promise (issue 15, part 4): one declared 2-core CPU with a reserved batch share
@@ -64,10 +69,21 @@ export default defineModel({ async execute({ x }) {
   });
 
   it('runs a later-submitted batch with an earlier deadline first; accepts without a measurement (estimate null)', async () => {
-    const laxFile = await uploadJsonl(app.url, Array.from({ length: 12 }, (_, i) => line(1000 + i)));
-    const tightFile = await uploadJsonl(app.url, Array.from({ length: 4 }, (_, i) => line(2000 + i)));
+    const laxFile = await uploadJsonl(
+      app.url,
+      Array.from({ length: 12 }, (_, i) => line(1000 + i)),
+    );
+    const tightFile = await uploadJsonl(
+      app.url,
+      Array.from({ length: 4 }, (_, i) => line(2000 + i)),
+    );
     const lax = await api(app.url, 'POST', '/v1/batches', { input_file_id: laxFile, endpoint: SLOW, completion_window: '24h', chunk_lines: 2 });
-    const tight = await api(app.url, 'POST', '/v1/batches', { input_file_id: tightFile, endpoint: SLOW, deadline: new Date(Date.now() + 3_600_000).toISOString(), chunk_lines: 2 });
+    const tight = await api(app.url, 'POST', '/v1/batches', {
+      input_file_id: tightFile,
+      endpoint: SLOW,
+      deadline: new Date(Date.now() + 3_600_000).toISOString(),
+      chunk_lines: 2,
+    });
     expect(lax.status).toBe(200);
     expect(tight.status).toBe(200);
     expect(lax.body).toMatchObject({ estimate: null, device_seconds: { owned: 0, borrowed: 0 } });
@@ -87,7 +103,10 @@ export default defineModel({ async execute({ x }) {
   }, 120_000);
 
   it('refuses (422) a deadline the measured throughput cannot meet, naming the earliest feasible completion', async () => {
-    const big = await uploadJsonl(app.url, Array.from({ length: 300 }, (_, i) => line(i)));
+    const big = await uploadJsonl(
+      app.url,
+      Array.from({ length: 300 }, (_, i) => line(i)),
+    );
     const t0 = Date.now();
     const refused = await api(app.url, 'POST', '/v1/batches', { input_file_id: big, endpoint: SLOW, completion_window: '5s' });
     expect(refused.status).toBe(422);

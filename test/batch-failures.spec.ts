@@ -91,7 +91,10 @@ describe('batch failure policy, retries, dead-letter and cancel', () => {
     expect(errs.items).toEqual([
       { chunk: 2, firstItem: 20, lastItem: 29, state: 'dead-letter', attempts: 2, error: 'injected failure on attempt 2 of chunk 2' },
     ]);
-    const lines = (await (await fetch(`${base}/v1/batches/${done.id}/results`)).text()).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await (await fetch(`${base}/v1/batches/${done.id}/results`)).text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(30);
     expect(lines[19]).toEqual({ index: 19, output: 361 });
     expect(lines[20]).toEqual({ index: 20, state: 'dead', error: 'injected failure on attempt 2 of chunk 2' });
@@ -157,7 +160,13 @@ describe('batch failure policy, retries, dead-letter and cancel', () => {
   });
 
   it('a chunk paused mid-run does not spend an attempt: one attempt allowed, paused twice, still succeeds', async () => {
-    const sub = await postJson(`${base}/v1/batches`, { task: 'test-probe', items: probes(1, () => ({ sleepMs: 1_500 })), reducer: 'summarize', chunkSize: 1, maxAttempts: 1 });
+    const sub = await postJson(`${base}/v1/batches`, {
+      task: 'test-probe',
+      items: probes(1, () => ({ sleepMs: 1_500 })),
+      reducer: 'summarize',
+      chunkSize: 1,
+      maxAttempts: 1,
+    });
     const id = sub.body.id as string;
     for (let i = 0; i < 2; i++) {
       await waitUntil(async () => (await getBatch(base, id)).state === 'running', 'the chunk running', 10_000);

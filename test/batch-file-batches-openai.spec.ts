@@ -16,7 +16,9 @@ const SLOW_MODEL = `import { defineModel } from '@tandem/sdk';
 export default defineModel({ async execute({ x }) { await new Promise((r) => setTimeout(r, 100)); return { y: x! }; } });`;
 
 const jsonl = (url: string, n: number): string =>
-  Array.from({ length: n }, (_, i) => JSON.stringify({ custom_id: `r${i}`, method: 'POST', url, body: { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [i / 4] }] } })).join('\n') + '\n';
+  Array.from({ length: n }, (_, i) =>
+    JSON.stringify({ custom_id: `r${i}`, method: 'POST', url, body: { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [i / 4] }] } }),
+  ).join('\n') + '\n';
 
 describe('the official openai npm client: files + batches over OIP requests (real sockets)', () => {
   let db: TestDatabase;
@@ -29,9 +31,20 @@ describe('the official openai npm client: files + batches over OIP requests (rea
     db = await createTestDatabase();
     prefix = testQueuePrefix();
     repo = tempModelRepo({ scorer: { from: 'scorer', config: {} } });
-    writeNodeModel(repo.dir, 'slow', SLOW_MODEL, { max_batch_size: 0, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1] }] });
+    writeNodeModel(repo.dir, 'slow', SLOW_MODEL, {
+      max_batch_size: 0,
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }],
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1] }],
+    });
     app = await startTestBatch(
-      batchEnv(db.url, prefix, { TANDEM_AUTH: 'on', TANDEM_ADMIN_KEY: ADMIN_KEY, MODEL_REPOSITORY: repo.dir, BATCH_INFER_THREADS: '1', BATCH_DEVICE_SHARES: 'fixed', BATCH_CONCURRENCY: '1' }),
+      batchEnv(db.url, prefix, {
+        TANDEM_AUTH: 'on',
+        TANDEM_ADMIN_KEY: ADMIN_KEY,
+        MODEL_REPOSITORY: repo.dir,
+        BATCH_INFER_THREADS: '1',
+        BATCH_DEVICE_SHARES: 'fixed',
+        BATCH_CONCURRENCY: '1',
+      }),
     );
     const key = (await app.app.get(ApiKeyService).create('openai-batches', ['batch'], 'test')).key;
     client = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: key, maxRetries: 0 });
@@ -49,7 +62,7 @@ describe('the official openai npm client: files + batches over OIP requests (rea
     const batch = await client.batches.create({ input_file_id: file.id, endpoint: SCORER, completion_window: '24h', metadata: { job: 'nightly' } });
     expect(batch).toMatchObject({ object: 'batch', endpoint: SCORER, input_file_id: file.id, completion_window: '24h', metadata: { job: 'nightly' } });
     let b = batch;
-    for (const deadline = Date.now() + 60_000; b.status !== 'completed' && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 60_000; b.status !== 'completed' && Date.now() < deadline;) {
       await new Promise((r) => setTimeout(r, 100));
       b = await client.batches.retrieve(batch.id);
     }
@@ -57,7 +70,10 @@ describe('the official openai npm client: files + batches over OIP requests (rea
     expect(b.request_counts).toEqual({ total: 7, completed: 7, failed: 0 });
     expect(b.completed_at).toBeGreaterThan(0);
     const text = await (await client.files.content(b.output_file_id!)).text();
-    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as { custom_id: string; response: { status_code: number; body: { model_name: string; outputs: { data: number[] }[] } } });
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { custom_id: string; response: { status_code: number; body: { model_name: string; outputs: { data: number[] }[] } } });
     expect(lines.map((l) => l.custom_id)).toEqual(Array.from({ length: 7 }, (_, i) => `r${i}`));
     lines.forEach((l, i) => {
       expect(l.response.status_code).toBe(200);
@@ -72,7 +88,7 @@ describe('the official openai npm client: files + batches over OIP requests (rea
     const cancelling = await client.batches.cancel(slow.id);
     expect(['cancelling', 'cancelled']).toContain(cancelling.status);
     let c = cancelling;
-    for (const deadline = Date.now() + 60_000; c.status !== 'cancelled' && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 60_000; c.status !== 'cancelled' && Date.now() < deadline;) {
       await new Promise((r) => setTimeout(r, 100));
       c = await client.batches.retrieve(slow.id);
     }
@@ -83,8 +99,8 @@ describe('the official openai npm client: files + batches over OIP requests (rea
     for await (const x of client.batches.list({ limit: 1 })) seen.push(x.id);
     expect(seen).toEqual([slow.id, batch.id]);
     await expect(client.batches.retrieve('batch_00000000000000000000000000000000')).rejects.toBeInstanceOf(OpenAI.NotFoundError);
-    await expect(client.batches.create({ input_file_id: file.id, endpoint: '/v2/models/nope/infer' as BatchCreateParams['endpoint'], completion_window: '24h' })).rejects.toBeInstanceOf(
-      OpenAI.NotFoundError,
-    );
+    await expect(
+      client.batches.create({ input_file_id: file.id, endpoint: '/v2/models/nope/infer' as BatchCreateParams['endpoint'], completion_window: '24h' }),
+    ).rejects.toBeInstanceOf(OpenAI.NotFoundError);
   }, 180_000);
 });

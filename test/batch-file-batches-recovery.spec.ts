@@ -12,7 +12,12 @@ import { tempModelRepo, writeNodeModel, type TempRepo } from './support/model-re
 const SLOW = '/v2/models/slow/infer';
 const SLOW_MODEL = `import { defineModel } from '@tandem/sdk';
 export default defineModel({ async execute({ x }) { await new Promise((r) => setTimeout(r, 100)); return { y: x! }; } });`;
-const line = (i: number): Record<string, unknown> => ({ custom_id: `r${i}`, method: 'POST', url: SLOW, body: { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [i] }] } });
+const line = (i: number): Record<string, unknown> => ({
+  custom_id: `r${i}`,
+  method: 'POST',
+  url: SLOW,
+  body: { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [i] }] },
+});
 
 describe('file batches: every line exactly once through a killed worker and a wiped queue store', () => {
   let db: TestDatabase;
@@ -30,7 +35,11 @@ describe('file batches: every line exactly once through a killed worker and a wi
     db = await createTestDatabase();
     prefix = testQueuePrefix();
     repo = tempModelRepo({});
-    writeNodeModel(repo.dir, 'slow', SLOW_MODEL, { max_batch_size: 0, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1] }] });
+    writeNodeModel(repo.dir, 'slow', SLOW_MODEL, {
+      max_batch_size: 0,
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }],
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1] }],
+    });
     env = batchEnv(db.url, prefix, {
       MODEL_REPOSITORY: repo.dir,
       BATCH_CONCURRENCY: '2',
@@ -57,13 +66,17 @@ describe('file batches: every line exactly once through a killed worker and a wi
   });
 
   async function start(n: number): Promise<string> {
-    const input = await uploadJsonl(app.url, Array.from({ length: n }, (_, i) => line(i)));
+    const input = await uploadJsonl(
+      app.url,
+      Array.from({ length: n }, (_, i) => line(i)),
+    );
     const created = await api(app.url, 'POST', '/v1/batches', { input_file_id: input, endpoint: SLOW, completion_window: '1h', chunk_lines: 2 });
     expect(created.status).toBe(200);
     return created.body.id as string;
   }
 
-  const completed = async (id: string): Promise<number> => ((await api(app.url, 'GET', `/v1/batches/${id}`)).body as unknown as OpenAiBatch).request_counts.completed;
+  const completed = async (id: string): Promise<number> =>
+    ((await api(app.url, 'GET', `/v1/batches/${id}`)).body as unknown as OpenAiBatch).request_counts.completed;
 
   /** The output holds every line once, in input order, with the model's answer; no part blob is left. */
   async function checkExactlyOnce(done: OpenAiBatch, n: number): Promise<void> {

@@ -26,7 +26,12 @@ const SLOW = '/v2/models/slow/infer';
 const SLOW_MODEL = `import { defineModel } from '@tandem/sdk';
 export default defineModel({ async execute({ x }) { await new Promise((r) => setTimeout(r, 100)); return { y: x! }; } });`;
 
-const scorerLine = (i: number, url = SCORER): Record<string, unknown> => ({ custom_id: `r${i}`, method: 'POST', url, body: { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [i / 10] }] } });
+const scorerLine = (i: number, url = SCORER): Record<string, unknown> => ({
+  custom_id: `r${i}`,
+  method: 'POST',
+  url,
+  body: { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [i / 10] }] },
+});
 const CLS = '/v2/models/ppocr_cls/infer';
 
 describe('file batches (OpenAI Batch API over OIP requests)', () => {
@@ -39,9 +44,18 @@ describe('file batches (OpenAI Batch API over OIP requests)', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     prefix = testQueuePrefix();
-    repo = tempModelRepo({ scorer: { from: 'scorer', config: {} }, ppocr_cls: { from: 'ppocr_cls', config: JSON.parse(readFileSync('models/ppocr_cls/config.json', 'utf8')) as Record<string, unknown> } });
-    writeNodeModel(repo.dir, 'slow', SLOW_MODEL, { max_batch_size: 0, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1] }] });
-    app = await startTestBatch(batchEnv(db.url, prefix, { MODEL_REPOSITORY: repo.dir, BATCH_INFER_THREADS: '1', BATCH_DEVICE_SHARES: 'fixed', BATCH_CONCURRENCY: '1' }));
+    repo = tempModelRepo({
+      scorer: { from: 'scorer', config: {} },
+      ppocr_cls: { from: 'ppocr_cls', config: JSON.parse(readFileSync('models/ppocr_cls/config.json', 'utf8')) as Record<string, unknown> },
+    });
+    writeNodeModel(repo.dir, 'slow', SLOW_MODEL, {
+      max_batch_size: 0,
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }],
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1] }],
+    });
+    app = await startTestBatch(
+      batchEnv(db.url, prefix, { MODEL_REPOSITORY: repo.dir, BATCH_INFER_THREADS: '1', BATCH_DEVICE_SHARES: 'fixed', BATCH_CONCURRENCY: '1' }),
+    );
     gw = await startGateway(loadGatewayConfig(gatewayEnv(db.url, { MODEL_REPOSITORY: repo.dir })));
   }, 120_000);
 
@@ -62,7 +76,12 @@ describe('file batches (OpenAI Batch API over OIP requests)', () => {
   it('answers every line as the online endpoint does (node scorer and ONNX ppocr_cls), in input order', async () => {
     const scorer = Array.from({ length: 11 }, (_, i) => {
       const rows = (i % 3) + 1;
-      return { custom_id: `s${i}`, method: 'POST', url: SCORER, body: { ...(i % 4 === 0 ? { id: `req-${i}` } : {}), inputs: [{ name: 'x', shape: [rows, 1], datatype: 'FP32', data: floats(rows, i + 1) }] } };
+      return {
+        custom_id: `s${i}`,
+        method: 'POST',
+        url: SCORER,
+        body: { ...(i % 4 === 0 ? { id: `req-${i}` } : {}), inputs: [{ name: 'x', shape: [rows, 1], datatype: 'FP32', data: floats(rows, i + 1) }] },
+      };
     });
     const cls = Array.from({ length: 3 }, (_, i) => ({
       custom_id: `c${i}`,
@@ -75,9 +94,22 @@ describe('file batches (OpenAI Batch API over OIP requests)', () => {
       [CLS, cls],
     ] as const) {
       const input = await uploadJsonl(app.url, lines);
-      const created = await api(app.url, 'POST', '/v1/batches', { input_file_id: input, endpoint, completion_window: '24h', metadata: { run: 'e2e' }, chunk_lines: 4 });
+      const created = await api(app.url, 'POST', '/v1/batches', {
+        input_file_id: input,
+        endpoint,
+        completion_window: '24h',
+        metadata: { run: 'e2e' },
+        chunk_lines: 4,
+      });
       expect(created.status).toBe(200);
-      expect(created.body).toMatchObject({ object: 'batch', endpoint, input_file_id: input, completion_window: '24h', status: 'in_progress', metadata: { run: 'e2e' } });
+      expect(created.body).toMatchObject({
+        object: 'batch',
+        endpoint,
+        input_file_id: input,
+        completion_window: '24h',
+        status: 'in_progress',
+        metadata: { run: 'e2e' },
+      });
       expect(created.body.id).toMatch(/^batch_[0-9a-f]{32}$/);
       const done = await waitForStatus(app.url, created.body.id as string, ['completed', 'failed']);
       expect(done.status).toBe('completed');
@@ -93,7 +125,10 @@ describe('file batches (OpenAI Batch API over OIP requests)', () => {
         const resp = got.response as { status_code: number; request_id: string; body: unknown };
         expect(resp.status_code).toBe(200);
         expect(typeof resp.request_id).toBe('string');
-        expect(sameResponse(resp.body, want), `${lines[i]!.custom_id}: ${JSON.stringify(resp.body).slice(0, 300)} vs ${JSON.stringify(want).slice(0, 300)}`).toBe(true);
+        expect(
+          sameResponse(resp.body, want),
+          `${lines[i]!.custom_id}: ${JSON.stringify(resp.body).slice(0, 300)} vs ${JSON.stringify(want).slice(0, 300)}`,
+        ).toBe(true);
       }
     }
   }, 300_000);
@@ -127,7 +162,7 @@ describe('file batches (OpenAI Batch API over OIP requests)', () => {
     const byLine = new Map(errors.map((e) => [e.line as number, e]));
     expect([...byLine.keys()]).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     const status = (l: number): number => (byLine.get(l)!.response as { status_code: number }).status_code;
-    const message = (l: number): string => ((byLine.get(l)!.response as { body: { error: string } }).body.error);
+    const message = (l: number): string => (byLine.get(l)!.response as { body: { error: string } }).body.error;
     // Bad tensors: exactly online's 400 and message.
     for (let k = 0; k < badTensors.length; k++) {
       const res = await fetch(`${gw.url}${SCORER}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(badTensors[k]) });
@@ -138,7 +173,11 @@ describe('file batches (OpenAI Batch API over OIP requests)', () => {
     expect([status(8), byLine.get(8)!.custom_id]).toEqual([400, 'r0']);
     expect(message(8)).toMatch(/duplicate custom_id "r0"/);
     expect([status(9), message(9)]).toEqual([400, 'method must be "POST" (got "GET")']);
-    const unknown = await fetch(`${gw.url}/v2/models/nope/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(badTensors[0]) });
+    const unknown = await fetch(`${gw.url}/v2/models/nope/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(badTensors[0]),
+    });
     expect([status(10), message(10)]).toEqual([404, ((await unknown.json()) as { error: string }).error]);
     expect([status(11), message(11)]).toEqual([400, `url "/v2/models/ppocr_cls/infer" is not the batch's endpoint "${SCORER}"`]);
     expect(status(12)).toBe(400);
@@ -150,8 +189,12 @@ describe('file batches (OpenAI Batch API over OIP requests)', () => {
 
   it('rejects bad creations: unknown file, another purpose, unknown model, bad endpoint, bad window', async () => {
     const input = await uploadJsonl(app.url, [scorerLine(0)]);
-    const create = (b: Record<string, unknown>) => api(app.url, 'POST', '/v1/batches', { input_file_id: input, endpoint: SCORER, completion_window: '24h', ...b });
-    expect(await create({ input_file_id: 'file-000000000000000000000000' })).toMatchObject({ status: 404, body: { error: 'file file-000000000000000000000000 not found' } });
+    const create = (b: Record<string, unknown>) =>
+      api(app.url, 'POST', '/v1/batches', { input_file_id: input, endpoint: SCORER, completion_window: '24h', ...b });
+    expect(await create({ input_file_id: 'file-000000000000000000000000' })).toMatchObject({
+      status: 404,
+      body: { error: 'file file-000000000000000000000000 not found' },
+    });
     expect(await create({ endpoint: '/v2/models/nope/infer' })).toMatchObject({ status: 404, body: { error: "unknown model 'nope'" } });
     expect((await create({ endpoint: '/v1/chat/completions' })).status).toBe(400);
     expect((await create({ completion_window: '25x' })).status).toBe(400);

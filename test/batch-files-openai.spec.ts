@@ -43,7 +43,13 @@ describe('the official openai npm client against /v1/files (real sockets)', () =
     prefix = testQueuePrefix();
     dir = mkdtempSync(join(tmpdir(), 'tandem-openai-'));
     app = await startTestBatch(
-      batchEnv(db.url, prefix, { TANDEM_AUTH: 'on', TANDEM_ADMIN_KEY: ADMIN_KEY, BATCH_ROLE: 'api', SCHEDULER_AGENT: 'false', BATCH_FILE_LIMIT_MB: String(LIMIT_MB) }),
+      batchEnv(db.url, prefix, {
+        TANDEM_AUTH: 'on',
+        TANDEM_ADMIN_KEY: ADMIN_KEY,
+        BATCH_ROLE: 'api',
+        SCHEDULER_AGENT: 'false',
+        BATCH_FILE_LIMIT_MB: String(LIMIT_MB),
+      }),
     );
     key = (await app.app.get(ApiKeyService).create('openai-client', ['batch'], 'test')).key;
     client = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: key, maxRetries: 0 });
@@ -58,17 +64,26 @@ describe('the official openai npm client against /v1/files (real sockets)', () =
 
   it('files.create (fs.createReadStream), retrieve, content, list with auto-pagination, delete', async () => {
     const path = join(dir, 'requests.jsonl');
-    const lines = Array.from({ length: 20 }, (_, i) => JSON.stringify({ custom_id: `r${i}`, method: 'POST', url: '/v2/models/scorer/infer', body: { inputs: [] } }));
+    const lines = Array.from({ length: 20 }, (_, i) =>
+      JSON.stringify({ custom_id: `r${i}`, method: 'POST', url: '/v2/models/scorer/infer', body: { inputs: [] } }),
+    );
     writeFileSync(path, `${lines.join('\n')}\n`);
     const created = await client.files.create({ file: createReadStream(path), purpose: 'batch' });
-    expect(created).toMatchObject({ object: 'file', purpose: 'batch', filename: 'requests.jsonl', bytes: Buffer.byteLength(`${lines.join('\n')}\n`), status: 'processed' });
+    expect(created).toMatchObject({
+      object: 'file',
+      purpose: 'batch',
+      filename: 'requests.jsonl',
+      bytes: Buffer.byteLength(`${lines.join('\n')}\n`),
+      status: 'processed',
+    });
     expect(created.expires_at! - created.created_at).toBe(30 * 86_400);
     expect(await client.files.retrieve(created.id)).toEqual(created);
     const content = await client.files.content(created.id);
     expect(await content.text()).toBe(`${lines.join('\n')}\n`);
     // The client also uploads from a File (buffered FormData path) and with fields in another order.
     const more: string[] = [];
-    for (let i = 0; i < 3; i++) more.push((await client.files.create({ purpose: 'batch', file: await OpenAI.toFile(Buffer.from(`{"i":${i}}\n`), `m${i}.jsonl`) })).id);
+    for (let i = 0; i < 3; i++)
+      more.push((await client.files.create({ purpose: 'batch', file: await OpenAI.toFile(Buffer.from(`{"i":${i}}\n`), `m${i}.jsonl`) })).id);
     const seen: string[] = [];
     for await (const f of client.files.list({ limit: 2 })) seen.push(f.id);
     expect(seen).toEqual([...more].reverse().concat(created.id));
@@ -79,7 +94,7 @@ describe('the official openai npm client against /v1/files (real sockets)', () =
     expect((await client.files.list()).data).toEqual([]);
   });
 
-  it("Tandem's error body {\"error\": \"…\"} works with the client: typed errors with the status and the message", async () => {
+  it('Tandem\'s error body {"error": "…"} works with the client: typed errors with the status and the message', async () => {
     const missing = `file-${randomBytes(12).toString('hex')}`;
     const notFound = await client.files.retrieve(missing).catch((e: unknown) => e);
     expect(notFound).toBeInstanceOf(NotFoundError);
@@ -140,7 +155,10 @@ describe('the official openai npm client against /v1/files (real sockets)', () =
       growth.push(m.heapUsed + m.arrayBuffers - (base.heapUsed + base.arrayBuffers));
     }, 50);
     try {
-      const form = multipart([{ name: 'file', filename: 'big.jsonl', data: () => jsonlLines(BIG_MB * MB, 4 * 1024) }, { name: 'purpose', value: 'batch' }]);
+      const form = multipart([
+        { name: 'file', filename: 'big.jsonl', data: () => jsonlLines(BIG_MB * MB, 4 * 1024) },
+        { name: 'purpose', value: 'batch' },
+      ]);
       const up = await streamUpload(`${app.url}/v1/files`, key, form.type, form.body);
       expect(up.status, up.body).toBe(200);
       const id = (JSON.parse(up.body) as { id: string }).id;

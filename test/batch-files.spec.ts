@@ -34,7 +34,14 @@ describe('Files API: /v1/files over both blob stores (auth on, real sockets, rea
     db = await createTestDatabase();
     prefix = testQueuePrefix();
     blobDir = mkdtempSync(join(tmpdir(), 'tandem-files-'));
-    const common = { TANDEM_AUTH: 'on', TANDEM_ADMIN_KEY: ADMIN_KEY, BATCH_ROLE: 'api', SCHEDULER_AGENT: 'false', BATCH_FILE_LIMIT_MB: String(LIMIT_MB), BATCH_FILE_LINE_LIMIT: '1000' };
+    const common = {
+      TANDEM_AUTH: 'on',
+      TANDEM_ADMIN_KEY: ADMIN_KEY,
+      BATCH_ROLE: 'api',
+      SCHEDULER_AGENT: 'false',
+      BATCH_FILE_LIMIT_MB: String(LIMIT_MB),
+      BATCH_FILE_LINE_LIMIT: '1000',
+    };
     apps.postgres = await startTestBatch(batchEnv(db.url, prefix, common));
     apps.disk = await startTestBatch(batchEnv(db.url, prefix, { ...common, BATCH_BLOB_STORE: 'disk', BATCH_BLOB_DIR: blobDir }));
     const svc = apps.postgres.app.get(ApiKeyService);
@@ -64,7 +71,16 @@ describe('Files API: /v1/files over both blob stores (auth on, real sockets, rea
         const up = await call(url(), 'POST', '/v1/files', keys.a.key, { type: form.type, body: form.body() });
         expect(up.status, up.text).toBe(200);
         const f = up.body;
-        expect(f).toEqual({ id: expect.stringMatching(/^file-[0-9a-f]{24}$/), object: 'file', bytes: data.length, created_at: expect.any(Number), filename: `${order}.jsonl`, purpose: 'batch', status: 'processed', expires_at: (f.created_at as number) + 30 * 86_400 });
+        expect(f).toEqual({
+          id: expect.stringMatching(/^file-[0-9a-f]{24}$/),
+          object: 'file',
+          bytes: data.length,
+          created_at: expect.any(Number),
+          filename: `${order}.jsonl`,
+          purpose: 'batch',
+          status: 'processed',
+          expires_at: (f.created_at as number) + 30 * 86_400,
+        });
         expect(Math.abs((f.created_at as number) - Date.now() / 1000)).toBeLessThan(60);
         ids.push(f.id as string);
         expect((await call(url(), 'GET', `/v1/files/${f.id as string}`, keys.a.key)).body).toEqual(f);
@@ -99,7 +115,11 @@ describe('Files API: /v1/files over both blob stores (auth on, real sockets, rea
         // Later, batch chunks are byte ranges of an input file: read ranges straight from the store.
         const whole = Buffer.concat([...jsonlLines(5 * MB, 8 * 1024)]);
         const store = apps[kind].app.get(BlobStores).of(kind);
-        for (const [start, end] of [[0, 100], [MB - 3, 3 * MB + 7], [want.size - 10, want.size + 10]]) {
+        for (const [start, end] of [
+          [0, 100],
+          [MB - 3, 3 * MB + 7],
+          [want.size - 10, want.size + 10],
+        ]) {
           expect((await bytesOf(await store.get(f.id, { start: start!, end }))).equals(whole.subarray(start, end))).toBe(true);
         }
         expect((await call(url(), 'DELETE', `/v1/files/${f.id}`, keys.a.key)).status).toBe(200);
@@ -115,7 +135,10 @@ describe('Files API: /v1/files over both blob stores (auth on, real sockets, rea
       expect(declared.sent).toBeLessThan(64 * MB);
       const chunked = await streamUpload(`${url()}/v1/files?purpose=batch`, keys.a.key, JSONL, big);
       expect([chunked.status, JSON.parse(chunked.body)]).toEqual([413, { error: `request body too large (over ${LIMIT_MB * MB} bytes)` }]);
-      const form = multipart([{ name: 'purpose', value: 'batch' }, { name: 'file', filename: 'big.jsonl', data: big }]);
+      const form = multipart([
+        { name: 'purpose', value: 'batch' },
+        { name: 'file', filename: 'big.jsonl', data: big },
+      ]);
       const streamedForm = await streamUpload(`${url()}/v1/files`, keys.a.key, form.type, form.body);
       expect([streamedForm.status, JSON.parse(streamedForm.body)]).toEqual([413, { error: `request body too large (over ${LIMIT_MB * MB} bytes)` }]);
       const lines = await call(url(), 'POST', '/v1/files?purpose=batch', keys.a.key, { type: JSONL, body: '{}\n'.repeat(1001) });
@@ -134,19 +157,41 @@ describe('Files API: /v1/files over both blob stores (auth on, real sockets, rea
       ];
       for (const [text, error] of bad) {
         expect(await call(url(), 'POST', '/v1/files?purpose=batch', keys.a.key, { type: JSONL, body: text })).toMatchObject({ status: 400, body: { error } });
-        const form = multipart([{ name: 'file', filename: 'x.jsonl', data: () => [Buffer.from(text)] }, { name: 'purpose', value: 'batch' }]);
+        const form = multipart([
+          { name: 'file', filename: 'x.jsonl', data: () => [Buffer.from(text)] },
+          { name: 'purpose', value: 'batch' },
+        ]);
         expect(await call(url(), 'POST', '/v1/files', keys.a.key, { type: form.type, body: form.body() })).toMatchObject({ status: 400, body: { error } });
       }
       const ok = () => [Buffer.from('{"a":1}\n')];
-      const wrongAfter = multipart([{ name: 'file', filename: 'x.jsonl', data: ok }, { name: 'purpose', value: 'fine-tune' }]);
-      expect(await call(url(), 'POST', '/v1/files', keys.a.key, { type: wrongAfter.type, body: wrongAfter.body() })).toMatchObject({ status: 400, body: { error: "invalid request: purpose: must be 'batch'" } });
-      const wrongFirst = multipart([{ name: 'purpose', value: 'assistants' }, { name: 'file', filename: 'x.jsonl', data: ok }]);
+      const wrongAfter = multipart([
+        { name: 'file', filename: 'x.jsonl', data: ok },
+        { name: 'purpose', value: 'fine-tune' },
+      ]);
+      expect(await call(url(), 'POST', '/v1/files', keys.a.key, { type: wrongAfter.type, body: wrongAfter.body() })).toMatchObject({
+        status: 400,
+        body: { error: "invalid request: purpose: must be 'batch'" },
+      });
+      const wrongFirst = multipart([
+        { name: 'purpose', value: 'assistants' },
+        { name: 'file', filename: 'x.jsonl', data: ok },
+      ]);
       expect(await call(url(), 'POST', '/v1/files', keys.a.key, { type: wrongFirst.type, body: wrongFirst.body() })).toMatchObject({ status: 400 });
       const noFile = multipart([{ name: 'purpose', value: 'batch' }]);
-      expect(await call(url(), 'POST', '/v1/files', keys.a.key, { type: noFile.type, body: noFile.body() })).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^file: missing/) } });
-      const twoFiles = multipart([{ name: 'purpose', value: 'batch' }, { name: 'file', filename: 'a', data: ok }, { name: 'file', filename: 'b', data: ok }]);
+      expect(await call(url(), 'POST', '/v1/files', keys.a.key, { type: noFile.type, body: noFile.body() })).toMatchObject({
+        status: 400,
+        body: { error: expect.stringMatching(/^file: missing/) },
+      });
+      const twoFiles = multipart([
+        { name: 'purpose', value: 'batch' },
+        { name: 'file', filename: 'a', data: ok },
+        { name: 'file', filename: 'b', data: ok },
+      ]);
       expect((await call(url(), 'POST', '/v1/files', keys.a.key, { type: twoFiles.type, body: twoFiles.body() })).status).toBeGreaterThanOrEqual(400);
-      expect(await call(url(), 'POST', '/v1/files', keys.a.key, { type: JSONL, body: '{"a":1}\n' })).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^invalid request: purpose:/) } });
+      expect(await call(url(), 'POST', '/v1/files', keys.a.key, { type: JSONL, body: '{"a":1}\n' })).toMatchObject({
+        status: 400,
+        body: { error: expect.stringMatching(/^invalid request: purpose:/) },
+      });
       expect((await call(url(), 'POST', '/v1/files?purpose=batch', keys.a.key, { type: 'application/json', body: '{"a":1}' })).status).toBe(400);
       expect(await counts()).toEqual(before);
     });
@@ -156,10 +201,23 @@ describe('Files API: /v1/files over both blob stores (auth on, real sockets, rea
     const up = await call(apps.postgres.url, 'POST', '/v1/files?purpose=batch', keys.a.key, { type: JSONL, body: '{"a":1}\n' });
     const id = up.body.id as string;
     const missing = `file-${randomBytes(12).toString('hex')}`;
-    for (const [method, tail] of [['GET', ''], ['GET', '/content'], ['DELETE', '']] as const) {
-      expect(await call(apps.postgres.url, method, `/v1/files/${id}${tail}`, keys.b.key)).toMatchObject({ status: 404, body: { error: `file ${id} not found` } });
-      expect(await call(apps.postgres.url, method, `/v1/files/${missing}${tail}`, keys.b.key)).toMatchObject({ status: 404, body: { error: `file ${missing} not found` } });
-      expect(await call(apps.postgres.url, method, `/v1/files/not-an-id${tail}`, keys.b.key)).toMatchObject({ status: 404, body: { error: 'file not-an-id not found' } });
+    for (const [method, tail] of [
+      ['GET', ''],
+      ['GET', '/content'],
+      ['DELETE', ''],
+    ] as const) {
+      expect(await call(apps.postgres.url, method, `/v1/files/${id}${tail}`, keys.b.key)).toMatchObject({
+        status: 404,
+        body: { error: `file ${id} not found` },
+      });
+      expect(await call(apps.postgres.url, method, `/v1/files/${missing}${tail}`, keys.b.key)).toMatchObject({
+        status: 404,
+        body: { error: `file ${missing} not found` },
+      });
+      expect(await call(apps.postgres.url, method, `/v1/files/not-an-id${tail}`, keys.b.key)).toMatchObject({
+        status: 404,
+        body: { error: 'file not-an-id not found' },
+      });
     }
     const listB = (await call(apps.postgres.url, 'GET', '/v1/files', keys.b.key)).body;
     expect(listB).toEqual({ object: 'list', data: [], has_more: false, first_id: null, last_id: null });
@@ -172,7 +230,11 @@ describe('Files API: /v1/files over both blob stores (auth on, real sockets, rea
 
   it('pagination: after/limit/order, has_more, first_id/last_id', async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await call(apps.disk.url, 'POST', `/v1/files?purpose=batch&filename=p${i}.jsonl`, keys.b.key, { type: JSONL, body: `{"i":${i}}\n` })).body.id as string);
+    for (let i = 0; i < 5; i++)
+      ids.push(
+        (await call(apps.disk.url, 'POST', `/v1/files?purpose=batch&filename=p${i}.jsonl`, keys.b.key, { type: JSONL, body: `{"i":${i}}\n` })).body
+          .id as string,
+      );
     const p1 = (await call(apps.disk.url, 'GET', '/v1/files?limit=2', keys.b.key)).body;
     expect(p1).toMatchObject({ has_more: true, first_id: ids[4], last_id: ids[3] });
     const p2 = (await call(apps.disk.url, 'GET', `/v1/files?limit=2&after=${ids[3]}`, keys.b.key)).body;
@@ -187,10 +249,19 @@ describe('Files API: /v1/files over both blob stores (auth on, real sockets, rea
 
   it('retention: expires_at = created_at + BATCH_RETENTION_DAYS or expires_after; sweepers on two nodes delete each expired file once, bytes and row', async () => {
     const before = await counts();
-    const withTtl = multipart([{ name: 'purpose', value: 'batch' }, { name: 'expires_after[anchor]', value: 'created_at' }, { name: 'expires_after[seconds]', value: '7200' }, { name: 'file', filename: 't.jsonl', data: () => [Buffer.from('{"a":1}\n')] }]);
+    const withTtl = multipart([
+      { name: 'purpose', value: 'batch' },
+      { name: 'expires_after[anchor]', value: 'created_at' },
+      { name: 'expires_after[seconds]', value: '7200' },
+      { name: 'file', filename: 't.jsonl', data: () => [Buffer.from('{"a":1}\n')] },
+    ]);
     const t = (await call(apps.postgres.url, 'POST', '/v1/files', keys.a.key, { type: withTtl.type, body: withTtl.body() })).body;
     expect((t.expires_at as number) - (t.created_at as number)).toBe(7200);
-    const tooLong = multipart([{ name: 'purpose', value: 'batch' }, { name: 'expires_after[seconds]', value: String(31 * 86_400) }, { name: 'file', filename: 't.jsonl', data: () => [Buffer.from('{"a":1}\n')] }]);
+    const tooLong = multipart([
+      { name: 'purpose', value: 'batch' },
+      { name: 'expires_after[seconds]', value: String(31 * 86_400) },
+      { name: 'file', filename: 't.jsonl', data: () => [Buffer.from('{"a":1}\n')] },
+    ]);
     expect((await call(apps.postgres.url, 'POST', '/v1/files', keys.a.key, { type: tooLong.type, body: tooLong.body() })).status).toBe(400);
     const ids: string[] = [t.id as string];
     for (const app of [apps.postgres, apps.disk, apps.postgres, apps.disk]) {
@@ -206,7 +277,10 @@ describe('Files API: /v1/files over both blob stores (auth on, real sockets, rea
     expect(after).toEqual({ ...before, rows: before.rows + 1, diskObjects: before.diskObjects + 1 });
     expect((await call(apps.disk.url, 'GET', `/v1/files/${keep}`, keys.a.key)).status).toBe(200);
     // An upload abandoned mid-way (its process died) is a row in 'uploading' past its grace: swept with its blob.
-    await sql(db.url, `INSERT INTO batch_file (id, owner, purpose, filename, status, blob_store, blob_key, expires_at) VALUES ('file-dead', 'x', 'batch', 'f', 'uploading', 'disk', 'file-dead', now())`);
+    await sql(
+      db.url,
+      `INSERT INTO batch_file (id, owner, purpose, filename, status, blob_store, blob_key, expires_at) VALUES ('file-dead', 'x', 'batch', 'f', 'uploading', 'disk', 'file-dead', now())`,
+    );
     expect(await apps.disk.app.get(FileRetentionService).sweep()).toBe(1);
     await call(apps.disk.url, 'DELETE', `/v1/files/${keep}`, keys.a.key);
   });

@@ -54,13 +54,23 @@ describe('batch `infer` runs node models: the model and the ONNX model it calls 
     const io = (name: string, datatype: string, w: number) => ({ name, datatype, shape: [-1, w] });
     writeFileSync(
       join(repo, 'pipe', 'config.json'),
-      JSON.stringify({ backend: 'node', max_batch_size: 4, inputs: [io('x', 'FP32', 2), io('tag', 'BYTES', 1)], outputs: [io('y', 'FP32', 2), io('label', 'BYTES', 1), io('pid', 'INT32', 1)] }),
+      JSON.stringify({
+        backend: 'node',
+        max_batch_size: 4,
+        inputs: [io('x', 'FP32', 2), io('tag', 'BYTES', 1)],
+        outputs: [io('y', 'FP32', 2), io('label', 'BYTES', 1), io('pid', 'INT32', 1)],
+      }),
     );
     mkdirSync(join(repo, 'words', '1'), { recursive: true });
     writeFileSync(join(repo, 'words', '1', 'model.ts'), WORDS);
     writeFileSync(
       join(repo, 'words', 'config.json'),
-      JSON.stringify({ backend: 'node', max_batch_size: 0, inputs: [{ name: 's', datatype: 'BYTES', shape: [1] }], outputs: [{ name: 'words', datatype: 'BYTES', shape: [-1] }] }),
+      JSON.stringify({
+        backend: 'node',
+        max_batch_size: 0,
+        inputs: [{ name: 's', datatype: 'BYTES', shape: [1] }],
+        outputs: [{ name: 'words', datatype: 'BYTES', shape: [-1] }],
+      }),
     );
     db = await createTestDatabase();
     app = await startTestBatch(batchEnv(db.url, (prefix = testQueuePrefix()), { MODEL_REPOSITORY: repo, BATCH_INFER_THREADS: '1' }));

@@ -60,7 +60,12 @@ describe('batch `infer` with ppocr_cls from the model repository (real onnxrunti
 
   it('accepts FP32 base64 and plain arrays, and rejects bad items and models with a 400', async () => {
     const f32 = Buffer.from(new Float32Array(PER_ITEM).fill(0.25).buffer).toString('base64');
-    const ok = await postJson(`${app.url}/v1/batches`, { task: 'infer', model: 'ppocr_cls', items: [{ f32 }, new Array(PER_ITEM).fill(0.25)], reducer: 'concat' });
+    const ok = await postJson(`${app.url}/v1/batches`, {
+      task: 'infer',
+      model: 'ppocr_cls',
+      items: [{ f32 }, new Array(PER_ITEM).fill(0.25)],
+      reducer: 'concat',
+    });
     expect(ok.status).toBe(201);
     const done = await waitForState(app.url, ok.body.id as string, ['succeeded', 'failed'], 60_000);
     const [a, b] = done.result as number[][];

@@ -76,7 +76,14 @@ describe('a poison chunk that kills its worker process is dead-lettered after ma
   const items = range(10).map((n) => (n === 4 ? { n, crash: true } : { n }));
 
   it('failurePolicy continue: the chunk ends dead with attempts = maxAttempts, the batch succeeds with the rest, the worker crashed exactly maxAttempts times', async () => {
-    const sub = await postJson(`${api.url}/v1/batches`, { task: 'test-probe', items, reducer: 'summarize', chunkSize: 2, maxAttempts: 2, failurePolicy: 'continue' });
+    const sub = await postJson(`${api.url}/v1/batches`, {
+      task: 'test-probe',
+      items,
+      reducer: 'summarize',
+      chunkSize: 2,
+      maxAttempts: 2,
+      failurePolicy: 'continue',
+    });
     expect(sub.status).toBe(201);
     const id = sub.body.id as string;
     continued = id;
@@ -93,7 +100,14 @@ describe('a poison chunk that kills its worker process is dead-lettered after ma
   });
 
   it('failurePolicy fail: the batch fails on the dead chunk; later work runs and the poison chunk never runs again', async () => {
-    const sub = await postJson(`${api.url}/v1/batches`, { task: 'test-probe', items, reducer: 'summarize', chunkSize: 2, maxAttempts: 3, failurePolicy: 'fail' });
+    const sub = await postJson(`${api.url}/v1/batches`, {
+      task: 'test-probe',
+      items,
+      reducer: 'summarize',
+      chunkSize: 2,
+      maxAttempts: 3,
+      failurePolicy: 'fail',
+    });
     const id = sub.body.id as string;
     const failed = await waitForState(api.url, id, ['succeeded', 'failed'], 120_000);
     expect(failed.state).toBe('failed');

@@ -13,7 +13,12 @@ const SCORER = '/v2/models/scorer/infer';
 const SLOW = '/v2/models/slow/infer';
 const SLOW_MODEL = `import { defineModel } from '@tandem/sdk';
 export default defineModel({ async execute({ x }) { await new Promise((r) => setTimeout(r, 100)); return { y: x! }; } });`;
-const line = (i: number, url = SCORER): Record<string, unknown> => ({ custom_id: `r${i}`, method: 'POST', url, body: { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [i / 10] }] } });
+const line = (i: number, url = SCORER): Record<string, unknown> => ({
+  custom_id: `r${i}`,
+  method: 'POST',
+  url,
+  body: { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [i / 10] }] },
+});
 const STORED_QUOTA = 50_000;
 
 describe('retention, deletion, quotas and ranges of files and file batches (auth on)', () => {
@@ -28,7 +33,11 @@ describe('retention, deletion, quotas and ranges of files and file batches (auth
     db = await createTestDatabase();
     prefix = testQueuePrefix();
     repo = tempModelRepo({ scorer: { from: 'scorer', config: {} } });
-    writeNodeModel(repo.dir, 'slow', SLOW_MODEL, { max_batch_size: 0, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1] }] });
+    writeNodeModel(repo.dir, 'slow', SLOW_MODEL, {
+      max_batch_size: 0,
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }],
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1] }],
+    });
     app = await startTestBatch(
       batchEnv(db.url, prefix, {
         TANDEM_AUTH: 'on',
@@ -57,8 +66,10 @@ describe('retention, deletion, quotas and ranges of files and file batches (auth
     if (prefix) await deleteQueueKeys(prefix);
   });
 
-  const create = (key: string, file: string, endpoint = SCORER) => api(app.url, 'POST', '/v1/batches', { input_file_id: file, endpoint, completion_window: '24h' }, key);
-  const get = async (key: string, id: string): Promise<OpenAiBatch> => (await api(app.url, 'GET', `/v1/batches/${id}`, undefined, key)).body as unknown as OpenAiBatch;
+  const create = (key: string, file: string, endpoint = SCORER) =>
+    api(app.url, 'POST', '/v1/batches', { input_file_id: file, endpoint, completion_window: '24h' }, key);
+  const get = async (key: string, id: string): Promise<OpenAiBatch> =>
+    (await api(app.url, 'GET', `/v1/batches/${id}`, undefined, key)).body as unknown as OpenAiBatch;
   const waitDone = async (key: string, id: string, statuses = ['completed']): Promise<OpenAiBatch> => {
     for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
       const b = await get(key, id);
@@ -111,12 +122,20 @@ describe('retention, deletion, quotas and ranges of files and file batches (auth
 
   it('an input file cannot be deleted (409) nor swept while a batch over it runs', async () => {
     const key = keys.busy!;
-    const input = await uploadJsonl(app.url, Array.from({ length: 40 }, (_, i) => line(i, SLOW)), key);
+    const input = await uploadJsonl(
+      app.url,
+      Array.from({ length: 40 }, (_, i) => line(i, SLOW)),
+      key,
+    );
     const created = await create(key, input, SLOW);
     const id = created.body.id as string;
     const del = await api(app.url, 'DELETE', `/v1/files/${input}`, undefined, key);
     expect(del.status).toBe(409);
-    expect(del.body.error).toMatch(new RegExp(`^file ${input} is the input of batch ${id}, which has not finished \\((queued|running)\\); cancel it \\(POST /v1/batches/${id}/cancel\\) or wait for it to end, then delete the file$`));
+    expect(del.body.error).toMatch(
+      new RegExp(
+        `^file ${input} is the input of batch ${id}, which has not finished \\((queued|running)\\); cancel it \\(POST /v1/batches/${id}/cancel\\) or wait for it to end, then delete the file$`,
+      ),
+    );
     // Expired meanwhile: hidden from the API, but its bytes stay until the batch ends.
     await pg.query(`UPDATE batch_file SET expires_at = now() - interval '1 second' WHERE id = $1`, [input]);
     await app.app.get(FileRetentionService).sweep();
@@ -130,7 +149,11 @@ describe('retention, deletion, quotas and ranges of files and file batches (auth
 
   it('file batches count towards the queued-items quota; files towards the stored-bytes quota (413)', async () => {
     const key = keys.quota!;
-    const big = await uploadJsonl(app.url, Array.from({ length: 51 }, (_, i) => line(i)), key);
+    const big = await uploadJsonl(
+      app.url,
+      Array.from({ length: 51 }, (_, i) => line(i)),
+      key,
+    );
     const over = await create(key, big);
     expect(over.status).toBe(429);
     expect(over.body.error).toBe('quota exceeded: at most 50 queued items per key (0 already queued, this batch has more than 50); wait for batches to finish');
@@ -143,10 +166,15 @@ describe('retention, deletion, quotas and ranges of files and file batches (auth
     const res = await fetch(`${app.url}/v1/files?purpose=batch&filename=more.jsonl`, {
       method: 'POST',
       headers: { 'content-type': 'application/jsonl', authorization: `Bearer ${store}` },
-      body: lines(30).map((l) => JSON.stringify(l)).join('\n') + '\n',
+      body:
+        lines(30)
+          .map((l) => JSON.stringify(l))
+          .join('\n') + '\n',
     });
     expect(res.status).toBe(413);
-    expect(((await res.json()) as { error: string }).error).toMatch(/^quota exceeded: this key's files and batch data would take more than 50000 bytes \(\d+ stored already\); delete files/);
+    expect(((await res.json()) as { error: string }).error).toMatch(
+      /^quota exceeded: this key's files and batch data would take more than 50000 bytes \(\d+ stored already\); delete files/,
+    );
     expect((await api(app.url, 'GET', '/v1/files', undefined, store)).body.data).toHaveLength(1);
     // Admins are exempt.
     await uploadJsonl(app.url, lines(60), ADMIN_KEY);

@@ -51,7 +51,12 @@ describe('batches belong to the key that submitted them; per-key quotas (auth on
       batchEnv(db.url, prefix, { ...common, BATCH_QUOTA_CONCURRENT_BATCHES: '3', BATCH_QUOTA_QUEUED_ITEMS: '5000', BATCH_QUOTA_STORED_MB: '0' }),
     );
     tight = await startTestBatch(
-      batchEnv(db.url, prefix, { ...common, BATCH_QUOTA_CONCURRENT_BATCHES: '0', BATCH_QUOTA_QUEUED_ITEMS: '0', BATCH_QUOTA_STORED_MB: String(10_485 / 1024 / 1024) }),
+      batchEnv(db.url, prefix, {
+        ...common,
+        BATCH_QUOTA_CONCURRENT_BATCHES: '0',
+        BATCH_QUOTA_QUEUED_ITEMS: '0',
+        BATCH_QUOTA_STORED_MB: String(10_485 / 1024 / 1024),
+      }),
     );
     const svc = app.app.get(ApiKeyService);
     for (const name of ['a', 'b', 'q1', 'q2', 'q3'] as const) {
@@ -150,7 +155,10 @@ describe('batches belong to the key that submitted them; per-key quotas (auth on
     expect([aAgain.status, aAgain.body.id]).toEqual([200, a.body.id]);
     expect([bAgain.status, bAgain.body.id]).toEqual([200, b.body.id]);
     expect(bAgain.body.counts).toMatchObject({ items: 1 });
-    for (const [k, id] of [[keys.a.key, a.body.id], [keys.b.key, b.body.id]] as const) {
+    for (const [k, id] of [
+      [keys.a.key, a.body.id],
+      [keys.b.key, b.body.id],
+    ] as const) {
       expect((await call(app.url, 'POST', `/v1/batches/${id as string}/cancel`, k)).status).toBe(201);
     }
   });
@@ -179,7 +187,9 @@ describe('batches belong to the key that submitted them; per-key quotas (auth on
     expect((await submit(keys.q2.key, range(3000))).status).toBe(201);
     const over = await submit(keys.q2.key, range(2500));
     expect(over.status).toBe(429);
-    expect(over.body.error).toBe('quota exceeded: at most 5000 queued items per key (3001 already queued, this batch has more than 1999); wait for batches to finish');
+    expect(over.body.error).toBe(
+      'quota exceeded: at most 5000 queued items per key (3001 already queued, this batch has more than 1999); wait for batches to finish',
+    );
     const nd = await fetch(`${app.url}/v1/batches?task=score&reducer=summarize`, {
       method: 'POST',
       headers: { authorization: `Bearer ${keys.q2.key}`, 'content-type': 'application/x-ndjson' },
@@ -197,7 +207,10 @@ describe('batches belong to the key that submitted them; per-key quotas (auth on
     const over = await submit(keys.q3.key, big, {}, tight.url);
     expect(over).toEqual({
       status: 413,
-      body: { error: 'quota exceeded: this key would store 11896 bytes of batch data (at most 10485); delete finished batches (DELETE /v1/batches/<id>) to free space' },
+      body: {
+        error:
+          'quota exceeded: this key would store 11896 bytes of batch data (at most 10485); delete finished batches (DELETE /v1/batches/<id>) to free space',
+      },
     });
     // Still open: not deletable. Once finished (here: cancelled) and deleted, the space is free.
     const id = small.body.id as string;
@@ -225,7 +238,10 @@ describe('batches belong to the key that submitted them; per-key quotas (auth on
     const pg = new Client({ connectionString: db.url });
     await pg.connect();
     try {
-      await waitUntil(async () => (await pg.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted`)).rowCount === 1, 'the upload to hold the lock');
+      await waitUntil(
+        async () => (await pg.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted`)).rowCount === 1,
+        'the upload to hold the lock',
+      );
     } finally {
       await pg.end();
     }

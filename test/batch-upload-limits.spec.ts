@@ -169,8 +169,14 @@ describe('batch upload limits are enforced while bytes arrive (real sockets)', (
 
   it('a declared Content-Length over a limit is a 413 before any of the body is sent (NDJSON and JSON)', async () => {
     const path = new URL(submitUrl).pathname + new URL(submitUrl).search;
-    expect(await headOnly(app.url, path, 'application/x-ndjson', 700 * MB)).toEqual({ status: 413, body: { error: `request body too large (over ${4 * MB} bytes)` } });
-    expect(await headOnly(app.url, '/v1/batches', 'application/json', 700 * MB)).toEqual({ status: 413, body: { error: `request body too large (over ${1 * MB} bytes)` } });
+    expect(await headOnly(app.url, path, 'application/x-ndjson', 700 * MB)).toEqual({
+      status: 413,
+      body: { error: `request body too large (over ${4 * MB} bytes)` },
+    });
+    expect(await headOnly(app.url, '/v1/batches', 'application/json', 700 * MB)).toEqual({
+      status: 413,
+      body: { error: `request body too large (over ${1 * MB} bytes)` },
+    });
   });
 
   it('a chunked JSON body over the body limit is a 413 as it arrives, not after it is buffered', async () => {

@@ -89,14 +89,25 @@ describe('user tasks and reducers from BATCH_TASKS_DIR (real Postgres + Redis)',
   });
 
   it('a user task and its user reducer run a batch end to end; the task also feeds a built-in reducer', async () => {
-    const docs = ['the quick brown fox', 'jumps over', 'the lazy dog', 'a', 'pack my box with five dozen liquor jugs', 'sphinx of black quartz', 'judge my vow'];
+    const docs = [
+      'the quick brown fox',
+      'jumps over',
+      'the lazy dog',
+      'a',
+      'pack my box with five dozen liquor jugs',
+      'sphinx of black quartz',
+      'judge my vow',
+    ];
     const sub = await postJson(`${base}/v1/batches`, { task: 'wordcount', reducer: 'wordcount', items: docs, chunkSize: 3 });
     expect(sub.status).toBe(201);
     const done = await waitForState(base, sub.body.id as string, ['succeeded', 'failed']);
     expect(done.state).toBe('succeeded');
     expect(done.counts).toMatchObject({ items: 7, itemsDone: 7, chunks: 3, chunksDone: 3, chunksFailed: 0 });
     expect(done.result).toEqual({ docs: 7, words: 25, longest: 'liquor' });
-    const lines = (await (await fetch(`${base}/v1/batches/${done.id}/results`)).text()).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await (await fetch(`${base}/v1/batches/${done.id}/results`)).text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines[4]).toEqual({ index: 4, output: { words: 8, longest: 'liquor' } });
 
     const counted = await postJson(`${base}/v1/batches`, { task: 'flaky', reducer: 'sum', items: range(10).map((n) => ({ n })), chunkSize: 4 });
@@ -108,7 +119,11 @@ describe('user tasks and reducers from BATCH_TASKS_DIR (real Postgres + Redis)',
     const sub = await postJson(`${base}/v1/batches`, { task: 'ctxprobe', reducer: 'concat', items: [0, 1, 2], chunkSize: 2 });
     const done = await waitForState(base, sub.body.id as string, ['succeeded', 'failed']);
     const seen = { batchId: done.id, attempt: 1, aborted: false, log: 'function' };
-    expect(done.result).toEqual([{ ...seen, chunk: 0 }, { ...seen, chunk: 0 }, { ...seen, chunk: 1 }]);
+    expect(done.result).toEqual([
+      { ...seen, chunk: 0 },
+      { ...seen, chunk: 0 },
+      { ...seen, chunk: 1 },
+    ]);
   });
 
   it('a throwing task is retried, then its chunk is dead-lettered with the error; the others still count', async () => {
@@ -154,7 +169,10 @@ describe('user tasks and reducers from BATCH_TASKS_DIR (real Postgres + Redis)',
     const reducer = await postJson(`${base}/v1/batches`, { task: 'wordcount', reducer: 'broken', items: ['a'] });
     expect(reducer).toEqual({ status: 400, body: { error: 'reducer "broken" failed to load: broken.reducer.ts: threw while loading: needs a licence file' } });
     const kind = await postJson(`${base}/v1/batches`, { task: 'notask', reducer: 'count', items: [1] });
-    expect(kind).toEqual({ status: 400, body: { error: 'task "notask" failed to load: notask.ts: default export is a reducer (defineReducer): name the file <name>.reducer.ts' } });
+    expect(kind).toEqual({
+      status: 400,
+      body: { error: 'task "notask" failed to load: notask.ts: default export is a reducer (defineReducer): name the file <name>.reducer.ts' },
+    });
   });
 
   it('an unknown task or reducer is a 400 naming the known ones', async () => {
@@ -178,6 +196,8 @@ describe('user tasks and reducers from BATCH_TASKS_DIR (real Postgres + Redis)',
         '  - BATCH_TASKS_DIR: count.reducer.ts: "count" is a built-in reducer and cannot be replaced; rename the file\n' +
         '  - BATCH_TASKS_DIR: infer.ts: "infer" is a built-in task and cannot be replaced; rename the file',
     );
-    await expect(startTestBatch(batchEnv(db.url, prefix, { BATCH_TASKS_DIR: join(dir, 'missing') }))).rejects.toThrow(/BATCH_TASKS_DIR: .*missing is not a directory/);
+    await expect(startTestBatch(batchEnv(db.url, prefix, { BATCH_TASKS_DIR: join(dir, 'missing') }))).rejects.toThrow(
+      /BATCH_TASKS_DIR: .*missing is not a directory/,
+    );
   });
 });

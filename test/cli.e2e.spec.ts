@@ -16,7 +16,12 @@ const ADMIN_KEY = 'cli-e2e-admin-key-0123456789abcdef';
 const SLOW_MODEL = `import { defineModel } from '@tandem/sdk';
 export default defineModel({ async execute({ x }) { await new Promise((r) => setTimeout(r, 100)); return { y: x! }; } });`;
 const line = (i: number, model = 'scorer'): string =>
-  JSON.stringify({ custom_id: `r${i}`, method: 'POST', url: `/v2/models/${model}/infer`, body: { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [i / 10] }] } });
+  JSON.stringify({
+    custom_id: `r${i}`,
+    method: 'POST',
+    url: `/v2/models/${model}/infer`,
+    body: { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [i / 10] }] },
+  });
 
 /** A port nothing listens on (bound, then closed). */
 async function freePort(): Promise<number> {
@@ -45,9 +50,20 @@ describe('the tandem CLI against a real batch app (child processes, auth on)', (
     db = await createTestDatabase();
     prefix = testQueuePrefix();
     repo = tempModelRepo({ scorer: { from: 'scorer', config: {} } });
-    writeNodeModel(repo.dir, 'slow', SLOW_MODEL, { max_batch_size: 0, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1] }] });
+    writeNodeModel(repo.dir, 'slow', SLOW_MODEL, {
+      max_batch_size: 0,
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }],
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1] }],
+    });
     app = await startTestBatch(
-      batchEnv(db.url, prefix, { TANDEM_AUTH: 'on', TANDEM_ADMIN_KEY: ADMIN_KEY, MODEL_REPOSITORY: repo.dir, BATCH_INFER_THREADS: '1', BATCH_DEVICE_SHARES: 'fixed', BATCH_CONCURRENCY: '1' }),
+      batchEnv(db.url, prefix, {
+        TANDEM_AUTH: 'on',
+        TANDEM_ADMIN_KEY: ADMIN_KEY,
+        MODEL_REPOSITORY: repo.dir,
+        BATCH_INFER_THREADS: '1',
+        BATCH_DEVICE_SHARES: 'fixed',
+        BATCH_CONCURRENCY: '1',
+      }),
     );
     key = (await app.app.get(ApiKeyService).create('cli', ['batch'], 'test')).key;
     dir = mkdtempSync(join(tmpdir(), 'tandem-cli-'));
@@ -68,7 +84,8 @@ describe('the tandem CLI against a real batch app (child processes, auth on)', (
         done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
       });
     });
-  const content = async (fileId: string): Promise<string> => (await fetch(`${app.url}/v1/files/${fileId}/content`, { headers: { authorization: `Bearer ${key}` } })).text();
+  const content = async (fileId: string): Promise<string> =>
+    (await fetch(`${app.url}/v1/files/${fileId}/content`, { headers: { authorization: `Bearer ${key}` } })).text();
 
   it('upload, submit with metadata, follow (line per update), download: the files are what the API serves', async () => {
     const input = join(dir, 'requests.jsonl');
@@ -85,8 +102,23 @@ describe('the tandem CLI against a real batch app (child processes, auth on)', (
 
     const fol = await tandem(['follow', id, '--interval', '0.1']);
     expect(fol.code).toBe(0);
-    const updates = fol.stdout.trim().split('\n').map((l) => Object.fromEntries(l.split(' ').slice(1).map((kv) => kv.split('=') as [string, string])));
-    expect(fol.stdout.trim().split('\n').every((l) => l.startsWith(`${id} status=`))).toBe(true);
+    const updates = fol.stdout
+      .trim()
+      .split('\n')
+      .map((l) =>
+        Object.fromEntries(
+          l
+            .split(' ')
+            .slice(1)
+            .map((kv) => kv.split('=') as [string, string]),
+        ),
+      );
+    expect(
+      fol.stdout
+        .trim()
+        .split('\n')
+        .every((l) => l.startsWith(`${id} status=`)),
+    ).toBe(true);
     expect(updates.at(-1)).toMatchObject({ status: 'completed', done: '13/13', completed: '12', failed: '1', progress: '100%' });
 
     const batch = (await (await fetch(`${app.url}/v1/batches/${id}`, { headers: { authorization: `Bearer ${key}` } })).json()) as Record<string, unknown>;
@@ -97,7 +129,11 @@ describe('the tandem CLI against a real batch app (child processes, auth on)', (
     expect(dl.stdout.trim().split('\n')).toEqual([join(out, `${id}_output.jsonl`), join(out, `${id}_error.jsonl`)]);
     expect(readFileSync(join(out, `${id}_output.jsonl`), 'utf8')).toBe(await content(batch.output_file_id as string));
     expect(readFileSync(join(out, `${id}_error.jsonl`), 'utf8')).toBe(await content(batch.error_file_id as string));
-    expect(readFileSync(join(out, `${id}_output.jsonl`), 'utf8').trim().split('\n')).toHaveLength(12);
+    expect(
+      readFileSync(join(out, `${id}_output.jsonl`), 'utf8')
+        .trim()
+        .split('\n'),
+    ).toHaveLength(12);
     expect(readdirSync(out).filter((f) => f.endsWith('.part'))).toEqual([]);
 
     const ls = await tandem(['ls', '--limit', '5']);
@@ -111,8 +147,14 @@ describe('the tandem CLI against a real batch app (child processes, auth on)', (
     const out = join(dir, 'run-out');
     const r = await tandem(['run', input, '--model', 'scorer', '--out', out, '--interval', '0.1']);
     expect(r.code).toBe(0);
-    const [path] = r.stdout.trim().split('\n').filter((l) => l.endsWith('_output.jsonl'));
-    const lines = readFileSync(path!, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { custom_id: string; response: { status_code: number } });
+    const [path] = r.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.endsWith('_output.jsonl'));
+    const lines = readFileSync(path!, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { custom_id: string; response: { status_code: number } });
     expect(lines.map((l) => [l.custom_id, l.response.status_code])).toEqual(Array.from({ length: 5 }, (_, i) => [`r${i}`, 200]));
     expect(r.stderr).toMatch(/uploaded .*run\.jsonl as file-/);
   });
@@ -144,7 +186,10 @@ describe('the tandem CLI against a real batch app (child processes, auth on)', (
     expect(unknownModel.stderr).toMatch(/tandem: 404: unknown model 'nope'\n$/);
     const port = await freePort();
     const down = await tandem(['ls'], { TANDEM_BATCH_URL: `http://127.0.0.1:${port}` });
-    expect(down).toMatchObject({ code: 1, stderr: `tandem: cannot reach the batch API at http://127.0.0.1:${port} (ECONNREFUSED); set --url or TANDEM_BATCH_URL\n` });
+    expect(down).toMatchObject({
+      code: 1,
+      stderr: `tandem: cannot reach the batch API at http://127.0.0.1:${port} (ECONNREFUSED); set --url or TANDEM_BATCH_URL\n`,
+    });
     for (const r of [bad, missing, unknownModel, down]) expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -38,7 +38,12 @@ function findComposeTool(): { cmd: string; args: string[]; json: boolean } {
 /** Renders docker-compose.yml with exactly this env file (no shell variables leak in). */
 function render(envFile: Record<string, string>): { status: number; stdout: string; stderr: string } {
   const path = join(dir, `env-${Math.random().toString(36).slice(2)}`);
-  writeFileSync(path, Object.entries(envFile).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+  writeFileSync(
+    path,
+    Object.entries(envFile)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n') + '\n',
+  );
   const t = composeTool();
   const args = [...t.args, '--env-file', path, '-f', join(ROOT, 'docker-compose.yml'), 'config', ...(t.json ? ['--format', 'json'] : [])];
   const r = spawnSync(t.cmd, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: dir }, encoding: 'utf8' });
@@ -102,7 +107,7 @@ describe('docker-compose.yml as shipped', () => {
     expect(worker.jobs.role).toBe('worker');
   });
 
-  it('a second host gets its own node name and points at the first host\'s Postgres, Redis and batch API', () => {
+  it("a second host gets its own node name and points at the first host's Postgres, Redis and batch API", () => {
     const env = exampleEnv({
       TANDEM_ADMIN_KEY: KEY,
       TANDEM_NODE_NAME: 'node-2',

@@ -17,8 +17,23 @@ describe('fuzzing OIP REST and batch submissions (short run)', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    const common = { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: testQueuePrefix(), LOG_LEVEL: 'silent', HOST: '127.0.0.1', TANDEM_ADMIN_KEY: KEY };
-    gw = await startGateway(loadGatewayConfig({ ...common, GATEWAY_PORT: '0', GATEWAY_GRPC_PORT: '0', MODEL_REPOSITORY: resolve(process.cwd(), 'models'), GATEWAY_BODY_LIMIT_MB: '8' }));
+    const common = {
+      DATABASE_URL: db.url,
+      REDIS_URL: TEST_REDIS_URL,
+      QUEUE_PREFIX: testQueuePrefix(),
+      LOG_LEVEL: 'silent',
+      HOST: '127.0.0.1',
+      TANDEM_ADMIN_KEY: KEY,
+    };
+    gw = await startGateway(
+      loadGatewayConfig({
+        ...common,
+        GATEWAY_PORT: '0',
+        GATEWAY_GRPC_PORT: '0',
+        MODEL_REPOSITORY: resolve(process.cwd(), 'models'),
+        GATEWAY_BODY_LIMIT_MB: '8',
+      }),
+    );
     batch = await startBatch(loadBatchConfig({ ...common, BATCH_PORT: '0', BATCH_BODY_LIMIT_MB: '8' }));
   });
 

@@ -71,7 +71,11 @@ describe('batching, back-pressure and deadlines over a real socket', () => {
     const responses = await Promise.all(pending);
     const bodies = (await Promise.all(responses.map((x) => x.json()))) as { outputs: { shape: number[]; data: number[] }[] }[];
     expect(responses.map((x) => x.status)).toEqual([200, 200, 200]);
-    expect(bodies.map((b) => b.outputs[0]!.shape)).toEqual([[1, 1], [2, 1], [1, 1]]);
+    expect(bodies.map((b) => b.outputs[0]!.shape)).toEqual([
+      [1, 1],
+      [2, 1],
+      [1, 1],
+    ]);
     [[0.1], [0.2, 0.3], [-0.4]].forEach((xs, i) => xs.forEach((v, j) => expect(bodies[i]!.outputs[0]!.data[j]).toBeCloseTo(Math.tanh(v), 6)));
     // One batch of 4 rows, visible in Prometheus.
     expect(await metric('tandem_inference_batch_size_count{model="scorer"}')).toBe(batchesBefore + 1);
@@ -110,9 +114,13 @@ describe('batching, back-pressure and deadlines over a real socket', () => {
     const { port } = new URL(gw.url);
     const sock = connect({ host: '127.0.0.1', port: Number(port) });
     let text = '';
-    const answered = new Promise<void>((done) => sock.on('data', (d: Buffer) => ((text += d.toString('latin1')), text.includes('\r\n\r\n') && text.includes('}') && done())));
+    const answered = new Promise<void>((done) =>
+      sock.on('data', (d: Buffer) => ((text += d.toString('latin1')), text.includes('\r\n\r\n') && text.includes('}') && done())),
+    );
     // Headers only: a 10 MB binary body is announced and never sent.
-    sock.write(`POST /v2/models/scorer/infer HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ninference-header-content-length: 80\r\ncontent-length: ${10 << 20}\r\n\r\n`);
+    sock.write(
+      `POST /v2/models/scorer/infer HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ninference-header-content-length: 80\r\ncontent-length: ${10 << 20}\r\n\r\n`,
+    );
     await answered;
     sock.destroy();
     expect(text).toMatch(/^HTTP\/1\.1 503 /);

@@ -86,7 +86,8 @@ describe('bad input gets a clear 4xx {"error"} over a real socket', () => {
   it('binary extension: header length past the body, size mismatches and bad headers are 400', async () => {
     const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', parameters: { binary_data_size: 4 } }] }));
     const body = Buffer.concat([header, Buffer.alloc(4)]);
-    const bin = (b: Buffer, len: string) => send('/v2/models/scorer/infer', b, { 'content-type': 'application/octet-stream', 'inference-header-content-length': len });
+    const bin = (b: Buffer, len: string) =>
+      send('/v2/models/scorer/infer', b, { 'content-type': 'application/octet-stream', 'inference-header-content-length': len });
 
     const past = await bin(body, String(body.length + 10));
     expect(past.status).toBe(400);

@@ -68,7 +68,10 @@ describe('BYTES elements are raw bytes end to end (a node model echoing them)', 
   async function restBinary(els: Buffer[]): Promise<{ out: Buffer; rows: number }> {
     const wire = prefixed(els);
     const header = Buffer.from(
-      JSON.stringify({ inputs: [{ name: 'b', datatype: 'BYTES', shape: [els.length, 1], parameters: { binary_data_size: wire.length } }], parameters: { binary_data_output: true } }),
+      JSON.stringify({
+        inputs: [{ name: 'b', datatype: 'BYTES', shape: [els.length, 1], parameters: { binary_data_size: wire.length } }],
+        parameters: { binary_data_output: true },
+      }),
     );
     const res = await fetch(`${gw.url}/v2/models/echo/infer`, {
       method: 'POST',
@@ -108,7 +111,13 @@ describe('BYTES elements are raw bytes end to end (a node model echoing them)', 
   });
 
   it('gRPC raw_input_contents in → raw_output_contents out, bytes_contents in → bytes_contents out', async () => {
-    const defs = loadSync(resolve(process.cwd(), 'apps/gateway/src/grpc/proto/grpc_service.proto'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+    const defs = loadSync(resolve(process.cwd(), 'apps/gateway/src/grpc/proto/grpc_service.proto'), {
+      keepCase: true,
+      longs: String,
+      enums: String,
+      defaults: true,
+      oneofs: true,
+    });
     const pkg = loadPackageDefinition(defs) as unknown as {
       inference: { GRPCInferenceService: new (a: string, c: ReturnType<typeof credentials.createInsecure>) => { ModelInfer: Infer; close(): void } };
     };

@@ -37,18 +37,30 @@ function wire(dt: string): Buffer {
     return b;
   };
   switch (dt) {
-    case 'BOOL': return put<boolean>(1, (b, x, o) => b.writeUInt8(x ? 1 : 0, o));
-    case 'UINT8': return put<number>(1, (b, x, o) => b.writeUInt8(x, o));
-    case 'INT8': return put<number>(1, (b, x, o) => b.writeInt8(x, o));
-    case 'UINT16': return put<number>(2, (b, x, o) => b.writeUInt16LE(x, o));
-    case 'INT16': return put<number>(2, (b, x, o) => b.writeInt16LE(x, o));
-    case 'UINT32': return put<number>(4, (b, x, o) => b.writeUInt32LE(x, o));
-    case 'INT32': return put<number>(4, (b, x, o) => b.writeInt32LE(x, o));
-    case 'UINT64': return put<number>(8, (b, x, o) => b.writeBigUInt64LE(BigInt(x), o));
-    case 'INT64': return put<number>(8, (b, x, o) => b.writeBigInt64LE(BigInt(x), o));
-    case 'FP16': return Buffer.from([0x00, 0x38, 0x00, 0xc0, 0x00, 0x3d, 0xff, 0x7b]); // 0.5, -2, 1.25, 65504
-    case 'FP32': return put<number>(4, (b, x, o) => b.writeFloatLE(x, o));
-    case 'FP64': return put<number>(8, (b, x, o) => b.writeDoubleLE(x, o));
+    case 'BOOL':
+      return put<boolean>(1, (b, x, o) => b.writeUInt8(x ? 1 : 0, o));
+    case 'UINT8':
+      return put<number>(1, (b, x, o) => b.writeUInt8(x, o));
+    case 'INT8':
+      return put<number>(1, (b, x, o) => b.writeInt8(x, o));
+    case 'UINT16':
+      return put<number>(2, (b, x, o) => b.writeUInt16LE(x, o));
+    case 'INT16':
+      return put<number>(2, (b, x, o) => b.writeInt16LE(x, o));
+    case 'UINT32':
+      return put<number>(4, (b, x, o) => b.writeUInt32LE(x, o));
+    case 'INT32':
+      return put<number>(4, (b, x, o) => b.writeInt32LE(x, o));
+    case 'UINT64':
+      return put<number>(8, (b, x, o) => b.writeBigUInt64LE(BigInt(x), o));
+    case 'INT64':
+      return put<number>(8, (b, x, o) => b.writeBigInt64LE(BigInt(x), o));
+    case 'FP16':
+      return Buffer.from([0x00, 0x38, 0x00, 0xc0, 0x00, 0x3d, 0xff, 0x7b]); // 0.5, -2, 1.25, 65504
+    case 'FP32':
+      return put<number>(4, (b, x, o) => b.writeFloatLE(x, o));
+    case 'FP64':
+      return put<number>(8, (b, x, o) => b.writeDoubleLE(x, o));
     default:
       return Buffer.concat(v.flatMap((s) => [Buffer.from(Uint32Array.of(Buffer.byteLength(s as string)).buffer), Buffer.from(s as string)]));
   }
@@ -61,7 +73,13 @@ interface GrpcResponse {
 }
 /** A KServe gRPC client generated from the project's .proto, as any OIP client would be. */
 function grpcClient(addr: string): { infer(req: object): Promise<GrpcResponse>; close(): void } {
-  const defs = loadSync(resolve(process.cwd(), 'apps/gateway/src/grpc/proto/grpc_service.proto'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+  const defs = loadSync(resolve(process.cwd(), 'apps/gateway/src/grpc/proto/grpc_service.proto'), {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
   const pkg = loadPackageDefinition(defs) as unknown as {
     inference: { GRPCInferenceService: new (a: string, c: ReturnType<typeof credentials.createInsecure>) => { ModelInfer: Infer; close(): void } };
   };
@@ -114,7 +132,11 @@ describe('every OIP datatype onnxruntime supports round-trips through an Identit
     expect(broken.status).toBe(400);
     expect(await broken.json()).toEqual({ name: 'broken', ready: false, reason: expect.stringMatching(/protobuf|load|model/i) });
     expect((await fetch(`${gw.url}/v2/models/identity/ready`)).status).toBe(200);
-    const infer = await fetch(`${gw.url}/v2/models/broken/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }] }) });
+    const infer = await fetch(`${gw.url}/v2/models/broken/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }] }),
+    });
     expect(infer.status).toBe(503);
     expect(await infer.json()).toEqual({ error: expect.stringMatching(/^model 'broken' version 1 failed to load: /) });
   });
@@ -178,7 +200,10 @@ describe('every OIP datatype onnxruntime supports round-trips through an Identit
       expect(raw.raw_output_contents).toHaveLength(types.length);
       raw.outputs.forEach((o, i) => expect(raw.raw_output_contents[i]!.equals(wire(o.name.slice(4))), o.name).toBe(true));
       const text = (VALUES.BYTES as string[]).map((s) => Buffer.from(s));
-      const typed = await grpc.infer({ model_name: 'identity_bytes', inputs: [{ name: 'in_BYTES', datatype: 'BYTES', shape: [2, 2], contents: { bytes_contents: text } }] });
+      const typed = await grpc.infer({
+        model_name: 'identity_bytes',
+        inputs: [{ name: 'in_BYTES', datatype: 'BYTES', shape: [2, 2], contents: { bytes_contents: text } }],
+      });
       expect(typed.outputs[0]!.contents!.bytes_contents.map(String)).toEqual(VALUES.BYTES);
     } finally {
       grpc.close();

@@ -118,11 +118,12 @@ describe('gRPC inference.GRPCInferenceService over a real socket', () => {
 
   it('ModelInfer with typed contents: scorer returns tanh(x), id echoed', async () => {
     const xs = [0.5, -1, 0, 2];
-    const res = await call<{ id: string; model_name: string; outputs: { name: string; shape: string[]; contents: { fp32_contents: number[] } }[]; raw_output_contents: Buffer[] }>(
-      client,
-      'ModelInfer',
-      { model_name: 'scorer', id: 'req-42', inputs: [{ name: 'x', datatype: 'FP32', shape: [4, 1], contents: { fp32_contents: xs } }] },
-    );
+    const res = await call<{
+      id: string;
+      model_name: string;
+      outputs: { name: string; shape: string[]; contents: { fp32_contents: number[] } }[];
+      raw_output_contents: Buffer[];
+    }>(client, 'ModelInfer', { model_name: 'scorer', id: 'req-42', inputs: [{ name: 'x', datatype: 'FP32', shape: [4, 1], contents: { fp32_contents: xs } }] });
     expect(res.id).toBe('req-42');
     expect(res.model_name).toBe('scorer');
     expect(res.raw_output_contents).toEqual([]);
@@ -180,7 +181,11 @@ describe('gRPC inference.GRPCInferenceService over a real socket', () => {
 
   it('UNAVAILABLE when the model queue is full', async () => {
     const one = clsInput(1, 2);
-    const req = { model_name: 'cls_tiny_queue', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192] }], raw_input_contents: [Buffer.from(one.buffer)] };
+    const req = {
+      model_name: 'cls_tiny_queue',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192] }],
+      raw_input_contents: [Buffer.from(one.buffer)],
+    };
     const codes = await Promise.all(Array.from({ length: 12 }, () => codeOf(call(client, 'ModelInfer', req))));
     expect(codes.filter((c) => c === status.OK).length).toBeGreaterThanOrEqual(1);
     expect(codes.filter((c) => c === status.UNAVAILABLE).length).toBeGreaterThanOrEqual(1);
@@ -198,7 +203,12 @@ describe('gRPC inference.GRPCInferenceService over a real socket', () => {
     const tiny = clsInput(1, 4);
     const started = Date.now();
     const code = await codeOf(
-      call(client, 'ModelInfer', { model_name: 'cls_slow_batch', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192] }], raw_input_contents: [Buffer.from(tiny.buffer)] }, 150),
+      call(
+        client,
+        'ModelInfer',
+        { model_name: 'cls_slow_batch', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192] }], raw_input_contents: [Buffer.from(tiny.buffer)] },
+        150,
+      ),
     );
     expect(code).toBe(status.DEADLINE_EXCEEDED);
     expect(Date.now() - started).toBeLessThan(1_500);

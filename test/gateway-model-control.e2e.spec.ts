@@ -22,7 +22,11 @@ describe('model control (Triton repository extension) while serving', () => {
   let repo: TempRepo;
   let gw: RunningGateway;
   const post = (path: string, body?: unknown): Promise<Response> =>
-    fetch(`${gw.url}${path}`, { method: 'POST', headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    fetch(`${gw.url}${path}`, {
+      method: 'POST',
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
 
   /** Closed-loop JSON traffic on `scorer` until stopped; returns [ok, failed, versions seen]. */
   function traffic(): { stop: () => Promise<{ ok: number; failed: string[]; versions: Set<string> }> } {

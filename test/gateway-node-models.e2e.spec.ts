@@ -63,13 +63,26 @@ import { defineModel } from '@tandem/sdk';
 export default defineModel({ execute: ({ x }) => ({ y: { datatype: 'FP32', shape: x.shape, data: (x.data as Float32Array).map((v) => ${k} * v) } }) });`;
 
 const PROTO = resolve(process.cwd(), 'apps/gateway/src/grpc/proto');
-const pkg = loadPackageDefinition(loadSync([resolve(PROTO, 'grpc_service.proto')], { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true })) as unknown as {
+const pkg = loadPackageDefinition(
+  loadSync([resolve(PROTO, 'grpc_service.proto')], { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true }),
+) as unknown as {
   inference: { GRPCInferenceService: new (addr: string, creds: ReturnType<typeof credentials.createInsecure>) => Client };
 };
-type Client = Record<string, (req: object, md: Metadata, opts: object, cb: (err: ServiceError | null, res: Record<string, unknown>) => void) => void> & { close(): void };
-const grpc = <T>(c: Client, method: string, req: object): Promise<T> => new Promise((ok, fail) => c[method]!(req, new Metadata(), {}, (err, res) => (err ? fail(err) : ok(res as T))));
+type Client = Record<string, (req: object, md: Metadata, opts: object, cb: (err: ServiceError | null, res: Record<string, unknown>) => void) => void> & {
+  close(): void;
+};
+const grpc = <T>(c: Client, method: string, req: object): Promise<T> =>
+  new Promise((ok, fail) => c[method]!(req, new Metadata(), {}, (err, res) => (err ? fail(err) : ok(res as T))));
 
-type Line = { level: number; msg: string; context?: string; model?: string; version?: string; errorId?: string; err?: { message?: string; stack?: string } } & Record<string, unknown>;
+type Line = {
+  level: number;
+  msg: string;
+  context?: string;
+  model?: string;
+  version?: string;
+  errorId?: string;
+  err?: { message?: string; stack?: string };
+} & Record<string, unknown>;
 
 describe('node models over REST and gRPC', () => {
   let db: TestDatabase;
@@ -85,7 +98,11 @@ describe('node models over REST and gRPC', () => {
   });
 
   const post = async (path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
-    const r = await fetch(`${gw.url}${path}`, { method: 'POST', headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const r = await fetch(`${gw.url}${path}`, {
+      method: 'POST',
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     return { status: r.status, body: (await r.json()) as Record<string, unknown> };
   };
   const get = async (path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
@@ -93,7 +110,10 @@ describe('node models over REST and gRPC', () => {
     return { status: r.status, body: (await r.json()) as Record<string, unknown> };
   };
   const infer = (model: string, xs: number[], timeoutUs?: number) =>
-    post(`/v2/models/${model}/infer`, { inputs: [{ name: 'x', datatype: 'FP32', shape: [xs.length, 1], data: xs }], ...(timeoutUs ? { parameters: { timeout: timeoutUs } } : {}) });
+    post(`/v2/models/${model}/infer`, {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [xs.length, 1], data: xs }],
+      ...(timeoutUs ? { parameters: { timeout: timeoutUs } } : {}),
+    });
   const ys = (r: { body: Record<string, unknown> }): number[] => (r.body.outputs as { data: number[] }[])[0]!.data;
   const metric = async (name: string): Promise<number> => {
     const m = (await (await fetch(`${gw.url}/metrics`)).text()).split('\n').find((l) => l.startsWith(name + ' '));
@@ -114,7 +134,12 @@ describe('node models over REST and gRPC', () => {
     writeNodeModel(repo.dir, 'mutable', MUTABLE(2), { max_batch_size: 8, ...FX });
     writeNodeModel(repo.dir, 'broken', `export default defineModel({ execute( });`, { max_batch_size: 8, ...FX });
     writeNodeModel(repo.dir, 'notmodel', `export default { execute: () => ({}) };`, { max_batch_size: 8, ...FX });
-    writeNodeModel(repo.dir, 'initfail', `import { defineModel } from '@tandem/sdk'; export default defineModel({ initialize() { throw new Error('weights missing'); }, execute: () => ({}) });`, { max_batch_size: 8, ...FX });
+    writeNodeModel(
+      repo.dir,
+      'initfail',
+      `import { defineModel } from '@tandem/sdk'; export default defineModel({ initialize() { throw new Error('weights missing'); }, execute: () => ({}) });`,
+      { max_batch_size: 8, ...FX },
+    );
     writeNodeModel(repo.dir, 'undeclared', MUTABLE(1), { max_batch_size: 8, inputs: FX.inputs });
     gw = await startGateway(loadGatewayConfig({ ...gatewayEnv(db.url), MODEL_REPOSITORY: repo.dir, LOG_LEVEL: 'info' }), { logDestination: logSink });
     client = new pkg.inference.GRPCInferenceService(`127.0.0.1:${gw.app.get(GrpcServerService).port}`, credentials.createInsecure());
@@ -129,7 +154,12 @@ describe('node models over REST and gRPC', () => {
 
   it('the scorer is a node model: metadata, and tanh of the values sent over REST and gRPC', async () => {
     const meta = await get('/v2/models/scorer');
-    expect(meta.body).toMatchObject({ name: 'scorer', platform: 'node', inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 1] }], outputs: [{ name: 'score', datatype: 'FP32', shape: [-1, 1] }] });
+    expect(meta.body).toMatchObject({
+      name: 'scorer',
+      platform: 'node',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 1] }],
+      outputs: [{ name: 'score', datatype: 'FP32', shape: [-1, 1] }],
+    });
     const xs = [0.5, -1, 0, 2, -3.5];
     const rest = await post('/v2/models/scorer/infer', { inputs: [{ name: 'x', datatype: 'FP32', shape: [5, 1], data: xs }] });
     expect(rest.status).toBe(200);
@@ -171,9 +201,15 @@ describe('node models over REST and gRPC', () => {
     expect(logged?.msg).toMatch(/model 'flaky' version 1 failed: flaky bug flaky/);
     expect(logged?.msg).toMatch(/model\.ts/);
 
-    const input = await grpc(client, 'ModelInfer', { model_name: 'flaky', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1], contents: { fp32_contents: [1] } }] }).catch((e: ServiceError) => e);
+    const input = await grpc(client, 'ModelInfer', {
+      model_name: 'flaky',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1], contents: { fp32_contents: [1] } }],
+    }).catch((e: ServiceError) => e);
     expect(input).toMatchObject({ code: status.INVALID_ARGUMENT, details: 'x[0] = 1 is not allowed' });
-    const internal = (await grpc(client, 'ModelInfer', { model_name: 'flaky', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1], contents: { fp32_contents: [2] } }] }).catch((e: ServiceError) => e)) as ServiceError;
+    const internal = (await grpc(client, 'ModelInfer', {
+      model_name: 'flaky',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1], contents: { fp32_contents: [2] } }],
+    }).catch((e: ServiceError) => e)) as ServiceError;
     expect(internal.code).toBe(status.INTERNAL);
     const id = /error id ([0-9a-f-]{36})/.exec(internal.details)?.[1];
     expect(internal.metadata.get('error-id')[0]).toBe(id);
@@ -231,7 +267,12 @@ describe('node models over REST and gRPC', () => {
       expect(lines.some((l) => l.msg.includes(`model ${m}/1 failed to load`) && reason.test(l.msg))).toBe(true);
     }
     const index = (await post('/v2/repository/index')).body as unknown as { name: string; state: string; reason: string }[];
-    expect(index.filter((e) => e.state === 'READY').map((e) => e.name).sort()).toEqual(['bytes', 'flaky', 'mutable', 'pipeline', 'scorer']);
+    expect(
+      index
+        .filter((e) => e.state === 'READY')
+        .map((e) => e.name)
+        .sort(),
+    ).toEqual(['bytes', 'flaky', 'mutable', 'pipeline', 'scorer']);
     expect(index.find((e) => e.name === 'initfail')).toMatchObject({ state: 'UNAVAILABLE', reason: expect.stringMatching(reasons.initfail!) });
     const grpcMeta = await grpc(client, 'ModelMetadata', { name: 'initfail', version: '' }).catch((e: ServiceError) => e);
     expect(grpcMeta).toMatchObject({ code: status.UNAVAILABLE, details: expect.stringMatching(reasons.initfail!) });

@@ -66,7 +66,11 @@ describe('OIP v2 REST over a real socket (shipped model repository)', () => {
       outputs: [{ name: CLS_OUT, datatype: 'FP32', shape: [-1, 2] }],
     });
     const scorer = await (await fetch(`${gw.url}/v2/models/scorer/versions/1`)).json();
-    expect(scorer).toMatchObject({ name: 'scorer', inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 1] }], outputs: [{ name: 'score', datatype: 'FP32', shape: [-1, 1] }] });
+    expect(scorer).toMatchObject({
+      name: 'scorer',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 1] }],
+      outputs: [{ name: 'score', datatype: 'FP32', shape: [-1, 1] }],
+    });
     expect((await fetch(`${gw.url}/v2/models/scorer/ready`)).status).toBe(200);
     expect(await (await fetch(`${gw.url}/v2/models/scorer/versions/1/ready`)).json()).toEqual({ name: 'scorer', version: '1', ready: true });
     const ready = await fetch(`${gw.url}/v2/health/ready`);
@@ -80,7 +84,12 @@ describe('OIP v2 REST over a real socket (shipped model repository)', () => {
       inputs: [{ name: 'x', shape: [3, 1], datatype: 'FP32', data: [[-1], [0], [0.5]] }],
     });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { id: string; model_name: string; model_version: string; outputs: { name: string; datatype: string; shape: number[]; data: number[] }[] };
+    const body = (await res.json()) as {
+      id: string;
+      model_name: string;
+      model_version: string;
+      outputs: { name: string; datatype: string; shape: number[]; data: number[] }[];
+    };
     expect(body).toMatchObject({ id: 'req-42', model_name: 'scorer', model_version: '1' });
     expect(body.outputs).toHaveLength(1);
     expect(body.outputs[0]).toMatchObject({ name: 'score', datatype: 'FP32', shape: [3, 1] });
@@ -119,7 +128,10 @@ describe('OIP v2 REST over a real socket (shipped model repository)', () => {
     expect(res.headers.get('content-type')).toBe('application/octet-stream');
     const n = Number(res.headers.get('inference-header-content-length'));
     const buf = Buffer.from(await res.arrayBuffer());
-    const header = JSON.parse(buf.subarray(0, n).toString()) as { id: string; outputs: { name: string; shape: number[]; parameters: { binary_data_size: number } }[] };
+    const header = JSON.parse(buf.subarray(0, n).toString()) as {
+      id: string;
+      outputs: { name: string; shape: number[]; parameters: { binary_data_size: number } }[];
+    };
     expect(header.id).toBe('bin-1');
     expect(header.outputs[0]).toEqual({ name: CLS_OUT, datatype: 'FP32', shape: [2, 2], parameters: { binary_data_size: 16 } });
     const out = new Float32Array(buf.buffer.slice(buf.byteOffset + n, buf.byteOffset + n + 16));
@@ -132,7 +144,10 @@ describe('OIP v2 REST over a real socket (shipped model repository)', () => {
       { inputs: [{ name: 'x', shape: [2, 1], datatype: 'FP32', parameters: { binary_data_size: 8 } }], parameters: { binary_data_output: true } },
       x,
     );
-    const res = await post('/v2/models/scorer/infer', body, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLength) });
+    const res = await post('/v2/models/scorer/infer', body, {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(headerLength),
+    });
     expect(res.status).toBe(200);
     const n = Number(res.headers.get('inference-header-content-length'));
     const buf = Buffer.from(await res.arrayBuffer());

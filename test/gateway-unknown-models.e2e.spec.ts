@@ -46,8 +46,7 @@ describe('unknown model names create no per-model state (REST and gRPC over real
 
   const metricsText = async (): Promise<string> => (await fetch(`${gw.url}/metrics`)).text();
   const inferenceLines = (text: string): string[] => text.split('\n').filter((l) => l.startsWith('tandem_inference_'));
-  const grpcInfer = (req: object): Promise<number> =>
-    new Promise((ok) => grpc.ModelInfer!(req, new Metadata(), (err) => ok(err ? err.code : status.OK)));
+  const grpcInfer = (req: object): Promise<number> => new Promise((ok) => grpc.ModelInfer!(req, new Metadata(), (err) => ok(err ? err.code : status.OK)));
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -59,7 +58,11 @@ describe('unknown model names create no per-model state (REST and gRPC over real
     grpc = new pkg.inference.GRPCInferenceService(`127.0.0.1:${gw.app.get(GrpcServerService).port}`, credentials.createInsecure());
     // One known request per model, so every per-model series the known models will have exists.
     for (const m of ['scorer', 'spare']) {
-      const res = await fetch(`${gw.url}/v2/models/${m}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs }) });
+      const res = await fetch(`${gw.url}/v2/models/${m}/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ inputs }),
+      });
       expect(res.status).toBe(200);
     }
   });
@@ -80,21 +83,35 @@ describe('unknown model names create no per-model state (REST and gRPC over real
 
     const restNames = Array.from({ length: N }, randomName);
     const rest = await pool(restNames, 32, async (name) => {
-      const res = await fetch(`${gw.url}/v2/models/${name}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs }) });
+      const res = await fetch(`${gw.url}/v2/models/${name}/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ inputs }),
+      });
       return { status: res.status, body: (await res.json()) as { error?: string } };
     });
     expect(rest.filter((r) => r.status !== 404)).toEqual([]);
     expect(rest[0]!.body).toEqual({ error: `unknown model '${restNames[0]}'` });
 
     const grpcNames = Array.from({ length: N }, randomName);
-    const codes = await pool(grpcNames, 32, (name) => grpcInfer({ model_name: name, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1], contents: { fp32_contents: [0.5] } }] }));
+    const codes = await pool(grpcNames, 32, (name) =>
+      grpcInfer({ model_name: name, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1], contents: { fp32_contents: [0.5] } }] }),
+    );
     expect(codes.filter((c) => c !== status.NOT_FOUND)).toEqual([]);
 
     // Requests the transports reject before the service (bad bodies, unknown versions, no name)
     // must not create series either.
-    const bad = await fetch(`${gw.url}/v2/models/${randomName()}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"inputs": 7}' });
+    const bad = await fetch(`${gw.url}/v2/models/${randomName()}/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"inputs": 7}',
+    });
     expect(bad.status).toBe(400);
-    const badVersion = await fetch(`${gw.url}/v2/models/scorer/versions/999/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs }) });
+    const badVersion = await fetch(`${gw.url}/v2/models/scorer/versions/999/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs }),
+    });
     expect(badVersion.status).toBe(404);
     expect(await grpcInfer({ model_name: '', inputs: [] })).toBe(status.INVALID_ARGUMENT);
     expect(await grpcInfer({ model_name: randomName(), inputs: [{ name: 'x', datatype: 'NOPE', shape: [1], contents: {} }] })).toBe(status.INVALID_ARGUMENT);

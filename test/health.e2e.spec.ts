@@ -13,13 +13,18 @@ describe('health endpoints over a real socket', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    const common = { DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: testQueuePrefix(), LOG_LEVEL: 'silent', TANDEM_AUTH: 'off', HOST: '127.0.0.1' };
+    const common = {
+      DATABASE_URL: db.url,
+      REDIS_URL: TEST_REDIS_URL,
+      QUEUE_PREFIX: testQueuePrefix(),
+      LOG_LEVEL: 'silent',
+      TANDEM_AUTH: 'off',
+      HOST: '127.0.0.1',
+    };
     gateway = await startGateway(loadGatewayConfig({ ...common, GATEWAY_PORT: '0', GATEWAY_GRPC_PORT: '0' }));
     batch = await startBatch(loadBatchConfig({ ...common, BATCH_PORT: '0' }));
     // Same gateway, but its queue store points at a port where nothing listens.
-    brokenGateway = await startGateway(
-      loadGatewayConfig({ ...common, REDIS_URL: 'redis://127.0.0.1:1', GATEWAY_PORT: '0', GATEWAY_GRPC_PORT: '0' }),
-    );
+    brokenGateway = await startGateway(loadGatewayConfig({ ...common, REDIS_URL: 'redis://127.0.0.1:1', GATEWAY_PORT: '0', GATEWAY_GRPC_PORT: '0' }));
   });
 
   afterAll(async () => {

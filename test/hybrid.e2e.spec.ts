@@ -47,7 +47,8 @@ describe('hybrid co-location: batch yields to online and takes the share back', 
       online: o.reduce((s, h) => s + (h.states.active ?? 0) * (h.share / Math.max(1, h.allocations)), 0),
     };
   };
-  const busyUnits = async (): Promise<number> => Number(/tandem_hybrid_batch_units\{kind="busy"\} (\d+)/.exec(await (await fetch(`${batch.url}/metrics`)).text())?.[1]);
+  const busyUnits = async (): Promise<number> =>
+    Number(/tandem_hybrid_batch_units\{kind="busy"\} (\d+)/.exec(await (await fetch(`${batch.url}/metrics`)).text())?.[1]);
   /** Batch items finished per second over `ms`, and the most units the worker ran at once meanwhile. */
   const rate = async (id: string, ms: number): Promise<{ itemsS: number; maxBusy: number }> => {
     const a = (await getBatch(batch.url, id)).counts.itemsDone;
@@ -111,7 +112,14 @@ describe('hybrid co-location: batch yields to online and takes the share back', 
     const bad = await postJson(`${batch.url}/v1/batches`, { task: 'infer', model: 'burn', reducer: 'count', borrow: 'maybe', items: [Array(16).fill(0)] });
     expect(bad.status).toBe(400);
     expect(String(bad.body.error)).toMatch(/borrow/);
-    const ok = await postJson(`${batch.url}/v1/batches`, { task: 'infer', model: 'burn', reducer: 'count', borrow: false, priority: 80, items: [Array(16).fill(0)] });
+    const ok = await postJson(`${batch.url}/v1/batches`, {
+      task: 'infer',
+      model: 'burn',
+      reducer: 'count',
+      borrow: false,
+      priority: 80,
+      items: [Array(16).fill(0)],
+    });
     expect(ok.status).toBe(201);
     expect(ok.body).toMatchObject({ borrow: false, priority: 80 });
     await waitUntil(async () => (await getBatch(batch.url, ok.body.id as string)).state === 'succeeded', 'the owned-only batch to finish', 20_000);
@@ -132,16 +140,22 @@ describe('hybrid co-location: batch yields to online and takes the share back', 
       const before = await rate(id, 3_000);
 
       // 2. Online load: the gateway claims its core, the borrowed batch unit is revoked and released.
-      const child = spawn(process.execPath, [resolve(process.cwd(), 'test/support/load-gen.mjs'), gw.url, 'ppocr_cls', '2', '1'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, [resolve(process.cwd(), 'test/support/load-gen.mjs'), gw.url, 'ppocr_cls', '2', '1'], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
       load = child;
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       const exited = new Promise<void>((r) => child.on('exit', () => r()));
       const t0 = performance.now();
-      await waitUntil(async () => {
-        const s = await batchShare();
-        return s.online === 0.5 && s.borrowed === 0;
-      }, 'online taking its core back', 10_000);
+      await waitUntil(
+        async () => {
+          const s = await batchShare();
+          return s.online === 0.5 && s.borrowed === 0;
+        },
+        'online taking its core back',
+        10_000,
+      );
       const yieldMs = performance.now() - t0;
       expect(yieldMs).toBeLessThan(5_000);
       const v = await hybrid();

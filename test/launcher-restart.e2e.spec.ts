@@ -12,7 +12,11 @@ const ROOT = resolve(__dirname, '..');
 
 /** Pids of every descendant of `pid` with their command lines. */
 function descendants(pid: number): { pid: number; cmd: string }[] {
-  const rows = execFileSync('ps', ['-e', '-o', 'pid=,ppid=']).toString().trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
+  const rows = execFileSync('ps', ['-e', '-o', 'pid=,ppid='])
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number));
   const found: number[] = [];
   const walk = (p: number): void => {
     for (const [child, parent] of rows) if (parent === p) (found.push(child!), walk(child!));
@@ -39,10 +43,14 @@ describe('launcher keeps the system up when an app crashes', () => {
   beforeAll(() => {
     // A private build of the launcher, so other engineers' `npm run build` into dist/ cannot race it.
     bundle = join('test-artifacts', `launcher-${randomBytes(4).toString('hex')}`);
-    execFileSync(join(ROOT, 'node_modules', '.bin', 'swc'), ['apps', 'libs', 'migrations', 'scripts', '-d', bundle, '--copy-files', '--quiet', '--ignore', '**/*.spec.ts'], {
-      cwd: ROOT,
-      stdio: 'pipe',
-    });
+    execFileSync(
+      join(ROOT, 'node_modules', '.bin', 'swc'),
+      ['apps', 'libs', 'migrations', 'scripts', '-d', bundle, '--copy-files', '--quiet', '--ignore', '**/*.spec.ts'],
+      {
+        cwd: ROOT,
+        stdio: 'pipe',
+      },
+    );
     repo = tempModelRepo({ scorer: { from: 'scorer', config: { max_batch_size: 8, inputs: [{ name: 'x', shape: [-1, 1] }] } } });
     prefix = testQueuePrefix();
   });
@@ -87,7 +95,12 @@ describe('launcher keeps the system up when an app crashes', () => {
       const gatewayAnswers: number[] = [];
       const poller = (async () => {
         while (polling) {
-          gatewayAnswers.push(await fetch(`http://127.0.0.1:${gw}/v2/health/ready`).then((r) => r.status, () => 0));
+          gatewayAnswers.push(
+            await fetch(`http://127.0.0.1:${gw}/v2/health/ready`).then(
+              (r) => r.status,
+              () => 0,
+            ),
+          );
           await new Promise((r) => setTimeout(r, 50));
         }
       })();

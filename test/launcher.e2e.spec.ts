@@ -11,7 +11,10 @@ const START = resolve(process.cwd(), 'dist/scripts/start.js');
 function descendants(pid: number): number[] {
   try {
     const out = execFileSync('ps', ['-e', '-o', 'pid=,ppid=']).toString();
-    const rows = out.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
+    const rows = out
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/).map(Number));
     const found: number[] = [];
     const walk = (p: number): void => {
       for (const [child, parent] of rows) if (parent === p) (found.push(child), walk(child));

@@ -128,10 +128,7 @@ describe('two hosts (network namespaces) on one ledger and one queue', () => {
         }),
       );
     });
-    await Promise.all([
-      ...gateways.map((g) => g.waitFor(/gateway REST listening/, 60_000)),
-      ...workers.map((w) => w.waitFor(/batch API listening/, 60_000)),
-    ]);
+    await Promise.all([...gateways.map((g) => g.waitFor(/gateway REST listening/, 60_000)), ...workers.map((w) => w.waitFor(/batch API listening/, 60_000))]);
     watch = new QueueWatch(stores.redisUrl, `${PREFIX}:${BATCH_CHUNK_QUEUE}`);
     watch.start();
   }, 120_000);
@@ -150,7 +147,10 @@ describe('two hosts (network namespaces) on one ledger and one queue', () => {
 
     // Node identity: gateway + worker of a host are one node with one CPU device.
     const devices = (await pg.query<{ id: string; node: string }>('SELECT id, node_name AS node FROM sched_device ORDER BY id')).rows;
-    expect(devices).toEqual([{ id: `${nodes[0]}/cpu0`, node: nodes[0] }, { id: `${nodes[1]}/cpu0`, node: nodes[1] }]);
+    expect(devices).toEqual([
+      { id: `${nodes[0]}/cpu0`, node: nodes[0] },
+      { id: `${nodes[1]}/cpu0`, node: nodes[1] },
+    ]);
     expect((await pg.query('SELECT name, status FROM sched_node ORDER BY name')).rows).toEqual([
       { name: nodes[0], status: 'alive' },
       { name: nodes[1], status: 'alive' },
@@ -167,15 +167,26 @@ describe('two hosts (network namespaces) on one ledger and one queue', () => {
     const chunks = ITEMS / CHUNK;
 
     // 1. Spread: both hosts' workers hold their own unit and borrow the idle online one, and both commit chunks.
-    await until(async () => {
-      const l = await ledger();
-      return nodes.every((n) => sum(l, (r) => r.node === n && r.kind === 'batch' && r.borrowed) === 500 && sum(l, (r) => r.node === n && r.kind === 'batch' && !r.borrowed) === 500);
-    }, 'both workers holding an owned and a borrowed unit on their own host', 30_000).catch((e: Error) => {
+    await until(
+      async () => {
+        const l = await ledger();
+        return nodes.every(
+          (n) =>
+            sum(l, (r) => r.node === n && r.kind === 'batch' && r.borrowed) === 500 && sum(l, (r) => r.node === n && r.kind === 'batch' && !r.borrowed) === 500,
+        );
+      },
+      'both workers holding an owned and a borrowed unit on their own host',
+      30_000,
+    ).catch((e: Error) => {
       throw new Error(`${e.message}\n${logs()}`);
     });
     const l1 = await ledger();
     expect(l1.filter((r) => r.kind === 'batch').every((r) => r.holderNode === r.node)).toBe(true); // a worker only uses its own host
-    await until(async () => (await metric(h1, 'tandem_batch_chunks_processed_total')) > 0 && (await metric(h2, 'tandem_batch_chunks_processed_total')) > 0, 'chunks committed on both hosts', 30_000);
+    await until(
+      async () => (await metric(h1, 'tandem_batch_chunks_processed_total')) > 0 && (await metric(h2, 'tandem_batch_chunks_processed_total')) > 0,
+      'chunks committed on both hosts',
+      30_000,
+    );
 
     // 2. Online load on host 1 only: host 1's gateway claims its online core, revoking host 1's borrowed unit; host 2 is untouched.
     let loading = true;
@@ -195,12 +206,16 @@ describe('two hosts (network namespaces) on one ledger and one queue', () => {
     );
     let sawHost2Revoking = false;
     try {
-      await until(async () => {
-        const l = await ledger();
-        if (l.some((r) => r.node === nodes[1] && r.state === 'revoking')) sawHost2Revoking = true;
-        const online1 = sum(l, (r) => r.node === nodes[0] && r.kind === 'online' && r.state === 'active');
-        return online1 === 500 && sum(l, (r) => r.node === nodes[0] && r.kind === 'batch' && r.borrowed) === 0 ? l : null;
-      }, 'host 1 online holding its core and host 1 batch no longer borrowing', 20_000);
+      await until(
+        async () => {
+          const l = await ledger();
+          if (l.some((r) => r.node === nodes[1] && r.state === 'revoking')) sawHost2Revoking = true;
+          const online1 = sum(l, (r) => r.node === nodes[0] && r.kind === 'online' && r.state === 'active');
+          return online1 === 500 && sum(l, (r) => r.node === nodes[0] && r.kind === 'batch' && r.borrowed) === 0 ? l : null;
+        },
+        'host 1 online holding its core and host 1 batch no longer borrowing',
+        20_000,
+      );
       const l2 = await ledger();
       expect(sum(l2, (r) => r.node === nodes[1] && r.kind === 'batch' && r.borrowed)).toBe(500);
       expect(l2.filter((r) => r.kind === 'online').every((r) => r.node === nodes[0] && r.holderNode === nodes[0])).toBe(true);
@@ -217,7 +232,10 @@ describe('two hosts (network namespaces) on one ledger and one queue', () => {
     const pending = Number((await pg.query(`SELECT count(*) AS n FROM batch_chunk WHERE batch_id = $1 AND state = 'pending'`, [id])).rows[0].n);
     expect(pending, 'the batch must still be running when host 2 dies').toBeGreaterThan(4);
     const l3 = await ledger();
-    expect(l3.some((r) => r.holderNode === nodes[1] && r.kind === 'batch'), 'host 2 holds batch units when it dies').toBe(true);
+    expect(
+      l3.some((r) => r.holderNode === nodes[1] && r.kind === 'batch'),
+      'host 2 holds batch units when it dies',
+    ).toBe(true);
     const killedAt = Date.now();
     await Promise.all([workers[1]!.kill('SIGKILL'), gateways[1]!.kill('SIGKILL')]);
     // What host 2 held when it died: its locks stay in Redis until they expire (BATCH_LOCK_MS), so a
@@ -226,41 +244,59 @@ describe('two hosts (network namespaces) on one ledger and one queue', () => {
     lab.cut(h2);
 
     // The ledger marks host 2 lost after the node timeout and reclaims everything it held.
-    await until(async () => {
-      const n = (await pg.query(`SELECT status FROM sched_node WHERE name = $1`, [nodes[1]])).rows[0] as { status: string };
-      const l = await ledger();
-      return n.status === 'lost' && !l.some((r) => r.node === nodes[1] || r.holderNode === nodes[1]);
-    }, 'host 2 lost and its allocations reclaimed', 20_000);
+    await until(
+      async () => {
+        const n = (await pg.query(`SELECT status FROM sched_node WHERE name = $1`, [nodes[1]])).rows[0] as { status: string };
+        const l = await ledger();
+        return n.status === 'lost' && !l.some((r) => r.node === nodes[1] || r.holderNode === nodes[1]);
+      },
+      'host 2 lost and its allocations reclaimed',
+      20_000,
+    );
     // By the node-lost path, not lease expiry (leases outlive the test); logs are flushed asynchronously.
-    const reclaimLog = (): string => (gateways[0]!.output() + workers[0]!.output()).split('\n').filter((l) => /reclaimed allocations/.test(l)).join('\n');
+    const reclaimLog = (): string =>
+      (gateways[0]!.output() + workers[0]!.output())
+        .split('\n')
+        .filter((l) => /reclaimed allocations/.test(l))
+        .join('\n');
     await until(async () => /"nodeLost":[1-9]/.test(reclaimLog()), 'a host 1 reaper logging the node-lost reclaim', 10_000).catch((e: Error) => {
       throw new Error(`${e.message}: ${reclaimLog()}`);
     });
 
     // Host 2's chunks (active under its worker's lock at the kill) stalled, as only a dead holder's
     // locks do, and ran again on host 1 (the only worker left).
-    const held = await until(async () => {
-      await watch.poll();
-      const h = watch.heldByKilled(beforeKill, killedAt, 500);
-      return h.length > 0 && watch.rerunAfterStall(h, killedAt) ? h : null;
-    }, "host 2's jobs to stall and run again", 30_000).catch((e: Error) => {
+    const held = await until(
+      async () => {
+        await watch.poll();
+        const h = watch.heldByKilled(beforeKill, killedAt, 500);
+        return h.length > 0 && watch.rerunAfterStall(h, killedAt) ? h : null;
+      },
+      "host 2's jobs to stall and run again",
+      30_000,
+    ).catch((e: Error) => {
       throw new Error(`${e.message}: killed at ${killedAt}, active then ${JSON.stringify([...beforeKill])}; ${watch.summary()}`);
     });
     expect(held.length).toBeGreaterThanOrEqual(1);
 
     // Exactly once: the batch succeeds with every item counted once, one partial per chunk.
-    const done = await until(async () => {
-      const r = await fetch(`${batchUrl()}/v1/batches/${id}`);
-      const b = (await r.json()) as { state: string; result: unknown; counts: { itemsDone: number; chunksDone: number } };
-      return ['succeeded', 'failed', 'cancelled'].includes(b.state) ? b : null;
-    }, 'the batch to finish on host 1', 60_000);
+    const done = await until(
+      async () => {
+        const r = await fetch(`${batchUrl()}/v1/batches/${id}`);
+        const b = (await r.json()) as { state: string; result: unknown; counts: { itemsDone: number; chunksDone: number } };
+        return ['succeeded', 'failed', 'cancelled'].includes(b.state) ? b : null;
+      },
+      'the batch to finish on host 1',
+      60_000,
+    );
     expect(done.state).toBe('succeeded');
     expect(done.result).toBe(ITEMS);
     expect(done.counts).toMatchObject({ itemsDone: ITEMS, chunksDone: chunks });
-    const rows = (await pg.query<{ idx: number; state: string; n: number; partial: unknown }>(
-      `SELECT idx, state, item_count AS n, partial FROM batch_chunk WHERE batch_id = $1 ORDER BY idx`,
-      [id],
-    )).rows;
+    const rows = (
+      await pg.query<{ idx: number; state: string; n: number; partial: unknown }>(
+        `SELECT idx, state, item_count AS n, partial FROM batch_chunk WHERE batch_id = $1 ORDER BY idx`,
+        [id],
+      )
+    ).rows;
     expect(rows.map((r) => r.idx)).toEqual(Array.from({ length: chunks }, (_, i) => i));
     expect(rows.every((r) => r.state === 'done' && r.partial !== null)).toBe(true);
     expect(rows.reduce((s, r) => s + r.n, 0)).toBe(ITEMS);

@@ -34,7 +34,10 @@ async function readImage(baseUrl: string, image: Uint8Array): Promise<OcrAnswer>
   element.writeUInt32LE(image.length, 0);
   element.set(image, 4);
   const header = Buffer.from(
-    JSON.stringify({ inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], parameters: { binary_data_size: element.length } }], outputs: [{ name: 'text' }] }),
+    JSON.stringify({
+      inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], parameters: { binary_data_size: element.length } }],
+      outputs: [{ name: 'text' }],
+    }),
   );
   const res = await fetch(`${baseUrl}/v2/models/ocr/infer`, {
     method: 'POST',

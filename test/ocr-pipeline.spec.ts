@@ -14,7 +14,10 @@ import { characterErrorRate, renderSheet, type Sheet } from './support/ocr-rende
  * onnxruntime, on images Chromium renders here. The gateway path is test/ocr-gateway.e2e.spec.ts.
  */
 const SHEETS: Sheet[] = [
-  { name: 'invoice', lines: [{ text: 'Invoice 4471 for order 90328' }, { text: 'Shipped to 12 Harbor Street' }, { text: 'Total due 1575 dollars by June 30' }] },
+  {
+    name: 'invoice',
+    lines: [{ text: 'Invoice 4471 for order 90328' }, { text: 'Shipped to 12 Harbor Street' }, { text: 'Total due 1575 dollars by June 30' }],
+  },
   {
     name: 'upside-down',
     lines: [
@@ -99,7 +102,9 @@ describe('ocr pipeline (node model over the repository ppocr models)', () => {
   });
 
   it('answers a blank page with no lines', async () => {
-    const blank = await sharp({ create: { width: 640, height: 240, channels: 3, background: '#ffffff' } }).png().toBuffer();
+    const blank = await sharp({ create: { width: 640, height: 240, channels: 3, background: '#ffffff' } })
+      .png()
+      .toBuffer();
     const text = await run(blank);
     expect(text.shape).toEqual([0]);
     expect(text.data).toEqual([]);
@@ -114,7 +119,9 @@ describe('ocr pipeline (node model over the repository ppocr models)', () => {
     const grey = await sharp(png).greyscale().toColourspace('b-w').raw().toBuffer({ resolveWithObject: true });
     const rgba = Buffer.alloc(grey.info.width * grey.info.height * 4);
     for (let i = 0; i < grey.info.width * grey.info.height; i++) rgba[i * 4 + 3] = 255 - grey.data[i]!;
-    const transparent = await sharp(rgba, { raw: { width: grey.info.width, height: grey.info.height, channels: 4 } }).png().toBuffer();
+    const transparent = await sharp(rgba, { raw: { width: grey.info.width, height: grey.info.height, channels: 4 } })
+      .png()
+      .toBuffer();
     const expected = SHEETS[0]!.lines.map((l) => l.text).join('\n');
     for (const img of [jpeg, png16, transparent]) {
       const lines = textOf((await run(img)).data);
@@ -125,9 +132,13 @@ describe('ocr pipeline (node model over the repository ppocr models)', () => {
   it('answers bad input with the SDK InputError (a 400 when served)', async () => {
     await inputError([Buffer.from('this is not an image')], /not a PNG or JPEG/);
     await inputError([new Uint8Array(0)], /empty/);
-    const webp = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } }).webp().toBuffer();
+    const webp = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } })
+      .webp()
+      .toBuffer();
     await inputError([webp], /webp; send a PNG or JPEG/);
-    const huge = await sharp({ create: { width: 4097, height: 4097, channels: 3, background: '#fff' } }).png({ compressionLevel: 1 }).toBuffer();
+    const huge = await sharp({ create: { width: 4097, height: 4097, channels: 3, background: '#fff' } })
+      .png({ compressionLevel: 1 })
+      .toBuffer();
     await inputError([huge], /4097×4097 pixels; at most 16777216/);
     const png = images.get('invoice')!;
     await inputError([png.subarray(0, Math.floor(png.length / 2))], /cannot decode|not a PNG or JPEG/);

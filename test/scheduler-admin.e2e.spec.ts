@@ -82,7 +82,11 @@ describe('admin API over a real socket', () => {
     const audit = await call('GET', '/audit?limit=10');
     expect(audit.json.entries).toHaveLength(1);
     // The actor comes from the auth seam (adminActor): 'admin' before API keys, the key or 'anonymous' after.
-    expect(audit.json.entries[0]).toMatchObject({ actor: expect.stringMatching(/^(admin|anonymous|key:)/), action: 'partition.update', target: 'device:gw-node/gpu0' });
+    expect(audit.json.entries[0]).toMatchObject({
+      actor: expect.stringMatching(/^(admin|anonymous|key:)/),
+      action: 'partition.update',
+      target: 'device:gw-node/gpu0',
+    });
   });
 
   it('drains and undrains a device; the audit log pages', async () => {
@@ -140,7 +144,12 @@ describe('admin API over a real socket', () => {
   });
 
   /** Sends headers and `chunks` of a body that never ends; resolves with the answer (which must not wait for the end). */
-  const unfinished = (method: string, path: string, headers: Record<string, string | number>, chunks: Buffer[]): Promise<{ status: number; body: string; written: number }> =>
+  const unfinished = (
+    method: string,
+    path: string,
+    headers: Record<string, string | number>,
+    chunks: Buffer[],
+  ): Promise<{ status: number; body: string; written: number }> =>
     new Promise((done, fail) => {
       let written = 0;
       const req = httpRequest(`${gw.url}/admin/api${path}`, { method, headers: { 'content-type': 'application/json', ...headers } }, (res: IncomingMessage) => {

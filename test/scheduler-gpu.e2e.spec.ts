@@ -89,11 +89,13 @@ describe('the gateway on a (fake) 8×H100 node with MIG on GPU 0', () => {
     expect(nodes.json.nodes[0].info).toMatchObject({ warnings: [], migDevices: 3 });
   });
 
-  it('refuses allocations over a device\'s memory with 409; the grant pins a MIG device by its UUID', async () => {
+  it("refuses allocations over a device's memory with 409; the grant pins a MIG device by its UUID", async () => {
     const mig = `${NODE}/gpu0-mig0`;
     const over = await call('POST', '/allocations', { kind: 'online', share: 0.5, memoryMiB: 40_000, devices: [mig] });
     expect(over.status).toBe(409);
-    expect(over.json).toEqual({ error: expect.stringMatching(/^memory over-commit refused for online share 0.5 with 40000 MiB: .*needs 40000 MiB, device has 38912 MiB in all/) });
+    expect(over.json).toEqual({
+      error: expect.stringMatching(/^memory over-commit refused for online share 0.5 with 40000 MiB: .*needs 40000 MiB, device has 38912 MiB in all/),
+    });
 
     const a = await call('POST', '/allocations', { kind: 'online', share: 0.5, memoryMiB: 30_000, devices: [mig], holder: 'replica-a' });
     expect(a.status).toBe(201);
@@ -132,7 +134,7 @@ describe('the gateway on a (fake) 8×H100 node with MIG on GPU 0', () => {
 });
 
 describe('the gateway where nvidia-smi cannot reach the driver', () => {
-  it('starts without GPUs and reports nvidia-smi\'s message as a node warning', async () => {
+  it("starts without GPUs and reports nvidia-smi's message as a node warning", async () => {
     const db = await createTestDatabase();
     const repo = mkdtempSync(join(tmpdir(), 'empty-models-'));
     let s: Started | undefined;
@@ -141,7 +143,9 @@ describe('the gateway where nvidia-smi cannot reach the driver', () => {
       const devices = await (await fetch(`${s.url}/admin/api/devices?kind=gpu`)).json();
       expect(devices).toEqual({ devices: [] });
       const nodes = (await (await fetch(`${s.url}/admin/api/nodes`)).json()) as { nodes: { info: { warnings: string[] } }[] };
-      expect(nodes.nodes[0].info.warnings).toEqual([expect.stringMatching(/^nvidia-smi --query-gpu failed \(exit 9\): NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver/)]);
+      expect(nodes.nodes[0].info.warnings).toEqual([
+        expect.stringMatching(/^nvidia-smi --query-gpu failed \(exit 9\): NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver/),
+      ]);
     } finally {
       await stop(s);
       await db.drop();

@@ -33,10 +33,7 @@ describe('device ledger against real Postgres', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     h = await schedulerHarness(db.url);
-    a = await h.make(
-      { nodeName: 'node-a', declaredDevices: [{ kind: 'cpu', cores: 8, memoryMiB: 16_384, name: 'Declared CPU' }] },
-      H100,
-    );
+    a = await h.make({ nodeName: 'node-a', declaredDevices: [{ kind: 'cpu', cores: 8, memoryMiB: 16_384, name: 'Declared CPU' }] }, H100);
     b = await h.make({ nodeName: 'node-a', agentEnabled: false, heartbeatMs: 60_000, leaseTtlMs: 120_000 });
   });
 
@@ -63,7 +60,14 @@ describe('device ledger against real Postgres', () => {
   it('gives a GPU grant its index, UUID and CUDA_VISIBLE_DEVICES, and a CPU grant its threads', async () => {
     const g = await a.allocations.allocate({ kind: 'online', share: 0.25, memoryMiB: 1000, deviceKind: 'gpu', devices: ['node-a/gpu2'] });
     expect(g.grant.devices).toEqual([
-      expect.objectContaining({ deviceId: 'node-a/gpu2', share: 0.25, memoryMiB: 1000, gpuIndex: 2, gpuUuid: 'GPU-9c5e1a2d-0f3b-4e4a-9c7d-2f3a4b5c6d7e', threads: null }),
+      expect.objectContaining({
+        deviceId: 'node-a/gpu2',
+        share: 0.25,
+        memoryMiB: 1000,
+        gpuIndex: 2,
+        gpuUuid: 'GPU-9c5e1a2d-0f3b-4e4a-9c7d-2f3a4b5c6d7e',
+        threads: null,
+      }),
     ]);
     expect(g.grant.cudaVisibleDevices).toBe('GPU-9c5e1a2d-0f3b-4e4a-9c7d-2f3a4b5c6d7e');
     const c = await a.allocations.allocate({ kind: 'batch', share: 0.25, deviceKind: 'cpu' });

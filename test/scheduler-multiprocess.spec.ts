@@ -36,9 +36,7 @@ describe('several scheduler processes on one Postgres', () => {
   it('four processes racing allocate/release on the same devices never over-allocate share or memory', async () => {
     const pool = await WorkerNode.start(script, db.url, { ...TIMING, nodeName: 'pool', declaredDevices: gpus(2) });
     workers.push(pool);
-    const racers = await Promise.all(
-      [1, 2, 3, 4].map((i) => WorkerNode.start(script, db.url, { ...TIMING, nodeName: `racer-${i}`, agentEnabled: false })),
-    );
+    const racers = await Promise.all([1, 2, 3, 4].map((i) => WorkerNode.start(script, db.url, { ...TIMING, nodeName: `racer-${i}`, agentEnabled: false })));
     workers.push(...racers);
     // 8 192 MiB devices and asks of up to 4 096 MiB: memory binds about as often as share does.
     const results = await Promise.all(
@@ -76,7 +74,10 @@ describe('several scheduler processes on one Postgres', () => {
 
     // Spread placement over both nodes' four GPUs.
     const placed = [];
-    for (let i = 0; i < 4; i++) placed.push(await admin.allocations.allocate({ kind: 'batch', share: 0.5, deviceKind: 'gpu', nodes: ['n1', 'n2'], placement: 'spread', holder: 'spreader' }));
+    for (let i = 0; i < 4; i++)
+      placed.push(
+        await admin.allocations.allocate({ kind: 'batch', share: 0.5, deviceKind: 'gpu', nodes: ['n1', 'n2'], placement: 'spread', holder: 'spreader' }),
+      );
     expect(new Set(placed.map((l) => l.grant.devices[0]!.node))).toEqual(new Set(['n1', 'n2']));
     expect(new Set(placed.map((l) => l.grant.devices[0]!.deviceId)).size).toBe(4);
 

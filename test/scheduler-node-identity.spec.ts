@@ -18,8 +18,19 @@ const fakeProbe = (mode: string): StaticGpuProbe => {
 // docker-compose runs the gateway, the batch API and the workers of one host as containers that
 // share one SCHEDULER_NODE_NAME; every one of them is pid 1 and discovers the same CPU.
 const cpu = (cores: number): DiscoveredDevice => ({
-  localId: 'cpu', kind: 'cpu', source: 'discovered', model: 'Test CPU', gpuIndex: null, gpuUuid: null, migMode: null,
-  parentGpuUuid: null, migProfile: null, migDeviceIndex: null, computeFraction: null, cores, memoryMiB: 4096,
+  localId: 'cpu',
+  kind: 'cpu',
+  source: 'discovered',
+  model: 'Test CPU',
+  gpuIndex: null,
+  gpuUuid: null,
+  migMode: null,
+  parentGpuUuid: null,
+  migProfile: null,
+  migDeviceIndex: null,
+  computeFraction: null,
+  cores,
+  memoryMiB: 4096,
 });
 const partition = { onlineMilli: 1000, batchMilli: 0, batchMayBorrow: true };
 
@@ -62,7 +73,15 @@ describe('several processes under one node name (containers of one host)', () =>
   it('a GPU that turns MIG on: its whole-GPU row is retired (drained while held), its MIG devices registered; and back', async () => {
     const register = async (mode: string): Promise<void> => {
       const found = await discoverDevices({ discoverGpus: true, discoverCpu: false, declared: [] }, fakeProbe(mode));
-      await inv.register({ name: 'gpu-host', hostname: 'h', pid: 2, info: {}, devices: found.devices, probedGpuUuids: found.probedGpuUuids, defaultPartition: partition });
+      await inv.register({
+        name: 'gpu-host',
+        hostname: 'h',
+        pid: 2,
+        info: {},
+        devices: found.devices,
+        probedGpuUuids: found.probedGpuUuids,
+        defaultPartition: partition,
+      });
     };
     const gpuRows = async (): Promise<[string, boolean][]> =>
       (await inv.listDevices({ node: 'gpu-host' })).map((d) => [d.localId, d.drained] as [string, boolean]);
@@ -75,7 +94,12 @@ describe('several processes under one node name (containers of one host)', () =>
     );
     await register('ok');
     const rows = await gpuRows();
-    expect(rows.slice(0, 4)).toEqual([['gpu0', true], ['gpu0-mig0', false], ['gpu0-mig1', false], ['gpu0-mig2', false]]);
+    expect(rows.slice(0, 4)).toEqual([
+      ['gpu0', true],
+      ['gpu0-mig0', false],
+      ['gpu0-mig1', false],
+      ['gpu0-mig2', false],
+    ]);
     const mig = (await inv.listDevices({ node: 'gpu-host' })).find((d) => d.localId === 'gpu0-mig1')!;
     expect(mig).toMatchObject({ id: 'gpu-host/gpu0-mig1', migProfile: '2g.20gb', migDeviceIndex: 1, memoryMiB: 19456, computeFraction: 0.286 });
     expect(mig.parentGpuUuid).toMatch(/^GPU-/);

@@ -18,15 +18,39 @@ describe('nvidia-smi --query-gpu parsing', () => {
     const r = parseNvidiaSmi(fixture('h100x8-mig.query.csv'));
     expect(r.warnings).toEqual([]);
     expect(r.gpus).toHaveLength(8);
-    expect(r.gpus[0]).toEqual({ index: 0, uuid: GPU0, name: 'NVIDIA H100 80GB HBM3', memoryTotalMiB: 81559, memoryUsedMiB: 62, utilizationPct: null, migMode: 'Enabled' });
+    expect(r.gpus[0]).toEqual({
+      index: 0,
+      uuid: GPU0,
+      name: 'NVIDIA H100 80GB HBM3',
+      memoryTotalMiB: 81559,
+      memoryUsedMiB: 62,
+      utilizationPct: null,
+      migMode: 'Enabled',
+    });
     expect(r.gpus[2]).toMatchObject({ index: 2, memoryUsedMiB: 1024, utilizationPct: 37, migMode: 'Disabled' });
   });
 
   it('handles CRLF, blank lines, [N/A]/[Not Supported] and a comma inside the product name', () => {
     const r = parseNvidiaSmi(fixture('odd-values.csv'));
     expect(r.gpus).toEqual([
-      { index: 0, uuid: 'GPU-3c4d5e6f-7081-4923-ab4c-5d6e7f809a1b', name: 'NVIDIA GeForce RTX 4090', memoryTotalMiB: 24564, memoryUsedMiB: 1532, utilizationPct: 12, migMode: null },
-      { index: 1, uuid: 'GPU-4d5e6f70-8192-4a34-bc5d-6e7f8091a2b3', name: 'Tesla T4', memoryTotalMiB: null, memoryUsedMiB: null, utilizationPct: null, migMode: null },
+      {
+        index: 0,
+        uuid: 'GPU-3c4d5e6f-7081-4923-ab4c-5d6e7f809a1b',
+        name: 'NVIDIA GeForce RTX 4090',
+        memoryTotalMiB: 24564,
+        memoryUsedMiB: 1532,
+        utilizationPct: 12,
+        migMode: null,
+      },
+      {
+        index: 1,
+        uuid: 'GPU-4d5e6f70-8192-4a34-bc5d-6e7f8091a2b3',
+        name: 'Tesla T4',
+        memoryTotalMiB: null,
+        memoryUsedMiB: null,
+        utilizationPct: null,
+        migMode: null,
+      },
       { index: 2, uuid: null, name: 'NVIDIA RTX A6000, Ada Generation', memoryTotalMiB: 49140, memoryUsedMiB: 0, utilizationPct: 0, migMode: null },
     ]);
     expect(r.warnings).toEqual(['GPU 1: memory.total is "[N/A]"; registering 0 MiB']);
@@ -42,11 +66,15 @@ describe('nvidia-smi --query-gpu parsing', () => {
   it('a GPU off the bus: its error line is a warning, the other rows are read', () => {
     const r = parseNvidiaSmi(fixture('h100x8-gpu-lost.query.csv'));
     expect(r.gpus.map((g) => g.index)).toEqual([0, 1, 2, 3, 4, 6, 7]);
-    expect(r.warnings).toEqual(['unparseable line: Unable to determine the device handle for GPU0000:AB:00.0: GPU is lost.  Reboot the system to recover this GPU']);
+    expect(r.warnings).toEqual([
+      'unparseable line: Unable to determine the device handle for GPU0000:AB:00.0: GPU is lost.  Reboot the system to recover this GPU',
+    ]);
   });
 
   it('tolerates units, a header line and duplicate indices', () => {
-    const r = parseNvidiaSmi('index, uuid, name, memory.total [MiB], memory.used [MiB], utilization.gpu [%], mig.mode.current\n0, GPU-a, X, 100 MiB, 5 MiB, 7 %, Disabled\n0, GPU-b, Y, 1, 1, 1, Disabled\n');
+    const r = parseNvidiaSmi(
+      'index, uuid, name, memory.total [MiB], memory.used [MiB], utilization.gpu [%], mig.mode.current\n0, GPU-a, X, 100 MiB, 5 MiB, 7 %, Disabled\n0, GPU-b, Y, 1, 1, 1, Disabled\n',
+    );
     expect(r.gpus).toEqual([{ index: 0, uuid: 'GPU-a', name: 'X', memoryTotalMiB: 100, memoryUsedMiB: 5, utilizationPct: 7, migMode: 'Disabled' }]);
     expect(r.warnings).toEqual(['duplicate GPU index 0; keeping the first']);
   });
@@ -56,16 +84,31 @@ describe('nvidia-smi -L parsing', () => {
   it('lists GPUs and the MIG devices under GPU 0 with profile, index and UUID', () => {
     const r = parseNvidiaSmiList(fixture('h100x8-mig.list.txt'));
     expect(r.warnings).toEqual([]);
-    expect(r.gpus.map((g) => [g.index, g.mig.length])).toEqual([[0, 3], [1, 0], [2, 0], [3, 0], [4, 0], [5, 0], [6, 0], [7, 0]]);
+    expect(r.gpus.map((g) => [g.index, g.mig.length])).toEqual([
+      [0, 3],
+      [1, 0],
+      [2, 0],
+      [3, 0],
+      [4, 0],
+      [5, 0],
+      [6, 0],
+      [7, 0],
+    ]);
     expect(r.gpus[0]).toMatchObject({ index: 0, name: 'NVIDIA H100 80GB HBM3', uuid: GPU0 });
-    expect(r.gpus[0]!.mig.map((m) => [m.index, m.profile])).toEqual([[0, '3g.40gb'], [1, '2g.20gb'], [2, '2g.20gb']]);
+    expect(r.gpus[0]!.mig.map((m) => [m.index, m.profile])).toEqual([
+      [0, '3g.40gb'],
+      [1, '2g.20gb'],
+      [2, '2g.20gb'],
+    ]);
     expect(r.gpus[0]!.mig[0]!.uuid).toBe(MIG0);
   });
 
   it('reads the R450-era MIG line and reports what it cannot read', () => {
     const r = parseNvidiaSmiList(
       'GPU 0: A100-SXM4-40GB (UUID: GPU-e91a5e5a-4a2f-4a1c-8f0e-1b2c3d4e5f60)\n  MIG 1g.5gb Device 0: (UUID: MIG-GPU-e91a5e5a-4a2f-4a1c-8f0e-1b2c3d4e5f60/1/0)\r\n' +
-        fixture('h100x8-gpu-lost.list.txt').split('\n').find((l) => l.startsWith('Unable'))!,
+        fixture('h100x8-gpu-lost.list.txt')
+          .split('\n')
+          .find((l) => l.startsWith('Unable'))!,
     );
     expect(r.gpus[0]!.mig).toEqual([{ index: 0, profile: '1g.5gb', uuid: 'MIG-GPU-e91a5e5a-4a2f-4a1c-8f0e-1b2c3d4e5f60/1/0' }]);
     expect(r.warnings).toEqual([expect.stringMatching(/^unparseable -L line: Unable to determine the device handle for GPU0000:AB:00.0: GPU is lost/)]);
@@ -137,10 +180,12 @@ describe('GPU probe (the fake nvidia-smi) and discovery', () => {
     expect(r.probedGpuUuids[0]).toBe(GPU0);
   });
 
-  it('driver not loaded: no GPUs and a warning with nvidia-smi\'s message and exit code', async () => {
+  it("driver not loaded: no GPUs and a warning with nvidia-smi's message and exit code", async () => {
     const r = await discover(new NvidiaSmiProbe(fakeIn('driver-down')));
     expect(r.devices).toEqual([]);
-    expect(r.warnings).toEqual([expect.stringMatching(/--query-gpu failed \(exit 9\): NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver/)]);
+    expect(r.warnings).toEqual([
+      expect.stringMatching(/--query-gpu failed \(exit 9\): NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver/),
+    ]);
   });
 
   it('a GPU lost from the bus: the others register, with warnings naming it', async () => {

@@ -33,7 +33,10 @@ describe('several reapers at once', () => {
     // Let the 200 ms leases lapse (waiting, not asserting on time).
     await new Promise((r) => setTimeout(r, 600));
     const passes = await Promise.all([...reapers, ...reapers].map((s) => s.reaper.tick()));
-    const reclaimed = passes.flatMap((p) => p?.expired ?? []).map((x) => x.id).sort();
+    const reclaimed = passes
+      .flatMap((p) => p?.expired ?? [])
+      .map((x) => x.id)
+      .sort();
     expect(reclaimed).toEqual(leases.flatMap((l) => l.allocationIds).sort());
     expect(await reapers[0]!.ledger.listAllocations()).toEqual([]);
   });

@@ -115,7 +115,8 @@ export async function closedLoop(t: Target, concurrency: number, seconds: number
           lat.push(performance.now() - t0);
         } else {
           errors++;
-          if (status === 503 && opts.backoffOn503Ms) await new Promise((r) => setTimeout(r, Math.min(opts.backoffOn503Ms!, Math.max(0, end - performance.now()))));
+          if (status === 503 && opts.backoffOn503Ms)
+            await new Promise((r) => setTimeout(r, Math.min(opts.backoffOn503Ms!, Math.max(0, end - performance.now()))));
         }
       }
       conn.close();
@@ -205,7 +206,6 @@ export async function spawnServer(args: string[], env: NodeJS.ProcessEnv, readyU
   return child;
 }
 
-
 /** `key`: an API key sent as a bearer token (the shipped configuration has authentication on). */
 export function clsBinaryTarget(port: number, key?: string): Target {
   const x = Float32Array.from({ length: CLS_ITEM }, (_, i) => ((i * 7919) % 1000) / 1000);
@@ -219,10 +219,13 @@ export function clsBinaryTarget(port: number, key?: string): Target {
     port,
     path: '/v2/models/ppocr_cls/infer',
     body: Buffer.concat([header, Buffer.from(x.buffer)]),
-    headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length), ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    headers: {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(header.length),
+      ...(key ? { authorization: `Bearer ${key}` } : {}),
+    },
   };
 }
-
 
 /** A migrated scratch database for benchmark children (DATABASE_URL wins when set). */
 export async function benchDatabase(name: string, explicit?: string): Promise<string> {

@@ -41,7 +41,11 @@ export class Probe {
     );
     const cores = res.rows[0]?.cores ?? 1;
     const get = (kind: string, borrowed?: boolean): number =>
-      r(res.rows.filter((x) => x.kind === kind && (borrowed === undefined || x.borrowed === borrowed)).reduce((s, x) => s + Number(x.milli ?? 0), 0) / 1000 * cores, 2);
+      r(
+        (res.rows.filter((x) => x.kind === kind && (borrowed === undefined || x.borrowed === borrowed)).reduce((s, x) => s + Number(x.milli ?? 0), 0) / 1000) *
+          cores,
+        2,
+      );
     return { cores, online: get('online'), owned: get('batch', false), borrowed: get('batch', true) };
   }
   async progress(id: string): Promise<{ done: number; state: string }> {

@@ -41,7 +41,13 @@ async function app(script: string, env: NodeJS.ProcessEnv, readyUrl: string, nod
   });
   for (let i = 0; ; i++) {
     if (proc.exitCode !== null) throw new Error(`${script} exited with ${proc.exitCode}`);
-    if ((await fetch(readyUrl).then((x) => x.status, () => 0)) === 200) return { proc, logs };
+    if (
+      (await fetch(readyUrl).then(
+        (x) => x.status,
+        () => 0,
+      )) === 200
+    )
+      return { proc, logs };
     if (i > 600) throw new Error(`${script} not ready`);
     await sleep(100);
   }
@@ -70,9 +76,19 @@ export async function startStack(databaseUrl: string, nodeName: string, override
     BATCH_API_URL: `http://127.0.0.1:${batchPort}`,
     ...overrides,
   };
-  const gateway = await app('dist/apps/gateway/src/main.js', { ...common, GATEWAY_PORT: String(gwPort), GATEWAY_GRPC_PORT: String(grpcPort) }, `http://127.0.0.1:${gwPort}/v2/health/ready`, (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean));
+  const gateway = await app(
+    'dist/apps/gateway/src/main.js',
+    { ...common, GATEWAY_PORT: String(gwPort), GATEWAY_GRPC_PORT: String(grpcPort) },
+    `http://127.0.0.1:${gwPort}/v2/health/ready`,
+    (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  );
   // BENCH_BATCH_NODE_ARGS: node flags for the batch app (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
-  const batch = await app('dist/apps/batch/src/main.js', { ...common, BATCH_PORT: String(batchPort) }, `http://127.0.0.1:${batchPort}/v2/health/ready`, (process.env.BENCH_BATCH_NODE_ARGS ?? '').split(' ').filter(Boolean));
+  const batch = await app(
+    'dist/apps/batch/src/main.js',
+    { ...common, BATCH_PORT: String(batchPort) },
+    `http://127.0.0.1:${batchPort}/v2/health/ready`,
+    (process.env.BENCH_BATCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  );
   return {
     gwPort,
     grpcPort,
@@ -109,7 +125,10 @@ export function procStat(pid: number): string[] | null {
 }
 
 /** Every pid on this machine. */
-const allPids = (): number[] => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+const allPids = (): number[] =>
+  readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number);
 
 /** The direct children of `parent`. */
 export function childrenOf(parent: number): number[] {

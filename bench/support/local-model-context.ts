@@ -106,7 +106,8 @@ function latestVersion(modelDir: string): string {
 function toOrt(entries: [string, OutputTensor][]): Record<string, OrtTensor> {
   const feeds: Record<string, OrtTensor> = {};
   for (const [name, t] of entries) {
-    if (t.datatype !== 'FP32' || !(t.data instanceof Float32Array)) throw new Error(`input '${name}': only FP32 tensors are supported here (got ${t.datatype})`);
+    if (t.datatype !== 'FP32' || !(t.data instanceof Float32Array))
+      throw new Error(`input '${name}': only FP32 tensors are supported here (got ${t.datatype})`);
     feeds[name] = new OrtTensor('float32', t.data, t.shape);
   }
   return feeds;

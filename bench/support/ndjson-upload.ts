@@ -28,9 +28,13 @@ async function main(): Promise<void> {
   const res = await fetch(url!, {
     method: 'POST',
     headers: { 'content-type': 'application/x-ndjson', ...(process.env.BENCH_KEY ? { authorization: `Bearer ${process.env.BENCH_KEY}` } : {}) },
-    body: Readable.toWeb(Readable.from((function* () {
-      for (let i = 0; i < count; i++) yield variants[i % 64]!;
-    })())) as ReadableStream,
+    body: Readable.toWeb(
+      Readable.from(
+        (function* () {
+          for (let i = 0; i < count; i++) yield variants[i % 64]!;
+        })(),
+      ),
+    ) as ReadableStream,
     duplex: 'half',
   } as RequestInit);
   const text = await res.text();

@@ -76,10 +76,11 @@ export async function killWorker(ctx: FaultContext, victim: Proc, replace: () =>
   const before = await ctx.watch.poll();
   const fresh = await replace();
   // Held = active at the kill under the one worker whose locks then expired (see heldByKilled).
-  const held = (await until(() => {
-    const h = ctx.watch.heldByKilled(before, killedAt, 500);
-    return h.length > 0 ? h : null;
-  }, 20_000)) ?? [];
+  const held =
+    (await until(() => {
+      const h = ctx.watch.heldByKilled(before, killedAt, 500);
+      return h.length > 0 ? h : null;
+    }, 20_000)) ?? [];
   const rerun = held.length > 0 && (await until(() => (ctx.watch.rerunAfterStall(held, killedAt) ? true : null), 30_000)) === true;
   await fresh.waitFor(/listening/, 60_000);
   ctx.log(`SIGKILL worker holding ${held.length} job(s) (${pendingBefore} chunks pending); ${rerun ? 'each stalled and ran again' : 'NOT re-run'}`);

@@ -104,7 +104,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     };
     const batchMain = resolve(o.distRoot, 'apps/batch/src/main.js');
     const gatewayMain = resolve(o.distRoot, 'apps/gateway/src/main.js');
-    const gateway = new Proc(gatewayMain, { ...common, GATEWAY_PORT: String(gwPort), GATEWAY_GRPC_PORT: String(await freePort()), MODEL_REPOSITORY: resolve(o.distRoot, '../models') });
+    const gateway = new Proc(gatewayMain, {
+      ...common,
+      GATEWAY_PORT: String(gwPort),
+      GATEWAY_GRPC_PORT: String(await freePort()),
+      MODEL_REPOSITORY: resolve(o.distRoot, '../models'),
+    });
     const api = new Proc(batchMain, { ...common, BATCH_PORT: String(apiPort), BATCH_ROLE: 'api' });
     procs.push(gateway, api);
     api.onLine(countRequeues);
@@ -115,7 +120,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       return w;
     };
     const workers = [await newWorker(), await newWorker()];
-    await Promise.all([gateway.waitFor(/gateway REST listening/, 60_000), api.waitFor(/batch API listening/, 60_000), ...workers.map((w) => w.waitFor(/listening/, 60_000))]);
+    await Promise.all([
+      gateway.waitFor(/gateway REST listening/, 60_000),
+      api.waitFor(/batch API listening/, 60_000),
+      ...workers.map((w) => w.waitFor(/listening/, 60_000)),
+    ]);
     o.log('stack up: gateway, batch API, 2 workers on private Postgres and Redis');
     watch = new QueueWatch(stores.redisUrl, `${common.QUEUE_PREFIX}:${BATCH_CHUNK_QUEUE}`);
     watch.start();
@@ -232,11 +241,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     // SIGTERM the gateway while cls requests are queued and in flight (8 images each, so most are
     // still open at the SIGTERM; admission may refuse some at once: more than its queue time bound).
     const x = Buffer.from(new Float32Array(8 * 3 * 48 * 192).fill(0.1).buffer);
-    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [8, 3, 48, 192], parameters: { binary_data_size: x.length } }] }));
+    const header = Buffer.from(
+      JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [8, 3, 48, 192], parameters: { binary_data_size: x.length } }] }),
+    );
     const body = Buffer.concat([header, x]);
     let killedAt = Infinity;
     const inflight = Array.from({ length: 30 }, () =>
-      fetch(`${gw}/v2/models/ppocr_cls/infer`, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) }, body })
+      fetch(`${gw}/v2/models/ppocr_cls/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+        body,
+      })
         .then(async (r) => (await r.arrayBuffer(), { status: r.status, at: Date.now() }))
         .catch(() => ({ status: 0, at: Date.now() })),
     );
@@ -256,7 +271,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const open = answers.filter((a) => a.at >= killedAt);
     const answeredBefore = answers.length - open.length;
     report.sigterm = { inflight: open.length, answeredBefore, failed: open.filter((a) => a.status !== 200).length, exitCode: await exit };
-    o.log(`gateway SIGTERM with ${open.length} requests in flight (${answeredBefore} answered before it): ${report.sigterm.failed} failed, exit ${report.sigterm.exitCode}`);
+    o.log(
+      `gateway SIGTERM with ${open.length} requests in flight (${answeredBefore} answered before it): ${report.sigterm.failed} failed, exit ${report.sigterm.exitCode}`,
+    );
     return report;
   } finally {
     onlineRunning = false;

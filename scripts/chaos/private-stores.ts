@@ -52,7 +52,16 @@ export class PrivateStores {
     for (;;) {
       const r = new Redis(this.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       r.on('error', () => undefined);
-      const ok = await Promise.race([r.connect().then(() => r.ping()).then(() => true, () => false), failed]);
+      const ok = await Promise.race([
+        r
+          .connect()
+          .then(() => r.ping())
+          .then(
+            () => true,
+            () => false,
+          ),
+        failed,
+      ]);
       r.disconnect();
       if (ok) return;
       if (Date.now() > deadline) throw new Error('private redis-server did not answer');

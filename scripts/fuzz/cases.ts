@@ -52,7 +52,11 @@ function mutateBytes(r: Prng, b: Buffer): Buffer {
       return Buffer.concat([out, out.subarray(r.int(0, out.length))]);
     default: {
       const at = r.int(0, out.length);
-      return Buffer.concat([out.subarray(0, at), Buffer.from(r.pick(['NaN', 'Infinity', '-', '"', ']', '}', '\\u0000', '9'.repeat(400), '[[[[[[', ','])), out.subarray(at)]);
+      return Buffer.concat([
+        out.subarray(0, at),
+        Buffer.from(r.pick(['NaN', 'Infinity', '-', '"', ']', '}', '\\u0000', '9'.repeat(400), '[[[[[[', ','])),
+        out.subarray(at),
+      ]);
     }
   }
 }
@@ -73,7 +77,10 @@ function binaryCase(r: Prng, model: string): FuzzCase {
   if (variant === 1) bytes = bytes.subarray(0, r.int(0, bytes.length - 1)); // truncated payload
   if (variant === 2) declared = declared + r.int(1, 1e6); // claims more than sent
   if (variant === 3) declared = -r.int(1, 100);
-  const header = json({ inputs: [{ name: 'x', datatype: r.chance(0.8) ? 'FP32' : r.pick(DATATYPES), shape, parameters: { binary_data_size: variant === 4 ? 'big' : declared } }], parameters: { binary_data_output: r.chance(0.5) } });
+  const header = json({
+    inputs: [{ name: 'x', datatype: r.chance(0.8) ? 'FP32' : r.pick(DATATYPES), shape, parameters: { binary_data_size: variant === 4 ? 'big' : declared } }],
+    parameters: { binary_data_output: r.chance(0.5) },
+  });
   let hlen: string = String(header.length);
   if (variant === 5) hlen = r.pick(['-1', 'abc', String(header.length + bytes.length + r.int(1, 1000)), '0', '1e3', ' 12', '99999999999999999999']);
   if (variant === 6) hlen = String(r.int(0, header.length));
@@ -95,12 +102,30 @@ function oipCase(r: Prng): FuzzCase {
   if (kind === 4) return { kind: 'oip-bytes-mutated', method: 'POST', path, headers, body: mutateBytes(r, json(validScorer(r))) };
   if (kind === 5) {
     const shape = Array.from({ length: r.int(0, 20) }, () => r.pick([-1, 0, 1, 3, 2 ** 31, 1e9, -5, 1.5]));
-    return { kind: 'oip-huge-or-negative-shape', method: 'POST', path, headers, body: json({ inputs: [{ name: 'x', datatype: r.pick(DATATYPES), shape, data: [1, 2, 3] }] }) };
+    return {
+      kind: 'oip-huge-or-negative-shape',
+      method: 'POST',
+      path,
+      headers,
+      body: json({ inputs: [{ name: 'x', datatype: r.pick(DATATYPES), shape, data: [1, 2, 3] }] }),
+    };
   }
   if (kind === 6) return { kind: 'oip-deep-nesting', method: 'POST', path, headers, body: deepNest(r.pick([20, 200, 5_000, 50_000])) };
   if (kind === 7) return binaryCase(r, r.chance(0.5) ? 'scorer' : 'ppocr_cls');
-  if (kind === 8) return { kind: 'oip-wrong-content-type', method: 'POST', path, headers: { 'content-type': r.pick(['text/plain', 'application/xml', 'multipart/form-data; boundary=x', '']) }, body: json(validScorer(r)) };
-  return { kind: 'oip-get-metadata', method: 'GET', path: r.pick([`/v2/models/${model}`, `/v2/models/${model}/ready`, '/v2', `/v2/models/${model}/versions/${r.pick(['1', '0', '-1', 'abc', '99999999999'])}`]), headers: {} };
+  if (kind === 8)
+    return {
+      kind: 'oip-wrong-content-type',
+      method: 'POST',
+      path,
+      headers: { 'content-type': r.pick(['text/plain', 'application/xml', 'multipart/form-data; boundary=x', '']) },
+      body: json(validScorer(r)),
+    };
+  return {
+    kind: 'oip-get-metadata',
+    method: 'GET',
+    path: r.pick([`/v2/models/${model}`, `/v2/models/${model}/ready`, '/v2', `/v2/models/${model}/versions/${r.pick(['1', '0', '-1', 'abc', '99999999999'])}`]),
+    headers: {},
+  };
 }
 
 function validBatch(r: Prng): Record<string, unknown> {
@@ -114,7 +139,9 @@ function batchCase(r: Prng): FuzzCase {
   if (kind <= 2) return { kind: 'batch-json-mutated', method: 'POST', path: '/v1/batches', headers, body: json(mutateJson(r, validBatch(r))) };
   if (kind === 3) return { kind: 'batch-bytes-mutated', method: 'POST', path: '/v1/batches', headers, body: mutateBytes(r, json(validBatch(r))) };
   if (kind === 4) {
-    const lines = Array.from({ length: r.int(0, 30) }, () => (r.chance(0.9) ? String(r.int(0, 100)) : r.pick(['{', 'x', '"a"', '[1', 'null', '-', '1e999', ''])));
+    const lines = Array.from({ length: r.int(0, 30) }, () =>
+      r.chance(0.9) ? String(r.int(0, 100)) : r.pick(['{', 'x', '"a"', '[1', 'null', '-', '1e999', '']),
+    );
     return {
       kind: 'batch-ndjson',
       method: 'POST',
@@ -126,7 +153,13 @@ function batchCase(r: Prng): FuzzCase {
   return {
     kind: 'batch-get',
     method: r.pick(['GET', 'POST'] as const),
-    path: r.pick(['/v1/batches', `/v1/batches?limit=${r.pick(['0', '-1', 'x', '1000000', '5'])}&cursor=${r.pick(['', 'abc', '1'])}`, '/v1/batches/not-a-uuid', '/v1/batches/00000000-0000-0000-0000-000000000000/results', '/v1/batches/00000000-0000-0000-0000-000000000000/cancel']),
+    path: r.pick([
+      '/v1/batches',
+      `/v1/batches?limit=${r.pick(['0', '-1', 'x', '1000000', '5'])}&cursor=${r.pick(['', 'abc', '1'])}`,
+      '/v1/batches/not-a-uuid',
+      '/v1/batches/00000000-0000-0000-0000-000000000000/results',
+      '/v1/batches/00000000-0000-0000-0000-000000000000/cancel',
+    ]),
     headers: {},
   };
 }

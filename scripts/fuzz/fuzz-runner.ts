@@ -43,7 +43,8 @@ export async function runFuzz(t: FuzzTargets, seed: number, count: number, concu
         const r = await send(target === 'gateway' ? t.gatewayUrl : t.batchUrl, c, t.key, timeoutMs);
         outcome = String(r.status);
         if (r.status >= 500) report.defects.push({ i, kind: c.kind, outcome, detail: r.body });
-        else if (r.status >= 400 && !/^\{"error":/.test(r.body)) report.defects.push({ i, kind: c.kind, outcome: `${outcome} without {"error"}`, detail: r.body });
+        else if (r.status >= 400 && !/^\{"error":/.test(r.body))
+          report.defects.push({ i, kind: c.kind, outcome: `${outcome} without {"error"}`, detail: r.body });
       } catch (e) {
         const name = (e as Error).name === 'TimeoutError' ? 'timeout' : 'connection-error';
         outcome = name;

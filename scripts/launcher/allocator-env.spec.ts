@@ -6,7 +6,10 @@ const LIB = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
 
 describe('launcher allocator choice', () => {
   it('defaults to glibc with a fixed mmap threshold, jemalloc or not', () => {
-    expect(chooseAllocator('glibc', {}, LIB)).toEqual({ env: { GLIBC_TUNABLES: DEFAULT_GLIBC_TUNABLES }, description: expect.stringMatching(/fixed 128 KiB mmap threshold/) });
+    expect(chooseAllocator('glibc', {}, LIB)).toEqual({
+      env: { GLIBC_TUNABLES: DEFAULT_GLIBC_TUNABLES },
+      description: expect.stringMatching(/fixed 128 KiB mmap threshold/),
+    });
     expect(chooseAllocator('glibc', {}, null).env).toEqual({ GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072' });
   });
 

@@ -33,7 +33,11 @@ export function findJemalloc(paths: readonly string[] = JEMALLOC_PATHS): string 
  * The allocator for the launcher's children. An operator who sets LD_PRELOAD or
  * GLIBC_TUNABLES has chosen already and is left alone.
  */
-export function chooseAllocator(mode: MallocMode, env: NodeJS.ProcessEnv, jemalloc: string | null = findJemalloc() ?? null): { env: Record<string, string>; description: string } {
+export function chooseAllocator(
+  mode: MallocMode,
+  env: NodeJS.ProcessEnv,
+  jemalloc: string | null = findJemalloc() ?? null,
+): { env: Record<string, string>; description: string } {
   if (env.LD_PRELOAD !== undefined || env.GLIBC_TUNABLES !== undefined) return { env: {}, description: 'as set by LD_PRELOAD / GLIBC_TUNABLES' };
   if (mode === 'system') return { env: {}, description: 'system default (TANDEM_MALLOC=system)' };
   if (mode === 'jemalloc') {

@@ -13,7 +13,13 @@ export interface Answer {
 }
 
 /** One API call with a key; JSON answers parsed. */
-export async function call(base: string, method: string, path: string, key: string, init: { body?: string | Uint8Array | AsyncIterable<Uint8Array>; type?: string } = {}): Promise<Answer> {
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  key: string,
+  init: { body?: string | Uint8Array | AsyncIterable<Uint8Array>; type?: string } = {},
+): Promise<Answer> {
   const res = await fetch(`${base}${path}`, {
     method,
     headers: { authorization: `Bearer ${key}`, ...(init.type ? { 'content-type': init.type } : {}) },
@@ -40,7 +46,9 @@ export function multipart(parts: Part[]): { type: string; body: () => AsyncGener
       if ('value' in p) {
         yield Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${p.name}"\r\n\r\n${p.value}\r\n`);
       } else {
-        yield Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${p.name}"; filename="${p.filename}"\r\ncontent-type: application/octet-stream\r\n\r\n`);
+        yield Buffer.from(
+          `--${boundary}\r\ncontent-disposition: form-data; name="${p.name}"; filename="${p.filename}"\r\ncontent-type: application/octet-stream\r\n\r\n`,
+        );
         for await (const c of p.data()) yield c;
         yield Buffer.from('\r\n');
       }
@@ -173,7 +181,10 @@ export function streamUpload(
 }
 
 /** What is stored anywhere: file rows, Postgres blobs and large objects, disk objects and partials. */
-export async function storedCounts(dbUrl: string, blobDir?: string): Promise<{ rows: number; blobs: number; largeObjects: number; diskObjects: number; diskPartials: number }> {
+export async function storedCounts(
+  dbUrl: string,
+  blobDir?: string,
+): Promise<{ rows: number; blobs: number; largeObjects: number; diskObjects: number; diskPartials: number }> {
   const pg = new Client({ connectionString: dbUrl });
   await pg.connect();
   try {

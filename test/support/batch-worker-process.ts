@@ -11,11 +11,10 @@ const ROOT = resolve(__dirname, '..', '..');
  */
 export function buildWorkerBundle(): { main: string; cleanup(): void } {
   const out = join('test-artifacts', `batch-${randomBytes(4).toString('hex')}`);
-  execFileSync(
-    join(ROOT, 'node_modules', '.bin', 'swc'),
-    ['apps', 'libs', 'migrations', '-d', out, '--copy-files', '--quiet', '--ignore', '**/*.spec.ts'],
-    { cwd: ROOT, stdio: 'pipe' },
-  );
+  execFileSync(join(ROOT, 'node_modules', '.bin', 'swc'), ['apps', 'libs', 'migrations', '-d', out, '--copy-files', '--quiet', '--ignore', '**/*.spec.ts'], {
+    cwd: ROOT,
+    stdio: 'pipe',
+  });
   return { main: join(ROOT, out, 'apps', 'batch', 'src', 'main.js'), cleanup: () => rmSync(join(ROOT, out), { recursive: true, force: true }) };
 }
 

@@ -1,7 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A JSON answer of the batch API (auth off unless a key is given). */
-export async function api(base: string, method: string, path: string, body?: unknown, key?: string): Promise<{ status: number; body: Record<string, unknown> }> {
+export async function api(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  key?: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${base}${path}`, {
     method,
     headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(key ? { authorization: `Bearer ${key}` } : {}) },
@@ -50,7 +56,10 @@ export async function fileLines(base: string, id: string | null): Promise<Record
   const res = await fetch(`${base}/v1/files/${id}/content`);
   if (res.status !== 200) throw new Error(`content ${id}: ${res.status}`);
   const text = await res.text();
-  return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 /** Every number of an OIP response's outputs within `tol` of the other's, everything else equal. */

@@ -5,22 +5,36 @@ const [base, model, clientsArg, itemsArg] = process.argv.slice(2);
 const clients = Number(clientsArg);
 const items = Number(itemsArg ?? 1);
 const x = new Float32Array(items * 3 * 48 * 192).fill(0.25);
-const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [items, 3, 48, 192], parameters: { binary_data_size: x.byteLength } }], parameters: { binary_data_output: true } }));
+const header = Buffer.from(
+  JSON.stringify({
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [items, 3, 48, 192], parameters: { binary_data_size: x.byteLength } }],
+    parameters: { binary_data_output: true },
+  }),
+);
 const body = Buffer.concat([header, Buffer.from(x.buffer)]);
 let running = true;
 let ok = 0;
 let failed = 0;
-const stop = () => { running = false; };
+const stop = () => {
+  running = false;
+};
 process.on('SIGTERM', stop);
 process.stdin.on('end', stop);
 process.stdin.resume();
 const loops = Array.from({ length: clients }, async () => {
   while (running) {
     try {
-      const res = await fetch(`${base}/v2/models/${model}/infer`, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) }, body });
+      const res = await fetch(`${base}/v2/models/${model}/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+        body,
+      });
       await res.arrayBuffer();
-      if (res.status === 200) ok++; else failed++;
-    } catch { failed++; }
+      if (res.status === 200) ok++;
+      else failed++;
+    } catch {
+      failed++;
+    }
   }
 });
 await Promise.all(loops);

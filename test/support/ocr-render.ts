@@ -27,7 +27,9 @@ export async function renderSheet(browser: Browser, sheet: Sheet): Promise<Buffe
   const page = await browser.newPage({ viewport: { width: 1200, height: 800 }, deviceScaleFactor: 1 });
   try {
     const rows = sheet.lines
-      .map((l) => (l.upsideDown ? `<div><span style="display:inline-block;transform:rotate(180deg)">${escape(l.text)}</span></div>` : `<div>${escape(l.text)}</div>`))
+      .map((l) =>
+        l.upsideDown ? `<div><span style="display:inline-block;transform:rotate(180deg)">${escape(l.text)}</span></div>` : `<div>${escape(l.text)}</div>`,
+      )
       .join('');
     const font = `${sheet.fontSize ?? 30}px 'Liberation Sans', 'DejaVu Sans', sans-serif`;
     await page.setContent(

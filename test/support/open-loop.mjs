@@ -5,9 +5,18 @@ const [base, key, rateArg, secondsArg] = process.argv.slice(2);
 const rate = Number(rateArg);
 const seconds = Number(secondsArg);
 const x = new Float32Array(3 * 48 * 192).map((_, i) => ((i * 7919) % 1000) / 1000);
-const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], parameters: { binary_data_size: x.byteLength } }], parameters: { binary_data_output: true } }));
+const header = Buffer.from(
+  JSON.stringify({
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], parameters: { binary_data_size: x.byteLength } }],
+    parameters: { binary_data_output: true },
+  }),
+);
 const body = Buffer.concat([header, Buffer.from(x.buffer)]);
-const headers = { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length), ...(key !== '-' ? { authorization: `Bearer ${key}` } : {}) };
+const headers = {
+  'content-type': 'application/octet-stream',
+  'inference-header-content-length': String(header.length),
+  ...(key !== '-' ? { authorization: `Bearer ${key}` } : {}),
+};
 const lat = [];
 let failed = 0;
 const start = performance.now();

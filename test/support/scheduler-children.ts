@@ -16,8 +16,23 @@ export function compileWorker(): string {
   mkdirSync(out, { recursive: true });
   execFileSync(
     join(ROOT, 'node_modules', '.bin', 'swc'),
-    ['libs/shared/src', 'libs/sdk/src', 'libs/persistence/src', 'libs/inference/src', 'libs/scheduler/src', 'migrations', 'scripts/fuzz/prng.ts', 'test/support/scheduler-node-worker.ts',
-      '-d', out, '--config-file', '.swcrc', '--quiet', '--ignore', '**/*.spec.ts'],
+    [
+      'libs/shared/src',
+      'libs/sdk/src',
+      'libs/persistence/src',
+      'libs/inference/src',
+      'libs/scheduler/src',
+      'migrations',
+      'scripts/fuzz/prng.ts',
+      'test/support/scheduler-node-worker.ts',
+      '-d',
+      out,
+      '--config-file',
+      '.swcrc',
+      '--quiet',
+      '--ignore',
+      '**/*.spec.ts',
+    ],
     { cwd: ROOT, stdio: 'pipe' },
   );
   const main = join(out, 'test', 'support', 'scheduler-node-worker.js');
@@ -43,10 +58,12 @@ export class WorkerNode {
         else w?.reject(new Error(m.error));
       }
     });
-    this.exited = new Promise((res) => child.on('exit', (code) => {
-      for (const w of this.waiting.values()) w.reject(new Error('worker exited'));
-      res(code);
-    }));
+    this.exited = new Promise((res) =>
+      child.on('exit', (code) => {
+        for (const w of this.waiting.values()) w.reject(new Error('worker exited'));
+        res(code);
+      }),
+    );
   }
 
   static async start(script: string, url: string, options: Partial<SchedulerOptions>): Promise<WorkerNode> {

@@ -22,11 +22,10 @@ export async function schedulerHarness(url: string): Promise<Harness> {
     ds,
     schedulers,
     async make(opts, nvidiaSmi = '') {
-      const s = new Scheduler(
-        ds,
-        defaultSchedulerOptions({ discoverCpu: false, discoverGpus: nvidiaSmi !== '', ...FAST, ...opts }),
-        { probe: new StaticGpuProbe(nvidiaSmi), databaseUrl: url },
-      );
+      const s = new Scheduler(ds, defaultSchedulerOptions({ discoverCpu: false, discoverGpus: nvidiaSmi !== '', ...FAST, ...opts }), {
+        probe: new StaticGpuProbe(nvidiaSmi),
+        databaseUrl: url,
+      });
       await s.start();
       schedulers.push(s);
       return s;

@@ -5,7 +5,16 @@ import type { ApiKeyRepository } from './api-key.repository';
 import { ApiKeyService } from './api-key.service';
 import type { AuthOptions } from './auth.options';
 
-const OPTIONS: AuthOptions = { enabled: true, bootstrapAdminKey: undefined, openHealth: true, openMetrics: true, rateLimitRps: 0, rateLimitBurst: 1, authFailRps: 0, authFailBurst: 1 };
+const OPTIONS: AuthOptions = {
+  enabled: true,
+  bootstrapAdminKey: undefined,
+  openHealth: true,
+  openMetrics: true,
+  rateLimitRps: 0,
+  rateLimitBurst: 1,
+  authFailRps: 0,
+  authFailBurst: 1,
+};
 
 describe('ApiKeyService while Postgres is unreachable', () => {
   it('answers an unknown key with a plain 503: the driver error (which names the host) is not passed on', async () => {

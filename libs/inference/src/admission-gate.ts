@@ -79,7 +79,10 @@ export class AdmissionGate {
     const maxMs = this.opts.maxQueueTimeMs ?? 0;
     const waitMs = AdmissionGate.estimatedWaitMs(s, this.opts.maxBatchSize);
     if (maxMs > 0 && waitMs > maxMs) {
-      return DomainException.unavailable(`model '${model}' is overloaded: about ${Math.round(waitMs)} ms of work queued (limit ${maxMs} ms)`, Math.max(1, waitMs / 1000));
+      return DomainException.unavailable(
+        `model '${model}' is overloaded: about ${Math.round(waitMs)} ms of work queued (limit ${maxMs} ms)`,
+        Math.max(1, waitMs / 1000),
+      );
     }
     return DomainException.unavailable(`model '${model}' is overloaded: ${s.depth} requests queued`, 1);
   }

@@ -13,7 +13,10 @@ const hex = (t: InferTensor): string[] => (t.data as Uint8Array[]).map((b) => Bu
 describe('batch merge and split', () => {
   it('BYTES: requests merge along dim 0 and split back, every element byte for byte', () => {
     const a = bytesTensor([[RAW[0]!, RAW[1]!]]);
-    const b = bytesTensor([[RAW[2]!, RAW[3]!], [RAW[3]!, RAW[0]!]]);
+    const b = bytesTensor([
+      [RAW[2]!, RAW[3]!],
+      [RAW[3]!, RAW[0]!],
+    ]);
     const [merged] = concatInputs([[a], [b]]);
     expect(merged!.shape).toEqual([3, 2]);
     expect(hex(merged!)).toEqual([...hex(a), ...hex(b)]);
@@ -42,7 +45,13 @@ describe('batch merge and split', () => {
     const pool = new ReplicaPool(() => 0);
     pool.add(echo, { id: 'r', placement: { kind: 'cpu', intraOpThreads: 1 } }, 1);
     const batcher = new DynamicBatcher(pool, { model: 'm', version: '1', maxBatchSize: 8, maxQueueDelayUs: 50_000, maxQueueSize: 8 });
-    const reqs = [bytesTensor([[RAW[0]!, RAW[3]!]]), bytesTensor([[RAW[2]!, RAW[1]!], [RAW[0]!, RAW[2]!]])];
+    const reqs = [
+      bytesTensor([[RAW[0]!, RAW[3]!]]),
+      bytesTensor([
+        [RAW[2]!, RAW[1]!],
+        [RAW[0]!, RAW[2]!],
+      ]),
+    ];
     const answers = await Promise.all(reqs.map((t) => batcher.submit([t], 5_000)));
     expect(runs).toEqual([3]);
     answers.forEach((r, i) => {

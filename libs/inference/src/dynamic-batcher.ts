@@ -142,9 +142,7 @@ export class DynamicBatcher {
     this.observer.queueDepth(this.opts.model, this.opts.version, this.depth);
     this.observer.rejected(this.opts.model, this.opts.version, 'deadline_exceeded');
     this.gate.wake();
-    p.reject(
-      new DomainException(ErrorCode.DeadlineExceeded, `deadline of ${timeoutMs} ms exceeded while queued for model '${this.opts.model}'`),
-    );
+    p.reject(new DomainException(ErrorCode.DeadlineExceeded, `deadline of ${timeoutMs} ms exceeded while queued for model '${this.opts.model}'`));
   }
 
   /** Dispatches every ready group while replicas have room. */
@@ -176,11 +174,14 @@ export class DynamicBatcher {
     if (at === Infinity || at >= this.wakeAt) return;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeAt = at;
-    this.wakeTimer = setTimeout(() => {
-      this.wakeTimer = undefined;
-      this.wakeAt = Infinity;
-      this.pump();
-    }, Math.max(0, at - performance.now()));
+    this.wakeTimer = setTimeout(
+      () => {
+        this.wakeTimer = undefined;
+        this.wakeAt = Infinity;
+        this.pump();
+      },
+      Math.max(0, at - performance.now()),
+    );
   }
 
   private dispatch(key: string, g: Group, replica: Replica, now: number): void {
@@ -210,20 +211,28 @@ export class DynamicBatcher {
       const merged = this.opts.maxBatchSize > 0 ? concatInputs(batch.map((p) => p.inputs)) : batch[0]!.inputs;
       // Merged inputs are fresh buffers nobody else holds: hand them to the worker without a copy.
       // The deadline and request sizes let a node model's runner bound and describe the batch.
-      const opts: RunOptions = { transfer: batch.length > 1, deadlineAt: batch.reduce((m, p) => Math.max(m, p.deadlineAt), 0), requests: batch.map((p) => p.rows) };
+      const opts: RunOptions = {
+        transfer: batch.length > 1,
+        deadlineAt: batch.reduce((m, p) => Math.max(m, p.deadlineAt), 0),
+        requests: batch.map((p) => p.rows),
+      };
       const outputs = await replica.runner.runUnchecked(merged, undefined, opts);
       const computeMs = performance.now() - startedAt;
       const perRow = computeMs / Math.max(1, rows);
       this.rowMs = Number.isNaN(this.rowMs) ? perRow : 0.8 * this.rowMs + 0.2 * perRow;
-      const parts = this.opts.maxBatchSize > 0 ? scatterOutputs(outputs, batch.map((p) => p.rows)) : [outputs];
+      const parts =
+        this.opts.maxBatchSize > 0
+          ? scatterOutputs(
+              outputs,
+              batch.map((p) => p.rows),
+            )
+          : [outputs];
       this.stats.batches++;
       this.stats.items += rows;
       this.stats.requests += batch.length;
       this.stats.largestBatch = Math.max(this.stats.largestBatch, rows);
       this.observer.batch(model, version, rows, batch.length, computeMs);
-      batch.forEach((p, i) =>
-        p.resolve({ outputs: parts[i]!, queueMs: startedAt - p.enqueuedAt, computeMs, batchItems: rows }),
-      );
+      batch.forEach((p, i) => p.resolve({ outputs: parts[i]!, queueMs: startedAt - p.enqueuedAt, computeMs, batchItems: rows }));
     } catch (e) {
       this.observer.rejected(model, version, 'model_error');
       for (const p of batch) p.reject(e);

@@ -35,18 +35,20 @@ describe('InferenceEngine over the shipped repository', () => {
     expect(inst.batcher.stats.batches - before).toBe(1);
     expect(results.map((r) => r.batchItems)).toEqual([4, 4, 4]);
     expect(results[1]!.outputs[0]!.shape).toEqual([2, 1]);
-    expect(Array.from(results[1]!.outputs[0]!.data as Float32Array)).toEqual([Math.fround(Math.tanh(-1)), Math.fround(Math.tanh(2))].map((v) => expect.closeTo(v, 6)));
+    expect(Array.from(results[1]!.outputs[0]!.data as Float32Array)).toEqual(
+      [Math.fround(Math.tanh(-1)), Math.fround(Math.tanh(2))].map((v) => expect.closeTo(v, 6)),
+    );
   });
 
   it('rejects wrong shapes, datatypes and unknown models with domain errors', async () => {
     await expect(engine.infer({ model: 'nope', inputs: [x([1])] })).rejects.toMatchObject({ code: 'not_found' });
     await expect(engine.infer({ model: 'scorer', version: '9', inputs: [x([1])] })).rejects.toMatchObject({ code: 'not_found' });
-    await expect(
-      engine.infer({ model: 'scorer', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: new Float32Array(2) }] }),
-    ).rejects.toThrow(/shape \[1,2\]/);
-    await expect(
-      engine.infer({ model: 'scorer', inputs: [{ name: 'x', datatype: 'INT32', shape: [1, 1], data: new Int32Array(1) }] }),
-    ).rejects.toThrow(/datatype INT32/);
+    await expect(engine.infer({ model: 'scorer', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: new Float32Array(2) }] })).rejects.toThrow(
+      /shape \[1,2\]/,
+    );
+    await expect(engine.infer({ model: 'scorer', inputs: [{ name: 'x', datatype: 'INT32', shape: [1, 1], data: new Int32Array(1) }] })).rejects.toThrow(
+      /datatype INT32/,
+    );
   });
 
   it('expires a queued request at its deadline without running it', async () => {

@@ -101,10 +101,14 @@ export class InferenceEngine {
   /** Loads every version of every model; a model that fails is recorded (not ready), not fatal. */
   async loadAll(): Promise<void> {
     const jobs: Promise<void>[] = [];
-    for (const m of this.opts.repository.list()) for (const v of m.versions) jobs.push(this.load(m.name, v.version).then(
-      () => undefined,
-      () => undefined,
-    ));
+    for (const m of this.opts.repository.list())
+      for (const v of m.versions)
+        jobs.push(
+          this.load(m.name, v.version).then(
+            () => undefined,
+            () => undefined,
+          ),
+        );
     await Promise.all(jobs);
   }
 
@@ -182,8 +186,22 @@ export class InferenceEngine {
       for (const v of m.versions) {
         const s = this.slots.get(`${m.name}/${v.version}`);
         const state = s?.state === 'ready' ? 'READY' : s?.state === 'loading' ? 'LOADING' : 'UNAVAILABLE';
-        const device = s?.instance ? deviceInfo(s.instance) : m.config.device.kind === 'gpu' ? { kind: 'gpu' as const, memory_mib: m.config.device.memory_mib ?? null, memory_source: m.config.device.memory_mib !== undefined ? ('declared' as const) : null } : undefined;
-        out.push({ name: m.name, version: v.version, state, reason: s?.state === 'failed' ? (s.error ?? 'load failed') : s ? '' : 'unloaded', ...(device ? { device } : {}) });
+        const device = s?.instance
+          ? deviceInfo(s.instance)
+          : m.config.device.kind === 'gpu'
+            ? {
+                kind: 'gpu' as const,
+                memory_mib: m.config.device.memory_mib ?? null,
+                memory_source: m.config.device.memory_mib !== undefined ? ('declared' as const) : null,
+              }
+            : undefined;
+        out.push({
+          name: m.name,
+          version: v.version,
+          state,
+          reason: s?.state === 'failed' ? (s.error ?? 'load failed') : s ? '' : 'unloaded',
+          ...(device ? { device } : {}),
+        });
       }
     }
     return out;
@@ -202,7 +220,10 @@ export class InferenceEngine {
     const { version: v } = this.opts.repository.resolve(name, version);
     const slot = this.slots.get(`${name}/${v.version}`);
     if (!slot?.instance) {
-      throw DomainException.unavailable(`model '${name}' version ${v.version} ${slot?.state === 'failed' ? `failed to load: ${slot.error}` : 'is not loaded'}`, 5);
+      throw DomainException.unavailable(
+        `model '${name}' version ${v.version} ${slot?.state === 'failed' ? `failed to load: ${slot.error}` : 'is not loaded'}`,
+        5,
+      );
     }
     return slot.instance;
   }

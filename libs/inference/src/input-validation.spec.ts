@@ -23,7 +23,9 @@ describe('validateInputs: data must be its datatype’s container (user code bui
   it('names what is wrong: strings for BYTES, the wrong typed array, a plain array', () => {
     expect(() => run(['a', 'b'], Float32Array.of(1, 2))).toThrow(/input 's' is BYTES: element 0 is not a Uint8Array \(got string\)/);
     expect(() => run(Uint8Array.of(1, 2), Float32Array.of(1, 2))).toThrow(/input 's' is BYTES: its data must be an array of Uint8Array/);
-    expect(() => run([Uint8Array.of(1), Uint8Array.of(2)], Float64Array.of(1, 2))).toThrow(/input 'x' is FP32: its data must be a Float32Array \(got Float64Array\)/);
+    expect(() => run([Uint8Array.of(1), Uint8Array.of(2)], Float64Array.of(1, 2))).toThrow(
+      /input 'x' is FP32: its data must be a Float32Array \(got Float64Array\)/,
+    );
     expect(() => run([Uint8Array.of(1), Uint8Array.of(2)], [1, 2])).toThrow(/got an array/);
   });
 });

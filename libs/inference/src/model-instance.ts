@@ -123,7 +123,12 @@ export class ModelInstance {
     });
     if (device.kind === 'gpu' && leases.length === 0) {
       if (device.fallback === 'cpu') {
-        leases = await this.capacity.acquire({ model: this.name, version: this.version, count: missing, device: { kind: 'cpu', threadsPerReplica: device.threads_per_replica } });
+        leases = await this.capacity.acquire({
+          model: this.name,
+          version: this.version,
+          count: missing,
+          device: { kind: 'cpu', threadsPerReplica: device.threads_per_replica },
+        });
       } else if (this.pool.size === 0) {
         throw new Error(
           `${this.name} v${this.version} needs a GPU (device.kind "gpu") and no GPU allocation is available on this node` +
@@ -137,7 +142,8 @@ export class ModelInstance {
         const lease = leases[i]!;
         // Warmed up before it joins the pool (replica-warmup.ts).
         const runner = await this.source.open(lease.placement);
-        if (lease.placement.kind === 'cuda' && this.measuredMiB === undefined && runner.deviceMemoryMiB !== undefined) this.measuredMiB = runner.deviceMemoryMiB;
+        if (lease.placement.kind === 'cuda' && this.measuredMiB === undefined && runner.deviceMemoryMiB !== undefined)
+          this.measuredMiB = runner.deviceMemoryMiB;
         this.pool.add(runner, lease, device.max_inflight_per_replica);
       }
     } catch (e) {

@@ -69,7 +69,9 @@ export class ModelRepository {
     }
     const config = parseModelConfig(raw, cfgPath);
     const versions: ModelVersionEntry[] = [];
-    for (const v of readdirSync(dir).filter((x) => /^[1-9][0-9]*$/.test(x)).sort((a, b) => Number(a) - Number(b))) {
+    for (const v of readdirSync(dir)
+      .filter((x) => /^[1-9][0-9]*$/.test(x))
+      .sort((a, b) => Number(a) - Number(b))) {
       const file = MODEL_FILES[config.backend].find((f) => existsSync(join(dir, v, f)));
       if (file) versions.push({ version: v, path: join(dir, v, file) });
     }
@@ -90,7 +92,8 @@ export class ModelRepository {
     } catch (e) {
       throw DomainException.invalid(`failed to load model '${name}': ${(e as Error).message}`);
     }
-    if (!entry) throw DomainException.notFound(`model '${name}' has no version directory with a model file (model.onnx, or model.ts/.js/.mjs for the node backend)`);
+    if (!entry)
+      throw DomainException.notFound(`model '${name}' has no version directory with a model file (model.onnx, or model.ts/.js/.mjs for the node backend)`);
     return entry;
   }
 

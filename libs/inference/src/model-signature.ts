@@ -40,10 +40,7 @@ function overlay(specs: TensorSpec[], cfg: ModelTensorConfig[] | undefined, kind
  * dims, names for models whose metadata is unreadable). With max_batch_size > 0 dim 0 is
  * the batch dimension and always variable.
  */
-export function resolveSignature(
-  session: Pick<InferenceSession, 'inputMetadata' | 'outputMetadata'>,
-  config: ModelConfig,
-): ModelSignature {
+export function resolveSignature(session: Pick<InferenceSession, 'inputMetadata' | 'outputMetadata'>, config: ModelConfig): ModelSignature {
   const inputs = overlay(fromSession(session.inputMetadata, 'input'), config.inputs, 'input');
   const outputs = overlay(fromSession(session.outputMetadata, 'output'), config.outputs, 'output');
   if (config.max_batch_size > 0) {

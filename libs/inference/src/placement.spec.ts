@@ -11,7 +11,12 @@ describe('placement', () => {
   });
 
   it('the local provider and the ledger provider use the same rule', async () => {
-    const [lease] = await new LocalCapacityProvider({ cpuThreads: 3 }).acquire({ model: 'm', version: '1', count: 1, device: { kind: 'cpu', threadsPerReplica: 5 } });
+    const [lease] = await new LocalCapacityProvider({ cpuThreads: 3 }).acquire({
+      model: 'm',
+      version: '1',
+      count: 1,
+      device: { kind: 'cpu', threadsPerReplica: 5 },
+    });
     expect(lease!.placement).toEqual({ kind: 'cpu', intraOpThreads: replicaThreads(5, 3) });
     expect(replicaThreads(5, 3)).toBe(3);
   });

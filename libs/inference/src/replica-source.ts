@@ -20,7 +20,14 @@ export interface ReplicaSource {
  * `<version>/model.onnx`: a first session reads the signature (even when the config asks for 0
  * replicas), and a warm-up the signature cannot feed fails the load now, not at the first scale-up.
  */
-export async function onnxReplicaSource(name: string, version: string, path: string, config: ModelConfig, factory?: SessionFactory, meter: GpuMemoryMeter = nvidiaSmiMeter): Promise<ReplicaSource> {
+export async function onnxReplicaSource(
+  name: string,
+  version: string,
+  path: string,
+  config: ModelConfig,
+  factory?: SessionFactory,
+  meter: GpuMemoryMeter = nvidiaSmiMeter,
+): Promise<ReplicaSource> {
   const probe = await ModelRunner.load(path, config, { kind: 'cpu', intraOpThreads: 1 }, factory);
   await probe.release();
   if (warmupBatchSizes(config).length > 0) warmupInputs(probe.signature, config, 1);

@@ -39,7 +39,9 @@ describe('replica warm-up', () => {
     // Node models take BYTES: empty elements.
     const [s] = warmupInputs(text, cfg, 8, { emptyBytes: true });
     expect(s!.data).toEqual(Array.from({ length: 8 }, () => new Uint8Array(0)));
-    expect(() => parseModelConfig({ max_batch_size: 8, warmup: { batch_sizes: [16] } }, 'm')).toThrow(/warmup.batch_sizes: warmup.batch_sizes must not exceed max_batch_size/);
+    expect(() => parseModelConfig({ max_batch_size: 8, warmup: { batch_sizes: [16] } }, 'm')).toThrow(
+      /warmup.batch_sizes: warmup.batch_sizes must not exceed max_batch_size/,
+    );
     expect(() => parseModelConfig({ max_batch_size: 8, warmup: { batch_sizes: [] } }, 'm')).toThrow(/warmup.batch_sizes/);
   });
 
@@ -58,12 +60,20 @@ describe('replica warm-up', () => {
         return s;
       },
     };
-    const config = parseModelConfig({ max_batch_size: 4, replicas: 2, warmup: { batch_sizes: [1, 4] }, inputs: [{ name: 'x', shape: [-1, 3, 48, 192] }] }, 'test');
+    const config = parseModelConfig(
+      { max_batch_size: 4, replicas: 2, warmup: { batch_sizes: [1, 4] }, inputs: [{ name: 'x', shape: [-1, 3, 48, 192] }] },
+      'test',
+    );
     const inst = await ModelInstance.load('ppocr_cls', '1', 'models/ppocr_cls/1/model.onnx', config, new LocalCapacityProvider(), NOOP_OBSERVER, factory);
     try {
       // Two replicas, each warmed with batch 1 then 4, before any request.
       const item = [3, 48, 192];
-      expect(runs).toEqual([[1, ...item], [4, ...item], [1, ...item], [4, ...item]]);
+      expect(runs).toEqual([
+        [1, ...item],
+        [4, ...item],
+        [1, ...item],
+        [4, ...item],
+      ]);
       expect(inst.replicas).toBe(2);
     } finally {
       await inst.close();

@@ -20,7 +20,13 @@ describe('tensor ownership', () => {
     expect(view.buffer).toBe(body.buffer);
     expect(isOwned(view.buffer)).toBe(false);
     const mine = new Float32Array(4);
-    const wire = toNodeWire([{ name: 'a', datatype: 'FP32', shape: [2], data: view }, { name: 'b', datatype: 'FP32', shape: [4], data: mine }], false);
+    const wire = toNodeWire(
+      [
+        { name: 'a', datatype: 'FP32', shape: [2], data: view },
+        { name: 'b', datatype: 'FP32', shape: [4], data: mine },
+      ],
+      false,
+    );
     expect(wire.transfer).not.toContain(body.buffer); // the view is copied alone, then moved
     expect(wire.transfer).not.toContain(mine.buffer); // cloned: the caller keeps it
   });

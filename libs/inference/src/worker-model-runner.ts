@@ -42,7 +42,11 @@ export class WorkerModelRunner implements InferenceRunner {
   static async load(modelPath: string, config: ModelConfig, placement: DevicePlacement): Promise<WorkerModelRunner> {
     const worker = new Worker(REPLICA_WORKER_SOURCE, {
       eval: true,
-      workerData: { ortPath: ortPath(), modelPath, sessionOptions: sessionOptionsFor(placement, { allowSpinning: config.device.allow_spinning, memoryArena: config.device.memory_arena }) },
+      workerData: {
+        ortPath: ortPath(),
+        modelPath,
+        sessionOptions: sessionOptionsFor(placement, { allowSpinning: config.device.allow_spinning, memoryArena: config.device.memory_arena }),
+      },
     });
     let onMessage: (m: FromWorker) => void = () => undefined;
     let onError: (e: Error) => void = () => undefined;

@@ -92,7 +92,10 @@ export class DeviceLedgerService {
       const before = await this.inventory.lockDevice(em, deviceId);
       if (!before) throw DomainException.notFound(`unknown device "${deviceId}"`);
       await this.inventory.setDrained(em, deviceId, drained);
-      await this.audit.record({ actor, action: drained ? 'device.drain' : 'device.undrain', target: `device:${deviceId}`, details: { was: before.drained } }, em);
+      await this.audit.record(
+        { actor, action: drained ? 'device.drain' : 'device.undrain', target: `device:${deviceId}`, details: { was: before.drained } },
+        em,
+      );
     });
     return this.getDevice(deviceId);
   }

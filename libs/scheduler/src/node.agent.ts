@@ -48,10 +48,7 @@ export class NodeAgent {
       defaultPartition: { onlineMilli: Math.round(p.online * MILLI), batchMilli: Math.round(p.batch * MILLI), batchMayBorrow: p.batchMayBorrow },
     });
     this.lastDiscovery = found;
-    this.logger.info(
-      { node: this.opts.nodeName, devices: found.devices.map((d) => `${d.localId}(${d.kind},${d.source})`) },
-      'scheduler node registered',
-    );
+    this.logger.info({ node: this.opts.nodeName, devices: found.devices.map((d) => `${d.localId}(${d.kind},${d.source})`) }, 'scheduler node registered');
     return found;
   }
 

@@ -36,10 +36,7 @@ export class Reaper {
       if (r.forced.length) this.metrics.forcedReclaims.inc(r.forced.length);
       if (r.lostNodes.length) this.logger.warn({ nodes: r.lostNodes }, 'scheduler nodes stopped heartbeating: marked lost');
       if (r.expired.length || r.lostNodeLeases.length || r.forced.length) {
-        this.logger.info(
-          { expired: r.expired.length, nodeLost: r.lostNodeLeases.length, forced: r.forced.length },
-          'scheduler reclaimed allocations',
-        );
+        this.logger.info({ expired: r.expired.length, nodeLost: r.lostNodeLeases.length, forced: r.forced.length }, 'scheduler reclaimed allocations');
       }
       this.metrics.snapshot(await this.inventory.listDevices());
       return r;

@@ -7,18 +7,32 @@ export const declaredDeviceSchema = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('gpu'),
     /** Local id; default `gpu<index>`. */
-    id: z.string().regex(/^[a-zA-Z0-9_.:-]{1,64}$/).optional(),
+    id: z
+      .string()
+      .regex(/^[a-zA-Z0-9_.:-]{1,64}$/)
+      .optional(),
     index: z.number().int().min(0).max(1023),
     uuid: z.string().min(1).max(128).optional(),
     name: z.string().min(1).max(200).default('Declared GPU'),
-    memoryMiB: z.number().int().min(0).max(16 * 1024 * 1024),
+    memoryMiB: z
+      .number()
+      .int()
+      .min(0)
+      .max(16 * 1024 * 1024),
     mig: z.enum(['Enabled', 'Disabled']).optional(),
   }),
   z.object({
     kind: z.literal('cpu'),
-    id: z.string().regex(/^[a-zA-Z0-9_.:-]{1,64}$/).optional(),
+    id: z
+      .string()
+      .regex(/^[a-zA-Z0-9_.:-]{1,64}$/)
+      .optional(),
     cores: z.number().int().min(1).max(4096),
-    memoryMiB: z.number().int().min(0).max(64 * 1024 * 1024),
+    memoryMiB: z
+      .number()
+      .int()
+      .min(0)
+      .max(64 * 1024 * 1024),
     name: z.string().min(1).max(200).default('Declared CPU'),
   }),
 ]);
@@ -83,7 +97,10 @@ const jsonDevices = z
 
 /** Environment variables shared by every app that embeds the scheduler; spread into an app's schema. */
 export const schedulerEnvSchema = {
-  SCHEDULER_NODE_NAME: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/, 'letters, digits, _ . - only').optional(),
+  SCHEDULER_NODE_NAME: z
+    .string()
+    .regex(/^[a-zA-Z0-9_.-]{1,64}$/, 'letters, digits, _ . - only')
+    .optional(),
   SCHEDULER_AGENT: env.bool(true),
   SCHEDULER_DISCOVER_GPUS: env.bool(true),
   SCHEDULER_DISCOVER_CPU: env.bool(true),

@@ -67,7 +67,12 @@ export interface ModelDefinition<S = void> {
   /** false: never run the warm-up batches on this model (zero-filled inputs mean nothing to it). */
   warmup?: boolean;
   initialize?(ctx: ModelContext): S | Promise<S>;
-  execute(inputs: Readonly<Record<string, Tensor>>, state: S, ctx: ModelContext, info: ExecuteInfo): Record<string, OutputTensor> | Promise<Record<string, OutputTensor>>;
+  execute(
+    inputs: Readonly<Record<string, Tensor>>,
+    state: S,
+    ctx: ModelContext,
+    info: ExecuteInfo,
+  ): Record<string, OutputTensor> | Promise<Record<string, OutputTensor>>;
   finalize?(state: S, ctx: ModelContext): void | Promise<void>;
 }
 

@@ -69,7 +69,14 @@ function boxScore(cv: CV, scope: MatScope, pred: Mat, box: readonly Pt[]): numbe
   const ymin = clip(Math.floor(Math.min(...ys)), 0, pred.rows - 1);
   const ymax = clip(Math.ceil(Math.max(...ys)), 0, pred.rows - 1);
   const mask = scope.track(new cv.Mat(ymax - ymin + 1, xmax - xmin + 1, cv.CV_8UC1, new cv.Scalar(0)));
-  const poly = scope.track(cv.matFromArray(box.length, 1, cv.CV_32SC2, box.flatMap(([x, y]) => [Math.trunc(x - xmin), Math.trunc(y - ymin)])));
+  const poly = scope.track(
+    cv.matFromArray(
+      box.length,
+      1,
+      cv.CV_32SC2,
+      box.flatMap(([x, y]) => [Math.trunc(x - xmin), Math.trunc(y - ymin)]),
+    ),
+  );
   const polys = scope.track(new cv.MatVector());
   polys.push_back(poly);
   cv.fillPoly(mask, polys, new cv.Scalar(1));

@@ -49,9 +49,7 @@ export async function readText(state: OcrState, infer: Infer, bytes: Uint8Array,
     const rotated = await classify(cv, scope, infer, crops);
     signal.throwIfAborted();
     const read = await recognise(state, scope, infer, crops);
-    return boxes
-      .map((box, i) => ({ ...read[i]!, box, rotated: rotated[i]! }))
-      .filter((l) => l.text.trim() !== '' && l.score >= REC.dropScore);
+    return boxes.map((box, i) => ({ ...read[i]!, box, rotated: rotated[i]! })).filter((l) => l.text.trim() !== '' && l.score >= REC.dropScore);
   } catch (e) {
     throw opencvError(cv, e);
   } finally {

@@ -46,7 +46,9 @@ export class BatchClient {
       res = await fetch(`${this.base}${path}`, { method, ...init, headers: this.headers(/** @type {Record<string, string>} */ (init.headers ?? {})) });
     } catch (e) {
       const cause = /** @type {{ cause?: { code?: string, message?: string } }} */ (e).cause;
-      throw new CliError(`cannot reach the batch API at ${this.base} (${cause?.code ?? cause?.message ?? /** @type {Error} */ (e).message}); set --url or TANDEM_BATCH_URL`);
+      throw new CliError(
+        `cannot reach the batch API at ${this.base} (${cause?.code ?? cause?.message ?? /** @type {Error} */ (e).message}); set --url or TANDEM_BATCH_URL`,
+      );
     }
     if (res.ok) return res;
     const text = await res.text().catch(() => '');

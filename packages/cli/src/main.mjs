@@ -56,7 +56,12 @@ async function submit(client, input, o) {
   const fileId = await inputFileId(client, input);
   const endpoint = o.version ? `/v2/models/${o.model}/versions/${o.version}/infer` : `/v2/models/${o.model}/infer`;
   /** @type {Batch} */
-  const b = await client.json('POST', '/v1/batches', { input_file_id: fileId, endpoint, completion_window: o.window, ...(o.metadata ? { metadata: o.metadata } : {}) });
+  const b = await client.json('POST', '/v1/batches', {
+    input_file_id: fileId,
+    endpoint,
+    completion_window: o.window,
+    ...(o.metadata ? { metadata: o.metadata } : {}),
+  });
   return b;
 }
 
@@ -75,7 +80,9 @@ async function download(client, id, dir) {
     ['error', b.error_file_id],
   ]).filter((f) => f[1] !== null);
   if (files.length === 0) {
-    const why = ENDED.has(b.status) ? 'it has no output or error file (none was written, or they expired or were deleted)' : `it is still ${b.status}; try after \`tandem follow ${id}\``;
+    const why = ENDED.has(b.status)
+      ? 'it has no output or error file (none was written, or they expired or were deleted)'
+      : `it is still ${b.status}; try after \`tandem follow ${id}\``;
     throw new CliError(`batch ${id}: nothing to download: ${why}`);
   }
   await mkdir(dir, { recursive: true });
@@ -91,7 +98,13 @@ async function download(client, id, dir) {
 function lsRow(b) {
   const c = b.request_counts;
   const what = b.endpoint ?? `task ${b.metadata?.task ?? '?'}`;
-  return [b.id, b.status.padEnd(11), `${c.completed}/${c.failed}/${c.total}`.padEnd(16), new Date(b.created_at * 1000).toISOString().slice(0, 19).replace('T', ' '), what].join('  ');
+  return [
+    b.id,
+    b.status.padEnd(11),
+    `${c.completed}/${c.failed}/${c.total}`.padEnd(16),
+    new Date(b.created_at * 1000).toISOString().slice(0, 19).replace('T', ' '),
+    what,
+  ].join('  ');
 }
 
 /** @param {string[]} argv */
@@ -117,10 +130,12 @@ export async function main(argv) {
       .option('-w, --window <duration>', 'completion window: 24h, or <n>s, <n>m, <n>h up to 168h', '24h')
       .option('--metadata <key=value>', 'metadata kept on the batch (repeatable)', metadataPair);
 
-  submitOptions(program.command('submit <input>').description('create a batch over a JSONL path (uploaded first) or a file id; prints the batch id')).action(async (input, o, cmd) => {
-    const b = await submit(clientOf(cmd), input, { model: o.model, version: o.modelVersion, window: o.window, metadata: o.metadata });
-    say(b.id);
-  });
+  submitOptions(program.command('submit <input>').description('create a batch over a JSONL path (uploaded first) or a file id; prints the batch id')).action(
+    async (input, o, cmd) => {
+      const b = await submit(clientOf(cmd), input, { model: o.model, version: o.modelVersion, window: o.window, metadata: o.metadata });
+      say(b.id);
+    },
+  );
 
   program
     .command('follow <batch-id>')
@@ -148,11 +163,16 @@ export async function main(argv) {
   program
     .command('ls')
     .description('recent batches, newest first: id, status, completed/failed/total, created (UTC), endpoint')
-    .option('-n, --limit <n>', 'how many', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1 || n > 500) throw new InvalidArgumentError('expected 1 to 500');
-      return n;
-    }, 20)
+    .option(
+      '-n, --limit <n>',
+      'how many',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1 || n > 500) throw new InvalidArgumentError('expected 1 to 500');
+        return n;
+      },
+      20,
+    )
     .option('--json', 'the API objects, one JSON line each')
     .action(async (o, cmd) => {
       /** @type {{ data: Batch[] }} */

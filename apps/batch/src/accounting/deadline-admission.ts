@@ -33,6 +33,12 @@ export class DeadlineAdmission {
       );
     }
     const r3 = (x: number): number => Math.round(x * 1000) / 1000;
-    return { completionAt: new Date(e.completionAt).toISOString(), ownSeconds: r3(e.ownSeconds), aheadSeconds: r3(e.aheadSeconds), perUnitRate: r3(rate), units };
+    return {
+      completionAt: new Date(e.completionAt).toISOString(),
+      ownSeconds: r3(e.ownSeconds),
+      aheadSeconds: r3(e.aheadSeconds),
+      perUnitRate: r3(rate),
+      units,
+    };
   }
 }

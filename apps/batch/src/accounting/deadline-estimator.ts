@@ -17,7 +17,14 @@ export interface Estimate {
  * work plus every admitted batch's remaining work whose deadline is ≤ D. A batch whose model has
  * no measurement yet is costed at the new batch's rate (the best guess there is).
  */
-export function estimateCompletion(a: { now: number; deadline: number; lines: number; rate: number; units: number; admitted: readonly AdmittedWork[] }): Estimate {
+export function estimateCompletion(a: {
+  now: number;
+  deadline: number;
+  lines: number;
+  rate: number;
+  units: number;
+  admitted: readonly AdmittedWork[];
+}): Estimate {
   const perSecond = a.rate * a.units;
   const own = a.lines / perSecond;
   const ahead = (until: number): number =>

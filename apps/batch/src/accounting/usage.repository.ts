@@ -55,7 +55,10 @@ export class UsageRepository {
 
   /** Lines per second of one unit, or null before any chunk of the model committed. */
   async rate(model: string, deviceKind: string): Promise<number | null> {
-    const rows = (await this.ds.query(`SELECT items / NULLIF(unit_seconds, 0) AS rate FROM batch_throughput WHERE model = $1 AND device_kind = $2`, [model, deviceKind])) as Raw[];
+    const rows = (await this.ds.query(`SELECT items / NULLIF(unit_seconds, 0) AS rate FROM batch_throughput WHERE model = $1 AND device_kind = $2`, [
+      model,
+      deviceKind,
+    ])) as Raw[];
     const r = rows[0]?.rate;
     return r === null || r === undefined ? null : Number(r);
   }

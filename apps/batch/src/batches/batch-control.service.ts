@@ -75,7 +75,8 @@ export class BatchControlService {
 
   /** pause/resume/cancel are the chord API's; a file batch is cancelled as `batch_…` (OpenAI's cancel, which finalizes it). */
   private chordOnly(b: BatchRow, verb: string): void {
-    if (b.kind === 'file') throw new DomainException(ErrorCode.Conflict, `cannot ${verb} a file batch by its uuid; use /v1/batches/batch_${b.id.replace(/-/g, '')}/cancel`);
+    if (b.kind === 'file')
+      throw new DomainException(ErrorCode.Conflict, `cannot ${verb} a file batch by its uuid; use /v1/batches/batch_${b.id.replace(/-/g, '')}/cancel`);
   }
 
   private async conflict(id: string, verb: string): Promise<never> {

@@ -119,7 +119,11 @@ export class BatchSubmissionService {
     } catch (e) {
       // The blob was complete but the transaction naming it did not commit: nothing refers to it.
       const w = written as { store: BlobStoreKind; key: string } | null;
-      if (w) await this.blobs.of(w.store).delete(w.key).catch(() => undefined);
+      if (w)
+        await this.blobs
+          .of(w.store)
+          .delete(w.key)
+          .catch(() => undefined);
       throw e;
     }
     if (!batch) {

@@ -57,7 +57,8 @@ export class BatchController {
       source = { kind: 'ndjson', stream: body as Readable, limits: { maxBytes, maxLineBytes: this.cfg.jobs.uploadLineLimitBytes } };
     } else {
       // JSON: NdjsonBodyRegistrar's capped reader already answered 413 as the body limit was passed.
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw DomainException.invalid('body must be a JSON object (or send application/x-ndjson)');
+      if (typeof body !== 'object' || body === null || Array.isArray(body))
+        throw DomainException.invalid('body must be a JSON object (or send application/x-ndjson)');
       if ('input_file_id' in body) {
         void reply.status(200); // OpenAI answers a created batch with 200
         return this.files.create(parseInput(createFileBatchSchema, body), tenant(req));
@@ -116,7 +117,11 @@ export class BatchController {
   }
 
   @Get(':id/errors')
-  async errors(@Req() req: FastifyRequest, @Param('id') id: string, @Query() q: Record<string, unknown>): Promise<{ items: ErrorView[]; nextCursor: string | null }> {
+  async errors(
+    @Req() req: FastifyRequest,
+    @Param('id') id: string,
+    @Query() q: Record<string, unknown>,
+  ): Promise<{ items: ErrorView[]; nextCursor: string | null }> {
     const p = parseInput(pageQuerySchema, q);
     return this.query.errors(parseBatchId(id), tenant(req), p.limit, p.cursor);
   }

@@ -2,7 +2,15 @@ import { z } from 'zod';
 import { DomainException } from '@tandem/shared';
 import { PUBLIC_STATES } from './batch.types';
 
-const intLike = z.union([z.number(), z.string().regex(/^-?\d+$/).transform(Number)]).pipe(z.number().int());
+const intLike = z
+  .union([
+    z.number(),
+    z
+      .string()
+      .regex(/^-?\d+$/)
+      .transform(Number),
+  ])
+  .pipe(z.number().int());
 
 /** Submission options: the JSON body (with `items`) or, for NDJSON uploads, the query string. */
 export const submitOptionsSchema = z.object({
@@ -22,12 +30,20 @@ export type SubmitOptions = z.infer<typeof submitOptionsSchema>;
 export const listQuerySchema = z.object({
   state: z.enum(PUBLIC_STATES).optional(),
   limit: intLike.pipe(z.number().min(1).max(500)).default(50),
-  cursor: z.string().regex(/^\d{1,18}$/, 'cursor must come from nextCursor').transform(Number).optional(),
+  cursor: z
+    .string()
+    .regex(/^\d{1,18}$/, 'cursor must come from nextCursor')
+    .transform(Number)
+    .optional(),
 });
 
 export const pageQuerySchema = z.object({
   limit: intLike.pipe(z.number().min(1).max(1000)).default(100),
-  cursor: z.string().regex(/^\d{1,9}$/, 'cursor must come from nextCursor').transform(Number).optional(),
+  cursor: z
+    .string()
+    .regex(/^\d{1,9}$/, 'cursor must come from nextCursor')
+    .transform(Number)
+    .optional(),
 });
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

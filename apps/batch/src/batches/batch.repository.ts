@@ -187,10 +187,7 @@ export class BatchRepository {
       params.push(filter.cursor);
       where.push(`seq < $${params.length}`);
     }
-    const rows = (await this.ds.query(
-      `SELECT ${BATCH_COLUMNS} FROM batch WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT $1`,
-      params,
-    )) as Raw[];
+    const rows = (await this.ds.query(`SELECT ${BATCH_COLUMNS} FROM batch WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT $1`, params)) as Raw[];
     return rows.map(toBatchRow);
   }
 

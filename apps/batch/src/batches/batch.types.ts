@@ -72,7 +72,10 @@ export interface OwnerUsage {
 }
 
 /** What a submission decides; the rest of a BatchRow is state the batch accumulates. */
-export type NewBatch = Pick<BatchRow, 'id' | 'owner' | 'idempotencyKey' | 'task' | 'model' | 'reducer' | 'chunkSize' | 'priority' | 'mayBorrow' | 'failurePolicy' | 'maxAttempts'>;
+export type NewBatch = Pick<
+  BatchRow,
+  'id' | 'owner' | 'idempotencyKey' | 'task' | 'model' | 'reducer' | 'chunkSize' | 'priority' | 'mayBorrow' | 'failurePolicy' | 'maxAttempts'
+>;
 
 /** What a worker needs to run one chunk. */
 export interface ChunkWork {

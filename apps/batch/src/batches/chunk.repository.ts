@@ -55,7 +55,10 @@ export class ChunkRepository {
       items: (r.items as unknown[] | null) ?? [],
       itemCount: Number(r.item_count),
       itemsBlob: r.items_blob_key ? { store: r.items_blob_store as BlobStoreKind, key: r.items_blob_key as string } : null,
-      range: r.start_byte === null || r.start_byte === undefined ? null : { start: Number(r.start_byte), end: Number(r.end_byte), firstLine: Number(r.first_item) + 1 },
+      range:
+        r.start_byte === null || r.start_byte === undefined
+          ? null
+          : { start: Number(r.start_byte), end: Number(r.end_byte), firstLine: Number(r.first_item) + 1 },
     };
   }
 
@@ -86,7 +89,12 @@ export class ChunkRepository {
    * it from `pending`, so exactly one attempt's parts are ever the chunk's (a duplicate gets
    * `counted: false` and deletes its own blobs). Settles like any chunk.
    */
-  async commitParts(batchId: string, idx: number, attempt: number, parts: { output: string | null; error: string | null; ok: number; failed: number }): Promise<ChunkOutcome> {
+  async commitParts(
+    batchId: string,
+    idx: number,
+    attempt: number,
+    parts: { output: string | null; error: string | null; ok: number; failed: number },
+  ): Promise<ChunkOutcome> {
     return this.ds.transaction(async (m) => {
       const [flipped] = (await m.query(
         `UPDATE batch_chunk SET state = 'done', output_part = $3, error_part = $4, attempts = GREATEST(attempts, $5), error = NULL, finished_at = now()
@@ -117,8 +125,17 @@ export class ChunkRepository {
   }
 
   /** `outputBytes`: the stored outputs, counted in the batch's stored bytes (the owner's quota). */
-  private async settle(m: EntityManager, batchId: string, items: number, how: 'done' | 'dead', fanIn: FanIn, error?: string, outputBytes = 0): Promise<ChunkOutcome> {
-    const bump = how === 'done' ? 'chunks_done = chunks_done + 1, items_done = items_done + $2' : 'chunks_failed = chunks_failed + 1, items_failed = items_failed + $2';
+  private async settle(
+    m: EntityManager,
+    batchId: string,
+    items: number,
+    how: 'done' | 'dead',
+    fanIn: FanIn,
+    error?: string,
+    outputBytes = 0,
+  ): Promise<ChunkOutcome> {
+    const bump =
+      how === 'done' ? 'chunks_done = chunks_done + 1, items_done = items_done + $2' : 'chunks_failed = chunks_failed + 1, items_failed = items_failed + $2';
     const [rows] = (await m.query(
       `UPDATE batch SET ${bump}, stored_bytes = stored_bytes + $3, progressed_at = now(), started_at = COALESCE(started_at, now()),
          state = CASE WHEN state = 'queued' THEN 'running' ELSE state END
@@ -143,10 +160,7 @@ export class ChunkRepository {
     }
     const settled = Number(b.chunks_done) + Number(b.chunks_failed);
     if (!open || settled !== Number(b.chunk_count)) return { counted: true, finalized: false };
-    const partials = (await m.query(
-      `SELECT partial FROM batch_chunk WHERE batch_id = $1 AND state = 'done' ORDER BY idx`,
-      [batchId],
-    )) as Raw[];
+    const partials = (await m.query(`SELECT partial FROM batch_chunk WHERE batch_id = $1 AND state = 'done' ORDER BY idx`, [batchId])) as Raw[];
     let result: unknown;
     try {
       result = fanIn(partials.map((p) => p.partial));
@@ -167,7 +181,10 @@ export class ChunkRepository {
   /** Keeps the latest attempt's error visible while the chunk waits for its retry. */
   /** An attempt that was stopped by a pause or cancel, not failed: it does not count. */
   async refundAttempt(batchId: string, idx: number): Promise<void> {
-    await this.ds.query(`UPDATE batch_chunk SET attempts = attempts - 1 WHERE batch_id = $1 AND idx = $2 AND state = 'pending' AND attempts > 0`, [batchId, idx]);
+    await this.ds.query(`UPDATE batch_chunk SET attempts = attempts - 1 WHERE batch_id = $1 AND idx = $2 AND state = 'pending' AND attempts > 0`, [
+      batchId,
+      idx,
+    ]);
   }
 
   async recordAttemptFailure(batchId: string, idx: number, attempt: number, error: string): Promise<void> {

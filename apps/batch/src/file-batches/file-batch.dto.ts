@@ -48,8 +48,14 @@ export const createFileBatchSchema = z
   .object({
     input_file_id: z.string().min(1).max(64),
     endpoint: z.string().min(1).max(500),
-    completion_window: z.string().refine((w) => windowMs(w) !== null, 'must be a duration like "24h" (1s to 168h; <n>s, <n>m or <n>h)').optional(),
-    deadline: z.union([z.number(), z.string().max(64)]).refine((d) => deadlineMs(d) !== null, 'must be an ISO 8601 time or epoch seconds').optional(),
+    completion_window: z
+      .string()
+      .refine((w) => windowMs(w) !== null, 'must be a duration like "24h" (1s to 168h; <n>s, <n>m or <n>h)')
+      .optional(),
+    deadline: z
+      .union([z.number(), z.string().max(64)])
+      .refine((d) => deadlineMs(d) !== null, 'must be an ISO 8601 time or epoch seconds')
+      .optional(),
     metadata: z
       .record(z.string().max(64), z.string().max(512))
       .refine((m) => Object.keys(m).length <= 16, 'at most 16 keys')
@@ -57,10 +63,21 @@ export const createFileBatchSchema = z
       .optional(),
     chunk_lines: z.number().int().min(1).max(100_000).optional(),
   })
-  .refine((b) => b.completion_window !== undefined || b.deadline !== undefined, { message: 'completion_window or deadline is required', path: ['completion_window'] });
+  .refine((b) => b.completion_window !== undefined || b.deadline !== undefined, {
+    message: 'completion_window or deadline is required',
+    path: ['completion_window'],
+  });
 export type CreateFileBatch = z.infer<typeof createFileBatchSchema>;
 
-const intLike = z.union([z.number(), z.string().regex(/^-?\d+$/).transform(Number)]).pipe(z.number().int());
+const intLike = z
+  .union([
+    z.number(),
+    z
+      .string()
+      .regex(/^-?\d+$/)
+      .transform(Number),
+  ])
+  .pipe(z.number().int());
 
 /**
  * GET /v1/batches: OpenAI's `after`/`limit` and the chord API's `cursor`/`state`/`limit` (the
@@ -69,7 +86,11 @@ const intLike = z.union([z.number(), z.string().regex(/^-?\d+$/).transform(Numbe
 export const anyListSchema = z.object({
   after: z.string().max(64).optional(),
   limit: intLike.pipe(z.number().min(1).max(500)).default(50),
-  cursor: z.string().regex(/^\d{1,18}$/, 'cursor must come from nextCursor').transform(Number).optional(),
+  cursor: z
+    .string()
+    .regex(/^\d{1,18}$/, 'cursor must come from nextCursor')
+    .transform(Number)
+    .optional(),
   state: z.enum(PUBLIC_STATES).optional(),
 });
 export type AnyListQuery = z.infer<typeof anyListSchema>;

@@ -56,19 +56,27 @@ export class FileBatchFinalizer {
     }
     // The parts served their purpose: every one any attempt wrote goes (the output file is a copy).
     for (const blob of await this.repo.blobsOf(batchId)) {
-      await this.blobs.of(blob.store).delete(blob.key).catch(() => undefined);
+      await this.blobs
+        .of(blob.store)
+        .delete(blob.key)
+        .catch(() => undefined);
       await this.repo.forgetBlob(blob.key);
     }
     this.logger.log(`file batch ${batchId} ${from} → done (${b.file.requestsCompleted} answered, ${counts.errorLines} error lines)`);
   }
 
-  private async stitch(b: FileBatchRow, store: BlobStore, what: 'output' | 'error', lines: (p: PartRow) => AsyncIterable<Buffer>): Promise<StitchedFile | null> {
+  private async stitch(
+    b: FileBatchRow,
+    store: BlobStore,
+    what: 'output' | 'error',
+    lines: (p: PartRow) => AsyncIterable<Buffer>,
+  ): Promise<StitchedFile | null> {
     const id = newFileId();
     await this.repo.beginFile(id, b.owner!, `batch_${b.id.replace(/-/g, '')}_${what}.jsonl`, store.kind, UPLOAD_GRACE_MS);
     let count = 0;
     const repo = this.repo;
     async function* all(): AsyncGenerator<Buffer> {
-      for (let from = 0; ; ) {
+      for (let from = 0; ;) {
         const page = await repo.parts(b.id, from, PAGE);
         if (page.length === 0) return;
         for (const p of page) {

@@ -18,7 +18,9 @@ function visibleFile(col: string): string {
 const FILE_COLUMNS = `f.input_file_id, f.input_blob_store, f.input_blob_key, f.endpoint, f.model AS f_model, f.version, f.completion_window,
   f.expires_at, f.metadata, f.line_count, f.duplicate_lines, f.requests_completed, f.requests_failed,
   ${visibleFile('f.output_file_id')} AS output_file_id, ${visibleFile('f.error_file_id')} AS error_file_id, f.finalizing_at, f.cancelling_at`;
-const SELECT = `SELECT ${BATCH_COLUMNS.split(',').map((c) => `b.${c.trim()}`).join(', ')}, ${FILE_COLUMNS} FROM batch b LEFT JOIN file_batch f ON f.batch_id = b.id`;
+const SELECT = `SELECT ${BATCH_COLUMNS.split(',')
+  .map((c) => `b.${c.trim()}`)
+  .join(', ')}, ${FILE_COLUMNS} FROM batch b LEFT JOIN file_batch f ON f.batch_id = b.id`;
 
 function toFile(r: Raw): FileBatchInfo | null {
   if (r.input_file_id === null || r.input_file_id === undefined) return null;
@@ -50,7 +52,10 @@ export interface NewFileBatch {
   owner: string;
   maxAttempts: number;
   chunkLines: number;
-  file: Pick<FileBatchInfo, 'inputFileId' | 'inputBlobStore' | 'inputBlobKey' | 'endpoint' | 'model' | 'version' | 'completionWindow' | 'metadata' | 'lineCount' | 'duplicateLines'>;
+  file: Pick<
+    FileBatchInfo,
+    'inputFileId' | 'inputBlobStore' | 'inputBlobKey' | 'endpoint' | 'model' | 'version' | 'completionWindow' | 'metadata' | 'lineCount' | 'duplicateLines'
+  >;
   windowMs: number;
 }
 
@@ -78,7 +83,9 @@ export class FileBatchRepository {
     return this.ds.transaction(async (m) => {
       const f = nb.file;
       if (admit) admit(await lockOwnerUsage(m, nb.owner));
-      const input = (await m.query(`SELECT id FROM batch_file WHERE id = $1 AND status = 'processed' AND expires_at > now() FOR SHARE`, [f.inputFileId])) as Raw[];
+      const input = (await m.query(`SELECT id FROM batch_file WHERE id = $1 AND status = 'processed' AND expires_at > now() FOR SHARE`, [
+        f.inputFileId,
+      ])) as Raw[];
       if (input.length === 0) throw fileNotFound(f.inputFileId);
       await m.query(
         `INSERT INTO batch (id, kind, owner, task, model, reducer, chunk_size, priority, may_borrow, failure_policy, max_attempts, state, item_count, chunk_count)
@@ -89,7 +96,20 @@ export class FileBatchRepository {
         `INSERT INTO file_batch (batch_id, input_file_id, input_blob_store, input_blob_key, endpoint, model, version, completion_window, expires_at,
            metadata, line_count, duplicate_lines)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + $9 * interval '1 millisecond', $10::jsonb, $11, $12::jsonb)`,
-        [nb.id, f.inputFileId, f.inputBlobStore, f.inputBlobKey, f.endpoint, f.model, f.version, f.completionWindow, nb.windowMs, f.metadata ? JSON.stringify(f.metadata) : null, f.lineCount, JSON.stringify(f.duplicateLines)],
+        [
+          nb.id,
+          f.inputFileId,
+          f.inputBlobStore,
+          f.inputBlobKey,
+          f.endpoint,
+          f.model,
+          f.version,
+          f.completionWindow,
+          nb.windowMs,
+          f.metadata ? JSON.stringify(f.metadata) : null,
+          f.lineCount,
+          JSON.stringify(f.duplicateLines),
+        ],
       );
       if (ranges.length > 0) {
         await m.query(
@@ -142,20 +162,25 @@ export class FileBatchRepository {
    * first stays done; none can land after, so the finalizer sees a settled set.
    */
   async stop(id: string, to: 'cancelling' | 'expiring'): Promise<boolean> {
-    return this.ds.transaction(async (m) => {
-      // Chunks first (the commit lock order); the batch row's state is checked after, under its lock.
-      const rows = (await m.query(`SELECT state FROM batch WHERE id = $1 AND kind = 'file'`, [id])) as Raw[];
-      if (rows.length === 0 || !['queued', 'running', 'paused'].includes(rows[0]!.state as string)) return false;
-      await m.query(`UPDATE batch_chunk SET state = 'cancelled', finished_at = now() WHERE batch_id = $1 AND state = 'pending'`, [id]);
-      const [moved] = (await m.query(`UPDATE batch SET state = $2, progressed_at = now() WHERE id = $1 AND state IN ('queued','running','paused') RETURNING id`, [id, to])) as [Raw[], number];
-      if (moved.length === 0) throw new StopRace(); // settled meanwhile: roll the chunk cancels back
-      if (to === 'cancelling') await m.query(`UPDATE file_batch SET cancelling_at = now() WHERE batch_id = $1`, [id]);
-      else await m.query(`UPDATE file_batch SET finalizing_at = now() WHERE batch_id = $1`, [id]);
-      return true;
-    }).catch((e: unknown) => {
-      if (e instanceof StopRace) return false;
-      throw e;
-    });
+    return this.ds
+      .transaction(async (m) => {
+        // Chunks first (the commit lock order); the batch row's state is checked after, under its lock.
+        const rows = (await m.query(`SELECT state FROM batch WHERE id = $1 AND kind = 'file'`, [id])) as Raw[];
+        if (rows.length === 0 || !['queued', 'running', 'paused'].includes(rows[0]!.state as string)) return false;
+        await m.query(`UPDATE batch_chunk SET state = 'cancelled', finished_at = now() WHERE batch_id = $1 AND state = 'pending'`, [id]);
+        const [moved] = (await m.query(
+          `UPDATE batch SET state = $2, progressed_at = now() WHERE id = $1 AND state IN ('queued','running','paused') RETURNING id`,
+          [id, to],
+        )) as [Raw[], number];
+        if (moved.length === 0) throw new StopRace(); // settled meanwhile: roll the chunk cancels back
+        if (to === 'cancelling') await m.query(`UPDATE file_batch SET cancelling_at = now() WHERE batch_id = $1`, [id]);
+        else await m.query(`UPDATE file_batch SET finalizing_at = now() WHERE batch_id = $1`, [id]);
+        return true;
+      })
+      .catch((e: unknown) => {
+        if (e instanceof StopRace) return false;
+        throw e;
+      });
   }
 
   /** Running file batches past their expires_at. */
@@ -229,12 +254,19 @@ export class FileBatchRepository {
    * The finalizer's commit: the batch leaves `from` for its end state and its output and error
    * files become visible, together; false when another finalizer (or nothing) was there first.
    */
-  async complete(id: string, from: FinalizingState, files: { output: StitchedFile | null; error: StitchedFile | null }, unfinished: number, ttlMs: number): Promise<boolean> {
+  async complete(
+    id: string,
+    from: FinalizingState,
+    files: { output: StitchedFile | null; error: StitchedFile | null },
+    unfinished: number,
+    ttlMs: number,
+  ): Promise<boolean> {
     return this.ds.transaction(async (m) => {
-      const [rows] = (await m.query(
-        `UPDATE batch SET state = $3, finished_at = now(), progressed_at = now() WHERE id = $1 AND state = $2 RETURNING id`,
-        [id, from, FINALIZE_TARGET[from]],
-      )) as [Raw[], number];
+      const [rows] = (await m.query(`UPDATE batch SET state = $3, finished_at = now(), progressed_at = now() WHERE id = $1 AND state = $2 RETURNING id`, [
+        id,
+        from,
+        FINALIZE_TARGET[from],
+      ])) as [Raw[], number];
       if (rows.length === 0) return false;
       for (const f of [files.output, files.error]) {
         if (!f) continue;
@@ -262,7 +294,10 @@ export class FileBatchRepository {
    */
   async deleteFinished(id: string, dropBlob: (b: { key: string; store: BlobStoreKind }) => Promise<void>): Promise<boolean> {
     return this.ds.transaction(async (m) => {
-      const [locked] = (await m.query(`SELECT id FROM batch WHERE id = $1 AND kind = 'file' AND state IN ('succeeded','failed','cancelled','expired') FOR UPDATE`, [id])) as Raw[];
+      const [locked] = (await m.query(
+        `SELECT id FROM batch WHERE id = $1 AND kind = 'file' AND state IN ('succeeded','failed','cancelled','expired') FOR UPDATE`,
+        [id],
+      )) as Raw[];
       if (!locked) return false;
       const files = (await m.query(
         `SELECT o.id, o.blob_key, o.blob_store FROM file_batch f JOIN batch_file o ON o.id IN (f.output_file_id, f.error_file_id) WHERE f.batch_id = $1 FOR UPDATE OF o`,

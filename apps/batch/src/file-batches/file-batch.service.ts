@@ -56,7 +56,10 @@ export class FileBatchService {
     if (!file) throw fileNotFound(body.input_file_id);
     if (file.purpose !== 'batch') throw DomainException.invalid(`input_file_id: file ${file.id} has purpose "${file.purpose}", not "batch"`);
     const url = parseInferUrl(body.endpoint);
-    if (!url) throw DomainException.invalid(`endpoint must be an OIP infer path, /v2/models/<model>/infer or /v2/models/<model>/versions/<version>/infer (got "${body.endpoint.slice(0, 200)}")`);
+    if (!url)
+      throw DomainException.invalid(
+        `endpoint must be an OIP infer path, /v2/models/<model>/infer or /v2/models/<model>/versions/<version>/infer (got "${body.endpoint.slice(0, 200)}")`,
+      );
     this.modelRepository().resolve(url.model, url.version); // the repository's 404, as online
     const scan = await scanLines(await this.blobs.of(file.blobStore).get(file.blobKey), {
       chunkLines: body.chunk_lines ?? this.cfg.files.chunkLines,
@@ -94,7 +97,10 @@ export class FileBatchService {
       row.estimate = estimate;
     }
     try {
-      await this.queue.enqueue({ id: row.id, priority: row.priority, maxAttempts: row.maxAttempts, deadline: row.file.expiresAt }, scan.ranges.map((_, i) => i));
+      await this.queue.enqueue(
+        { id: row.id, priority: row.priority, maxAttempts: row.maxAttempts, deadline: row.file.expiresAt },
+        scan.ranges.map((_, i) => i),
+      );
     } catch (e) {
       this.logger.error({ err: e, batch: row.id }, `enqueue failed; left to the reconciler: ${(e as Error).message}`);
     }

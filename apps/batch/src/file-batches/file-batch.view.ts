@@ -105,7 +105,13 @@ export function toOpenAiView(b: AnyBatchRow, now = Date.now()): OpenAiBatchView 
     eta_seconds: eta,
     deadline: f ? f.expiresAt.toISOString() : null,
     estimate: b.estimate
-      ? { completion_at: b.estimate.completionAt, own_seconds: b.estimate.ownSeconds, ahead_seconds: b.estimate.aheadSeconds, per_unit_rate: b.estimate.perUnitRate, units: b.estimate.units }
+      ? {
+          completion_at: b.estimate.completionAt,
+          own_seconds: b.estimate.ownSeconds,
+          ahead_seconds: b.estimate.aheadSeconds,
+          per_unit_rate: b.estimate.perUnitRate,
+          units: b.estimate.units,
+        }
       : null,
     device_seconds: deviceSecondsOf(b),
   };

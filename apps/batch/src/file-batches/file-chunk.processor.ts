@@ -79,9 +79,12 @@ export class FileChunkProcessor {
     if (text === '') return null;
     const key = `part-${batchId.replace(/-/g, '')}-${randomBytes(6).toString('hex')}`;
     await this.repo.registerBlob(batchId, key, store.kind);
-    await store.put(key, (async function* () {
-      yield Buffer.from(text, 'utf8');
-    })());
+    await store.put(
+      key,
+      (async function* () {
+        yield Buffer.from(text, 'utf8');
+      })(),
+    );
     return key;
   }
 

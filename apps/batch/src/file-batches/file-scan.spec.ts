@@ -42,9 +42,12 @@ describe('file-scan: reading a batch input file without parsing its tensors', ()
 
   it('chunkLines numbers and cuts the same lines as the scan counts (blank ones skipped)', async () => {
     const text = '{"custom_id":"a"}\n\n  \n{"custom_id":"b"}\r\n{"custom_id":"a"}';
-    const scan = await scanLines((async function* () {
-      yield b(text);
-    })(), { chunkLines: 100, chunkBytes: 1 << 20 });
+    const scan = await scanLines(
+      (async function* () {
+        yield b(text);
+      })(),
+      { chunkLines: 100, chunkBytes: 1 << 20 },
+    );
     expect(scan.requests).toBe(3);
     expect(scan.duplicates).toEqual([5]);
     const c = chunkLines(b(text), 1);

@@ -72,7 +72,11 @@ export function isBlankLine(b: Uint8Array): boolean {
     const c = b[i]!;
     if (c === 0x20 || (c >= 0x09 && c <= 0x0d)) continue;
     if (c < 0x80) return false;
-    return Buffer.from(b.buffer, b.byteOffset + i, b.length - i).toString('utf8').trim() === '';
+    return (
+      Buffer.from(b.buffer, b.byteOffset + i, b.length - i)
+        .toString('utf8')
+        .trim() === ''
+    );
   }
   return true;
 }

@@ -19,7 +19,15 @@ export function parseFileId(id: string): string {
   return id;
 }
 
-const intLike = z.union([z.number(), z.string().regex(/^-?\d+$/).transform(Number)]).pipe(z.number().int());
+const intLike = z
+  .union([
+    z.number(),
+    z
+      .string()
+      .regex(/^-?\d+$/)
+      .transform(Number),
+  ])
+  .pipe(z.number().int());
 
 /** OpenAI's list parameters (limit 1–10,000, default 10,000; newest first). */
 export const fileListSchema = z.object({
@@ -44,6 +52,8 @@ export type UploadFields = z.infer<typeof uploadFieldsSchema>;
 
 /** A name safe to echo back: the last path segment, no control characters, at most 255 characters. */
 export function cleanFilename(name: string | undefined, fallback = 'upload.jsonl'): string {
-  const s = basename((name ?? '').replace(/\\/g, '/')).replace(/[\u0000-\u001f\u007f"]/g, '').trim();
+  const s = basename((name ?? '').replace(/\\/g, '/'))
+    .replace(/[\u0000-\u001f\u007f"]/g, '')
+    .trim();
   return (s || fallback).slice(0, 255);
 }

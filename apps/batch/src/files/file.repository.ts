@@ -144,7 +144,10 @@ export class FileRepository {
       const [busy] = (await m.query(`${UNFINISHED_INPUT.replace('batch_file.id', '$1')} LIMIT 1`, [id])) as Raw[];
       if (busy) {
         const bid = `batch_${(busy.id as string).replace(/-/g, '')}`;
-        throw new DomainException(ErrorCode.Conflict, `file ${id} is the input of batch ${bid}, which has not finished (${busy.state as string}); cancel it (POST /v1/batches/${bid}/cancel) or wait for it to end, then delete the file`);
+        throw new DomainException(
+          ErrorCode.Conflict,
+          `file ${id} is the input of batch ${bid}, which has not finished (${busy.state as string}); cancel it (POST /v1/batches/${bid}/cancel) or wait for it to end, then delete the file`,
+        );
       }
       await dropBlob(row);
       await m.query('DELETE FROM batch_file WHERE id = $1', [id]);
@@ -161,11 +164,11 @@ export class FileRepository {
   async sweepExpired(limit: number, stores: readonly BlobStoreKind[], dropBlob: (r: FileRow) => Promise<void>): Promise<number> {
     return this.ds.transaction(async (m) => {
       const rows = (
-        (await m.query(`SELECT ${COLUMNS} FROM batch_file WHERE expires_at <= now() AND blob_store = ANY($2::text[]) AND NOT EXISTS (${UNFINISHED_INPUT})
-           ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`, [
-          limit,
-          stores,
-        ])) as Raw[]
+        (await m.query(
+          `SELECT ${COLUMNS} FROM batch_file WHERE expires_at <= now() AND blob_store = ANY($2::text[]) AND NOT EXISTS (${UNFINISHED_INPUT})
+           ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          [limit, stores],
+        )) as Raw[]
       ).map(toRow);
       for (const r of rows) await dropBlob(r);
       if (rows.length > 0) await m.query('DELETE FROM batch_file WHERE id = ANY($1::text[])', [rows.map((r) => r.id)]);

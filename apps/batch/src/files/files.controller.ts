@@ -76,11 +76,18 @@ export class FilesController {
       range = parseRange(req.headers.range, size);
       return range && range !== 'unsatisfiable' ? range : undefined;
     });
-    void reply.header('accept-ranges', 'bytes').header('content-disposition', `attachment; filename="${encodeURIComponent(file.filename)}"`).type('application/octet-stream');
+    void reply
+      .header('accept-ranges', 'bytes')
+      .header('content-disposition', `attachment; filename="${encodeURIComponent(file.filename)}"`)
+      .type('application/octet-stream');
     const r = range as ContentRange | null | 'unsatisfiable';
     if (r === 'unsatisfiable') {
       stream.destroy();
-      await reply.status(416).header('content-range', `bytes */${file.bytes}`).type('application/json').send({ error: `range not satisfiable: the file has ${file.bytes} bytes` });
+      await reply
+        .status(416)
+        .header('content-range', `bytes */${file.bytes}`)
+        .type('application/json')
+        .send({ error: `range not satisfiable: the file has ${file.bytes} bytes` });
       return;
     }
     if (r) void reply.status(206).header('content-range', `bytes ${r.start}-${r.end - 1}/${file.bytes}`);

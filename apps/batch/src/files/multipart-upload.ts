@@ -20,7 +20,12 @@ import type { Tenant } from '../batches/batch.types';
  * parser is detached and the upload ends in a 413 (naming the file limit, the one a client can
  * act on); the rest is drained after the answer.
  */
-export async function multipartUpload(req: FastifyRequest, who: Tenant, files: FileService, limits: { fileBytes: number; bodyBytes: number }): Promise<FileView> {
+export async function multipartUpload(
+  req: FastifyRequest,
+  who: Tenant,
+  files: FileService,
+  limits: { fileBytes: number; bodyBytes: number },
+): Promise<FileView> {
   const fields: Record<string, string> = {};
   let received: ReceivedFile | undefined;
   let current: Readable | undefined;
@@ -57,7 +62,13 @@ export async function multipartUpload(req: FastifyRequest, who: Tenant, files: F
     if (received) await files.abandon(received).catch(() => undefined);
     // Overtaken by the budget: the receive fails on the destroyed stream (and cleans up), or (if
     // it had just finished) its bytes are dropped here; awaited, so nothing stays once we answer.
-    else await pending?.then((r) => files.abandon(r), () => undefined).catch(() => undefined);
+    else
+      await pending
+        ?.then(
+          (r) => files.abandon(r),
+          () => undefined,
+        )
+        .catch(() => undefined);
     throw e;
   } finally {
     overflow.stop();

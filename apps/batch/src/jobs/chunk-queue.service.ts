@@ -57,14 +57,18 @@ export class ChunkQueueService implements OnModuleInit {
 
   /** The finalize job of a file batch (first in line: it ends a batch); a job still queued is left alone. */
   async enqueueFinalize(batchId: string): Promise<void> {
-    await this.queue.add(JOB_NAMES.finalize, { batchId }, {
-      jobId: finalizeJobId(batchId),
-      priority: 1,
-      attempts: 5,
-      backoff: { type: 'exponential', delay: this.cfg.jobs.backoffMs, jitter: 0.5 },
-      removeOnComplete: true,
-      removeOnFail: true,
-    });
+    await this.queue.add(
+      JOB_NAMES.finalize,
+      { batchId },
+      {
+        jobId: finalizeJobId(batchId),
+        priority: 1,
+        attempts: 5,
+        backoff: { type: 'exponential', delay: this.cfg.jobs.backoffMs, jitter: 0.5 },
+        removeOnComplete: true,
+        removeOnFail: true,
+      },
+    );
   }
 
   /** Chunks of `idxs` whose job the queue store no longer has. */

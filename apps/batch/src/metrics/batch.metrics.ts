@@ -15,7 +15,11 @@ export class BatchMetrics implements OnModuleDestroy {
   private readonly failed = counter({ name: 'batch_chunks_failed_total', help: 'Chunk attempts that failed (retried or dead-lettered)' });
   private readonly items = counter({ name: 'batch_items_processed_total', help: 'Items committed' });
   // owner = the API key's id (bounded by the number of keys), share = owned | borrowed.
-  private readonly device = counter({ name: 'batch_device_seconds_total', help: 'Unit-seconds batch runs held device units, by owner (key id) and share', labelNames: ['owner', 'share'] });
+  private readonly device = counter({
+    name: 'batch_device_seconds_total',
+    help: 'Unit-seconds batch runs held device units, by owner (key id) and share',
+    labelNames: ['owner', 'share'],
+  });
   private depthSource?: () => Promise<Record<string, number>>;
 
   constructor() {

@@ -29,8 +29,14 @@ describe('infer item encodings', () => {
     for (const it of items) expect(describeInferItem(it, inputs)).toBeNull();
     const [s, b, n, f, p] = decodeInferItems(items, inputs);
     const hex = (d: unknown): string[] => (d as Uint8Array[]).map((e) => Buffer.from(e).toString('hex'));
-    expect([s!.shape, hex(s!.data)]).toEqual([[2, 1], ['68c3a96c6c6f', '00ff89']]);
-    expect([b!.shape, hex(b!.data)]).toEqual([[2, 2], ['61', '00ff89', '', '7a']]);
+    expect([s!.shape, hex(s!.data)]).toEqual([
+      [2, 1],
+      ['68c3a96c6c6f', '00ff89'],
+    ]);
+    expect([b!.shape, hex(b!.data)]).toEqual([
+      [2, 2],
+      ['61', '00ff89', '', '7a'],
+    ]);
     expect(Array.from(n!.data as BigInt64Array)).toEqual([1n, -2n, 2n ** 40n, 0n]);
     expect(Array.from(f!.data as Uint8Array)).toEqual([1, 0]);
     expect(Array.from(p!.data as Uint8Array)).toEqual([7, 255, 1, 2]);

@@ -97,8 +97,17 @@ export function describeInferItem(item: unknown, inputs: readonly UnitItemInput[
  */
 export function decodeInferItems(items: readonly unknown[], inputs: readonly UnitItemInput[]): Tensor[] {
   const ARRAYS: Record<string, new (n: number) => NumericTypedArray> = {
-    FP32: Float32Array, FP64: Float64Array, BOOL: Uint8Array, UINT8: Uint8Array, UINT16: Uint16Array, UINT32: Uint32Array,
-    UINT64: BigUint64Array, INT8: Int8Array, INT16: Int16Array, INT32: Int32Array, INT64: BigInt64Array,
+    FP32: Float32Array,
+    FP64: Float64Array,
+    BOOL: Uint8Array,
+    UINT8: Uint8Array,
+    UINT16: Uint16Array,
+    UINT32: Uint32Array,
+    UINT64: BigUint64Array,
+    INT8: Int8Array,
+    INT16: Int16Array,
+    INT32: Int32Array,
+    INT64: BigInt64Array,
   };
   const utf8 = new TextEncoder();
   const n = items.length;

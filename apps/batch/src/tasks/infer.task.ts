@@ -89,7 +89,9 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
         if (ctx.signal.aborted) throw new Error('aborted');
         const part = items.slice(i * m.maxBatch, (i + 1) * m.maxBatch);
         const req = { mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal, usage: ctx.usage };
-        outputs[i] = await this.units.withUnit(model, m.idle, req, async (unit) => itemOutputs(await unit.runItems(model, part, m.inputs), part.length, m.batched));
+        outputs[i] = await this.units.withUnit(model, m.idle, req, async (unit) =>
+          itemOutputs(await unit.runItems(model, part, m.inputs), part.length, m.batched),
+        );
       }
     };
     await Promise.all(Array.from({ length: lanes }, lane));
@@ -110,7 +112,13 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
   }
 
   private async open(model: string): Promise<LoadedModel> {
-    if (!this.units.repository().list().some((m) => m.name === model)) throw new Error(`unknown model "${model}"`);
+    if (
+      !this.units
+        .repository()
+        .list()
+        .some((m) => m.name === model)
+    )
+      throw new Error(`unknown model "${model}"`);
     // The first unit process opens the model (a node model: initialize runs), then serves runs like any other.
     const unit = await this.units.startProcess();
     const fail = async (why: string): Promise<never> => {

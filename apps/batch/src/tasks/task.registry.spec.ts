@@ -10,15 +10,33 @@ import type { TaskContext } from './batch-task';
 import { BUILT_IN_TASK_NAMES, TaskRegistry } from './task.registry';
 
 const fixed = (): BatchCapacity =>
-  new BatchCapacity({ mode: 'fixed', deviceKind: 'cpu', maxUnits: 1, borrowHoldDownMs: 0, retryMs: 10, idleReleaseMs: 10, gpuMemoryMiB: 0 }, silentLogger, null);
+  new BatchCapacity(
+    { mode: 'fixed', deviceKind: 'cpu', maxUnits: 1, borrowHoldDownMs: 0, retryMs: 10, idleReleaseMs: 10, gpuMemoryMiB: 0 },
+    silentLogger,
+    null,
+  );
 
 const quiet = { info: () => undefined, error: () => undefined };
 
 /** The project's own tasks/ folder, as the app loads it by default. */
 const shipped = (): Promise<UserCode> =>
-  loadUserCode({ dir: resolve(__dirname, '../../../../tasks'), required: true, builtIn: { tasks: BUILT_IN_TASK_NAMES, reducers: BUILT_IN_REDUCER_NAMES }, log: quiet });
+  loadUserCode({
+    dir: resolve(__dirname, '../../../../tasks'),
+    required: true,
+    builtIn: { tasks: BUILT_IN_TASK_NAMES, reducers: BUILT_IN_REDUCER_NAMES },
+    log: quiet,
+  });
 
-const ctx = (): TaskContext => ({ batchId: 'b', chunk: 0, attempt: 1, signal: new AbortController().signal, model: null, priority: 50, mayBorrow: true, log: { debug() {}, info() {}, warn() {}, error() {} } });
+const ctx = (): TaskContext => ({
+  batchId: 'b',
+  chunk: 0,
+  attempt: 1,
+  signal: new AbortController().signal,
+  model: null,
+  priority: 50,
+  mayBorrow: true,
+  log: { debug() {}, info() {}, warn() {}, error() {} },
+});
 
 describe('task registry', () => {
   it('ships score (tasks/score.ts) and infer; the failure-injection task exists only when explicitly enabled', async () => {

@@ -156,7 +156,11 @@ describe('user task and reducer adapters', () => {
     const t = (validateItem: (item: unknown) => unknown) => adaptTask('t', { validateItem: validateItem as never, run: (xs) => [...xs] });
     expect(t(() => undefined).validateItem(1, null)).toBeNull();
     expect(t(() => '').validateItem(1, null)).toBe('invalid item');
-    expect(t(() => { throw new RangeError('out of range'); }).validateItem(1, null)).toBe('out of range');
+    expect(
+      t(() => {
+        throw new RangeError('out of range');
+      }).validateItem(1, null),
+    ).toBe('out of range');
     expect(t(async () => null).validateItem(1, null)).toMatch(/must be synchronous/);
     expect(t(() => false).validateItem(1, null)).toBe('task t: validateItem returned boolean; expected a reason string or null');
     expect(adaptTask('n', { run: (xs) => [...xs] }).validateItem({ any: 1 }, null)).toBeNull();
@@ -191,6 +195,10 @@ describe('user task and reducer adapters', () => {
     log.info('started', { items: 3 });
     log.warn('slow');
     expect(children).toBe(1);
-    expect(calls).toEqual([['child', { batch: 'b', chunk: 1 }], ['info', { items: 3 }, 'started'], ['warn', 'slow']]);
+    expect(calls).toEqual([
+      ['child', { batch: 'b', chunk: 1 }],
+      ['info', { items: 3 }, 'started'],
+      ['warn', 'slow'],
+    ]);
   });
 });

@@ -34,9 +34,12 @@ function shapeProblem(kind: 'task' | 'reducer', value: unknown): string | null {
   const got = kindOf(value);
   // evaluateUserModule hands back the whole exports object of an ES module without a default.
   const esModuleWithoutDefault = typeof value === 'object' && value !== null && (value as { __esModule?: unknown }).__esModule === true;
-  if (value === undefined || esModuleWithoutDefault) return `has no default export; end it with \`export default define${kind === 'task' ? 'Task' : 'Reducer'}({...})\``;
+  if (value === undefined || esModuleWithoutDefault)
+    return `has no default export; end it with \`export default define${kind === 'task' ? 'Task' : 'Reducer'}({...})\``;
   if (got !== kind) {
-    const what = got ? (KIND_HINT[got] ?? `a "${got}"`) : `not made with define${kind === 'task' ? 'Task' : 'Reducer'}() (got ${value === null ? 'null' : typeof value})`;
+    const what = got
+      ? (KIND_HINT[got] ?? `a "${got}"`)
+      : `not made with define${kind === 'task' ? 'Task' : 'Reducer'}() (got ${value === null ? 'null' : typeof value})`;
     return `default export is ${what}`;
   }
   const v = value as Record<string, unknown>;
@@ -103,7 +106,12 @@ export async function loadUserCode(opts: LoadUserCodeOptions): Promise<UserCode>
     else reducers.set(e.name, adaptReducer(e.name, r.value as ReducerDefinition));
   });
   log.info(
-    { dir, tasks: [...tasks.keys()], reducers: [...reducers.keys()], failed: [...failedTasks.keys(), ...[...failedReducers.keys()].map((n) => `${n}.reducer`)] },
+    {
+      dir,
+      tasks: [...tasks.keys()],
+      reducers: [...reducers.keys()],
+      failed: [...failedTasks.keys(), ...[...failedReducers.keys()].map((n) => `${n}.reducer`)],
+    },
     `user code from ${dir}: ${tasks.size} task(s), ${reducers.size} reducer(s)${failedTasks.size + failedReducers.size ? `, ${failedTasks.size + failedReducers.size} failed to load` : ''}`,
   );
   return code;

@@ -130,7 +130,14 @@ export class ChunkRunner {
   }
 
   /** A chord's chunk: the task over its items, reduced to a partial. */
-  private async runChord(batchId: string, idx: number, attempt: number, work: ChunkWork, signal: AbortSignal, plan: RunPlan): Promise<{ outputs: unknown[]; partial: unknown }> {
+  private async runChord(
+    batchId: string,
+    idx: number,
+    attempt: number,
+    work: ChunkWork,
+    signal: AbortSignal,
+    plan: RunPlan,
+  ): Promise<{ outputs: unknown[]; partial: unknown }> {
     const reducer = this.reducers.find(work.reducer);
     const task = this.tasks.find(work.task);
     // A worker whose copy of the file failed to load (or lacks it) fails the chunk with the reason.
@@ -138,7 +145,17 @@ export class ChunkRunner {
     if (!reducer) throw new Error(`${this.reducers.whyMissing(work.reducer)} in this worker`);
     const log = sdkLogger(this.taskLog, { task: work.task, batch: batchId, chunk: idx, attempt });
     const items = await chordItemsOf(work, this.blobs); // inline rows, or the chunk's byte range of the uploaded NDJSON
-    const outputs = await task.run(items, { batchId, chunk: idx, attempt, signal, model: work.model, priority: plan.priority, mayBorrow: work.mayBorrow, log, usage: plan.usage });
+    const outputs = await task.run(items, {
+      batchId,
+      chunk: idx,
+      attempt,
+      signal,
+      model: work.model,
+      priority: plan.priority,
+      mayBorrow: work.mayBorrow,
+      log,
+      usage: plan.usage,
+    });
     if (!Array.isArray(outputs) || outputs.length !== items.length) {
       throw new Error(`task ${work.task} returned ${Array.isArray(outputs) ? outputs.length : 'no'} outputs for ${items.length} items`);
     }

@@ -46,7 +46,10 @@ export class RunAccounting {
     if (urgent && !this.urgent.has(batchId)) {
       this.urgent.add(batchId);
       if (this.urgent.size > 10_000) this.urgent.clear();
-      this.logger.log({ batch: batchId, remaining: s.remaining, deadline: s.deadline.toISOString() }, 'batch is near its deadline: owned units first, priority raised');
+      this.logger.log(
+        { batch: batchId, remaining: s.remaining, deadline: s.deadline.toISOString() },
+        'batch is near its deadline: owned units first, priority raised',
+      );
     }
     return { priority: urgent ? work.priority + URGENT_BOOST : work.priority, deadline: s.deadline.getTime(), preferOwned: urgent, usage };
   }
@@ -67,7 +70,9 @@ export class RunAccounting {
   /** A committed file chunk: `lines` ran on units for `usage` unit time. */
   async measured(model: string | null, lines: number, usage: UnitUsage): Promise<void> {
     if (!model || lines <= 0 || usage.totalMs <= 0) return;
-    await this.repo.addThroughput(model, this.cfg.jobs.deviceKind, lines, usage.totalMs / 1000).catch((e: unknown) => this.logger.warn({ err: e }, 'throughput not recorded'));
+    await this.repo
+      .addThroughput(model, this.cfg.jobs.deviceKind, lines, usage.totalMs / 1000)
+      .catch((e: unknown) => this.logger.warn({ err: e }, 'throughput not recorded'));
   }
 
   private async state(batchId: string): Promise<DeadlineState | null> {

@@ -25,7 +25,9 @@ function fakeBatchApp(): Promise<{ server: Server; url: string; seen: { url?: st
       res.end(JSON.stringify({ error: 'batch x not found' }));
     }
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen })),
+  );
 }
 
 const client = (batchApiUrl: string): BatchApiClient => new BatchApiClient({ batchApiUrl } as GatewayConfig);
@@ -40,7 +42,7 @@ async function failure(p: Promise<unknown>): Promise<{ status: number; message: 
   throw new Error('expected a failure');
 }
 
-describe('BatchApiClient (the panel\'s batch proxy)', () => {
+describe("BatchApiClient (the panel's batch proxy)", () => {
   let fake: Awaited<ReturnType<typeof fakeBatchApp>>;
   beforeAll(async () => {
     fake = await fakeBatchApp();
@@ -50,7 +52,7 @@ describe('BatchApiClient (the panel\'s batch proxy)', () => {
     fake.server.close();
   });
 
-  it('relays status and JSON body, forwarding the caller\'s Authorization header', async () => {
+  it("relays status and JSON body, forwarding the caller's Authorization header", async () => {
     const r = await client(fake.url).call('GET', '/abc?limit=5', 'Bearer k1');
     expect(r).toEqual({ status: 404, body: { error: 'batch x not found' } });
     expect(fake.seen).toEqual({ url: '/v1/batches/abc?limit=5', auth: 'Bearer k1' });
@@ -69,7 +71,10 @@ describe('BatchApiClient (the panel\'s batch proxy)', () => {
     expect((await failure(client(fake.url).call('GET', '/big', undefined))).message).toMatch(/answer over 2097152 bytes/);
     const impatient = client(fake.url);
     impatient.timeoutMs = 150;
-    expect(await failure(impatient.call('POST', '/slow/cancel', 'Bearer k'))).toEqual({ status: 503, message: `batch API at ${fake.url} unreachable: no answer within 150 ms` });
+    expect(await failure(impatient.call('POST', '/slow/cancel', 'Bearer k'))).toEqual({
+      status: 503,
+      message: `batch API at ${fake.url} unreachable: no answer within 150 ms`,
+    });
   });
 });
 

@@ -54,7 +54,11 @@ export class BatchApiClient {
     const timer = setTimeout(() => started.abort(new DOMException('no answer', 'TimeoutError')), this.timeoutMs);
     let res: Response;
     try {
-      res = await fetch(url, { headers: { accept: 'application/x-ndjson, application/json', ...(authorization ? { authorization } : {}) }, signal: started.signal, redirect: 'manual' });
+      res = await fetch(url, {
+        headers: { accept: 'application/x-ndjson, application/json', ...(authorization ? { authorization } : {}) },
+        signal: started.signal,
+        redirect: 'manual',
+      });
     } catch (e) {
       throw DomainException.unavailable(`batch API at ${this.cfg.batchApiUrl} unreachable: ${reason(e, this.timeoutMs)}`, 5);
     } finally {

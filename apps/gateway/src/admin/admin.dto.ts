@@ -16,7 +16,12 @@ export const allocationBody = z
   .object({
     kind: z.enum(['online', 'batch']),
     share: z.number().gt(0, 'share must be > 0').max(4096),
-    memoryMiB: z.number().int().min(0).max(64 * 1024 * 1024).optional(),
+    memoryMiB: z
+      .number()
+      .int()
+      .min(0)
+      .max(64 * 1024 * 1024)
+      .optional(),
     deviceKind: deviceKind.optional(),
     nodes: z.array(name).min(1).max(64).optional(),
     devices: z.array(name).min(1).max(64).optional(),
@@ -42,7 +47,10 @@ export const allocationQuery = z
 export const auditQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(500).default(50),
-    before: z.string().regex(/^\d{1,19}$/, 'before must be an audit entry id').optional(),
+    before: z
+      .string()
+      .regex(/^\d{1,19}$/, 'before must be an audit entry id')
+      .optional(),
   })
   .strict();
 

@@ -11,13 +11,19 @@ const listQuery = z
   .object({
     state: z.enum(['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled']).optional(),
     limit: z.coerce.number().int().min(1).max(500).optional(),
-    cursor: z.string().regex(/^\d{1,18}$/, 'cursor must come from nextCursor').optional(),
+    cursor: z
+      .string()
+      .regex(/^\d{1,18}$/, 'cursor must come from nextCursor')
+      .optional(),
   })
   .strict();
 const errorsQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(1000).optional(),
-    cursor: z.string().regex(/^\d{1,9}$/, 'cursor must come from nextCursor').optional(),
+    cursor: z
+      .string()
+      .regex(/^\d{1,9}$/, 'cursor must come from nextCursor')
+      .optional(),
   })
   .strict();
 const action = z.enum(['cancel', 'pause', 'resume'], { message: 'action must be cancel, pause or resume' });

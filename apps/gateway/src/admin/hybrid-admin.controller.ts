@@ -15,7 +15,13 @@ interface HolderView {
 }
 
 export interface HybridView {
-  devices: { id: string; kind: string; cores: number | null; partition: { online: number; batch: number; batchMayBorrow: boolean }; used: { online: number; batch: number; borrowed: number; pendingOnline: number } }[];
+  devices: {
+    id: string;
+    kind: string;
+    cores: number | null;
+    partition: { online: number; batch: number; batchMayBorrow: boolean };
+    used: { online: number; batch: number; borrowed: number; pendingOnline: number };
+  }[];
   holders: HolderView[];
   online: { enabled: boolean; claims: OnlineClaimView[]; slo: ReturnType<OnlineClaimService['slo']> };
   /** Borrowed batch allocations this gateway's online claims revoked since it started. */

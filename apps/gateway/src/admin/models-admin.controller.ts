@@ -26,11 +26,7 @@ export class ModelsAdminController {
   }
 
   @Put(':model/limits')
-  limits(
-    @Param('model') model: string,
-    @Body() body: unknown,
-    @Req() req: FastifyRequest,
-  ): Promise<ModelView> {
+  limits(@Param('model') model: string, @Body() body: unknown, @Req() req: FastifyRequest): Promise<ModelView> {
     const b = parseInput(limitsBody, body, 'limits');
     return this.models.setLimits(parseInput(modelName, model, 'model'), b.min_replicas, b.max_replicas, adminActor(req));
   }

@@ -43,12 +43,7 @@ export class SchedulerAdminController {
   }
 
   @Put('devices/:node/:local/partition')
-  partition(
-    @Param('node') node: string,
-    @Param('local') local: string,
-    @Body() body: unknown,
-    @Req() req: FastifyRequest,
-  ): Promise<PartitionView> {
+  partition(@Param('node') node: string, @Param('local') local: string, @Body() body: unknown, @Req() req: FastifyRequest): Promise<PartitionView> {
     return this.ledger.setPartition(`${node}/${local}`, parseInput(partitionBody, body, 'partition'), adminActor(req));
   }
 

@@ -41,7 +41,8 @@ export class AutoscalingPolicy {
   private wantDownSince?: number;
 
   constructor(readonly cfg: AutoscalingConfig) {
-    if (cfg.min_replicas < 0 || cfg.max_replicas < Math.max(1, cfg.min_replicas)) throw new Error('autoscaling: need 0 <= min_replicas <= max_replicas, max >= 1');
+    if (cfg.min_replicas < 0 || cfg.max_replicas < Math.max(1, cfg.min_replicas))
+      throw new Error('autoscaling: need 0 <= min_replicas <= max_replicas, max >= 1');
     if (!(cfg.target_ongoing_requests > 0)) throw new Error('autoscaling: target_ongoing_requests must be > 0');
   }
 

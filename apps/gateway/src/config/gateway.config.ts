@@ -82,7 +82,13 @@ export function loadGatewayConfig(source: EnvSource): GatewayConfig {
       cpuThreads: e.INFERENCE_CPU_THREADS === 0 ? undefined : e.INFERENCE_CPU_THREADS,
       gpu: toGpuProcessSettings(e),
     },
-    hybrid: { onlineClaims: e.HYBRID_ONLINE_CLAIMS, claim: e.HYBRID_ONLINE_CLAIM, tickMs: e.HYBRID_TICK_MS, holdDownMs: e.HYBRID_HOLD_DOWN_MS, p99TargetMs: e.HYBRID_ONLINE_P99_TARGET_MS },
+    hybrid: {
+      onlineClaims: e.HYBRID_ONLINE_CLAIMS,
+      claim: e.HYBRID_ONLINE_CLAIM,
+      tickMs: e.HYBRID_TICK_MS,
+      holdDownMs: e.HYBRID_HOLD_DOWN_MS,
+      p99TargetMs: e.HYBRID_ONLINE_P99_TARGET_MS,
+    },
     batchApiUrl: e.BATCH_API_URL.replace(/\/+$/, ''),
   };
 }

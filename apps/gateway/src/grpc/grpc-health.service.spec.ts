@@ -14,7 +14,9 @@ describe('grpc.health.v1 on an unexpected error', () => {
     const svc = new GrpcHealthService(broken);
     svc.setServing(true);
     const check = svc.handlers().Check as Handler;
-    const err = await new Promise<ServerErrorResponse | null>((done) => check({ request: { service: '' }, getPath: () => '/grpc.health.v1.Health/Check' }, done));
+    const err = await new Promise<ServerErrorResponse | null>((done) =>
+      check({ request: { service: '' }, getPath: () => '/grpc.health.v1.Health/Check' }, done),
+    );
     expect(err?.code).toBe(status.INTERNAL);
     const id = err?.metadata?.get('error-id')[0];
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
@@ -25,7 +27,12 @@ describe('grpc.health.v1 on an unexpected error', () => {
     const svc = new GrpcHealthService(broken);
     svc.setServing(true);
     const watch = svc.handlers().Watch as Handler;
-    const call = Object.assign(new EventEmitter(), { request: { service: '' }, getPath: () => '/grpc.health.v1.Health/Watch', write: () => true, end: () => undefined });
+    const call = Object.assign(new EventEmitter(), {
+      request: { service: '' },
+      getPath: () => '/grpc.health.v1.Health/Watch',
+      write: () => true,
+      end: () => undefined,
+    });
     const err = new Promise<ServerErrorResponse>((done) => call.on('error', done));
     watch(call);
     expect((await err).code).toBe(status.INTERNAL);

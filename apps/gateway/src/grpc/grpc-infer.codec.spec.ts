@@ -10,7 +10,8 @@ type Codec = { requestSerialize: (o: object) => Buffer; requestDeserialize: (b: 
 const defs = loadSync(resolve(__dirname, 'proto', 'grpc_service.proto'), PROTO_OPTIONS);
 const modelInfer = (defs['inference.GRPCInferenceService'] as unknown as { ModelInfer: Codec }).ModelInfer;
 /** Longs as proto-loader writes them (strings): ours are numbers when exact. */
-const norm = (v: unknown): unknown => JSON.parse(JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && Number.isInteger(x) ? String(x) : Buffer.isBuffer(x) ? x.toString('hex') : x)));
+const norm = (v: unknown): unknown =>
+  JSON.parse(JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && Number.isInteger(x) ? String(x) : Buffer.isBuffer(x) ? x.toString('hex') : x)));
 
 describe('hand-written ModelInfer codec', () => {
   it('decodes what proto-loader encodes, like proto-loader; raw contents are views of the message', () => {
@@ -22,7 +23,19 @@ describe('hand-written ModelInfer codec', () => {
       parameters: { timeout: { int64_param: '123456789012' }, flag: { bool_param: true }, s: { string_param: 'x' } },
       inputs: [
         { name: 'a', datatype: 'FP32', shape: [1, 3], parameters: {} },
-        { name: 'b', datatype: 'INT64', shape: [-2, 4], contents: { int64_contents: ['-5', '9007199254740993'], int_contents: [-7, 8], fp32_contents: [0.5], bool_contents: [true, false], uint64_contents: ['18446744073709551615'], bytes_contents: [Buffer.from([0, 255])] } },
+        {
+          name: 'b',
+          datatype: 'INT64',
+          shape: [-2, 4],
+          contents: {
+            int64_contents: ['-5', '9007199254740993'],
+            int_contents: [-7, 8],
+            fp32_contents: [0.5],
+            bool_contents: [true, false],
+            uint64_contents: ['18446744073709551615'],
+            bytes_contents: [Buffer.from([0, 255])],
+          },
+        },
       ],
       outputs: [{ name: 'y', parameters: { binary_data: { bool_param: true } } }],
       raw_input_contents: [raw],
@@ -53,7 +66,18 @@ describe('hand-written ModelInfer codec', () => {
       id: '',
       outputs: [
         { name: 'y', datatype: 'FP32', shape: [2, 1] },
-        { name: 'z', datatype: 'INT32', shape: [3], contents: { int_contents: [-1, 0, 300], fp64_contents: [0.25], int64_contents: ['-9007199254740993'], bool_contents: [true], bytes_contents: [Buffer.from('hé')] } },
+        {
+          name: 'z',
+          datatype: 'INT32',
+          shape: [3],
+          contents: {
+            int_contents: [-1, 0, 300],
+            fp64_contents: [0.25],
+            int64_contents: ['-9007199254740993'],
+            bool_contents: [true],
+            bytes_contents: [Buffer.from('hé')],
+          },
+        },
       ],
       raw_output_contents: [Buffer.from(new Float32Array([0.5, 0.25]).buffer)],
     };
@@ -61,7 +85,12 @@ describe('hand-written ModelInfer codec', () => {
     expect(back.model_name).toBe('m');
     expect(back.outputs[0]).toMatchObject({ name: 'y', datatype: 'FP32', shape: ['2', '1'], contents: null });
     expect(back.outputs[1]!.shape).toEqual(['3']);
-    expect(back.outputs[1]!.contents).toMatchObject({ int_contents: [-1, 0, 300], fp64_contents: [0.25], int64_contents: ['-9007199254740993'], bool_contents: [true] });
+    expect(back.outputs[1]!.contents).toMatchObject({
+      int_contents: [-1, 0, 300],
+      fp64_contents: [0.25],
+      int64_contents: ['-9007199254740993'],
+      bool_contents: [true],
+    });
     expect(back.outputs[1]!.contents!.bytes_contents![0]!.toString()).toBe('hé');
     expect(back.raw_output_contents[0]!.equals(res.raw_output_contents[0]!)).toBe(true);
   });

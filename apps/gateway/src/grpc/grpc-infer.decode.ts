@@ -1,11 +1,5 @@
 import { DomainException } from '@tandem/shared';
-import type {
-  InferInputTensorWire,
-  InferParameterWire,
-  InferTensorContentsWire,
-  Long,
-  ModelInferRequestWire,
-} from './grpc-wire.types';
+import type { InferInputTensorWire, InferParameterWire, InferTensorContentsWire, Long, ModelInferRequestWire } from './grpc-wire.types';
 
 /**
  * ModelInfer's protobuf, read and written by hand (grpc_service.proto, field numbers below; the response: grpc-infer.encode.ts).
@@ -169,15 +163,33 @@ function contents(r: Reader): InferTensorContentsWire {
     const tag = r.varint();
     const w = tag & 7;
     switch (tag >>> 3) {
-      case 1: r.repeated(w, 0, (x) => x.varint() !== 0, c.bool_contents); break;
-      case 2: r.repeated(w, 0, int32, c.int_contents); break;
-      case 3: r.repeated(w, 0, (x) => x.long(true), c.int64_contents); break;
-      case 4: r.repeated(w, 0, (x) => Number(x.long(false)) >>> 0, c.uint_contents); break;
-      case 5: r.repeated(w, 0, (x) => x.long(false), c.uint64_contents); break;
-      case 6: r.repeated(w, 5, fp32, c.fp32_contents); break;
-      case 7: r.repeated(w, 1, fp64, c.fp64_contents); break;
-      case 8: if (w !== 2) throw bad('bytes_contents wire type'); c.bytes_contents.push(r.bytes()); break;
-      default: r.skip(w);
+      case 1:
+        r.repeated(w, 0, (x) => x.varint() !== 0, c.bool_contents);
+        break;
+      case 2:
+        r.repeated(w, 0, int32, c.int_contents);
+        break;
+      case 3:
+        r.repeated(w, 0, (x) => x.long(true), c.int64_contents);
+        break;
+      case 4:
+        r.repeated(w, 0, (x) => Number(x.long(false)) >>> 0, c.uint_contents);
+        break;
+      case 5:
+        r.repeated(w, 0, (x) => x.long(false), c.uint64_contents);
+        break;
+      case 6:
+        r.repeated(w, 5, fp32, c.fp32_contents);
+        break;
+      case 7:
+        r.repeated(w, 1, fp64, c.fp64_contents);
+        break;
+      case 8:
+        if (w !== 2) throw bad('bytes_contents wire type');
+        c.bytes_contents.push(r.bytes());
+        break;
+      default:
+        r.skip(w);
     }
   }
   return c;
@@ -190,12 +202,23 @@ function inputTensor(r: Reader): InferInputTensorWire {
     const w = tag & 7;
     if (tag >>> 3 <= 5 && tag >>> 3 !== 3 && w !== 2) throw bad(`inputs field ${tag >>> 3} has wire type ${w}`);
     switch (tag >>> 3) {
-      case 1: t.name = r.string(); break;
-      case 2: t.datatype = r.string(); break;
-      case 3: r.repeated(w, 0, (x) => x.long(true), t.shape); break;
-      case 4: mapEntry(r.sub(), t.parameters!); break;
-      case 5: t.contents = contents(r.sub()); break;
-      default: r.skip(w);
+      case 1:
+        t.name = r.string();
+        break;
+      case 2:
+        t.datatype = r.string();
+        break;
+      case 3:
+        r.repeated(w, 0, (x) => x.long(true), t.shape);
+        break;
+      case 4:
+        mapEntry(r.sub(), t.parameters!);
+        break;
+      case 5:
+        t.contents = contents(r.sub());
+        break;
+      default:
+        r.skip(w);
     }
   }
   return t;
@@ -234,14 +257,30 @@ function decode(buf: Buffer): ModelInferRequestWire {
     // Every field of ModelInferRequest is length-delimited.
     if (tag >>> 3 <= 7 && w !== 2) throw bad(`field ${tag >>> 3} has wire type ${w}`);
     switch (tag >>> 3) {
-      case 1: req.model_name = r.string(); break;
-      case 2: req.model_version = r.string(); break;
-      case 3: req.id = r.string(); break;
-      case 4: mapEntry(r.sub(), req.parameters!); break;
-      case 5: req.inputs.push(inputTensor(r.sub())); break;
-      case 6: req.outputs.push(requestedOutput(r.sub())); break;
-      case 7: if (w !== 2) throw bad('raw_input_contents wire type'); req.raw_input_contents.push(r.bytes()); break;
-      default: r.skip(w);
+      case 1:
+        req.model_name = r.string();
+        break;
+      case 2:
+        req.model_version = r.string();
+        break;
+      case 3:
+        req.id = r.string();
+        break;
+      case 4:
+        mapEntry(r.sub(), req.parameters!);
+        break;
+      case 5:
+        req.inputs.push(inputTensor(r.sub()));
+        break;
+      case 6:
+        req.outputs.push(requestedOutput(r.sub()));
+        break;
+      case 7:
+        if (w !== 2) throw bad('raw_input_contents wire type');
+        req.raw_input_contents.push(r.bytes());
+        break;
+      default:
+        r.skip(w);
     }
   }
   return req;

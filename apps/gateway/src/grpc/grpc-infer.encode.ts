@@ -4,7 +4,8 @@ import type { InferTensorContentsWire, Long, ModelInferResponseWire } from './gr
  * ModelInferResponse written by hand (see grpc-infer.decode.ts for why): sized once, every
  * field written into one buffer, raw_output_contents copied straight from the output tensors.
  */
-const varintSize = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : n < 2 ** 35 ? 5 : Math.ceil(Math.log2(n + 1) / 7));
+const varintSize = (n: number): number =>
+  n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : n < 2 ** 35 ? 5 : Math.ceil(Math.log2(n + 1) / 7);
 /** An int64 as its unsigned 64-bit varint value (negative: two's complement, 10 bytes). */
 const int64Bits = (v: Long | bigint): bigint => BigInt.asUintN(64, BigInt(v));
 const bigSize = (v: bigint): number => {
@@ -111,7 +112,9 @@ export function encodeModelInferResponse(res: ModelInferResponseWire): Buffer {
     let bytesEls: Uint8Array[] = [];
     let contentsSize = -1;
     if (o.contents) {
-      packed = CONTENT_FIELDS.map(([k, f]) => packedField(f, (o.contents![k] ?? []) as (number | boolean | Long)[])).filter((p): p is Packed => p !== undefined);
+      packed = CONTENT_FIELDS.map(([k, f]) => packedField(f, (o.contents![k] ?? []) as (number | boolean | Long)[])).filter(
+        (p): p is Packed => p !== undefined,
+      );
       bytesEls = o.contents.bytes_contents ?? [];
       contentsSize = packed.reduce((s, p) => s + lenField(p.size), 0) + bytesEls.reduce((s, b) => s + lenField(b.length), 0);
     }

@@ -12,13 +12,7 @@ import {
   type OipDatatype,
   type TensorData,
 } from '@tandem/inference';
-import type {
-  InferParameterWire,
-  InferTensorContentsWire,
-  Long,
-  ModelInferRequestWire,
-  ModelInferResponseWire,
-} from './grpc-wire.types';
+import type { InferParameterWire, InferTensorContentsWire, Long, ModelInferRequestWire, ModelInferResponseWire } from './grpc-wire.types';
 
 const MAX_TENSORS = 256;
 const MAX_RANK = 16;

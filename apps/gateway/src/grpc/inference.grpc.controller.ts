@@ -84,4 +84,3 @@ export class InferenceGrpcController {
     return h as unknown as Record<string, Unary<never, unknown>>;
   }
 }
-

@@ -9,7 +9,10 @@ import type { OnlineClaimService } from './online-claim.service';
 /** A one-model gateway and a ledger whose CPU device shows `batch` cores used by batch. */
 function setup(): { svc: BatchCostService; latencies: LatencyWindow; ledger: { batch: number }; claims: { lastPreemptionAt: number | null } } {
   const latencies = new LatencyWindow();
-  const inference = { latencies, serving: () => [{ model: 'm', version: '1', device: 'cpu', threadsPerReplica: 1, autoscaling: undefined, replicas: 1, queueDepth: 0 }] } as unknown as InferenceService;
+  const inference = {
+    latencies,
+    serving: () => [{ model: 'm', version: '1', device: 'cpu', threadsPerReplica: 1, autoscaling: undefined, replicas: 1, queueDepth: 0 }],
+  } as unknown as InferenceService;
   const ledger = { batch: 0 };
   const node = {
     nodeName: 'n1',
@@ -33,7 +36,9 @@ describe('BatchCostService (online p99 now vs its no-batch baseline)', () => {
       second(latencies, t, 10);
       await svc.sample(t);
     }
-    expect(svc.view(t - 1_000)).toEqual([{ device: 'n1/cpu', batchPresent: false, ratio: 1, models: [{ model: 'm', p99NowMs: 10, baselineP99Ms: 10, ratio: 1 }] }]);
+    expect(svc.view(t - 1_000)).toEqual([
+      { device: 'n1/cpu', batchPresent: false, ratio: 1, models: [{ model: 'm', p99NowMs: 10, baselineP99Ms: 10, ratio: 1 }] },
+    ]);
     ledger.batch = 1; // a batch borrows the device; online latency doubles
     for (let s = 0; s < 10; s++, t += 1_000) {
       second(latencies, t, 20);

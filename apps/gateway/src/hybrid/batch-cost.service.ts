@@ -105,7 +105,12 @@ export class BatchCostService implements OnApplicationBootstrap, BeforeApplicati
       const p99 = q.count >= MIN_REQUESTS ? q.value : null;
       const baseline = base?.length ? median(base) : null;
       const ratio = p99 !== null && baseline !== null ? (present ? p99 / baseline : 1) : null;
-      return { model, p99NowMs: p99 === null ? null : r2(p99), baselineP99Ms: baseline === null ? null : r2(baseline), ratio: ratio === null ? null : r2(ratio) };
+      return {
+        model,
+        p99NowMs: p99 === null ? null : r2(p99),
+        baselineP99Ms: baseline === null ? null : r2(baseline),
+        ratio: ratio === null ? null : r2(ratio),
+      };
     });
     const ratios = models.map((m) => m.ratio).filter((x): x is number => x !== null);
     return [{ device: this.device, batchPresent: present, ratio: ratios.length ? Math.max(...ratios) : null, models }];
@@ -123,7 +128,14 @@ export class BatchCostService implements OnApplicationBootstrap, BeforeApplicati
   }
 
   private cpuModels(): string[] {
-    return [...new Set(this.inference.serving().filter((v) => v.device === 'cpu').map((v) => v.model))];
+    return [
+      ...new Set(
+        this.inference
+          .serving()
+          .filter((v) => v.device === 'cpu')
+          .map((v) => v.model),
+      ),
+    ];
   }
 
   beforeApplicationShutdown(): void {

@@ -27,7 +27,12 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 describe('OnlineClaimService demand', () => {
   it('without an SLO a model with traffic wants its replicas’ threads, and nothing when idle', () => {
     const { svc, request } = fakeInference();
-    const s = new OnlineClaimService(loadGatewayConfig({ LOG_LEVEL: 'silent', HYBRID_HOLD_DOWN_MS: '200', HYBRID_ONLINE_CLAIM: 'replicas' }), {} as NodeLedger, svc, silent);
+    const s = new OnlineClaimService(
+      loadGatewayConfig({ LOG_LEVEL: 'silent', HYBRID_HOLD_DOWN_MS: '200', HYBRID_ONLINE_CLAIM: 'replicas' }),
+      {} as NodeLedger,
+      svc,
+      silent,
+    );
     expect(s.demand().get('m')).toBe(0);
     request(5);
     expect(s.demand().get('m')).toBe(1);
@@ -45,7 +50,18 @@ describe('OnlineClaimService demand', () => {
 
   it('with an SLO: the whole partition on traffic after idle; back to its threads once p99 stayed under half the SLO', async () => {
     const { svc, request } = fakeInference();
-    const s = new OnlineClaimService(loadGatewayConfig({ LOG_LEVEL: 'silent', HYBRID_HOLD_DOWN_MS: '200', HYBRID_ONLINE_P99_TARGET_MS: '10', HYBRID_TICK_MS: '20', HYBRID_ONLINE_CLAIM: 'replicas' }), {} as NodeLedger, svc, silent);
+    const s = new OnlineClaimService(
+      loadGatewayConfig({
+        LOG_LEVEL: 'silent',
+        HYBRID_HOLD_DOWN_MS: '200',
+        HYBRID_ONLINE_P99_TARGET_MS: '10',
+        HYBRID_TICK_MS: '20',
+        HYBRID_ONLINE_CLAIM: 'replicas',
+      }),
+      {} as NodeLedger,
+      svc,
+      silent,
+    );
     request(2);
     expect(s.demand().get('m')).toBe(Number.POSITIVE_INFINITY); // traffic after idle: protect first
     for (let i = 0; i < 15; i++) {

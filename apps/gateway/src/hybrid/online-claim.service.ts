@@ -38,12 +38,7 @@ export class OnlineClaimService implements OnApplicationBootstrap, BeforeApplica
   onApplicationBootstrap(): void {
     const h = this.cfg.hybrid;
     if (!h.onlineClaims) return;
-    this.claimer = new OnlineClaimer(
-      this.node,
-      { tickMs: h.tickMs, holdDownMs: h.holdDownMs, retryMs: 1_000 },
-      this.logger,
-      this.metrics,
-    );
+    this.claimer = new OnlineClaimer(this.node, { tickMs: h.tickMs, holdDownMs: h.holdDownMs, retryMs: 1_000 }, this.logger, this.metrics);
     this.claimer.start(() => this.demand());
   }
 
@@ -72,7 +67,15 @@ export class OnlineClaimService implements OnApplicationBootstrap, BeforeApplica
         const p99 = this.inference.latencies.quantile(st.model, 0.99, 1_000, now);
         const broken = p99.count >= 20 && p99.value > slo;
         if ((idleBefore || broken) && !this.boosted.has(st.model)) {
-          this.logger.info({ model: st.model, why: broken ? 'p99 above the SLO' : 'traffic after idle', p99Ms: p99.count ? Math.round(p99.value * 10) / 10 : null, sloMs: slo }, 'online SLO: claiming the whole online partition');
+          this.logger.info(
+            {
+              model: st.model,
+              why: broken ? 'p99 above the SLO' : 'traffic after idle',
+              p99Ms: p99.count ? Math.round(p99.value * 10) / 10 : null,
+              sloMs: slo,
+            },
+            'online SLO: claiming the whole online partition',
+          );
         }
         if (idleBefore || (p99.count >= 20 && p99.value > slo / 2)) this.boosted.set(st.model, now);
       }
@@ -103,10 +106,13 @@ export class OnlineClaimService implements OnApplicationBootstrap, BeforeApplica
 
   /** The SLO and, per model, its p99 over the last second and whether it is boosted. */
   slo(): { p99TargetMs: number; models: { model: string; p99Ms: number | null; requests: number; boosted: boolean }[] } {
-    const models = this.inference.versions().filter((st) => st.state !== 'not loaded').map((st) => {
-      const q = this.inference.latencies.quantile(st.model, 0.99, 1_000);
-      return { model: st.model, p99Ms: q.count ? Math.round(q.value * 100) / 100 : null, requests: q.count, boosted: this.boosted.has(st.model) };
-    });
+    const models = this.inference
+      .versions()
+      .filter((st) => st.state !== 'not loaded')
+      .map((st) => {
+        const q = this.inference.latencies.quantile(st.model, 0.99, 1_000);
+        return { model: st.model, p99Ms: q.count ? Math.round(q.value * 100) / 100 : null, requests: q.count, boosted: this.boosted.has(st.model) };
+      });
     return { p99TargetMs: this.cfg.hybrid.p99TargetMs, models };
   }
 

@@ -48,7 +48,7 @@ const ongoing = gauge({
 });
 const restarts = counter({
   name: 'inference_replica_restarts_total',
-  help: "Replica threads replaced because the model crashed, ran out of memory or hung past a deadline (node models)",
+  help: 'Replica threads replaced because the model crashed, ran out of memory or hung past a deadline (node models)',
   labelNames: ['model', 'version', 'reason'],
 });
 

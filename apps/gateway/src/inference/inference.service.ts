@@ -53,10 +53,7 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
   /** Recent end-to-end latencies per model (the co-location SLO check reads them). */
   readonly latencies = new LatencyWindow();
 
-  constructor(
-    @Inject(INFERENCE_OPTIONS) opts: InferenceOptions,
-    @Optional() @Inject(SchedulerCapacityProvider) ledger?: SchedulerCapacityProvider,
-  ) {
+  constructor(@Inject(INFERENCE_OPTIONS) opts: InferenceOptions, @Optional() @Inject(SchedulerCapacityProvider) ledger?: SchedulerCapacityProvider) {
     configureGpuProcess(opts.gpu ?? {});
     const local = new LocalCapacityProvider({ cpuThreads: opts.cpuThreads });
     this.engine = new InferenceEngine({
@@ -210,7 +207,14 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
       for (const v of m.versions) {
         const s = known.get(`${m.name}/${v.version}`);
         const inst = s?.state === 'ready' ? this.engine.instance(m.name, v.version) : undefined;
-        out.push({ model: m.name, version: v.version, state: s?.state ?? 'not loaded', ...(s?.error ? { error: s.error } : {}), replicas: inst?.replicas ?? 0, queueDepth: inst?.batcher.queueDepth ?? 0 });
+        out.push({
+          model: m.name,
+          version: v.version,
+          state: s?.state ?? 'not loaded',
+          ...(s?.error ? { error: s.error } : {}),
+          replicas: inst?.replicas ?? 0,
+          queueDepth: inst?.batcher.queueDepth ?? 0,
+        });
       }
     }
     return out;
@@ -218,7 +222,10 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
 
   /** Versions of a model this process holds (loading, ready or failed). */
   loadedVersions(model: string): string[] {
-    return this.engine.states().filter((s) => s.model === model).map((s) => s.version);
+    return this.engine
+      .states()
+      .filter((s) => s.model === model)
+      .map((s) => s.version);
   }
 
   /** Replicas of a loaded version (latest by default); 404 unknown, 503 not loaded. */

@@ -42,7 +42,9 @@ export class ModelControlService {
       try {
         await this.inference.reloadModel(model);
       } catch (e) {
-        await this.audit.record({ actor, action: 'model.load_failed', target: `model:${model}`, details: { error: (e as Error).message } }).catch(() => undefined);
+        await this.audit
+          .record({ actor, action: 'model.load_failed', target: `model:${model}`, details: { error: (e as Error).message } })
+          .catch(() => undefined);
         throw e;
       }
       for (const version of this.inference.loadedVersions(model)) this.autoscaler.reset(model, version);

@@ -114,7 +114,11 @@ export async function answerLines(task: UnitLinesTask, model: LinesModel, opts: 
     else answers.set(line, r);
   });
   const encode = (r: Decoded, outputs: InferTensor[]): UnitLineAnswer => {
-    const header = encodeInferResponse({ model: task.model, version: model.version, outputs, queueMs: 0, computeMs: 0, batchItems: 1 }, r.decoded.id, () => false).header;
+    const header = encodeInferResponse(
+      { model: task.model, version: model.version, outputs, queueMs: 0, computeMs: 0, batchItems: 1 },
+      r.decoded.id,
+      () => false,
+    ).header;
     return { line: r.line, customId: r.customId, body: JSON.stringify(header) };
   };
   const runOne = async (group: Decoded[]): Promise<InferTensor[][]> => {
@@ -172,7 +176,14 @@ function plan(model: LinesModel, requests: readonly Decoded[], maxRowsAsked: num
  * tensors; a line that is anything else, or that fails, takes the plain path (JSON.parse, the
  * gateway's JSON decoding) and gets its answer there.
  */
-function decodeLine(bytes: Uint8Array, line: number, task: UnitLinesTask, model: LinesModel, dup: ReadonlySet<number>, reader: TensorJsonReader | null): Decoded | UnitLineAnswer {
+function decodeLine(
+  bytes: Uint8Array,
+  line: number,
+  task: UnitLinesTask,
+  model: LinesModel,
+  dup: ReadonlySet<number>,
+  reader: TensorJsonReader | null,
+): Decoded | UnitLineAnswer {
   const mark = reader?.used ?? 0;
   let fast: unknown;
   try {
@@ -288,7 +299,8 @@ function decodeObject(obj: unknown, line: number, task: UnitLinesTask, model: Li
 function checkRequest(model: LinesModel, d: DecodedInfer): void {
   const sig = model.signature;
   for (const o of d.request.outputs ?? []) {
-    if (!sig.outputs.some((s) => s.name === o)) throw DomainException.invalid(`unknown output '${o}'; the model has ${sig.outputs.map((s) => `'${s.name}'`).join(', ')}`);
+    if (!sig.outputs.some((s) => s.name === o))
+      throw DomainException.invalid(`unknown output '${o}'; the model has ${sig.outputs.map((s) => `'${s.name}'`).join(', ')}`);
   }
   validateInputs(sig, model.maxBatchSize, d.request.inputs);
   // A JSONL line cannot carry the binary tensor extension's output section.

@@ -63,7 +63,13 @@ export class UnitPipeline {
   }
 
   /** Runs `model` on validated-here inputs (the batch's own run: a bad input is the chunk's failure). */
-  async run(model: string, version: string | undefined, inputs: readonly Tensor[], outputs?: readonly string[], requests?: readonly number[]): Promise<Tensor[]> {
+  async run(
+    model: string,
+    version: string | undefined,
+    inputs: readonly Tensor[],
+    outputs?: readonly string[],
+    requests?: readonly number[],
+  ): Promise<Tensor[]> {
     const m = await this.open(model, version);
     validateInputs(m.signature, m.maxBatchSize, inputs);
     return m.run(inputs, outputs, requests);

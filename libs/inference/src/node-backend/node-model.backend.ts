@@ -38,7 +38,8 @@ function declared(kind: 'input' | 'output', list: readonly ModelTensorConfig[] |
   return list.map((t) => {
     if (seen.has(t.name)) throw new Error(`config.json declares ${kind} '${t.name}' twice`);
     seen.add(t.name);
-    if (!t.datatype || !t.shape) throw new Error(`config.json ${kind} '${t.name}' needs a datatype and a shape (a node model has no model file to read them from)`);
+    if (!t.datatype || !t.shape)
+      throw new Error(`config.json ${kind} '${t.name}' needs a datatype and a shape (a node model has no model file to read them from)`);
     const shape = [...t.shape];
     if (maxBatchSize > 0) {
       if (shape.length === 0) throw new Error(`config.json ${kind} '${t.name}' has no dimensions but max_batch_size > 0 needs a batch dimension`);

@@ -74,7 +74,10 @@ describe('node model host', () => {
     const bad = async (ret: string): Promise<string> => {
       const { h } = await host(`import { defineModel } from '@tandem/sdk';
         export default defineModel({ execute({ x }) { const rows = x.shape[0]; return ${ret}; } });`);
-      const e = await h.execute([x(2)], { requests: [2] }).then(() => undefined, (err: Error) => err);
+      const e = await h.execute([x(2)], { requests: [2] }).then(
+        () => undefined,
+        (err: Error) => err,
+      );
       expect(isInputError(e)).toBe(false);
       return (e as Error).message;
     };
@@ -85,8 +88,12 @@ describe('node model host', () => {
     expect(await bad(`{ ${ok}, ${okN}, z: 1 }`)).toMatch(/undeclared output 'z'/);
     expect(await bad(`{ ${ok}, n: { datatype: 'INT64', shape: [rows], data: new BigInt64Array(rows) } }`)).toMatch(/'n' has datatype INT64, declared INT32/);
     expect(await bad(`{ ${ok}, n: { datatype: 'INT32', shape: [rows + 1], data: new Int32Array(rows + 1) } }`)).toMatch(/'n' has 3 rows for a batch of 2/);
-    expect(await bad(`{ y: { datatype: 'FP32', shape: [rows, 3], data: new Float32Array(rows * 3) }, ${okN} }`)).toMatch(/'y' has shape \[2,3\], declared \[-1,2\]/);
-    expect(await bad(`{ y: { datatype: 'FP32', shape: [rows, 2], data: [1, 2, 3, 4] }, ${okN} }`)).toMatch(/'y' is FP32: its data must be a Float32Array \(got an array\)/);
+    expect(await bad(`{ y: { datatype: 'FP32', shape: [rows, 3], data: new Float32Array(rows * 3) }, ${okN} }`)).toMatch(
+      /'y' has shape \[2,3\], declared \[-1,2\]/,
+    );
+    expect(await bad(`{ y: { datatype: 'FP32', shape: [rows, 2], data: [1, 2, 3, 4] }, ${okN} }`)).toMatch(
+      /'y' is FP32: its data must be a Float32Array \(got an array\)/,
+    );
     expect(await bad(`{ y: { datatype: 'FP32', shape: [rows, 2], data: new Float32Array(3) }, ${okN} }`)).toMatch(/'y' has 3 elements, shape \[2,2\] needs 4/);
   });
 

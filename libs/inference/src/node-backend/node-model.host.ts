@@ -32,7 +32,19 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { resolve } from 'node:path';
-import { InputError, isInputError, kindOf, type ExecuteInfo, type InferOptions, type Logger, type ModelContext, type ModelDefinition, type Placement, type Session, type Tensor } from '@tandem/sdk';
+import {
+  InputError,
+  isInputError,
+  kindOf,
+  type ExecuteInfo,
+  type InferOptions,
+  type Logger,
+  type ModelContext,
+  type ModelDefinition,
+  type Placement,
+  type Session,
+  type Tensor,
+} from '@tandem/sdk';
 import type { InferenceSession } from 'onnxruntime-node';
 // The file, not @tandem/shared's index: this module is bundled into replica threads, which must
 // not load Nest, pino and the rest of the shared library.
@@ -96,7 +108,9 @@ export function errorFromReport(w: WireError): Error {
 function plainFields(fields: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
   if (fields === undefined) return undefined;
   try {
-    return JSON.parse(JSON.stringify(fields, (_k, v: unknown) => (v instanceof Error ? { message: v.message, stack: v.stack } : typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>;
+    return JSON.parse(
+      JSON.stringify(fields, (_k, v: unknown) => (v instanceof Error ? { message: v.message, stack: v.stack } : typeof v === 'bigint' ? v.toString() : v)),
+    ) as Record<string, unknown>;
   } catch (e) {
     return { fields: `[not serializable: ${messageOf(e)}]` };
   }
@@ -146,7 +160,8 @@ export async function startModelHost(opts: ModelHostOptions): Promise<ModelHost>
       return { inputNames: s.inputNames, outputNames: s.outputNames, run: s.run.bind(s) };
     },
     async infer(name: string, inputs: readonly Tensor[], o: InferOptions = {}): Promise<Record<string, Tensor>> {
-      if (typeof name !== 'string' || !Array.isArray(inputs)) throw new TypeError('ctx.infer(model, inputs, opts?): model is a name, inputs an array of tensors');
+      if (typeof name !== 'string' || !Array.isArray(inputs))
+        throw new TypeError('ctx.infer(model, inputs, opts?): model is a name, inputs an array of tensors');
       const at = deadlines.getStore()?.deadlineAt;
       if (at === undefined) return opts.infer(name, inputs, o);
       const left = at - Date.now();
@@ -177,7 +192,8 @@ export async function startModelHost(opts: ModelHostOptions): Promise<ModelHost>
       const byName: Record<string, Tensor> = {};
       for (const t of inputs) byName[t.name] = t;
       const abort = new AbortController();
-      const timer = o.deadlineAt === undefined ? undefined : setTimeout(() => abort.abort(new Error('deadline exceeded')), Math.max(0, o.deadlineAt - Date.now()));
+      const timer =
+        o.deadlineAt === undefined ? undefined : setTimeout(() => abort.abort(new Error('deadline exceeded')), Math.max(0, o.deadlineAt - Date.now()));
       const info: ExecuteInfo = { requests: [...o.requests], signal: abort.signal, warmup: o.warmup ?? false };
       try {
         const returned = await deadlines.run({ deadlineAt: o.deadlineAt }, () => model.execute(byName, state, ctx, info));

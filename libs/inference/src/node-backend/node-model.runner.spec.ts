@@ -156,7 +156,10 @@ describe('NodeModelRunner: a node model in its own worker thread', () => {
     try {
       writeFileSync(join(dir, 'fail-init'), '');
       await expect(run(runner, x(4))).rejects.toThrow(/exited with code 1/);
-      await expect(run(runner, x(0.1))).rejects.toMatchObject({ code: 'unavailable', message: expect.stringMatching(/has no working replica: initialize failed: init refused/) });
+      await expect(run(runner, x(0.1))).rejects.toMatchObject({
+        code: 'unavailable',
+        message: expect.stringMatching(/has no working replica: initialize failed: init refused/),
+      });
       rmSync(join(dir, 'fail-init'));
       await new Promise((r) => setTimeout(r, 1_100));
       expect(await value(runner, 0.1)).toBeCloseTo(Math.tanh(0.1), 6);
@@ -199,10 +202,20 @@ describe('NodeModelRunner: a node model in its own worker thread', () => {
        });`,
     );
     const config = parseModelConfig(
-      { backend: 'node', max_batch_size: 4, warmup: { batch_sizes: [2] }, inputs: [{ name: 'img', datatype: 'FP32', shape: [-1, 3, 48, 192] }], outputs: [{ name: 'p', datatype: 'FP32', shape: [-1, 2] }] },
+      {
+        backend: 'node',
+        max_batch_size: 4,
+        warmup: { batch_sizes: [2] },
+        inputs: [{ name: 'img', datatype: 'FP32', shape: [-1, 3, 48, 192] }],
+        outputs: [{ name: 'p', datatype: 'FP32', shape: [-1, 2] }],
+      },
       't',
     );
-    const source = await nodeReplicaSource({ name: 'onnx', version: '1', path: join(dir, 'model.ts'), config }, { infer: () => Promise.reject(new Error('no')), log: () => undefined }, NOOP_OBSERVER);
+    const source = await nodeReplicaSource(
+      { name: 'onnx', version: '1', path: join(dir, 'model.ts'), config },
+      { infer: () => Promise.reject(new Error('no')), log: () => undefined },
+      NOOP_OBSERVER,
+    );
     const runner = (await source.open({ kind: 'cpu', intraOpThreads: 1 })) as NodeModelRunner;
     try {
       const [p] = await runner.runUnchecked([{ name: 'img', datatype: 'FP32', shape: [3, 3, 48, 192], data: new Float32Array(3 * 3 * 48 * 192).fill(0.5) }]);
@@ -217,16 +230,19 @@ describe('NodeModelRunner: a node model in its own worker thread', () => {
   it('load failures carry the reason: initialize throws, the file does not compile, undeclared signature', async () => {
     const dir = join(root, 'bad', '1');
     mkdirSync(dir, { recursive: true });
-    const cfg = parseModelConfig({ backend: 'node', inputs: [{ name: 'x', datatype: 'FP32', shape: [1] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [1] }] }, 't');
+    const cfg = parseModelConfig(
+      { backend: 'node', inputs: [{ name: 'x', datatype: 'FP32', shape: [1] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [1] }] },
+      't',
+    );
     const hooks: NodeModelHooks = { infer: () => Promise.reject(new Error('no')), log: () => undefined };
     const open = async (src: string, config = cfg) => {
       writeFileSync(join(dir, 'model.ts'), src);
       const s = await nodeReplicaSource({ name: 'bad', version: '1', path: join(dir, 'model.ts'), config }, hooks, NOOP_OBSERVER);
       return s.open({ kind: 'cpu', intraOpThreads: 1 });
     };
-    await expect(open(`import { defineModel } from '@tandem/sdk'; export default defineModel({ initialize() { throw new Error('nope'); }, execute: () => ({}) });`)).rejects.toThrow(
-      'initialize failed: nope',
-    );
+    await expect(
+      open(`import { defineModel } from '@tandem/sdk'; export default defineModel({ initialize() { throw new Error('nope'); }, execute: () => ({}) });`),
+    ).rejects.toThrow('initialize failed: nope');
     await expect(open(`export default defineModel({ execute( });`)).rejects.toThrow(/cannot compile .*model\.ts:1:/);
     await expect(open(`export default 42;`)).rejects.toThrow(/default export must be defineModel/);
     const undeclared = parseModelConfig({ backend: 'node', inputs: [{ name: 'x', shape: [1] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [1] }] }, 't');

@@ -98,7 +98,13 @@ export class NodeModelRunner implements InferenceRunner {
   async runUnchecked(inputs: readonly InferTensor[], outputNames?: readonly string[], opts: RunOptions = {}): Promise<InferTensor[]> {
     const t = await this.acquire(opts.deadlineAt);
     const rows = this.config.max_batch_size > 0 ? (inputs[0]?.shape[0] ?? 1) : 1;
-    const run = t.execute(inputs, { outputs: outputNames, requests: opts.requests ?? [rows], deadlineAt: opts.deadlineAt, warmup: false, transfer: opts.transfer ?? false });
+    const run = t.execute(inputs, {
+      outputs: outputNames,
+      requests: opts.requests ?? [rows],
+      deadlineAt: opts.deadlineAt,
+      warmup: false,
+      transfer: opts.transfer ?? false,
+    });
     return bounded(run.result, opts.deadlineAt, () => {
       this.hung(t, run.id);
       return new DomainException(ErrorCode.DeadlineExceeded, `${this.label} did not answer before the deadline`);
@@ -163,7 +169,11 @@ export class NodeModelRunner implements InferenceRunner {
       if (this.failure && Date.now() < this.failure.retryAt) throw this.unavailable();
       this.recover();
     }
-    return bounded(this.next!, deadlineAt, () => new DomainException(ErrorCode.DeadlineExceeded, `${this.label}: the deadline passed while its replica restarted`));
+    return bounded(
+      this.next!,
+      deadlineAt,
+      () => new DomainException(ErrorCode.DeadlineExceeded, `${this.label}: the deadline passed while its replica restarted`),
+    );
   }
 
   private unavailable(): DomainException {
@@ -175,7 +185,11 @@ export class NodeModelRunner implements InferenceRunner {
     if (d.reason === 'released') return;
     this.restarts++;
     this.hooks.restarted(d.reason);
-    this.hooks.log('error', `${this.label}: its replica ${d.message}; restarting it`, { event: 'replica_restart', reason: d.reason, ...(d.detail ? { detail: d.detail } : {}) });
+    this.hooks.log('error', `${this.label}: its replica ${d.message}; restarting it`, {
+      event: 'replica_restart',
+      reason: d.reason,
+      ...(d.detail ? { detail: d.detail } : {}),
+    });
   }
 
   /** The live thread died on its own. */
@@ -225,13 +239,19 @@ export class NodeModelRunner implements InferenceRunner {
         if (this.released) throw e;
         this.backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(1_000, this.backoffMs * 2));
         this.failure = { message: messageOf(e), retryAt: Date.now() + this.backoffMs };
-        this.hooks.log('error', `${this.label}: its replica could not be restarted: ${messageOf(e)}; the next request after ${this.backoffMs / 1000} s tries again`, { event: 'replica_restart_failed' });
+        this.hooks.log(
+          'error',
+          `${this.label}: its replica could not be restarted: ${messageOf(e)}; the next request after ${this.backoffMs / 1000} s tries again`,
+          { event: 'replica_restart_failed' },
+        );
         throw this.unavailable();
       }
     })();
     this.next = p;
-    void p.catch(() => undefined).finally(() => {
-      if (this.next === p) this.next = undefined;
-    });
+    void p
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.next === p) this.next = undefined;
+      });
   }
 }

@@ -3,7 +3,8 @@ import { DATATYPES, elementCount } from '../datatypes';
 import type { TensorSpec } from '../tensor';
 
 // By tag, not instanceof: a Buffer is a Uint8Array, and arrays from a vm context are fine too.
-const tagOf = (x: unknown): string => (ArrayBuffer.isView(x) ? (x as Uint8Array)[Symbol.toStringTag] : Array.isArray(x) ? 'an array' : x === null ? 'null' : typeof x);
+const tagOf = (x: unknown): string =>
+  ArrayBuffer.isView(x) ? (x as Uint8Array)[Symbol.toStringTag] : Array.isArray(x) ? 'an array' : x === null ? 'null' : typeof x;
 const ARRAY_OF = new Map<OipDatatype, string>();
 const arrayOf = (dt: OipDatatype): string => {
   let name = ARRAY_OF.get(dt);
@@ -43,7 +44,8 @@ export function collectOutputs(returned: unknown, declared: readonly TensorSpec[
   }
   const record = returned as Record<string, unknown>;
   for (const k of Object.keys(record)) {
-    if (!declared.some((s) => s.name === k)) throw new Error(`execute returned an undeclared output '${k}' (config.json declares ${declared.map((s) => `'${s.name}'`).join(', ')})`);
+    if (!declared.some((s) => s.name === k))
+      throw new Error(`execute returned an undeclared output '${k}' (config.json declares ${declared.map((s) => `'${s.name}'`).join(', ')})`);
   }
   const names = wanted ?? declared.map((s) => s.name);
   return names.map((name) => {

@@ -51,7 +51,18 @@ export default function runNodeReplicaThread(data: NodeThreadData, port: Message
         calls.set(id, { resolve, reject });
         // The model may keep using its tensors: they are copied, not moved.
         const wire = toNodeWire(inputs, false);
-        send({ type: 'infer', id, model, version: opts.version, inputs: wire.tensors, outputs: opts.outputs ? [...opts.outputs] : undefined, timeoutMs: opts.timeoutMs }, wire.transfer);
+        send(
+          {
+            type: 'infer',
+            id,
+            model,
+            version: opts.version,
+            inputs: wire.tensors,
+            outputs: opts.outputs ? [...opts.outputs] : undefined,
+            timeoutMs: opts.timeoutMs,
+          },
+          wire.transfer,
+        );
       }),
   });
 
@@ -70,16 +81,14 @@ export default function runNodeReplicaThread(data: NodeThreadData, port: Message
           send({ type: 'error', id: m.id, error: { input: false, message: 'the model is not initialized' } });
           return;
         }
-        host
-          .execute(fromNodeWire(m.inputs), { requests: m.requests, deadlineAt: m.deadlineAt, warmup: m.warmup, outputs: m.outputs })
-          .then(
-            (outputs) => {
-              // The model may hold on to what it returned (a cached tensor): copy, never move.
-              const wire = toNodeWire(outputs, false);
-              send({ type: 'result', id: m.id, outputs: wire.tensors }, wire.transfer);
-            },
-            (e: unknown) => send({ type: 'error', id: m.id, error: errorReport(e) }),
-          );
+        host.execute(fromNodeWire(m.inputs), { requests: m.requests, deadlineAt: m.deadlineAt, warmup: m.warmup, outputs: m.outputs }).then(
+          (outputs) => {
+            // The model may hold on to what it returned (a cached tensor): copy, never move.
+            const wire = toNodeWire(outputs, false);
+            send({ type: 'result', id: m.id, outputs: wire.tensors }, wire.transfer);
+          },
+          (e: unknown) => send({ type: 'error', id: m.id, error: errorReport(e) }),
+        );
         return;
       }
       case 'infer-result':
@@ -92,7 +101,12 @@ export default function runNodeReplicaThread(data: NodeThreadData, port: Message
       }
       case 'finalize': {
         const done = (): void => send({ type: 'finalized' });
-        void started.then((h) => h.finalize(), () => undefined).then(done, done);
+        void started
+          .then(
+            (h) => h.finalize(),
+            () => undefined,
+          )
+          .then(done, done);
         return;
       }
     }

@@ -113,13 +113,24 @@ export class NodeReplicaThread {
     this.deathListeners.push(fn);
   }
 
-  execute(inputs: readonly Tensor[], o: { outputs?: readonly string[]; requests: readonly number[]; deadlineAt?: number; warmup: boolean; transfer: boolean }): { id: number; result: Promise<Tensor[]> } {
+  execute(
+    inputs: readonly Tensor[],
+    o: { outputs?: readonly string[]; requests: readonly number[]; deadlineAt?: number; warmup: boolean; transfer: boolean },
+  ): { id: number; result: Promise<Tensor[]> } {
     const id = ++this.seq;
     if (this.death) return { id, result: Promise.reject(this.deathError(this.death)) };
     const result = new Promise<Tensor[]>((resolve, reject) => this.runs.set(id, { resolve, reject }));
     const wire = toNodeWire(inputs, o.transfer);
     this.post(
-      { type: 'execute', id, inputs: wire.tensors, outputs: o.outputs ? [...o.outputs] : undefined, requests: [...o.requests], deadlineAt: o.deadlineAt, warmup: o.warmup },
+      {
+        type: 'execute',
+        id,
+        inputs: wire.tensors,
+        outputs: o.outputs ? [...o.outputs] : undefined,
+        requests: [...o.requests],
+        deadlineAt: o.deadlineAt,
+        warmup: o.warmup,
+      },
       wire.transfer,
     );
     return { id, result };

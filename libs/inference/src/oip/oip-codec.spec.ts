@@ -5,7 +5,19 @@ import { encodeInferResponse } from './oip-encode';
 
 describe('OIP codec', () => {
   it('decodes nested and flat JSON data to the same typed array', () => {
-    const nested = decodeInferRequest('m', undefined, { inputs: [{ name: 'x', datatype: 'INT32', shape: [2, 2], data: [[1, 2], [3, 4]] }] });
+    const nested = decodeInferRequest('m', undefined, {
+      inputs: [
+        {
+          name: 'x',
+          datatype: 'INT32',
+          shape: [2, 2],
+          data: [
+            [1, 2],
+            [3, 4],
+          ],
+        },
+      ],
+    });
     const flat = decodeInferRequest('m', '3', { inputs: [{ name: 'x', datatype: 'INT32', shape: [2, 2], data: [1, 2, 3, 4] }] });
     expect(nested.request.inputs[0]!.data).toEqual(Int32Array.from([1, 2, 3, 4]));
     expect(flat.request.inputs[0]!.data).toEqual(nested.request.inputs[0]!.data);

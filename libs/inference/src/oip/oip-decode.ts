@@ -44,8 +44,9 @@ function flatten(data: unknown, where: string): unknown[] {
   const out: unknown[] = [];
   const walk = (a: unknown[], depth: number): void => {
     if (depth > MAX_RANK) throw bad(`${where}.data is nested deeper than ${MAX_RANK}`);
-    for (const x of a) if (Array.isArray(x)) walk(x, depth + 1);
-    else out.push(x);
+    for (const x of a)
+      if (Array.isArray(x)) walk(x, depth + 1);
+      else out.push(x);
   };
   walk(data, 1);
   return out;
@@ -154,7 +155,8 @@ export function decodeInferRequest(model: string, version: string | undefined, h
     let data: TensorData;
     if (binSize !== undefined) {
       if (raw.data !== undefined) throw bad(`${where} has both data and binary_data_size`);
-      if (typeof binSize !== 'number' || !Number.isInteger(binSize) || binSize < 0) throw bad(`${where}.parameters.binary_data_size must be a non-negative integer`);
+      if (typeof binSize !== 'number' || !Number.isInteger(binSize) || binSize < 0)
+        throw bad(`${where}.parameters.binary_data_size must be a non-negative integer`);
       if (!binary || offset + binSize > binary.length) throw bad(`${where}.parameters.binary_data_size runs past the end of the request body`);
       data = tensorDataFromBinary(datatype, binary.subarray(offset, offset + binSize), count, where);
       offset += binSize;
@@ -194,7 +196,13 @@ export function decodeInferRequest(model: string, version: string | undefined, h
   }
   return {
     id,
-    request: { model, ...(version !== undefined ? { version } : {}), inputs, ...(outputs ? { outputs } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) },
+    request: {
+      model,
+      ...(version !== undefined ? { version } : {}),
+      inputs,
+      ...(outputs ? { outputs } : {}),
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    },
     binaryOutput: (name) => perOutput.get(name) ?? allBinary === true,
   };
 }

@@ -54,5 +54,12 @@ export function encodeInferResponse(r: InferResult, id: string | undefined, bina
 
 export function encodeModelMetadata(m: ModelMetadata): OipModelMetadata {
   const spec = (t: { name: string; datatype: string; shape: number[] }) => ({ name: t.name, datatype: t.datatype, shape: [...t.shape] });
-  return { name: m.name, versions: m.versions, platform: m.platform, inputs: m.inputs.map(spec), outputs: m.outputs.map(spec), ...(m.device ? { device: m.device } : {}) };
+  return {
+    name: m.name,
+    versions: m.versions,
+    platform: m.platform,
+    inputs: m.inputs.map(spec),
+    outputs: m.outputs.map(spec),
+    ...(m.device ? { device: m.device } : {}),
+  };
 }

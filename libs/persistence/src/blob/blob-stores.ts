@@ -19,7 +19,10 @@ export interface BlobStoreOptions {
 export class BlobStores {
   readonly primary: BlobStore;
 
-  constructor(private readonly byKind: Readonly<Partial<Record<BlobStoreKind, BlobStore>>>, primary: BlobStoreKind) {
+  constructor(
+    private readonly byKind: Readonly<Partial<Record<BlobStoreKind, BlobStore>>>,
+    primary: BlobStoreKind,
+  ) {
     const p = byKind[primary];
     if (!p) throw new Error(`blob store '${primary}' is not configured`);
     this.primary = p;
@@ -39,7 +42,11 @@ export class BlobStores {
   /** The store of that kind; 503 when this process does not reach it. */
   of(kind: BlobStoreKind): BlobStore {
     const s = this.byKind[kind];
-    if (!s) throw DomainException.unavailable(`the bytes are in the ${kind} blob store, which this process does not reach (see BATCH_BLOB_STORE, BATCH_BLOB_DIR)`, 60);
+    if (!s)
+      throw DomainException.unavailable(
+        `the bytes are in the ${kind} blob store, which this process does not reach (see BATCH_BLOB_STORE, BATCH_BLOB_DIR)`,
+        60,
+      );
     return s;
   }
 }

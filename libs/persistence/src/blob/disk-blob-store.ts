@@ -98,7 +98,15 @@ export class DiskBlobStore implements BlobStore {
       if (!name.endsWith('.part')) continue;
       const p = join(tmpDir, name);
       const st = await stat(p).catch(() => null);
-      if (st && st.mtimeMs < cutoff && (await unlink(p).then(() => true, () => false))) removed++;
+      if (
+        st &&
+        st.mtimeMs < cutoff &&
+        (await unlink(p).then(
+          () => true,
+          () => false,
+        ))
+      )
+        removed++;
     }
     return removed;
   }

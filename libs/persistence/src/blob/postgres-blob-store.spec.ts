@@ -53,7 +53,9 @@ describe('PostgresBlobStore (real Postgres, large objects)', () => {
   });
 
   it('the oid is kept in an oid column (vacuumlo sees it as referenced)', async () => {
-    const { rows } = await pool.query<{ t: string }>(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'blob_object'::regclass AND attname = 'lo'`);
+    const { rows } = await pool.query<{ t: string }>(
+      `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'blob_object'::regclass AND attname = 'lo'`,
+    );
     expect(rows[0]!.t).toBe('oid');
   });
 

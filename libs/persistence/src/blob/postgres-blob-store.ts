@@ -45,7 +45,9 @@ export class PostgresBlobStore implements BlobStore {
     try {
       await client.query('BEGIN');
       // The row first: a second put of the same key waits on it, then fails, before any byte moves.
-      const { rows } = await client.query<{ lo: number }>(`INSERT INTO blob_object (key, lo, size, sha256) VALUES ($1, lo_create(0), 0, '') RETURNING lo`, [key]);
+      const { rows } = await client.query<{ lo: number }>(`INSERT INTO blob_object (key, lo, size, sha256) VALUES ($1, lo_create(0), 0, '') RETURNING lo`, [
+        key,
+      ]);
       const lo = rows[0]!.lo;
       const fd = (await client.query<{ fd: number }>('SELECT lo_open($1, $2) AS fd', [lo, INV_WRITE])).rows[0]!.fd;
       for await (const piece of coalesce(data, WRITE_CHUNK)) {

@@ -10,7 +10,11 @@ const cache = new Map<EntityClass<unknown>, Map<string, string>>();
 function columnMap<E>(entity: EntityClass<E>): Map<string, string> {
   let m = cache.get(entity);
   if (!m) {
-    m = new Map(getMetadataArgsStorage().filterColumns(entity).map((c) => [c.propertyName, c.options.name ?? c.propertyName]));
+    m = new Map(
+      getMetadataArgsStorage()
+        .filterColumns(entity)
+        .map((c) => [c.propertyName, c.options.name ?? c.propertyName]),
+    );
     if (m.size === 0) throw new Error(`${entity.name} declares no columns`);
     cache.set(entity, m);
   }
@@ -22,10 +26,7 @@ function columnMap<E>(entity: EntityClass<E>): Map<string, string> {
  * SQL and the entity that migrations are generated from describe a table once. `only` picks
  * some columns (a hot query reading less); `alias` qualifies them (`a.group_id`).
  */
-export function selectColumns<E, K extends ColumnKey<E> = ColumnKey<E>>(
-  entity: EntityClass<E>,
-  opts: { alias?: string; only?: readonly K[] } = {},
-): string {
+export function selectColumns<E, K extends ColumnKey<E> = ColumnKey<E>>(entity: EntityClass<E>, opts: { alias?: string; only?: readonly K[] } = {}): string {
   const m = columnMap(entity);
   const keys: readonly string[] = opts.only ?? [...m.keys()];
   const q = opts.alias ? `${opts.alias}.` : '';
@@ -37,4 +38,3 @@ export function selectColumns<E, K extends ColumnKey<E> = ColumnKey<E>>(
     })
     .join(', ');
 }
-

@@ -17,4 +17,15 @@ export { SchedulerNodeEntity, SchedulerDeviceEntity, SchedulerAllocationEntity }
 export type { SchedulerNodeStatus, SchedulerDeviceKind, SchedulerDeviceSource, SchedulerAllocationKind, SchedulerAllocationState };
 
 /** Every entity the data source knows; later capabilities append theirs here. */
-export const ENTITIES = [AuditLogEntity, ApiKeyEntity, BatchEntity, BatchChunkEntity, BatchFileEntity, FileBatchEntity, FileBatchBlobEntity, SchedulerNodeEntity, SchedulerDeviceEntity, SchedulerAllocationEntity];
+export const ENTITIES = [
+  AuditLogEntity,
+  ApiKeyEntity,
+  BatchEntity,
+  BatchChunkEntity,
+  BatchFileEntity,
+  FileBatchEntity,
+  FileBatchBlobEntity,
+  SchedulerNodeEntity,
+  SchedulerDeviceEntity,
+  SchedulerAllocationEntity,
+];

@@ -2,7 +2,11 @@ import { counter, gauge, histogram } from '@tandem/shared';
 
 /** Co-location metrics of one process (a gateway's online claims, a batch worker's units). */
 export class HybridMetrics {
-  readonly batchUnits = gauge({ name: 'tandem_hybrid_batch_units', help: "This worker's batch units: owned, borrowed (revocable), busy", labelNames: ['kind'] as const });
+  readonly batchUnits = gauge({
+    name: 'tandem_hybrid_batch_units',
+    help: "This worker's batch units: owned, borrowed (revocable), busy",
+    labelNames: ['kind'] as const,
+  });
   readonly revocations = counter({ name: 'tandem_hybrid_batch_revocations_total', help: 'Borrowed batch units this worker had revoked by online demand' });
   readonly revokeRelease = histogram({
     name: 'tandem_hybrid_revoke_release_seconds',

@@ -47,7 +47,10 @@ export class NvidiaSmiProbe implements GpuProbe {
       execFile(this.binary, args, { timeout: this.timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
         if (!err) return resolve({ stdout: String(stdout), error: null });
         const code = (err as NodeJS.ErrnoException).code as string | number | undefined;
-        const detail = String(stderr || stdout || err.message).trim().split(/\r?\n/)[0]!.slice(0, 300);
+        const detail = String(stderr || stdout || err.message)
+          .trim()
+          .split(/\r?\n/)[0]!
+          .slice(0, 300);
         const what = args[0] === '-L' ? '-L' : '--query-gpu';
         const why = code === 'ENOENT' ? `${this.binary} not found` : `${this.binary} ${what} failed (exit ${code ?? err.signal ?? '?'}): ${detail}`;
         resolve({ stdout: String(stdout ?? ''), error: why });

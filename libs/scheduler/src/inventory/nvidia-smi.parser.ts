@@ -26,7 +26,10 @@ const FIELDS = 7;
 /** nvidia-smi prints these (bracketed or not) where a value is unknown or not applicable. */
 function isMissing(v: string): boolean {
   if (v === '') return true;
-  const bare = v.replace(/^\[|\]$/g, '').trim().toLowerCase();
+  const bare = v
+    .replace(/^\[|\]$/g, '')
+    .trim()
+    .toLowerCase();
   return ['n/a', 'not supported', 'unknown error', 'insufficient permissions', 'gpu is lost', 'requested functionality has been deprecated'].includes(bare);
 }
 

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { choose, emptyUsage, fitOnDevice, overCapacity, summarize, type LedgerAllocation, type LedgerDevice } from './placement';
 
-const dev = (id: string, p: Partial<LedgerDevice> = {}): LedgerDevice => ({ id, memoryMiB: 1000, onlineMilli: 500, batchMilli: 500, batchMayBorrow: true, ...p });
+const dev = (id: string, p: Partial<LedgerDevice> = {}): LedgerDevice => ({
+  id,
+  memoryMiB: 1000,
+  onlineMilli: 500,
+  batchMilli: 500,
+  batchMayBorrow: true,
+  ...p,
+});
 let seq = 0;
 const alloc = (deviceId: string, kind: 'online' | 'batch', share: number, p: Partial<LedgerAllocation> = {}): LedgerAllocation => ({
   id: `a${++seq}`,
@@ -41,7 +48,11 @@ describe('placement rules', () => {
 
   it('counts shares already being revoked as about to be free, and pending online against batch', () => {
     const d = dev('d');
-    const u = usage([alloc('d', 'batch', 500), alloc('d', 'batch', 500, { borrowed: true, state: 'revoking' }), alloc('d', 'online', 300, { state: 'pending' })]);
+    const u = usage([
+      alloc('d', 'batch', 500),
+      alloc('d', 'batch', 500, { borrowed: true, state: 'revoking' }),
+      alloc('d', 'online', 300, { state: 'pending' }),
+    ]);
     expect(fitOnDevice(d, u, { kind: 'online', shareMilli: 200, memoryMiB: 0 })).toMatchObject({ ok: true, revoke: [], wait: true });
     expect(fitOnDevice(d, u, { kind: 'batch', shareMilli: 1, memoryMiB: 0 }).ok).toBe(false);
   });

@@ -31,7 +31,9 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: EnvSource): z.in
   const result = schema.safeParse(cleaned);
   if (result.success) return result.data;
   // A secret's value is never echoed, not even inside a validator's own message.
-  const secrets = Object.keys(schema.shape).filter((k) => isSecretName(k) && cleaned[k] !== undefined).map((k) => cleaned[k]);
+  const secrets = Object.keys(schema.shape)
+    .filter((k) => isSecretName(k) && cleaned[k] !== undefined)
+    .map((k) => cleaned[k]);
   const problems = result.error.issues.map((issue) => {
     const name = issue.path.join('.') || '(env)';
     const got = env[name];

@@ -12,7 +12,10 @@ export const infraSchema = {
   QUEUE_BACKEND: z.enum(['redis', 'postgres']).default('redis'),
   REDIS_URL: env.redisUrl().default('redis://127.0.0.1:6379'),
   /** Prefix for queue keys/names, so several deployments (or test files) share one store. */
-  QUEUE_PREFIX: z.string().regex(/^[a-zA-Z0-9_-]{1,40}$/, 'letters, digits, _ and - only').default('tandem'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]{1,40}$/, 'letters, digits, _ and - only')
+    .default('tandem'),
   LOG_LEVEL: env.logLevel(),
   HOST: z.string().min(1).default('0.0.0.0'),
   /** How long SIGTERM may take to drain in-flight work before the process gives up. */
@@ -34,9 +37,7 @@ export interface InfraConfig {
   shutdownDrainDelayMs: number;
 }
 
-export type QueueConfig =
-  | { backend: 'redis'; url: string; prefix: string }
-  | { backend: 'postgres'; url: string; prefix: string };
+export type QueueConfig = { backend: 'redis'; url: string; prefix: string } | { backend: 'postgres'; url: string; prefix: string };
 
 type InfraEnv = { [K in keyof typeof infraSchema]: z.infer<(typeof infraSchema)[K]> };
 

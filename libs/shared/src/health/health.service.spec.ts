@@ -36,7 +36,10 @@ describe('HealthService', () => {
   });
 
   it('reports a failing component by name only, never its error message', async () => {
-    const h = new HealthService([check('queue(redis)', () => Promise.reject(new Error('connect ECONNREFUSED 10.0.0.7:6379'))), check('postgres', async () => undefined)]);
+    const h = new HealthService([
+      check('queue(redis)', () => Promise.reject(new Error('connect ECONNREFUSED 10.0.0.7:6379'))),
+      check('postgres', async () => undefined),
+    ]);
     const r = await h.readiness();
     expect(r).toEqual({ ready: false, checks: { 'queue(redis)': 'failing', postgres: 'ok' } });
   });

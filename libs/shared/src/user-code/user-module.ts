@@ -72,7 +72,10 @@ export async function compileUserModule(file: string): Promise<CompiledModule> {
  */
 export function evaluateUserModule(mod: CompiledModule, fallbackPaths: readonly string[] = []): unknown {
   const NodeModule = require('node:module') as {
-    new (id: string, parent?: unknown): { filename: string; paths: string[]; exports: unknown; loaded: boolean; _compile(code: string, filename: string): void };
+    new (
+      id: string,
+      parent?: unknown,
+    ): { filename: string; paths: string[]; exports: unknown; loaded: boolean; _compile(code: string, filename: string): void };
     _nodeModulePaths(dir: string): string[];
   };
   const path = require('node:path') as typeof import('node:path');

@@ -50,7 +50,8 @@ function describeDevice(d: DeviceView): string {
   const parts = [d.kind.toUpperCase(), d.model];
   if (d.cores) parts.push(`${d.cores} cores`);
   if (d.memoryMiB) parts.push(`${(d.memoryMiB / 1024).toFixed(1)} GiB (${(d.used.memoryFreeMiB / 1024).toFixed(1)} free)`);
-  if (d.migProfile) parts.push(`MIG ${d.migProfile} (${d.computeFraction?.toFixed(2) ?? '?'} of GPU ${d.gpuIndex ?? '?'}, ${d.parentGpuUuid ?? 'parent unknown'})`);
+  if (d.migProfile)
+    parts.push(`MIG ${d.migProfile} (${d.computeFraction?.toFixed(2) ?? '?'} of GPU ${d.gpuIndex ?? '?'}, ${d.parentGpuUuid ?? 'parent unknown'})`);
   else if (d.migMode && d.migMode !== 'Disabled' && d.migMode !== 'N/A') parts.push(`MIG ${d.migMode}`);
   return parts.join(' · ');
 }
