@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceView } from '@tandem/scheduler';
+import { launchChromium, screenshot } from './support/browser';
 import { gatewayEnv } from './support/gateway-harness';
 import { freePort, spawnNode, type Spawned } from './support/processes';
 import { createTestDatabase, type TestDatabase } from './support/test-env';
@@ -87,6 +88,31 @@ describe('the gateway on a (fake) 8×H100 node with MIG on GPU 0', () => {
     expect(devices[3]).toMatchObject({ localId: 'gpu1', migMode: 'Disabled', parentGpuUuid: null, migProfile: null, computeFraction: 1 });
     const nodes = await call('GET', '/nodes');
     expect(nodes.json.nodes[0].info).toMatchObject({ warnings: [], migDevices: 3 });
+  });
+
+  it('the admin panel shows the 10 schedulable GPUs, MIG instances with profile, compute fraction and memory', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+      await page.goto(`${s.url}/admin#devices`); // auth is off here: no sign-in
+      const rows = page.locator('.device-row[data-device]');
+      await page.locator(`.device-row[data-device="${NODE}/gpu7"]`).waitFor({ timeout: 20_000 });
+      const ids = await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-device')));
+      expect(ids.filter((id) => id?.startsWith(`${NODE}/gpu`)).sort()).toEqual(
+        [`${NODE}/gpu0-mig0`, `${NODE}/gpu0-mig1`, `${NODE}/gpu0-mig2`, ...[1, 2, 3, 4, 5, 6, 7].map((i) => `${NODE}/gpu${i}`)].sort(),
+      );
+      const mig = await page.locator(`.device-row[data-device="${NODE}/gpu0-mig0"] .dev-model`).textContent();
+      expect(mig).toBe('MIG 3g.40gb · 0.43 of GPU 0');
+      expect(await page.locator(`.device-row[data-device="${NODE}/gpu0-mig0"] .dev-model`).getAttribute('title')).toMatch(
+        /^NVIDIA H100 80GB HBM3 MIG 3g\.40gb · MIG-[0-9a-f-]{36} · on GPU-[0-9a-f-]{36}$/,
+      );
+      const whole = await page.locator(`.device-row[data-device="${NODE}/gpu1"] .dev-model`).textContent();
+      expect(whole).toBe('GPU · NVIDIA H100 80GB HBM3');
+      expect(await page.locator(`.device-row[data-device="${NODE}/gpu0-mig0"]`).textContent()).toContain('38.0 GiB');
+      await screenshot(page, 'devices-mig', 'docs/screenshots/devices-mig.png');
+    } finally {
+      await browser.close();
+    }
   });
 
   it("refuses allocations over a device's memory with 409; the grant pins a MIG device by its UUID", async () => {

@@ -47,12 +47,11 @@ function setBar(barEl: Element, s: Shares): void {
 }
 
 function describeDevice(d: DeviceView): string {
+  // A MIG instance leads with what it is (the model name ends in the profile anyway); memory has its own column.
+  if (d.migProfile) return `MIG ${d.migProfile} · ${d.computeFraction?.toFixed(2) ?? '?'} of GPU ${d.gpuIndex ?? '?'}`;
   const parts = [d.kind.toUpperCase(), d.model];
   if (d.cores) parts.push(`${d.cores} cores`);
-  if (d.memoryMiB) parts.push(`${(d.memoryMiB / 1024).toFixed(1)} GiB (${(d.used.memoryFreeMiB / 1024).toFixed(1)} free)`);
-  if (d.migProfile)
-    parts.push(`MIG ${d.migProfile} (${d.computeFraction?.toFixed(2) ?? '?'} of GPU ${d.gpuIndex ?? '?'}, ${d.parentGpuUuid ?? 'parent unknown'})`);
-  else if (d.migMode && d.migMode !== 'Disabled' && d.migMode !== 'N/A') parts.push(`MIG ${d.migMode}`);
+  if (d.migMode && d.migMode !== 'Disabled' && d.migMode !== 'N/A') parts.push(`MIG ${d.migMode}`);
   return parts.join(' · ');
 }
 
@@ -86,6 +85,7 @@ function updateRow(row: DeviceRow, d: DeviceView & { cost: DeviceCost | null }):
   row.dataset.device = d.id;
   setText($('.dev-id', row), d.localId);
   setText($('.dev-model', row), describeDevice(d));
+  setAttr($('.dev-model', row), 'title', [d.model, d.gpuUuid, d.parentGpuUuid && `on ${d.parentGpuUuid}`].filter(Boolean).join(' · '));
   const s = shares(d);
   const owner = $('.bar-owner', row);
   setBar(owner, s);
