@@ -1,9 +1,10 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { compiledEntry, entryWorker } from './entry-module';
 import { validateInputs } from './input-validation';
 import type { ModelConfig } from './model-config';
 import type { InferenceRunner } from './model-runner';
 import { resolveSignature } from './model-signature';
-import { REPLICA_WORKER_SOURCE } from './replica-worker.source';
+import type { ReplicaWorkerData } from './replica-worker.entry';
 import { fromWire, ortPath, packedBuffers, toWire, type FromSessionHost as FromWorker, type WireTensor } from './runner-wire';
 import { withCudaHint } from './gpu/cuda-provider';
 import { sessionOptionsFor, type DevicePlacement } from './session-factory';
@@ -40,14 +41,12 @@ export class WorkerModelRunner implements InferenceRunner {
   }
 
   static async load(modelPath: string, config: ModelConfig, placement: DevicePlacement): Promise<WorkerModelRunner> {
-    const worker = new Worker(REPLICA_WORKER_SOURCE, {
-      eval: true,
-      workerData: {
-        ortPath: ortPath(),
-        modelPath,
-        sessionOptions: sessionOptionsFor(placement, { allowSpinning: config.device.allow_spinning, memoryArena: config.device.memory_arena }),
-      },
-    });
+    const data: ReplicaWorkerData = {
+      ortPath: ortPath(),
+      modelPath,
+      sessionOptions: sessionOptionsFor(placement, { allowSpinning: config.device.allow_spinning, memoryArena: config.device.memory_arena }),
+    };
+    const worker = entryWorker(await compiledEntry(__dirname, 'replica-worker.entry'), data);
     let onMessage: (m: FromWorker) => void = () => undefined;
     let onError: (e: Error) => void = () => undefined;
     let onExit: (c: number) => void = () => undefined;

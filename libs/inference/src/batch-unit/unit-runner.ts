@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { compileUserModule, evaluateUserModule, tandemModulePaths, type CompiledModule } from '@tandem/shared';
+import { tandemModulePaths, type CompiledModule } from '@tandem/shared';
+import { compiledEntry, EVALUATE_SOURCE } from '../entry-module';
 import type { Tensor } from '@tandem/sdk';
 import { errorFromReport } from '../node-backend/node-model.host';
 import { fromNodeWire, toNodeWire, type LogLevel, type NodeWireTensor } from '../node-backend/node-replica.wire';
@@ -34,20 +33,7 @@ export interface UnitRunOptions {
   outputs?: readonly string[];
 }
 
-let entryModule: Promise<CompiledModule> | undefined;
-
-/** The unit's entry module, compiled once per process (TypeScript under vitest, JavaScript in dist/). */
-function compiledEntry(): Promise<CompiledModule> {
-  if (!entryModule) {
-    const base = resolve(__dirname, 'unit-host.entry');
-    const file = ['.ts', '.js'].map((ext) => base + ext).find((f) => existsSync(f));
-    entryModule = file ? compileUserModule(file) : Promise.reject(new Error(`${base}.{ts,js} not found`));
-    entryModule.catch(() => (entryModule = undefined));
-  }
-  return entryModule;
-}
-
-const EVALUATE = `const evaluate = ${evaluateUserModule.toString()};`;
+const EVALUATE = EVALUATE_SOURCE;
 // A process gets the (large) entry by IPC, not on its command line; with a callback, a send to a
 // parent that is gone fails quietly, and the parent closing the channel ends the unit.
 const PROCESS_BOOT = `${EVALUATE}
@@ -140,7 +126,7 @@ export class UnitRunner implements ProcessControl {
 
   /** Starts a unit and waits until it takes work (models open on first use). */
   static async start(opts: UnitRunnerOptions): Promise<UnitRunner> {
-    const entry = await compiledEntry();
+    const entry = await compiledEntry(__dirname, 'unit-host.entry');
     const carrier =
       opts.transport === 'process' ? processCarrier(opts.policy ?? 'idle', entry, processGpuEnv(opts.placement), opts.nodeArgs) : threadCarrier(entry);
     const runner = new UnitRunner(carrier, opts);
