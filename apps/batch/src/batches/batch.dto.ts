@@ -1,16 +1,6 @@
 import { z } from 'zod';
-import { DomainException } from '@tandem/shared';
+import { DomainException, intLike } from '@tandem/shared';
 import { PUBLIC_STATES } from './batch.types';
-
-const intLike = z
-  .union([
-    z.number(),
-    z
-      .string()
-      .regex(/^-?\d+$/)
-      .transform(Number),
-  ])
-  .pipe(z.number().int());
 
 /** Submission options: the JSON body (with `items`) or, for NDJSON uploads, the query string. */
 export const submitOptionsSchema = z.object({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DomainException } from '@tandem/shared';
+import { DomainException, intLike } from '@tandem/shared';
 import { PUBLIC_STATES } from '../batches/batch.types';
 
 const UUID = /^([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})$/i;
@@ -68,16 +68,6 @@ export const createFileBatchSchema = z
     path: ['completion_window'],
   });
 export type CreateFileBatch = z.infer<typeof createFileBatchSchema>;
-
-const intLike = z
-  .union([
-    z.number(),
-    z
-      .string()
-      .regex(/^-?\d+$/)
-      .transform(Number),
-  ])
-  .pipe(z.number().int());
 
 /**
  * GET /v1/batches: OpenAI's `after`/`limit` and the chord API's `cursor`/`state`/`limit` (the

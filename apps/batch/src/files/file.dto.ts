@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { z } from 'zod';
-import { DomainException } from '@tandem/shared';
+import { DomainException, intLike } from '@tandem/shared';
 import { FILE_PURPOSES } from './file.types';
 
 const ID = /^file-[0-9a-f]{24}$/;
@@ -18,16 +18,6 @@ export function parseFileId(id: string): string {
   if (!ID.test(id)) throw fileNotFound(id);
   return id;
 }
-
-const intLike = z
-  .union([
-    z.number(),
-    z
-      .string()
-      .regex(/^-?\d+$/)
-      .transform(Number),
-  ])
-  .pipe(z.number().int());
 
 /** OpenAI's list parameters (limit 1–10,000, default 10,000; newest first). */
 export const fileListSchema = z.object({

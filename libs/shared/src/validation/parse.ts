@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { DomainException } from '../errors/domain.exception';
 
 /**
@@ -12,3 +12,14 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what 
   const problems = r.error.issues.map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message));
   throw DomainException.invalid(`invalid ${what}: ${problems.join('; ')}`);
 }
+
+/** An integer given as a JSON number or a query-string digit string ("-3", "42"). */
+export const intLike = z
+  .union([
+    z.number(),
+    z
+      .string()
+      .regex(/^-?\d+$/)
+      .transform(Number),
+  ])
+  .pipe(z.number().int());
