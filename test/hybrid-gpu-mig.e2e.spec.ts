@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AllocationView, DeviceView } from '@tandem/scheduler';
 import type { RunningBatch } from '../apps/batch/src/bootstrap';
-import { startGateway, type RunningGateway } from '../apps/gateway/src/bootstrap';
-import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
+import type { RunningGateway } from '../apps/gateway/src/bootstrap';
 import { buildBurnModel } from '../scripts/generate-models';
 import { batchEnv, deleteQueueKeys, getBatch, postJson, startTestBatch, waitUntil } from './support/batch-harness';
-import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from './support/test-env';
+import { simulatedGpuEnv, startSimulatedGpuGateway, useFakeNvidiaSmi } from './support/simulated-gpu-stack';
+import { createTestDatabase, type TestDatabase } from './support/test-env';
 
 /**
  * MIG on the fake 8×H100 node (MIG on GPU 0: 3g.40gb, 2g.20gb, 2g.20gb), gateway and batch
@@ -21,7 +21,6 @@ import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase 
  * reservation, as a process pinned to it would make) revokes it, and the unit's process has
  * ended by the time the online allocation is granted.
  */
-const FAKE_DIR = resolve(process.cwd(), 'test/fixtures/fake-nvidia-smi');
 const BATCH_MODEL_MIB = 9_000; // burn's device.memory_mib: what the batch unit must hold
 const FALLBACK_MIB = 20_000; // BATCH_GPU_MEMORY_MIB: only for models that declare nothing
 const SERVE_MIB = 30_000;
@@ -66,7 +65,7 @@ describe('MIG on simulated GPUs: replicas on whole GPUs only, a batch unit proce
   let gw: RunningGateway;
   let batch: RunningBatch | undefined;
   let prefix: string;
-  let path: string | undefined;
+  let restorePath: (() => void) | undefined;
   const node = `hmig-${randomBytes(3).toString('hex')}`;
 
   const device = async (local: string): Promise<DeviceView> => (await (await fetch(`${gw.url}/admin/api/devices/${node}/${local}`)).json()) as DeviceView;
@@ -77,8 +76,7 @@ describe('MIG on simulated GPUs: replicas on whole GPUs only, a batch unit proce
   const metric = async (url: string, re: RegExp): Promise<number> => Number(re.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
 
   beforeAll(async () => {
-    path = process.env.PATH;
-    process.env.PATH = `${FAKE_DIR}:${path ?? ''}`; // the probe runs `nvidia-smi` from PATH
+    restorePath = useFakeNvidiaSmi();
     db = await createTestDatabase();
     repo = mkdtempSync(join(tmpdir(), 'tandem-hybrid-mig-'));
     for (const [name, conf] of [
@@ -89,32 +87,9 @@ describe('MIG on simulated GPUs: replicas on whole GPUs only, a batch unit proce
       writeFileSync(join(repo, name, '1', 'model.onnx'), buildBurnModel(8, 256));
       writeFileSync(join(repo, name, 'config.json'), conf);
     }
-    const shared = {
-      SCHEDULER_NODE_NAME: node,
-      SCHEDULER_DISCOVER_CPU: 'false',
-      SCHEDULER_PLACEMENT: 'pack',
-      SCHEDULER_DEFAULT_ONLINE_SHARE: '1',
-      SCHEDULER_DEFAULT_BATCH_SHARE: '0',
-      TANDEM_SIMULATED_GPU: 'true',
-      TANDEM_SIMULATED_GPU_MS_PER_BATCH: '20',
-    };
+    const shared = simulatedGpuEnv(node, { SCHEDULER_PLACEMENT: 'pack' });
     // `serve` loads one replica at start, when every GPU device of the node is free.
-    gw = await startGateway(
-      loadGatewayConfig({
-        ...shared,
-        DATABASE_URL: db.url,
-        REDIS_URL: TEST_REDIS_URL,
-        QUEUE_PREFIX: (prefix = testQueuePrefix()),
-        LOG_LEVEL: 'silent',
-        TANDEM_AUTH: 'off',
-        HOST: '127.0.0.1',
-        GATEWAY_PORT: '0',
-        GATEWAY_GRPC_PORT: '0',
-        MODEL_REPOSITORY: repo,
-        HYBRID_ONLINE_CLAIMS: 'false',
-        AUTOSCALER_TICK_MS: '50',
-      }),
-    );
+    ({ gw, prefix } = await startSimulatedGpuGateway(db.url, repo, shared));
   });
 
   afterAll(async () => {
@@ -123,7 +98,7 @@ describe('MIG on simulated GPUs: replicas on whole GPUs only, a batch unit proce
     await deleteQueueKeys(prefix);
     await db?.drop();
     rmSync(repo, { recursive: true, force: true });
-    process.env.PATH = path;
+    restorePath?.();
   });
 
   it("places the gateway's replica on a whole GPU although pack ranks the MIG instance first", async () => {

@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceView } from '@tandem/scheduler';
 import { ModelRunner, parseModelConfig } from '@tandem/inference';
 import type { RunningBatch } from '../apps/batch/src/bootstrap';
-import { startGateway, type RunningGateway } from '../apps/gateway/src/bootstrap';
-import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
+import type { RunningGateway } from '../apps/gateway/src/bootstrap';
 import { InferenceService } from '../apps/gateway/src/inference/inference.service';
 import { buildBurnModel } from '../scripts/generate-models';
 import { batchEnv, deleteQueueKeys, getBatch, postJson, startTestBatch, waitUntil } from './support/batch-harness';
-import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from './support/test-env';
+import { simulatedGpuEnv, startSimulatedGpuGateway, useFakeNvidiaSmi } from './support/simulated-gpu-stack';
+import { createTestDatabase, type TestDatabase } from './support/test-env';
 
 /**
  * Co-location on (simulated) GPUs: the gateway and a batch worker on a node that the fake
@@ -22,7 +22,6 @@ import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase 
  * (online demand) revokes it; the unit gives it back at the end of its model batch and the
  * replica is placed there with its memory. (MIG: hybrid-gpu-mig.e2e.spec.ts.)
  */
-const FAKE_DIR = resolve(process.cwd(), 'test/fixtures/fake-nvidia-smi');
 const FALLBACK_MIB = 20_000; // BATCH_GPU_MEMORY_MIB: for models that declare no memory (burn declares it)
 const REPLICA_MIB = 70_000; // burn's device.memory_mib, for a replica and a batch unit alike: two do not fit an H100's 81 559
 const config = (replicas: number): object => ({ max_batch_size: 16, replicas, device: { kind: 'gpu', memory_mib: REPLICA_MIB } });
@@ -33,45 +32,22 @@ describe('hybrid co-location on simulated GPUs: batch borrows an idle GPU, onlin
   let gw: RunningGateway;
   let batch: RunningBatch | undefined;
   let prefix: string;
-  let path: string | undefined;
+  let restorePath: (() => void) | undefined;
   const node = `hgpu-${randomBytes(3).toString('hex')}`;
 
   const gpu1 = async (): Promise<DeviceView> => (await (await fetch(`${gw.url}/admin/api/devices/${node}/gpu1`)).json()) as DeviceView;
   const metric = async (url: string, re: RegExp): Promise<number> => Number(re.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
 
   beforeAll(async () => {
-    path = process.env.PATH;
-    process.env.PATH = `${FAKE_DIR}:${path ?? ''}`; // the probe runs `nvidia-smi` from PATH
+    restorePath = useFakeNvidiaSmi();
     db = await createTestDatabase();
     repo = mkdtempSync(join(tmpdir(), 'tandem-hybrid-gpu-'));
     mkdirSync(join(repo, 'burn', '1'), { recursive: true });
     writeFileSync(join(repo, 'burn', '1', 'model.onnx'), buildBurnModel(8, 256));
     // No replica at first: the GPU stays idle (borrowable) until online asks for it.
     writeFileSync(join(repo, 'burn', 'config.json'), JSON.stringify(config(0)));
-    const shared = {
-      SCHEDULER_NODE_NAME: node,
-      SCHEDULER_DISCOVER_CPU: 'false',
-      SCHEDULER_DEFAULT_ONLINE_SHARE: '1',
-      SCHEDULER_DEFAULT_BATCH_SHARE: '0',
-      TANDEM_SIMULATED_GPU: 'true',
-      TANDEM_SIMULATED_GPU_MS_PER_BATCH: '20',
-    };
-    gw = await startGateway(
-      loadGatewayConfig({
-        ...shared,
-        DATABASE_URL: db.url,
-        REDIS_URL: TEST_REDIS_URL,
-        QUEUE_PREFIX: (prefix = testQueuePrefix()),
-        LOG_LEVEL: 'silent',
-        TANDEM_AUTH: 'off',
-        HOST: '127.0.0.1',
-        GATEWAY_PORT: '0',
-        GATEWAY_GRPC_PORT: '0',
-        MODEL_REPOSITORY: repo,
-        HYBRID_ONLINE_CLAIMS: 'false', // GPU replicas hold their allocations themselves
-        AUTOSCALER_TICK_MS: '50',
-      }),
-    );
+    const shared = simulatedGpuEnv(node);
+    ({ gw, prefix } = await startSimulatedGpuGateway(db.url, repo, shared));
     // Only GPU 1 stays schedulable (the MIG instances and the other whole GPUs are drained).
     const all = ((await (await fetch(`${gw.url}/admin/api/devices?kind=gpu`)).json()) as { devices: DeviceView[] }).devices.filter((d) => d.node === node);
     expect(all.map((d) => d.id).sort()).toEqual(
@@ -96,7 +72,7 @@ describe('hybrid co-location on simulated GPUs: batch borrows an idle GPU, onlin
     await deleteQueueKeys(prefix);
     await db?.drop();
     rmSync(repo, { recursive: true, force: true });
-    process.env.PATH = path;
+    restorePath?.();
   });
 
   it('borrows the idle GPU with its memory, yields it to online load at a safe point, and the replica is placed there', async () => {

@@ -5,13 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceView } from '@tandem/scheduler';
 import { launchChromium, screenshot } from './support/browser';
 import { gatewayEnv } from './support/gateway-harness';
+import { FAKE_NVIDIA_SMI_DIR } from './support/simulated-gpu-stack';
 import { freePort, spawnNode, type Spawned } from './support/processes';
 import { createTestDatabase, type TestDatabase } from './support/test-env';
 
 // Issue 17's acceptance: the shipped gateway (dist/, run `npm run build` first) started with the
 // fake nvidia-smi first on PATH, as on an 8×H100 node with MIG on GPU 0.
 const MAIN = resolve(process.cwd(), 'dist/apps/gateway/src/main.js');
-const FAKE_DIR = resolve(process.cwd(), 'test/fixtures/fake-nvidia-smi');
 const NODE = 'h100-node';
 
 interface Started {
@@ -23,7 +23,7 @@ async function start(dbUrl: string, repo: string, extra: Record<string, string> 
   const port = await freePort();
   const gw = spawnNode(MAIN, {
     ...gatewayEnv(dbUrl, { MODEL_REPOSITORY: repo, GATEWAY_PORT: String(port), GATEWAY_GRPC_PORT: String(await freePort()), LOG_LEVEL: 'info' }),
-    PATH: `${FAKE_DIR}:${process.env.PATH ?? ''}`,
+    PATH: `${FAKE_NVIDIA_SMI_DIR}:${process.env.PATH ?? ''}`,
     SCHEDULER_NODE_NAME: NODE,
     SCHEDULER_DISCOVER_CPU: 'false',
     ...extra,
