@@ -5,15 +5,14 @@ import { ApiKeyService } from '@tandem/auth';
 import type { RunningBatch } from '../apps/batch/src/bootstrap';
 import { createTestDatabase, testQueuePrefix, type TestDatabase } from './support/test-env';
 import { batchEnv, deleteQueueKeys, startTestBatch } from './support/batch-harness';
-import { tempModelRepo, writeNodeModel, type TempRepo } from './support/model-repo';
+import { writeSlowModel } from './support/file-batches-harness';
+import { tempModelRepo, type TempRepo } from './support/model-repo';
 
 const ADMIN_KEY = 'file-batches-openai-admin-key-0123';
 // The client's create types close `endpoint` over OpenAI's own paths and `completion_window` to
 // "24h"; the wire accepts any string, so an OIP path (and a short window) need a cast.
 const SCORER = '/v2/models/scorer/infer' as BatchCreateParams['endpoint'];
 const SLOW = '/v2/models/slow/infer' as BatchCreateParams['endpoint'];
-const SLOW_MODEL = `import { defineModel } from '@tandem/sdk';
-export default defineModel({ async execute({ x }) { await new Promise((r) => setTimeout(r, 100)); return { y: x! }; } });`;
 
 const jsonl = (url: string, n: number): string =>
   Array.from({ length: n }, (_, i) =>
@@ -31,11 +30,7 @@ describe('the official openai npm client: files + batches over OIP requests (rea
     db = await createTestDatabase();
     prefix = testQueuePrefix();
     repo = tempModelRepo({ scorer: { from: 'scorer', config: {} } });
-    writeNodeModel(repo.dir, 'slow', SLOW_MODEL, {
-      max_batch_size: 0,
-      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }],
-      outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1] }],
-    });
+    writeSlowModel(repo.dir);
     app = await startTestBatch(
       batchEnv(db.url, prefix, {
         TANDEM_AUTH: 'on',

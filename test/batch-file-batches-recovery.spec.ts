@@ -6,12 +6,10 @@ import type { RunningBatch } from '../apps/batch/src/bootstrap';
 import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from './support/test-env';
 import { batchEnv, deleteQueueKeys, startTestBatch, waitUntil } from './support/batch-harness';
 import { buildWorkerBundle, killHard, spawnWorker } from './support/batch-worker-process';
-import { api, fileLines, uploadJsonl, waitForStatus, type OpenAiBatch } from './support/file-batches-harness';
-import { tempModelRepo, writeNodeModel, type TempRepo } from './support/model-repo';
+import { api, fileLines, uploadJsonl, waitForStatus, type OpenAiBatch, writeSlowModel } from './support/file-batches-harness';
+import { tempModelRepo, type TempRepo } from './support/model-repo';
 
 const SLOW = '/v2/models/slow/infer';
-const SLOW_MODEL = `import { defineModel } from '@tandem/sdk';
-export default defineModel({ async execute({ x }) { await new Promise((r) => setTimeout(r, 100)); return { y: x! }; } });`;
 const line = (i: number): Record<string, unknown> => ({
   custom_id: `r${i}`,
   method: 'POST',
@@ -35,11 +33,7 @@ describe('file batches: every line exactly once through a killed worker and a wi
     db = await createTestDatabase();
     prefix = testQueuePrefix();
     repo = tempModelRepo({});
-    writeNodeModel(repo.dir, 'slow', SLOW_MODEL, {
-      max_batch_size: 0,
-      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }],
-      outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1] }],
-    });
+    writeSlowModel(repo.dir);
     env = batchEnv(db.url, prefix, {
       MODEL_REPOSITORY: repo.dir,
       BATCH_CONCURRENCY: '2',

@@ -5,8 +5,8 @@ import type { RunningBatch } from '../apps/batch/src/bootstrap';
 import { createTestDatabase, testQueuePrefix, type TestDatabase } from './support/test-env';
 import { batchEnv, deleteQueueKeys, startTestBatch } from './support/batch-harness';
 import { gatewayEnv } from './support/gateway-harness';
-import { api, fileLines, sameResponse, uploadJsonl, waitForStatus } from './support/file-batches-harness';
-import { tempModelRepo, writeNodeModel, type TempRepo } from './support/model-repo';
+import { api, fileLines, sameResponse, uploadJsonl, waitForStatus, writeSlowModel } from './support/file-batches-harness';
+import { tempModelRepo, type TempRepo } from './support/model-repo';
 import { readFileSync } from 'node:fs';
 
 /** Deterministic pseudo-random floats (no Math.random: reruns compare the same inputs). */
@@ -23,8 +23,6 @@ function floats(n: number, seed: number): number[] {
 const SCORER = '/v2/models/scorer/infer';
 const SLOW = '/v2/models/slow/infer';
 /** A node model that takes 100 ms per request (one at a time): batches that are still running when the test acts. */
-const SLOW_MODEL = `import { defineModel } from '@tandem/sdk';
-export default defineModel({ async execute({ x }) { await new Promise((r) => setTimeout(r, 100)); return { y: x! }; } });`;
 
 const scorerLine = (i: number, url = SCORER): Record<string, unknown> => ({
   custom_id: `r${i}`,
@@ -48,11 +46,7 @@ describe('file batches (OpenAI Batch API over OIP requests)', () => {
       scorer: { from: 'scorer', config: {} },
       ppocr_cls: { from: 'ppocr_cls', config: JSON.parse(readFileSync('models/ppocr_cls/config.json', 'utf8')) as Record<string, unknown> },
     });
-    writeNodeModel(repo.dir, 'slow', SLOW_MODEL, {
-      max_batch_size: 0,
-      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }],
-      outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1] }],
-    });
+    writeSlowModel(repo.dir);
     app = await startTestBatch(
       batchEnv(db.url, prefix, { MODEL_REPOSITORY: repo.dir, BATCH_INFER_THREADS: '1', BATCH_DEVICE_SHARES: 'fixed', BATCH_CONCURRENCY: '1' }),
     );

@@ -5,14 +5,12 @@ import type { RunningBatch } from '../apps/batch/src/bootstrap';
 import { FileRetentionService } from '../apps/batch/src/files/file-retention.service';
 import { createTestDatabase, testQueuePrefix, type TestDatabase } from './support/test-env';
 import { batchEnv, deleteQueueKeys, startTestBatch } from './support/batch-harness';
-import { api, uploadJsonl, type OpenAiBatch } from './support/file-batches-harness';
-import { tempModelRepo, writeNodeModel, type TempRepo } from './support/model-repo';
+import { api, uploadJsonl, type OpenAiBatch, writeSlowModel } from './support/file-batches-harness';
+import { tempModelRepo, type TempRepo } from './support/model-repo';
 
 const ADMIN_KEY = 'retention-admin-key-0123456789abcdef';
 const SCORER = '/v2/models/scorer/infer';
 const SLOW = '/v2/models/slow/infer';
-const SLOW_MODEL = `import { defineModel } from '@tandem/sdk';
-export default defineModel({ async execute({ x }) { await new Promise((r) => setTimeout(r, 100)); return { y: x! }; } });`;
 const line = (i: number, url = SCORER): Record<string, unknown> => ({
   custom_id: `r${i}`,
   method: 'POST',
@@ -33,11 +31,7 @@ describe('retention, deletion, quotas and ranges of files and file batches (auth
     db = await createTestDatabase();
     prefix = testQueuePrefix();
     repo = tempModelRepo({ scorer: { from: 'scorer', config: {} } });
-    writeNodeModel(repo.dir, 'slow', SLOW_MODEL, {
-      max_batch_size: 0,
-      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }],
-      outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1] }],
-    });
+    writeSlowModel(repo.dir);
     app = await startTestBatch(
       batchEnv(db.url, prefix, {
         TANDEM_AUTH: 'on',

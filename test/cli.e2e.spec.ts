@@ -8,13 +8,12 @@ import { ApiKeyService } from '@tandem/auth';
 import type { RunningBatch } from '../apps/batch/src/bootstrap';
 import { createTestDatabase, testQueuePrefix, type TestDatabase } from './support/test-env';
 import { batchEnv, deleteQueueKeys, startTestBatch } from './support/batch-harness';
-import { tempModelRepo, writeNodeModel, type TempRepo } from './support/model-repo';
+import { writeSlowModel } from './support/file-batches-harness';
+import { tempModelRepo, type TempRepo } from './support/model-repo';
 
 /** The linked bin, as `npx tandem` runs it (node_modules/.bin/tandem → packages/cli/bin/tandem.mjs). */
 const BIN = resolve('node_modules/.bin/tandem');
 const ADMIN_KEY = 'cli-e2e-admin-key-0123456789abcdef';
-const SLOW_MODEL = `import { defineModel } from '@tandem/sdk';
-export default defineModel({ async execute({ x }) { await new Promise((r) => setTimeout(r, 100)); return { y: x! }; } });`;
 const line = (i: number, model = 'scorer'): string =>
   JSON.stringify({
     custom_id: `r${i}`,
@@ -50,11 +49,7 @@ describe('the tandem CLI against a real batch app (child processes, auth on)', (
     db = await createTestDatabase();
     prefix = testQueuePrefix();
     repo = tempModelRepo({ scorer: { from: 'scorer', config: {} } });
-    writeNodeModel(repo.dir, 'slow', SLOW_MODEL, {
-      max_batch_size: 0,
-      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }],
-      outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1] }],
-    });
+    writeSlowModel(repo.dir);
     app = await startTestBatch(
       batchEnv(db.url, prefix, {
         TANDEM_AUTH: 'on',

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { writeNodeModel } from './model-repo';
 
 /** A JSON answer of the batch API (auth off unless a key is given). */
 export async function api(
@@ -72,4 +73,19 @@ export function sameResponse(a: unknown, b: unknown, tol = 1e-5): boolean {
     return ka.join() === kb.join() && ka.every((k) => sameResponse((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], tol));
   }
   return a === b;
+}
+
+/** A node model `slow` in the repository at `dir`: y = x, 100 ms per request (keeps a batch running long enough to act on it). */
+export function writeSlowModel(dir: string): void {
+  writeNodeModel(
+    dir,
+    'slow',
+    `import { defineModel } from '@tandem/sdk';
+export default defineModel({ async execute({ x }) { await new Promise((r) => setTimeout(r, 100)); return { y: x! }; } });`,
+    {
+      max_batch_size: 0,
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }],
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1] }],
+    },
+  );
 }
