@@ -118,22 +118,7 @@ async function main(): Promise<void> {
   const gwPort = await freePort();
   const grpcPort = await freePort();
   const fPort = await freePort();
-  const gateway = await spawnServer(
-    ['dist/apps/gateway/src/main.js'],
-    {
-      ...process.env,
-      ...chooseAllocator('glibc', process.env).env,
-      GATEWAY_PORT: String(gwPort),
-      GATEWAY_GRPC_PORT: String(grpcPort),
-      HOST: '127.0.0.1',
-      // The shipped configuration: authentication on, every request carries the bench admin key.
-      TANDEM_ADMIN_KEY: key,
-      DATABASE_URL: databaseUrl,
-      QUEUE_PREFIX: 'benchonline',
-      MODEL_REPOSITORY: process.env.BENCH_MODEL_REPOSITORY ?? 'models',
-    },
-    `http://127.0.0.1:${gwPort}/v2/health/ready`,
-  );
+  const gateway = await startShippedGateway('dist/apps/gateway/src/main.js', gwPort, grpcPort, key, databaseUrl);
   const baseline = await spawnServer([__filename, '--fastify-baseline', String(fPort)], process.env);
   try {
     const cls = clsBinaryTarget(gwPort, key);
@@ -253,21 +238,7 @@ async function onePhase(only: 'overload' | 'grpc'): Promise<void> {
   const key = `tdm_bench_${randomBytes(12).toString('hex')}`;
   const databaseUrl = await benchDatabase('tandem_bench_online', process.env.DATABASE_URL);
   const [gwPort, grpcPort] = [await freePort(), await freePort()];
-  const gateway = await spawnServer(
-    [process.env.BENCH_GATEWAY_MAIN ?? 'dist/apps/gateway/src/main.js'],
-    {
-      ...process.env,
-      ...chooseAllocator('glibc', process.env).env,
-      GATEWAY_PORT: String(gwPort),
-      GATEWAY_GRPC_PORT: String(grpcPort),
-      HOST: '127.0.0.1',
-      TANDEM_ADMIN_KEY: key,
-      DATABASE_URL: databaseUrl,
-      QUEUE_PREFIX: 'benchonline',
-      MODEL_REPOSITORY: process.env.BENCH_MODEL_REPOSITORY ?? 'models',
-    },
-    `http://127.0.0.1:${gwPort}/v2/health/ready`,
-  );
+  const gateway = await startShippedGateway(process.env.BENCH_GATEWAY_MAIN ?? 'dist/apps/gateway/src/main.js', gwPort, grpcPort, key, databaseUrl);
   try {
     const cls = clsBinaryTarget(gwPort, key);
     await closedLoop(cls, 32, 2);
@@ -302,3 +273,22 @@ else
     process.stderr.write(`bench:online failed: ${e instanceof Error ? e.stack : String(e)}\n`);
     process.exit(1);
   });
+
+/** The gateway as shipped (authentication on: every request carries the bench admin key; the launcher's allocator), in a child process. */
+function startShippedGateway(main: string, gwPort: number, grpcPort: number, key: string, databaseUrl: string): ReturnType<typeof spawnServer> {
+  return spawnServer(
+    [main],
+    {
+      ...process.env,
+      ...chooseAllocator('glibc', process.env).env,
+      GATEWAY_PORT: String(gwPort),
+      GATEWAY_GRPC_PORT: String(grpcPort),
+      HOST: '127.0.0.1',
+      TANDEM_ADMIN_KEY: key,
+      DATABASE_URL: databaseUrl,
+      QUEUE_PREFIX: 'benchonline',
+      MODEL_REPOSITORY: process.env.BENCH_MODEL_REPOSITORY ?? 'models',
+    },
+    `http://127.0.0.1:${gwPort}/v2/health/ready`,
+  );
+}
