@@ -96,7 +96,10 @@ describe('replica autoscaling under real load', () => {
 
   it('holds a constant replica count under steady load (no oscillation)', async () => {
     const steady = load(2);
-    await sleep(4_000); // settle
+    // Settle: 2 closed-loop clients at target 1 ongoing per replica want 2 replicas. Wait for that
+    // count (a fixed 4 s was too short when the suite loads both cores), then it must hold.
+    for (let t = 0; replicas() !== 2 && t < 20_000; t += 100) await sleep(100);
+    await sleep(1_000);
     const settled = await trace(6_000);
     const failures = await steady.stop();
     expect(failures).toBe(0);
