@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { ConfigValidationError, installGracefulShutdown } from '@tandem/shared';
+import { ConfigValidationError, fixHeapGrowth, installGracefulShutdown } from '@tandem/shared';
 import { startGateway } from './bootstrap';
 import { loadGatewayConfig, type GatewayConfig } from './config/gateway.config';
 
@@ -16,6 +16,8 @@ function config(): GatewayConfig {
 }
 
 const cfg = config();
+// Before the first request: V8's dynamic heap growth can lock a busy gateway into back-to-back major GCs.
+fixHeapGrowth();
 startGateway(cfg).then(
   ({ app, logger }) => installGracefulShutdown(app, logger, { graceMs: cfg.shutdownGraceMs, drainDelayMs: cfg.shutdownDrainDelayMs }),
   (e: unknown) => {

@@ -16,3 +16,4 @@ export * from './metrics/metrics';
 export * from './metrics/metrics.controller';
 export * from './validation/parse';
 export * from './user-code/user-module';
+export * from './runtime/heap-growth';
