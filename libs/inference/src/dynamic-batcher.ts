@@ -75,6 +75,8 @@ export class DynamicBatcher {
   private wakeTimer: NodeJS.Timeout | undefined;
   private wakeAt = Infinity;
   private closed = false;
+  /** Sees every dispatch (the model's keep-warm tracks which replicas are idle). */
+  onDispatch: (replica: Replica, now: number) => void = () => undefined;
   readonly stats: BatcherStats = { batches: 0, items: 0, requests: 0, largestBatch: 0 };
   private readonly gate: AdmissionGate;
 
@@ -201,6 +203,7 @@ export class DynamicBatcher {
     const { model, version } = this.opts;
     this.observer.queueDepth(model, version, this.depth);
     for (const p of batch) this.observer.dequeued(model, version, now - p.enqueuedAt);
+    this.onDispatch(replica, now);
     void this.run(batch, rows, replica, now);
     this.gate.wake();
   }

@@ -13,6 +13,7 @@ export * from './input-validation';
 export * from './capacity-provider';
 export * from './replica-pool';
 export * from './replica-warmup';
+export * from './keep-warm';
 export * from './inference-observer';
 export * from './batch-merge';
 export * from './dynamic-batcher';

@@ -5,6 +5,7 @@ import { NOOP_OBSERVER, type InferenceObserver } from './inference-observer';
 import { validateInputs } from './input-validation';
 import { ModelInstance } from './model-instance';
 import type { ModelRepository } from './model-repository';
+import type { KeepWarmOptions } from './keep-warm';
 import type { NodeModelHooks } from './node-backend/node-model.backend';
 import type { SessionFactory } from './session-factory';
 import type { ModelDeviceInfo } from './oip/oip-types';
@@ -25,6 +26,8 @@ export interface InferenceEngineOptions {
    * the calls count in metrics and autoscaling like any request).
    */
   node?: Partial<NodeModelHooks>;
+  /** Idle CPU replicas of models in use run a zero batch this often (keep-warm.ts); default off. */
+  keepWarm?: KeepWarmOptions;
 }
 
 /** Transport-independent inference request (REST and gRPC decode into this). */
@@ -120,7 +123,17 @@ export class InferenceEngine {
     const slot: Slot = { state: 'loading' };
     this.slots.set(key, slot);
     try {
-      slot.instance = await ModelInstance.load(name, v.version, v.path, model.config, this.capacity, this.observer, this.opts.sessionFactory, this.node);
+      slot.instance = await ModelInstance.load(
+        name,
+        v.version,
+        v.path,
+        model.config,
+        this.capacity,
+        this.observer,
+        this.opts.sessionFactory,
+        this.node,
+        this.opts.keepWarm,
+      );
       slot.state = 'ready';
       return slot.instance;
     } catch (e) {
@@ -162,7 +175,17 @@ export class InferenceEngine {
           next.push({ version: v.version, instance: cur, reused: true });
           continue;
         }
-        const instance = await ModelInstance.load(name, v.version, v.path, entry.config, this.capacity, this.observer, this.opts.sessionFactory, this.node);
+        const instance = await ModelInstance.load(
+          name,
+          v.version,
+          v.path,
+          entry.config,
+          this.capacity,
+          this.observer,
+          this.opts.sessionFactory,
+          this.node,
+          this.opts.keepWarm,
+        );
         next.push({ version: v.version, instance, reused: false });
       }
     } catch (e) {

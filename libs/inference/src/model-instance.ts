@@ -3,7 +3,9 @@ import { DynamicBatcher } from './dynamic-batcher';
 import type { InferenceObserver } from './inference-observer';
 import type { ModelConfig } from './model-config';
 import { NO_NODE_HOOKS, nodeReplicaSource, type NodeModelHooks } from './node-backend/node-model.backend';
+import { KEEP_WARM_OFF, KeepWarm, type KeepWarmOptions } from './keep-warm';
 import { ReplicaPool } from './replica-pool';
+import { warmupInputs } from './replica-warmup';
 import { onnxReplicaSource, type ReplicaSource } from './replica-source';
 import type { SessionFactory } from './session-factory';
 import type { ModelSignature } from './tensor';
@@ -13,6 +15,7 @@ export class ModelInstance {
   readonly pool = new ReplicaPool();
   readonly batcher: DynamicBatcher;
   private measuredMiB: number | undefined;
+  private keepWarm: KeepWarm | undefined;
 
   private constructor(
     readonly name: string,
@@ -52,6 +55,7 @@ export class ModelInstance {
     observer: InferenceObserver,
     factory?: SessionFactory,
     node: NodeModelHooks = NO_NODE_HOOKS,
+    keepWarm: KeepWarmOptions = KEEP_WARM_OFF,
   ): Promise<ModelInstance> {
     const source =
       config.backend === 'node'
@@ -65,7 +69,31 @@ export class ModelInstance {
       await inst.close().catch(() => undefined);
       throw e;
     }
+    inst.startKeepWarm(keepWarm);
     return inst;
+  }
+
+  /**
+   * onnxruntime CPU replicas of a model whose inputs have fixed dimensions besides the batch
+   * (a zero batch of 1 can be built) are kept warm while the model is in use (keep-warm.ts).
+   * Node models are not: their execute may do anything; the models they call are kept warm.
+   */
+  private startKeepWarm(opts: KeepWarmOptions): void {
+    if (opts.periodMs <= 0 || this.config.backend === 'node') return;
+    try {
+      warmupInputs(this.signature, this.config, 1);
+    } catch {
+      return;
+    }
+    const kw = new KeepWarm(
+      this.pool,
+      () => warmupInputs(this.signature, this.config, 1),
+      opts,
+      (r) => r.lease.placement.kind === 'cpu',
+    );
+    this.batcher.onDispatch = (r, now) => kw.used(r, now);
+    kw.start();
+    this.keepWarm = kw;
   }
 
   get signature(): ModelSignature {
@@ -154,12 +182,14 @@ export class ModelInstance {
   }
 
   async close(): Promise<void> {
+    this.keepWarm?.stop();
     this.batcher.close();
     await this.scaleTo(0);
   }
 
   /** Answers everything already queued or running, then releases the replicas. */
   async drainAndClose(): Promise<void> {
+    this.keepWarm?.stop();
     await this.batcher.drain();
     await this.scaleTo(0);
   }

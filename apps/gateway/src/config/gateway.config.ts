@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { env, infraSchema, parseEnv, toInfraConfig, withSecretFiles, type EnvSource, type InfraConfig } from '@tandem/shared';
 import { authEnvSchema, toAuthOptions, type AuthOptions } from '@tandem/auth';
 import { schedulerEnvSchema, toSchedulerOptions, type SchedulerOptions } from '@tandem/scheduler';
-import { gpuEnvSchema, toGpuProcessSettings, type GpuProcessSettings } from '@tandem/inference';
+import { gpuEnvSchema, toGpuProcessSettings, type GpuProcessSettings, type KeepWarmOptions } from '@tandem/inference';
 
 const gatewaySchema = z.object({
   ...infraSchema,
@@ -27,6 +27,10 @@ const gatewaySchema = z.object({
   INFERENCE_MAX_TIMEOUT_MS: env.int(300_000, 1, 3_600_000),
   /** CPU threads the local capacity provider may hand to replicas; 0 = all cores. */
   INFERENCE_CPU_THREADS: env.int(0, 0, 1024),
+  /** An idle CPU replica of a model in use runs a zero batch of 1 this often (ms), so its memory stays warm; 0 = off. */
+  INFERENCE_KEEP_WARM_MS: env.int(50, 0, 60_000),
+  /** ...while the model served a request in the last this many seconds. */
+  INFERENCE_KEEP_WARM_WINDOW_S: env.int(600, 1, 86_400),
   /** Co-location: models with traffic hold online allocations in the device ledger (revoking borrowed batch share). */
   HYBRID_ONLINE_CLAIMS: env.bool(true),
   /**
@@ -55,7 +59,7 @@ export interface GatewayConfig extends InfraConfig {
   modelRepository: string;
   bodyLimitBytes: number;
   logRequests: boolean;
-  inference: { defaultTimeoutMs: number; maxTimeoutMs: number; cpuThreads: number | undefined; gpu: GpuProcessSettings };
+  inference: { defaultTimeoutMs: number; maxTimeoutMs: number; cpuThreads: number | undefined; gpu: GpuProcessSettings; keepWarm: KeepWarmOptions };
   batchApiUrl: string;
   hybrid: { onlineClaims: boolean; claim: 'partition' | 'replicas'; tickMs: number; holdDownMs: number; p99TargetMs: number };
 }
@@ -81,6 +85,7 @@ export function loadGatewayConfig(source: EnvSource): GatewayConfig {
       maxTimeoutMs: e.INFERENCE_MAX_TIMEOUT_MS,
       cpuThreads: e.INFERENCE_CPU_THREADS === 0 ? undefined : e.INFERENCE_CPU_THREADS,
       gpu: toGpuProcessSettings(e),
+      keepWarm: { periodMs: e.INFERENCE_KEEP_WARM_MS, activeForMs: e.INFERENCE_KEEP_WARM_WINDOW_S * 1000 },
     },
     hybrid: {
       onlineClaims: e.HYBRID_ONLINE_CLAIMS,

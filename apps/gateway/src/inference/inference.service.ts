@@ -8,6 +8,7 @@ import {
   type GpuProcessSettings,
   type InferRequest,
   type InferResult,
+  type KeepWarmOptions,
   type ModelMetadata,
   type RepositoryIndexEntry,
 } from '@tandem/inference';
@@ -26,6 +27,8 @@ export interface InferenceOptions {
   cpuThreads: number | undefined;
   /** Simulated CUDA, CUDA_VISIBLE_DEVICES (set for the whole process before any session opens). */
   gpu?: GpuProcessSettings;
+  /** Idle CPU replicas of models in use kept warm (INFERENCE_KEEP_WARM_MS); absent = off. */
+  keepWarm?: KeepWarmOptions;
 }
 
 export interface ServerMetadata {
@@ -62,6 +65,7 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
       observer: this.metrics,
       defaultTimeoutMs: opts.defaultTimeoutMs,
       maxTimeoutMs: opts.maxTimeoutMs,
+      ...(opts.keepWarm ? { keepWarm: opts.keepWarm } : {}),
       node: {
         // A node model's ctx.infer is a request like any other: counted, timed, autoscaled on.
         infer: (req) => this.infer(req),
