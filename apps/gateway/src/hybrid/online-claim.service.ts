@@ -40,6 +40,8 @@ export class OnlineClaimService implements OnApplicationBootstrap, BeforeApplica
     if (!h.onlineClaims) return;
     this.claimer = new OnlineClaimer(this.node, { tickMs: h.tickMs, holdDownMs: h.holdDownMs, retryMs: 1_000 }, this.logger, this.metrics);
     this.claimer.start(() => this.demand());
+    const claimer = this.claimer;
+    this.inference.onRequestAfterIdle(() => claimer.nudge());
   }
 
   /**

@@ -55,6 +55,7 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
   private readonly withSeries = new Set<string>();
   /** Recent end-to-end latencies per model (the co-location SLO check reads them). */
   readonly latencies = new LatencyWindow();
+  private readonly afterIdle: (() => void)[] = [];
 
   constructor(@Inject(INFERENCE_OPTIONS) opts: InferenceOptions, @Optional() @Inject(SchedulerCapacityProvider) ledger?: SchedulerCapacityProvider) {
     configureGpuProcess(opts.gpu ?? {});
@@ -127,11 +128,18 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
     return e;
   }
 
+  /** Called when a model goes from no request in flight to one (co-location claims at once, not at its next tick). */
+  onRequestAfterIdle(fn: () => void): void {
+    this.afterIdle.push(fn);
+  }
+
   async infer(req: InferRequest): Promise<InferResult> {
     // Resolve first: an unknown model or version is a 404 before any per-model state (maps,
     // latency windows, Prometheus series) exists for it, so random names cost nothing.
     this.engine.repository.resolve(req.model, req.version);
-    this.ongoingByModel.set(req.model, (this.ongoingByModel.get(req.model) ?? 0) + 1);
+    const before = this.ongoingByModel.get(req.model) ?? 0;
+    this.ongoingByModel.set(req.model, before + 1);
+    if (before === 0) for (const fn of this.afterIdle) fn();
     this.startedByModel.set(req.model, (this.startedByModel.get(req.model) ?? 0) + 1);
     this.withSeries.add(req.model);
     this.metrics.ongoing(req.model, 1);
