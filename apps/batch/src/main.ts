@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { ConfigValidationError, installGracefulShutdown } from '@tandem/shared';
+import { ConfigValidationError, fixHeapGrowth, installGracefulShutdown } from '@tandem/shared';
 import { startBatch } from './bootstrap';
 import { loadBatchConfig, type BatchConfig } from './config/batch.config';
 import { lowerCpuPriority } from './worker/cpu-priority';
@@ -17,6 +17,8 @@ function config(): BatchConfig {
 }
 
 const cfg = config();
+// The gateway's reason (heap-growth.ts) holds here too: the worker streams megabytes of chunk buffers per second.
+fixHeapGrowth();
 // Co-location on CPU: the ledger decides how many cores batch computes on; a lower scheduling
 // priority makes the kernel favour online work wherever they still overlap (the moments before
 // a revoked unit reaches its safe point, and batch's own JSON/Postgres work). Set before any
