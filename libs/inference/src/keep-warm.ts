@@ -13,7 +13,7 @@ export const KEEP_WARM_OFF: KeepWarmOptions = { periodMs: 0, activeForMs: 0 };
 
 /**
  * Keeps a recently used model's idle CPU replicas warm. Measured on this project's VMs
- * (docs/benchmarks.md, "Cold after idle"): the first onnxruntime run after an idle spell costs
+ * (`npm run bench:cold`; docs/benchmarks.md, "Cold after idle"): the first onnxruntime run after an idle spell costs
  * 10 ms (1 s idle) to 35–50 ms (8 s idle) instead of 1.4 ms for ppocr_cls — a plain JS loop over
  * 4 MB shows the same, so it is the memory of an idle process going cold under the hypervisor,
  * not onnxruntime — and every request queued behind it waits too: the first 2 s of traffic
