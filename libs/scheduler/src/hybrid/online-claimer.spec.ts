@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import type { Lease } from '../lease/lease';
+import type { NodeLedger } from '../node-ledger';
+import type { SchedulerLogger } from '../scheduler.logger';
+import { OnlineClaimer } from './online-claimer';
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } as unknown as SchedulerLogger;
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 5));
+
+/** A 2-core CPU device, online partition 1.0; records every allocation asked for. */
+function fakeNode(): { node: NodeLedger; asked: number[]; released: number[] } {
+  const asked: number[] = [];
+  const released: number[] = [];
+  const device = { id: 'n/cpu', kind: 'cpu', cores: 2, partition: { online: 1, batch: 0, batchMayBorrow: true } };
+  const node = {
+    nodeName: 'n',
+    ledger: { usableDevices: () => Promise.resolve([device]) },
+    allocations: {
+      defaultHolder: 'gw',
+      allocate: (req: { share: number }) => {
+        asked.push(req.share);
+        const lease = {
+          id: `l${asked.length}`,
+          state: 'active',
+          grant: { preempted: 1 },
+          release: () => {
+            lease.state = 'released';
+            released.push(req.share);
+            return Promise.resolve();
+          },
+        };
+        return Promise.resolve(lease as unknown as Lease);
+      },
+    },
+  } as unknown as NodeLedger;
+  return { node, asked, released };
+}
+
+describe('OnlineClaimer', () => {
+  it('on a nudge, claims the whole partition at once as one allocation (one revoking transaction)', async () => {
+    const { node, asked } = fakeNode();
+    let want = 0;
+    const c = new OnlineClaimer(node, { tickMs: 60_000, holdDownMs: 60_000, retryMs: 1_000 }, quiet);
+    c.start(() => new Map([['gateway', want]]));
+    want = Number.POSITIVE_INFINITY;
+    c.nudge(); // no 60 s tick in between
+    await settle();
+    expect(asked).toEqual([1]);
+    expect(c.snapshot()).toEqual([{ key: 'gateway', wanted: 2, held: 2, allocationGroups: ['l1'] }]);
+    c.nudge(); // already held: no further ledger call
+    await settle();
+    expect(asked).toEqual([1]);
+    await c.stop();
+  });
+
+  it('claims per core when only part of the partition is wanted, and releases after the hold-down', async () => {
+    const { node, asked, released } = fakeNode();
+    let want = 1;
+    const c = new OnlineClaimer(node, { tickMs: 60_000, holdDownMs: 0, retryMs: 1_000 }, quiet);
+    await c.tick(new Map([['m', want]]));
+    await settle();
+    expect(asked).toEqual([0.5]);
+    want = 0;
+    await c.tick(new Map([['m', want]]));
+    expect(released).toEqual([0.5]);
+    expect(c.snapshot()).toEqual([{ key: 'm', wanted: 0, held: 0, allocationGroups: [] }]);
+  });
+});
