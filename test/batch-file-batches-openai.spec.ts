@@ -5,7 +5,7 @@ import { ApiKeyService } from '@tandem/auth';
 import type { RunningBatch } from '../apps/batch/src/bootstrap';
 import { createTestDatabase, testQueuePrefix, type TestDatabase } from './support/test-env';
 import { batchEnv, deleteQueueKeys, startTestBatch } from './support/batch-harness';
-import { writeSlowModel } from './support/file-batches-harness';
+import { slowModelEnv, writeSlowModel } from './support/file-batches-harness';
 import { tempModelRepo, type TempRepo } from './support/model-repo';
 
 const ADMIN_KEY = 'file-batches-openai-admin-key-0123';
@@ -31,16 +31,7 @@ describe('the official openai npm client: files + batches over OIP requests (rea
     prefix = testQueuePrefix();
     repo = tempModelRepo({ scorer: { from: 'scorer', config: {} } });
     writeSlowModel(repo.dir);
-    app = await startTestBatch(
-      batchEnv(db.url, prefix, {
-        TANDEM_AUTH: 'on',
-        TANDEM_ADMIN_KEY: ADMIN_KEY,
-        MODEL_REPOSITORY: repo.dir,
-        BATCH_INFER_THREADS: '1',
-        BATCH_DEVICE_SHARES: 'fixed',
-        BATCH_CONCURRENCY: '1',
-      }),
-    );
+    app = await startTestBatch(batchEnv(db.url, prefix, slowModelEnv(ADMIN_KEY, repo.dir)));
     const key = (await app.app.get(ApiKeyService).create('openai-batches', ['batch'], 'test')).key;
     client = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: key, maxRetries: 0 });
   }, 120_000);

@@ -5,7 +5,7 @@ import type { RunningBatch } from '../apps/batch/src/bootstrap';
 import { FileRetentionService } from '../apps/batch/src/files/file-retention.service';
 import { createTestDatabase, testQueuePrefix, type TestDatabase } from './support/test-env';
 import { batchEnv, deleteQueueKeys, startTestBatch } from './support/batch-harness';
-import { api, uploadJsonl, type OpenAiBatch, writeSlowModel } from './support/file-batches-harness';
+import { api, slowModelEnv, uploadJsonl, type OpenAiBatch, writeSlowModel } from './support/file-batches-harness';
 import { tempModelRepo, type TempRepo } from './support/model-repo';
 
 const ADMIN_KEY = 'retention-admin-key-0123456789abcdef';
@@ -33,18 +33,16 @@ describe('retention, deletion, quotas and ranges of files and file batches (auth
     repo = tempModelRepo({ scorer: { from: 'scorer', config: {} } });
     writeSlowModel(repo.dir);
     app = await startTestBatch(
-      batchEnv(db.url, prefix, {
-        TANDEM_AUTH: 'on',
-        TANDEM_ADMIN_KEY: ADMIN_KEY,
-        MODEL_REPOSITORY: repo.dir,
-        BATCH_INFER_THREADS: '1',
-        BATCH_DEVICE_SHARES: 'fixed',
-        BATCH_CONCURRENCY: '1',
-        BATCH_RETENTION_DAYS: '2',
-        BATCH_QUOTA_CONCURRENT_BATCHES: '0',
-        BATCH_QUOTA_QUEUED_ITEMS: '50',
-        BATCH_QUOTA_STORED_MB: String(STORED_QUOTA / 1024 / 1024),
-      }),
+      batchEnv(
+        db.url,
+        prefix,
+        slowModelEnv(ADMIN_KEY, repo.dir, {
+          BATCH_RETENTION_DAYS: '2',
+          BATCH_QUOTA_CONCURRENT_BATCHES: '0',
+          BATCH_QUOTA_QUEUED_ITEMS: '50',
+          BATCH_QUOTA_STORED_MB: String(STORED_QUOTA / 1024 / 1024),
+        }),
+      ),
     );
     const svc = app.app.get(ApiKeyService);
     for (const name of ['ret', 'exp', 'busy', 'quota', 'store', 'range']) keys[name] = (await svc.create(`retention-${name}`, ['batch'], 'test')).key;

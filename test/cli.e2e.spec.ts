@@ -8,7 +8,7 @@ import { ApiKeyService } from '@tandem/auth';
 import type { RunningBatch } from '../apps/batch/src/bootstrap';
 import { createTestDatabase, testQueuePrefix, type TestDatabase } from './support/test-env';
 import { batchEnv, deleteQueueKeys, startTestBatch } from './support/batch-harness';
-import { writeSlowModel } from './support/file-batches-harness';
+import { slowModelEnv, writeSlowModel } from './support/file-batches-harness';
 import { tempModelRepo, type TempRepo } from './support/model-repo';
 
 /** The linked bin, as `npx tandem` runs it (node_modules/.bin/tandem → packages/cli/bin/tandem.mjs). */
@@ -50,16 +50,7 @@ describe('the tandem CLI against a real batch app (child processes, auth on)', (
     prefix = testQueuePrefix();
     repo = tempModelRepo({ scorer: { from: 'scorer', config: {} } });
     writeSlowModel(repo.dir);
-    app = await startTestBatch(
-      batchEnv(db.url, prefix, {
-        TANDEM_AUTH: 'on',
-        TANDEM_ADMIN_KEY: ADMIN_KEY,
-        MODEL_REPOSITORY: repo.dir,
-        BATCH_INFER_THREADS: '1',
-        BATCH_DEVICE_SHARES: 'fixed',
-        BATCH_CONCURRENCY: '1',
-      }),
-    );
+    app = await startTestBatch(batchEnv(db.url, prefix, slowModelEnv(ADMIN_KEY, repo.dir)));
     key = (await app.app.get(ApiKeyService).create('cli', ['batch'], 'test')).key;
     dir = mkdtempSync(join(tmpdir(), 'tandem-cli-'));
   }, 120_000);

@@ -89,3 +89,20 @@ export default defineModel({ async execute({ x }) { await new Promise((r) => set
     },
   );
 }
+
+/**
+ * The batch app's env for the file-batch tests that run `writeSlowModel`'s model: auth on with
+ * `adminKey`, the repository at `repoDir`, one fixed unit and one chunk at a time (so a batch
+ * stays in progress long enough to act on it), plus `extra`.
+ */
+export function slowModelEnv(adminKey: string, repoDir: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    TANDEM_AUTH: 'on',
+    TANDEM_ADMIN_KEY: adminKey,
+    MODEL_REPOSITORY: repoDir,
+    BATCH_INFER_THREADS: '1',
+    BATCH_DEVICE_SHARES: 'fixed',
+    BATCH_CONCURRENCY: '1',
+    ...extra,
+  };
+}
