@@ -4,6 +4,7 @@ import type { CapacityProvider } from './placement';
 import { NOOP_OBSERVER, type InferenceObserver } from './inference-observer';
 import { validateInputs } from './input-validation';
 import { ModelInstance } from './model-instance';
+import type { ModelConfig } from './model-config';
 import type { ModelRepository } from './model-repository';
 import type { KeepWarmOptions } from './keep-warm';
 import type { NodeModelHooks } from './node-backend/node-model.backend';
@@ -97,6 +98,11 @@ export class InferenceEngine {
     this.node = { infer: opts.node?.infer ?? ((r) => this.infer(r)), log: opts.node?.log ?? (() => undefined) };
   }
 
+  /** One model version's instance with this engine's capacity, observer, sessions, node hooks and keep-warm. */
+  private open(name: string, version: string, path: string, config: ModelConfig): Promise<ModelInstance> {
+    return ModelInstance.load(name, version, path, config, this.capacity, this.observer, this.opts.sessionFactory, this.node, this.opts.keepWarm);
+  }
+
   get repository(): ModelRepository {
     return this.opts.repository;
   }
@@ -123,17 +129,7 @@ export class InferenceEngine {
     const slot: Slot = { state: 'loading' };
     this.slots.set(key, slot);
     try {
-      slot.instance = await ModelInstance.load(
-        name,
-        v.version,
-        v.path,
-        model.config,
-        this.capacity,
-        this.observer,
-        this.opts.sessionFactory,
-        this.node,
-        this.opts.keepWarm,
-      );
+      slot.instance = await this.open(name, v.version, v.path, model.config);
       slot.state = 'ready';
       return slot.instance;
     } catch (e) {
@@ -175,17 +171,7 @@ export class InferenceEngine {
           next.push({ version: v.version, instance: cur, reused: true });
           continue;
         }
-        const instance = await ModelInstance.load(
-          name,
-          v.version,
-          v.path,
-          entry.config,
-          this.capacity,
-          this.observer,
-          this.opts.sessionFactory,
-          this.node,
-          this.opts.keepWarm,
-        );
+        const instance = await this.open(name, v.version, v.path, entry.config);
         next.push({ version: v.version, instance, reused: false });
       }
     } catch (e) {

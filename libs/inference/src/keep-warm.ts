@@ -52,10 +52,10 @@ export class KeepWarm {
   tick(now = performance.now()): void {
     if (now - this.lastUsedAt > this.opts.activeForMs) return;
     for (const r of this.pool.list()) {
-      if (r.draining || r.inflight > 0 || !this.eligible(r)) continue;
+      if (r.inflight > 0 || !this.eligible(r)) continue;
       if (now - (this.lastRunAt.get(r) ?? Number.NEGATIVE_INFINITY) < this.opts.periodMs) continue;
+      if (!this.pool.take(r)) continue;
       this.lastRunAt.set(r, now);
-      r.inflight++;
       void r.runner
         .runUnchecked(this.inputs(), undefined, { transfer: true })
         .catch(() => undefined) // a failing replica shows on real requests; warmth is best effort

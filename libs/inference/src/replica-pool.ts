@@ -80,6 +80,13 @@ export class ReplicaPool {
     return pick;
   }
 
+  /** Counts work on this replica (not one the pool picks) if it has room; false when it has none or is draining. */
+  take(r: Replica): boolean {
+    if (r.draining || r.inflight >= r.maxInflight) return false;
+    r.inflight++;
+    return true;
+  }
+
   release(r: Replica): void {
     r.inflight--;
     if (r.draining) {

@@ -22,7 +22,7 @@ function fakeNode(): { node: NodeLedger; asked: number[]; released: number[] } {
         const lease = {
           id: `l${asked.length}`,
           state: 'active',
-          grant: { preempted: 1 },
+          grant: { preempted: 1, threads: Math.floor(req.share * 2) },
           release: () => {
             lease.state = 'released';
             released.push(req.share);

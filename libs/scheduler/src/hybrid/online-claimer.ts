@@ -46,8 +46,6 @@ export class OnlineClaimer {
   private busy = false;
   private lastRunAt = Number.NEGATIVE_INFINITY;
   private demand: OnlineDemand | null = null;
-  /** Cores each lease holds (a whole-partition claim is one allocation). */
-  private readonly cores = new WeakMap<Lease, number>();
   /** When a claim last revoked batch units (performance.now()), null if never. */
   lastPreemptionAt: number | null = null;
 
@@ -71,8 +69,7 @@ export class OnlineClaimer {
    */
   nudge(): void {
     if (performance.now() - this.lastRunAt < 1) return; // at most one look per ms, whatever the request rate
-    for (const st of this.keys.values()) if (st.leases.length === 0) return this.run();
-    if (this.keys.size === 0) this.run();
+    if (this.keys.size === 0 || [...this.keys.values()].some((st) => st.leases.length === 0)) this.run();
   }
 
   private run(): void {
@@ -84,8 +81,9 @@ export class OnlineClaimer {
       .finally(() => (this.busy = false));
   }
 
+  /** Cores the leases hold (a whole-partition claim is one lease of several). */
   private heldCores(leases: readonly Lease[]): number {
-    return leases.reduce((n, l) => n + (this.cores.get(l) ?? 1), 0);
+    return leases.reduce((n, l) => n + l.grant.threads, 0);
   }
 
   /** One pass: claim what is wanted and not held; release what is held and unwanted past the hold-down. */
@@ -104,7 +102,7 @@ export class OnlineClaimer {
       else if (st.wanted < held && t - st.lastWantedAt >= this.opts.holdDownMs) {
         // Whole leases from the newest; a multi-core one may take the count below `wanted` (the next tick claims the difference).
         let keep = st.leases.length;
-        for (let h = held; keep > 0 && h > st.wanted; keep--) h -= this.cores.get(st.leases[keep - 1]!) ?? 1;
+        for (let h = held; keep > 0 && h > st.wanted; keep--) h -= st.leases[keep - 1]!.grant.threads;
         const surplus = st.leases.splice(keep);
         await Promise.all(surplus.map((l) => l.release().catch((err: unknown) => this.logger.warn({ err, key }, 'online release failed'))));
         this.logger.info({ key, released: surplus.length, held: this.heldCores(st.leases) }, 'online share released after hold-down');
@@ -134,7 +132,6 @@ export class OnlineClaimer {
       for (const [i, r] of got.entries()) {
         if (r.status === 'fulfilled') {
           if (r.value.grant.preempted > 0) this.lastPreemptionAt = performance.now();
-          this.cores.set(r.value, sizes[i]!);
           if (this.stopped) void r.value.release();
           else st.leases.push(r.value);
         } else if (r.reason instanceof DomainException) short += sizes[i]!;
