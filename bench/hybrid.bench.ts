@@ -193,10 +193,15 @@ async function main(): Promise<void> {
     }
     const end = await online(ONLINE);
     say(`online after every batch ended: p99 ${f(end.p99, 2)} ms (${f(end.p99 / base0.p99, 2)}× before any batch), ${end.errors} errors (${end.noise})`);
-    const revoke = stack.batch.logs.map((l) => Number(l.revokeToReleaseMs)).filter(Number.isFinite);
+    // From the claim transaction's revocation (the database's clock, same host) to the unit's
+    // process stopped; and the worker's own part, from the notice reaching it.
+    const revoke = stack.batch.logs.map((l) => Number(l.ledgerRevokeToFreeMs)).filter(Number.isFinite);
+    const local = stack.batch.logs.map((l) => Number(l.revokeToFreeMs)).filter(Number.isFinite);
     const waited = stack.gateway.logs.map((l) => Number(l.waitedMs)).filter(Number.isFinite);
     say(
-      `revocation → share free (batch worker, n=${revoke.length}): p50 ${f(q(revoke, 0.5), 2)} p99 ${f(q(revoke, 0.99), 2)} max ${f(Math.max(...revoke), 2)} ms; online claim granted after (gateway, n=${waited.length}): p50 ${f(q(waited, 0.5))} p99 ${f(q(waited, 0.99))} ms`,
+      `revocation → unit's cores free (ledger revoke to process stopped, NOTIFY included; n=${revoke.length}): p50 ${f(q(revoke, 0.5), 2)} p99 ${f(q(revoke, 0.99), 2)} max ${f(Math.max(...revoke), 2)} ms ` +
+        `[${revoke.map((x) => f(x, 1)).join(', ')}]; of which in the worker (notice → stopped, n=${local.length}): p99 ${f(q(local, 0.99), 2)} ms; ` +
+        `online claim activated after (ledger handshake, gateway, n=${waited.length}): p50 ${f(q(waited, 0.5))} p99 ${f(q(waited, 0.99))} ms`,
     );
     const worstOf = (rs: Round[]): number => Math.max(...rs.flatMap((x) => [x.ratio_first2s, x.ratio_after]));
     const clean = rounds.filter((x) => !x.disturbed);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchCapacity, silentLogger, type BatchCapacityOptions, type Scheduler } from '@tandem/scheduler';
+import { BatchCapacity, HybridMetrics, silentLogger, type BatchCapacityOptions, type Scheduler } from '@tandem/scheduler';
 import { schedulerHarness, waitFor, type Harness } from './support/scheduler-harness';
 import { createTestDatabase, type TestDatabase } from './support/test-env';
 
@@ -21,8 +21,8 @@ describe('BatchCapacity (batch worker units from the ledger)', () => {
   let onlineSide: Scheduler;
   let seq = 0;
   const node = (): string => `bc${++seq}`;
-  const capacity = (s: Scheduler, o: Partial<BatchCapacityOptions> = {}): BatchCapacity =>
-    new BatchCapacity({ ...OPTS, ...o }, silentLogger, { allocations: s.allocations, ledger: s.ledger, nodeName: s.options.nodeName });
+  const capacity = (s: Scheduler, o: Partial<BatchCapacityOptions> = {}, metrics?: HybridMetrics): BatchCapacity =>
+    new BatchCapacity({ ...OPTS, ...o }, silentLogger, { allocations: s.allocations, ledger: s.ledger, nodeName: s.options.nodeName }, metrics);
 
   async function pair(devices: string, partition = { online: 0.5, batch: 0.5, batchMayBorrow: true }): Promise<void> {
     const name = node();
@@ -90,7 +90,9 @@ describe('BatchCapacity (batch worker units from the ledger)', () => {
 
   it('a preemptible run on a revoked unit is suspended at once, its share freed, and it continues first when a unit comes back', async () => {
     await pair('[{"kind":"cpu","cores":2,"memoryMiB":1024,"name":"Declared CPU"}]', { online: 1, batch: 0, batchMayBorrow: true });
-    const cap = capacity(batchSide, { maxUnits: 2, borrowHoldDownMs: 400 });
+    const metrics = new HybridMetrics();
+    const fromLedger0 = (await metrics.revokeFromLedger.get()).values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+    const cap = capacity(batchSide, { maxUnits: 2, borrowHoldDownMs: 400 }, metrics);
     const events: string[] = [];
     const preempt = (name: string): { suspend(): void; resume(): void } => ({
       suspend: () => events.push(`${name} stopped`),
@@ -112,6 +114,9 @@ describe('BatchCapacity (batch worker units from the ledger)', () => {
     expect(cap.snapshot()).toMatchObject({ borrowed: 1, busy: 1, suspended: 1, waiting: 0 });
     expect(cap.revokeReleaseMs()).toHaveLength(1);
     expect(cap.revokeReleaseMs()[0]!).toBeLessThan(5); // suspend + release call: no run to wait for
+    // The NOTIFY carried the ledger's instant of revocation: the end-to-end time was observed too.
+    const fromLedger = (await metrics.revokeFromLedger.get()).values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+    expect(fromLedger - fromLedger0).toBe(1);
 
     // A new run queued meanwhile does not overtake the suspended one.
     const fresh = cap.acquire({ mayBorrow: true, priority: 50 });

@@ -32,7 +32,7 @@ async function app(script: string, env: NodeJS.ProcessEnv, readyUrl: string, nod
   createInterface({ input: proc.stdout! }).on('line', (l) => {
     // Debugging: BENCH_APP_LOGS=1 copies every app output line to stderr; BENCH_GATEWAY_NODE_ARGS adds node flags to the gateway.
     if (process.env.BENCH_APP_LOGS) process.stderr.write(`${l}\n`);
-    if (!l.includes('revokeToReleaseMs') && !l.includes('waitedMs')) return;
+    if (!l.includes('revokeToFreeMs') && !l.includes('waitedMs')) return;
     try {
       logs.push(JSON.parse(l) as Record<string, unknown>);
     } catch {

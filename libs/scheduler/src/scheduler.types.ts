@@ -75,6 +75,12 @@ export interface RevocationNotice {
   /** After this instant the share is force-reclaimed. */
   deadline: Date;
   reason: 'preempted' | 'expired' | 'reclaimed';
+  /**
+   * When the ledger revoked the share (epoch ms, the database's clock, sub-ms), for a revocation
+   * announced by NOTIFY; absent when a lease renewal found it. Against this node's clock: only as
+   * good as the two clocks agree (one host: exact).
+   */
+  revokedAtMs?: number;
 }
 
 export interface NodeView {

@@ -78,6 +78,7 @@ export class RevocationListener {
         holder: String(msg.holder),
         deadline: new Date(String(msg.deadline)),
         reason: 'preempted',
+        ...(typeof msg.at === 'number' ? { revokedAtMs: msg.at } : {}),
       };
       for (const h of this.revokeHandlers) h(notice);
     } else if (msg.e === 'release') {

@@ -180,7 +180,7 @@ export class BatchCapacity {
     };
   }
 
-  /** Revocation-to-release times (ms) seen so far, oldest first (bench and tests). */
+  /** Revocation-to-cores-free times (ms, from the notice reaching this worker) seen so far, oldest first (bench and tests). */
   revokeReleaseMs(): readonly number[] {
     return this.revokeMs;
   }
@@ -314,12 +314,18 @@ export class BatchCapacity {
     lease?.onRevoke((n) => {
       if (this.units.get(index) !== u) return;
       u.revokedAt = now();
+      u.revokedAtMs = n.revokedAtMs;
       this.revocations++;
       this.metrics?.revocations.inc();
       this.holdDownUntil = now() + this.opts.borrowHoldDownMs;
       const t = u.holder;
-      if (t?.preempt && u.placement.kind === 'cpu') this.suspendRun(u, t, t.preempt);
-      else if (!u.busy) void this.giveBack(u);
+      if (t?.preempt && u.placement.kind === 'cpu') {
+        this.suspendRun(u, t, t.preempt);
+        this.coresFree(u);
+      } else if (!u.busy) {
+        this.coresFree(u);
+        void this.giveBack(u);
+      }
       this.logger.info(
         { unit: index, reason: n.reason, busy: t !== null, suspended: t?.preempt !== undefined && u.placement.kind === 'cpu' },
         'batch unit revoked',
@@ -334,16 +340,30 @@ export class BatchCapacity {
     this.publish();
     // Its process ends before the ledger gets the share and memory back (a session would still hold them).
     if (this.goneListeners.length > 0) await Promise.allSettled(this.goneListeners.map(async (fn) => fn(u.id)));
-    if (u.revokedAt !== null) {
-      const ms = now() - u.revokedAt;
-      this.revokeMs.push(ms);
-      if (this.revokeMs.length > 10_000) this.revokeMs.shift();
-      this.metrics?.revokeRelease.observe(ms / 1000);
-      this.logger.info({ unit: u.index, revokeToReleaseMs: Math.round(ms * 10) / 10 }, 'revoked batch unit released');
-    }
+    this.coresFree(u); // a run that was not suspended ended (its safe point), or its process did
     await u.lease?.release().catch((err: unknown) => this.logger.warn({ err, unit: u.index }, 'batch unit release failed'));
     // Work still waiting: look for capacity again (owned units come back at once).
     if (this.waiters.length > 0) this.fill();
+  }
+
+  /**
+   * A revoked unit's cores are free now (once per revocation): from the notice reaching this
+   * worker, and from the ledger's revocation (NOTIFY delivery included) when the notice says when.
+   */
+  private coresFree(u: Unit): void {
+    if (u.revokedAt === null || u.freed) return;
+    u.freed = true;
+    const ms = now() - u.revokedAt;
+    this.revokeMs.push(ms);
+    if (this.revokeMs.length > 10_000) this.revokeMs.shift();
+    this.metrics?.revokeRelease.observe(ms / 1000);
+    const fromLedger = u.revokedAtMs === undefined ? undefined : performance.timeOrigin + now() - u.revokedAtMs;
+    if (fromLedger !== undefined) this.metrics?.revokeFromLedger.observe(Math.max(0, fromLedger) / 1000);
+    const round = (x: number): number => Math.round(x * 100) / 100;
+    this.logger.info(
+      { unit: u.index, revokeToFreeMs: round(ms), ...(fromLedger !== undefined ? { ledgerRevokeToFreeMs: round(fromLedger) } : {}) },
+      'revoked batch unit off the cores',
+    );
   }
 
   private scheduleIdle(): void {

@@ -99,6 +99,10 @@ export interface Unit {
   busy: boolean;
   holder: Ticket | null;
   revokedAt: number | null;
+  /** The ledger's instant of the revocation (epoch ms), when the notice carried it. */
+  revokedAtMs?: number;
+  /** Its cores are free since the revocation: the run suspended, ended, or there was none. */
+  freed?: boolean;
 }
 
 /** A unit fits a run if it holds at least the memory the run's model needs (a CPU unit always). */

@@ -101,7 +101,8 @@ export class PlacementTx {
               RETURNING id, group_id, device_id, holder, revoke_deadline)
            SELECT r.id, r.group_id AS "groupId", r.device_id AS "deviceId", r.holder, r.revoke_deadline AS deadline,
                   pg_notify('${SCHEDULER_CHANNEL}', json_build_object('e', 'revoke', 'id', r.id, 'groupId', r.group_id,
-                    'deviceId', r.device_id, 'holder', r.holder, 'deadline', r.revoke_deadline)::text)
+                    'deviceId', r.device_id, 'holder', r.holder, 'deadline', r.revoke_deadline,
+                    'at', extract(epoch from clock_timestamp()) * 1000)::text)
              FROM r;`;
     const sql = `INSERT INTO sched_allocation (id, group_id, device_id, kind, state, share_milli, memory_mib, borrowed, holder, holder_node, lease_expires_at)
       VALUES ${values};
