@@ -33,6 +33,9 @@ const CONTROL = process.env.BENCH_CONTROL === '1';
 // run (at most ROUNDS extra); the headline is over undisturbed rounds, every round is reported.
 const STEAL_LIMIT = Number(process.env.BENCH_STEAL_LIMIT_MS ?? 50);
 const OVERRIDES = JSON.parse(process.env.BENCH_ENV ?? '{}') as Record<string, string>;
+// BENCH_TRACE=1: each online phase's first 2 s as a timeline (50 ms buckets: requests sent, worst
+// latency) with the apps' claim, revocation and replica events placed on it.
+const TRACE = process.env.BENCH_TRACE === '1';
 const DB = 'tandem_bench_hybrid';
 const NODE = 'bench-hybrid';
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
@@ -43,6 +46,24 @@ async function dropDatabase(name: string): Promise<void> {
   const c = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
   await c.connect();
   await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).finally(() => c.end());
+}
+
+/** BENCH_TRACE: the first 2 s of an online phase that started at `t0` (epoch ms). */
+function timeline(name: string, t0: number, samples: [number, number][], s: Stack): void {
+  const cells: string[] = [];
+  for (let b = 0; b < 40; b++) {
+    const inB = samples.filter(([at]) => at - t0 >= b * 50 && at - t0 < (b + 1) * 50).map(([, ms]) => ms);
+    if (inB.length > 0) cells.push(`${b * 50}:${inB.length}/${Math.max(...inB).toFixed(0)}`);
+  }
+  const events = [...s.gateway.logs.map((l) => ['gw', l] as const), ...s.batch.logs.map((l) => ['batch', l] as const)]
+    .filter(([, l]) => Number(l._at) >= t0 - 200 && Number(l._at) < t0 + 2_000)
+    .sort(([, a], [, b]) => Number(a._at) - Number(b._at))
+    .map(([who, l]) => {
+      const { _at, msg, level: _l, time: _t, pid: _p, hostname: _h, context: _c, component: _co, ...rest } = l;
+      return `+${(Number(_at) - t0).toFixed(0)} ms ${who}: ${String(msg)} ${JSON.stringify(rest)}`;
+    });
+  say(`  trace ${name} (ms from start: sent/worst ms per 50 ms): ${cells.join(' ')}`);
+  for (const e of events) say(`    ${e}`);
 }
 
 async function submit(s: Stack): Promise<string> {
@@ -159,7 +180,12 @@ async function main(): Promise<void> {
       if (r === 1) batchAlone = alone;
       const mixed = await online(ONLINE);
       const cpu2 = cpuSample(stack);
+      if (TRACE) {
+        timeline(`round ${r} no batch`, base.t0, base.samples, stack);
+        timeline(`round ${r} with batch`, mixed.t0, mixed.samples, stack);
+      }
       const first = mixed.samples.filter(([at]) => at - mixed.t0 < 2_000).map(([, ms]) => ms);
+      const baseFirst = base.samples.filter(([at]) => at - base.t0 < 2_000).map(([, ms]) => ms);
       const after = mixed.samples.filter(([at]) => at - mixed.t0 >= 2_000).map(([, ms]) => ms);
       for (let i = 0, s = await shares(); !CONTROL && i < 150 && s.owned + s.borrowed < s.cores; i++, s = await shares()) await sleep(100); // online claim released, batch borrows every core again
       await sleep(1_000);
@@ -186,7 +212,7 @@ async function main(): Promise<void> {
       rounds.push(row);
       say(
         `round ${r}${burst ? ' (after a burst)' : ''}${row.disturbed ? ` [DISTURBED: host steal ${f(base.steal, 0)} / ${f(mixed.steal, 0)} ms/s > ${STEAL_LIMIT}]` : ''}: online p99 no batch ${f(base.p99, 2)} ms → with batch first 2 s ${f(row.first2s_p99_ms, 2)} ms (${f(row.ratio_first2s, 2)}×), after ${f(row.after_p99_ms, 2)} ms (${f(row.ratio_after, 2)}×); ` +
-          `vs before any batch ${f(row.first2s_p99_ms / base0.p99, 2)}× / ${f(row.after_p99_ms / base0.p99, 2)}×; errors ${row.errors}; ` +
+          `vs before any batch ${f(row.first2s_p99_ms / base0.p99, 2)}× / ${f(row.after_p99_ms / base0.p99, 2)}×; no batch, its own first 2 s ${f(q(baseFirst, 0.99), 2)} ms; errors ${row.errors}; ` +
           `batch alone ${f(alone, 0)} items/s (steal ${f(aloneSteal, 0)} ms/s), online idle again ${f(idle, 0)} items/s (steal ${f(idleSteal, 0)} ms/s; ${f(idle / batchAlone, 3)} of round 1 alone, ${f(idle / alone, 3)} of this round's)${state === 'running' ? '' : `; WARNING: batch ${state} before the round ended, raise BENCH_HYBRID_ITEMS`}`,
       );
       say(`round ${r}: CPU cores used, batch alone: ${cpuRate(cpu0, cpu1, STEP)}; online with batch: ${cpuRate(cpu1, cpu2, ONLINE)}; during it ${mixed.noise}`);

@@ -32,9 +32,10 @@ async function app(script: string, env: NodeJS.ProcessEnv, readyUrl: string, nod
   createInterface({ input: proc.stdout! }).on('line', (l) => {
     // Debugging: BENCH_APP_LOGS=1 copies every app output line to stderr; BENCH_GATEWAY_NODE_ARGS adds node flags to the gateway.
     if (process.env.BENCH_APP_LOGS) process.stderr.write(`${l}\n`);
-    if (!l.includes('revokeToFreeMs') && !l.includes('waitedMs')) return;
+    // Figures, and the events a BENCH_TRACE timeline places (claims, revocations, replica changes).
+    if (!/revokeToFreeMs|waitedMs|online share|replicas \(ongoing/.test(l)) return;
     try {
-      logs.push(JSON.parse(l) as Record<string, unknown>);
+      logs.push({ _at: Date.now(), ...(JSON.parse(l) as Record<string, unknown>) }); // _at: when this process read it (epoch ms)
     } catch {
       // not a log line
     }

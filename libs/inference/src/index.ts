@@ -26,3 +26,4 @@ export * from './inference-engine';
 export * from './oip/oip-types';
 export * from './oip/oip-decode';
 export * from './oip/oip-encode';
+export { compiledEntry, entryWorker } from './entry-module';

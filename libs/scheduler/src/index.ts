@@ -11,6 +11,7 @@ export * from './node.agent';
 export * from './reaper.service';
 export * from './capacity-provider';
 export * from './events/revocation.listener';
+export * from './events/revocation-fast-path';
 export * from './lease/lease';
 export * from './lease/lease-keeper';
 export * from './inventory/gpu-probe';

@@ -1,13 +1,17 @@
 import { Inject, Injectable, type OnApplicationShutdown, type Provider } from '@nestjs/common';
 import { ROOT_LOGGER, type PinoLogger } from '@tandem/shared';
-import { BatchCapacity, HybridMetrics, NODE_LEDGER, type NodeLedger } from '@tandem/scheduler';
+import { BatchCapacity, HybridMetrics, NODE_LEDGER, RevocationFastPath, type NodeLedger } from '@tandem/scheduler';
 import type { BatchConfig } from '../config/batch.config';
 
 @Injectable()
 class BatchCapacityLifecycle implements OnApplicationShutdown {
-  constructor(@Inject(BatchCapacity) private readonly capacity: BatchCapacity) {}
+  constructor(
+    @Inject(BatchCapacity) private readonly capacity: BatchCapacity,
+    @Inject(RevocationFastPath) private readonly fastPath: RevocationFastPath | null,
+  ) {}
   async onApplicationShutdown(): Promise<void> {
     await this.capacity.stop();
+    await this.fastPath?.stop();
   }
 }
 
@@ -32,16 +36,27 @@ export function batchCapacityProviders(cfg: BatchConfig): Provider[] {
     idleReleaseMs: j.unitIdleMs,
     gpuMemoryMiB: j.gpuMemoryMiB,
   };
+  // CPU units are stopped by a thread of their own on revocation (RevocationFastPath); GPU runs end at their safe point anyway.
+  const fastPath: Provider = {
+    provide: RevocationFastPath,
+    inject: [ROOT_LOGGER],
+    useFactory: async (root: PinoLogger) =>
+      usesLedger(cfg) && j.deviceKind === 'cpu' ? RevocationFastPath.start(cfg.databaseUrl, root.child({ component: 'revocation-fast-path' })) : null,
+  };
   const capacity: Provider = usesLedger(cfg)
     ? {
         provide: BatchCapacity,
-        inject: [ROOT_LOGGER, NODE_LEDGER],
-        useFactory: (root: PinoLogger, node: NodeLedger) => new BatchCapacity(options, root.child({ component: 'batch-capacity' }), node, new HybridMetrics()),
+        inject: [ROOT_LOGGER, NODE_LEDGER, RevocationFastPath],
+        useFactory: (root: PinoLogger, node: NodeLedger, fp: RevocationFastPath | null) => {
+          const c = new BatchCapacity(options, root.child({ component: 'batch-capacity' }), node, new HybridMetrics());
+          if (fp) c.useFastPath(fp);
+          return c;
+        },
       }
     : {
         provide: BatchCapacity,
         inject: [ROOT_LOGGER],
         useFactory: (root: PinoLogger) => new BatchCapacity(options, root.child({ component: 'batch-capacity' }), null, new HybridMetrics()),
       };
-  return [capacity, BatchCapacityLifecycle];
+  return [fastPath, capacity, BatchCapacityLifecycle];
 }

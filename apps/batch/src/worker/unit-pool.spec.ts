@@ -145,6 +145,8 @@ describe('UnitPool: GPU units are processes pinned to their one device', () => {
       acquire: async (req: AcquireRequest) => (asked.push(req), next()),
       release: () => undefined,
       onUnitGone: (fn: typeof onGone) => void (onGone = fn),
+      onFastStop: () => undefined,
+      pidSlots: () => null,
     } as unknown as BatchCapacity;
     return { capacity, asked, gone: async (id) => onGone(id) };
   }

@@ -34,6 +34,10 @@ export class UnitPool {
     private readonly extra: Partial<UnitRunnerOptions> = {},
   ) {
     capacity.onUnitGone((id) => this.endGpuUnit(id));
+    // The fast path stopped a process on what may have been a stale registration: its runner knows whether it should run.
+    capacity.onFastStop((s) => {
+      for (const p of this.processes) if (p.processId === s.pid) p.reassert();
+    });
   }
 
   /** The repository the gateway serves (opened on first use). */
@@ -68,7 +72,7 @@ export class UnitPool {
   /** Runs `fn` on a unit: takes one (waiting as BatchCapacity decides), then gives it back. */
   async withUnit<T>(model: string, idle: UnitRunner[], req: UnitRequest, fn: (unit: UnitRunner) => Promise<T>): Promise<T> {
     const cpu = this.cfg.jobs.deviceKind === 'cpu';
-    const hold = new UnitProcessHold();
+    const hold = new UnitProcessHold(this.capacity.pidSlots());
     const onAbort = (): void => hold.kill(); // a stopped run is abandoned, not left stopped
     req.signal.addEventListener('abort', onAbort, { once: true });
     let slot: UnitSlot | null = null;
@@ -101,9 +105,20 @@ export class UnitPool {
   private async takeProcess(idle: UnitRunner[], hold: UnitProcessHold): Promise<UnitRunner> {
     for (let p = idle.pop(); p; p = idle.pop()) if (p.alive) return p;
     // A new process starts under the hold, so a revocation stops its start (and its model loads) as well.
-    const p = await UnitRunner.start(this.options({ transport: 'process', placement: { kind: 'cpu', intraOpThreads: 1 }, onSpawn: (c) => hold.attach(c) }));
-    this.processes.add(p);
-    return p;
+    let spawned: UnitRunner | null = null;
+    const onSpawn = (c: UnitRunner): void => {
+      spawned = c;
+      this.processes.add(c); // from its spawn: a fast stop of a starting process is checked against it too
+      hold.attach(c);
+    };
+    try {
+      const p = await UnitRunner.start(this.options({ transport: 'process', placement: { kind: 'cpu', intraOpThreads: 1 }, onSpawn }));
+      this.processes.add(p);
+      return p;
+    } catch (e) {
+      if (spawned) this.processes.delete(spawned);
+      throw e;
+    }
   }
 
   /** The memory a GPU unit holds for `model`: its declared `device.memory_mib` (undefined: BatchCapacity's default). */

@@ -1,5 +1,5 @@
 import type { ProcessControl } from '@tandem/inference';
-import type { Preemptible } from '@tandem/scheduler';
+import type { Preemptible, UnitPidSlots } from '@tandem/scheduler';
 
 /**
  * What BatchCapacity suspends and resumes for one run: the unit process once the run has one.
@@ -9,6 +9,16 @@ export class UnitProcessHold implements Preemptible {
   private proc: ProcessControl | null = null;
   private stopped = false;
   private killed = false;
+  private slot: number | null = null;
+
+  /** `slots`: the revocation fast path's table, where the process is registered against its unit's slot while it holds one. */
+  constructor(private readonly slots: UnitPidSlots | null = null) {}
+
+  seated(slot: number | null): void {
+    this.unregister();
+    this.slot = slot;
+    this.register();
+  }
 
   /**
    * The process (started or loading) this run will use: it follows the hold's state from now on.
@@ -16,7 +26,9 @@ export class UnitProcessHold implements Preemptible {
    * is continued here unless this run is itself stopped, or a run would wait on it forever.
    */
   attach<P extends ProcessControl>(p: P): P {
+    this.unregister();
     this.proc = p;
+    this.register();
     if (this.killed) p.kill();
     else if (this.stopped) p.suspend();
     else p.resume();
@@ -24,7 +36,16 @@ export class UnitProcessHold implements Preemptible {
   }
 
   detach(): void {
+    this.unregister();
     this.proc = null;
+  }
+
+  private register(): void {
+    if (this.slot !== null && this.proc?.processId) this.slots?.set(this.slot, this.proc.processId);
+  }
+
+  private unregister(): void {
+    if (this.slot !== null && this.proc?.processId) this.slots?.clear(this.slot, this.proc.processId);
   }
 
   suspend(): void {

@@ -11,6 +11,8 @@ export interface ProcessControl {
   suspend(): void;
   resume(): void;
   kill(): void;
+  /** The unit's own OS process, when it is one (a thread-carried unit has none). */
+  readonly processId?: number;
 }
 
 const works = new Map<string, boolean>();

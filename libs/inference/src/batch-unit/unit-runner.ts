@@ -18,7 +18,7 @@ export interface UnitRunnerOptions {
   /** CPU policy of a unit process (SCHED_IDLE by default). */
   policy?: UnitCpuPolicy;
   /** Gets the process at once, before anything loads, so a holder can stop or kill it while it loads. */
-  onSpawn?: (p: ProcessControl) => void;
+  onSpawn?: (p: UnitRunner) => void;
   /** Node options of a unit process before its script (a profiler's `--cpu-prof`, for benchmarks); NODE_OPTIONS refuses those. */
   nodeArgs?: readonly string[];
   /** Lets `runItems` send raw items that the unit decodes (shipped as source). */
@@ -199,6 +199,16 @@ export class UnitRunner implements ProcessControl {
     if (this.dead || !this.stopped) return;
     this.stopped = false;
     this.carrier.signal('SIGCONT');
+  }
+
+  /** Its own OS process (undefined for a thread-carried unit, whose `pid` is this process's). */
+  get processId(): number | undefined {
+    return this.opts.transport === 'process' ? this.carrier.pid : undefined;
+  }
+
+  /** Signals the state this side holds again: another thread may have stopped the process (the revocation fast path, on a registration that was just going stale). */
+  reassert(): void {
+    if (!this.dead && this.opts.transport === 'process') this.carrier.signal(this.stopped ? 'SIGSTOP' : 'SIGCONT');
   }
 
   /** Abandons whatever runs (batch items are idempotent). */

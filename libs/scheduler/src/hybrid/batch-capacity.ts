@@ -1,4 +1,5 @@
 import { DomainException } from '@tandem/shared';
+import type { FastStop, RevocationFastPath, UnitPidSlots } from '../events/revocation-fast-path';
 import type { Lease } from '../lease/lease';
 import type { NodeLedger } from '../node-ledger';
 import type { SchedulerLogger } from '../scheduler.logger';
@@ -45,6 +46,8 @@ export class BatchCapacity {
   private warnedNoDevice = false;
   private fixedSeq = 0;
   private readonly goneListeners: ((unitId: string) => Promise<void> | void)[] = [];
+  private fastPath: RevocationFastPath | null = null;
+  private readonly fastStopListeners: ((s: FastStop) => void)[] = [];
 
   constructor(
     private readonly opts: BatchCapacityOptions,
@@ -61,6 +64,34 @@ export class BatchCapacity {
    */
   onUnitGone(fn: (unitId: string) => Promise<void> | void): void {
     this.goneListeners.push(fn);
+  }
+
+  /**
+   * Revoked CPU units' processes are stopped by `fp`'s thread, not when this thread gets to the
+   * notice; the stop then counts as the revocation here. Units taken before this call are not watched.
+   */
+  useFastPath(fp: RevocationFastPath): void {
+    this.fastPath = fp;
+    fp.onStopped((s) => this.fastStopped(s));
+  }
+
+  /** Where preemptible runs register their process against their unit slot; null without a fast path. */
+  pidSlots(): UnitPidSlots | null {
+    return this.fastPath;
+  }
+
+  /** After a fast stop was handled here (the process's owner checks the stop against its own state). */
+  onFastStop(fn: (s: FastStop) => void): void {
+    this.fastStopListeners.push(fn);
+  }
+
+  private fastStopped(s: FastStop): void {
+    const u = this.units.get(s.slot);
+    if (u && u.id === s.notice.groupId && u.lease && u.revokedAt === null) {
+      u.fastStop = { receivedAtMs: s.receivedAtMs, stoppedAtMs: s.stoppedAtMs };
+      u.lease.revoked(s.notice); // this unit's onRevoke below, as for a NOTIFY on this thread
+    }
+    for (const fn of this.fastStopListeners) fn(s);
   }
 
   /** Waits for a free unit this run may use (higher priority first, then earlier deadline). */
@@ -130,10 +161,12 @@ export class BatchCapacity {
     t.placement = u.placement;
     t.borrowed = u.borrowed;
     t.seatedAt = now();
+    t.preempt?.seated?.(u.placement.kind === 'cpu' ? u.index : null);
   }
 
   /** The run leaves its unit: its seat time is charged to the share the unit came from. */
   private unseat(t: Ticket, u: Unit): void {
+    t.preempt?.seated?.(null);
     t.order.usage?.add(u.borrowed, now() - t.seatedAt);
   }
 
@@ -311,6 +344,7 @@ export class BatchCapacity {
     while (this.units.has(index)) index++;
     const u: Unit = { index, id, lease, placement, borrowed, busy: false, holder: null, revokedAt: null };
     this.units.set(index, u);
+    if (lease && placement.kind === 'cpu') this.fastPath?.watch(id, index);
     lease?.onRevoke((n) => {
       if (this.units.get(index) !== u) return;
       u.revokedAt = now();
@@ -337,6 +371,7 @@ export class BatchCapacity {
   private async giveBack(u: Unit): Promise<void> {
     if (this.units.get(u.index) !== u) return;
     this.units.delete(u.index);
+    if (u.lease && u.placement.kind === 'cpu') this.fastPath?.unwatch(u.id);
     this.publish();
     // Its process ends before the ledger gets the share and memory back (a session would still hold them).
     if (this.goneListeners.length > 0) await Promise.allSettled(this.goneListeners.map(async (fn) => fn(u.id)));
@@ -353,15 +388,22 @@ export class BatchCapacity {
   private coresFree(u: Unit): void {
     if (u.revokedAt === null || u.freed) return;
     u.freed = true;
-    const ms = now() - u.revokedAt;
+    // Stopped by the fast path's thread: its own times (this thread got to the notice later).
+    const wall = u.fastStop?.stoppedAtMs ?? performance.timeOrigin + now();
+    const ms = u.fastStop ? u.fastStop.stoppedAtMs - u.fastStop.receivedAtMs : now() - u.revokedAt;
     this.revokeMs.push(ms);
     if (this.revokeMs.length > 10_000) this.revokeMs.shift();
     this.metrics?.revokeRelease.observe(ms / 1000);
-    const fromLedger = u.revokedAtMs === undefined ? undefined : performance.timeOrigin + now() - u.revokedAtMs;
+    const fromLedger = u.revokedAtMs === undefined ? undefined : wall - u.revokedAtMs;
     if (fromLedger !== undefined) this.metrics?.revokeFromLedger.observe(Math.max(0, fromLedger) / 1000);
     const round = (x: number): number => Math.round(x * 100) / 100;
     this.logger.info(
-      { unit: u.index, revokeToFreeMs: round(ms), ...(fromLedger !== undefined ? { ledgerRevokeToFreeMs: round(fromLedger) } : {}) },
+      {
+        unit: u.index,
+        revokeToFreeMs: round(ms),
+        fastPath: u.fastStop !== undefined,
+        ...(fromLedger !== undefined ? { ledgerRevokeToFreeMs: round(fromLedger) } : {}),
+      },
       'revoked batch unit off the cores',
     );
   }

@@ -53,6 +53,8 @@ export interface AcquireRequest {
 export interface Preemptible {
   suspend(): void;
   resume(): void;
+  /** The CPU unit slot the run holds now, or null when it holds none (for the revocation fast path). */
+  seated?(slot: number | null): void;
 }
 
 /** A run's hold on capacity: the unit it runs on now, or its place in the queue while suspended. */
@@ -103,6 +105,8 @@ export interface Unit {
   revokedAtMs?: number;
   /** Its cores are free since the revocation: the run suspended, ended, or there was none. */
   freed?: boolean;
+  /** The revocation fast path stopped its process: when the thread got the notice and when kill() returned (epoch ms). */
+  fastStop?: { receivedAtMs: number; stoppedAtMs: number };
 }
 
 /** A unit fits a run if it holds at least the memory the run's model needs (a CPU unit always). */

@@ -1,0 +1,85 @@
+import { parentPort } from 'node:worker_threads';
+import type { Client as PgClient } from 'pg';
+
+/**
+ * The revocation fast path's thread (see RevocationFastPath): its own LISTEN connection and an
+ * event loop that does nothing else, so a revoked unit's process is stopped within a
+ * millisecond or two of the NOTIFY, whatever the worker's main thread is busy with.
+ */
+export interface FastPathThreadData {
+  url: string;
+  channel: string;
+  pgPath: string;
+  /** Per unit slot: the pid of the process running a preemptible run on it, 0 when none. */
+  pids: SharedArrayBuffer;
+}
+
+export type FromThread =
+  | { type: 'ready' }
+  | { type: 'error'; message: string }
+  | { type: 'stopped'; slot: number; pid: number; notice: Record<string, unknown>; receivedAtMs: number; stoppedAtMs: number };
+
+type ToThread = { type: 'watch'; id: string; slot: number } | { type: 'unwatch'; id: string } | { type: 'close' };
+
+export default function revocationFastPath(data: FastPathThreadData): void {
+  const port = parentPort!;
+  const { Client } = require(data.pgPath) as typeof import('pg');
+  const pids = new Int32Array(data.pids);
+  const watched = new Map<string, number>();
+  let client: PgClient | null = null;
+  let closed = false;
+  let announced = false;
+
+  const post = (m: FromThread): void => port.postMessage(m);
+  const onNotify = (payload: string): void => {
+    const receivedAtMs = performance.timeOrigin + performance.now();
+    let m: Record<string, unknown>;
+    try {
+      m = JSON.parse(payload) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    if (m.e !== 'revoke') return;
+    const slot = watched.get(String(m.groupId)); // a unit's lease is one allocation group
+    if (slot === undefined) return;
+    const pid = Atomics.load(pids, slot);
+    if (pid <= 0) return;
+    try {
+      process.kill(pid, 'SIGSTOP');
+    } catch {
+      return; // the process is gone
+    }
+    post({ type: 'stopped', slot, pid, notice: m, receivedAtMs, stoppedAtMs: performance.timeOrigin + performance.now() });
+  };
+
+  const connect = async (): Promise<void> => {
+    const c = new Client({ connectionString: data.url, application_name: 'tandem-revocation-fast-path' });
+    c.on('notification', (n) => {
+      if (n.channel === data.channel && n.payload) onNotify(n.payload);
+    });
+    const retry = (): void => {
+      if (closed || client !== c) return;
+      client = null;
+      setTimeout(() => void connect().catch(retry), 500);
+    };
+    c.on('error', retry);
+    c.on('end', retry);
+    client = c;
+    await c.connect();
+    await c.query(`LISTEN ${data.channel}`);
+    if (!announced) post({ type: 'ready' });
+    announced = true;
+  };
+
+  port.on('message', (m: ToThread) => {
+    if (m.type === 'watch') watched.set(m.id, m.slot);
+    else if (m.type === 'unwatch') watched.delete(m.id);
+    else {
+      closed = true;
+      const c = client;
+      client = null;
+      void (c ? c.end().catch(() => undefined) : Promise.resolve()).then(() => port.close());
+    }
+  });
+  connect().catch((e: unknown) => post({ type: 'error', message: e instanceof Error ? e.message : String(e) }));
+}

@@ -1,0 +1,128 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BatchCapacity, RevocationFastPath, type BatchCapacityOptions, type FastStop, type Scheduler, type SchedulerLogger } from '@tandem/scheduler';
+import { schedulerHarness, waitFor, type Harness } from './support/scheduler-harness';
+import { createTestDatabase, type TestDatabase } from './support/test-env';
+
+const OPTS: BatchCapacityOptions = {
+  mode: 'ledger',
+  deviceKind: 'cpu',
+  maxUnits: 1,
+  borrowHoldDownMs: 300,
+  retryMs: 20,
+  idleReleaseMs: 60_000,
+  gpuMemoryMiB: 0,
+};
+/** One-letter process state from /proc (T = stopped). */
+const state = (pid: number): string => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0]!;
+
+/**
+ * The revocation fast path against the real ledger: a thread with its own LISTEN stops the
+ * process registered on a revoked unit's slot, and BatchCapacity counts that stop as the
+ * revocation (the main thread's own notice finds it done).
+ */
+describe('RevocationFastPath (revoked units stopped from a thread of their own)', () => {
+  let db: TestDatabase;
+  let h: Harness;
+  let seq = 0;
+  const procs: ChildProcess[] = [];
+  const logs: { msg?: string; obj: Record<string, unknown> }[] = [];
+  const logger: SchedulerLogger = {
+    info: (obj, msg) => logs.push({ msg, obj: obj as Record<string, unknown> }),
+    warn: () => undefined,
+    error: () => undefined,
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    h = await schedulerHarness(db.url);
+  });
+  afterAll(async () => {
+    for (const p of procs) p.kill('SIGKILL');
+    await h?.close();
+    await db?.drop();
+  });
+
+  async function setup(): Promise<{ batchSide: Scheduler; onlineSide: Scheduler; cap: BatchCapacity; fp: RevocationFastPath; child: ChildProcess }> {
+    const name = `fp${++seq}`;
+    const declared = JSON.parse('[{"kind":"cpu","cores":2,"memoryMiB":1024,"name":"Declared CPU"}]') as never[];
+    const partition = { online: 1, batch: 0, batchMayBorrow: true };
+    const batchSide = await h.make({ nodeName: name, declaredDevices: declared, defaultPartition: partition });
+    const onlineSide = await h.make({ nodeName: name, declaredDevices: declared, defaultPartition: partition });
+    const fp = await RevocationFastPath.start(db.url, logger);
+    const cap = new BatchCapacity(OPTS, logger, { allocations: batchSide.allocations, ledger: batchSide.ledger, nodeName: name });
+    cap.useFastPath(fp);
+    const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+    procs.push(child);
+    return { batchSide, onlineSide, cap, fp, child };
+  }
+
+  it("stops the registered process on its unit's revocation, and that stop is the worker's revocation", async () => {
+    const { batchSide, onlineSide, cap, fp, child } = await setup();
+    // The worker's own LISTEN is gone: only the fast path can deliver this revocation.
+    await batchSide.listener.stop();
+    const events: string[] = [];
+    const slot = await cap.acquire({
+      mayBorrow: true,
+      priority: 50,
+      preempt: {
+        suspend: () => events.push('suspend'),
+        resume: () => events.push('resume'),
+        seated: (s) => (s === null ? events.push('unseated') : fp.set(s, child.pid!)),
+      },
+    });
+    expect(slot.borrowed).toBe(true);
+    expect(state(child.pid!)).not.toBe('T');
+    const lease = await onlineSide.allocations.allocate({ kind: 'online', share: 1, devices: [`${onlineSide.options.nodeName}/cpu`] });
+    expect(lease.grant.preempted).toBe(1);
+    expect(state(child.pid!)).toBe('T');
+    expect(events).toEqual(['suspend', 'unseated']);
+    const line = logs.find((l) => l.msg === 'revoked batch unit off the cores' && l.obj.fastPath === true);
+    expect(line?.obj.ledgerRevokeToFreeMs).toBeGreaterThan(0);
+    expect(Number(line?.obj.revokeToFreeMs)).toBeGreaterThanOrEqual(0);
+    expect(cap.revokeReleaseMs()).toHaveLength(1);
+    await lease.release();
+    await cap.stop();
+    await fp.stop();
+  });
+
+  it('a registration cleared before the revocation stops nothing; a stale one is reported so the owner can continue the process', async () => {
+    const { onlineSide, cap, fp, child } = await setup();
+    const stops: FastStop[] = [];
+    cap.onFastStop((s) => {
+      stops.push(s);
+      process.kill(s.pid, 'SIGCONT'); // the owner (UnitPool) knows this process should run
+    });
+    let seatedAt = -1;
+    const slot = await cap.acquire({
+      mayBorrow: true,
+      priority: 50,
+      preempt: { suspend: () => undefined, resume: () => undefined, seated: (s) => s !== null && (seatedAt = s) },
+    });
+    cap.release(slot); // the run ended: nothing registered on the unit
+    const online = await onlineSide.allocations.allocate({ kind: 'online', share: 1, devices: [`${onlineSide.options.nodeName}/cpu`] });
+    expect(online.grant.preempted).toBe(1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(stops).toEqual([]);
+    expect(state(child.pid!)).not.toBe('T');
+    await online.release();
+
+    // A stale registration (the run left, the slot still names its process): stopped, then reported.
+    await new Promise((r) => setTimeout(r, 400)); // the borrow hold-down
+    const again = await cap.acquire({
+      mayBorrow: true,
+      priority: 50,
+      preempt: { suspend: () => undefined, resume: () => undefined, seated: (s) => s !== null && (seatedAt = s) },
+    });
+    cap.release(again);
+    fp.set(seatedAt, child.pid!);
+    const second = await onlineSide.allocations.allocate({ kind: 'online', share: 1, devices: [`${onlineSide.options.nodeName}/cpu`] });
+    await waitFor(async () => stops.length === 1, 'the fast stop report');
+    expect(stops[0]).toMatchObject({ slot: seatedAt, pid: child.pid });
+    expect(state(child.pid!)).not.toBe('T');
+    await second.release();
+    await cap.stop();
+    await fp.stop();
+  });
+});
