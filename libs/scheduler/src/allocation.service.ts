@@ -83,8 +83,11 @@ export class AllocationService {
     const groupId = randomUUID();
     // Fast path: lock only the best-looking free device(s) no one else is placing on; if the fresh
     // read says no, look again waiting for every candidate (a fresh transaction, locks in id order).
-    let out = await this.place(req, n, holder, groupId, true);
-    if (!out.ok) out = await this.place(req, n, holder, groupId, false);
+    // One named device has no alternative to skip to: straight to the full view (an online claim
+    // that revokes borrowed batch units saves a transaction on its way to the NOTIFY).
+    const oneDevice = n.count === 1 && req.devices?.length === 1;
+    let out = oneDevice ? null : await this.place(req, n, holder, groupId, true);
+    if (!out?.ok) out = await this.place(req, n, holder, groupId, false);
     if (!out.ok) {
       // Unknown devices/nodes are the caller's error (4xx), not a capacity shortage.
       await this.checkConstraints(req, n);

@@ -12,6 +12,8 @@ export interface FastPathThreadData {
   pgPath: string;
   /** Per unit slot: the pid of the process running a preemptible run on it, 0 when none. */
   pids: SharedArrayBuffer;
+  /** Per unit slot, the last stop: the revocation's instant (the NOTIFY's `at`), when this thread got it, when kill() returned. */
+  stops: SharedArrayBuffer;
 }
 
 export type FromThread =
@@ -25,6 +27,7 @@ export default function revocationFastPath(data: FastPathThreadData): void {
   const port = parentPort!;
   const { Client } = require(data.pgPath) as typeof import('pg');
   const pids = new Int32Array(data.pids);
+  const stops = new Float64Array(data.stops);
   const watched = new Map<string, number>();
   let client: PgClient | null = null;
   let closed = false;
@@ -49,7 +52,10 @@ export default function revocationFastPath(data: FastPathThreadData): void {
     } catch {
       return; // the process is gone
     }
-    post({ type: 'stopped', slot, pid, notice: m, receivedAtMs, stoppedAtMs: performance.timeOrigin + performance.now() });
+    const stoppedAtMs = performance.timeOrigin + performance.now();
+    // For the main thread, which may get to its own copy of the notice before this message.
+    stops.set([typeof m.at === 'number' ? m.at : 0, receivedAtMs, stoppedAtMs], 3 * slot);
+    post({ type: 'stopped', slot, pid, notice: m, receivedAtMs, stoppedAtMs });
   };
 
   const connect = async (): Promise<void> => {

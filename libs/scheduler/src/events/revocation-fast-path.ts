@@ -39,15 +39,23 @@ export class RevocationFastPath implements UnitPidSlots {
   private constructor(
     private readonly worker: Worker,
     private readonly pids: Int32Array,
+    private readonly stops: Float64Array,
   ) {}
 
   /** Starts the thread and waits for its LISTEN; if the thread dies later, revocations take the main thread's path. */
   static async start(databaseUrl: string, logger: SchedulerLogger): Promise<RevocationFastPath> {
     const pids = new Int32Array(new SharedArrayBuffer(4 * SLOTS));
-    const data: FastPathThreadData = { url: databaseUrl, channel: SCHEDULER_CHANNEL, pgPath: require.resolve('pg'), pids: pids.buffer as SharedArrayBuffer };
+    const stops = new Float64Array(new SharedArrayBuffer(8 * 3 * SLOTS));
+    const data: FastPathThreadData = {
+      url: databaseUrl,
+      channel: SCHEDULER_CHANNEL,
+      pgPath: require.resolve('pg'),
+      pids: pids.buffer as SharedArrayBuffer,
+      stops: stops.buffer as SharedArrayBuffer,
+    };
     const worker = entryWorker(await compiledEntry(__dirname, 'revocation-fast-path.entry'), data);
     worker.unref();
-    const fp = new RevocationFastPath(worker, pids);
+    const fp = new RevocationFastPath(worker, pids, stops);
     try {
       await new Promise<void>((resolve, reject) => {
         worker.once('error', reject);
@@ -94,6 +102,15 @@ export class RevocationFastPath implements UnitPidSlots {
 
   clear(slot: number, pid: number): void {
     if (slot >= 0 && slot < SLOTS) Atomics.compareExchange(this.pids, slot, pid, 0);
+  }
+
+  /**
+   * Whether this thread stopped the process on `slot` for the revocation at `revokedAtMs` (the
+   * notice's instant), and when: the main thread's own copy of the notice can arrive first.
+   */
+  stoppedFor(slot: number, revokedAtMs: number): { receivedAtMs: number; stoppedAtMs: number } | null {
+    if (slot < 0 || slot >= SLOTS || this.stops[3 * slot] !== revokedAtMs) return null;
+    return { receivedAtMs: this.stops[3 * slot + 1]!, stoppedAtMs: this.stops[3 * slot + 2]! };
   }
 
   onStopped(h: (s: FastStop) => void): () => void {

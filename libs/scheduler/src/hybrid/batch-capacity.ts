@@ -349,6 +349,8 @@ export class BatchCapacity {
       if (this.units.get(index) !== u) return;
       u.revokedAt = now();
       u.revokedAtMs = n.revokedAtMs;
+      // The fast path's thread may have stopped it already (this thread got to its notice later).
+      if (!u.fastStop && n.revokedAtMs !== undefined) u.fastStop = this.fastPath?.stoppedFor(index, n.revokedAtMs) ?? undefined;
       this.revocations++;
       this.metrics?.revocations.inc();
       this.holdDownUntil = now() + this.opts.borrowHoldDownMs;

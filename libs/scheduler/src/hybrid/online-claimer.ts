@@ -42,6 +42,7 @@ export class OnlineClaimer {
   private readonly keys = new Map<string, KeyState>();
   private timer: NodeJS.Timeout | null = null;
   private device: { view: DeviceView; at: number } | null = null;
+  private refreshing = false;
   private stopped = false;
   private busy = false;
   private lastRunAt = Number.NEGATIVE_INFINITY;
@@ -148,8 +149,25 @@ export class OnlineClaimer {
     }
   }
 
+  /**
+   * This node's CPU device. A view older than 5 s is refreshed in the background and used
+   * meanwhile: the claim at the first request after idle goes to the ledger without waiting for a
+   * read first (a partition changed meanwhile is what a refused claim finds, and it reloads).
+   */
   private async cpuDevice(): Promise<DeviceView | null> {
-    if (this.device && performance.now() - this.device.at < 5_000) return this.device.view;
+    if (this.device) {
+      if (performance.now() - this.device.at >= 5_000 && !this.refreshing) {
+        this.refreshing = true;
+        void this.loadDevice()
+          .catch((err: unknown) => this.logger.warn({ err }, 'online claim: device refresh failed'))
+          .finally(() => (this.refreshing = false));
+      }
+      return this.device.view;
+    }
+    return this.loadDevice();
+  }
+
+  private async loadDevice(): Promise<DeviceView | null> {
     const view = (await this.deps.ledger.usableDevices(this.deps.nodeName, 'cpu'))[0] ?? null;
     this.device = view ? { view, at: performance.now() } : null;
     return view;
