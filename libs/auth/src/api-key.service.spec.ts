@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DomainException } from '@tandem/shared';
 import type { AuditLogRepository } from '@tandem/persistence';
 import type { ApiKeyRepository } from './api-key.repository';
@@ -24,5 +24,47 @@ describe('ApiKeyService while Postgres is unreachable', () => {
     expect(err).toBeInstanceOf(DomainException);
     expect((err as DomainException).message).toBe('cannot verify the API key right now');
     expect(JSON.stringify(err)).not.toMatch(/db-internal|ECONNREFUSED/);
+  });
+});
+
+describe('ApiKeyService cache', () => {
+  afterEach(() => vi.useRealTimers());
+  const KEY = 'tdm_' + 'k'.repeat(40);
+  function counting(): { repo: ApiKeyRepository; calls: () => number; revoke: () => void } {
+    let n = 0;
+    let revoked = false;
+    const repo = {
+      findActiveByHash: async () => {
+        n++;
+        return revoked ? null : { id: 'k1', name: 'k', scopes: ['infer'] };
+      },
+    } as unknown as ApiKeyRepository;
+    return { repo, calls: () => n, revoke: () => (revoked = true) };
+  }
+
+  it('concurrent misses of one key share one lookup', async () => {
+    const { repo, calls } = counting();
+    const svc = new ApiKeyService(repo, {} as AuditLogRepository, OPTIONS);
+    const got = await Promise.all(Array.from({ length: 10 }, () => svc.verify(KEY)));
+    expect(got.map((p) => p?.id)).toEqual(Array(10).fill('k1'));
+    expect(calls()).toBe(1);
+  });
+
+  it('a key in use is verified again in the background, so a request after a pause does not wait; revocation still lands within 5 s', async () => {
+    vi.useFakeTimers();
+    const { repo, calls, revoke } = counting();
+    const svc = new ApiKeyService(repo, {} as AuditLogRepository, OPTIONS);
+    await svc.onApplicationBootstrap();
+    expect((await svc.verify(KEY))?.id).toBe('k1');
+    expect(calls()).toBe(1);
+    await vi.advanceTimersByTimeAsync(8_000); // a pause longer than the 5 s entry
+    const before = calls();
+    expect(before).toBeGreaterThanOrEqual(2); // refreshed meanwhile
+    expect((await svc.verify(KEY))?.id).toBe('k1');
+    expect(calls()).toBe(before); // served from the refreshed entry: no lookup on the request path
+    revoke();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(await svc.verify(KEY)).toBeNull();
+    svc.onModuleDestroy();
   });
 });

@@ -1,5 +1,5 @@
 import { hash as digestOnce, randomBytes } from 'node:crypto';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { AuditLogRepository, type ApiKeyEntity } from '@tandem/persistence';
 import { DomainException, ErrorCode } from '@tandem/shared';
 import { ApiKeyRepository } from './api-key.repository';
@@ -9,6 +9,19 @@ import { RateLimiter } from './rate-limiter';
 
 /** How long a verified (or rejected) key is remembered; revocation takes effect within it. */
 const CACHE_MS = 5_000;
+/**
+ * A key used within this long is verified again in the background before its entry expires, so
+ * a key in use never waits for Postgres on the request path: the first requests after a few
+ * seconds' pause used to (a lookup each, all at once, on a Postgres busy with a batch: 20-130 ms).
+ */
+const KEEP_FRESH_MS = 10 * 60_000;
+const REFRESH_EVERY_MS = 1_000;
+
+interface CacheEntry {
+  principal: Principal | null;
+  until: number;
+  usedAt: number;
+}
 const BOOTSTRAP_ID = 'bootstrap';
 
 export interface ApiKeyView {
@@ -37,9 +50,12 @@ const view = (r: ApiKeyEntity): ApiKeyView => ({
  * does not hit Postgres per request.
  */
 @Injectable()
-export class ApiKeyService implements OnApplicationBootstrap {
+export class ApiKeyService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('ApiKeys');
-  private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
+  private readonly cache = new Map<string, CacheEntry>();
+  /** One lookup per key at a time: concurrent misses share it. */
+  private readonly lookups = new Map<string, Promise<Principal | null>>();
+  private refresher: NodeJS.Timeout | null = null;
   /** One bucket per key, shared by REST and gRPC. */
   private readonly perKey: RateLimiter;
   /** One bucket of failed authentications per client address. */
@@ -60,6 +76,23 @@ export class ApiKeyService implements OnApplicationBootstrap {
       return;
     }
     if (this.options.bootstrapAdminKey) await this.ensureBootstrapKey(this.options.bootstrapAdminKey);
+    this.refresher = setInterval(() => this.refreshInUse(), REFRESH_EVERY_MS);
+    this.refresher.unref();
+  }
+
+  onModuleDestroy(): void {
+    if (this.refresher) clearInterval(this.refresher);
+    this.refresher = null;
+  }
+
+  /** Re-verifies keys used in the last KEEP_FRESH_MS whose entry expires within 2 s; forgets the others once expired. */
+  private refreshInUse(): void {
+    const now = Date.now();
+    for (const [hash, e] of this.cache) {
+      if (now - e.usedAt > KEEP_FRESH_MS) {
+        if (e.until <= now) this.cache.delete(hash);
+      } else if (e.until - now < 2_000 && !this.lookups.has(hash)) void this.lookup(hash).catch(() => undefined);
+    }
   }
 
   /** Makes `key` a valid admin key (id `bootstrap`); idempotent, follows TANDEM_ADMIN_KEY changes. */
@@ -106,13 +139,26 @@ export class ApiKeyService implements OnApplicationBootstrap {
     const hash = sha256(key);
     const now = Date.now();
     const hit = this.cache.get(hash);
+    if (hit) hit.usedAt = now;
     if (hit && hit.until > now) return hit.principal;
+    return this.lookups.get(hash) ?? this.lookup(hash);
+  }
+
+  /** Postgres's answer for `hash`, cached; one at a time per key. */
+  private lookup(hash: string): Promise<Principal | null> {
+    const p = this.fetchPrincipal(hash).finally(() => this.lookups.delete(hash));
+    this.lookups.set(hash, p);
+    return p;
+  }
+
+  private async fetchPrincipal(hash: string): Promise<Principal | null> {
     let row: ApiKeyEntity | null;
     try {
       row = await this.keys.findActiveByHash(hash);
     } catch (e) {
       // Postgres unreachable: keep serving keys we verified before (stale beats an outage),
       // and answer 503 (retryable) rather than 500 for keys we have never seen.
+      const hit = this.cache.get(hash);
       if (hit) return hit.principal;
       // The driver's message can name database hosts: it goes to the log, never to the caller.
       this.logger.warn({ err: e }, 'API key lookup failed');
@@ -120,7 +166,8 @@ export class ApiKeyService implements OnApplicationBootstrap {
     }
     const principal = row ? { id: row.id, name: row.name, scopes: row.scopes } : null;
     if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(hash, { principal, until: now + CACHE_MS });
+    const now = Date.now();
+    this.cache.set(hash, { principal, until: now + CACHE_MS, usedAt: this.cache.get(hash)?.usedAt ?? now });
     return principal;
   }
 
