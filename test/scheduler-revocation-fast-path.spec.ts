@@ -50,7 +50,7 @@ describe('RevocationFastPath (revoked units stopped from a thread of their own)'
     const partition = { online: 1, batch: 0, batchMayBorrow: true };
     const batchSide = await h.make({ nodeName: name, declaredDevices: declared, defaultPartition: partition });
     const onlineSide = await h.make({ nodeName: name, declaredDevices: declared, defaultPartition: partition });
-    const fp = await RevocationFastPath.start(db.url, logger);
+    const fp = await RevocationFastPath.start(db.url, name, logger);
     const cap = new BatchCapacity(OPTS, logger, { allocations: batchSide.allocations, ledger: batchSide.ledger, nodeName: name });
     cap.useFastPath(fp);
     const child = spawn('sleep', ['60'], { stdio: 'ignore' });
@@ -90,10 +90,8 @@ describe('RevocationFastPath (revoked units stopped from a thread of their own)'
   it('a registration cleared before the revocation stops nothing; a stale one is reported so the owner can continue the process', async () => {
     const { onlineSide, cap, fp, child } = await setup();
     const stops: FastStop[] = [];
-    cap.onFastStop((s) => {
-      stops.push(s);
-      process.kill(s.pid, 'SIGCONT'); // the owner (UnitPool) knows this process should run
-    });
+    fp.onStopped((s) => stops.push(s));
+    cap.onFastStop((pid) => void (child.exitCode === null && process.kill(pid, 'SIGCONT'))); // the owner (UnitPool) knows this process should run
     let seatedAt = -1;
     const slot = await cap.acquire({
       mayBorrow: true,
@@ -122,6 +120,46 @@ describe('RevocationFastPath (revoked units stopped from a thread of their own)'
     expect(stops[0]).toMatchObject({ slot: seatedAt, pid: child.pid });
     expect(state(child.pid!)).not.toBe('T');
     await second.release();
+    await cap.stop();
+    await fp.stop();
+  });
+  it('an online-demand hint stops borrowed units at once; continued after the hold unless a revocation follows', async () => {
+    const { batchSide, onlineSide, cap, fp, child } = await setup();
+    const node = batchSide.options.nodeName;
+    const rechecks: number[] = [];
+    cap.onFastStop((pid) => {
+      rechecks.push(pid);
+      if (!events.includes('suspend')) process.kill(pid, 'SIGCONT'); // the owner: this run was not suspended
+    });
+    const events: string[] = [];
+    const slot = await cap.acquire({
+      mayBorrow: true,
+      priority: 50,
+      preempt: { suspend: () => events.push('suspend'), resume: () => events.push('resume'), seated: (s) => s !== null && fp.set(s, child.pid!) },
+    });
+    expect(slot.borrowed).toBe(true);
+    // A hint alone: stopped now, continued after the hold (no revocation came).
+    await onlineSide.ledger.announceOnlineDemand(node);
+    await waitFor(async () => state(child.pid!) === 'T', 'the stop on the hint');
+    expect(events).toEqual([]);
+    await waitFor(async () => state(child.pid!) !== 'T', 'the process continued after the hold');
+    expect(logs.some((l) => l.msg === 'batch unit continued: no revocation followed the online-demand hint')).toBe(true);
+    expect(rechecks).toEqual([child.pid]);
+    // A hint for another node stops nothing.
+    await onlineSide.ledger.announceOnlineDemand(`${node}-other`);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(state(child.pid!)).not.toBe('T');
+    // Hint, then the revocation: the stop is the hint's, ahead of the ledger.
+    await onlineSide.ledger.announceOnlineDemand(node);
+    await waitFor(async () => state(child.pid!) === 'T', 'the stop on the second hint');
+    const lease = await onlineSide.allocations.allocate({ kind: 'online', share: 1, devices: [`${node}/cpu`] });
+    expect(lease.grant.preempted).toBe(1);
+    await new Promise((r) => setTimeout(r, 600)); // past the hold: a revoked unit stays stopped
+    expect(state(child.pid!)).toBe('T');
+    expect(events).toEqual(['suspend']);
+    const line = logs.find((l) => l.msg === 'revoked batch unit off the cores' && l.obj.hint === true);
+    expect(Number(line?.obj.ledgerRevokeToFreeMs)).toBeLessThan(0); // stopped before the ledger revoked it
+    await lease.release();
     await cap.stop();
     await fp.stop();
   });

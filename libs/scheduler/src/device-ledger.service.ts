@@ -35,6 +35,11 @@ export class DeviceLedgerService {
     return this.inventory.listDevices(f);
   }
 
+  /** See LedgerRepository.announceOnlineDemand. */
+  announceOnlineDemand(node: string): Promise<void> {
+    return this.ledger.announceOnlineDemand(node);
+  }
+
   /** Devices of one kind on a node that can take new allocations (node alive, device not drained). */
   async usableDevices(node: string, kind: DeviceKind): Promise<DeviceView[]> {
     return (await this.inventory.listDevices({ node, kind })).filter((d) => !d.drained && d.nodeStatus === 'alive');

@@ -41,7 +41,9 @@ export function batchCapacityProviders(cfg: BatchConfig): Provider[] {
     provide: RevocationFastPath,
     inject: [ROOT_LOGGER],
     useFactory: async (root: PinoLogger) =>
-      usesLedger(cfg) && j.deviceKind === 'cpu' ? RevocationFastPath.start(cfg.databaseUrl, root.child({ component: 'revocation-fast-path' })) : null,
+      usesLedger(cfg) && j.deviceKind === 'cpu'
+        ? RevocationFastPath.start(cfg.databaseUrl, cfg.scheduler.nodeName, root.child({ component: 'revocation-fast-path' }))
+        : null,
   };
   const capacity: Provider = usesLedger(cfg)
     ? {

@@ -35,8 +35,8 @@ export class UnitPool {
   ) {
     capacity.onUnitGone((id) => this.endGpuUnit(id));
     // The fast path stopped a process on what may have been a stale registration: its runner knows whether it should run.
-    capacity.onFastStop((s) => {
-      for (const p of this.processes) if (p.processId === s.pid) p.reassert();
+    capacity.onFastStop((pid) => {
+      for (const p of this.processes) if (p.processId === pid) p.reassert();
     });
   }
 

@@ -10,6 +10,8 @@ import type { Client as PgClient } from 'pg';
 export interface FastPathThreadData {
   url: string;
   channel: string;
+  /** This worker's node: online demand announced for it stops its borrowed units. */
+  node: string;
   pgPath: string;
   /** Per unit slot: the pid of the process running a preemptible run on it, 0 when none. */
   pids: SharedArrayBuffer;
@@ -20,9 +22,10 @@ export interface FastPathThreadData {
 export type FromThread =
   | { type: 'ready' }
   | { type: 'error'; message: string }
-  | { type: 'stopped'; slot: number; pid: number; notice: Record<string, unknown>; receivedAtMs: number; stoppedAtMs: number };
+  | { type: 'stopped'; slot: number; pid: number; notice: Record<string, unknown>; receivedAtMs: number; stoppedAtMs: number }
+  | { type: 'held'; slot: number; pid: number; groupId: string; receivedAtMs: number; stoppedAtMs: number };
 
-type ToThread = { type: 'watch'; id: string; slot: number } | { type: 'unwatch'; id: string } | { type: 'close' };
+type ToThread = { type: 'watch'; id: string; slot: number; borrowed: boolean } | { type: 'unwatch'; id: string } | { type: 'close' };
 
 export default function revocationFastPath(data: FastPathThreadData): void {
   const port = parentPort!;
@@ -38,7 +41,7 @@ export default function revocationFastPath(data: FastPathThreadData): void {
   const { Client } = require(data.pgPath) as typeof import('pg');
   const pids = new Int32Array(data.pids);
   const stops = new Float64Array(data.stops);
-  const watched = new Map<string, number>();
+  const watched = new Map<string, { slot: number; borrowed: boolean }>();
   let client: PgClient | null = null;
   let closed = false;
   let announced = false;
@@ -52,16 +55,30 @@ export default function revocationFastPath(data: FastPathThreadData): void {
     } catch {
       return;
     }
-    if (m.e !== 'revoke') return;
-    const slot = watched.get(String(m.groupId)); // a unit's lease is one allocation group
-    if (slot === undefined) return;
-    const pid = Atomics.load(pids, slot);
-    if (pid <= 0) return;
-    try {
-      process.kill(pid, 'SIGSTOP');
-    } catch {
-      return; // the process is gone
+    const stop = (slot: number): number => {
+      const pid = Atomics.load(pids, slot);
+      if (pid <= 0) return 0;
+      try {
+        process.kill(pid, 'SIGSTOP');
+        return pid;
+      } catch {
+        return 0; // the process is gone
+      }
+    };
+    if (m.e === 'online-demand' && m.node === data.node) {
+      // A hint, not a revocation: every borrowed unit stops now; the main thread continues any
+      // that the revocation does not reach soon after.
+      for (const [groupId, w] of watched) {
+        const pid = w.borrowed ? stop(w.slot) : 0;
+        if (pid > 0) post({ type: 'held', slot: w.slot, pid, groupId, receivedAtMs, stoppedAtMs: performance.timeOrigin + performance.now() });
+      }
+      return;
     }
+    if (m.e !== 'revoke') return;
+    const slot = watched.get(String(m.groupId))?.slot; // a unit's lease is one allocation group
+    if (slot === undefined) return;
+    const pid = stop(slot);
+    if (pid === 0) return;
     const stoppedAtMs = performance.timeOrigin + performance.now();
     // For the main thread, which may get to its own copy of the notice before this message.
     stops.set([typeof m.at === 'number' ? m.at : 0, receivedAtMs, stoppedAtMs], 3 * slot);
@@ -88,7 +105,7 @@ export default function revocationFastPath(data: FastPathThreadData): void {
   };
 
   port.on('message', (m: ToThread) => {
-    if (m.type === 'watch') watched.set(m.id, m.slot);
+    if (m.type === 'watch') watched.set(m.id, { slot: m.slot, borrowed: m.borrowed });
     else if (m.type === 'unwatch') watched.delete(m.id);
     else {
       closed = true;

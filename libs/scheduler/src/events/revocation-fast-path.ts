@@ -15,6 +15,15 @@ export interface FastStop {
   stoppedAtMs: number;
 }
 
+/** Borrowed units' processes the fast path stopped on an online-demand hint (no revocation yet). */
+export interface FastHold {
+  slot: number;
+  pid: number;
+  groupId: string;
+  receivedAtMs: number;
+  stoppedAtMs: number;
+}
+
 /** Where a preemptible run's process is registered against its unit's slot. */
 export interface UnitPidSlots {
   set(slot: number, pid: number): void;
@@ -35,6 +44,7 @@ const SLOTS = 1024;
  */
 export class RevocationFastPath implements UnitPidSlots {
   private readonly handlers = new Set<(s: FastStop) => void>();
+  private readonly holdHandlers = new Set<(h: FastHold) => void>();
 
   private constructor(
     private readonly worker: Worker,
@@ -43,12 +53,13 @@ export class RevocationFastPath implements UnitPidSlots {
   ) {}
 
   /** Starts the thread and waits for its LISTEN; if the thread dies later, revocations take the main thread's path. */
-  static async start(databaseUrl: string, logger: SchedulerLogger): Promise<RevocationFastPath> {
+  static async start(databaseUrl: string, node: string, logger: SchedulerLogger): Promise<RevocationFastPath> {
     const pids = new Int32Array(new SharedArrayBuffer(4 * SLOTS));
     const stops = new Float64Array(new SharedArrayBuffer(8 * 3 * SLOTS));
     const data: FastPathThreadData = {
       url: databaseUrl,
       channel: SCHEDULER_CHANNEL,
+      node,
       pgPath: require.resolve('pg'),
       pids: pids.buffer as SharedArrayBuffer,
       stops: stops.buffer as SharedArrayBuffer,
@@ -62,6 +73,7 @@ export class RevocationFastPath implements UnitPidSlots {
         worker.on('message', (m: FromThread) => {
           if (m.type === 'ready') resolve();
           else if (m.type === 'error') reject(new Error(`revocation fast path: ${m.message}`));
+          else if (m.type === 'held') for (const h of fp.holdHandlers) h(m);
           else fp.emit(m);
         });
       });
@@ -86,10 +98,10 @@ export class RevocationFastPath implements UnitPidSlots {
     for (const h of this.handlers) h({ slot, pid, notice, receivedAtMs, stoppedAtMs });
   }
 
-  /** The unit in `slot` holds allocation group `groupId` (its lease; until unwatch). */
-  watch(groupId: string, slot: number): void {
+  /** The unit in `slot` holds allocation group `groupId` (its lease; until unwatch); `borrowed` units also stop on an online-demand hint. */
+  watch(groupId: string, slot: number, borrowed: boolean): void {
     if (slot < 0 || slot >= SLOTS) return;
-    this.worker.postMessage({ type: 'watch', id: groupId, slot });
+    this.worker.postMessage({ type: 'watch', id: groupId, slot, borrowed });
   }
 
   unwatch(groupId: string): void {
@@ -113,6 +125,11 @@ export class RevocationFastPath implements UnitPidSlots {
     return { receivedAtMs: this.stops[3 * slot + 1]!, stoppedAtMs: this.stops[3 * slot + 2]! };
   }
 
+  onHeld(h: (x: FastHold) => void): () => void {
+    this.holdHandlers.add(h);
+    return () => this.holdHandlers.delete(h);
+  }
+
   onStopped(h: (s: FastStop) => void): () => void {
     this.handlers.add(h);
     return () => this.handlers.delete(h);
@@ -120,6 +137,7 @@ export class RevocationFastPath implements UnitPidSlots {
 
   async stop(): Promise<void> {
     this.handlers.clear();
+    this.holdHandlers.clear();
     const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
     this.worker.postMessage({ type: 'close' });
     const t = setTimeout(() => void this.worker.terminate(), 2_000);

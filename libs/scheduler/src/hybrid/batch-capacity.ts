@@ -1,5 +1,5 @@
 import { DomainException } from '@tandem/shared';
-import type { FastStop, RevocationFastPath, UnitPidSlots } from '../events/revocation-fast-path';
+import type { FastHold, FastStop, RevocationFastPath, UnitPidSlots } from '../events/revocation-fast-path';
 import type { Lease } from '../lease/lease';
 import type { NodeLedger } from '../node-ledger';
 import type { SchedulerLogger } from '../scheduler.logger';
@@ -22,6 +22,12 @@ export type { AcquireRequest, BatchCapacityOptions, BatchCapacitySnapshot, Preem
 export { UnitUsage } from './batch-capacity.types';
 
 const now = (): number => performance.now();
+/**
+ * A borrowed unit stopped on an online-demand hint is continued if no revocation reaches it
+ * within this long (the claim was refused, or did not need it). Claims revoke 10-100 ms after the
+ * hint here; a wrong hold costs the batch this much once.
+ */
+const HINT_HOLD_MS = 500;
 
 /**
  * A batch worker's device capacity, in units it can run inference on. In `ledger` mode every
@@ -47,7 +53,7 @@ export class BatchCapacity {
   private fixedSeq = 0;
   private readonly goneListeners: ((unitId: string) => Promise<void> | void)[] = [];
   private fastPath: RevocationFastPath | null = null;
-  private readonly fastStopListeners: ((s: FastStop) => void)[] = [];
+  private readonly fastStopListeners: ((pid: number) => void)[] = [];
 
   constructor(
     private readonly opts: BatchCapacityOptions,
@@ -73,6 +79,7 @@ export class BatchCapacity {
   useFastPath(fp: RevocationFastPath): void {
     this.fastPath = fp;
     fp.onStopped((s) => this.fastStopped(s));
+    fp.onHeld((h) => this.fastHeld(h));
   }
 
   /** Where preemptible runs register their process against their unit slot; null without a fast path. */
@@ -80,9 +87,28 @@ export class BatchCapacity {
     return this.fastPath;
   }
 
-  /** After a fast stop was handled here (the process's owner checks the stop against its own state). */
-  onFastStop(fn: (s: FastStop) => void): void {
+  /** A process the fast path stopped, after this side handled it: its owner re-signals the state it holds (run or stopped). */
+  onFastStop(fn: (pid: number) => void): void {
     this.fastStopListeners.push(fn);
+  }
+
+  private recheck(pid: number): void {
+    for (const fn of this.fastStopListeners) fn(pid);
+  }
+
+  private fastHeld(h: FastHold): void {
+    const u = this.units.get(h.slot);
+    // No run of ours there (a registration gone stale): its owner continues it now.
+    if (!u || u.id !== h.groupId || u.revokedAt !== null || !u.busy) return this.recheck(h.pid);
+    u.fastStop = { receivedAtMs: h.receivedAtMs, stoppedAtMs: h.stoppedAtMs, hint: true };
+    clearTimeout(u.holdTimer);
+    u.holdTimer = setTimeout(() => {
+      u.holdTimer = undefined;
+      if (u.revokedAt !== null) return;
+      u.fastStop = undefined;
+      this.logger.info({ unit: u.index }, 'batch unit continued: no revocation followed the online-demand hint');
+      this.recheck(h.pid);
+    }, HINT_HOLD_MS);
   }
 
   private fastStopped(s: FastStop): void {
@@ -91,7 +117,7 @@ export class BatchCapacity {
       u.fastStop = { receivedAtMs: s.receivedAtMs, stoppedAtMs: s.stoppedAtMs };
       u.lease.revoked(s.notice); // this unit's onRevoke below, as for a NOTIFY on this thread
     }
-    for (const fn of this.fastStopListeners) fn(s);
+    this.recheck(s.pid);
   }
 
   /** Waits for a free unit this run may use (higher priority first, then earlier deadline). */
@@ -344,11 +370,12 @@ export class BatchCapacity {
     while (this.units.has(index)) index++;
     const u: Unit = { index, id, lease, placement, borrowed, busy: false, holder: null, revokedAt: null };
     this.units.set(index, u);
-    if (lease && placement.kind === 'cpu') this.fastPath?.watch(id, index);
+    if (lease && placement.kind === 'cpu') this.fastPath?.watch(id, index, borrowed);
     lease?.onRevoke((n) => {
       if (this.units.get(index) !== u) return;
       u.revokedAt = now();
       u.revokedAtMs = n.revokedAtMs;
+      clearTimeout(u.holdTimer);
       // The fast path's thread may have stopped it already (this thread got to its notice later).
       if (!u.fastStop && n.revokedAtMs !== undefined) u.fastStop = this.fastPath?.stoppedFor(index, n.revokedAtMs) ?? undefined;
       this.revocations++;
@@ -373,6 +400,7 @@ export class BatchCapacity {
   private async giveBack(u: Unit): Promise<void> {
     if (this.units.get(u.index) !== u) return;
     this.units.delete(u.index);
+    clearTimeout(u.holdTimer);
     if (u.lease && u.placement.kind === 'cpu') this.fastPath?.unwatch(u.id);
     this.publish();
     // Its process ends before the ledger gets the share and memory back (a session would still hold them).
@@ -402,8 +430,10 @@ export class BatchCapacity {
     this.logger.info(
       {
         unit: u.index,
-        revokeToFreeMs: round(ms),
+        revokeToFreeMs: round(Math.max(0, ms)),
         fastPath: u.fastStop !== undefined,
+        // With the hint, ledgerRevokeToFreeMs is negative: stopped before the ledger revoked it.
+        hint: u.fastStop?.hint === true,
         ...(fromLedger !== undefined ? { ledgerRevokeToFreeMs: round(fromLedger) } : {}),
       },
       'revoked batch unit off the cores',

@@ -105,8 +105,10 @@ export interface Unit {
   revokedAtMs?: number;
   /** Its cores are free since the revocation: the run suspended, ended, or there was none. */
   freed?: boolean;
-  /** The revocation fast path stopped its process: when the thread got the notice and when kill() returned (epoch ms). */
-  fastStop?: { receivedAtMs: number; stoppedAtMs: number };
+  /** The revocation fast path stopped its process: when the thread got the notice (or the online-demand hint) and when kill() returned (epoch ms). */
+  fastStop?: { receivedAtMs: number; stoppedAtMs: number; hint?: boolean };
+  /** Stopped on an online-demand hint: continued when no revocation follows in time. */
+  holdTimer?: NodeJS.Timeout;
 }
 
 /** A unit fits a run if it holds at least the memory the run's model needs (a CPU unit always). */

@@ -8,13 +8,14 @@ const quiet = { info: () => undefined, warn: () => undefined, error: () => undef
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 5));
 
 /** A 2-core CPU device, online partition 1.0; records every allocation asked for. */
-function fakeNode(): { node: NodeLedger; asked: number[]; released: number[] } {
+function fakeNode(): { node: NodeLedger; asked: number[]; released: number[]; hints: string[] } {
   const asked: number[] = [];
   const released: number[] = [];
+  const hints: string[] = [];
   const device = { id: 'n/cpu', kind: 'cpu', cores: 2, partition: { online: 1, batch: 0, batchMayBorrow: true } };
   const node = {
     nodeName: 'n',
-    ledger: { usableDevices: () => Promise.resolve([device]) },
+    ledger: { usableDevices: () => Promise.resolve([device]), announceOnlineDemand: (n: string) => (hints.push(n), Promise.resolve()) },
     allocations: {
       defaultHolder: 'gw',
       allocate: (req: { share: number }) => {
@@ -33,23 +34,25 @@ function fakeNode(): { node: NodeLedger; asked: number[]; released: number[] } {
       },
     },
   } as unknown as NodeLedger;
-  return { node, asked, released };
+  return { node, asked, released, hints };
 }
 
 describe('OnlineClaimer', () => {
   it('on a nudge, claims the whole partition at once as one allocation (one revoking transaction)', async () => {
-    const { node, asked } = fakeNode();
+    const { node, asked, hints } = fakeNode();
     let want = 0;
     const c = new OnlineClaimer(node, { tickMs: 60_000, holdDownMs: 60_000, retryMs: 1_000 }, quiet);
     c.start(() => new Map([['gateway', want]]));
     want = Number.POSITIVE_INFINITY;
     c.nudge(); // no 60 s tick in between
+    expect(hints).toEqual(['n']); // the batch workers' hint goes out before the claim's transaction
     await settle();
     expect(asked).toEqual([1]);
     expect(c.snapshot()).toEqual([{ key: 'gateway', wanted: 2, held: 2, allocationGroups: ['l1'] }]);
-    c.nudge(); // already held: no further ledger call
+    c.nudge(); // already held: no further ledger call, no hint
     await settle();
     expect(asked).toEqual([1]);
+    expect(hints).toEqual(['n']);
     await c.stop();
   });
 

@@ -86,6 +86,15 @@ export class LedgerRepository {
     this.sql = clientSql(pool);
   }
 
+  /**
+   * Online traffic started on `node`: a hint to its batch workers' revocation fast path, which
+   * stops their borrowed units' processes now; the revocation that makes it so follows in the
+   * claim's transaction (one statement, no transaction, nothing stored).
+   */
+  async announceOnlineDemand(node: string): Promise<void> {
+    await this.sql('SELECT pg_notify($1, $2)', [SCHEDULER_CHANNEL, JSON.stringify({ e: 'online-demand', node })]);
+  }
+
   /** Runs one placement (see PlacementTx); a transaction left open by `fn` is rolled back. */
   async placement<T>(fn: (tx: PlacementTx) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
