@@ -59,8 +59,9 @@ function timeline(name: string, t0: number, samples: [number, number][], s: Stac
     .filter(([, l]) => Number(l._at) >= t0 - 200 && Number(l._at) < t0 + 2_000)
     .sort(([, a], [, b]) => Number(a._at) - Number(b._at))
     .map(([who, l]) => {
-      const { _at, msg, level: _l, time: _t, pid: _p, hostname: _h, context: _c, component: _co, ...rest } = l;
-      return `+${(Number(_at) - t0).toFixed(0)} ms ${who}: ${String(msg)} ${JSON.stringify(rest)}`;
+      const { _at, msg, level: _l, time: _t, pid: _p, hostname: _h, context: _c, component: _co, stoppedAt, ...rest } = l;
+      const stopped = typeof stoppedAt === 'number' ? ` (process stopped at +${(stoppedAt - t0).toFixed(0)} ms)` : '';
+      return `+${(Number(_at) - t0).toFixed(0)} ms ${who}: ${String(msg)}${stopped} ${JSON.stringify(rest)}`;
     });
   say(`  trace ${name} (ms from start: sent/worst ms per 50 ms): ${cells.join(' ')}`);
   for (const e of events) say(`    ${e}`);

@@ -23,7 +23,8 @@ export type FromThread =
   | { type: 'ready' }
   | { type: 'error'; message: string }
   | { type: 'stopped'; slot: number; pid: number; notice: Record<string, unknown>; receivedAtMs: number; stoppedAtMs: number }
-  | { type: 'held'; slot: number; pid: number; groupId: string; receivedAtMs: number; stoppedAtMs: number };
+  | { type: 'held'; slot: number; pid: number; groupId: string; receivedAtMs: number; stoppedAtMs: number }
+  | { type: 'hint' };
 
 type ToThread = { type: 'watch'; id: string; slot: number; borrowed: boolean } | { type: 'unwatch'; id: string } | { type: 'close' };
 
@@ -72,6 +73,7 @@ export default function revocationFastPath(data: FastPathThreadData): void {
         const pid = w.borrowed ? stop(w.slot) : 0;
         if (pid > 0) post({ type: 'held', slot: w.slot, pid, groupId, receivedAtMs, stoppedAtMs: performance.timeOrigin + performance.now() });
       }
+      post({ type: 'hint' }); // and no new run on a borrowed unit for now (one may be between runs)
       return;
     }
     if (m.e !== 'revoke') return;

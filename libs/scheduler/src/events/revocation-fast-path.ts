@@ -45,6 +45,7 @@ const SLOTS = 1024;
 export class RevocationFastPath implements UnitPidSlots {
   private readonly handlers = new Set<(s: FastStop) => void>();
   private readonly holdHandlers = new Set<(h: FastHold) => void>();
+  private readonly hintHandlers = new Set<() => void>();
 
   private constructor(
     private readonly worker: Worker,
@@ -74,6 +75,7 @@ export class RevocationFastPath implements UnitPidSlots {
           if (m.type === 'ready') resolve();
           else if (m.type === 'error') reject(new Error(`revocation fast path: ${m.message}`));
           else if (m.type === 'held') for (const h of fp.holdHandlers) h(m);
+          else if (m.type === 'hint') for (const h of fp.hintHandlers) h();
           else fp.emit(m);
         });
       });
@@ -125,6 +127,12 @@ export class RevocationFastPath implements UnitPidSlots {
     return { receivedAtMs: this.stops[3 * slot + 1]!, stoppedAtMs: this.stops[3 * slot + 2]! };
   }
 
+  /** An online-demand hint for this node arrived (after the `onHeld` of the units it stopped). */
+  onHint(h: () => void): () => void {
+    this.hintHandlers.add(h);
+    return () => this.hintHandlers.delete(h);
+  }
+
   onHeld(h: (x: FastHold) => void): () => void {
     this.holdHandlers.add(h);
     return () => this.holdHandlers.delete(h);
@@ -138,6 +146,7 @@ export class RevocationFastPath implements UnitPidSlots {
   async stop(): Promise<void> {
     this.handlers.clear();
     this.holdHandlers.clear();
+    this.hintHandlers.clear();
     const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
     this.worker.postMessage({ type: 'close' });
     const t = setTimeout(() => void this.worker.terminate(), 2_000);

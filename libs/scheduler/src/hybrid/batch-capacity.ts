@@ -53,6 +53,8 @@ export class BatchCapacity {
   private fixedSeq = 0;
   private readonly goneListeners: ((unitId: string) => Promise<void> | void)[] = [];
   private fastPath: RevocationFastPath | null = null;
+  /** performance.now() until which no run is seated on a borrowed unit (an online-demand hint). */
+  private hintUntil = 0;
   private readonly fastStopListeners: ((pid: number) => void)[] = [];
 
   constructor(
@@ -80,6 +82,10 @@ export class BatchCapacity {
     this.fastPath = fp;
     fp.onStopped((s) => this.fastStopped(s));
     fp.onHeld((h) => this.fastHeld(h));
+    fp.onHint(() => {
+      this.hintUntil = now() + HINT_HOLD_MS;
+      setTimeout(() => this.dispatch(), HINT_HOLD_MS + 1).unref();
+    });
   }
 
   /** Where preemptible runs register their process against their unit slot; null without a fast path. */
@@ -255,7 +261,8 @@ export class BatchCapacity {
   private dispatch(): void {
     for (let i = 0; i < this.waiters.length;) {
       const w = this.waiters[i]!;
-      const free = [...this.units.values()].filter((x) => !x.busy && x.revokedAt === null && (w.mayBorrow || !x.borrowed) && unitFits(x, w.memoryMiB ?? 0));
+      const borrow = w.mayBorrow && now() >= this.hintUntil;
+      const free = [...this.units.values()].filter((x) => !x.busy && x.revokedAt === null && (borrow || !x.borrowed) && unitFits(x, w.memoryMiB ?? 0));
       // A run near its deadline takes owned share first: borrowed share can be revoked under it.
       const u = (w.preferOwned ? free.find((x) => !x.borrowed) : undefined) ?? free[0];
       if (!u) {
@@ -434,6 +441,7 @@ export class BatchCapacity {
         fastPath: u.fastStop !== undefined,
         // With the hint, ledgerRevokeToFreeMs is negative: stopped before the ledger revoked it.
         hint: u.fastStop?.hint === true,
+        stoppedAt: Math.round(wall), // epoch ms: when the process stopped
         ...(fromLedger !== undefined ? { ledgerRevokeToFreeMs: round(fromLedger) } : {}),
       },
       'revoked batch unit off the cores',
