@@ -82,10 +82,30 @@ export class BatchCapacity {
     this.fastPath = fp;
     fp.onStopped((s) => this.fastStopped(s));
     fp.onHeld((h) => this.fastHeld(h));
-    fp.onHint(() => {
-      this.hintUntil = now() + HINT_HOLD_MS;
-      setTimeout(() => this.dispatch(), HINT_HOLD_MS + 1).unref();
-    });
+    fp.onHint(() => this.hinted());
+  }
+
+  /**
+   * Online demand was announced for this node: no run is seated on a borrowed unit for a while,
+   * and the runs on borrowed units are suspended here too (the thread stopped only processes it
+   * knew: a run still taking its process escaped it). A run no revocation reaches in time goes on.
+   */
+  private hinted(): void {
+    this.hintUntil = now() + HINT_HOLD_MS;
+    setTimeout(() => this.dispatch(), HINT_HOLD_MS + 1).unref();
+    for (const u of this.units.values()) {
+      const preempt = u.holder?.preempt;
+      if (!u.borrowed || u.revokedAt !== null || u.placement.kind !== 'cpu' || !preempt) continue;
+      preempt.suspend();
+      clearTimeout(u.holdTimer);
+      u.holdTimer = setTimeout(() => {
+        u.holdTimer = undefined;
+        if (u.revokedAt !== null || u.holder?.preempt !== preempt) return;
+        u.fastStop = undefined;
+        preempt.resume();
+        this.logger.info({ unit: u.index }, 'batch unit continued: no revocation followed the online-demand hint');
+      }, HINT_HOLD_MS);
+    }
   }
 
   /** Where preemptible runs register their process against their unit slot; null without a fast path. */
@@ -106,15 +126,8 @@ export class BatchCapacity {
     const u = this.units.get(h.slot);
     // No run of ours there (a registration gone stale): its owner continues it now.
     if (!u || u.id !== h.groupId || u.revokedAt !== null || !u.busy) return this.recheck(h.pid);
+    // Its times; the 'hint' message that follows suspends the run here and times the hold.
     u.fastStop = { receivedAtMs: h.receivedAtMs, stoppedAtMs: h.stoppedAtMs, hint: true };
-    clearTimeout(u.holdTimer);
-    u.holdTimer = setTimeout(() => {
-      u.holdTimer = undefined;
-      if (u.revokedAt !== null) return;
-      u.fastStop = undefined;
-      this.logger.info({ unit: u.index }, 'batch unit continued: no revocation followed the online-demand hint');
-      this.recheck(h.pid);
-    }, HINT_HOLD_MS);
   }
 
   private fastStopped(s: FastStop): void {
