@@ -97,6 +97,8 @@ export class BatchCapacity {
       const preempt = u.holder?.preempt;
       if (!u.borrowed || u.revokedAt !== null || u.placement.kind !== 'cpu' || !preempt) continue;
       preempt.suspend();
+      const wall = performance.timeOrigin + now();
+      u.fastStop ??= { receivedAtMs: wall, stoppedAtMs: wall, hint: true }; // the thread had no process registered for it
       clearTimeout(u.holdTimer);
       u.holdTimer = setTimeout(() => {
         u.holdTimer = undefined;
@@ -133,7 +135,7 @@ export class BatchCapacity {
   private fastStopped(s: FastStop): void {
     const u = this.units.get(s.slot);
     if (u && u.id === s.notice.groupId && u.lease && u.revokedAt === null) {
-      u.fastStop = { receivedAtMs: s.receivedAtMs, stoppedAtMs: s.stoppedAtMs };
+      u.fastStop ??= { receivedAtMs: s.receivedAtMs, stoppedAtMs: s.stoppedAtMs }; // a hint may have stopped it earlier
       u.lease.revoked(s.notice); // this unit's onRevoke below, as for a NOTIFY on this thread
     }
     this.recheck(s.pid);
