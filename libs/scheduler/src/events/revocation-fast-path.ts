@@ -4,6 +4,7 @@ import { SCHEDULER_CHANNEL } from '../ledger/sql';
 import type { SchedulerLogger } from '../scheduler.logger';
 import type { RevocationNotice } from '../scheduler.types';
 import type { FastPathThreadData, FromThread } from './revocation-fast-path.entry';
+import { revocationNotice } from './revocation.listener';
 
 /** A revoked unit whose process the fast path stopped. */
 export interface FastStop {
@@ -88,15 +89,7 @@ export class RevocationFastPath implements UnitPidSlots {
   }
 
   private emit({ slot, pid, notice: n, receivedAtMs, stoppedAtMs }: Extract<FromThread, { type: 'stopped' }>): void {
-    const notice: RevocationNotice = {
-      allocationId: String(n.id),
-      groupId: String(n.groupId),
-      deviceId: String(n.deviceId),
-      holder: String(n.holder),
-      deadline: new Date(String(n.deadline)),
-      reason: 'preempted',
-      ...(typeof n.at === 'number' ? { revokedAtMs: n.at } : {}),
-    };
+    const notice = revocationNotice(n);
     for (const h of this.handlers) h({ slot, pid, notice, receivedAtMs, stoppedAtMs });
   }
 

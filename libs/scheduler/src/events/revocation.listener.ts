@@ -13,6 +13,19 @@ export interface ReleaseEvent {
 
 type Handler<T> = (e: T) => void;
 
+/** A `revoke` NOTIFY payload (see PlacementTx.commit) as the notice holders get. */
+export function revocationNotice(msg: Record<string, unknown>): RevocationNotice {
+  return {
+    allocationId: String(msg.id),
+    groupId: String(msg.groupId),
+    deviceId: String(msg.deviceId),
+    holder: String(msg.holder),
+    deadline: new Date(String(msg.deadline)),
+    reason: 'preempted',
+    ...(typeof msg.at === 'number' ? { revokedAtMs: msg.at } : {}),
+  };
+}
+
 /**
  * One dedicated Postgres connection per process, LISTENing on the scheduler channel. Revocations
  * reach holders in milliseconds; releases wake online requests waiting for revoked shares.
@@ -71,15 +84,7 @@ export class RevocationListener {
       return;
     }
     if (msg.e === 'revoke') {
-      const notice: RevocationNotice = {
-        allocationId: String(msg.id),
-        groupId: String(msg.groupId),
-        deviceId: String(msg.deviceId),
-        holder: String(msg.holder),
-        deadline: new Date(String(msg.deadline)),
-        reason: 'preempted',
-        ...(typeof msg.at === 'number' ? { revokedAtMs: msg.at } : {}),
-      };
+      const notice = revocationNotice(msg);
       for (const h of this.revokeHandlers) h(notice);
     } else if (msg.e === 'release') {
       const ev: ReleaseEvent = {
