@@ -102,8 +102,9 @@ export class BatchCapacity {
       clearTimeout(u.holdTimer);
       u.holdTimer = setTimeout(() => {
         u.holdTimer = undefined;
-        if (u.revokedAt !== null || u.holder?.preempt !== preempt) return;
-        u.fastStop = undefined;
+        if (u.revokedAt !== null) return;
+        u.fastStop = undefined; // not this unit's stop time for a later revocation
+        if (u.holder?.preempt !== preempt) return; // that run ended meanwhile (its process was continued with it)
         preempt.resume();
         this.logger.info({ unit: u.index }, 'batch unit continued: no revocation followed the online-demand hint');
       }, HINT_HOLD_MS);
