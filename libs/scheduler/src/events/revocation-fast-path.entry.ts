@@ -48,6 +48,17 @@ export default function revocationFastPath(data: FastPathThreadData): void {
   let announced = false;
 
   const post = (m: FromThread): void => port.postMessage(m);
+  /** SIGSTOP to the process registered on `slot`; its pid, or 0 when none (or gone). */
+  const stop = (slot: number): number => {
+    const pid = Atomics.load(pids, slot);
+    if (pid <= 0) return 0;
+    try {
+      process.kill(pid, 'SIGSTOP');
+      return pid;
+    } catch {
+      return 0; // the process is gone
+    }
+  };
   const onNotify = (payload: string): void => {
     const receivedAtMs = performance.timeOrigin + performance.now();
     let m: Record<string, unknown>;
@@ -56,16 +67,6 @@ export default function revocationFastPath(data: FastPathThreadData): void {
     } catch {
       return;
     }
-    const stop = (slot: number): number => {
-      const pid = Atomics.load(pids, slot);
-      if (pid <= 0) return 0;
-      try {
-        process.kill(pid, 'SIGSTOP');
-        return pid;
-      } catch {
-        return 0; // the process is gone
-      }
-    };
     if (m.e === 'online-demand' && m.node === data.node) {
       // A hint, not a revocation: every borrowed unit stops now; the main thread continues any
       // that the revocation does not reach soon after.
