@@ -5,7 +5,8 @@ import { Client } from 'pg';
 import { grpcClosedLoop } from './online-grpc-autoscale.bench-part';
 import { benchDatabase, closedLoop, clsBinaryTarget } from './support/http-load';
 import { Probe, quantile as q } from './support/hybrid-probes';
-import { cpuRate, cpuSample, startStack, stealMs, type Stack } from './support/hybrid-stack';
+import { cpuRate, cpuSample, processGroups, startStack, stealMs, type Stack } from './support/hybrid-stack';
+import { SchedTrace } from './support/sched-trace';
 import { LoadChild, type RemoteLoad } from './support/load-child';
 
 /**
@@ -34,7 +35,8 @@ const CONTROL = process.env.BENCH_CONTROL === '1';
 const STEAL_LIMIT = Number(process.env.BENCH_STEAL_LIMIT_MS ?? 50);
 const OVERRIDES = JSON.parse(process.env.BENCH_ENV ?? '{}') as Record<string, string>;
 // BENCH_TRACE=1: each online phase's first 2 s as a timeline (50 ms buckets: requests sent, worst
-// latency) with the apps' claim, revocation and replica events placed on it.
+// latency) with the apps' claim, revocation and replica events placed on it, and each process
+// group's CPU time and run-queue wait over the first second (SchedTrace).
 const TRACE = process.env.BENCH_TRACE === '1';
 const DB = 'tandem_bench_hybrid';
 const NODE = 'bench-hybrid';
@@ -49,7 +51,7 @@ async function dropDatabase(name: string): Promise<void> {
 }
 
 /** BENCH_TRACE: the first 2 s of an online phase that started at `t0` (epoch ms). */
-function timeline(name: string, t0: number, samples: [number, number][], s: Stack): void {
+function timeline(name: string, t0: number, samples: [number, number][], s: Stack, sched?: SchedTrace): void {
   const cells: string[] = [];
   for (let b = 0; b < 40; b++) {
     const inB = samples.filter(([at]) => at - t0 >= b * 50 && at - t0 < (b + 1) * 50).map(([, ms]) => ms);
@@ -65,6 +67,7 @@ function timeline(name: string, t0: number, samples: [number, number][], s: Stac
     });
   say(`  trace ${name} (ms from start: sent/worst ms per 50 ms): ${cells.join(' ')}`);
   for (const e of events) say(`    ${e}`);
+  if (sched) say(`    CPU ms on a core / waiting for one, per 100 ms:\n      ${sched.render(t0)}`);
 }
 
 async function submit(s: Stack): Promise<string> {
@@ -130,12 +133,13 @@ async function main(): Promise<void> {
   };
   let rate = 0;
   // Each online phase also reports the host's steal time (ms per s) and the client's own worst stall.
-  const online = async (secs: number): Promise<RemoteLoad & { t0: number; steal: number; noise: string }> => {
+  const online = async (secs: number): Promise<RemoteLoad & { t0: number; steal: number; noise: string; sched?: SchedTrace }> => {
+    const sched = TRACE ? new SchedTrace(processGroups(stack, load.pid), 1_000) : undefined;
     const t0 = Date.now();
     const s0 = stealMs();
     const r = await load.openLoop(stack.gwPort, rate, secs, stack.key);
     const steal = (stealMs() - s0) / secs;
-    return { ...r, t0, steal, noise: `host steal ${steal.toFixed(0)} ms/s, client stall max ${r.clientLagMaxMs.toFixed(1)} ms` };
+    return { ...r, t0, steal, sched, noise: `host steal ${steal.toFixed(0)} ms/s, client stall max ${r.clientLagMaxMs.toFixed(1)} ms` };
   };
   const rounds: Round[] = [];
   try {
@@ -182,8 +186,8 @@ async function main(): Promise<void> {
       const mixed = await online(ONLINE);
       const cpu2 = cpuSample(stack);
       if (TRACE) {
-        timeline(`round ${r} no batch`, base.t0, base.samples, stack);
-        timeline(`round ${r} with batch`, mixed.t0, mixed.samples, stack);
+        timeline(`round ${r} no batch`, base.t0, base.samples, stack, base.sched);
+        timeline(`round ${r} with batch`, mixed.t0, mixed.samples, stack, mixed.sched);
       }
       const first = mixed.samples.filter(([at]) => at - mixed.t0 < 2_000).map(([, ms]) => ms);
       const baseFirst = base.samples.filter(([at]) => at - base.t0 < 2_000).map(([, ms]) => ms);

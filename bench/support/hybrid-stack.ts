@@ -171,6 +171,12 @@ export function cpuSample(s: Stack): CpuSample {
  * CPU used per second of wall time between two samples, per part ("1.0" = one core busy). Only
  * processes alive at both samples count (an exiting Postgres backend takes its counters along).
  */
+/** The stack's processes by role, for SchedTrace: the gateway, the batch worker, its unit processes, Postgres, and `client` (the load child). */
+export function processGroups(s: Stack, client: number): Record<string, number[]> {
+  const batch = s.batch.proc.pid!;
+  return { gateway: [s.gateway.proc.pid!], batch: [batch], units: tree(batch).slice(1), postgres: byName('postgres'), client: [client] };
+}
+
 export function cpuRate(a: CpuSample, b: CpuSample, seconds: number): string {
   const delta = (x: Map<number, number>, y: Map<number, number>): number => [...y].reduce((sum, [pid, v]) => sum + (x.has(pid) ? v - x.get(pid)! : 0), 0);
   return (Object.keys(a) as (keyof CpuSample)[]).map((k) => `${k} ${(delta(a[k], b[k]) / seconds).toFixed(2)}`).join(', ');

@@ -36,6 +36,10 @@ export class LoadChild {
     });
   }
 
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
   stop(): void {
     this.child.kill('SIGTERM');
   }

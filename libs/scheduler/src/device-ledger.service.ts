@@ -40,6 +40,15 @@ export class DeviceLedgerService {
     return this.ledger.announceOnlineDemand(node);
   }
 
+  /** See LedgerRepository.openDemandChannel. */
+  openDemandChannel(): Promise<void> {
+    return this.ledger.openDemandChannel();
+  }
+
+  closeDemandChannel(): void {
+    this.ledger.closeDemandChannel();
+  }
+
   /** Devices of one kind on a node that can take new allocations (node alive, device not drained). */
   async usableDevices(node: string, kind: DeviceKind): Promise<DeviceView[]> {
     return (await this.inventory.listDevices({ node, kind })).filter((d) => !d.drained && d.nodeStatus === 'alive');

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { parseChunkLines } from './chord-items';
+import { parseNdjsonItems } from '@tandem/inference';
 import { RangeScanner, type ItemRange } from './ndjson-ranges';
 
 /** Feeds `text` in pieces of `piece` bytes; returns the passed bytes, the ranges and the accepted items. */
@@ -51,7 +51,7 @@ describe('RangeScanner', () => {
           for (const [i, g] of r.ranges.entries()) {
             expect(g.start).toBe(prevEnd);
             prevEnd = g.end;
-            const items = parseChunkLines(r.bytes.subarray(g.start, g.end).toString('utf8'));
+            const items = parseNdjsonItems(r.bytes.subarray(g.start, g.end).toString('utf8'));
             expect(items.length).toBe(g.items);
             if (i < r.ranges.length - 1) expect(g.items).toBe(chunkSize);
             back.push(...items);

@@ -3,6 +3,7 @@ import type { UnitLineAnswer, UnitLinesTask, UnitRunner } from '@tandem/inferenc
 import { BatchCapacity, type UnitUsage } from '@tandem/scheduler';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import { UnitPool, type UnitRequest } from '../worker/unit-pool';
+import type { ChunkLines } from './file-scan';
 import type { InferUrl, LineModel } from './request-lines';
 
 export interface RunContext {
@@ -15,14 +16,6 @@ export interface RunContext {
   preferOwned?: boolean;
   /** Where unit time is charged. */
   usage?: UnitUsage;
-}
-
-/** A chunk's lines: its bytes and, per non-blank line, its 1-based number and byte range in them. */
-export interface ChunkLines {
-  bytes: Uint8Array;
-  lines: number[];
-  starts: number[];
-  ends: number[];
 }
 
 /**

@@ -130,8 +130,16 @@ export async function scanLines(source: AsyncIterable<Uint8Array>, limits: ScanL
   return { ranges, requests, duplicates };
 }
 
+/** A chunk's lines: its bytes and, per non-blank line, its 1-based number and byte range in them. */
+export interface ChunkLines {
+  bytes: Uint8Array;
+  lines: number[];
+  starts: number[];
+  ends: number[];
+}
+
 /** A chunk's bytes → its non-blank lines: 1-based physical numbers and byte ranges (no decoding: the units parse them). */
-export function chunkLines(bytes: Uint8Array, firstLine: number): { bytes: Uint8Array; lines: number[]; starts: number[]; ends: number[] } {
+export function chunkLines(bytes: Uint8Array, firstLine: number): ChunkLines {
   const lines: number[] = [];
   const starts: number[] = [];
   const ends: number[] = [];

@@ -1,5 +1,6 @@
 import type { Logger } from '@tandem/sdk';
 import type { UnitUsage } from '@tandem/scheduler';
+import type { ChunkLines } from '../file-batches/file-scan';
 
 /** What a task sees while it runs one chunk (user tasks get the SDK's subset of it). */
 export interface TaskContext {
@@ -29,4 +30,10 @@ export interface BatchTask {
   validateItem(item: unknown, model: string | null): string | null;
   /** Outputs in item order, one per item. Throwing fails the whole chunk (it is retried). */
   run(items: readonly unknown[], ctx: TaskContext): unknown[] | Promise<unknown[]>;
+  /**
+   * The same for a chunk of an NDJSON upload given as its raw lines (one item each, checked at
+   * submission), for a task that parses them where it runs them (`infer`: in its device units, so
+   * the worker's thread never decodes a batch's payload). Tasks without it get parsed items.
+   */
+  runLines?(chunk: ChunkLines, ctx: TaskContext): Promise<unknown[]>;
 }

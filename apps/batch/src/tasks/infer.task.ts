@@ -1,5 +1,7 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import type { UnitItemInput, UnitOpened, UnitRunner } from '@tandem/inference';
+import type { Tensor } from '@tandem/sdk';
+import type { ChunkLines } from '../file-batches/file-scan';
 import { BatchCapacity } from '@tandem/scheduler';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import type { BatchTask, TaskContext } from './batch-task';
@@ -75,23 +77,51 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
    * own process pinned to the unit's device (a MIG instance too) and yields between runs.
    */
   async run(items: readonly unknown[], ctx: TaskContext): Promise<unknown[]> {
-    const model = ctx.model;
-    if (!model) throw new Error('infer chunk without a model');
+    const model = this.modelOf(ctx);
     const m = await this.load(model);
-    const parts = Math.ceil(items.length / m.maxBatch);
+    return this.inParts(items.length, m, ctx, (unit, from, to) => {
+      const part = items.slice(from, to);
+      return unit.runItems(model, part, m.inputs);
+    });
+  }
+
+  /** An NDJSON chunk's raw lines: each unit parses and decodes its part itself (this thread only cuts bytes). */
+  async runLines(chunk: ChunkLines, ctx: TaskContext): Promise<unknown[]> {
+    const model = this.modelOf(ctx);
+    const m = await this.load(model);
+    return this.inParts(chunk.lines.length, m, ctx, (unit, from, to) =>
+      unit.runNdjsonItems(model, chunk.bytes.subarray(chunk.starts[from]!, chunk.ends[to - 1]!), to - from, m.inputs),
+    );
+  }
+
+  private modelOf(ctx: TaskContext): string {
+    if (!ctx.model) throw new Error('infer chunk without a model');
+    return ctx.model;
+  }
+
+  /**
+   * `count` items as model batches of up to maxBatch, each on a device unit taken from the pool:
+   * one more lane than units, so a unit given back is taken at once by a run that is ready.
+   */
+  private async inParts(
+    count: number,
+    m: LoadedModel,
+    ctx: TaskContext,
+    runPart: (unit: UnitRunner, from: number, to: number) => Promise<Tensor[]>,
+  ): Promise<unknown[]> {
+    const model = this.modelOf(ctx);
+    const parts = Math.ceil(count / m.maxBatch);
     const outputs: unknown[][] = new Array<unknown[]>(parts);
     let next = 0;
-    // One more lane than units, so a unit given back is taken at once by a run that is ready.
     const lanes = Math.min(parts, this.cfg.jobs.inferThreads + 1);
+    const req = { mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal, usage: ctx.usage };
     const lane = async (): Promise<void> => {
       while (next < parts) {
         const i = next++;
         if (ctx.signal.aborted) throw new Error('aborted');
-        const part = items.slice(i * m.maxBatch, (i + 1) * m.maxBatch);
-        const req = { mayBorrow: ctx.mayBorrow, priority: ctx.priority, signal: ctx.signal, usage: ctx.usage };
-        outputs[i] = await this.units.withUnit(model, m.idle, req, async (unit) =>
-          itemOutputs(await unit.runItems(model, part, m.inputs), part.length, m.batched),
-        );
+        const from = i * m.maxBatch;
+        const to = Math.min(count, from + m.maxBatch);
+        outputs[i] = await this.units.withUnit(model, m.idle, req, async (unit) => itemOutputs(await runPart(unit, from, to), to - from, m.batched));
       }
     };
     await Promise.all(Array.from({ length: lanes }, lane));

@@ -12,7 +12,9 @@ import { ChunkQueueService } from '../jobs/chunk-queue.service';
 import { FileChunkProcessor, type ChunkParts } from '../file-batches/file-chunk.processor';
 import { RunAccounting, type RunPlan } from './run-accounting';
 import { BlobStores } from '@tandem/persistence';
-import { chordItemsOf } from '../batches/chord-items';
+import { chordChunkBytes } from '../batches/chord-items';
+import { ndjsonItemsOf } from '@tandem/inference';
+import { chunkLines } from '../file-batches/file-scan';
 
 export type ChunkRunResult = 'committed' | 'duplicate' | 'skipped' | 'paused' | 'dead';
 
@@ -144,20 +146,21 @@ export class ChunkRunner {
     if (!task) throw new Error(`${this.tasks.whyMissing(work.task)} in this worker`);
     if (!reducer) throw new Error(`${this.reducers.whyMissing(work.reducer)} in this worker`);
     const log = sdkLogger(this.taskLog, { task: work.task, batch: batchId, chunk: idx, attempt });
-    const items = await chordItemsOf(work, this.blobs); // inline rows, or the chunk's byte range of the uploaded NDJSON
-    const outputs = await task.run(items, {
-      batchId,
-      chunk: idx,
-      attempt,
-      signal,
-      model: work.model,
-      priority: plan.priority,
-      mayBorrow: work.mayBorrow,
-      log,
-      usage: plan.usage,
-    });
-    if (!Array.isArray(outputs) || outputs.length !== items.length) {
-      throw new Error(`task ${work.task} returned ${Array.isArray(outputs) ? outputs.length : 'no'} outputs for ${items.length} items`);
+    const ctx = { batchId, chunk: idx, attempt, signal, model: work.model, priority: plan.priority, mayBorrow: work.mayBorrow, log, usage: plan.usage };
+    // Inline rows carry the items; an NDJSON upload's chunk is its byte range of the uploaded file,
+    // handed raw to a task that parses it on its own share, else parsed here.
+    const bytes = await chordChunkBytes(work, this.blobs);
+    let outputs: unknown[];
+    if (bytes && task.runLines) {
+      const lines = chunkLines(bytes, 1);
+      if (lines.lines.length !== work.itemCount) throw new Error(`chunk range holds ${lines.lines.length} items, expected ${work.itemCount}`);
+      outputs = await task.runLines(lines, ctx);
+    } else {
+      outputs = await task.run(bytes ? ndjsonItemsOf(bytes, work.itemCount) : work.items, ctx);
+    }
+    const count = bytes ? work.itemCount : work.items.length;
+    if (!Array.isArray(outputs) || outputs.length !== count) {
+      throw new Error(`task ${work.task} returned ${Array.isArray(outputs) ? outputs.length : 'no'} outputs for ${count} items`);
     }
     return { outputs, partial: reducer.partial(outputs) };
   }

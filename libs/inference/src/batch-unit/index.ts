@@ -3,3 +3,4 @@ export * from './unit.wire';
 export * from './unit-runner';
 export * from './unit-resolver';
 export * from './unit-lines';
+export * from './ndjson-items';

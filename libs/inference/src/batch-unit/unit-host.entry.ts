@@ -8,6 +8,7 @@ import type { Tensor } from '@tandem/sdk';
 import { errorReport } from '../node-backend/node-model.host';
 import { fromNodeWire, toNodeWire } from '../node-backend/node-replica.wire';
 import { answerLines } from './unit-lines';
+import { ndjsonItemsOf } from './ndjson-items';
 import { UnitPipeline } from './unit-pipeline';
 import type { ToUnit, UnitChannel, UnitItemsDecoder, UnitModelSpec } from './unit.wire';
 
@@ -48,12 +49,13 @@ export default function runUnitHost(channel: UnitChannel): void {
         try {
           let inputs: Tensor[];
           let requests: number[] | undefined;
-          if (m.items) {
+          if (m.items || m.ndjson) {
             if (!decode || !m.itemInputs) throw new Error('this unit has no item decoder');
-            inputs = decode(m.items, m.itemInputs);
+            const items = m.items ?? ndjsonItemsOf(m.ndjson!, m.itemCount ?? -1);
+            inputs = decode(items, m.itemInputs);
             // Every item is a request of its own (ExecuteInfo.requests); a model without a batch
             // dimension runs one item at a time, as the sample itself.
-            requests = m.items.map(() => 1);
+            requests = items.map(() => 1);
             if ((await pipeline!.open(m.model, m.version)).maxBatchSize === 0) inputs = inputs.map((t) => ({ ...t, shape: t.shape.slice(1) }));
           } else {
             inputs = fromNodeWire(m.inputs ?? []);

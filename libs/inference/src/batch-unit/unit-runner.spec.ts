@@ -9,6 +9,7 @@ import { ModelRepository } from '../model-repository';
 import { repositoryUnitResolver } from './unit-resolver';
 import { schedIdleLauncher } from './unit-process';
 import { UnitRunner } from './unit-runner';
+import type { UnitItemsDecoder } from './unit.wire';
 
 /** A node model that calls an ONNX model through ctx.infer: y = 2 * ident(x), label = tag + ':' + sum of the row. */
 const PIPELINE = `
@@ -78,8 +79,14 @@ describe('UnitRunner: a batch unit runs ONNX and node models, and what node mode
     rmSync(repo, { recursive: true, force: true });
   });
 
-  const start = async (transport: 'process' | 'thread', cpu: 'idle' | 'inherit' = 'inherit'): Promise<UnitRunner> => {
-    const r = await UnitRunner.start({ transport, placement: { kind: 'cpu', intraOpThreads: 1 }, policy: cpu, resolve: repositoryUnitResolver(models) });
+  const start = async (transport: 'process' | 'thread', cpu: 'idle' | 'inherit' = 'inherit', itemDecoder?: UnitItemsDecoder): Promise<UnitRunner> => {
+    const r = await UnitRunner.start({
+      transport,
+      placement: { kind: 'cpu', intraOpThreads: 1 },
+      policy: cpu,
+      resolve: repositoryUnitResolver(models),
+      itemDecoder,
+    });
     runners.push(r);
     return r;
   };
@@ -140,6 +147,27 @@ describe('UnitRunner: a batch unit runs ONNX and node models, and what node mode
       expect(data).toEqual([JSON.parse(row(0)), JSON.parse(row(1))]);
       expect(data[0]).toEqual([0, 1, 2, 0, 1, 2, 0, 1]);
       expect([all.byteLength, view.byteLength, Buffer.from(all).toString()]).toEqual([Buffer.byteLength(text), to - from, text]);
+    }
+  });
+
+  it('runNdjsonItems: the unit parses a view of NDJSON lines (blank lines and a BOM too) and checks their count', async () => {
+    // Items are [a, b] rows; the decoder (shipped as source) stacks them into in_FP32.
+    const decoder: UnitItemsDecoder = (items, inputs) => [
+      { name: inputs[0]!.name, datatype: 'FP32', shape: [items.length, 2], data: Float32Array.from((items as number[][]).flat()) },
+    ];
+    const inputs = [{ name: 'in_FP32', datatype: 'FP32' as const, itemShape: [2], perItem: 2 }];
+    const text = '[9,9]\n\ufeff[1,2]\n\n [3,4]\n[5,6]\n[7,7]';
+    const all = Buffer.from(new Uint8Array(Buffer.from(text)).buffer);
+    const view = all.subarray(Buffer.byteLength('[9,9]\n'), all.length - '\n[7,7]'.length);
+    for (const transport of ['process', 'thread'] as const) {
+      const r = await start(transport, 'inherit', decoder);
+      const [y] = await r.runNdjsonItems('ident', view, 3, inputs);
+      expect([y!.shape, Array.from(y!.data as Float32Array)]).toEqual([
+        [3, 2],
+        [1, 2, 3, 4, 5, 6],
+      ]);
+      await expect(r.runNdjsonItems('ident', view, 4, inputs)).rejects.toThrow('chunk range holds 3 items, expected 4');
+      expect(Buffer.from(all).toString()).toBe(text);
     }
   });
 

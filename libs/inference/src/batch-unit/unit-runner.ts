@@ -163,20 +163,24 @@ export class UnitRunner implements ProcessControl {
   }
 
   /**
+   * Runs `count` raw items given as NDJSON lines (a chunk's bytes): the unit parses and decodes
+   * them on its own share, so the caller's thread only moves bytes. `ndjson` may be a view (see runLines).
+   */
+  async runNdjsonItems(model: string, ndjson: Uint8Array, count: number, itemInputs: UnitItemInput[], o: UnitRunOptions = {}): Promise<Tensor[]> {
+    const id = ++this.seq;
+    const { bytes, transfer } = this.carried(ndjson);
+    return this.result(await this.call({ type: 'run', id, model, ndjson: bytes, itemCount: count, itemInputs, ...this.runOpts(o) }, id, transfer));
+  }
+
+  /**
    * Answers raw batch-file lines in the unit (parse, check, run, encode). `task.data` may be a
    * view of a bigger buffer: a process unit's channel copies just its bytes; a thread unit gets
    * a copy of them moved to it (a view would clone all of the buffer).
    */
   async runLines(task: UnitLinesTask): Promise<UnitLineAnswer[]> {
     const id = ++this.seq;
-    let transfer: ArrayBuffer[] | undefined;
-    if (this.opts.transport === 'thread') {
-      // Always a copy (the caller keeps its buffer; Buffer#slice would be a view).
-      const own = new Uint8Array(task.data);
-      task = { ...task, data: own };
-      transfer = [own.buffer as ArrayBuffer];
-    }
-    const m = await this.call({ type: 'lines', id, task }, id, transfer);
+    const { bytes, transfer } = this.carried(task.data);
+    const m = await this.call({ type: 'lines', id, task: { ...task, data: bytes } }, id, transfer);
     if (m.type !== 'answers') throw new Error(`unexpected answer ${m.type}`);
     return m.answers;
   }
@@ -225,6 +229,13 @@ export class UnitRunner implements ProcessControl {
     this.carrier.close();
     await this.exited;
     clearTimeout(timer);
+  }
+
+  /** Bytes as this unit's carrier should get them: a process's channel copies a view's bytes; a thread gets its own copy, moved (the caller keeps its buffer). */
+  private carried(data: Uint8Array): { bytes: Uint8Array; transfer?: ArrayBuffer[] } {
+    if (this.opts.transport !== 'thread') return { bytes: data };
+    const own = new Uint8Array(data);
+    return { bytes: own, transfer: [own.buffer as ArrayBuffer] };
   }
 
   private runOpts(o: UnitRunOptions): { version?: string; outputs?: string[] } {

@@ -55,8 +55,10 @@ export type ToUnit =
       id: number;
       model: string;
       version?: string;
-      /** Raw items the unit decodes into `itemInputs`, or ready tensors. */
+      /** Raw items the unit decodes into `itemInputs` (as values, or as `itemCount` NDJSON lines it parses itself), or ready tensors. */
       items?: readonly unknown[];
+      ndjson?: Uint8Array;
+      itemCount?: number;
       itemInputs?: UnitItemInput[];
       inputs?: NodeWireTensor[];
       outputs?: string[];

@@ -15,7 +15,12 @@ function fakeNode(): { node: NodeLedger; asked: number[]; released: number[]; hi
   const device = { id: 'n/cpu', kind: 'cpu', cores: 2, partition: { online: 1, batch: 0, batchMayBorrow: true } };
   const node = {
     nodeName: 'n',
-    ledger: { usableDevices: () => Promise.resolve([device]), announceOnlineDemand: (n: string) => (hints.push(n), Promise.resolve()) },
+    ledger: {
+      usableDevices: () => Promise.resolve([device]),
+      announceOnlineDemand: (n: string) => (hints.push(n), Promise.resolve()),
+      openDemandChannel: () => Promise.resolve(),
+      closeDemandChannel: () => undefined,
+    },
     allocations: {
       defaultHolder: 'gw',
       allocate: (req: { share: number }) => {

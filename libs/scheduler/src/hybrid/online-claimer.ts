@@ -62,6 +62,7 @@ export class OnlineClaimer {
     this.demand = demand;
     this.timer = setInterval(() => this.run(), this.opts.tickMs);
     this.timer.unref();
+    void this.deps.ledger.openDemandChannel().catch((err: unknown) => this.logger.warn({ err }, 'online demand channel: cannot connect (hints use the pool)'));
   }
 
   /**
@@ -76,7 +77,11 @@ export class OnlineClaimer {
     // hint (their worker's fast path), before the claim's transaction revokes them (measured:
     // the units kept running 50-200 ms into the traffic, and the first requests paid 40-80 ms).
     if (states.every((st) => st.leases.length === 0 && !st.claiming)) {
-      void this.deps.ledger.announceOnlineDemand(this.deps.nodeName).catch((err: unknown) => this.logger.warn({ err }, 'online demand hint failed'));
+      const t0 = performance.now();
+      void this.deps.ledger.announceOnlineDemand(this.deps.nodeName).then(
+        () => this.logger.info({ ms: Math.round((performance.now() - t0) * 10) / 10 }, 'online demand announced'),
+        (err: unknown) => this.logger.warn({ err }, 'online demand hint failed'),
+      );
     }
     this.run();
   }
@@ -203,6 +208,7 @@ export class OnlineClaimer {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.deps.ledger.closeDemandChannel();
     await Promise.all([...this.keys.values()].flatMap((st) => st.leases.splice(0).map((l) => l.release().catch(() => undefined))));
   }
 }

@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { AllocationKind, AllocationView } from '../scheduler.types';
 import type { LedgerAllocation, LedgerDevice } from './placement';
 import { PlacementTx } from './placement.tx';
@@ -77,9 +77,17 @@ export interface ReapResult {
   lostNodeLeases: ReleasedRow[];
 }
 
+interface HeldConnection {
+  client: Promise<PoolClient>;
+  released: boolean;
+}
+
 /** Allocation rows outside a placement transaction: release, renew, reap, listings. */
 export class LedgerRepository {
   private readonly sql: Sql;
+  /** The connection announceOnlineDemand keeps (openDemandChannel), if any. */
+  private demand: HeldConnection | null = null;
+  private demandWanted = false;
 
   /** `pool`: the process's node-postgres pool (PersistenceModule's); the ledger bypasses TypeORM. */
   constructor(private readonly pool: Pool) {
@@ -92,7 +100,49 @@ export class LedgerRepository {
    * claim's transaction (one statement, no transaction, nothing stored).
    */
   async announceOnlineDemand(node: string): Promise<void> {
-    await this.sql('SELECT pg_notify($1, $2)', [SCHEDULER_CHANNEL, JSON.stringify({ e: 'online-demand', node })]);
+    const args = [SCHEDULER_CHANNEL, JSON.stringify({ e: 'online-demand', node })];
+    const held = this.demand ? await this.demand.client.catch(() => null) : null;
+    if (held) return void (await held.query('SELECT pg_notify($1, $2)', args));
+    if (this.demandWanted) void this.openDemandChannel().catch(() => undefined); // for the next hint
+    await this.sql('SELECT pg_notify($1, $2)', args);
+  }
+
+  /**
+   * Holds a connection of its own for announceOnlineDemand until closeDemandChannel. The hint is
+   * sent at the first request after an idle spell, which is when the pool's idle connections
+   * have timed out (10 s), and opening one then (a backend started on a box the batch keeps busy)
+   * took tens of ms. A broken connection is dropped and the next hint opens another.
+   */
+  openDemandChannel(): Promise<void> {
+    this.demandWanted = true;
+    if (!this.demand) {
+      const held: HeldConnection = { client: this.pool.connect(), released: false };
+      this.demand = held;
+      held.client.then(
+        (c) => c.on('error', () => this.giveBack(held, c, true)),
+        () => {
+          if (this.demand === held) this.demand = null;
+        },
+      );
+    }
+    return this.demand.client.then(() => undefined);
+  }
+
+  closeDemandChannel(): void {
+    this.demandWanted = false;
+    const held = this.demand;
+    if (!held) return;
+    void held.client.then(
+      (c) => this.giveBack(held, c, false),
+      () => undefined,
+    );
+  }
+
+  private giveBack(held: HeldConnection, c: PoolClient, broken: boolean): void {
+    if (this.demand === held) this.demand = null;
+    if (held.released) return;
+    held.released = true;
+    c.release(broken);
   }
 
   /** Runs one placement (see PlacementTx); a transaction left open by `fn` is rolled back. */

@@ -1,0 +1,93 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * BENCH_TRACE's CPU view of a phase's first second: per process group, time on a CPU and time
+ * waiting for one (ns from /proc/<pid>/task/<tid>/schedstat: exact, unlike the 10 ms ticks of
+ * /proc/<pid>/stat), sampled every SAMPLE_MS. Waiting time of the gateway's threads is the
+ * contention online pays; the other groups' run time says who took the cores meanwhile.
+ */
+const SAMPLE_MS = 25;
+
+type Groups = Record<string, number[]>;
+interface Point {
+  at: number;
+  by: Record<string, { run: number; wait: number }>;
+}
+
+function schedOf(pid: number): { run: number; wait: number } {
+  let run = 0;
+  let wait = 0;
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return { run, wait };
+  }
+  for (const tid of tids) {
+    try {
+      const [r, w] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ');
+      run += Number(r);
+      wait += Number(w);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return { run, wait };
+}
+
+export class SchedTrace {
+  private readonly points: Point[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  /** Samples the threads of `groups` (listed once: /proc scans cost more than the samples) for `ms` from now. */
+  constructor(
+    private readonly groups: Groups,
+    ms: number,
+  ) {
+    const end = Date.now() + ms;
+    this.sample();
+    this.timer = setInterval(() => {
+      this.sample();
+      if (Date.now() >= end) this.stop();
+    }, SAMPLE_MS);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private sample(): void {
+    const by: Point['by'] = {};
+    for (const [name, pids] of Object.entries(this.groups)) {
+      const s = { run: 0, wait: 0 };
+      for (const p of pids) {
+        const x = schedOf(p);
+        s.run += x.run;
+        s.wait += x.wait;
+      }
+      by[name] = s;
+    }
+    this.points.push({ at: Date.now(), by });
+  }
+
+  /**
+   * Per 100 ms from `t0`: each group's ms on a CPU / ms waiting for one. Processes that ended in
+   * a bucket drop out of its sums (a negative reading is shown as 0).
+   */
+  render(t0: number, buckets = 10, width = 100): string {
+    const at = (t: number): Point | undefined =>
+      this.points.reduce<Point | undefined>((best, p) => (Math.abs(p.at - t) < Math.abs((best?.at ?? Infinity) - t) ? p : best), undefined);
+    const cells: string[] = [];
+    for (let b = 0; b < buckets; b++) {
+      const a = at(t0 + b * width);
+      const z = at(t0 + (b + 1) * width);
+      if (!a || !z || z.at <= a.at) break;
+      const parts = Object.keys(z.by).map((g) => {
+        const d = (k: 'run' | 'wait'): string => Math.max(0, ((z.by[g]?.[k] ?? 0) - (a.by[g]?.[k] ?? 0)) / 1e6).toFixed(0);
+        return `${g} ${d('run')}/${d('wait')}`;
+      });
+      cells.push(`[${b * width}-${(b + 1) * width} ms] ${parts.join(', ')}`);
+    }
+    return cells.join('\n      ');
+  }
+}
