@@ -50,6 +50,9 @@ async function dropDatabase(name: string): Promise<void> {
   await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).finally(() => c.end());
 }
 
+/** When an app logged a line (pino's epoch ms; else when this process read it). */
+const whenLogged = (l: Record<string, unknown>): number => Number(typeof l.time === 'number' ? l.time : l._at);
+
 /** BENCH_TRACE: the first 2 s of an online phase that started at `t0` (epoch ms). */
 function timeline(name: string, t0: number, samples: [number, number][], s: Stack, sched?: SchedTrace): void {
   const cells: string[] = [];
@@ -58,12 +61,12 @@ function timeline(name: string, t0: number, samples: [number, number][], s: Stac
     if (inB.length > 0) cells.push(`${b * 50}:${inB.length}/${Math.max(...inB).toFixed(0)}`);
   }
   const events = [...s.gateway.logs.map((l) => ['gw', l] as const), ...s.batch.logs.map((l) => ['batch', l] as const)]
-    .filter(([, l]) => Number(l._at) >= t0 - 200 && Number(l._at) < t0 + 2_000)
-    .sort(([, a], [, b]) => Number(a._at) - Number(b._at))
+    .filter(([, l]) => whenLogged(l) >= t0 - 200 && whenLogged(l) < t0 + 2_000)
+    .sort(([, a], [, b]) => whenLogged(a) - whenLogged(b))
     .map(([who, l]) => {
       const { _at, msg, level: _l, time: _t, pid: _p, hostname: _h, context: _c, component: _co, stoppedAt, ...rest } = l;
       const stopped = typeof stoppedAt === 'number' ? ` (process stopped at +${(stoppedAt - t0).toFixed(0)} ms)` : '';
-      return `+${(Number(_at) - t0).toFixed(0)} ms ${who}: ${String(msg)}${stopped} ${JSON.stringify(rest)}`;
+      return `+${(whenLogged(l) - t0).toFixed(0)} ms ${who}: ${String(msg)}${stopped} ${JSON.stringify(rest)}`;
     });
   say(`  trace ${name} (ms from start: sent/worst ms per 50 ms): ${cells.join(' ')}`);
   for (const e of events) say(`    ${e}`);
@@ -134,7 +137,9 @@ async function main(): Promise<void> {
   let rate = 0;
   // Each online phase also reports the host's steal time (ms per s) and the client's own worst stall.
   const online = async (secs: number): Promise<RemoteLoad & { t0: number; steal: number; noise: string; sched?: SchedTrace }> => {
-    const sched = TRACE ? new SchedTrace(processGroups(stack, load.pid), 1_000) : undefined;
+    const sched = TRACE ? new SchedTrace(processGroups(stack, load.pid, await probe.backends()), 1_000) : undefined;
+    // The monotonic clock V8's CPU profiles use (µs): places a BENCH_BATCH_NODE_ARGS=--cpu-prof profile on the timeline.
+    if (TRACE) say(`  online phase starts at monotonic ${process.hrtime.bigint() / 1000n} µs`);
     const t0 = Date.now();
     const s0 = stealMs();
     const r = await load.openLoop(stack.gwPort, rate, secs, stack.key);

@@ -52,6 +52,11 @@ export class Probe {
     const r = await this.query<{ items_done: string; state: string }>('SELECT items_done, state FROM batch WHERE id = $1', [id]);
     return { done: Number(r.rows[0]?.items_done ?? 0), state: r.rows[0]?.state ?? 'unknown' };
   }
+  /** Postgres client backends by application_name (the apps name their pools): whose queries the server's CPU went to. */
+  async backends(): Promise<Map<number, string>> {
+    const r = await this.query<{ pid: number; app: string }>(`SELECT pid, application_name AS app FROM pg_stat_activity WHERE backend_type = 'client backend'`, []);
+    return new Map(r.rows.map((x) => [Number(x.pid), x.app]));
+  }
   close(): Promise<void> {
     return this.c.end();
   }

@@ -33,7 +33,7 @@ async function app(script: string, env: NodeJS.ProcessEnv, readyUrl: string, nod
     // Debugging: BENCH_APP_LOGS=1 copies every app output line to stderr; BENCH_GATEWAY_NODE_ARGS adds node flags to the gateway.
     if (process.env.BENCH_APP_LOGS) process.stderr.write(`${l}\n`);
     // Figures, and the events a BENCH_TRACE timeline places (claims, revocations, replica changes).
-    if (!/revokeToFreeMs|waitedMs|online share|replicas \(ongoing/.test(l)) return;
+    if (!/revokeToFreeMs|waitedMs|online share|online demand|replicas \(ongoing/.test(l)) return;
     try {
       logs.push({ _at: Date.now(), ...(JSON.parse(l) as Record<string, unknown>) }); // _at: when this process read it (epoch ms)
     } catch {
@@ -171,10 +171,24 @@ export function cpuSample(s: Stack): CpuSample {
  * CPU used per second of wall time between two samples, per part ("1.0" = one core busy). Only
  * processes alive at both samples count (an exiting Postgres backend takes its counters along).
  */
-/** The stack's processes by role, for SchedTrace: the gateway, the batch worker, its unit processes, Postgres, and `client` (the load child). */
-export function processGroups(s: Stack, client: number): Record<string, number[]> {
+/**
+ * The stack's processes by role, for SchedTrace: the gateway, the batch worker, its unit
+ * processes, Postgres split by whose connection a backend serves (`backends`: pid → application
+ * name), and `client` (the load child).
+ */
+export function processGroups(s: Stack, client: number, backends: ReadonlyMap<number, string>): Record<string, number[]> {
   const batch = s.batch.proc.pid!;
-  return { gateway: [s.gateway.proc.pid!], batch: [batch], units: tree(batch).slice(1), postgres: byName('postgres'), client: [client] };
+  const pg = byName('postgres');
+  const app = (name: string): number[] => pg.filter((p) => backends.get(p) === name);
+  return {
+    gateway: [s.gateway.proc.pid!],
+    batch: [batch],
+    units: tree(batch).slice(1),
+    'pg(gw)': app('tandem-gateway'),
+    'pg(batch)': app('tandem-batch'),
+    'pg(rest)': pg.filter((p) => backends.get(p) !== 'tandem-gateway' && backends.get(p) !== 'tandem-batch'),
+    client: [client],
+  };
 }
 
 export function cpuRate(a: CpuSample, b: CpuSample, seconds: number): string {
