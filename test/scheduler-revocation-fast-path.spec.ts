@@ -1,7 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchCapacity, RevocationFastPath, type BatchCapacityOptions, type FastStop, type Scheduler, type SchedulerLogger } from '@tandem/scheduler';
+import {
+  BatchCapacity,
+  LocalDemandHint,
+  RevocationFastPath,
+  type BatchCapacityOptions,
+  type FastStop,
+  type Scheduler,
+  type SchedulerLogger,
+} from '@tandem/scheduler';
 import { schedulerHarness, waitFor, type Harness } from './support/scheduler-harness';
 import { createTestDatabase, type TestDatabase } from './support/test-env';
 
@@ -168,6 +178,37 @@ describe('RevocationFastPath (revoked units stopped from a thread of their own)'
     await lease.release();
     await cap.stop();
     await fp.stop();
+  });
+
+  it('the node-local hint (a file the gateway writes) stops borrowed units with no database round trip; the NOTIFY copy of the same hint is dropped', async () => {
+    const { batchSide, onlineSide, cap, fp: notifyOnly, child } = await setup();
+    await notifyOnly.stop();
+    const node = batchSide.options.nodeName;
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-hint-'));
+    const fp = await RevocationFastPath.start(db.url, node, logger, dir);
+    cap.useFastPath(fp);
+    const events: string[] = [];
+    const sig = (s: NodeJS.Signals): void => void (child.exitCode === null && process.kill(child.pid!, s));
+    const preempt = {
+      suspend: () => (events.push('suspend'), sig('SIGSTOP')),
+      resume: () => (events.push('resume'), sig('SIGCONT')),
+      seated: (s: number | null) => s !== null && fp.set(s, child.pid!),
+    };
+    const slot = await cap.acquire({ mayBorrow: true, priority: 50, preempt });
+    expect(slot.borrowed).toBe(true);
+    new LocalDemandHint(dir, `${node}-other`).raise(); // another node's file
+    await new Promise((r) => setTimeout(r, 100));
+    expect(state(child.pid!)).not.toBe('T');
+    new LocalDemandHint(dir, node).raise(); // no NOTIFY has been sent: only the file can stop it
+    await waitFor(async () => state(child.pid!) === 'T', 'the stop on the local hint');
+    await onlineSide.ledger.announceOnlineDemand(node); // the same hint by NOTIFY, right after
+    await waitFor(async () => events.length > 0, 'the run suspended on the main thread');
+    await waitFor(async () => state(child.pid!) !== 'T', 'the process continued after the hold');
+    expect(events).toEqual(['suspend', 'resume']); // one hint, one hold
+    cap.release(slot);
+    await cap.stop();
+    await fp.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('after a hint no new run is seated on a borrowed unit until the hold passes (a unit between runs would escape the stop)', async () => {

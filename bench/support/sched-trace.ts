@@ -12,6 +12,13 @@ type Groups = Record<string, number[]>;
 interface Point {
   at: number;
   by: Record<string, { run: number; wait: number }>;
+  /** /proc/stat's first line (all CPUs), in ms: idle and steal (USER_HZ ticks, so ±10 ms a bucket). */
+  cpu: { idle: number; steal: number };
+}
+
+function cpuTimes(): { idle: number; steal: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
+  return { idle: (f[4]! + f[5]!) * 10, steal: (f[8] ?? 0) * 10 };
 }
 
 function schedOf(pid: number): { run: number; wait: number } {
@@ -67,11 +74,12 @@ export class SchedTrace {
       }
       by[name] = s;
     }
-    this.points.push({ at: Date.now(), by });
+    this.points.push({ at: Date.now(), by, cpu: cpuTimes() });
   }
 
   /**
-   * Per 100 ms from `t0`: each group's ms on a CPU / ms waiting for one. Processes that ended in
+   * Per 100 ms from `t0`: each group's ms on a CPU / ms waiting for one, then the ms both cores
+   * sat idle and the ms the host took (steal). Processes that ended in
    * a bucket drop out of its sums (a negative reading is shown as 0).
    */
   render(t0: number, buckets = 10, width = 100): string {
@@ -86,6 +94,7 @@ export class SchedTrace {
         const d = (k: 'run' | 'wait'): string => Math.max(0, ((z.by[g]?.[k] ?? 0) - (a.by[g]?.[k] ?? 0)) / 1e6).toFixed(0);
         return `${g} ${d('run')}/${d('wait')}`;
       });
+      parts.push(`cores idle ${z.cpu.idle - a.cpu.idle}, host steal ${z.cpu.steal - a.cpu.steal}`);
       cells.push(`[${b * width}-${(b + 1) * width} ms] ${parts.join(', ')}`);
     }
     return cells.join('\n      ');

@@ -12,6 +12,7 @@ export * from './reaper.service';
 export * from './capacity-provider';
 export * from './events/revocation.listener';
 export * from './events/revocation-fast-path';
+export * from './events/local-demand-hint';
 export * from './lease/lease';
 export * from './lease/lease-keeper';
 export * from './inventory/gpu-probe';

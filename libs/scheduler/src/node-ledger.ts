@@ -6,6 +6,8 @@ export interface NodeLedger {
   allocations: AllocationService;
   ledger: DeviceLedgerService;
   nodeName: string;
+  /** SchedulerOptions.hintDir: where the gateway raises the node-local online-demand hint. */
+  hintDir?: string | null;
 }
 
 /** Nest token: SchedulerModule provides the NodeLedger of its Scheduler. */

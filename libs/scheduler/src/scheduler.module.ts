@@ -55,7 +55,10 @@ export class SchedulerModule {
         { provide: NodeAgent, ...from((s) => s.agent) },
         { provide: RevocationListener, ...from((s) => s.listener) },
         { provide: SchedulerCapacityProvider, ...from((s) => s.capacity) },
-        { provide: NODE_LEDGER, ...from((s): NodeLedger => ({ allocations: s.allocations, ledger: s.ledger, nodeName: s.options.nodeName })) },
+        {
+          provide: NODE_LEDGER,
+          ...from((s): NodeLedger => ({ allocations: s.allocations, ledger: s.ledger, nodeName: s.options.nodeName, hintDir: s.options.hintDir })),
+        },
         SchedulerLifecycle,
       ],
       exports: [SCHEDULER_OPTIONS, Scheduler, AllocationService, DeviceLedgerService, NodeAgent, RevocationListener, SchedulerCapacityProvider, NODE_LEDGER],

@@ -1,4 +1,5 @@
-import { hostname } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { env } from '@tandem/shared';
 
@@ -61,6 +62,8 @@ export interface SchedulerOptions {
   placement: Placement;
   /** Partition given to newly registered devices, in fractions of a device. */
   defaultPartition: { online: number; batch: number; batchMayBorrow: boolean };
+  /** Directory this node's processes share for the online-demand hint (events/local-demand-hint.ts); null: NOTIFY only. */
+  hintDir: string | null;
 }
 
 export const SCHEDULER_OPTIONS = Symbol('SCHEDULER_OPTIONS');
@@ -79,6 +82,7 @@ export function defaultSchedulerOptions(overrides: Partial<SchedulerOptions> = {
     reaperMs: 1_000,
     placement: 'pack',
     defaultPartition: { online: 0.5, batch: 0.5, batchMayBorrow: true },
+    hintDir: join(tmpdir(), 'tandem-hints'),
     ...overrides,
   };
 }
@@ -115,6 +119,8 @@ export const schedulerEnvSchema = {
   SCHEDULER_DEFAULT_ONLINE_SHARE: env.num(1, 0, 1),
   SCHEDULER_DEFAULT_BATCH_SHARE: env.num(0, 0, 1),
   SCHEDULER_DEFAULT_BATCH_MAY_BORROW: env.bool(true),
+  /** The node-local online-demand hint's directory (default <os tmpdir>/tandem-hints); `off`: the NOTIFY alone. */
+  SCHEDULER_HINT_DIR: z.string().min(1).optional(),
 };
 
 export type SchedulerEnv = z.infer<z.ZodObject<typeof schedulerEnvSchema>>;
@@ -123,6 +129,7 @@ export type SchedulerEnv = z.infer<z.ZodObject<typeof schedulerEnvSchema>>;
 export function toSchedulerOptions(e: SchedulerEnv): SchedulerOptions {
   return defaultSchedulerOptions({
     nodeName: e.SCHEDULER_NODE_NAME ?? hostname(),
+    ...(e.SCHEDULER_HINT_DIR !== undefined ? { hintDir: e.SCHEDULER_HINT_DIR === 'off' ? null : resolve(e.SCHEDULER_HINT_DIR) } : {}),
     agentEnabled: e.SCHEDULER_AGENT,
     discoverGpus: e.SCHEDULER_DISCOVER_GPUS,
     discoverCpu: e.SCHEDULER_DISCOVER_CPU,

@@ -42,7 +42,7 @@ export function batchCapacityProviders(cfg: BatchConfig): Provider[] {
     inject: [ROOT_LOGGER],
     useFactory: async (root: PinoLogger) =>
       usesLedger(cfg) && j.deviceKind === 'cpu'
-        ? RevocationFastPath.start(cfg.databaseUrl, cfg.scheduler.nodeName, root.child({ component: 'revocation-fast-path' }))
+        ? RevocationFastPath.start(cfg.databaseUrl, cfg.scheduler.nodeName, root.child({ component: 'revocation-fast-path' }), cfg.scheduler.hintDir)
         : null,
   };
   const capacity: Provider = usesLedger(cfg)

@@ -1,4 +1,6 @@
+import { mkdirSync, watch } from 'node:fs';
 import { setPriority } from 'node:os';
+import { basename, dirname } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import type { Client as PgClient } from 'pg';
 
@@ -12,6 +14,8 @@ export interface FastPathThreadData {
   channel: string;
   /** This worker's node: online demand announced for it stops its borrowed units. */
   node: string;
+  /** The node-local hint's file (LocalDemandHint), watched besides the NOTIFY; null: NOTIFY only. */
+  hintFile: string | null;
   pgPath: string;
   /** Per unit slot: the pid of the process running a preemptible run on it, 0 when none. */
   pids: SharedArrayBuffer;
@@ -27,6 +31,9 @@ export type FromThread =
   | { type: 'hint' };
 
 type ToThread = { type: 'watch'; id: string; slot: number; borrowed: boolean } | { type: 'unwatch'; id: string } | { type: 'close' };
+
+/** The file and the NOTIFY both carry one hint; a gateway sends one per idle → busy transition. */
+const HINT_DEDUP_MS = 200;
 
 export default function revocationFastPath(data: FastPathThreadData): void {
   const port = parentPort!;
@@ -59,6 +66,35 @@ export default function revocationFastPath(data: FastPathThreadData): void {
       return 0; // the process is gone
     }
   };
+  let lastHintAt = Number.NEGATIVE_INFINITY;
+  /**
+   * Online demand on this node (the local file or the NOTIFY, whichever comes first; the other
+   * copy is dropped): every borrowed unit stops now, and the main thread continues any that the
+   * revocation does not reach soon after.
+   */
+  const onHint = (receivedAtMs: number): void => {
+    if (receivedAtMs - lastHintAt < HINT_DEDUP_MS) return;
+    lastHintAt = receivedAtMs;
+    for (const [groupId, w] of watched) {
+      const pid = w.borrowed ? stop(w.slot) : 0;
+      if (pid > 0) post({ type: 'held', slot: w.slot, pid, groupId, receivedAtMs, stoppedAtMs: performance.timeOrigin + performance.now() });
+    }
+    post({ type: 'hint' }); // and no new run on a borrowed unit for now (one may be between runs)
+  };
+  if (data.hintFile) {
+    const file = basename(data.hintFile);
+    try {
+      mkdirSync(dirname(data.hintFile), { recursive: true });
+      const w = watch(dirname(data.hintFile), (_event, name) => {
+        if (name === file) onHint(performance.timeOrigin + performance.now());
+      });
+      w.on('error', () => w.close()); // the directory went away: the NOTIFY still carries hints
+      w.unref();
+    } catch {
+      // no such directory and none can be made here: the NOTIFY carries hints
+    }
+  }
+
   const onNotify = (payload: string): void => {
     const receivedAtMs = performance.timeOrigin + performance.now();
     let m: Record<string, unknown>;
@@ -67,16 +103,7 @@ export default function revocationFastPath(data: FastPathThreadData): void {
     } catch {
       return;
     }
-    if (m.e === 'online-demand' && m.node === data.node) {
-      // A hint, not a revocation: every borrowed unit stops now; the main thread continues any
-      // that the revocation does not reach soon after.
-      for (const [groupId, w] of watched) {
-        const pid = w.borrowed ? stop(w.slot) : 0;
-        if (pid > 0) post({ type: 'held', slot: w.slot, pid, groupId, receivedAtMs, stoppedAtMs: performance.timeOrigin + performance.now() });
-      }
-      post({ type: 'hint' }); // and no new run on a borrowed unit for now (one may be between runs)
-      return;
-    }
+    if (m.e === 'online-demand' && m.node === data.node) return onHint(receivedAtMs);
     if (m.e !== 'revoke') return;
     const slot = watched.get(String(m.groupId))?.slot; // a unit's lease is one allocation group
     if (slot === undefined) return;

@@ -1,5 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { compiledEntry, entryWorker } from '@tandem/inference';
+import { localHintFile } from './local-demand-hint';
 import { SCHEDULER_CHANNEL } from '../ledger/sql';
 import type { SchedulerLogger } from '../scheduler.logger';
 import type { RevocationNotice } from '../scheduler.types';
@@ -55,13 +56,15 @@ export class RevocationFastPath implements UnitPidSlots {
   ) {}
 
   /** Starts the thread and waits for its LISTEN; if the thread dies later, revocations take the main thread's path. */
-  static async start(databaseUrl: string, node: string, logger: SchedulerLogger): Promise<RevocationFastPath> {
+  /** `hintDir`: SchedulerOptions.hintDir, watched for this node's online-demand hint besides the NOTIFY. */
+  static async start(databaseUrl: string, node: string, logger: SchedulerLogger, hintDir: string | null = null): Promise<RevocationFastPath> {
     const pids = new Int32Array(new SharedArrayBuffer(4 * SLOTS));
     const stops = new Float64Array(new SharedArrayBuffer(8 * 3 * SLOTS));
     const data: FastPathThreadData = {
       url: databaseUrl,
       channel: SCHEDULER_CHANNEL,
       node,
+      hintFile: hintDir ? localHintFile(hintDir, node) : null,
       pgPath: require.resolve('pg'),
       pids: pids.buffer as SharedArrayBuffer,
       stops: stops.buffer as SharedArrayBuffer,

@@ -4,6 +4,7 @@ import type { SchedulerLogger } from '../scheduler.logger';
 import type { DeviceView } from '../scheduler.types';
 import type { HybridMetrics } from './hybrid.metrics';
 import type { NodeLedger } from '../node-ledger';
+import { LocalDemandHint } from '../events/local-demand-hint';
 
 export interface OnlineClaimerOptions {
   /** How often demand is sampled (ms): the reaction time to online load rising from zero. */
@@ -47,6 +48,7 @@ export class OnlineClaimer {
   private busy = false;
   private lastRunAt = Number.NEGATIVE_INFINITY;
   private demand: OnlineDemand | null = null;
+  private readonly localHint: LocalDemandHint | null;
   /** When a claim last revoked batch units (performance.now()), null if never. */
   lastPreemptionAt: number | null = null;
 
@@ -55,13 +57,16 @@ export class OnlineClaimer {
     private readonly opts: OnlineClaimerOptions,
     private readonly logger: SchedulerLogger,
     private readonly metrics?: HybridMetrics,
-  ) {}
+  ) {
+    this.localHint = deps.hintDir ? new LocalDemandHint(deps.hintDir, deps.nodeName) : null;
+  }
 
   start(demand: OnlineDemand): void {
     this.stopped = false;
     this.demand = demand;
     this.timer = setInterval(() => this.run(), this.opts.tickMs);
     this.timer.unref();
+    this.localHint?.prepare();
     void this.deps.ledger.openDemandChannel().catch((err: unknown) => this.logger.warn({ err }, 'online demand channel: cannot connect (hints use the pool)'));
   }
 
@@ -77,6 +82,7 @@ export class OnlineClaimer {
     // hint (their worker's fast path), before the claim's transaction revokes them (measured:
     // the units kept running 50-200 ms into the traffic, and the first requests paid 40-80 ms).
     if (states.every((st) => st.leases.length === 0 && !st.claiming)) {
+      this.localHint?.raise(); // this node's workers, at once; the NOTIFY below reaches every other
       const t0 = performance.now();
       void this.deps.ledger.announceOnlineDemand(this.deps.nodeName).then(
         () => this.logger.info({ ms: Math.round((performance.now() - t0) * 10) / 10 }, 'online demand announced'),
