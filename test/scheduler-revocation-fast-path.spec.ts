@@ -218,10 +218,14 @@ describe('RevocationFastPath (revoked units stopped from a thread of their own)'
     cap.release(first); // idle, between runs
     await onlineSide.ledger.announceOnlineDemand(batchSide.options.nodeName);
     await new Promise((r) => setTimeout(r, 50));
+    let runnable = false;
+    const gate = cap.whenRunnable().then(() => (runnable = true)); // chunks wait before reading their payload too
     const t0 = Date.now();
     const next = cap.acquire({ mayBorrow: true, priority: 50 });
     expect(await Promise.race([next.then(() => 'seated'), new Promise((r) => setTimeout(() => r('waiting'), 200))])).toBe('waiting');
+    expect(runnable).toBe(false);
     const seated = await next; // no revocation followed: the hold passed
+    await gate;
     expect(seated.borrowed).toBe(true);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
     cap.release(seated);

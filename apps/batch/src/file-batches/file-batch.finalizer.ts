@@ -3,7 +3,7 @@ import { BlobStores, type BlobStore } from '@tandem/persistence';
 import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import { newFileId } from '../files/file.dto';
 import { UPLOAD_GRACE_MS } from '../files/file.service';
-import { readAll } from './file-chunk.processor';
+import { readPayload } from '../batches/chunk-payload';
 import { FileBatchRepository, type StitchedFile } from './file-batch.repository';
 import { isFinalizing, type FileBatchRow, type PartRow } from './file-batch.types';
 import { splitRange } from './file-scan';
@@ -114,7 +114,7 @@ export class FileBatchFinalizer {
     const why = unanswered(state, p);
     let lines: { line: number; text: string }[] = [];
     try {
-      lines = splitRange(await readAll(await this.blobs.of(b.file.inputBlobStore).get(b.file.inputBlobKey, { start: p.start, end: p.end })), p.firstLine);
+      lines = splitRange(await readPayload(this.blobs.of(b.file.inputBlobStore), b.file.inputBlobKey, p), p.firstLine);
     } catch {
       lines = [];
     }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { BlobStores, type BlobStore } from '@tandem/persistence';
 import type { ChunkWork } from '../batches/batch.types';
+import { readPayload } from '../batches/chunk-payload';
 import { FileBatchRepository } from './file-batch.repository';
 import type { FileBatchInfo } from './file-batch.types';
 import { FileInferRunner, type RunContext } from './file-infer.runner';
@@ -18,13 +19,6 @@ export interface ChunkParts {
   /** Lines answered 200 by units (the throughput sample; refused lines are not). */
   ran: number;
   store: BlobStore;
-}
-
-/** Reads the whole stream (a chunk is a few MiB at most: BATCH_FILE_CHUNK_BYTES plus one line). */
-export async function readAll(s: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of s) parts.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
-  return Buffer.concat(parts);
 }
 
 /**
@@ -49,8 +43,7 @@ export class FileChunkProcessor {
     const f = await this.info(batchId);
     const range = work.range;
     if (!range) throw new Error('file batch chunk without a byte range');
-    const bytes = await readAll(await this.blobs.of(f.inputBlobStore).get(f.inputBlobKey, { start: range.start, end: range.end }));
-    if (bytes.length !== range.end - range.start) throw new Error(`input file ${f.inputFileId} is shorter than the batch's chunks (deleted or replaced?)`);
+    const bytes = await readPayload(this.blobs.of(f.inputBlobStore), f.inputBlobKey, range, ctx.between);
     const url = parseInferUrl(f.endpoint);
     if (!url) throw new Error(`bad stored endpoint ${f.endpoint}`);
     await this.infer.model(url); // a model that cannot be loaded fails the chunk, lines or not

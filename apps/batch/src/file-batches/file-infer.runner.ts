@@ -16,6 +16,8 @@ export interface RunContext {
   preferOwned?: boolean;
   /** Where unit time is charged. */
   usage?: UnitUsage;
+  /** Awaited between pieces of the chunk's payload read (BatchCapacity.whenRunnable). */
+  between?: () => Promise<void>;
 }
 
 /**

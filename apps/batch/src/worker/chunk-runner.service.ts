@@ -12,6 +12,7 @@ import { ChunkQueueService } from '../jobs/chunk-queue.service';
 import { FileChunkProcessor, type ChunkParts } from '../file-batches/file-chunk.processor';
 import { RunAccounting, type RunPlan } from './run-accounting';
 import { BlobStores } from '@tandem/persistence';
+import { BatchCapacity } from '@tandem/scheduler';
 import { chordChunkBytes } from '../batches/chord-items';
 import { ndjsonItemsOf } from '@tandem/inference';
 import { chunkLines } from '../file-batches/file-scan';
@@ -47,6 +48,7 @@ export class ChunkRunner {
     private readonly queue: ChunkQueueService,
     private readonly accounting: RunAccounting,
     private readonly blobs: BlobStores,
+    @Inject(BatchCapacity) private readonly capacity: BatchCapacity,
   ) {}
 
   async run(batchId: string, idx: number, attempt: number, maxAttempts: number): Promise<ChunkRunResult> {
@@ -85,6 +87,11 @@ export class ChunkRunner {
     let partial: unknown;
     let parts: ChunkParts | null = null;
     try {
+      // Not while online holds every unit this worker could use: the payload would only be read
+      // and wait. A read in flight when online takes them back pauses between its pieces.
+      const between = work.kind === 'file' || work.model ? () => this.capacity.whenRunnable(abort.signal) : undefined;
+      await between?.();
+      if (abort.signal.aborted) throw abort.signal.reason;
       if (work.kind === 'file') {
         // A file batch's chunk: its byte range of the input, answered line by line into part blobs.
         parts = await this.files.process(batchId, work, {
@@ -94,9 +101,10 @@ export class ChunkRunner {
           deadline: plan.deadline,
           preferOwned: plan.preferOwned,
           usage: plan.usage,
+          between,
         });
       } else {
-        ({ outputs, partial } = await this.runChord(batchId, idx, attempt, work, abort.signal, plan));
+        ({ outputs, partial } = await this.runChord(batchId, idx, attempt, work, abort.signal, plan, between));
       }
     } catch (e) {
       clearInterval(poll);
@@ -139,6 +147,7 @@ export class ChunkRunner {
     work: ChunkWork,
     signal: AbortSignal,
     plan: RunPlan,
+    between?: () => Promise<void>,
   ): Promise<{ outputs: unknown[]; partial: unknown }> {
     const reducer = this.reducers.find(work.reducer);
     const task = this.tasks.find(work.task);
@@ -149,7 +158,7 @@ export class ChunkRunner {
     const ctx = { batchId, chunk: idx, attempt, signal, model: work.model, priority: plan.priority, mayBorrow: work.mayBorrow, log, usage: plan.usage };
     // Inline rows carry the items; an NDJSON upload's chunk is its byte range of the uploaded file,
     // handed raw to a task that parses it on its own share, else parsed here.
-    const bytes = await chordChunkBytes(work, this.blobs);
+    const bytes = await chordChunkBytes(work, this.blobs, between);
     let outputs: unknown[];
     if (bytes && task.runLines) {
       const lines = chunkLines(bytes, 1);

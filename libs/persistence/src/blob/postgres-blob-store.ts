@@ -6,9 +6,11 @@ import { DomainException, ErrorCode } from '@tandem/shared';
 import { assertBlobKey, coalesce, resolveRange, type BlobInfo, type BlobStore, type ByteRange } from './blob-store';
 
 const INV_WRITE = 0x20000;
-/** Bytes per lowrite / lo_get round trip: large enough to amortise it, small enough to stay flat. */
+/** Bytes per lowrite round trip: large enough to amortise it, small enough to stay flat. */
 const WRITE_CHUNK = 1024 * 1024;
-const READ_CHUNK = 4 * 1024 * 1024;
+// Reads: 512 KiB per statement, so a batch chunk's payload read can pause between pieces
+// (a batch worker whose units online just took back) after a few ms of Postgres work, not ~40.
+const READ_CHUNK = 512 * 1024;
 /** `COPY … (FORMAT binary)` framing: signature, flags, header extension length; then per row a field count and a field length. */
 const COPY_SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 
@@ -25,7 +27,7 @@ const UNIQUE_VIOLATION = '23505';
  *
  * A put is one transaction (create, lo_open, lowrite per MiB, row insert), so a failed or
  * interrupted put rolls back with nothing left; it holds one pooled connection while the bytes
- * arrive. Reads are `lo_get(oid, offset, len)` per 4 MiB, each its own statement: a slow
+ * arrive. Reads are `lo_get(oid, offset, len)` per 512 KiB, each its own statement: a slow
  * reader holds no connection and no transaction between chunks, and a range is just offsets.
  * They run as `COPY (SELECT lo_get(…)) TO STDOUT (FORMAT binary)` (pg-copy-streams): a plain
  * SELECT returns bytea as hex text (node-pg has no binary results), which the event loop then
