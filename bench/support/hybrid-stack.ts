@@ -174,7 +174,7 @@ export function cpuSample(s: Stack): CpuSample {
 /**
  * The stack's processes by role, for SchedTrace: the gateway, the batch worker, its unit
  * processes, Postgres split by whose connection a backend serves (`backends`: pid → application
- * name), and `client` (the load child).
+ * name), `client` (the load child) and `bench` (this process, whose sampler costs CPU too).
  */
 export function processGroups(s: Stack, client: number, backends: ReadonlyMap<number, string>): Record<string, number[]> {
   const batch = s.batch.proc.pid!;
@@ -188,6 +188,8 @@ export function processGroups(s: Stack, client: number, backends: ReadonlyMap<nu
     'pg(batch)': app('tandem-batch'),
     'pg(rest)': pg.filter((p) => backends.get(p) !== 'tandem-gateway' && backends.get(p) !== 'tandem-batch'),
     client: [client],
+    // This process: the sampler itself (BENCH_TRACE only) and the probe.
+    bench: [process.pid],
   };
 }
 

@@ -61,6 +61,21 @@ describe('OnlineClaimer', () => {
     await c.stop();
   });
 
+  it('with claimAfterHintMs, the hint goes out at once and the claim only after that delay', async () => {
+    const { node, asked, hints } = fakeNode();
+    const c = new OnlineClaimer(node, { tickMs: 1, holdDownMs: 60_000, retryMs: 1_000, claimAfterHintMs: 400 }, quiet);
+    c.start(() => new Map([['gateway', Number.POSITIVE_INFINITY]]));
+    const t0 = performance.now();
+    c.nudge();
+    expect(hints).toEqual(['n']);
+    await settle(); // ticks every ms meanwhile
+    expect(asked).toEqual([]);
+    for (let i = 0; i < 200 && asked.length === 0; i++) await settle();
+    expect(asked).toEqual([1]);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(400);
+    await c.stop();
+  });
+
   it('claims per core when only part of the partition is wanted, and releases after the hold-down', async () => {
     const { node, asked, released } = fakeNode();
     let want = 1;

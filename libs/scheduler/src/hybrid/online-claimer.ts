@@ -13,6 +13,13 @@ export interface OnlineClaimerOptions {
   holdDownMs: number;
   /** After the ledger refused a claim (online partition full), wait this long before asking again. */
   retryMs: number;
+  /**
+   * After an online-demand hint, claim this much later (ms; default 0). The hint has already
+   * stopped the node's borrowed units; the claim's transaction, the revocation and the workers'
+   * releases then run after the first requests instead of beside them (the first 100 ms after
+   * idle is where online's tail was made). The hint holds the units for 500 ms.
+   */
+  claimAfterHintMs?: number;
 }
 
 /** Units (CPU cores of this node) each key (a model) wants now; 0 or absent when idle. */
@@ -47,6 +54,8 @@ export class OnlineClaimer {
   private stopped = false;
   private busy = false;
   private lastRunAt = Number.NEGATIVE_INFINITY;
+  /** performance.now() before which no claim is made (claimAfterHintMs after a hint). */
+  private claimNotBefore = Number.NEGATIVE_INFINITY;
   private demand: OnlineDemand | null = null;
   private readonly localHint: LocalDemandHint | null;
   /** When a claim last revoked batch units (performance.now()), null if never. */
@@ -83,6 +92,11 @@ export class OnlineClaimer {
     // the units kept running 50-200 ms into the traffic, and the first requests paid 40-80 ms).
     if (states.every((st) => st.leases.length === 0 && !st.claiming)) {
       this.localHint?.raise(); // this node's workers, at once; the NOTIFY below reaches every other
+      const later = this.opts.claimAfterHintMs ?? 0;
+      if (later > 0) {
+        this.claimNotBefore = performance.now() + later;
+        setTimeout(() => this.run(), later + 1).unref();
+      }
       const t0 = performance.now();
       void this.deps.ledger.announceOnlineDemand(this.deps.nodeName).then(
         () => this.logger.info({ ms: Math.round((performance.now() - t0) * 10) / 10 }, 'online demand announced'),
@@ -118,7 +132,8 @@ export class OnlineClaimer {
       st.leases = st.leases.filter((l) => l.state === 'active' || l.state === 'revoking');
       const held = this.heldCores(st.leases);
       if (st.wanted > 0 && st.wanted >= held) st.lastWantedAt = t;
-      if (st.wanted > held && !st.claiming && t >= st.shortUntil && cpu) void this.claim(key, st, cpu, st.wanted - held, held === 0 && st.wanted === cap);
+      if (st.wanted > held && !st.claiming && t >= st.shortUntil && t >= this.claimNotBefore && cpu)
+        void this.claim(key, st, cpu, st.wanted - held, held === 0 && st.wanted === cap);
       else if (st.wanted < held && t - st.lastWantedAt >= this.opts.holdDownMs) {
         // Whole leases from the newest; a multi-core one may take the count below `wanted` (the next tick claims the difference).
         let keep = st.leases.length;
