@@ -124,6 +124,20 @@ describe('unknown model names create no per-model state (REST and gRPC over real
     expect(service.trackedModels()).toBe(trackedBefore);
   });
 
+  it('the idle → busy hook (the co-location hint) fires at admission for known models only, once per request after idle', async () => {
+    const service = gw.app.get(InferenceService);
+    const fired: number[] = [];
+    service.onRequestAfterIdle(() => fired.push(Date.now()));
+    const post = (model: string): Promise<number> =>
+      fetch(`${gw.url}/v2/models/${model}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs }) }).then(
+        (r) => r.status,
+      );
+    expect(await Promise.all(Array.from({ length: 20 }, () => post(randomName())))).toEqual(Array(20).fill(404));
+    expect(fired).toEqual([]); // an unknown name is not traffic to make room for
+    expect(await post('scorer')).toBe(200);
+    expect(fired).toHaveLength(2); // at admission (before the body is read), and as the request starts
+  });
+
   it('unloading a model removes its series from /metrics; the other model keeps its own', async () => {
     expect(inferenceLines(await metricsText()).some((l) => l.includes('model="spare"'))).toBe(true);
     const res = await fetch(`${gw.url}/v2/repository/models/spare/unload`, { method: 'POST' });

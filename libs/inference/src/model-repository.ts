@@ -118,6 +118,13 @@ export class ModelRepository {
     return m;
   }
 
+  /** Whether resolve would find it (without an exception's cost). */
+  has(name: string, version?: string): boolean {
+    const model = this.models.get(name);
+    if (!model) return false;
+    return version === undefined || version === '' ? model.versions.length > 0 : model.versions.some((x) => x.version === version);
+  }
+
   /** A version of a model (latest when omitted); throws 404-mapped DomainException when absent. */
   resolve(name: string, version?: string): { model: ModelEntry; version: ModelVersionEntry } {
     const model = this.get(name);

@@ -114,6 +114,9 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
    * else the 503 the request gets, counted as a failure.
    */
   admit(model: string, version?: string): DomainException | undefined | Promise<DomainException | undefined> {
+    // Traffic after idle is known here, before the body is read (REST's onRequest, after auth):
+    // the co-location hint goes out now rather than once the request is decoded.
+    if (!this.ongoingByModel.get(model) && this.engine.repository.has(model, version)) for (const fn of this.afterIdle) fn();
     const r = this.engine.admit(model, version);
     if (r === undefined) return undefined;
     if (r instanceof Promise) return r.then((e) => this.countRefusal(model, e));
@@ -128,7 +131,7 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
     return e;
   }
 
-  /** Called when a model goes from no request in flight to one (co-location claims at once, not at its next tick). */
+  /** Called when a request arrives for a model with none in flight (at admission, and again as it starts): co-location hints and claims at once, not at its next tick. */
   onRequestAfterIdle(fn: () => void): void {
     this.afterIdle.push(fn);
   }

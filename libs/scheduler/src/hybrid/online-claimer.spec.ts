@@ -70,7 +70,12 @@ describe('OnlineClaimer', () => {
     expect(hints).toEqual(['n']);
     await settle(); // ticks every ms meanwhile
     expect(asked).toEqual([]);
-    for (let i = 0; i < 200 && asked.length === 0; i++) await settle();
+    // Requests keep nudging while the claim is pending: no second hint, and the claim is not pushed back.
+    for (let i = 0; i < 200 && asked.length === 0; i++) {
+      c.nudge();
+      await settle();
+    }
+    expect(hints).toEqual(['n']);
     expect(asked).toEqual([1]);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(400);
     await c.stop();

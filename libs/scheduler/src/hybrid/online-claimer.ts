@@ -6,6 +6,9 @@ import type { HybridMetrics } from './hybrid.metrics';
 import type { NodeLedger } from '../node-ledger';
 import { LocalDemandHint } from '../events/local-demand-hint';
 
+/** A hint holds the units for 500 ms and the claim follows it: at most one per second (one per idle → busy). */
+const HINT_INTERVAL_MS = 1_000;
+
 export interface OnlineClaimerOptions {
   /** How often demand is sampled (ms): the reaction time to online load rising from zero. */
   tickMs: number;
@@ -56,6 +59,7 @@ export class OnlineClaimer {
   private lastRunAt = Number.NEGATIVE_INFINITY;
   /** performance.now() before which no claim is made (claimAfterHintMs after a hint). */
   private claimNotBefore = Number.NEGATIVE_INFINITY;
+  private lastHintAt = Number.NEGATIVE_INFINITY;
   private demand: OnlineDemand | null = null;
   private readonly localHint: LocalDemandHint | null;
   /** When a claim last revoked batch units (performance.now()), null if never. */
@@ -90,11 +94,15 @@ export class OnlineClaimer {
     // Nothing held at all: traffic after idle. Borrowed batch units on this node stop at this
     // hint (their worker's fast path), before the claim's transaction revokes them (measured:
     // the units kept running 50-200 ms into the traffic, and the first requests paid 40-80 ms).
-    if (states.every((st) => st.leases.length === 0 && !st.claiming)) {
+    // At most one hint per HINT_INTERVAL_MS: requests nudge at admission and as they start, and
+    // a hint must not push back the claim that follows it.
+    const at = performance.now();
+    if (states.every((st) => st.leases.length === 0 && !st.claiming) && at - this.lastHintAt >= HINT_INTERVAL_MS) {
+      this.lastHintAt = at;
       this.localHint?.raise(); // this node's workers, at once; the NOTIFY below reaches every other
       const later = this.opts.claimAfterHintMs ?? 0;
       if (later > 0) {
-        this.claimNotBefore = performance.now() + later;
+        this.claimNotBefore = at + later;
         setTimeout(() => this.run(), later + 1).unref();
       }
       const t0 = performance.now();
