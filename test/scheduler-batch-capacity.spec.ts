@@ -146,26 +146,6 @@ describe('BatchCapacity (batch worker units from the ledger)', () => {
     expect(events).toEqual(['stop']);
   });
 
-  it('whenRunnable: chunks go ahead while a unit could be had; they wait while online holds the whole device and the ledger refused a unit', async () => {
-    await pair('[{"kind":"cpu","cores":2,"memoryMiB":1024,"name":"Declared CPU"}]', { online: 1, batch: 0, batchMayBorrow: true });
-    const cap = capacity(batchSide, { retryMs: 10_000 });
-    await cap.whenRunnable(); // nothing known against it: at once
-    const lease = await onlineSide.allocations.allocate({ kind: 'online', share: 1, devices: [`${onlineSide.options.nodeName}/cpu`] });
-    const ac = new AbortController();
-    const waiting = cap.acquire({ mayBorrow: true, priority: 50, signal: ac.signal }).catch(() => 'aborted');
-    await waitFor(async () => cap.snapshot().waiting === 1 && cap.snapshot().refused, 'the run waiting, its unit refused');
-    let runnable = false;
-    const gate = cap.whenRunnable().then(() => (runnable = true));
-    await new Promise((r) => setTimeout(r, 300));
-    expect(runnable).toBe(false); // the ledger refused the unit: a chunk would only read its payload and wait
-    await lease.release();
-    await gate; // the refusal is trusted for a second only: then chunks go ahead (and ask again)
-    expect(runnable).toBe(true);
-    ac.abort();
-    expect(await waiting).toBe('aborted');
-    await cap.stop();
-  });
-
   it('serves higher priority first when units are scarce', async () => {
     await pair('[{"kind":"cpu","cores":2,"memoryMiB":1024,"name":"Declared CPU"}]', { online: 0.5, batch: 0.5, batchMayBorrow: false });
     const cap = capacity(batchSide, { maxUnits: 1 });

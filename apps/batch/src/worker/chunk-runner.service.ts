@@ -87,8 +87,8 @@ export class ChunkRunner {
     let partial: unknown;
     let parts: ChunkParts | null = null;
     try {
-      // Not while online holds every unit this worker could use: the payload would only be read
-      // and wait. A read in flight when online takes them back pauses between its pieces.
+      // Not while an online-demand hint holds this worker's units (traffic just started): the
+      // payload would only be read and wait. A read in flight then pauses between its pieces.
       const between = work.kind === 'file' || work.model ? () => this.capacity.whenRunnable(abort.signal) : undefined;
       await between?.();
       if (abort.signal.aborted) throw abort.signal.reason;

@@ -28,9 +28,8 @@ const now = (): number => performance.now();
  * hint here; a wrong hold costs the batch this much once.
  */
 const HINT_HOLD_MS = 500;
-/** whenRunnable: how often a waiting chunk looks again, and how long a refused allocation keeps chunks waiting. */
-const RUNNABLE_POLL_MS = 50;
-const REFUSAL_TRUST_MS = 1_000;
+/** whenRunnable: how often a waiting chunk looks again. */
+const RUNNABLE_POLL_MS = 25;
 
 /**
  * A batch worker's device capacity, in units it can run inference on. In `ledger` mode every
@@ -58,8 +57,6 @@ export class BatchCapacity {
   private fastPath: RevocationFastPath | null = null;
   /** performance.now() until which no run is seated on a borrowed unit (an online-demand hint). */
   private hintUntil = 0;
-  /** When the ledger last refused this worker a unit (full, or borrowing held down), until a unit is added. */
-  private refusedAt = Number.NEGATIVE_INFINITY;
   private readonly fastStopListeners: ((pid: number) => void)[] = [];
 
   constructor(
@@ -117,21 +114,20 @@ export class BatchCapacity {
   }
 
   /**
-   * Resolves once a new run could be seated soon; chunks wait here before they read their
-   * payload. It waits while online holds everything this worker could run on: an online-demand
-   * hint's hold with no owned unit, or no usable unit and the ledger refused the last allocation
-   * (that refusal is trusted for REFUSAL_TRUST_MS, then one chunk goes ahead and asks again). A
-   * chunk started then would only read and cut its payload (Postgres and this process's CPU,
-   * beside online's first requests) and wait for a unit.
+   * Resolves at once unless an online-demand hint holds this worker's borrowed units and it owns
+   * none: then when the hold ends (500 ms, or the revocation that follows it). Chunks wait here
+   * before they read their payload, and between the pieces of a read in flight: a chunk started
+   * in that window would only keep Postgres and this thread busy beside online's first requests
+   * (the trace: 7–69 ms of Postgres for the worker in the first 100 ms) and then wait for a unit.
    */
   async whenRunnable(signal?: AbortSignal): Promise<void> {
     while (!this.stopped && !signal?.aborted && !this.runnable()) await new Promise((r) => setTimeout(r, RUNNABLE_POLL_MS));
   }
 
   private runnable(): boolean {
-    const hinted = now() < this.hintUntil;
-    for (const u of this.units.values()) if (u.revokedAt === null && (!u.borrowed || !hinted)) return true;
-    return !hinted && now() - this.refusedAt >= REFUSAL_TRUST_MS;
+    if (now() >= this.hintUntil) return true;
+    for (const u of this.units.values()) if (u.revokedAt === null && !u.borrowed) return true;
+    return false;
   }
 
   /** Where preemptible runs register their process against their unit slot; null without a fast path. */
@@ -280,7 +276,6 @@ export class BatchCapacity {
       waiting: this.waiters.filter((w) => !w.resumes).length,
       suspended: this.waiters.filter((w) => w.resumes).length,
       borrowHeldDownUntil: this.holdDownUntil > now() ? new Date(Date.now() + (this.holdDownUntil - now())).toISOString() : null,
-      refused: now() - this.refusedAt < REFUSAL_TRUST_MS,
       revocations: this.revocations,
     };
   }
@@ -361,12 +356,12 @@ export class BatchCapacity {
             deviceKind: 'gpu' as const,
             nodes: [d.nodeName],
           };
-      if (this.holdDownUntil > now() && !this.ownedRoomLeft(usable)) return void (this.refusedAt = now());
+      if (this.holdDownUntil > now() && !this.ownedRoomLeft(usable)) return;
       let lease: Lease;
       try {
         lease = await d.allocations.allocate({ ...req, holder: `${d.allocations.defaultHolder}/batch-unit` });
       } catch (e) {
-        if (e instanceof DomainException) return void (this.refusedAt = now()); // full: try again later
+        if (e instanceof DomainException) return; // full: try again later
         throw e;
       }
       if (lease.grant.borrowed && this.holdDownUntil > now()) {
@@ -413,7 +408,6 @@ export class BatchCapacity {
   }
 
   private addUnit(id: string, lease: Lease | null, placement: DevicePlacement, borrowed: boolean): void {
-    this.refusedAt = Number.NEGATIVE_INFINITY;
     let index = 0;
     while (this.units.has(index)) index++;
     const u: Unit = { index, id, lease, placement, borrowed, busy: false, holder: null, revokedAt: null };

@@ -145,7 +145,5 @@ export interface BatchCapacitySnapshot {
   /** Runs stopped on a revoked unit, waiting for a unit to continue on. */
   suspended: number;
   borrowHeldDownUntil: string | null;
-  /** The ledger refused the last unit asked for (full, or borrowing held down) and none came since: new chunks wait (whenRunnable). */
-  refused: boolean;
   revocations: number;
 }
