@@ -54,7 +54,10 @@ export class Probe {
   }
   /** Postgres client backends by application_name (the apps name their pools): whose queries the server's CPU went to. */
   async backends(): Promise<Map<number, string>> {
-    const r = await this.query<{ pid: number; app: string }>(`SELECT pid, application_name AS app FROM pg_stat_activity WHERE backend_type = 'client backend'`, []);
+    const r = await this.query<{ pid: number; app: string }>(
+      `SELECT pid, application_name AS app FROM pg_stat_activity WHERE backend_type = 'client backend'`,
+      [],
+    );
     return new Map(r.rows.map((x) => [Number(x.pid), x.app]));
   }
   close(): Promise<void> {
