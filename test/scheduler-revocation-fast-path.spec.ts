@@ -25,6 +25,23 @@ const OPTS: BatchCapacityOptions = {
   gpuMemoryMiB: 0,
 };
 /** One-letter process state from /proc (T = stopped). */
+/** What UnitProcessHold does with its process: signals it, registers it with the fast path while seated; `events` records the calls. */
+function processHold(
+  fp: RevocationFastPath,
+  child: ChildProcess,
+): { events: string[]; preempt: { suspend(): void; resume(): void; seated(s: number | null): void } } {
+  const events: string[] = [];
+  const sig = (s: NodeJS.Signals): void => void (child.exitCode === null && process.kill(child.pid!, s));
+  return {
+    events,
+    preempt: {
+      suspend: () => (events.push('suspend'), sig('SIGSTOP')),
+      resume: () => (events.push('resume'), sig('SIGCONT')),
+      seated: (s) => void (s !== null && fp.set(s, child.pid!)),
+    },
+  };
+}
+
 const state = (pid: number): string => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0]!;
 
 /**
@@ -141,14 +158,7 @@ describe('RevocationFastPath (revoked units stopped from a thread of their own)'
   it('an online-demand hint stops borrowed units at once (the thread), suspends their runs (the main thread), and continues them after the hold unless a revocation follows', async () => {
     const { batchSide, onlineSide, cap, fp, child } = await setup();
     const node = batchSide.options.nodeName;
-    const events: string[] = [];
-    const sig = (s: NodeJS.Signals): void => void (child.exitCode === null && process.kill(child.pid!, s));
-    // What UnitProcessHold does with its process.
-    const preempt = {
-      suspend: () => (events.push('suspend'), sig('SIGSTOP')),
-      resume: () => (events.push('resume'), sig('SIGCONT')),
-      seated: (s: number | null) => s !== null && fp.set(s, child.pid!),
-    };
+    const { events, preempt } = processHold(fp, child);
     const slot = await cap.acquire({ mayBorrow: true, priority: 50, preempt });
     expect(slot.borrowed).toBe(true);
     // A hint alone: stopped now, continued after the hold (no revocation came).
@@ -187,13 +197,7 @@ describe('RevocationFastPath (revoked units stopped from a thread of their own)'
     const dir = mkdtempSync(join(tmpdir(), 'tandem-hint-'));
     const fp = await RevocationFastPath.start(db.url, node, logger, dir);
     cap.useFastPath(fp);
-    const events: string[] = [];
-    const sig = (s: NodeJS.Signals): void => void (child.exitCode === null && process.kill(child.pid!, s));
-    const preempt = {
-      suspend: () => (events.push('suspend'), sig('SIGSTOP')),
-      resume: () => (events.push('resume'), sig('SIGCONT')),
-      seated: (s: number | null) => s !== null && fp.set(s, child.pid!),
-    };
+    const { events, preempt } = processHold(fp, child);
     const slot = await cap.acquire({ mayBorrow: true, priority: 50, preempt });
     expect(slot.borrowed).toBe(true);
     new LocalDemandHint(dir, `${node}-other`).raise(); // another node's file
