@@ -79,7 +79,7 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
   async run(items: readonly unknown[], ctx: TaskContext): Promise<unknown[]> {
     const model = this.modelOf(ctx);
     const m = await this.load(model);
-    return this.inParts(items.length, m, ctx, (unit, from, to) => {
+    return this.inParts(model, items.length, m, ctx, (unit, from, to) => {
       const part = items.slice(from, to);
       return unit.runItems(model, part, m.inputs);
     });
@@ -89,7 +89,7 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
   async runLines(chunk: ChunkLines, ctx: TaskContext): Promise<unknown[]> {
     const model = this.modelOf(ctx);
     const m = await this.load(model);
-    return this.inParts(chunk.lines.length, m, ctx, (unit, from, to) =>
+    return this.inParts(model, chunk.lines.length, m, ctx, (unit, from, to) =>
       unit.runNdjsonItems(model, chunk.bytes.subarray(chunk.starts[from]!, chunk.ends[to - 1]!), to - from, m.inputs),
     );
   }
@@ -104,12 +104,12 @@ export class InferTask implements InferTaskProvider, OnModuleDestroy {
    * one more lane than units, so a unit given back is taken at once by a run that is ready.
    */
   private async inParts(
+    model: string,
     count: number,
     m: LoadedModel,
     ctx: TaskContext,
     runPart: (unit: UnitRunner, from: number, to: number) => Promise<Tensor[]>,
   ): Promise<unknown[]> {
-    const model = this.modelOf(ctx);
     const parts = Math.ceil(count / m.maxBatch);
     const outputs: unknown[][] = new Array<unknown[]>(parts);
     let next = 0;

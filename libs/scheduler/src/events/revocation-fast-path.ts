@@ -55,8 +55,11 @@ export class RevocationFastPath implements UnitPidSlots {
     private readonly stops: Float64Array,
   ) {}
 
-  /** Starts the thread and waits for its LISTEN; if the thread dies later, revocations take the main thread's path. */
-  /** `hintDir`: SchedulerOptions.hintDir, watched for this node's online-demand hint besides the NOTIFY. */
+  /**
+   * Starts the thread and waits for its LISTEN; if the thread dies later, revocations take the
+   * main thread's path. `hintDir`: SchedulerOptions.hintDir, watched for this node's online-demand
+   * hint besides the NOTIFY.
+   */
   static async start(databaseUrl: string, node: string, logger: SchedulerLogger, hintDir: string | null = null): Promise<RevocationFastPath> {
     const pids = new Int32Array(new SharedArrayBuffer(4 * SLOTS));
     const stops = new Float64Array(new SharedArrayBuffer(8 * 3 * SLOTS));

@@ -115,7 +115,7 @@ export class BatchCapacity {
 
   /**
    * Resolves at once unless an online-demand hint holds this worker's borrowed units and it owns
-   * none: then when the hold ends (500 ms, or the revocation that follows it). Chunks wait here
+   * none: then when the hold ends (HINT_HOLD_MS after the hint). Chunks wait here
    * before they read their payload, and between the pieces of a read in flight: a chunk started
    * in that window would only keep Postgres and this thread busy beside online's first requests
    * (the trace: 7–69 ms of Postgres for the worker in the first 100 ms) and then wait for a unit.
