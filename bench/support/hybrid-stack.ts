@@ -198,8 +198,13 @@ export function cpuRate(a: CpuSample, b: CpuSample, seconds: number): string {
   return (Object.keys(a) as (keyof CpuSample)[]).map((k) => `${k} ${(delta(a[k], b[k]) / seconds).toFixed(2)}`).join(', ');
 }
 
+/** /proc/stat's first line (all CPUs) in ms: idle (idle + iowait) and steal (USER_HZ = 100). */
+export function cpuTimesMs(): { idle: number; steal: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
+  return { idle: (f[4]! + f[5]!) * 10, steal: (f[8] ?? 0) * 10 };
+}
+
 /** Host steal time so far (ms, all CPUs): the hypervisor running others on this VM's vCPUs. */
 export function stealMs(): number {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
-  return Number(f[8] ?? 0) * 10; // USER_HZ = 100
+  return cpuTimesMs().steal;
 }

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { cpuTimesMs } from './hybrid-stack';
 
 /**
  * BENCH_TRACE's CPU view of a phase's first second: per process group, time on a CPU and time
@@ -14,11 +15,6 @@ interface Point {
   by: Record<string, { run: number; wait: number }>;
   /** /proc/stat's first line (all CPUs), in ms: idle and steal (USER_HZ ticks, so ±10 ms a bucket). */
   cpu: { idle: number; steal: number };
-}
-
-function cpuTimes(): { idle: number; steal: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
-  return { idle: (f[4]! + f[5]!) * 10, steal: (f[8] ?? 0) * 10 };
 }
 
 function schedOf(pid: number): { run: number; wait: number } {
@@ -74,7 +70,7 @@ export class SchedTrace {
       }
       by[name] = s;
     }
-    this.points.push({ at: Date.now(), by, cpu: cpuTimes() });
+    this.points.push({ at: Date.now(), by, cpu: cpuTimesMs() });
   }
 
   /**

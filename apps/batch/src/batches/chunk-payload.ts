@@ -3,8 +3,9 @@ import type { BlobStore } from '@tandem/persistence';
 /**
  * A chunk's payload, bytes [start, end) of a blob, as one Buffer (each piece the store yields is
  * copied once into it). `between` runs after each piece: a worker whose units an online-demand
- * hint has just stopped waits there, so a read in flight stops within one piece (a Postgres store reads 512 KiB
- * per statement) instead of keeping Postgres and this thread busy beside online's first requests.
+ * hint has just stopped waits there, so a read in flight stops within one piece (a Postgres
+ * store reads 512 KiB per statement) instead of keeping Postgres and this thread busy beside
+ * online's first requests.
  */
 export async function readPayload(store: BlobStore, key: string, range: { start: number; end: number }, between?: () => Promise<void>): Promise<Buffer> {
   const want = range.end - range.start;

@@ -57,8 +57,7 @@ export class OnlineClaimer {
   private stopped = false;
   private busy = false;
   private lastRunAt = Number.NEGATIVE_INFINITY;
-  /** performance.now() before which no claim is made (claimAfterHintMs after a hint). */
-  private claimNotBefore = Number.NEGATIVE_INFINITY;
+  /** When the last online-demand hint went out (performance.now()); no claim before claimAfterHintMs after it. */
   private lastHintAt = Number.NEGATIVE_INFINITY;
   private demand: OnlineDemand | null = null;
   private readonly localHint: LocalDemandHint | null;
@@ -101,13 +100,9 @@ export class OnlineClaimer {
       this.lastHintAt = at;
       this.localHint?.raise(); // this node's workers, at once; the NOTIFY below reaches every other
       const later = this.opts.claimAfterHintMs ?? 0;
-      if (later > 0) {
-        this.claimNotBefore = at + later;
-        setTimeout(() => this.run(), later + 1).unref();
-      }
-      const t0 = performance.now();
+      if (later > 0) setTimeout(() => this.run(), later + 1).unref();
       void this.deps.ledger.announceOnlineDemand(this.deps.nodeName).then(
-        () => this.logger.info({ ms: Math.round((performance.now() - t0) * 10) / 10 }, 'online demand announced'),
+        () => this.logger.info({ ms: Math.round((performance.now() - at) * 10) / 10 }, 'online demand announced'),
         (err: unknown) => this.logger.warn({ err }, 'online demand hint failed'),
       );
     }
@@ -140,7 +135,7 @@ export class OnlineClaimer {
       st.leases = st.leases.filter((l) => l.state === 'active' || l.state === 'revoking');
       const held = this.heldCores(st.leases);
       if (st.wanted > 0 && st.wanted >= held) st.lastWantedAt = t;
-      if (st.wanted > held && !st.claiming && t >= st.shortUntil && t >= this.claimNotBefore && cpu)
+      if (st.wanted > held && !st.claiming && t >= st.shortUntil && t >= this.lastHintAt + (this.opts.claimAfterHintMs ?? 0) && cpu)
         void this.claim(key, st, cpu, st.wanted - held, held === 0 && st.wanted === cap);
       else if (st.wanted < held && t - st.lastWantedAt >= this.opts.holdDownMs) {
         // Whole leases from the newest; a multi-core one may take the count below `wanted` (the next tick claims the difference).
