@@ -103,7 +103,12 @@ describe('replica autoscaling under real load', () => {
     const settled = await trace(6_000);
     const failures = await steady.stop();
     expect(failures).toBe(0);
-    expect(new Set(settled).size).toBe(1);
+    // On failure, say what the scaler saw: each decision with the mean ongoing requests behind it.
+    const seen = gw.app
+      .get(AutoscalerService)
+      .events.filter((e) => e.model === 'cls_auto')
+      .map((e) => `${e.from}->${e.to} at load ${e.load.toFixed(2)}`);
+    expect(new Set(settled).size, `trace ${settled.join(',')}; decisions ${seen.join('; ')}`).toBe(1);
     expect(settled[0]).toBeGreaterThanOrEqual(1);
   });
 });
