@@ -141,7 +141,7 @@ async function main(): Promise<void> {
   let rate = 0;
   // Each online phase also reports the host's steal time (ms per s) and the client's own worst stall.
   const online = async (secs: number): Promise<RemoteLoad & { t0: number; steal: number; noise: string; sched?: SchedTrace }> => {
-    const sched = TRACE ? new SchedTrace(processGroups(stack, load.pid, await probe.backends()), 1_000) : undefined;
+    const sched = TRACE ? new SchedTrace(processGroups(stack, load.pid, await probe.backends()), 1_000, ['batch']) : undefined;
     // The monotonic clock V8's CPU profiles use (µs): places a BENCH_BATCH_NODE_ARGS=--cpu-prof profile on the timeline.
     if (TRACE) say(`  online phase starts at monotonic ${process.hrtime.bigint() / 1000n} µs`);
     const t0 = Date.now();

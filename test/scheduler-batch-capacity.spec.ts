@@ -131,6 +131,45 @@ describe('BatchCapacity (batch worker units from the ledger)', () => {
     await cap.stop();
   });
 
+  it('with every unit revoked and no owned share, chunks wait out the borrowing hold-down before reading payloads; with owned share they go on', async () => {
+    // No owned share (the shipped partition): nothing could run until borrowing is allowed again.
+    await pair('[{"kind":"cpu","cores":1,"memoryMiB":1024,"name":"Declared CPU"}]', { online: 1, batch: 0, batchMayBorrow: true });
+    const cap = capacity(batchSide, { maxUnits: 1, borrowHoldDownMs: 1_500 });
+    const slot = await cap.acquire({ mayBorrow: true, priority: 50, preempt: { suspend: () => undefined, resume: () => undefined } });
+    expect(slot.borrowed).toBe(true);
+    await cap.whenRunnable(); // holding a unit: at once
+    const lease = await onlineSide.allocations.allocate({ kind: 'online', share: 1, devices: [`${onlineSide.options.nodeName}/cpu`] });
+    expect(lease.grant.preempted).toBe(1);
+    await waitFor(async () => cap.snapshot().borrowHeldDownUntil !== null, 'the revocation and its hold-down');
+    const until = Date.parse(cap.snapshot().borrowHeldDownUntil!);
+    let openedAt = 0;
+    const gate = cap.whenRunnable().then(() => (openedAt = Date.now()));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(openedAt).toBe(0);
+    await gate;
+    expect(openedAt).toBeGreaterThanOrEqual(until - 5); // when borrowing may resume, not before
+    cap.release(slot);
+    await lease.release();
+    await cap.stop();
+
+    // Owned share left to take: the same state (no unit held, borrowing held down) does not hold chunks back.
+    await pair('[{"kind":"cpu","cores":2,"memoryMiB":1024,"name":"Declared CPU"}]', { online: 0.5, batch: 0.5, batchMayBorrow: true });
+    const cap2 = capacity(batchSide, { maxUnits: 2, borrowHoldDownMs: 60_000, idleReleaseMs: 50 });
+    const [a, b] = await Promise.all(
+      [0, 1].map(() => cap2.acquire({ mayBorrow: true, priority: 50, preempt: { suspend: () => undefined, resume: () => undefined } })),
+    );
+    const lease2 = await onlineSide.allocations.allocate({ kind: 'online', share: 0.5, devices: [`${onlineSide.options.nodeName}/cpu`] });
+    expect(lease2.grant.preempted).toBe(1);
+    cap2.release(a!);
+    cap2.release(b!);
+    await waitFor(async () => cap2.snapshot().owned + cap2.snapshot().borrowed === 0, 'the idle units given back');
+    expect(cap2.snapshot().borrowHeldDownUntil).not.toBeNull();
+    const open = await Promise.race([cap2.whenRunnable().then(() => 'open'), new Promise((r) => setTimeout(() => r('held'), 1_000))]);
+    expect(open).toBe('open');
+    await lease2.release();
+    await cap2.stop();
+  });
+
   it('a run aborted while suspended leaves the queue and is never continued', async () => {
     await pair('[{"kind":"cpu","cores":2,"memoryMiB":1024,"name":"Declared CPU"}]', { online: 1, batch: 0, batchMayBorrow: true });
     const cap = capacity(batchSide, { maxUnits: 1, borrowHoldDownMs: 60_000 });

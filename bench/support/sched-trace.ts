@@ -17,7 +17,8 @@ interface Point {
   cpu: { idle: number; steal: number };
 }
 
-function schedOf(pid: number): { run: number; wait: number } {
+/** A process's threads summed, and by thread name (`main`, else `comm`: "V8 DefaultWorke", "libuv-worker", "node" for worker threads, ...). */
+function schedOf(pid: number, byThread?: Map<string, { run: number; wait: number }>): { run: number; wait: number } {
   let run = 0;
   let wait = 0;
   let tids: string[];
@@ -31,6 +32,13 @@ function schedOf(pid: number): { run: number; wait: number } {
       const [r, w] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ');
       run += Number(r);
       wait += Number(w);
+      if (byThread) {
+        const comm = tid === String(pid) ? 'main' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+        const t = byThread.get(comm) ?? { run: 0, wait: 0 };
+        t.run += Number(r);
+        t.wait += Number(w);
+        byThread.set(comm, t);
+      }
     } catch {
       // the thread ended between the listing and the read
     }
@@ -43,9 +51,11 @@ export class SchedTrace {
   private timer: NodeJS.Timeout | undefined;
 
   /** Samples the threads of `groups` (listed once: /proc scans cost more than the samples) for `ms` from now. */
+  /** `threads`: groups also shown by thread name (e.g. the batch worker: main thread, GC helpers, libuv pool, fast path). */
   constructor(
     private readonly groups: Groups,
     ms: number,
+    private readonly threads: readonly string[] = [],
   ) {
     const end = Date.now() + ms;
     this.sample();
@@ -63,12 +73,14 @@ export class SchedTrace {
     const by: Point['by'] = {};
     for (const [name, pids] of Object.entries(this.groups)) {
       const s = { run: 0, wait: 0 };
+      const byThread = this.threads.includes(name) ? new Map<string, { run: number; wait: number }>() : undefined;
       for (const p of pids) {
-        const x = schedOf(p);
+        const x = schedOf(p, byThread);
         s.run += x.run;
         s.wait += x.wait;
       }
       by[name] = s;
+      for (const [comm, t] of byThread ?? []) by[`${name}:${comm}`] = t;
     }
     this.points.push({ at: Date.now(), by, cpu: cpuTimesMs() });
   }
@@ -86,9 +98,12 @@ export class SchedTrace {
       const a = at(t0 + b * width);
       const z = at(t0 + (b + 1) * width);
       if (!a || !z || z.at <= a.at) break;
-      const parts = Object.keys(z.by).map((g) => {
-        const d = (k: 'run' | 'wait'): string => Math.max(0, ((z.by[g]?.[k] ?? 0) - (a.by[g]?.[k] ?? 0)) / 1e6).toFixed(0);
-        return `${g} ${d('run')}/${d('wait')}`;
+      const ms = (g: string, k: 'run' | 'wait'): number => Math.max(0, ((z.by[g]?.[k] ?? 0) - (a.by[g]?.[k] ?? 0)) / 1e6);
+      const cell = (g: string, label = g): string => `${label} ${ms(g, 'run').toFixed(0)}/${ms(g, 'wait').toFixed(0)}`;
+      const parts = Object.keys(this.groups).map((g) => {
+        // Threads of a group broken down, those with at least 1 ms on or waiting for a core.
+        const subs = Object.keys(z.by).filter((k) => k.startsWith(`${g}:`) && ms(k, 'run') + ms(k, 'wait') >= 1);
+        return subs.length > 0 ? `${cell(g)} (${subs.map((k) => cell(k, k.slice(g.length + 1))).join(', ')})` : cell(g);
       });
       parts.push(`cores idle ${z.cpu.idle - a.cpu.idle}, host steal ${z.cpu.steal - a.cpu.steal}`);
       cells.push(`[${b * width}-${(b + 1) * width} ms] ${parts.join(', ')}`);

@@ -57,6 +57,8 @@ export class BatchCapacity {
   private fastPath: RevocationFastPath | null = null;
   /** performance.now() until which no run is seated on a borrowed unit (an online-demand hint). */
   private hintUntil = 0;
+  /** Units this worker may own on its node's devices (the partition's batch share), as last read; null before. */
+  private ownedCap: number | null = null;
   private readonly fastStopListeners: ((pid: number) => void)[] = [];
 
   constructor(
@@ -114,20 +116,29 @@ export class BatchCapacity {
   }
 
   /**
-   * Resolves at once unless an online-demand hint holds this worker's borrowed units and it owns
-   * none: then when the hold ends (HINT_HOLD_MS after the hint). Chunks wait here
+   * Resolves at once unless nothing this worker could take would run a chunk now: an
+   * online-demand hint holds its borrowed units (HINT_HOLD_MS), or online revoked them and
+   * borrowing is held down, with no unit left and no owned share to take. Chunks wait here
    * before they read their payload, and between the pieces of a read in flight: a chunk started
    * in that window would only keep Postgres and this thread busy beside online's first requests
-   * (the trace: 7–69 ms of Postgres for the worker in the first 100 ms) and then wait for a unit.
+   * (the trace: 7–69 ms of Postgres for the worker in the first 100 ms; 20–40 ms of both when
+   * the hint's hold ended at +500 ms with every unit revoked) and then wait for a unit.
    */
   async whenRunnable(signal?: AbortSignal): Promise<void> {
     while (!this.stopped && !signal?.aborted && !this.runnable()) await new Promise((r) => setTimeout(r, RUNNABLE_POLL_MS));
   }
 
   private runnable(): boolean {
-    if (now() >= this.hintUntil) return true;
-    for (const u of this.units.values()) if (u.revokedAt === null && !u.borrowed) return true;
-    return false;
+    let held = false;
+    for (const u of this.units.values()) {
+      if (u.revokedAt !== null) continue;
+      if (!u.borrowed) return true;
+      held = true;
+    }
+    const t = now();
+    if (t < this.hintUntil) return false;
+    // Unknown owned share (no allocation tried yet) or some: a chunk may run, as before.
+    return held || t >= this.holdDownUntil || this.ownedCap !== 0;
   }
 
   /** Where preemptible runs register their process against their unit slot; null without a fast path. */
@@ -342,6 +353,7 @@ export class BatchCapacity {
       this.warnedNoDevice = true;
       return;
     }
+    this.ownedCap = this.ownedCapOf(usable);
     if (this.opts.deviceKind === 'gpu') this.refuseTooBig(usable);
     this.evictTooSmall();
     while (this.waiters.length > 0 && this.units.size < this.opts.maxUnits && !this.stopped) {
@@ -400,11 +412,14 @@ export class BatchCapacity {
   /** In hold-down only owned (unborrowed) units may be taken. */
   private ownedRoomLeft(devices: DeviceView[]): boolean {
     const owned = [...this.units.values()].filter((u) => !u.borrowed).length;
-    const cap = devices.reduce(
+    return owned < this.ownedCapOf(devices);
+  }
+
+  private ownedCapOf(devices: DeviceView[]): number {
+    return devices.reduce(
       (s, x) => s + (this.opts.deviceKind === 'cpu' ? Math.floor(x.partition.batch * (x.cores ?? 1) + 1e-9) : Math.floor(x.partition.batch + 1e-9)),
       0,
     );
-    return owned < cap;
   }
 
   private addUnit(id: string, lease: Lease | null, placement: DevicePlacement, borrowed: boolean): void {
