@@ -143,7 +143,7 @@ async function main(): Promise<void> {
   const online = async (secs: number): Promise<RemoteLoad & { t0: number; steal: number; noise: string; sched?: SchedTrace }> => {
     const sched = TRACE ? new SchedTrace(processGroups(stack, load.pid, await probe.backends()), 1_000, ['batch']) : undefined;
     // The monotonic clock V8's CPU profiles use (µs): places a BENCH_BATCH_NODE_ARGS=--cpu-prof profile on the timeline.
-    if (TRACE) say(`  online phase starts at monotonic ${process.hrtime.bigint() / 1000n} µs`);
+    if (TRACE) say(`  online phase starts at monotonic ${process.hrtime.bigint() / 1000n} µs, epoch ${Date.now()} ms`);
     const t0 = Date.now();
     const s0 = stealMs();
     const r = await load.openLoop(stack.gwPort, rate, secs, stack.key);
