@@ -1,3 +1,5 @@
+// First: which threads V8 started before any module ran (libuv's pool starts later, on first use).
+import './worker/startup-threads';
 import 'reflect-metadata';
 import { ConfigValidationError, fixHeapGrowth, installGracefulShutdown } from '@tandem/shared';
 import { startBatch } from './bootstrap';

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { schedIdleLauncher } from '@tandem/inference';
+import { STARTUP_THREADS } from './startup-threads';
 
 /**
  * Lowers the scheduling priority (nice) of this process's existing threads; threads created
@@ -20,23 +21,20 @@ export function lowerCpuPriority(nice: number): void {
 }
 
 /**
- * Puts a process's threads other than its main one under SCHED_IDLE (`chrt`), as the units'
- * processes run; returns how many. Called at start, these are V8's platform threads: its
- * parallel and concurrent GC and compiler helpers. The worker streams megabytes of chunk
- * buffers a second and runs a major GC about every second while busy; one in progress when
- * online traffic started put three or four helpers on the cores beside the gateway (traces:
- * 120 ms of their CPU in the first 300 ms, online p99 up to 72 ms). V8's main thread joins its
- * parallel GC jobs itself, so starved helpers only make this worker's GC take longer. Threads
- * started later inherit from their creator: the revocation fast path (started by the main
- * thread, then nice 0) and the libuv pool stay SCHED_OTHER.
+ * Puts `threads` of a process (by default this one's V8 platform threads, STARTUP_THREADS) under
+ * SCHED_IDLE (`chrt`), as the units' processes run; returns how many. These are V8's parallel
+ * and concurrent GC and compiler helpers. The worker streams megabytes of chunk buffers a second
+ * and runs a major GC about every second while busy; one in progress when online traffic
+ * started put three or four helpers on the cores beside the gateway (traces: 120 ms of their CPU
+ * in the first 300 ms, online p99 up to 72 ms). V8's main thread joins its parallel GC jobs
+ * itself, so starved helpers only make this worker's GC take longer. The main thread, libuv's
+ * pool (database host lookups, files) and the revocation fast path keep SCHED_OTHER.
  */
-export function idleHelperThreads(pid: number = process.pid): number {
+export function idleHelperThreads(threads: readonly string[] = STARTUP_THREADS): number {
   const chrt = schedIdleLauncher();
   if (!chrt) return 0;
   let n = 0;
-  for (const tid of tasksOf(pid)) {
-    if (tid !== String(pid) && spawnSync(chrt, ['--idle', '-p', '0', tid], { stdio: 'ignore' }).status === 0) n++;
-  }
+  for (const tid of threads) if (spawnSync(chrt, ['--idle', '-p', '0', tid], { stdio: 'ignore' }).status === 0) n++;
   return n;
 }
 

@@ -1,0 +1,14 @@
+import { readdirSync } from 'node:fs';
+
+/**
+ * The threads this process had before any module ran: V8's platform threads (its GC and compiler
+ * helpers). main.ts imports this first, so libuv's pool (started on first use, by module loading
+ * among others) is not in it; idleHelperThreads puts these under SCHED_IDLE.
+ */
+export const STARTUP_THREADS: readonly string[] = ((): string[] => {
+  try {
+    return readdirSync(`/proc/${process.pid}/task`).filter((tid) => tid !== String(process.pid));
+  } catch {
+    return []; // not Linux
+  }
+})();
