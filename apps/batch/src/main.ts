@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { ConfigValidationError, fixHeapGrowth, installGracefulShutdown } from '@tandem/shared';
 import { startBatch } from './bootstrap';
 import { loadBatchConfig, type BatchConfig } from './config/batch.config';
-import { idleHelperThreads, lowerCpuPriority } from './worker/cpu-priority';
+import { lowerCpuPriority, lowerHelperThreads } from './worker/cpu-priority';
 
 function config(): BatchConfig {
   try {
@@ -28,12 +28,12 @@ fixHeapGrowth();
 if (cfg.jobs.role !== 'api' && cfg.jobs.cpuNice > 0) {
   try {
     lowerCpuPriority(cfg.jobs.cpuNice);
+    // V8's GC and compiler helpers (started with the process) lower still: nice 19.
+    lowerHelperThreads();
   } catch (e) {
     process.stderr.write(`batch: could not lower CPU priority: ${e instanceof Error ? e.message : String(e)}\n`);
   }
 }
-// V8's GC and compiler helpers (started with the process) run like the units: only on cycles online leaves.
-if (cfg.jobs.role !== 'api' && cfg.jobs.unitCpuPolicy === 'idle') idleHelperThreads();
 startBatch(cfg).then(
   ({ app, logger }) => installGracefulShutdown(app, logger, { graceMs: cfg.shutdownGraceMs, drainDelayMs: cfg.shutdownDrainDelayMs }),
   (e: unknown) => {

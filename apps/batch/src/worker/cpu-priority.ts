@@ -1,7 +1,5 @@
-import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { schedIdleLauncher } from '@tandem/inference';
 import { STARTUP_THREADS } from './startup-threads';
 
 /**
@@ -20,21 +18,30 @@ export function lowerCpuPriority(nice: number): void {
   }
 }
 
+/** The lowest priority a nice value gives (CFS weight 15 against 1,024 at nice 0). */
+export const HELPER_NICE = 19;
+
 /**
- * Puts `threads` of a process (by default this one's V8 platform threads, STARTUP_THREADS) under
- * SCHED_IDLE (`chrt`), as the units' processes run; returns how many. These are V8's parallel
- * and concurrent GC and compiler helpers. The worker streams megabytes of chunk buffers a second
- * and runs a major GC about every second while busy; one in progress when online traffic
- * started put three or four helpers on the cores beside the gateway (traces: 120 ms of their CPU
- * in the first 300 ms, online p99 up to 72 ms). V8's main thread joins its parallel GC jobs
- * itself, so starved helpers only make this worker's GC take longer. The main thread, libuv's
- * pool (database host lookups, files) and the revocation fast path keep SCHED_OTHER.
+ * Gives `threads` of a process (by default this one's V8 platform threads, STARTUP_THREADS) the
+ * lowest nice value; returns how many. These are V8's parallel and concurrent GC and compiler
+ * helpers. The worker streams megabytes of chunk buffers a second and runs a major GC about every
+ * second while busy; one in progress when online traffic started put three or four helpers on
+ * the cores beside the gateway (traces: 120 ms of their CPU in the first 300 ms, online p99 up to
+ * 72 ms). Not SCHED_IDLE: V8's main thread can wait for a helper that holds a piece of a parallel
+ * GC job, and the helpers must not wait behind the worker's own SCHED_IDLE units. The main
+ * thread, libuv's pool (database host lookups, files) and the revocation fast path (nice 0) keep
+ * theirs.
  */
-export function idleHelperThreads(threads: readonly string[] = STARTUP_THREADS): number {
-  const chrt = schedIdleLauncher();
-  if (!chrt) return 0;
+export function lowerHelperThreads(threads: readonly string[] = STARTUP_THREADS): number {
   let n = 0;
-  for (const tid of threads) if (spawnSync(chrt, ['--idle', '-p', '0', tid], { stdio: 'ignore' }).status === 0) n++;
+  for (const tid of threads) {
+    try {
+      setPriority(Number(tid), HELPER_NICE);
+      n++;
+    } catch {
+      // a thread that ended meanwhile
+    }
+  }
   return n;
 }
 

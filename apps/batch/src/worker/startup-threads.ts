@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 /**
  * The threads this process had before any module ran: V8's platform threads (its GC and compiler
  * helpers). main.ts imports this first, so libuv's pool (started on first use, by module loading
- * among others) is not in it; idleHelperThreads puts these under SCHED_IDLE.
+ * among others) is not in it; lowerHelperThreads gives these the lowest nice value.
  */
 export const STARTUP_THREADS: readonly string[] = ((): string[] => {
   try {
