@@ -17,7 +17,7 @@ interface Point {
   cpu: { idle: number; steal: number };
 }
 
-/** A process's threads summed, and by thread name (`main`, else `comm`: "V8 DefaultWorke", "libuv-worker", "node" for worker threads, ...). */
+/** A process's threads summed, and by thread name: `main`, else its `comm` (on Node 20 every other thread is "node"). */
 function schedOf(pid: number, byThread?: Map<string, { run: number; wait: number }>): { run: number; wait: number } {
   let run = 0;
   let wait = 0;
@@ -50,8 +50,10 @@ export class SchedTrace {
   private readonly points: Point[] = [];
   private timer: NodeJS.Timeout | undefined;
 
-  /** Samples the threads of `groups` (listed once: /proc scans cost more than the samples) for `ms` from now. */
-  /** `threads`: groups also shown by thread name (e.g. the batch worker: main thread, GC helpers, libuv pool, fast path). */
+  /**
+   * Samples the threads of `groups` (listed once: /proc scans cost more than the samples) for `ms`
+   * from now; `threads`: groups also shown by thread name (the batch worker: its main thread and the rest).
+   */
   constructor(
     private readonly groups: Groups,
     ms: number,

@@ -2,8 +2,8 @@ import type { BlobStore } from '@tandem/persistence';
 
 /**
  * A chunk's payload, bytes [start, end) of a blob, as one Buffer (each piece the store yields is
- * copied once into it). `between` runs after each piece: a worker whose units an online-demand
- * hint has just stopped waits there, so a read in flight stops within one piece (a Postgres
+ * copied once into it). `between` runs after each piece (BatchCapacity.whenRunnable): a worker
+ * whose units online has just taken waits there, so a read in flight stops within one piece (a Postgres
  * store reads 512 KiB per statement) instead of keeping Postgres and this thread busy beside
  * online's first requests.
  */

@@ -87,8 +87,9 @@ export class ChunkRunner {
     let partial: unknown;
     let parts: ChunkParts | null = null;
     try {
-      // Not while an online-demand hint holds this worker's units (traffic just started): the
-      // payload would only be read and wait. A read in flight then pauses between its pieces.
+      // Not while nothing this worker could take would run it (an online-demand hint's hold, or
+      // every unit revoked in the borrowing hold-down): the payload would only be read and wait.
+      // A read in flight then pauses between its pieces.
       const between = work.kind === 'file' || work.model ? () => this.capacity.whenRunnable(abort.signal) : undefined;
       await between?.();
       if (abort.signal.aborted) throw abort.signal.reason;

@@ -1,6 +1,5 @@
-import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { STARTUP_THREADS } from './startup-threads';
+import { STARTUP_THREADS, threadsOf } from './startup-threads';
 
 /**
  * Lowers the scheduling priority (nice) of this process's existing threads; threads created
@@ -9,7 +8,7 @@ import { STARTUP_THREADS } from './startup-threads';
  */
 export function lowerCpuPriority(nice: number): void {
   setPriority(nice);
-  for (const tid of tasksOf(process.pid)) {
+  for (const tid of threadsOf(process.pid)) {
     try {
       setPriority(Number(tid), nice);
     } catch {
@@ -43,12 +42,4 @@ export function lowerHelperThreads(threads: readonly string[] = STARTUP_THREADS)
     }
   }
   return n;
-}
-
-function tasksOf(pid: number): string[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return []; // not Linux: the main thread's priority is all there is to set
-  }
 }

@@ -368,7 +368,7 @@ export class BatchCapacity {
             deviceKind: 'gpu' as const,
             nodes: [d.nodeName],
           };
-      if (this.holdDownUntil > now() && !this.ownedRoomLeft(usable)) return;
+      if (this.holdDownUntil > now() && !this.ownedRoomLeft()) return;
       let lease: Lease;
       try {
         lease = await d.allocations.allocate({ ...req, holder: `${d.allocations.defaultHolder}/batch-unit` });
@@ -409,10 +409,10 @@ export class BatchCapacity {
     if (small) void this.giveBack(small);
   }
 
-  /** In hold-down only owned (unborrowed) units may be taken. */
-  private ownedRoomLeft(devices: DeviceView[]): boolean {
+  /** In hold-down only owned (unborrowed) units may be taken (up to ownedCap, read by this fill). */
+  private ownedRoomLeft(): boolean {
     const owned = [...this.units.values()].filter((u) => !u.borrowed).length;
-    return owned < this.ownedCapOf(devices);
+    return owned < (this.ownedCap ?? 0);
   }
 
   private ownedCapOf(devices: DeviceView[]): number {
