@@ -153,7 +153,7 @@ describe('the official openai npm client against /v1/files (real sockets)', () =
       gc();
       const m = process.memoryUsage();
       growth.push(m.heapUsed + m.arrayBuffers - (base.heapUsed + base.arrayBuffers));
-    }, 50);
+    }, 200); // each sample is a full GC of this process, which serves the app too: every 50 ms starved the transfer past 60 s on a loaded box
     try {
       const form = multipart([
         { name: 'file', filename: 'big.jsonl', data: () => jsonlLines(BIG_MB * MB, 4 * 1024) },
@@ -176,5 +176,5 @@ describe('the official openai npm client against /v1/files (real sockets)', () =
     expect(growth.length, label).toBeGreaterThan(5);
     expect(p90, label).toBeLessThan(16 * MB);
     expect(growth.at(-1), label).toBeLessThan(BIG_MB * MB * 0.75);
-  });
+  }, 120_000);
 });
