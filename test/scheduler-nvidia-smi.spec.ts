@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,12 +7,14 @@ import { discoverDevices, migMemoryMiB, NvidiaSmiProbe, parseMigProfile, parseNv
 
 const FIXTURES = join(process.cwd(), 'test/fixtures/nvidia-smi');
 // Printed by test/fixtures/fake-nvidia-smi/nvidia-smi (real formats; see the README there),
-// except odd-values.csv, hand-written edge cases.
+// except odd-values.csv, hand-written edge cases, and h200-real.*, real nvidia-smi output from
+// one H200 (driver 580.159.04, MIG disabled).
 const fixture = (name: string): string => readFileSync(join(FIXTURES, name), 'utf8');
 const FAKE = join(process.cwd(), 'test/fixtures/fake-nvidia-smi/nvidia-smi');
 
 const GPU0 = 'GPU-5a3c9e0b-6f1d-4c2e-9a7b-0d1e2f3a4b5c';
 const MIG0 = 'MIG-9e80e24b-6f5d-4c2e-9a7b-0d1e2f7a4b5c';
+const H200 = 'GPU-6420f224-0471-edd8-c367-79c04b78a46b';
 
 describe('nvidia-smi --query-gpu parsing', () => {
   it('parses the 8×H100 node: GPU 0 in MIG mode reports no utilization', () => {
@@ -28,6 +31,12 @@ describe('nvidia-smi --query-gpu parsing', () => {
       migMode: 'Enabled',
     });
     expect(r.gpus[2]).toMatchObject({ index: 2, memoryUsedMiB: 1024, utilizationPct: 37, migMode: 'Disabled' });
+  });
+
+  it('parses the real H200 capture (driver 580.159.04): one GPU, 143 771 MiB, MIG disabled', () => {
+    const r = parseNvidiaSmi(fixture('h200-real.query.csv'));
+    expect(r.warnings).toEqual([]);
+    expect(r.gpus).toEqual([{ index: 0, uuid: H200, name: 'NVIDIA H200', memoryTotalMiB: 143771, memoryUsedMiB: 0, utilizationPct: 0, migMode: 'Disabled' }]);
   });
 
   it('handles CRLF, blank lines, [N/A]/[Not Supported] and a comma inside the product name', () => {
@@ -103,6 +112,12 @@ describe('nvidia-smi -L parsing', () => {
     expect(r.gpus[0]!.mig[0]!.uuid).toBe(MIG0);
   });
 
+  it('parses the real H200 -L capture: one whole GPU, no MIG devices', () => {
+    const r = parseNvidiaSmiList(fixture('h200-real.list.txt'));
+    expect(r.warnings).toEqual([]);
+    expect(r.gpus).toEqual([{ index: 0, name: 'NVIDIA H200', uuid: H200, mig: [] }]);
+  });
+
   it('reads the R450-era MIG line and reports what it cannot read', () => {
     const r = parseNvidiaSmiList(
       'GPU 0: A100-SXM4-40GB (UUID: GPU-e91a5e5a-4a2f-4a1c-8f0e-1b2c3d4e5f60)\n  MIG 1g.5gb Device 0: (UUID: MIG-GPU-e91a5e5a-4a2f-4a1c-8f0e-1b2c3d4e5f60/1/0)\r\n' +
@@ -150,6 +165,51 @@ describe('GPU probe (the fake nvidia-smi) and discovery', () => {
     ]);
     expect(r).toEqual(await new StaticGpuProbe(fixture('h100x8-mig.query.csv'), fixture('h100x8-mig.list.txt')).probe());
     expect(r.warnings).toEqual([]);
+  });
+
+  it('prints the formats of the real H200 capture: query, header and units, -L', () => {
+    // Values differ (8×H100 vs one H200); separators, units, spelling and line shape must not.
+    const shape = (text: string): string =>
+      text
+        .replace(/GPU-[0-9a-f-]+/g, 'GPU-<uuid>')
+        .replace(/NVIDIA H200|NVIDIA H100 80GB HBM3/g, '<name>')
+        .replace(/[0-9A-F]{8}:[0-9A-F]{2}:[0-9A-F]{2}\.\d/g, '<bus>')
+        .replace(/\d+/g, 'N');
+    const gpu0 = (args: string[]): string => {
+      const out = execFileSync(FAKE, args, { env: { ...process.env, FAKE_NVIDIA_SMI_MODE: 'no-mig' }, encoding: 'utf8' });
+      const lines = out.split('\n');
+      const gpu1 = lines.findIndex((l) => /^(GPU )?1[:,]/.test(l)); // the header, if any, and GPU 0 come before
+      return `${lines.slice(0, gpu1).join('\n')}\n`;
+    };
+    const Q = ['--query-gpu=index,uuid,name,memory.total,memory.used,utilization.gpu,mig.mode.current', '--format=csv,noheader,nounits'];
+    const H = ['--query-gpu=index,uuid,name,pci.bus_id,memory.total,memory.used,memory.free,utilization.gpu,mig.mode.current', '--format=csv'];
+    expect(shape(gpu0(Q))).toBe(shape(fixture('h200-real.query.csv')));
+    expect(shape(gpu0(H))).toBe(shape(fixture('h200-real.query-header.csv')));
+    expect(shape(gpu0(['-L']))).toBe(shape(fixture('h200-real.list.txt')));
+    expect(shape(fixture('h200-real.query.csv'))).toBe('N, GPU-<uuid>, <name>, N, N, N, Disabled\n');
+  });
+
+  it('the real H200 capture becomes one whole-GPU device with its 143 771 MiB', async () => {
+    const r = await discover(new StaticGpuProbe(fixture('h200-real.query.csv'), fixture('h200-real.list.txt')));
+    expect(r.warnings).toEqual([]);
+    expect(r.devices).toEqual([
+      {
+        localId: 'gpu0',
+        kind: 'gpu',
+        source: 'discovered',
+        model: 'NVIDIA H200',
+        gpuIndex: 0,
+        gpuUuid: H200,
+        migMode: 'Disabled',
+        parentGpuUuid: null,
+        migProfile: null,
+        migDeviceIndex: null,
+        computeFraction: 1,
+        cores: null,
+        memoryMiB: 143771,
+      },
+    ]);
+    expect(r.probedGpuUuids).toEqual([H200]);
   });
 
   it('an 8×H100 node with MIG on GPU 0: 7 whole GPUs and 3 MIG devices, each with its memory and compute', async () => {
