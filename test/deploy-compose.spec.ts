@@ -14,6 +14,7 @@ interface Service {
   environment?: Record<string, string>;
   command?: string[];
   secrets?: unknown;
+  cpu_shares?: number;
 }
 interface Rendered {
   services: Record<string, Service>;
@@ -93,6 +94,9 @@ describe('docker-compose.yml as shipped', () => {
     expect(s.gateway!.environment!.BATCH_API_URL).toBe('http://batch:8100');
     expect(s.batch!.environment!).toMatchObject({ BATCH_PORT: '8100', BATCH_ROLE: 'api' });
     expect(s.worker!.environment!.BATCH_ROLE).toBe('worker');
+    // Online first across containers: the kernel weighs cgroups before nice/SCHED_IDLE count.
+    expect(s.worker!.cpu_shares).toBe(2);
+    expect(s.gateway!.cpu_shares).toBeUndefined();
     expect(s.postgres!.environment!.POSTGRES_PASSWORD).toBe('pg-secret');
     expect(s.postgres!.environment!.POSTGRES_HOST_AUTH_METHOD).toBeUndefined();
     expect(s.redis!.command).toEqual(['redis-server', '--save', '', '--appendonly', 'no', '--requirepass', 'redis-secret']);

@@ -18,6 +18,12 @@ interface OpenLoop {
   failed: number;
 }
 
+/** The autogroup (session) of `pid` and its nice value, from `/autogroup-<n> nice <v>`. */
+function autogroupOf(pid: number): { group: string; nice: number } {
+  const [group, , nice] = readFileSync(`/proc/${pid}/autogroup`, 'utf8').trim().split(' ');
+  return { group: group!, nice: Number(nice) };
+}
+
 /** Children of `pid`: scheduler state (R running, S sleeping, T stopped) and command line. */
 function childStates(pid: number): string[] {
   return childrenOf(pid).map((c) => {
@@ -113,6 +119,13 @@ describe('co-location at shipped defaults: a running batch does not hurt online 
       expect(states.length).toBeGreaterThan(0);
       expect(states.filter((s) => s.startsWith('R'))).toEqual([]);
       expect(states.some((s) => s.startsWith('T'))).toBe(true);
+      // Each app leads its own session, as npm start runs them; the kernel weighs sessions before
+      // threads, so the batch's (its units included) is at the lowest weight, the gateway's is not.
+      const batchGroup = autogroupOf(stack.batch.proc.pid!);
+      expect(batchGroup.nice).toBe(19);
+      expect(autogroupOf(stack.gateway.proc.pid!)).toMatchObject({ nice: 0 });
+      expect(autogroupOf(stack.gateway.proc.pid!).group).not.toBe(batchGroup.group);
+      for (const unit of childrenOf(stack.batch.proc.pid!)) expect(autogroupOf(unit)).toEqual(batchGroup);
       const cost = await admin<{ batchCost: { batchPresent: boolean }[] }>('/hybrid/cost');
       expect(cost.batchCost[0]).toMatchObject({ batchPresent: true });
       const mixed = await mixedRun;

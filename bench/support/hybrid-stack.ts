@@ -27,7 +27,9 @@ export interface Stack {
 
 /** A compiled app as a child; its JSON log lines with figures are kept. */
 async function app(script: string, env: NodeJS.ProcessEnv, readyUrl: string, nodeArgs: string[] = []): Promise<App> {
-  const proc = spawn(process.execPath, [...nodeArgs, script], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  // detached, as the launcher (scripts/launcher/supervisor.ts) starts each app: its own session,
+  // hence its own scheduler autogroup on Linux, which decides how the apps share the cores.
+  const proc = spawn(process.execPath, [...nodeArgs, script], { env, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   const logs: Record<string, unknown>[] = [];
   createInterface({ input: proc.stdout! }).on('line', (l) => {
     // Debugging: BENCH_APP_LOGS=1 copies every app output line to stderr; BENCH_GATEWAY_NODE_ARGS adds node flags to the gateway.

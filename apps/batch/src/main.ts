@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { ConfigValidationError, fixHeapGrowth, installGracefulShutdown } from '@tandem/shared';
 import { startBatch } from './bootstrap';
 import { loadBatchConfig, type BatchConfig } from './config/batch.config';
-import { lowerCpuPriority, lowerHelperThreads } from './worker/cpu-priority';
+import { HELPER_NICE, lowerCpuPriority, lowerHelperThreads, lowerSessionWeight } from './worker/cpu-priority';
 
 function config(): BatchConfig {
   try {
@@ -30,6 +30,11 @@ if (cfg.jobs.role !== 'api' && cfg.jobs.cpuNice > 0) {
     lowerCpuPriority(cfg.jobs.cpuNice);
     // V8's GC and compiler helpers (started with the process) lower still: nice 19.
     lowerHelperThreads();
+    // Between sessions the kernel weighs whole sessions (autogroups), not threads: the session
+    // this process leads (npm start's) gets the weight its units should have against online.
+    const session = lowerSessionWeight(cfg.jobs.unitCpuPolicy === 'idle' ? HELPER_NICE : cfg.jobs.cpuNice);
+    if (!session.applied && session.reason.startsWith('autogroup'))
+      process.stderr.write(`batch: could not lower the session's CPU weight: ${session.reason}\n`);
   } catch (e) {
     process.stderr.write(`batch: could not lower CPU priority: ${e instanceof Error ? e.message : String(e)}\n`);
   }

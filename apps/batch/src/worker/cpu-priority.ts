@@ -1,4 +1,5 @@
 import { setPriority } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { STARTUP_THREADS, threadsOf } from './startup-threads';
 
 /**
@@ -42,4 +43,36 @@ export function lowerHelperThreads(threads: readonly string[] = STARTUP_THREADS)
     }
   }
   return n;
+}
+
+/** What lowerSessionWeight did. */
+export type SessionWeight = { applied: true } | { applied: false; reason: string };
+
+/**
+ * Gives the session `pid` leads the scheduler weight of `nice` (Linux autogroups). With
+ * `kernel.sched_autogroup_enabled=1` (the default of most distributions) the kernel first shares
+ * the cores between sessions, then between the threads of each session, so nice values and
+ * SCHED_IDLE order threads only within their own session. `npm start` starts each app in its
+ * own session (a process group it can stop whole), and there the batch's SCHED_IDLE units took
+ * 0.71 of a core each from two busy nice-0 threads in another session (0.004 in the same
+ * session; 0.028 with the units' session at nice 19). Only a session leader changes its
+ * session's weight: a batch app started from a shell or a test runner shares that session and
+ * leaves it alone. No effect inside a non-root cgroup (a container, a systemd service): there the
+ * cgroup's CPU weight decides (docker-compose.yml gives the workers `cpu_shares`).
+ */
+export function lowerSessionWeight(nice: number, pid: number = process.pid): SessionWeight {
+  let session: number;
+  try {
+    // /proc/<pid>/stat after the command name: state, ppid, pgrp, session, ...
+    session = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[3]);
+  } catch {
+    return { applied: false, reason: 'no /proc (not Linux)' };
+  }
+  if (session !== pid) return { applied: false, reason: 'not a session leader: shares its session with whoever started it' };
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(nice));
+    return { applied: true };
+  } catch (e) {
+    return { applied: false, reason: `autogroup: ${e instanceof Error ? e.message : String(e)}` };
+  }
 }
