@@ -2,6 +2,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../apps/gateway/src/bootstrap';
 import { loadGatewayConfig } from '../apps/gateway/src/config/gateway.config';
+import { requestBodies } from '../apps/gateway/src/inference/body-pool';
 import { createTestDatabase, type TestDatabase } from './support/test-env';
 import { gatewayEnv } from './support/gateway-harness';
 
@@ -136,6 +137,46 @@ describe('OIP v2 REST over a real socket (shipped model repository)', () => {
     expect(header.outputs[0]).toEqual({ name: CLS_OUT, datatype: 'FP32', shape: [2, 2], parameters: { binary_data_size: 16 } });
     const out = new Float32Array(buf.buffer.slice(buf.byteOffset + n, buf.byteOffset + n + 16));
     expect(Array.from(out)).toEqual(Array.from(ref));
+  });
+
+  it('recycled binary bodies never mix: concurrent requests, some refused, each get their own answer', async () => {
+    // Bodies come from a pool and go back once the request's inference settled; a buffer given
+    // back too early would hand one request's bytes to another (or to a merged batch).
+    const send = async (model: string, x: Float32Array, shape: number[]): Promise<{ status: number; out?: Float32Array }> => {
+      const { body, headerLength } = binaryBody(
+        { inputs: [{ name: 'x', shape, datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }], parameters: { binary_data_output: true } },
+        x,
+      );
+      const res = await post(`/v2/models/${model}/infer`, body, {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(headerLength),
+      });
+      if (res.status !== 200) return { status: res.status };
+      const buf = Buffer.from(await res.arrayBuffer());
+      const n = Number(res.headers.get('inference-header-content-length'));
+      return { status: 200, out: new Float32Array(buf.buffer.slice(buf.byteOffset + n)) };
+    };
+    for (let wave = 0; wave < 3; wave++) {
+      const images = Array.from({ length: 24 }, (_, i) => image(1, 1000 * wave + i));
+      const scores = Array.from({ length: 200 }, (_, i) => Float32Array.from([(i - 100) / 37 + wave, (wave - i) / 53]));
+      const [cls, scored, refused] = await Promise.all([
+        Promise.all(images.map((x) => send('ppocr_cls', x, [1, 3, 48, 192]))),
+        Promise.all(scores.map((x) => send('scorer', x, [2, 1]))),
+        // Declared shape larger than the bytes sent: 400 after the body was read.
+        Promise.all(Array.from({ length: 20 }, (_, i) => send('scorer', Float32Array.from([i, i]), [3, 1]))),
+      ]);
+      for (const [i, x] of images.entries()) {
+        const ref = (await raw.run({ x: new Tensor('float32', x, [1, 3, 48, 192]) }))[CLS_OUT]!.data as Float32Array;
+        expect(cls[i]!.status).toBe(200);
+        Array.from(ref).forEach((v, j) => expect(cls[i]!.out![j]).toBeCloseTo(v, 5));
+      }
+      for (const [i, x] of scores.entries()) {
+        expect(scored[i]!.status).toBe(200);
+        expectTanh(Array.from(scored[i]!.out!), Array.from(x));
+      }
+      expect(refused.map((r) => r.status)).toEqual(Array.from({ length: 20 }, () => 400));
+    }
+    expect(requestBodies.idleBytes).toBeGreaterThan(0); // the bodies did go back to the pool
   });
 
   it('binary_data_output returns every output in binary; JSON-only outputs stay JSON', async () => {

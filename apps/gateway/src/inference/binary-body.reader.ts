@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { errorCodes } from 'fastify';
+import { requestBodies } from './body-pool';
 import { HEADER_LENGTH } from './infer-body';
 
 type Done = (err: Error | null, body?: Buffer) => void;
@@ -10,6 +11,7 @@ type Done = (err: Error | null, body?: Buffer) => void;
  * are then decoded as views of the body, not copied out of it (tensorDataFromBinary). The
  * body limit is enforced as bytes arrive, with Fastify's own errors (413, 400 on a length
  * mismatch). A chunked body (no Content-Length) is gathered and copied once at the end.
+ * The buffer comes from `requestBodies`; the infer route gives it back (see BodyPool).
  */
 export function readAlignedBody(request: FastifyRequest, payload: NodeJS.ReadableStream, done: Done): void {
   const limit = request.routeOptions.bodyLimit;
@@ -19,13 +21,14 @@ export function readAlignedBody(request: FastifyRequest, payload: NodeJS.Readabl
   const raw = request.headers[HEADER_LENGTH];
   const headerLen = typeof raw === 'string' && /^\d{1,12}$/.test(raw) ? Number(raw) : 0;
   const pad = (8 - (headerLen % 8)) % 8;
-  let body = known ? Buffer.from(new ArrayBuffer(pad + declared), pad, declared) : undefined;
+  let body = known ? Buffer.from(requestBodies.take(pad + declared), pad, declared) : undefined;
   const chunks: Buffer[] = [];
   let received = 0;
   const finish = (err: Error | null, result?: Buffer): void => {
     payload.removeListener('data', onData);
     payload.removeListener('end', onEnd);
     payload.removeListener('error', onEnd);
+    if (err && body) requestBodies.give(body.buffer);
     done(err, result);
   };
   function onData(chunk: Buffer | string): void {
@@ -43,7 +46,7 @@ export function readAlignedBody(request: FastifyRequest, payload: NodeJS.Readabl
       return finish(err);
     }
     if (body) return received === body.length ? finish(null, body) : finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
-    body = Buffer.from(new ArrayBuffer(pad + received), pad, received);
+    body = Buffer.from(requestBodies.take(pad + received), pad, received);
     let off = 0;
     for (const c of chunks) off += c.copy(body, off);
     finish(null, body);

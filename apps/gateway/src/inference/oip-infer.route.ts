@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeInferRequest, encodeInferResponse, type OipInferResponse } from '@tandem/inference';
+import { requestBodies } from './body-pool';
 import { HEADER_LENGTH, splitInferBody } from './infer-body';
 import type { InferenceService } from './inference.service';
 
@@ -31,14 +32,21 @@ async function runInfer(
   reply: FastifyReply,
 ): Promise<OipInferResponse | Buffer> {
   let decoded;
+  let result;
   try {
-    const { header, binary } = splitInferBody(body, headerLength);
-    decoded = decodeInferRequest(model, version, header, binary);
-  } catch (e) {
-    inference.recordRejected(model, e);
-    throw e;
+    try {
+      const { header, binary } = splitInferBody(body, headerLength);
+      decoded = decodeInferRequest(model, version, header, binary);
+    } catch (e) {
+      inference.recordRejected(model, e);
+      throw e;
+    }
+    result = await inference.infer(decoded.request);
+  } finally {
+    // Settled: the batcher copied the tensors (views of the body) when it dispatched them, or
+    // dropped them; the response is built from the model's outputs.
+    if (Buffer.isBuffer(body)) requestBodies.give(body.buffer);
   }
-  const result = await inference.infer(decoded.request);
   const { header, binary } = encodeInferResponse(result, decoded.id, decoded.binaryOutput);
   if (binary.length === 0) return header;
   const json = Buffer.from(JSON.stringify(header), 'utf8');
