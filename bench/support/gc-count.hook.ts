@@ -14,7 +14,7 @@ if (isMainThread) {
   const counts: Record<string, { n: number; ms: number; max: number }> = {};
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
-      const kind = (e.detail as { kind?: number } | undefined)?.kind ?? 0;
+      const kind = (e as { detail?: { kind?: number } }).detail?.kind ?? 0;
       const c = (counts[KINDS[kind] ?? String(kind)] ??= { n: 0, ms: 0, max: 0 });
       c.n++;
       c.ms += e.duration;
