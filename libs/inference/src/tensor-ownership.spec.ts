@@ -30,4 +30,18 @@ describe('tensor ownership', () => {
     expect(wire.transfer).not.toContain(body.buffer); // the view is copied alone, then moved
     expect(wire.transfer).not.toContain(mine.buffer); // cloned: the caller keeps it
   });
+
+  it('a large array the caller keeps is copied once and the copy moved; the caller’s array stays intact', () => {
+    const mine = new Float32Array(27_648).fill(0.25); // one ppocr_cls image, 110 KB
+    const wire = toNodeWire([{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], data: mine }], false);
+    const sent = wire.tensors[0]!.data as Float32Array;
+    expect(sent).not.toBe(mine);
+    expect(wire.transfer).toEqual([sent.buffer]);
+    expect(wire.transfer).not.toContain(mine.buffer);
+    expect(Array.from(sent.subarray(0, 3))).toEqual([0.25, 0.25, 0.25]);
+    structuredClone(wire.tensors, { transfer: wire.transfer }); // what postMessage does with it
+    expect(sent.length).toBe(0); // the copy went
+    expect(mine.length).toBe(27_648); // the caller's array did not
+    expect(mine[27_647]).toBe(0.25);
+  });
 });

@@ -1,4 +1,4 @@
-import type { TensorData } from './datatypes';
+import type { NumericTypedArray, TensorData } from './datatypes';
 
 /**
  * Buffers a decoder allocated for one request's tensors (JSON numbers, misaligned or typed
@@ -7,6 +7,13 @@ import type { TensorData } from './datatypes';
  */
 const owned = new WeakSet<ArrayBufferLike>();
 
+/**
+ * Above this size an array the caller keeps is copied once (`slice`) and the copy moved: a
+ * structured clone copies it into a growing serialization buffer and again out of it on the
+ * other side (110 KB: ~70 µs of CPU against ~25 for slice + transfer). Below it the clone is cheaper.
+ */
+const CLONE_MAX_BYTES = 4096;
+
 export function markOwned<T extends TensorData>(d: T): T {
   if (!Array.isArray(d)) owned.add((d as ArrayBufferView).buffer);
   return d;
@@ -14,4 +21,20 @@ export function markOwned<T extends TensorData>(d: T): T {
 
 export function isOwned(buffer: ArrayBufferLike): boolean {
   return owned.has(buffer);
+}
+
+/**
+ * How a numeric tensor crosses to another thread: `move` is its buffer to transfer, if any.
+ * Owned whole buffers (`owned`, or marked) are moved as they are; views (of a request body,
+ * whose clone would copy the whole body) and large arrays the caller keeps are copied once and
+ * the copy moved; small whole arrays are left to the clone.
+ */
+export function forPostMessage<T extends NumericTypedArray>(data: T, owned: boolean): { data: T; move?: ArrayBuffer } {
+  const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
+  if (whole && (owned || isOwned(data.buffer))) return { data, move: data.buffer as ArrayBuffer };
+  if (!whole || data.byteLength > CLONE_MAX_BYTES) {
+    const copy = data.slice() as T;
+    return { data: copy, move: copy.buffer as ArrayBuffer };
+  }
+  return { data };
 }

@@ -9,7 +9,7 @@ import { fromWire, ortPath, packedBuffers, toWire, type FromSessionHost as FromW
 import { withCudaHint } from './gpu/cuda-provider';
 import { sessionOptionsFor, type DevicePlacement } from './session-factory';
 import type { InferTensor, ModelSignature } from './tensor';
-import { isOwned } from './tensor-ownership';
+import { forPostMessage } from './tensor-ownership';
 
 /** A replica's runner: one onnxruntime session inside its own worker thread. */
 export class WorkerModelRunner implements InferenceRunner {
@@ -84,13 +84,9 @@ export class WorkerModelRunner implements InferenceRunner {
     const transfer = packedBuffers(feeds);
     for (const f of feeds) {
       if ('ends' in f.data) continue;
-      const d = f.data;
-      const whole = d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.buffer instanceof ArrayBuffer;
-      if (!whole) {
-        // A view (of a request body): the clone would copy its whole buffer; copy only the tensor, then move it.
-        f.data = d.slice();
-        transfer.push(f.data.buffer as ArrayBuffer);
-      } else if ((opts.transfer || isOwned(d.buffer)) && !transfer.includes(d.buffer as ArrayBuffer)) transfer.push(d.buffer as ArrayBuffer);
+      const { data, move } = forPostMessage(f.data, opts.transfer ?? false);
+      f.data = data;
+      if (move && !transfer.includes(move)) transfer.push(move);
     }
     const id = ++this.seq;
     const outputs = await new Promise<WireTensor[]>((resolve, reject) => {

@@ -1,6 +1,6 @@
 import type { NumericTypedArray, OipDatatype, Tensor } from '@tandem/sdk';
 import { packBytes, unpackBytes, type PackedBytes } from '../runner-wire';
-import { isOwned } from '../tensor-ownership';
+import { forPostMessage } from '../tensor-ownership';
 
 /**
  * Messages between a node model's replica thread and the runner that owns it. Tensors travel
@@ -42,8 +42,8 @@ export type FromNodeThread =
 
 /**
  * Tensors for postMessage, and the buffers to transfer with them. `owned`: the caller gives the
- * typed arrays away (fresh batch buffers); otherwise whole-buffer arrays are copied by the clone
- * and views are sliced first, so a message never carries more than the tensor itself.
+ * typed arrays away (fresh batch buffers); otherwise views and large arrays are sliced first and
+ * the copy moved, small whole arrays cloned, so a message never carries more than the tensor itself.
  */
 export function toNodeWire(tensors: readonly Tensor[], owned: boolean): { tensors: NodeWireTensor[]; transfer: ArrayBuffer[] } {
   const transfer: ArrayBuffer[] = [];
@@ -53,14 +53,8 @@ export function toNodeWire(tensors: readonly Tensor[], owned: boolean): { tensor
       transfer.push(packed.bytes.buffer as ArrayBuffer, packed.ends.buffer as ArrayBuffer);
       return { name: t.name, datatype: t.datatype, shape: [...t.shape], data: packed };
     }
-    let data = t.data as NumericTypedArray;
-    const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
-    if (!whole) {
-      data = data.slice();
-      transfer.push(data.buffer as ArrayBuffer);
-    } else if ((owned || isOwned(data.buffer)) && !transfer.includes(data.buffer as ArrayBuffer)) {
-      transfer.push(data.buffer as ArrayBuffer);
-    }
+    const { data, move } = forPostMessage(t.data as NumericTypedArray, owned);
+    if (move && !transfer.includes(move)) transfer.push(move);
     return { name: t.name, datatype: t.datatype, shape: [...t.shape], data };
   });
   return { tensors: out, transfer };

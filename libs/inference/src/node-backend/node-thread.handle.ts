@@ -5,6 +5,7 @@ import { compileUserModule, DomainException, evaluateUserModule, tandemModulePat
 import type { Tensor } from '@tandem/sdk';
 import type { ReplicaRestartReason } from '../inference-observer';
 import type { NodeThreadData } from './node-replica.thread';
+import { markOwned } from '../tensor-ownership';
 import { fromNodeWire, toNodeWire, type FromNodeThread, type LogLevel, type ToNodeThread, type WireError } from './node-replica.wire';
 
 /** What a replica thread needs from the process that owns it. */
@@ -218,7 +219,8 @@ export class NodeReplicaThread {
         this.hooks.log(m.level, m.msg, m.fields);
         return;
       case 'infer':
-        this.hooks.infer(m.model, m.version, fromNodeWire(m.inputs), m.outputs, m.timeoutMs).then(
+        // The message's tensors are this side's own copies: the callee's replica may take them.
+        this.hooks.infer(m.model, m.version, ownedTensors(fromNodeWire(m.inputs)), m.outputs, m.timeoutMs).then(
           (outputs) => {
             if (this.death) return;
             const wire = toNodeWire(outputs, false);
@@ -245,4 +247,9 @@ export class NodeReplicaThread {
     e.stack = [`Error: ${e.message}`, ...frames].join('\n');
     return e;
   }
+}
+
+function ownedTensors(tensors: Tensor[]): Tensor[] {
+  for (const t of tensors) markOwned(t.data);
+  return tensors;
 }
