@@ -42,6 +42,25 @@ describe('ApiKeyService cache', () => {
     return { repo, calls: () => n, revoke: () => (revoked = true) };
   }
 
+  it('authorizeNow decides a key verified within the cache lifetime at once, and leaves an unknown or expired one to authorize', async () => {
+    vi.useFakeTimers();
+    const { repo, calls, revoke } = counting();
+    const svc = new ApiKeyService(repo, {} as AuditLogRepository, OPTIONS);
+    expect(svc.authorizeNow(KEY, 'infer', '10.0.0.1')).toBeUndefined(); // never seen: needs a lookup
+    expect(calls()).toBe(0);
+    expect((await svc.authorize(KEY, 'infer', '10.0.0.1')).id).toBe('k1');
+    expect(svc.authorizeNow(KEY, 'infer', '10.0.0.1')?.id).toBe('k1'); // cached: no lookup, no promise
+    expect(() => svc.authorizeNow(KEY, 'admin', '10.0.0.1')).toThrow("this key lacks the 'admin' scope");
+    expect(() => svc.authorizeNow(undefined, 'infer', '10.0.0.1')).toThrow(/missing API key/);
+    expect(() => svc.authorizeNow('short', 'infer', '10.0.0.1')).toThrow('invalid or revoked API key');
+    expect(calls()).toBe(1);
+    revoke();
+    await vi.advanceTimersByTimeAsync(6_000); // past the 5 s entry, no background refresh (not bootstrapped)
+    expect(svc.authorizeNow(KEY, 'infer', '10.0.0.1')).toBeUndefined(); // expired: looked up again
+    await expect(svc.authorize(KEY, 'infer', '10.0.0.1')).rejects.toThrow('invalid or revoked API key');
+    expect(calls()).toBe(2);
+  });
+
   it('concurrent misses of one key share one lookup', async () => {
     const { repo, calls } = counting();
     const svc = new ApiKeyService(repo, {} as AuditLogRepository, OPTIONS);

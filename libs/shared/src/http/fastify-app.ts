@@ -38,9 +38,11 @@ export async function createHttpApp(module: unknown, opts: HttpAppOptions): Prom
     closing = true;
     done();
   });
-  fastify.addHook('onSend', async (request, reply) => {
+  // Callback style: an async hook costs every response a promise.
+  fastify.addHook('onSend', (request, reply, _payload, done) => {
     void reply.header('x-request-id', request.id);
     if (closing) void reply.header('connection', 'close');
+    done();
   });
   const app = await NestFactory.create<NestFastifyApplication>(module as never, adapter, {
     logger: new PinoNestLogger(opts.logger),
