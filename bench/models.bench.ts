@@ -195,8 +195,17 @@ async function main(): Promise<void> {
   // The gateway's replicas are threads of its process: its CPU time is all of the serving cost.
   const gw = stack.gateway.proc.pid!;
   try {
-    // Warm-up: every path once, so no round pays a first-use cost.
-    for (const t of [scorer, plain, cls, pass]) await closedLoop(t, 8, 1);
+    // Warm-up: every path at its round's concurrency, so no round pays a first-use cost (JIT,
+    // heap growth, thread pools). With 1 s at c=8, round 1's cls_pass/ppocr_cls ratio was the
+    // lowest of its run in each of three runs (0.63–0.80), and a first pass phase ran ~20 % slower
+    // than the next in every ad-hoc run.
+    for (const [t, c] of [
+      [scorer, 64],
+      [plain, 64],
+      [pass, 32],
+      [cls, 32],
+    ] as const)
+      await closedLoop(t, c, 2);
     await closedLoop(ocr, 8, 2);
     await ocrBatch(stack.batchPort, stack.key, 8);
     const rounds: Round[] = [];
