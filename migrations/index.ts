@@ -10,6 +10,7 @@ import { FileBatches1795590000000 } from './1795590000000-file-batches';
 import { BatchDeadlinesCost1795600000000 } from './1795600000000-batch-deadlines-cost';
 import { BatchItemsBlob1795610000000 } from './1795610000000-batch-items-blob';
 import { SchedulerMig1795620000000 } from './1795620000000-scheduler-mig';
+import { FileBatchInputIndex1795630000000 } from './1795630000000-file-batch-input-index';
 
 /**
  * Every migration, oldest first. Listed explicitly (not globbed) so the same list works compiled
@@ -28,4 +29,5 @@ export const MIGRATIONS = [
   BatchDeadlinesCost1795600000000,
   BatchItemsBlob1795610000000,
   SchedulerMig1795620000000,
+  FileBatchInputIndex1795630000000,
 ];

@@ -6,6 +6,7 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
  */
 @Entity({ name: 'file_batch' })
 @Index('ix_file_batch_expires_at', ['expiresAt'])
+@Index('ix_file_batch_input_file', ['inputFileId'])
 export class FileBatchEntity {
   @PrimaryColumn({ name: 'batch_id', type: 'uuid' }) batchId!: string;
   @Column({ name: 'input_file_id', type: 'text' }) inputFileId!: string;
