@@ -135,17 +135,21 @@ export class ApiKeyService implements OnApplicationBootstrap, OnModuleDestroy {
   /** The principal for a presented key, or null when unknown/revoked. */
   async verify(key: string): Promise<Principal | null> {
     if (!this.options.enabled) return ANONYMOUS;
-    const known = this.cached(key);
-    if (known !== undefined) return known;
+    if (!plausibleKey(key)) return null;
     const hash = sha256(key);
+    const known = this.cachedHash(hash);
+    if (known !== undefined) return known;
     return this.lookups.get(hash) ?? this.lookup(hash);
   }
 
   /** What the cache knows of `key` now: its principal, null (invalid), or undefined (look it up). */
   private cached(key: string): Principal | null | undefined {
-    if (key.length < 16 || key.length > 512) return null;
+    return plausibleKey(key) ? this.cachedHash(sha256(key)) : null;
+  }
+
+  private cachedHash(hash: string): Principal | null | undefined {
     const now = Date.now();
-    const hit = this.cache.get(sha256(key));
+    const hit = this.cache.get(hash);
     if (!hit) return undefined;
     hit.usedAt = now;
     return hit.until > now ? hit.principal : undefined;
@@ -225,7 +229,7 @@ export class ApiKeyService implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** Whether this process has seen `key` valid (a hash and a map lookup; no database). */
   private knownValid(key: string): boolean {
-    if (key.length < 16 || key.length > 512) return false;
+    if (!plausibleKey(key)) return false;
     return !!this.cache.get(sha256(key))?.principal;
   }
 }
@@ -240,4 +244,9 @@ export function bearerToken(header: string | string[] | undefined): string | und
 /** An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d; one bucket either way. */
 function clientOf(address: string | undefined): string | undefined {
   return address?.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+}
+
+/** Keys outside these lengths are never valid: refused without hashing them. */
+function plausibleKey(key: string): boolean {
+  return key.length >= 16 && key.length <= 512;
 }
