@@ -5,6 +5,7 @@ import { BATCH_CONFIG, type BatchConfig } from '../config/batch.config';
 import { UnitPool, type UnitRequest } from '../worker/unit-pool';
 import type { ChunkLines } from './file-scan';
 import type { InferUrl, LineModel } from './request-lines';
+import { unitCallRanges } from './unit-calls';
 
 export interface RunContext {
   signal: AbortSignal;
@@ -64,22 +65,21 @@ export class FileInferRunner implements OnModuleDestroy {
   }
 
   /**
-   * Answers a chunk's lines on batch units, `inferBatch` lines per unit call: the unit parses,
+   * Answers a chunk's lines on batch units, `inferBatch` lines per unit call (unitCallRanges): the unit parses,
    * checks, merges and runs them and encodes the responses, so this thread only copies bytes.
    * Answers come back in line order.
    */
   async runLines(url: InferUrl, endpoint: string, chunk: ChunkLines, duplicates: ReadonlySet<number>, ctx: RunContext): Promise<UnitLineAnswer[]> {
     const loaded = await this.load(url);
-    const per = Math.max(1, this.cfg.jobs.inferBatch);
-    const groups: number[] = [];
-    for (let i = 0; i < chunk.lines.length; i += per) groups.push(i);
+    const groups = unitCallRanges(chunk.lines.length, this.cfg.jobs.inferBatch);
     const answers: UnitLineAnswer[][] = new Array<UnitLineAnswer[]>(groups.length);
     let next = 0;
     const lane = async (): Promise<void> => {
       while (next < groups.length) {
         const g = next++;
         if (ctx.signal.aborted) throw new Error('aborted');
-        const task = this.task(url, endpoint, chunk, groups[g]!, Math.min(chunk.lines.length, groups[g]! + per), duplicates);
+        const [from, to] = groups[g]!;
+        const task = this.task(url, endpoint, chunk, from, to, duplicates);
         answers[g] = await this.units.withUnit(url.model, loaded.idle, this.request(ctx), (unit) => unit.runLines(task));
       }
     };
