@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { autogroupOf } from '../apps/batch/src/worker/cpu-priority';
 import { childrenOf, procStat, startStack, stealMs, type Stack } from '../bench/support/hybrid-stack';
 import { deleteQueueKeys, waitUntil, type BatchBody } from './support/batch-harness';
 import { createTestDatabase, testQueuePrefix, type TestDatabase } from './support/test-env';
@@ -16,12 +17,6 @@ interface OpenLoop {
   p99: number;
   ok: number;
   failed: number;
-}
-
-/** The autogroup (session) of `pid` and its nice value, from `/autogroup-<n> nice <v>`. */
-function autogroupOf(pid: number): { group: string; nice: number } {
-  const [group, , nice] = readFileSync(`/proc/${pid}/autogroup`, 'utf8').trim().split(' ');
-  return { group: group!, nice: Number(nice) };
 }
 
 /** Children of `pid`: scheduler state (R running, S sleeping, T stopped) and command line. */

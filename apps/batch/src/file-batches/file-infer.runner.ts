@@ -65,9 +65,9 @@ export class FileInferRunner implements OnModuleDestroy {
   }
 
   /**
-   * Answers a chunk's lines on batch units, `inferBatch` lines per unit call (unitCallRanges): the unit parses,
-   * checks, merges and runs them and encodes the responses, so this thread only copies bytes.
-   * Answers come back in line order.
+   * Answers a chunk's lines on batch units, about `inferBatch` lines per unit call
+   * (unitCallRanges): the unit parses, checks, merges and runs them and encodes the responses,
+   * so this thread only copies bytes. Answers come back in line order.
    */
   async runLines(url: InferUrl, endpoint: string, chunk: ChunkLines, duplicates: ReadonlySet<number>, ctx: RunContext): Promise<UnitLineAnswer[]> {
     const loaded = await this.load(url);

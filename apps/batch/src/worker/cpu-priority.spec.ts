@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HELPER_NICE, lowerHelperThreads, lowerSessionWeight } from './cpu-priority';
+import { autogroupOf, HELPER_NICE, lowerHelperThreads, lowerSessionWeight } from './cpu-priority';
 
 /** Each thread's nice value from /proc (field 19 of stat). */
 function niceOf(pid: number): Map<string, number> {
@@ -32,12 +32,6 @@ describe('lowerHelperThreads (a batch worker’s V8 helper threads at nice 19)',
     for (const t of helpers) expect(after.get(t)).toBe(HELPER_NICE);
   });
 });
-
-/** The nice value of the autogroup (session) `pid` belongs to, as /proc prints it: `/autogroup-<n> nice <v>`. */
-const autogroupOf = (pid: number): { group: string; nice: number } => {
-  const [group, , nice] = readFileSync(`/proc/${pid}/autogroup`, 'utf8').trim().split(' ');
-  return { group: group!, nice: Number(nice) };
-};
 
 describe('lowerSessionWeight (the batch session’s weight against online’s, Linux autogroups)', () => {
   let child: ChildProcess | undefined;

@@ -76,3 +76,9 @@ export function lowerSessionWeight(nice: number, pid: number = process.pid): Ses
     return { applied: false, reason: `autogroup: ${e instanceof Error ? e.message : String(e)}` };
   }
 }
+
+/** The autogroup (session) `pid` belongs to and its nice value, as /proc prints it: `/autogroup-<n> nice <v>`. */
+export function autogroupOf(pid: number): { group: string; nice: number } {
+  const [group, , nice] = readFileSync(`/proc/${pid}/autogroup`, 'utf8').trim().split(' ');
+  return { group: group!, nice: Number(nice) };
+}
