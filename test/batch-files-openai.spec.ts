@@ -153,7 +153,10 @@ describe('the official openai npm client against /v1/files (real sockets)', () =
       gc();
       const m = process.memoryUsage();
       growth.push(m.heapUsed + m.arrayBuffers - (base.heapUsed + base.arrayBuffers));
-    }, 200); // each sample is a full GC of this process, which serves the app too: every 50 ms starved the transfer past 60 s on a loaded box
+    }, 100);
+    // Each sample is a full GC of this process, which serves the app too: every 50 ms starved the
+    // transfer past 60 s on a loaded box; every 200 ms left ~15 samples, so the p90 below was the
+    // second-highest sample and one short peak failed it (CI, 19.9 MiB). 100 ms: 60-80 samples.
     try {
       const form = multipart([
         { name: 'file', filename: 'big.jsonl', data: () => jsonlLines(BIG_MB * MB, 4 * 1024) },
