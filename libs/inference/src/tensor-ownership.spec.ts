@@ -5,13 +5,22 @@ import { isOwned } from './tensor-ownership';
 
 describe('tensor ownership', () => {
   it('decoded JSON and misaligned binary tensors are the request’s own: moved to the replica thread, not copied', () => {
-    const d = decodeInferRequest('m', undefined, { inputs: [{ name: 'x', shape: [2], datatype: 'FP32', data: [1, 2] }] });
+    const data = Array.from({ length: 2048 }, (_, i) => i); // 8 KiB: above the clone limit
+    const d = decodeInferRequest('m', undefined, { inputs: [{ name: 'x', shape: [2048], datatype: 'FP32', data }] });
     const x = d.request.inputs[0]!.data as Float32Array;
     expect(isOwned(x.buffer)).toBe(true);
     expect(toNodeWire(d.request.inputs, false).transfer).toEqual([x.buffer]);
-    const body = Buffer.alloc(9);
-    const copied = tensorDataFromBinary('FP32', body.subarray(1), 2, 'x') as Float32Array; // offset 1: misaligned, copied
+    const body = Buffer.alloc(8193);
+    const copied = tensorDataFromBinary('FP32', body.subarray(1), 2048, 'x') as Float32Array; // offset 1: misaligned, copied
     expect(isOwned(copied.buffer)).toBe(true);
+  });
+
+  it('small decoded tensors are left unmarked and cloned: marking would materialize their storage', () => {
+    const d = decodeInferRequest('m', undefined, { inputs: [{ name: 'x', shape: [2], datatype: 'FP32', data: [1, 2] }] });
+    const x = d.request.inputs[0]!.data as Float32Array;
+    expect(isOwned(x.buffer)).toBe(false);
+    expect(toNodeWire(d.request.inputs, false).transfer).toEqual([]);
+    expect(Array.from(x)).toEqual([1, 2]);
   });
 
   it('views of a request body and arrays of unknown owner are never moved whole', () => {

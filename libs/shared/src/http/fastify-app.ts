@@ -2,6 +2,7 @@ import { NestFactory } from '@nestjs/core';
 import { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { HttpExceptionFilter } from '../errors/http-exception.filter';
+import { lazyChildLogger } from '../logging/lazy-child-logger';
 import { PinoNestLogger, requestIdFrom, type PinoLogger } from '../logging/logger';
 
 export interface HttpAppOptions {
@@ -21,6 +22,7 @@ export async function createHttpApp(module: unknown, opts: HttpAppOptions): Prom
     loggerInstance: opts.logger,
     logController: new LogController({ disableRequestLogging: !(opts.logRequests ?? true) }),
     genReqId: requestIdFrom,
+    childLoggerFactory: lazyChildLogger,
     bodyLimit: opts.bodyLimitBytes,
     // Errors Fastify raises before Nest sees the request (URI too long, bad URL encoding) get
     // the same `{"error": ...}` body as everything else.
