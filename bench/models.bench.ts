@@ -13,17 +13,18 @@ import { localModelContext } from './support/local-model-context';
 /**
  * `npm run bench:models`: user code as served by Tandem vs the same work without Tandem, in one
  * run, shipped configuration (authentication on, the launcher's settings), servers in child
- * processes, the HTTP load generator in this one. Per round, back to back:
+ * processes, the HTTP load generator in this one. Per round:
  *   1. node `scorer` over OIP JSON (c=64) vs a plain Fastify handler computing tanh (target ≥ 0.6)
  *   2. `cls_pass`, a node model that calls `ppocr_cls` through ctx.infer, vs `ppocr_cls` served
  *      directly, REST binary c=32 (target ≥ 0.9)
  *   3. `ocr` online at concurrency 8 vs its three ONNX sessions called in a plain loop in this
  *      process (the model's own pipeline code over bare onnxruntime sessions; target ≥ 0.8)
  *   4. `ocr` as a batch `infer` (items/s while processing) vs the same loop (target ≥ 0.8)
- * Environment: BENCH_SECONDS (4), BENCH_ROUNDS (3), BENCH_OCR_ITEMS (48 per batch), DATABASE_URL.
+ * Each pair runs back to back, in alternating order from round to round. Environment:
+ * BENCH_SECONDS (4), BENCH_ROUNDS (5), BENCH_OCR_ITEMS (48 per batch), DATABASE_URL.
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const OCR_ITEMS = Number(process.env.BENCH_OCR_ITEMS ?? 48);
 const IMAGE = readFileSync(resolve('bench/fixtures/ocr-sample.png'));
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
@@ -159,6 +160,13 @@ async function measured(t: Target, pid: number, concurrency: number, seconds: nu
 const fmtCpu = (r: Measured): string => `${fmt(r)}, server CPU ${r.cpuUsPerReq.toFixed(0)} µs/req`;
 
 const fmt = (r: LoadResult): string => `${r.rps.toFixed(0)}/s p50 ${r.p50.toFixed(1)} p99 ${r.p99.toFixed(1)} ms (${r.errors} errors)`;
+/** Two phases back to back, `b` first when `flip`; results in (a, b) order. */
+async function pair<T>(flip: boolean, a: () => Promise<T>, b: () => Promise<T>): Promise<[T, T]> {
+  if (!flip) return [await a(), await b()];
+  const rb = await b();
+  return [await a(), rb];
+}
+
 const median = (xs: number[]): number => {
   const a = [...xs].sort((x, y) => x - y);
   return a.length % 2 ? a[(a.length - 1) / 2]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2;
@@ -210,11 +218,24 @@ async function main(): Promise<void> {
     await ocrBatch(stack.batchPort, stack.key, 8);
     const rounds: Round[] = [];
     for (let i = 1; i <= ROUNDS; i++) {
+      // Each pair runs back to back, in turn first and second: a phase that follows an idle
+      // gateway (the Fastify phase) or another load differs, and a fixed order made that a bias.
+      const flip = i % 2 === 0;
+      const [scorerR, fastifyR] = await pair(
+        flip,
+        () => measured(scorer, gw, 64, SECONDS),
+        () => measured(plain, fastify.pid!, 64, SECONDS),
+      );
+      const [passR, clsR] = await pair(
+        flip,
+        () => measured(pass, gw, 32, SECONDS),
+        () => measured(cls, gw, 32, SECONDS),
+      );
       const r: Round = {
-        scorer: await measured(scorer, gw, 64, SECONDS),
-        fastify: await measured(plain, fastify.pid!, 64, SECONDS),
-        pass: await measured(pass, gw, 32, SECONDS),
-        cls: await measured(cls, gw, 32, SECONDS),
+        scorer: scorerR,
+        fastify: fastifyR,
+        pass: passR,
+        cls: clsR,
         ocr: await closedLoop(ocr, 8, SECONDS * 2),
         rawOcr: (await rawOcr(SECONDS * 2)).imagesS,
         batchOcr: 0,
@@ -223,8 +244,11 @@ async function main(): Promise<void> {
       await sleep(1500);
       r.batchOcr = (await ocrBatch(stack.batchPort, stack.key, OCR_ITEMS)).itemsS;
       rounds.push(r);
-      say(`round ${i}: scorer JSON c=64 ${fmtCpu(r.scorer)} | plain Fastify ${fmtCpu(r.fastify)} | ratio ${(r.scorer.rps / r.fastify.rps).toFixed(3)}`);
-      say(`round ${i}: cls_pass (ctx.infer) binary c=32 ${fmtCpu(r.pass)} | ppocr_cls direct ${fmtCpu(r.cls)} | ratio ${(r.pass.rps / r.cls.rps).toFixed(3)}`);
+      const order = flip ? ' [baselines ran first]' : '';
+      say(`round ${i}${order}: scorer JSON c=64 ${fmtCpu(r.scorer)} | plain Fastify ${fmtCpu(r.fastify)} | ratio ${(r.scorer.rps / r.fastify.rps).toFixed(3)}`);
+      say(
+        `round ${i}${order}: cls_pass (ctx.infer) binary c=32 ${fmtCpu(r.pass)} | ppocr_cls direct ${fmtCpu(r.cls)} | ratio ${(r.pass.rps / r.cls.rps).toFixed(3)}`,
+      );
       say(
         `round ${i}: ocr online c=8 ${fmt(r.ocr)} | batch ${r.batchOcr.toFixed(2)} images/s | plain loop ${r.rawOcr.toFixed(2)} images/s | ratios online ${(r.ocr.rps / r.rawOcr).toFixed(3)}, batch ${(r.batchOcr / r.rawOcr).toFixed(3)}`,
       );
