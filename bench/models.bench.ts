@@ -58,10 +58,13 @@ function benchRepository(): string {
     JSON.stringify({
       backend: 'node',
       max_batch_size: cls.max_batch_size,
-      dynamic_batching: cls.dynamic_batching,
-      // A model that only awaits ctx.infer must not hold requests back: with few batches in
-      // flight the callee starts on the first small one to arrive (4 in flight: ppocr_cls ran
-      // batches of 5.8 items at 0.72× direct; 32: 13 items at 0.98×).
+      // As docs/writing-models.md advises for a model that mostly awaits ctx.infer: every
+      // execute costs four thread crossings whatever its size, so it batches for up to 1.5 ms
+      // (at delay 0 every execute carried one request and the gateway's main thread paid
+      // 100–200 µs more per item than direct; at 1.5 ms executes carry ~10 and it pays none).
+      dynamic_batching: { ...(cls.dynamic_batching as object), max_queue_delay_us: 1500 },
+      // Many in flight, so that calls wait at the callee and merge there (4 in flight: ppocr_cls
+      // ran batches of 5.8 items at 0.72× direct; 32: 13 items at 0.98×).
       device: { kind: 'cpu', threads_per_replica: 1, max_inflight_per_replica: 32 },
       inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] }],
       outputs: [{ name: 'softmax_0.tmp_0', datatype: 'FP32', shape: [-1, 2] }],
