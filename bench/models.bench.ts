@@ -40,7 +40,8 @@ const PASS_MODEL = `import { defineModel } from '@tandem/sdk';
 /** Pass-through: the request goes on to ppocr_cls through ctx.infer (Triton's BLS). */
 export default defineModel({
   async execute({ x }, _state, ctx) {
-    const out = await ctx.infer('ppocr_cls', [x!]);
+    // transfer: the input goes on as it is, so its memory is given to the call, not copied.
+    const out = await ctx.infer('ppocr_cls', [x!], { transfer: true });
     return { 'softmax_0.tmp_0': out['softmax_0.tmp_0']! };
   },
 });

@@ -22,6 +22,12 @@ export interface InferOptions {
   version?: string;
   /** Only these outputs (default: all). */
   outputs?: readonly string[];
+  /**
+   * Give the inputs' memory to the callee instead of copying it, like a transfer list of
+   * `postMessage`: cheaper for large tensors (a pass-through forwarding its input). The inputs'
+   * typed arrays may be empty (detached) once the call started; do not use them afterwards.
+   */
+  transfer?: boolean;
 }
 
 /** What a node model sees once per replica (initialize) and on every batch (execute). */

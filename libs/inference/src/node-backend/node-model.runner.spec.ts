@@ -36,6 +36,12 @@ export default defineModel({
       case 6: for (;;) {}
       case 7: await new Promise((r) => info.signal.addEventListener('abort', r)); await new Promise((r) => setTimeout(r, 200)); break;
       case 8: return { score: (await ctx.infer('other', [x], { outputs: ['y'] })).y };
+      case 9: case 10: {
+        // Rows before and after the call: a transfer gives the memory away, a copy does not.
+        const before = xs.length;
+        await ctx.infer('other', [x], { outputs: ['y'], transfer: xs[0] === 9 });
+        return { score: { datatype: 'FP32', shape: [1, 1], data: Float32Array.of(before * 100 + (x.data as Float32Array).length) } };
+      }
     }
     return { score: { datatype: 'FP32', shape: x.shape, data: xs.map(Math.tanh) } };
   },
@@ -184,6 +190,26 @@ describe('NodeModelRunner: a node model in its own worker thread', () => {
       expect(await value(runner, 8)).toBe(42);
       expect(seen).toEqual([{ model: 'other', timeoutMs: expect.any(Number), outputs: ['y'] }]);
       expect(seen[0]!.timeoutMs).toBeGreaterThan(9_000);
+    } finally {
+      await runner.release();
+    }
+  });
+
+  it('ctx.infer with transfer: true moves the inputs to the callee (they are empty afterwards); without it they are copied', async () => {
+    const got: number[][] = [];
+    const { runner } = await start(
+      {},
+      {
+        infer: async (req) => {
+          got.push(Array.from(req.inputs[0]!.data as Float32Array));
+          return { outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1], data: Float32Array.of(1) }] };
+        },
+      },
+    );
+    try {
+      expect(await value(runner, 9)).toBe(100); // 1 row before, 0 after
+      expect(await value(runner, 10)).toBe(101); // 1 row before and after
+      expect(got).toEqual([[9], [10]]); // the callee saw the data either way
     } finally {
       await runner.release();
     }

@@ -49,8 +49,9 @@ export default function runNodeReplicaThread(data: NodeThreadData, port: Message
       new Promise((resolve, reject) => {
         const id = ++seq;
         calls.set(id, { resolve, reject });
-        // The model may keep using its tensors: they are copied, not moved.
-        const wire = toNodeWire(inputs, false);
+        // The model may keep using its tensors: they are copied, not moved, unless it gave them
+        // away (`transfer`: whole buffers are moved; views of a larger buffer are still copied).
+        const wire = toNodeWire(inputs, opts.transfer === true);
         send(
           {
             type: 'infer',
