@@ -8,6 +8,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { sessionOptionsFor } from '@tandem/inference';
 import { chooseAllocator } from '../scripts/launcher/allocator-env';
 import { autoscaleTrace, grpcClosedLoop } from './online-grpc-autoscale.bench-part';
+import { clsInferMessage, grpcRawClosedLoop } from './support/grpc-load';
 import { overload } from './online-overload.bench-part';
 import { benchDatabase, closedLoop, clsBinaryTarget, freePort, openLoop, spawnServer, type LoadResult, type Target } from './support/http-load';
 
@@ -251,17 +252,42 @@ async function onePhase(only: 'overload' | 'grpc'): Promise<void> {
       return;
     }
     const protoDir = resolve('dist/apps/gateway/src/grpc/proto');
-    await grpcClosedLoop(`127.0.0.1:${grpcPort}`, protoDir, 32, 1, 1, key);
-    const ratios: number[] = [];
+    const addr = `127.0.0.1:${grpcPort}`;
+    const message = clsInferMessage(protoDir);
+    await grpcClosedLoop(addr, protoDir, 32, 1, 1, key);
+    await grpcRawClosedLoop(addr, message, 32, 1, key);
+    const [raw, js]: number[][] = [[], []];
     for (let i = 1; i <= ROUNDS; i++) {
-      const grpc = await grpcClosedLoop(`127.0.0.1:${grpcPort}`, protoDir, 32, SECONDS, 1, key);
-      const rest = await closedLoop(cls, 32, SECONDS);
-      ratios.push(grpc.itemsS / rest.rps);
+      // Each phase's load-generator CPU (this process) per answered call, printed: on two cores it is taken from the server.
+      const gen =
+        <T extends { errors: number }>(f: () => Promise<T>, n: (r: T) => number) =>
+        async (): Promise<[T, number]> => {
+          const c0 = process.cpuUsage();
+          const r = await f();
+          const c = process.cpuUsage(c0);
+          return [r, (c.user + c.system) / Math.max(1, n(r) * SECONDS)];
+        };
+      const [grpcRaw, rawUs] = await gen(
+        () => grpcRawClosedLoop(addr, message, 32, SECONDS, key),
+        (r) => r.rps,
+      )();
+      const [rest, restUs] = await gen(
+        () => closedLoop(cls, 32, SECONDS),
+        (r) => r.rps,
+      )();
+      const [grpcJs, jsUs] = await gen(
+        () => grpcClosedLoop(addr, protoDir, 32, SECONDS, 1, key),
+        (r) => r.itemsS,
+      )();
+      raw.push(grpcRaw.rps / rest.rps);
+      js.push(grpcJs.itemsS / rest.rps);
       say(
-        `round ${i}: gRPC raw contents cls c=32 ${grpc.itemsS.toFixed(0)} items/s p99 ${grpc.p99.toFixed(1)} ms (${grpc.errors} errors) | REST binary ${rest.rps.toFixed(0)} items/s (${rest.errors} errors) | ratio ${(grpc.itemsS / rest.rps).toFixed(3)}`,
+        `round ${i}: REST binary ${rest.rps.toFixed(0)} items/s (${rest.errors} errors, client ${restUs.toFixed(0)} µs/call) | ` +
+          `gRPC raw contents, raw HTTP/2 client ${grpcRaw.rps.toFixed(0)} items/s p99 ${grpcRaw.p99.toFixed(1)} ms (${grpcRaw.errors} errors, client ${rawUs.toFixed(0)} µs/call) ratio ${(grpcRaw.rps / rest.rps).toFixed(3)} | ` +
+          `grpc-js client ${grpcJs.itemsS.toFixed(0)} items/s p99 ${grpcJs.p99.toFixed(1)} ms (${grpcJs.errors} errors, client ${jsUs.toFixed(0)} µs/call) ratio ${(grpcJs.itemsS / rest.rps).toFixed(3)}`,
       );
     }
-    say(`median gRPC / REST binary ${median(ratios).toFixed(3)}`);
+    say(`median gRPC / REST binary: raw HTTP/2 client ${median(raw).toFixed(3)}, grpc-js client ${median(js).toFixed(3)}`);
   } finally {
     gateway.kill('SIGTERM');
   }

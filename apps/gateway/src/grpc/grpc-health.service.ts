@@ -1,9 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
-import { HealthService } from '@tandem/shared';
+import { DomainException, HealthService } from '@tandem/shared';
+import type { GrpcCall, GrpcServerStreamCall } from './grpc-http2.server';
 import { grpcErrorReply } from './grpc-status.map';
 
 type ServingStatus = 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
+type HealthRequest = { service: string };
+type HealthResponse = { status: ServingStatus };
 const INFERENCE_SERVICE = 'inference.GRPCInferenceService';
 
 /** grpc.health.v1.Health: '' and the inference service are SERVING while the gateway is ready. */
@@ -11,7 +13,7 @@ const INFERENCE_SERVICE = 'inference.GRPCInferenceService';
 export class GrpcHealthService {
   private readonly logger = new Logger('GrpcHealth');
   private serving = false;
-  private readonly watchers = new Set<ServerWritableStream<{ service: string }, { status: ServingStatus }>>();
+  private readonly watchers = new Set<GrpcServerStreamCall<HealthRequest, HealthResponse>>();
 
   constructor(private readonly health: HealthService) {}
 
@@ -32,26 +34,23 @@ export class GrpcHealthService {
     return (await this.health.readiness()).ready ? 'SERVING' : 'NOT_SERVING';
   }
 
-  handlers(): Record<string, unknown> {
-    return {
-      Check: (call: ServerUnaryCall<{ service: string }, unknown>, cb: sendUnaryData<{ status: ServingStatus }>) => {
-        this.statusOf(call.request.service).then(
-          (s) => (s ? cb(null, { status: s }) : cb({ code: status.NOT_FOUND, details: `unknown service '${call.request.service}'` })),
-          (e: unknown) => cb(grpcErrorReply(e, this.logger, { method: call.getPath() })),
-        );
+  /** Check: unary; its errors map through the server's status table. */
+  async check(call: GrpcCall<HealthRequest>): Promise<HealthResponse> {
+    const s = await this.statusOf(call.request.service);
+    if (!s) throw DomainException.notFound(`unknown service '${call.request.service}'`);
+    return { status: s };
+  }
+
+  /** Watch: the current status now, NOT_SERVING when the gateway stops serving. */
+  watch(call: GrpcServerStreamCall<HealthRequest, HealthResponse>): void {
+    this.statusOf(call.request.service).then(
+      (s) => {
+        call.write({ status: s ?? 'SERVICE_UNKNOWN' });
+        if (!this.serving) return call.end();
+        this.watchers.add(call);
+        call.onCancelled(() => this.watchers.delete(call));
       },
-      Watch: (call: ServerWritableStream<{ service: string }, { status: ServingStatus }>) => {
-        this.statusOf(call.request.service).then(
-          (s) => {
-            call.write({ status: s ?? 'SERVICE_UNKNOWN' });
-            if (!this.serving) return call.end();
-            this.watchers.add(call);
-            call.on('cancelled', () => this.watchers.delete(call));
-          },
-          // grpc-js ends a server stream that emits 'error' with that status.
-          (e: unknown) => call.emit('error', grpcErrorReply(e, this.logger, { method: call.getPath() })),
-        );
-      },
-    };
+      (e: unknown) => call.end(grpcErrorReply(e, this.logger, { method: call.path })),
+    );
   }
 }

@@ -86,23 +86,11 @@ const CONTENT_FIELDS: [keyof InferTensorContentsWire, number][] = [
 ];
 
 /**
- * One reused buffer for encoded responses: grpc-js copies the serialized message into its framed
- * buffer synchronously, right after `responseSerialize` returns (server-interceptors
- * serializeMessage), so the bytes are never needed past that call. A fresh buffer per response
- * is one more short-lived external buffer of the message's size, and external memory is what
- * drives the gateway's full (Mark-Compact) GCs under load.
- * Responses past SCRATCH_MAX get a buffer of their own.
+ * ModelInfer's response serializer: sized once, written into one fresh buffer after `headroom`
+ * free bytes (the gRPC server writes its 5-byte message prefix there, so the framed message is
+ * never copied again). Fresh, not reused: HTTP/2 holds the buffer until the frames are sent.
  */
-const SCRATCH_MAX = 16 << 20;
-let scratch = Buffer.allocUnsafe(0);
-function scratchFor(n: number): Buffer {
-  if (n > SCRATCH_MAX) return Buffer.allocUnsafe(n);
-  if (scratch.length < n) scratch = Buffer.allocUnsafe(Math.max(n, Math.min(SCRATCH_MAX, scratch.length * 2)));
-  return scratch;
-}
-
-/** grpc-js `responseSerialize` for ModelInfer: sized once, written into one (reused) buffer. */
-export function encodeModelInferResponse(res: ModelInferResponseWire): Buffer {
+export function encodeModelInferResponse(res: ModelInferResponseWire, headroom = 0): Buffer {
   const str = (field: number, s: string): number => (s === '' ? 0 : 1 + varintSize(Buffer.byteLength(s)) + Buffer.byteLength(s));
   const lenField = (n: number): number => 1 + varintSize(n) + n;
   const outs = res.outputs.map((o) => {
@@ -127,7 +115,8 @@ export function encodeModelInferResponse(res: ModelInferResponseWire): Buffer {
     str(3, res.id) +
     outs.reduce((s, x) => s + lenField(x.size), 0) +
     res.raw_output_contents.reduce((s, b) => s + lenField(b.length), 0);
-  const w = new Writer(scratchFor(total));
+  const w = new Writer(Buffer.allocUnsafe(headroom + total));
+  w.pos = headroom;
   w.string(1, res.model_name);
   w.string(2, res.model_version);
   w.string(3, res.id);
@@ -153,6 +142,6 @@ export function encodeModelInferResponse(res: ModelInferResponseWire): Buffer {
     }
   }
   for (const b of res.raw_output_contents) w.bytes(6, b);
-  if (w.pos !== total) throw new Error(`ModelInferResponse encoder wrote ${w.pos} of ${total} bytes`);
-  return w.buf.subarray(0, total);
+  if (w.pos !== headroom + total) throw new Error(`ModelInferResponse encoder wrote ${w.pos - headroom} of ${total} bytes`);
+  return w.buf;
 }

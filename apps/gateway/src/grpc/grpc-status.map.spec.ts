@@ -48,7 +48,7 @@ describe('gRPC status mapping', () => {
     const logger = { error: (fields: unknown, msg: unknown) => logged.push({ fields: fields as Record<string, unknown>, msg }) };
     const reply = grpcErrorReply(new Error('boom'), logger, { method: '/inference.GRPCInferenceService/ModelInfer' });
     expect(reply.code).toBe(status.INTERNAL);
-    const id = reply.metadata!.get('error-id')[0];
+    const id = reply.trailers!['error-id'];
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     expect(reply.details).toBe(`internal error (error id ${String(id)})`);
     expect(logged).toHaveLength(1);
@@ -61,8 +61,7 @@ describe('gRPC status mapping', () => {
     const logger = { error: (f: unknown) => logged.push(f) };
     const limited = grpcErrorReply(new DomainException(ErrorCode.RateLimited, 'slow down', { retryAfterS: 2.2 }), logger);
     expect(limited.code).toBe(status.RESOURCE_EXHAUSTED);
-    expect(limited.metadata!.get('retry-after')).toEqual(['3']);
-    expect(limited.metadata!.get('error-id')).toEqual([]);
+    expect(limited.trailers).toEqual({ 'retry-after': '3' });
     expect(logged).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { Metadata, status, type ServerErrorResponse } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { DomainException, ErrorCode, logInternalError, type ErrorLogger } from '@tandem/shared';
 
 /** The gRPC side of the one error model (the HTTP side is HttpExceptionFilter). */
@@ -16,6 +16,13 @@ const GRPC_STATUS_BY_CODE: Readonly<Record<ErrorCode, status>> = {
   [ErrorCode.Unprocessable]: status.FAILED_PRECONDITION,
   [ErrorCode.Internal]: status.INTERNAL,
 };
+
+/** What a failed call answers: its status, the details and extra trailers (retry-after, error-id). */
+export interface GrpcReply {
+  code: status;
+  details: string;
+  trailers?: Record<string, string>;
+}
 
 export interface GrpcError {
   code: status;
@@ -35,10 +42,10 @@ export function toGrpcError(e: unknown, logger: ErrorLogger, fields: Record<stri
  * logged with its stack under an error id (as the HTTP filter does) that the client gets in the
  * details and the `error-id` trailer; a rate limit carries its wait in `retry-after`.
  */
-export function grpcErrorReply(e: unknown, logger: ErrorLogger, fields: Record<string, unknown> = {}): ServerErrorResponse {
+export function grpcErrorReply(e: unknown, logger: ErrorLogger, fields: Record<string, unknown> = {}): GrpcReply {
   const err = toGrpcError(e, logger, fields);
-  const metadata = new Metadata();
-  if (e instanceof DomainException && e.retryAfterS !== undefined) metadata.set('retry-after', String(Math.max(1, Math.ceil(e.retryAfterS))));
-  if (err.errorId) metadata.set('error-id', err.errorId);
-  return { name: 'GrpcError', message: err.details, code: err.code, details: err.details, metadata };
+  const trailers: Record<string, string> = {};
+  if (e instanceof DomainException && e.retryAfterS !== undefined) trailers['retry-after'] = String(Math.max(1, Math.ceil(e.retryAfterS)));
+  if (err.errorId) trailers['error-id'] = err.errorId;
+  return { code: err.code, details: err.details, trailers };
 }

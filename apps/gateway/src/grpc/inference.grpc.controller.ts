@@ -1,22 +1,12 @@
-import { Injectable, Logger } from '@nestjs/common';
-import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import { Injectable } from '@nestjs/common';
 import { ApiKeyService, bearerToken } from '@tandem/auth';
 import { DomainException, ErrorCode, HealthService } from '@tandem/shared';
 import { InferenceService } from '../inference/inference.service';
 import { decodeGrpcInfer, encodeGrpcInfer } from './grpc-tensor.codec';
-import { peerAddress } from './grpc-peer';
-import { grpcErrorReply } from './grpc-status.map';
+import type { GrpcCall } from './grpc-http2.server';
 import type { ModelInferRequestWire, ModelInferResponseWire } from './grpc-wire.types';
 
-type Unary<Req, Res> = (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>) => void;
-
-/** Milliseconds left before the client's deadline; undefined when it set none. */
-function deadlineMs(call: ServerUnaryCall<unknown, unknown>): number | undefined {
-  const d = call.getDeadline();
-  const at = d instanceof Date ? d.getTime() : d;
-  if (!Number.isFinite(at)) return undefined;
-  return at - Date.now();
-}
+type Unary<Req, Res> = (call: GrpcCall<Req>) => Promise<Res>;
 
 /**
  * inference.GRPCInferenceService: a thin adapter over the same InferenceService as REST.
@@ -24,27 +14,20 @@ function deadlineMs(call: ServerUnaryCall<unknown, unknown>): number | undefined
  */
 @Injectable()
 export class InferenceGrpcController {
-  private readonly logger = new Logger('InferenceGrpc');
-
   constructor(
     private readonly inference: InferenceService,
     private readonly health: HealthService,
     private readonly keys: ApiKeyService,
   ) {}
 
-  private unary<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res): Unary<Req, Res> {
-    return (call, cb) => {
+  /** Errors reject; the server maps them through the one gRPC status table (grpc-server.service.ts). */
+  private unary<Req, Res>(fn: (req: Req, call: GrpcCall<Req>) => Promise<Res> | Res): Unary<Req, Res> {
+    return async (call) => {
       // gRPC carries the key in `authorization` metadata, same form as the HTTP header; the
       // same service as REST applies the per-key and per-address limits (same buckets).
-      const auth = call.metadata.get('authorization')[0];
-      this.keys
-        .authorize(bearerToken(typeof auth === 'string' ? auth : auth?.toString()), 'infer', peerAddress(call.getPeer()))
-        .then(() => fn(call.request, call))
-        .then(
-          (res) => cb(null, res),
-          // Rate limits: RESOURCE_EXHAUSTED with the wait in `retry-after`; unexpected errors: INTERNAL with an `error-id`.
-          (e: unknown) => cb(grpcErrorReply(e, this.logger, { method: call.getPath() })),
-        );
+      const auth = call.headers.authorization;
+      await this.keys.authorize(bearerToken(auth), 'infer', call.peer);
+      return fn(call.request, call);
     };
   }
 
@@ -68,7 +51,7 @@ export class InferenceGrpcController {
         // refused retry storm then waits on a timer instead of being decoded).
         const refused = req.model_name ? await this.inference.admit(req.model_name, req.model_version || undefined) : undefined;
         if (refused) throw refused;
-        const left = deadlineMs(call);
+        const left = call.deadline === undefined ? undefined : call.deadline - Date.now();
         let decoded;
         try {
           if (left !== undefined && left <= 0) throw new DomainException(ErrorCode.DeadlineExceeded, 'deadline exceeded before the request was queued');
