@@ -236,8 +236,8 @@ function requestedOutput(r: Reader): { name: string; parameters: Record<string, 
 }
 
 /**
- * grpc-js `requestDeserialize` for ModelInfer. A malformed message is not thrown (grpc-js would
- * answer INTERNAL): it comes back marked, and the handler answers INVALID_ARGUMENT.
+ * ModelInfer's request deserializer. A malformed message is not thrown: it comes back marked,
+ * and the handler answers INVALID_ARGUMENT after authentication (the same order as REST).
  */
 export function decodeModelInferRequest(buf: Buffer): ModelInferRequestWire {
   try {

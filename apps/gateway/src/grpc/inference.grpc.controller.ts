@@ -25,8 +25,9 @@ export class InferenceGrpcController {
     return async (call) => {
       // gRPC carries the key in `authorization` metadata, same form as the HTTP header; the
       // same service as REST applies the per-key and per-address limits (same buckets).
-      const auth = call.headers.authorization;
-      await this.keys.authorize(bearerToken(auth), 'infer', call.peer);
+      // A key verified within the cache's lifetime is decided without a promise, as in the REST hook.
+      const bearer = bearerToken(call.headers.authorization);
+      if (!this.keys.authorizeNow(bearer, 'infer', call.peer)) await this.keys.authorize(bearer, 'infer', call.peer);
       return fn(call.request, call);
     };
   }
@@ -47,7 +48,7 @@ export class InferenceGrpcController {
       }),
       ModelInfer: this.unary(async (req: ModelInferRequestWire, call): Promise<ModelInferResponseWire> => {
         if (req.malformed) throw DomainException.invalid(req.malformed);
-        // Same admission as REST's onRequest hook (grpc-js has read the message already, but a
+        // Same admission as REST's onRequest hook (the message has been read already, but a
         // refused retry storm then waits on a timer instead of being decoded).
         const refused = req.model_name ? await this.inference.admit(req.model_name, req.model_version || undefined) : undefined;
         if (refused) throw refused;
