@@ -14,6 +14,8 @@ export interface GrpcCall<Req> {
   /** When the client's deadline falls (epoch ms); undefined when it set none. */
   readonly deadline: number | undefined;
   readonly headers: IncomingHttpHeaders;
+  /** The request message's bytes (`request` may hold views of them). */
+  readonly message: Buffer;
 }
 
 export interface GrpcServerStreamCall<Req, Res> extends GrpcCall<Req> {
@@ -29,6 +31,8 @@ interface MethodBase<Req, Res> {
   requestDeserialize(bytes: Buffer): Req;
   /** The response as a framed gRPC message (5-byte prefix, then the protobuf). */
   responseFrame(res: Res): Buffer;
+  /** Where a request message of `len` bytes is assembled (see GrpcMessageReader); default: a fresh buffer. */
+  allocate?: (len: number, head: Buffer) => Buffer;
 }
 export type GrpcMethod<Req, Res> = MethodBase<Req, Res> &
   ({ unary: (call: GrpcCall<Req>) => Promise<Res> } | { serverStream: (call: GrpcServerStreamCall<Req, Res>) => void });
@@ -121,7 +125,7 @@ export class GrpcHttp2Server {
     } catch (e) {
       return this.fail(stream, e as GrpcProtocolError);
     }
-    const reader = new GrpcMessageReader(this.opts.maxMessageBytes);
+    const reader = new GrpcMessageReader(this.opts.maxMessageBytes, method.allocate);
     let failed = false;
     stream.on('data', (chunk: Buffer) => {
       if (failed) return;
@@ -164,7 +168,7 @@ export class GrpcHttp2Server {
       const code = e instanceof GrpcProtocolError ? e.code : status.INVALID_ARGUMENT;
       return this.fail(stream, { code, details: e instanceof GrpcProtocolError ? e.message : `malformed request message: ${(e as Error).message}` });
     }
-    const base = { request, path, headers, deadline, peer: (stream.session && this.peers.get(stream.session)) ?? '' };
+    const base = { request, path, headers, deadline, message: bytes, peer: (stream.session && this.peers.get(stream.session)) ?? '' };
     // The deadline is the client's: past it, the client has given up and gets DEADLINE_EXCEEDED.
     const timer =
       deadline === undefined

@@ -285,3 +285,30 @@ function decode(buf: Buffer): ModelInferRequestWire {
   }
   return req;
 }
+
+/**
+ * Where the first `raw_input_contents` element's bytes start in a ModelInferRequest, read from
+ * its first bytes only (`head`); -1 when they do not reach it. The server uses it to place the
+ * message so those bytes land 8-byte aligned: tensors are then views, not copies
+ * (`tensorDataFromBinary` copies misaligned data).
+ */
+export function rawContentsOffset(head: Buffer): number {
+  const r = new Reader(head);
+  try {
+    while (r.pos < r.end) {
+      const tag = r.varint();
+      const wire = tag & 7;
+      if (wire === 2) {
+        const len = r.varint();
+        if (tag >>> 3 === 7) return r.pos;
+        r.pos += len;
+      } else if (wire === 0) r.varint();
+      else if (wire === 1) r.pos += 8;
+      else if (wire === 5) r.pos += 4;
+      else return -1;
+    }
+  } catch {
+    // A varint cut by the end of `head` (or malformed: the full decode reports it).
+  }
+  return -1;
+}

@@ -32,7 +32,14 @@ export class GrpcMessageReader {
   private bodyHave = 0;
   private done?: GrpcMessage;
 
-  constructor(private readonly maxBytes: number) {}
+  /**
+   * @param allocate the buffer a message of `len` bytes is copied into, given the first of its
+   *   bytes that arrived (`head`), so a method can place or pool it; default: a fresh buffer.
+   */
+  constructor(
+    private readonly maxBytes: number,
+    private readonly allocate: (len: number, head: Buffer) => Buffer = (len) => Buffer.allocUnsafeSlow(len),
+  ) {}
 
   /** Feeds one chunk; throws GrpcProtocolError on a limit or framing violation. */
   push(chunk: Buffer): void {
@@ -55,7 +62,7 @@ export class GrpcMessageReader {
           at += len;
           continue;
         }
-        this.body = Buffer.allocUnsafeSlow(len);
+        this.body = this.allocate(len, chunk.subarray(at));
         this.bodyHave = 0;
         if (len === 0) this.finish(this.body);
         continue;

@@ -4,7 +4,8 @@ import { loadSync, type MethodDefinition } from '@grpc/proto-loader';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../config/gateway.config';
 import { GrpcHealthService } from './grpc-health.service';
 import { frameWith, GrpcHttp2Server } from './grpc-http2.server';
-import { decodeModelInferRequest } from './grpc-infer.decode';
+import { decodeModelInferRequest, rawContentsOffset } from './grpc-infer.decode';
+import { requestBodies } from '../inference/body-pool';
 import { encodeModelInferResponse } from './grpc-infer.encode';
 import { framePrefixed } from './grpc-message.reader';
 import { grpcErrorReply } from './grpc-status.map';
@@ -16,6 +17,16 @@ export const PROTO_OPTIONS = { keepCase: true, longs: String, enums: String, def
 export const PROTO_DIR = resolve(__dirname, 'proto');
 
 type Methods = Record<string, MethodDefinition<unknown, unknown>>;
+
+/**
+ * A ModelInfer message's buffer: from the pool REST bodies use (the controller gives it back
+ * once the inference settled), placed so the first raw_input_contents starts 8-byte aligned.
+ */
+function modelInferBody(len: number, head: Buffer): Buffer {
+  const at = rawContentsOffset(head.subarray(0, len));
+  const shift = at < 0 ? 0 : (8 - (at % 8)) % 8;
+  return Buffer.from(requestBodies.take(len + shift), shift, len);
+}
 
 /**
  * Owns the gRPC socket (GrpcHttp2Server on node:http2). On shutdown it reports NOT_SERVING, stops
@@ -54,6 +65,7 @@ export class GrpcServerService implements OnApplicationBootstrap, BeforeApplicat
         path: def.path,
         requestDeserialize: infer ? decodeModelInferRequest : def.requestDeserialize,
         responseFrame: infer ? (res) => framePrefixed(encodeModelInferResponse(res as ModelInferResponseWire, 5)) : frameWith(def.responseSerialize),
+        allocate: infer ? modelInferBody : undefined,
         unary: handler as (call: unknown) => Promise<unknown>,
       });
     }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ApiKeyService, bearerToken } from '@tandem/auth';
 import { DomainException, ErrorCode, HealthService } from '@tandem/shared';
+import { requestBodies } from '../inference/body-pool';
 import { InferenceService } from '../inference/inference.service';
 import { decodeGrpcInfer, encodeGrpcInfer } from './grpc-tensor.codec';
 import type { GrpcCall } from './grpc-http2.server';
@@ -61,7 +62,14 @@ export class InferenceGrpcController {
           this.inference.recordRejected(req.model_name || 'unknown', e);
           throw e;
         }
-        const result = await this.inference.infer(decoded.request);
+        let result;
+        try {
+          result = await this.inference.infer(decoded.request);
+        } finally {
+          // Settled: the batcher copied the tensors (views of the message) when it dispatched
+          // them, or dropped them. A pooled message goes back (others are ignored).
+          requestBodies.give(call.message.buffer);
+        }
         return encodeGrpcInfer(result, decoded.id, decoded.raw);
       }),
     };
