@@ -16,7 +16,7 @@ export interface OverloadResult {
 }
 
 /** CPU seconds so far of a process (/proc utime + stime). */
-function cpuS(pid: number): number {
+export function cpuS(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
 }

@@ -9,7 +9,7 @@ import { sessionOptionsFor } from '@tandem/inference';
 import { chooseAllocator } from '../scripts/launcher/allocator-env';
 import { autoscaleTrace, grpcClosedLoop } from './online-grpc-autoscale.bench-part';
 import { clsInferMessage, grpcRawClosedLoop } from './support/grpc-load';
-import { overload } from './online-overload.bench-part';
+import { cpuS, overload } from './online-overload.bench-part';
 import { benchDatabase, closedLoop, clsBinaryTarget, freePort, openLoop, spawnServer, type LoadResult, type Target } from './support/http-load';
 
 /**
@@ -258,14 +258,16 @@ async function onePhase(only: 'overload' | 'grpc'): Promise<void> {
     await grpcRawClosedLoop(addr, message, 32, 1, key);
     const [raw, js]: number[][] = [[], []];
     for (let i = 1; i <= ROUNDS; i++) {
-      // Each phase's load-generator CPU (this process) per answered call, printed: on two cores it is taken from the server.
+      // Each phase's CPU per answered call, the gateway's and the load generator's (this process):
+      // on two cores what the client takes is taken from the server, so both are printed.
       const gen =
         <T extends { errors: number }>(f: () => Promise<T>, n: (r: T) => number) =>
-        async (): Promise<[T, number]> => {
-          const c0 = process.cpuUsage();
+        async (): Promise<[T, string]> => {
+          const [g0, c0] = [cpuS(gateway.pid!), cpuS(process.pid)];
           const r = await f();
-          const c = process.cpuUsage(c0);
-          return [r, (c.user + c.system) / Math.max(1, n(r) * SECONDS)];
+          const calls = Math.max(1, n(r) * SECONDS);
+          const us = (pid: number, s0: number): string => ((1e6 * (cpuS(pid) - s0)) / calls).toFixed(0);
+          return [r, `gateway ${us(gateway.pid!, g0)} µs/call, client ${us(process.pid, c0)}`];
         };
       const [grpcRaw, rawUs] = await gen(
         () => grpcRawClosedLoop(addr, message, 32, SECONDS, key),
@@ -282,9 +284,9 @@ async function onePhase(only: 'overload' | 'grpc'): Promise<void> {
       raw.push(grpcRaw.rps / rest.rps);
       js.push(grpcJs.itemsS / rest.rps);
       say(
-        `round ${i}: REST binary ${rest.rps.toFixed(0)} items/s (${rest.errors} errors, client ${restUs.toFixed(0)} µs/call) | ` +
-          `gRPC raw contents, raw HTTP/2 client ${grpcRaw.rps.toFixed(0)} items/s p99 ${grpcRaw.p99.toFixed(1)} ms (${grpcRaw.errors} errors, client ${rawUs.toFixed(0)} µs/call) ratio ${(grpcRaw.rps / rest.rps).toFixed(3)} | ` +
-          `grpc-js client ${grpcJs.itemsS.toFixed(0)} items/s p99 ${grpcJs.p99.toFixed(1)} ms (${grpcJs.errors} errors, client ${jsUs.toFixed(0)} µs/call) ratio ${(grpcJs.itemsS / rest.rps).toFixed(3)}`,
+        `round ${i}: REST binary ${rest.rps.toFixed(0)} items/s (${rest.errors} errors; ${restUs}) | ` +
+          `gRPC raw contents, raw HTTP/2 client ${grpcRaw.rps.toFixed(0)} items/s p99 ${grpcRaw.p99.toFixed(1)} ms (${grpcRaw.errors} errors; ${rawUs}) ratio ${(grpcRaw.rps / rest.rps).toFixed(3)} | ` +
+          `grpc-js client ${grpcJs.itemsS.toFixed(0)} items/s p99 ${grpcJs.p99.toFixed(1)} ms (${grpcJs.errors} errors; ${jsUs}) ratio ${(grpcJs.itemsS / rest.rps).toFixed(3)}`,
       );
     }
     say(`median gRPC / REST binary: raw HTTP/2 client ${median(raw).toFixed(3)}, grpc-js client ${median(js).toFixed(3)}`);
