@@ -184,11 +184,18 @@ async function main(): Promise<void> {
 
     // gRPC beside REST binary, same model, same concurrency, back to back.
     const protoDir = resolve('dist/apps/gateway/src/grpc/proto');
-    await grpcClosedLoop(`127.0.0.1:${grpcPort}`, protoDir, 32, 1, 1, key);
-    const grpc = await grpcClosedLoop(`127.0.0.1:${grpcPort}`, protoDir, 32, SECONDS, 1, key);
+    // Two gRPC clients: a raw HTTP/2 one (like the REST client, see bench/support/grpc-load.ts) and grpc-js's.
+    const grpcAddr = `127.0.0.1:${grpcPort}`;
+    const message = clsInferMessage(protoDir);
+    await grpcClosedLoop(grpcAddr, protoDir, 32, 1, 1, key);
+    await grpcRawClosedLoop(grpcAddr, message, 32, 1, key);
+    const grpcRaw = await grpcRawClosedLoop(grpcAddr, message, 32, SECONDS, key);
+    const grpc = await grpcClosedLoop(grpcAddr, protoDir, 32, SECONDS, 1, key);
     const restAgain = await closedLoop(cls, 32, SECONDS);
     say(
-      `gRPC raw contents cls c=32: ${grpc.itemsS.toFixed(0)} items/s p50 ${grpc.p50.toFixed(1)} p99 ${grpc.p99.toFixed(1)} ms (${grpc.errors} errors) | REST binary ${restAgain.rps.toFixed(0)} items/s | ratio grpc/rest ${(grpc.itemsS / restAgain.rps).toFixed(3)}`,
+      `gRPC raw contents cls c=32: raw HTTP/2 client ${grpcRaw.rps.toFixed(0)} items/s p99 ${grpcRaw.p99.toFixed(1)} ms (${grpcRaw.errors} errors), ` +
+        `grpc-js client ${grpc.itemsS.toFixed(0)} items/s p50 ${grpc.p50.toFixed(1)} p99 ${grpc.p99.toFixed(1)} ms (${grpc.errors} errors) | REST binary ${restAgain.rps.toFixed(0)} items/s | ` +
+        `ratio grpc/rest: raw client ${(grpcRaw.rps / restAgain.rps).toFixed(3)}, grpc-js ${(grpc.itemsS / restAgain.rps).toFixed(3)} (single round: BENCH_ONLY=grpc interleaves rounds)`,
     );
     gateway.kill('SIGTERM');
     baseline.kill('SIGTERM');
@@ -222,6 +229,7 @@ async function main(): Promise<void> {
         overload_c600_p99_ms: r(overP99, 1),
         overload_c600_rejected_s: r(median(over.map((o) => o.c600.errors / o.c600.seconds))),
         overload_backoff_ratio: r(backoffRatio, 3),
+        grpc_raw_client_items_s: r(grpcRaw.rps),
         grpc_items_s: r(grpc.itemsS),
         grpc_p99_ms: r(grpc.p99, 2),
         rest_binary_items_s: r(restAgain.rps),
