@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { credentials, loadPackageDefinition, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { closedLoopOf } from './support/http-load';
 
 /** Parts of `npm run bench:online` for issue 4: gRPC raw-contents throughput and an autoscaling trace. */
 
@@ -41,26 +42,13 @@ export async function grpcClosedLoop(
   const req = { model_name: 'ppocr_cls', inputs: [{ name: 'x', datatype: 'FP32', shape: [batch, 3, 48, 192] }], raw_input_contents: [x] };
   const meta = new Metadata();
   if (key) meta.set('authorization', `Bearer ${key}`);
-  const lat: number[] = [];
-  let items = 0;
-  let errors = 0;
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, i) => {
-      const c = clients[i % clients.length]!;
-      while (performance.now() < end) {
-        const t0 = performance.now();
-        const ok = await new Promise<boolean>((done) => c.ModelInfer(req, meta, (e) => done(!e)));
-        if (ok) {
-          items += batch;
-          lat.push(performance.now() - t0);
-        } else errors++;
-      }
-    }),
+  const r = await closedLoopOf(
+    concurrency,
+    seconds,
+    (i) => new Promise<boolean>((done) => clients[i % clients.length]!.ModelInfer(req, meta, (e) => done(!e))),
   );
   for (const c of clients) c.close();
-  return { itemsS: items / ((performance.now() - start) / 1000), p50: q(lat, 0.5), p99: q(lat, 0.99), errors };
+  return { itemsS: r.rps * batch, p50: r.p50, p99: r.p99, errors: r.errors };
 }
 
 export interface TraceStep {

@@ -1,7 +1,7 @@
 import { connect, type ClientHttp2Session } from 'node:http2';
 import { resolve } from 'node:path';
 import { loadSync, type MethodDefinition } from '@grpc/proto-loader';
-import { summarize, type LoadResult } from './http-load';
+import { closedLoopOf, type LoadResult } from './http-load';
 
 /**
  * A minimal gRPC load client on node:http2 (like ghz, or the raw-socket HTTP/1.1 client beside
@@ -47,23 +47,7 @@ export async function grpcRawClosedLoop(addr: string, message: Buffer, concurren
   });
   const headers: Record<string, string> = { ':method': 'POST', ':path': PATH, 'content-type': 'application/grpc', te: 'trailers' };
   if (key) headers.authorization = `Bearer ${key}`;
-  const lat: number[] = [];
-  let ok = 0;
-  let errors = 0;
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, i) => {
-      const s = sessions[i % sessions.length]!;
-      while (performance.now() < end) {
-        const t0 = performance.now();
-        if (await call(s, headers, message)) {
-          ok++;
-          lat.push(performance.now() - t0);
-        } else errors++;
-      }
-    }),
-  );
+  const r = await closedLoopOf(concurrency, seconds, (i) => call(sessions[i % sessions.length]!, headers, message));
   for (const s of sessions) s.close();
-  return summarize(lat, ok, errors, (performance.now() - start) / 1000);
+  return r;
 }

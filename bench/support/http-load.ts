@@ -92,37 +92,44 @@ export function summarize(lat: number[], ok: number, errors: number, seconds: nu
   return { ok, errors, seconds, rps: ok / seconds, p50: q(0.5), p99: q(0.99) };
 }
 
-/** `backoffOn503Ms`: a client that got 503 waits this long before its next request (as Retry-After asks); default none. */
-export async function closedLoop(t: Target, concurrency: number, seconds: number, opts: { backoffOn503Ms?: number } = {}): Promise<LoadResult> {
-  const raw = rawRequest(t);
+/** A closed loop of `concurrency` workers, each awaiting `call(worker)` back to back for `seconds`; true = success (its latency counted). */
+export async function closedLoopOf(concurrency: number, seconds: number, call: (worker: number) => Promise<boolean>): Promise<LoadResult> {
   const lat: number[] = [];
   let ok = 0;
   let errors = 0;
   const start = performance.now();
   const end = start + seconds * 1000;
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      let conn = new Conn(t.port);
+    Array.from({ length: concurrency }, async (_, i) => {
       while (performance.now() < end) {
         const t0 = performance.now();
-        const status = await conn.send(raw).catch(() => {
-          conn.close();
-          conn = new Conn(t.port);
-          return 0;
-        });
-        if (status === 200) {
+        if (await call(i)) {
           ok++;
           lat.push(performance.now() - t0);
-        } else {
-          errors++;
-          if (status === 503 && opts.backoffOn503Ms)
-            await new Promise((r) => setTimeout(r, Math.min(opts.backoffOn503Ms!, Math.max(0, end - performance.now()))));
-        }
+        } else errors++;
       }
-      conn.close();
     }),
   );
   return summarize(lat, ok, errors, (performance.now() - start) / 1000);
+}
+
+/** `backoffOn503Ms`: a client that got 503 waits this long before its next request (as Retry-After asks); default none. */
+export async function closedLoop(t: Target, concurrency: number, seconds: number, opts: { backoffOn503Ms?: number } = {}): Promise<LoadResult> {
+  const raw = rawRequest(t);
+  const conns = Array.from({ length: concurrency }, () => new Conn(t.port));
+  const end = performance.now() + seconds * 1000;
+  const r = await closedLoopOf(concurrency, seconds, async (i) => {
+    const status = await conns[i]!.send(raw).catch(() => {
+      conns[i]!.close();
+      conns[i] = new Conn(t.port);
+      return 0;
+    });
+    if (status === 200) return true;
+    if (status === 503 && opts.backoffOn503Ms) await new Promise((ok) => setTimeout(ok, Math.min(opts.backoffOn503Ms!, Math.max(0, end - performance.now()))));
+    return false;
+  });
+  for (const c of conns) c.close();
+  return r;
 }
 
 /**
