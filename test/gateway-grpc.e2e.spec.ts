@@ -1,6 +1,7 @@
+import { connect, type IncomingHttpHeaders } from 'node:http2';
 import { resolve } from 'node:path';
 import { credentials, loadPackageDefinition, Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { loadSync, type MethodDefinition } from '@grpc/proto-loader';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../apps/gateway/src/bootstrap';
@@ -19,6 +20,7 @@ const defs = loadSync([resolve(PROTO, 'grpc_service.proto'), resolve(PROTO, 'hea
   defaults: true,
   oneofs: true,
 });
+const modelInferDef = (defs['inference.GRPCInferenceService'] as Record<string, MethodDefinition<object, object>>).ModelInfer!;
 type Callback = (err: ServiceError | null, res: Record<string, unknown>) => void;
 type Client = Record<string, (req: object, md: Metadata, opts: { deadline?: number }, cb: Callback) => void> & { close(): void };
 const pkg = loadPackageDefinition(defs) as unknown as {
@@ -53,6 +55,7 @@ describe('gRPC inference.GRPCInferenceService over a real socket', () => {
   let gw: RunningGateway;
   let client: Client;
   let health: Client;
+  let addr: string;
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -62,6 +65,15 @@ describe('gRPC inference.GRPCInferenceService over a real socket', () => {
       cls_slow_batch: {
         from: 'ppocr_cls',
         config: { max_batch_size: 64, dynamic_batching: { max_queue_delay_us: 2_000_000 }, inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] }] },
+      },
+      // A lone request waits 1.5 s for its batch to fill, and it alone fills the queue.
+      cls_one_slot: {
+        from: 'ppocr_cls',
+        config: {
+          max_batch_size: 64,
+          dynamic_batching: { max_queue_delay_us: 1_500_000, max_queue_size: 1 },
+          inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] }],
+        },
       },
       // One replica, one queued request at most: the third concurrent request must be refused.
       cls_tiny_queue: {
@@ -76,7 +88,7 @@ describe('gRPC inference.GRPCInferenceService over a real socket', () => {
         GATEWAY_GRPC_MAX_MESSAGE_MB: '4',
       }),
     );
-    const addr = `127.0.0.1:${gw.app.get(GrpcServerService).port}`;
+    addr = `127.0.0.1:${gw.app.get(GrpcServerService).port}`;
     client = new pkg.inference.GRPCInferenceService(addr, credentials.createInsecure());
     health = new pkg.grpc.health.v1.Health(addr, credentials.createInsecure());
   });
@@ -222,6 +234,39 @@ describe('gRPC inference.GRPCInferenceService over a real socket', () => {
     expect(codes.filter((c) => c === status.OK).length).toBeGreaterThanOrEqual(1);
     expect(codes.filter((c) => c === status.UNAVAILABLE).length).toBeGreaterThanOrEqual(1);
     expect(codes.every((c) => c === status.OK || c === status.UNAVAILABLE)).toBe(true);
+  });
+
+  it("admission on the message's first bytes: UNAVAILABLE while the rest of the upload is still unsent", async () => {
+    const one = clsInput(1, 3);
+    const req = {
+      model_name: 'cls_one_slot',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192] }],
+      raw_input_contents: [Buffer.from(one.buffer)],
+    };
+    const first = call(client, 'ModelInfer', req); // queued, alone, for 1.5 s
+    await new Promise((r) => setTimeout(r, 200));
+    const msg = modelInferDef.requestSerialize(req);
+    const framed = Buffer.concat([Buffer.from([0, ...[24, 16, 8, 0].map((s) => (msg.length >>> s) & 0xff)]), msg]);
+    const session = connect(`http://${addr}`);
+    try {
+      const answer = await new Promise<IncomingHttpHeaders>((ok, fail) => {
+        const s = session.request({
+          ':method': 'POST',
+          ':path': '/inference.GRPCInferenceService/ModelInfer',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        });
+        s.on('response', ok);
+        setTimeout(() => fail(new Error('no answer within 5 s while the upload was open')), 5000).unref();
+        s.on('error', fail);
+        s.write(framed.subarray(0, 4096)); // model_name, the tensor's metadata and the first bytes of its contents; never ended
+      });
+      expect(answer['grpc-status']).toBe(String(status.UNAVAILABLE));
+      expect(Number(answer['retry-after'])).toBeGreaterThanOrEqual(1);
+    } finally {
+      session.close();
+    }
+    expect(await codeOf(first)).toBe(status.OK);
   });
 
   it('honours client deadlines: a request whose deadline passes while queued gets DEADLINE_EXCEEDED and never runs', async () => {

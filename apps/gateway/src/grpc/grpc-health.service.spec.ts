@@ -6,7 +6,15 @@ import { GrpcHealthService } from './grpc-health.service';
 
 /** Readiness that fails unexpectedly (a bug in a check), which the health service must not swallow. */
 const broken = { readiness: () => Promise.reject(new Error('check exploded')) } as unknown as HealthService;
-const base = { path: '/grpc.health.v1.Health/Watch', peer: '127.0.0.1', deadline: undefined, headers: {}, message: Buffer.alloc(0), request: { service: '' } };
+const base = {
+  path: '/grpc.health.v1.Health/Watch',
+  peer: '127.0.0.1',
+  deadline: undefined,
+  headers: {},
+  message: Buffer.alloc(0),
+  prechecked: false,
+  request: { service: '' },
+};
 
 describe('grpc.health.v1 on an unexpected error', () => {
   it('Check rejects with the error (the server maps it to INTERNAL with an error id)', async () => {

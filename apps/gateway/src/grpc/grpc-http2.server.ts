@@ -16,6 +16,8 @@ export interface GrpcCall<Req> {
   readonly headers: IncomingHttpHeaders;
   /** The request message's bytes (`request` may hold views of them). */
   readonly message: Buffer;
+  /** The method's `admitHead` decided on the message's first bytes. */
+  readonly prechecked: boolean;
 }
 
 export interface GrpcServerStreamCall<Req, Res> extends GrpcCall<Req> {
@@ -33,6 +35,14 @@ interface MethodBase<Req, Res> {
   responseFrame(res: Res): Buffer;
   /** Where a request message of `len` bytes is assembled (see GrpcMessageReader); default: a fresh buffer. */
   allocate?: (len: number, head: Buffer) => Buffer;
+  /** Checked on the request's headers, before any message byte is read (authentication). Throws to refuse. */
+  guard?: (headers: IncomingHttpHeaders, peer: string) => void | Promise<void>;
+  /**
+   * Checked on the first DATA chunk (`head`: the 5-byte prefix and the message's first bytes),
+   * after `guard` (admission). Throws to refuse: the rest of the upload is then not read. Returns
+   * false when `head` did not tell (the handler decides); the call's `prechecked` says which.
+   */
+  admitHead?: (head: Buffer) => boolean | Promise<boolean>;
 }
 export type GrpcMethod<Req, Res> = MethodBase<Req, Res> &
   ({ unary: (call: GrpcCall<Req>) => Promise<Res> } | { serverStream: (call: GrpcServerStreamCall<Req, Res>) => void });
@@ -125,38 +135,74 @@ export class GrpcHttp2Server {
     } catch (e) {
       return this.fail(stream, e as GrpcProtocolError);
     }
+    const peer = (stream.session && this.peers.get(stream.session)) ?? '';
     const reader = new GrpcMessageReader(this.opts.maxMessageBytes, method.allocate);
     let failed = false;
+    let prechecked = false;
+    const refuse = (reply: GrpcReply): void => {
+      if (failed) return;
+      failed = true;
+      this.fail(stream, reply);
+    };
+    // Checks before the message is read, synchronous when they can be (REST's onRequest hooks).
+    let gate: Promise<unknown> | undefined;
+    const settle = (p: Promise<unknown>): void => {
+      gate = p;
+      p.catch((e: unknown) => refuse(this.opts.errorReply(e, path)));
+    };
+    const check = (fn: () => unknown): void => {
+      if (failed) return;
+      if (gate) return settle(gate.then(fn));
+      try {
+        const r = fn();
+        if (r instanceof Promise) settle(r);
+      } catch (e) {
+        refuse(this.opts.errorReply(e, path));
+      }
+    };
+    if (method.guard) check(() => method.guard!(headers, peer));
+    let first = true;
     stream.on('data', (chunk: Buffer) => {
+      if (first && method.admitHead) {
+        const admit = method.admitHead;
+        check(() => {
+          const r = admit(chunk);
+          if (r instanceof Promise) return r.then((ok) => (prechecked = ok));
+          prechecked = r;
+        });
+      }
+      first = false;
       if (failed) return;
       try {
         reader.push(chunk);
       } catch (e) {
-        failed = true;
-        this.fail(stream, e as GrpcProtocolError);
+        refuse(e as GrpcProtocolError);
       }
     });
     stream.once('end', () => {
       if (failed) return;
-      let message;
+      let message: { compressed: boolean; bytes: Buffer };
       try {
         message = reader.end();
       } catch (e) {
-        return this.fail(stream, e as GrpcProtocolError);
+        return refuse(e as GrpcProtocolError);
       }
-      void this.run(stream, method, headers, path, deadline, message.compressed ? encoding : 'identity', message.bytes);
+      const go = (): void => {
+        if (!failed) void this.run(stream, method, { headers, path, peer, deadline, prechecked }, message.compressed ? encoding : 'identity', message.bytes);
+      };
+      if (gate) gate.then(go, () => undefined);
+      else go();
     });
   }
 
   private async run(
     stream: ServerHttp2Stream,
     method: GrpcMethod<unknown, unknown>,
-    headers: IncomingHttpHeaders,
-    path: string,
-    deadline: number | undefined,
+    at: { headers: IncomingHttpHeaders; path: string; peer: string; deadline: number | undefined; prechecked: boolean },
     encoding: string,
     bytes: Buffer,
   ): Promise<void> {
+    const { path, deadline } = at;
     let request: unknown;
     try {
       if (encoding !== 'identity') {
@@ -168,7 +214,7 @@ export class GrpcHttp2Server {
       const code = e instanceof GrpcProtocolError ? e.code : status.INVALID_ARGUMENT;
       return this.fail(stream, { code, details: e instanceof GrpcProtocolError ? e.message : `malformed request message: ${(e as Error).message}` });
     }
-    const base = { request, path, headers, deadline, message: bytes, peer: (stream.session && this.peers.get(stream.session)) ?? '' };
+    const base = { ...at, request, message: bytes };
     // The deadline is the client's: past it, the client has given up and gets DEADLINE_EXCEEDED.
     const timer =
       deadline === undefined

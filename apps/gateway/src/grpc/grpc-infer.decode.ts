@@ -312,3 +312,32 @@ export function rawContentsOffset(head: Buffer): number {
   }
   return -1;
 }
+
+/**
+ * model_name and model_version from a ModelInferRequest's first bytes (`head`, the message
+ * without its gRPC prefix; `whole`: all of it), for admission before the rest arrives; undefined when `head` does not
+ * settle them (a serializer writes fields in number order, so both normally lead the message).
+ */
+export function modelOfHead(head: Buffer, whole: boolean): { model: string; version: string } | undefined {
+  const r = new Reader(head);
+  const out = { model: '', version: '' };
+  try {
+    for (let field = 1; field <= 2;) {
+      if (r.pos >= r.end) {
+        if (whole) break;
+        return undefined; // the next field could still be model_name or model_version
+      }
+      const tag = r.varint();
+      const f = tag >>> 3;
+      if (f > 2) break;
+      if (f < field || (tag & 7) !== 2) return undefined;
+      const s = r.string();
+      if (f === 1) out.model = s;
+      else out.version = s;
+      field = f + 1;
+    }
+  } catch {
+    return undefined; // cut by the end of `head`, or malformed: the full decode reports it
+  }
+  return out.model ? out : undefined;
+}

@@ -66,6 +66,8 @@ export class GrpcServerService implements OnApplicationBootstrap, BeforeApplicat
         requestDeserialize: infer ? decodeModelInferRequest : def.requestDeserialize,
         responseFrame: infer ? (res) => framePrefixed(encodeModelInferResponse(res as ModelInferResponseWire, 5)) : frameWith(def.responseSerialize),
         allocate: infer ? modelInferBody : undefined,
+        guard: (headers, peer) => this.inference.authorize(headers, peer),
+        admitHead: infer ? (head) => this.inference.admitHead(head) : undefined,
         unary: handler as (call: unknown) => Promise<unknown>,
       });
     }

@@ -1,8 +1,10 @@
+import type { IncomingHttpHeaders } from 'node:http2';
 import { Injectable } from '@nestjs/common';
 import { ApiKeyService, bearerToken } from '@tandem/auth';
 import { DomainException, ErrorCode, HealthService } from '@tandem/shared';
 import { requestBodies } from '../inference/body-pool';
 import { InferenceService } from '../inference/inference.service';
+import { modelOfHead } from './grpc-infer.decode';
 import { decodeGrpcInfer, encodeGrpcInfer } from './grpc-tensor.codec';
 import type { GrpcCall } from './grpc-http2.server';
 import type { ModelInferRequestWire, ModelInferResponseWire } from './grpc-wire.types';
@@ -21,16 +23,38 @@ export class InferenceGrpcController {
     private readonly keys: ApiKeyService,
   ) {}
 
+  /**
+   * Before any message byte is read (the transport's guard, as REST's auth hook): the key in the
+   * `authorization` metadata, same form as the HTTP header, through the same service as REST
+   * (same per-key and per-address buckets). Synchronous for a key verified within the cache's lifetime.
+   */
+  authorize(headers: IncomingHttpHeaders, peer: string): void | Promise<void> {
+    const bearer = bearerToken(headers.authorization);
+    if (!this.keys.authorizeNow(bearer, 'infer', peer)) return this.keys.authorize(bearer, 'infer', peer).then(() => undefined);
+  }
+
+  /**
+   * ModelInfer's admission on the first DATA chunk (REST decides it before the body too): a
+   * refusal ends the call and the rest of the upload is not read. false: the chunk did not hold
+   * model_name and model_version, and the handler admits after decoding.
+   */
+  admitHead(chunk: Buffer): boolean | Promise<boolean> {
+    if (chunk.length < 5) return false;
+    const end = 5 + chunk.readUInt32BE(1);
+    const m = modelOfHead(chunk.subarray(5, end), chunk.length >= end);
+    if (!m) return false;
+    const r = this.inference.admit(m.model, m.version || undefined);
+    if (r === undefined) return true;
+    if (!(r instanceof Promise)) throw r;
+    return r.then((e) => {
+      if (e) throw e;
+      return true;
+    });
+  }
+
   /** Errors reject; the server maps them through the one gRPC status table (grpc-server.service.ts). */
   private unary<Req, Res>(fn: (req: Req, call: GrpcCall<Req>) => Promise<Res> | Res): Unary<Req, Res> {
-    return async (call) => {
-      // gRPC carries the key in `authorization` metadata, same form as the HTTP header; the
-      // same service as REST applies the per-key and per-address limits (same buckets).
-      // A key verified within the cache's lifetime is decided without a promise, as in the REST hook.
-      const bearer = bearerToken(call.headers.authorization);
-      if (!this.keys.authorizeNow(bearer, 'infer', call.peer)) await this.keys.authorize(bearer, 'infer', call.peer);
-      return fn(call.request, call);
-    };
+    return async (call) => fn(call.request, call);
   }
 
   handlers(): Record<string, Unary<never, unknown>> {
@@ -49,9 +73,8 @@ export class InferenceGrpcController {
       }),
       ModelInfer: this.unary(async (req: ModelInferRequestWire, call): Promise<ModelInferResponseWire> => {
         if (req.malformed) throw DomainException.invalid(req.malformed);
-        // Same admission as REST's onRequest hook (the message has been read already, but a
-        // refused retry storm then waits on a timer instead of being decoded).
-        const refused = req.model_name ? await this.inference.admit(req.model_name, req.model_version || undefined) : undefined;
+        // Admitted on the message's first bytes (admitHead) unless they did not name the model.
+        const refused = !call.prechecked && req.model_name ? await this.inference.admit(req.model_name, req.model_version || undefined) : undefined;
         if (refused) throw refused;
         const left = call.deadline === undefined ? undefined : call.deadline - Date.now();
         let decoded;
