@@ -9,6 +9,7 @@ import { kindOf, type ModelDefinition } from '@tandem/sdk';
 import { benchDatabase, closedLoop, clsBinaryTarget, freePort, spawnServer, type LoadResult, type Target } from './support/http-load';
 import { procStat, startStack } from './support/hybrid-stack';
 import { localModelContext } from './support/local-model-context';
+import { median } from './support/stats';
 
 /**
  * `npm run bench:models`: user code as served by Tandem vs the same work without Tandem, in one
@@ -170,11 +171,6 @@ async function pair<T>(flip: boolean, a: () => Promise<T>, b: () => Promise<T>):
   const rb = await b();
   return [await a(), rb];
 }
-
-const median = (xs: number[]): number => {
-  const a = [...xs].sort((x, y) => x - y);
-  return a.length % 2 ? a[(a.length - 1) / 2]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2;
-};
 
 interface Round {
   scorer: Measured;

@@ -9,15 +9,17 @@ import { sessionOptionsFor } from '@tandem/inference';
 import { chooseAllocator } from '../scripts/launcher/allocator-env';
 import { autoscaleTrace, grpcClosedLoop } from './online-grpc-autoscale.bench-part';
 import { clsInferMessage, grpcRawClosedLoop } from './support/grpc-load';
-import { cpuS, overload } from './online-overload.bench-part';
+import { grpcAgainstRest, grpcOverload } from './online-grpc.bench-part';
+import { overload } from './online-overload.bench-part';
 import { benchDatabase, closedLoop, clsBinaryTarget, freePort, openLoop, spawnServer, type LoadResult, type Target } from './support/http-load';
+import { median } from './support/stats';
 
 /**
  * `npm run bench:online`. Servers (the gateway, the plain-Fastify baseline) run as child
  * processes, like in production; the load generator is this process (node:http, keep-alive,
  * closed loop at fixed concurrency, or open loop at a constant rate).
  * Environment (bench entry points may read it): DATABASE_URL, REDIS_URL, BENCH_SECONDS,
- * BENCH_ROUNDS, BENCH_MODEL_REPOSITORY, BENCH_ONLY=overload|grpc (only that phase, against the
+ * BENCH_ROUNDS, BENCH_MODEL_REPOSITORY, BENCH_ONLY=overload|grpc|grpc-overload (only that phase, against the
  * shipped gateway: no raw scan, no baseline ratios; for before/after checks of one change, with
  * BENCH_GATEWAY_MAIN naming another build's dist/apps/gateway/src/main.js).
  */
@@ -95,15 +97,10 @@ async function batchStats(port: number): Promise<string> {
 
 const fmt = (r: LoadResult): string => `${r.rps.toFixed(0)}/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms (${r.errors} errors)`;
 
-const median = (xs: number[]): number => {
-  const a = [...xs].sort((x, y) => x - y);
-  return a.length % 2 ? a[(a.length - 1) / 2]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2;
-};
-
 async function main(): Promise<void> {
   say(`bench:online — ${ROUNDS} interleaved rounds of ${SECONDS}s phases; servers in child processes, load generator in this process`);
   const only = process.env.BENCH_ONLY;
-  if (only === 'overload' || only === 'grpc') return onePhase(only);
+  if (only === 'overload' || only === 'grpc' || only === 'grpc-overload') return onePhase(only);
   const scan = await rawCls([1, 8, 32, 64], Math.max(1, SECONDS / 2));
   say(`raw onnxruntime cls (replica options) best batch: b=${scan.bestBatch}`);
   // The ceiling: the best raw configuration found, whatever its options (not what the gateway runs).
@@ -243,7 +240,7 @@ async function main(): Promise<void> {
 }
 
 /** BENCH_ONLY: one issue-20 phase against the shipped gateway (ppocr_cls, auth on). */
-async function onePhase(only: 'overload' | 'grpc'): Promise<void> {
+async function onePhase(only: 'overload' | 'grpc' | 'grpc-overload'): Promise<void> {
   const key = `tdm_bench_${randomBytes(12).toString('hex')}`;
   const databaseUrl = await benchDatabase('tandem_bench_online', process.env.DATABASE_URL);
   const [gwPort, grpcPort] = [await freePort(), await freePort()];
@@ -262,42 +259,9 @@ async function onePhase(only: 'overload' | 'grpc'): Promise<void> {
     const protoDir = resolve('dist/apps/gateway/src/grpc/proto');
     const addr = `127.0.0.1:${grpcPort}`;
     const message = clsInferMessage(protoDir);
-    await grpcClosedLoop(addr, protoDir, 32, 1, 1, key);
-    await grpcRawClosedLoop(addr, message, 32, 1, key);
-    const [raw, js]: number[][] = [[], []];
-    for (let i = 1; i <= ROUNDS; i++) {
-      // Each phase's CPU per answered call, the gateway's and the load generator's (this process):
-      // on two cores what the client takes is taken from the server, so both are printed.
-      const gen =
-        <T extends { errors: number }>(f: () => Promise<T>, n: (r: T) => number) =>
-        async (): Promise<[T, string]> => {
-          const [g0, c0] = [cpuS(gateway.pid!), cpuS(process.pid)];
-          const r = await f();
-          const calls = Math.max(1, n(r) * SECONDS);
-          const us = (pid: number, s0: number): string => ((1e6 * (cpuS(pid) - s0)) / calls).toFixed(0);
-          return [r, `gateway ${us(gateway.pid!, g0)} µs/call, client ${us(process.pid, c0)}`];
-        };
-      const [grpcRaw, rawUs] = await gen(
-        () => grpcRawClosedLoop(addr, message, 32, SECONDS, key),
-        (r) => r.rps,
-      )();
-      const [rest, restUs] = await gen(
-        () => closedLoop(cls, 32, SECONDS),
-        (r) => r.rps,
-      )();
-      const [grpcJs, jsUs] = await gen(
-        () => grpcClosedLoop(addr, protoDir, 32, SECONDS, 1, key),
-        (r) => r.itemsS,
-      )();
-      raw.push(grpcRaw.rps / rest.rps);
-      js.push(grpcJs.itemsS / rest.rps);
-      say(
-        `round ${i}: REST binary ${rest.rps.toFixed(0)} items/s (${rest.errors} errors; ${restUs}) | ` +
-          `gRPC raw contents, raw HTTP/2 client ${grpcRaw.rps.toFixed(0)} items/s p99 ${grpcRaw.p99.toFixed(1)} ms (${grpcRaw.errors} errors; ${rawUs}) ratio ${(grpcRaw.rps / rest.rps).toFixed(3)} | ` +
-          `grpc-js client ${grpcJs.itemsS.toFixed(0)} items/s p99 ${grpcJs.p99.toFixed(1)} ms (${grpcJs.errors} errors; ${jsUs}) ratio ${(grpcJs.itemsS / rest.rps).toFixed(3)}`,
-      );
-    }
-    say(`median gRPC / REST binary: raw HTTP/2 client ${median(raw).toFixed(3)}, grpc-js client ${median(js).toFixed(3)}`);
+    if (only === 'grpc-overload')
+      return await grpcOverload({ addr, protoDir, message, key, gatewayPid: gateway.pid!, cls, rounds: ROUNDS, seconds: SECONDS, say });
+    await grpcAgainstRest({ addr, protoDir, message, key, gatewayPid: gateway.pid!, cls, rounds: ROUNDS, seconds: SECONDS, say });
   } finally {
     gateway.kill('SIGTERM');
   }

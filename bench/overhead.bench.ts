@@ -12,6 +12,7 @@ import { chooseAllocator } from '../scripts/launcher/allocator-env';
 import { benchDatabase, freePort, spawnServer } from './support/http-load';
 import { procStat } from './support/hybrid-stack';
 import type { Phase, PhaseResult, Transport } from './overhead-client';
+import { median } from './support/stats';
 
 /**
  * `npm run bench:overhead` (issue 20): what the gateway itself costs per request and per MB of
@@ -117,11 +118,6 @@ function cpuMs(pid: number): number {
   const f = procStat(pid);
   return f ? (Number(f[11]) + Number(f[12])) * 10 : NaN; // clock ticks, USER_HZ = 100
 }
-
-const median = (xs: number[]): number => {
-  const a = xs.filter(Number.isFinite).sort((x, y) => x - y);
-  return a.length === 0 ? NaN : a.length % 2 ? a[(a.length - 1) / 2]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2;
-};
 
 class Client {
   private constructor(private readonly child: ChildProcess) {}

@@ -78,9 +78,7 @@ describe('gateway SIGTERM under load', () => {
 
   it('finishes every in-flight and queued request (REST and gRPC), ends health watches with NOT_SERVING, then exits 0', async () => {
     const input = new Float32Array(8 * ITEM).map((_, i) => Math.cos(i * 0.01));
-    const started: Promise<number>[] = [];
-    for (let i = 0; i < 40; i++) started.push(inferBinaryFp32(`http://127.0.0.1:${port}`, 'ppocr_cls', input, [8, 3, 48, 192]).then((r) => r.status));
-    // gRPC calls in flight too, and a health Watch that must see NOT_SERVING and then its end.
+    // A health Watch that must see NOT_SERVING and then its end; REST and gRPC calls in flight.
     const addr = `127.0.0.1:${grpcPort}`;
     const client = new grpcPkg.inference.GRPCInferenceService(addr, credentials.createInsecure());
     const health = new grpcPkg.grpc.health.v1.Health(addr, credentials.createInsecure());
@@ -88,6 +86,10 @@ describe('gateway SIGTERM under load', () => {
     const seen: string[] = [];
     watch.on('data', (m: { status: string }) => seen.push(m.status));
     const watchEnded = new Promise<void>((ok) => watch.on('end', ok));
+    // The watch's first status comes after a readiness check: SERVING before the SIGTERM.
+    await new Promise((ok) => watch.once('data', ok));
+    const started: Promise<number>[] = [];
+    for (let i = 0; i < 40; i++) started.push(inferBinaryFp32(`http://127.0.0.1:${port}`, 'ppocr_cls', input, [8, 3, 48, 192]).then((r) => r.status));
     // 10 × 32 images behind the REST ones: more than the 500 ms drain delay, so gRPC's own drain is what finishes them.
     const big = new Float32Array(32 * ITEM).map((_, i) => Math.sin(i * 0.01));
     const req = { model_name: 'ppocr_cls', inputs: [{ name: 'x', datatype: 'FP32', shape: [32, 3, 48, 192] }], raw_input_contents: [Buffer.from(big.buffer)] };

@@ -40,7 +40,19 @@ export async function createTestDatabase(opts: { migrate?: boolean } = {}): Prom
   return {
     name,
     url,
-    drop: () => admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
+    drop: () =>
+      admin(async (c) => {
+        // pg-pool's end() resolves before its clients' sockets close; a FORCE drop at once would
+        // terminate those backends, and a client ending without an error listener throws
+        // "terminating connection due to administrator command" into whatever test runs next.
+        // Give them up to 2 s to leave, then force what is left (a test that leaked a client).
+        for (let i = 0; i < 40; i++) {
+          const { rows } = await c.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+          if (Number(rows[0]!.n) === 0) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      }),
   };
 }
 

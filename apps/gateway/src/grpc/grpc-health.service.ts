@@ -45,7 +45,8 @@ export class GrpcHealthService {
   watch(call: GrpcServerStreamCall<HealthRequest, HealthResponse>): void {
     this.statusOf(call.request.service).then(
       (s) => {
-        call.write({ status: s ?? 'SERVICE_UNKNOWN' });
+        // Serving may have stopped while readiness was checked: the watcher then learns it now.
+        call.write({ status: s === undefined ? 'SERVICE_UNKNOWN' : this.serving ? s : 'NOT_SERVING' });
         if (!this.serving) return call.end();
         this.watchers.add(call);
         call.onCancelled(() => this.watchers.delete(call));
