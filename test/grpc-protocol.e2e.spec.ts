@@ -106,13 +106,15 @@ describe('gRPC over node:http2: protocol edges', () => {
     expect(decodeURI(String(a.headers['grpc-message']))).toBe(`Received message larger than max (${0x10000000} vs. ${1 << 20})`);
   });
 
-  it('framing errors: no message, two messages, a message cut short, a bad grpc-timeout, garbage protobuf', async () => {
+  it('framing errors: no message, two messages, a message cut short, a bad grpc-timeout, an unknown grpc-encoding, garbage protobuf', async () => {
     const path = { ':path': '/inference.GRPCInferenceService/ModelReady' };
     const ready = modelInfer.requestSerialize({ model_name: 'x' }); // field 1, a string: also a valid ModelReadyRequest
     expect(grpcStatus(await raw(session, path, Buffer.alloc(0)))).toBe(String(status.UNIMPLEMENTED));
     expect(grpcStatus(await raw(session, path, Buffer.concat([frame(ready), frame(ready)])))).toBe(String(status.UNIMPLEMENTED));
     expect(grpcStatus(await raw(session, path, frame(ready).subarray(0, 7)))).toBe(String(status.INTERNAL));
     expect(grpcStatus(await raw(session, { ...path, 'grpc-timeout': '10x' }, frame(ready)))).toBe(String(status.OUT_OF_RANGE));
+    for (const encoding of ['br', 'toString'])
+      expect(grpcStatus(await raw(session, { ...path, 'grpc-encoding': encoding }, frame(ready, 1)))).toBe(String(status.UNIMPLEMENTED));
     // Field 3, announced 5 bytes long, 1 sent (protobufjs reads most other garbage leniently).
     const garbage = await raw(session, path, frame(Buffer.from([0x1a, 0x05, 1])));
     expect(grpcStatus(garbage)).toBe(String(status.INVALID_ARGUMENT));

@@ -125,7 +125,7 @@ export class GrpcHttp2Server {
     const method = this.methods.get(path);
     if (!method) return this.fail(stream, { code: status.UNIMPLEMENTED, details: `the server does not implement the method ${path}` });
     const encoding = (headers['grpc-encoding'] as string | undefined) ?? 'identity';
-    if (encoding !== 'identity' && !(encoding in unzip)) {
+    if (encoding !== 'identity' && !Object.hasOwn(unzip, encoding)) {
       return this.fail(stream, { code: status.UNIMPLEMENTED, details: `unsupported grpc-encoding '${encoding}'` });
     }
     let deadline: number | undefined;
@@ -206,7 +206,7 @@ export class GrpcHttp2Server {
     let request: unknown;
     try {
       if (encoding !== 'identity') {
-        if (!(encoding in unzip)) throw new GrpcProtocolError(status.INTERNAL, 'a compressed message without grpc-encoding');
+        if (!Object.hasOwn(unzip, encoding)) throw new GrpcProtocolError(status.INTERNAL, 'a compressed message without grpc-encoding');
         bytes = await unzip[encoding as keyof typeof unzip](bytes, { maxOutputLength: this.opts.maxMessageBytes });
       }
       request = method.requestDeserialize(bytes);
