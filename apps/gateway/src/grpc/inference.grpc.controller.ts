@@ -39,7 +39,7 @@ export class InferenceGrpcController {
    * model_name and model_version, and the handler admits after decoding.
    */
   admitHead(chunk: Buffer): boolean | Promise<boolean> {
-    if (chunk.length < 5) return false;
+    if (chunk.length < 5 || chunk[0] !== 0) return false; // a compressed message is read whole first
     const end = 5 + chunk.readUInt32BE(1);
     const m = modelOfHead(chunk.subarray(5, end), chunk.length >= end);
     if (!m) return false;
