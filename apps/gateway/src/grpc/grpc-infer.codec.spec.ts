@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { loadSync } from '@grpc/proto-loader';
 import { describe, expect, it } from 'vitest';
-import { decodeModelInferRequest } from './grpc-infer.decode';
+import { decodeModelInferRequest, modelOfHead, rawContentsOffset } from './grpc-infer.decode';
 import { encodeModelInferResponse } from './grpc-infer.encode';
 import { PROTO_OPTIONS } from './grpc-server.service';
 import type { ModelInferResponseWire } from './grpc-wire.types';
@@ -93,5 +93,31 @@ describe('hand-written ModelInfer codec', () => {
     });
     expect(back.outputs[1]!.contents!.bytes_contents![0]!.toString()).toBe('hé');
     expect(back.raw_output_contents[0]!.equals(res.raw_output_contents[0]!)).toBe(true);
+  });
+});
+
+describe("a ModelInferRequest's first bytes", () => {
+  const raw = Buffer.from(new Float32Array(64).fill(0.5).buffer);
+  const msg = (o: object): Buffer =>
+    modelInfer.requestSerialize({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 64] }], raw_input_contents: [raw], ...o });
+
+  it('name the model and version when they hold them; undefined when the head is cut before they are settled', () => {
+    const m = msg({ model_name: 'ppocr_cls', model_version: '2' });
+    expect(modelOfHead(m.subarray(0, 40), false)).toEqual({ model: 'ppocr_cls', version: '2' });
+    expect(modelOfHead(msg({ model_name: 'scorer' }).subarray(0, 30), false)).toEqual({ model: 'scorer', version: '' });
+    expect(modelOfHead(m.subarray(0, 5), false)).toBeUndefined(); // inside model_name
+    expect(modelOfHead(m.subarray(0, 11), false)).toBeUndefined(); // after model_name: model_version may follow
+    const bare = modelInfer.requestSerialize({ model_name: 'a' });
+    expect(modelOfHead(bare, true)).toEqual({ model: 'a', version: '' });
+    expect(modelOfHead(msg({}), true)).toBeUndefined(); // no model_name
+  });
+
+  it('locate the raw contents, so the server can place them 8-byte aligned', () => {
+    for (const name of ['a', 'ppocr_cls', 'x'.repeat(130)]) {
+      const m = msg({ model_name: name, id: 'r' });
+      const at = rawContentsOffset(m);
+      expect(m.subarray(at, at + raw.length).equals(raw), name).toBe(true);
+      expect(rawContentsOffset(m.subarray(0, at - 1))).toBe(-1);
+    }
   });
 });
