@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { connect, type IncomingHttpHeaders } from 'node:http2';
+import { answerWhileUploading } from './support/grpc-raw';
 import { credentials, loadPackageDefinition, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { Client } from 'pg';
@@ -150,25 +150,9 @@ describe('API keys, scopes and rate limits (auth on)', () => {
   });
 
   it('gRPC refuses a call without a key before reading its message: UNAUTHENTICATED while the upload is still open', async () => {
-    const session = connect(`http://${grpcAddr}`);
-    try {
-      const answer = await new Promise<IncomingHttpHeaders>((ok, fail) => {
-        const call = session.request({
-          ':method': 'POST',
-          ':path': '/inference.GRPCInferenceService/ModelInfer',
-          'content-type': 'application/grpc',
-          te: 'trailers',
-        });
-        call.on('response', ok);
-        setTimeout(() => fail(new Error('no answer within 5 s while the upload was open')), 5000).unref();
-        call.on('error', fail);
-        // A 1 MiB message is announced and 1 KiB of it sent; the stream is never ended.
-        call.write(Buffer.concat([Buffer.from([0, 0, 0x10, 0, 0]), Buffer.alloc(1024)]));
-      });
-      expect(answer['grpc-status']).toBe(String(status.UNAUTHENTICATED));
-    } finally {
-      session.close();
-    }
+    // A 1 MiB message is announced and 1 KiB of it sent; the stream is never ended.
+    const answer = await answerWhileUploading(grpcAddr, Buffer.concat([Buffer.from([0, 0, 0x10, 0, 0]), Buffer.alloc(1024)]));
+    expect(answer['grpc-status']).toBe(String(status.UNAUTHENTICATED));
   });
 
   it('per-key rate limit: 429 with Retry-After past the burst, other keys unaffected', async () => {

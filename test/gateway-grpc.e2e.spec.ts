@@ -1,4 +1,3 @@
-import { connect, type IncomingHttpHeaders } from 'node:http2';
 import { resolve } from 'node:path';
 import { credentials, loadPackageDefinition, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { loadSync, type MethodDefinition } from '@grpc/proto-loader';
@@ -10,6 +9,7 @@ import { GrpcServerService } from '../apps/gateway/src/grpc/grpc-server.service'
 import { CLS_MODEL_FILE, tempModelRepo, type TempRepo } from './support/model-repo';
 import { createTestDatabase, type TestDatabase } from './support/test-env';
 import { gatewayEnv } from './support/gateway-harness';
+import { answerWhileUploading, grpcFrame } from './support/grpc-raw';
 
 // The client is generated at test time from the project's .proto, as any OIP client would be.
 const PROTO = resolve(process.cwd(), 'apps/gateway/src/grpc/proto');
@@ -245,27 +245,10 @@ describe('gRPC inference.GRPCInferenceService over a real socket', () => {
     };
     const first = call(client, 'ModelInfer', req); // queued, alone, for 1.5 s
     await new Promise((r) => setTimeout(r, 200));
-    const msg = modelInferDef.requestSerialize(req);
-    const framed = Buffer.concat([Buffer.from([0, ...[24, 16, 8, 0].map((s) => (msg.length >>> s) & 0xff)]), msg]);
-    const session = connect(`http://${addr}`);
-    try {
-      const answer = await new Promise<IncomingHttpHeaders>((ok, fail) => {
-        const s = session.request({
-          ':method': 'POST',
-          ':path': '/inference.GRPCInferenceService/ModelInfer',
-          'content-type': 'application/grpc',
-          te: 'trailers',
-        });
-        s.on('response', ok);
-        setTimeout(() => fail(new Error('no answer within 5 s while the upload was open')), 5000).unref();
-        s.on('error', fail);
-        s.write(framed.subarray(0, 4096)); // model_name, the tensor's metadata and the first bytes of its contents; never ended
-      });
-      expect(answer['grpc-status']).toBe(String(status.UNAVAILABLE));
-      expect(Number(answer['retry-after'])).toBeGreaterThanOrEqual(1);
-    } finally {
-      session.close();
-    }
+    // model_name, the tensor's metadata and the first bytes of its contents; the upload is never ended.
+    const answer = await answerWhileUploading(addr, grpcFrame(modelInferDef.requestSerialize(req)).subarray(0, 4096));
+    expect(answer['grpc-status']).toBe(String(status.UNAVAILABLE));
+    expect(Number(answer['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(await codeOf(first)).toBe(status.OK);
   });
 

@@ -9,6 +9,7 @@ import { GrpcServerService } from '../apps/gateway/src/grpc/grpc-server.service'
 import { tempModelRepo, type TempRepo } from './support/model-repo';
 import { createTestDatabase, type TestDatabase } from './support/test-env';
 import { gatewayEnv } from './support/gateway-harness';
+import { grpcFrame } from './support/grpc-raw';
 
 /**
  * The gRPC server's protocol edges (it is ours, on node:http2): what grpc-js's server used to
@@ -50,7 +51,6 @@ function raw(session: ClientHttp2Session, headers: Record<string, string>, body:
   });
 }
 
-const frame = (msg: Buffer, flag = 0): Buffer => Buffer.concat([Buffer.from([flag, ...[24, 16, 8, 0].map((s) => (msg.length >>> s) & 0xff)]), msg]);
 const grpcStatus = (a: RawAnswer): string | undefined => (a.trailers?.['grpc-status'] ?? a.headers['grpc-status']) as string | undefined;
 
 describe('gRPC over node:http2: protocol edges', () => {
@@ -79,7 +79,7 @@ describe('gRPC over node:http2: protocol edges', () => {
     modelInfer.requestSerialize({ model_name: 'scorer', id: 'r1', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1], contents: { fp32_contents: [x] } }] });
 
   it('a framed ModelInfer answers 200 with one framed message and grpc-status 0 in the trailers', async () => {
-    const a = await raw(session, { ':path': '/inference.GRPCInferenceService/ModelInfer' }, frame(scorerRequest(0.5)));
+    const a = await raw(session, { ':path': '/inference.GRPCInferenceService/ModelInfer' }, grpcFrame(scorerRequest(0.5)));
     expect(a.headers[':status']).toBe(200);
     expect(a.headers['content-type']).toBe('application/grpc+proto');
     expect(grpcStatus(a)).toBe('0');
@@ -94,7 +94,7 @@ describe('gRPC over node:http2: protocol edges', () => {
     expect(
       (await raw(session, { ':path': '/inference.GRPCInferenceService/ServerLive', 'content-type': 'application/json' }, Buffer.from('{}'))).headers[':status'],
     ).toBe(415);
-    const a = await raw(session, { ':path': '/inference.GRPCInferenceService/Nope' }, frame(Buffer.alloc(0)));
+    const a = await raw(session, { ':path': '/inference.GRPCInferenceService/Nope' }, grpcFrame(Buffer.alloc(0)));
     expect(grpcStatus(a)).toBe(String(status.UNIMPLEMENTED));
     expect(decodeURI(String(a.headers['grpc-message']))).toContain('/inference.GRPCInferenceService/Nope');
   });
@@ -110,13 +110,13 @@ describe('gRPC over node:http2: protocol edges', () => {
     const path = { ':path': '/inference.GRPCInferenceService/ModelReady' };
     const ready = modelInfer.requestSerialize({ model_name: 'x' }); // field 1, a string: also a valid ModelReadyRequest
     expect(grpcStatus(await raw(session, path, Buffer.alloc(0)))).toBe(String(status.UNIMPLEMENTED));
-    expect(grpcStatus(await raw(session, path, Buffer.concat([frame(ready), frame(ready)])))).toBe(String(status.UNIMPLEMENTED));
-    expect(grpcStatus(await raw(session, path, frame(ready).subarray(0, 7)))).toBe(String(status.INTERNAL));
-    expect(grpcStatus(await raw(session, { ...path, 'grpc-timeout': '10x' }, frame(ready)))).toBe(String(status.OUT_OF_RANGE));
+    expect(grpcStatus(await raw(session, path, Buffer.concat([grpcFrame(ready), grpcFrame(ready)])))).toBe(String(status.UNIMPLEMENTED));
+    expect(grpcStatus(await raw(session, path, grpcFrame(ready).subarray(0, 7)))).toBe(String(status.INTERNAL));
+    expect(grpcStatus(await raw(session, { ...path, 'grpc-timeout': '10x' }, grpcFrame(ready)))).toBe(String(status.OUT_OF_RANGE));
     for (const encoding of ['br', 'toString'])
-      expect(grpcStatus(await raw(session, { ...path, 'grpc-encoding': encoding }, frame(ready, 1)))).toBe(String(status.UNIMPLEMENTED));
+      expect(grpcStatus(await raw(session, { ...path, 'grpc-encoding': encoding }, grpcFrame(ready, 1)))).toBe(String(status.UNIMPLEMENTED));
     // Field 3, announced 5 bytes long, 1 sent (protobufjs reads most other garbage leniently).
-    const garbage = await raw(session, path, frame(Buffer.from([0x1a, 0x05, 1])));
+    const garbage = await raw(session, path, grpcFrame(Buffer.from([0x1a, 0x05, 1])));
     expect(grpcStatus(garbage)).toBe(String(status.INVALID_ARGUMENT));
     expect(decodeURI(String(garbage.headers['grpc-message']))).toMatch(/^malformed request message/);
   });
