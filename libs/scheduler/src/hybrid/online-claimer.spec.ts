@@ -61,6 +61,23 @@ describe('OnlineClaimer', () => {
     await c.stop();
   });
 
+  it('the first request after idle raises the hint even when a tick ran in the same millisecond', async () => {
+    const { node, asked, hints } = fakeNode();
+    const c = new OnlineClaimer(node, { tickMs: 60_000, holdDownMs: 60_000, retryMs: 1_000, claimAfterHintMs: 0 }, quiet);
+    c.start(() => new Map([['gateway', Number.POSITIVE_INFINITY]]));
+    // A tick that looked (and found no traffic) just before the request arrived.
+    (c as unknown as { lastRunAt: number }).lastRunAt = performance.now();
+    c.nudge();
+    expect(hints).toEqual(['n']); // the units' hint is not throttled with the look
+    await settle();
+    expect(asked).toEqual([]); // the look itself is: the next tick or nudge claims
+    c.nudge();
+    await settle();
+    expect(asked).toEqual([1]);
+    expect(hints).toEqual(['n']); // one hint per idle → busy
+    await c.stop();
+  });
+
   it('with claimAfterHintMs, the hint goes out at once and the claim only after that delay', async () => {
     const { node, asked, hints } = fakeNode();
     const c = new OnlineClaimer(node, { tickMs: 1, holdDownMs: 60_000, retryMs: 1_000, claimAfterHintMs: 400 }, quiet);
