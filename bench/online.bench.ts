@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Fastify from 'fastify';
@@ -10,7 +9,8 @@ import { chooseAllocator } from '../scripts/launcher/allocator-env';
 import { autoscaleTrace, grpcClosedLoop } from './online-grpc-autoscale.bench-part';
 import { clsInferMessage, grpcRawClosedLoop } from './support/grpc-load';
 import { grpcAgainstRest, grpcOverload } from './online-grpc.bench-part';
-import { overload } from './online-overload.bench-part';
+import { clsAgainstRaw } from './online-cls.bench-part';
+import { cpuS as cpuSeconds, overload } from './online-overload.bench-part';
 import { benchDatabase, closedLoop, clsBinaryTarget, freePort, openLoop, spawnServer, type LoadResult, type Target } from './support/http-load';
 import { median } from './support/stats';
 
@@ -21,7 +21,9 @@ import { median } from './support/stats';
  * Environment (bench entry points may read it): DATABASE_URL, REDIS_URL, BENCH_SECONDS,
  * BENCH_ROUNDS, BENCH_MODEL_REPOSITORY, BENCH_ONLY=overload|grpc|grpc-overload (only that phase, against the
  * shipped gateway: no raw scan, no baseline ratios; for before/after checks of one change, with
- * BENCH_GATEWAY_MAIN naming another build's dist/apps/gateway/src/main.js).
+ * BENCH_GATEWAY_MAIN naming another build's dist/apps/gateway/src/main.js), BENCH_ONLY=cls (REST
+ * binary against raw onnxruntime only; BENCH_COMPARE_MODEL_REPOSITORY adds a second gateway on
+ * that model repository, measured in the same rounds).
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -81,12 +83,6 @@ async function rawCls(
   return { best, bestBatch, cpuMsPerItem };
 }
 
-/** CPU seconds (user+sys, all threads) a process has used so far, from /proc. */
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
 /** Mean merged batch size and replica busy time from the gateway's own /metrics. */
 async function batchStats(port: number): Promise<string> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -101,6 +97,7 @@ async function main(): Promise<void> {
   say(`bench:online — ${ROUNDS} interleaved rounds of ${SECONDS}s phases; servers in child processes, load generator in this process`);
   const only = process.env.BENCH_ONLY;
   if (only === 'overload' || only === 'grpc' || only === 'grpc-overload') return onePhase(only);
+  if (only === 'cls') return clsOnly();
   const scan = await rawCls([1, 8, 32, 64], Math.max(1, SECONDS / 2));
   say(`raw onnxruntime cls (replica options) best batch: b=${scan.bestBatch}`);
   // The ceiling: the best raw configuration found, whatever its options (not what the gateway runs).
@@ -267,6 +264,27 @@ async function onePhase(only: 'overload' | 'grpc' | 'grpc-overload'): Promise<vo
   }
 }
 
+/** BENCH_ONLY=cls: the shipped gateway (and BENCH_COMPARE_MODEL_REPOSITORY's) against raw onnxruntime, interleaved. */
+async function clsOnly(): Promise<void> {
+  const scan = await rawCls([8, 32, 64], 1);
+  const key = `tdm_bench_${randomBytes(12).toString('hex')}`;
+  const repos = [process.env.BENCH_MODEL_REPOSITORY ?? 'models', process.env.BENCH_COMPARE_MODEL_REPOSITORY].filter((r): r is string => !!r);
+  const subjects = [];
+  try {
+    for (const [k, repo] of repos.entries()) {
+      // Each gateway has its own database: two on one ledger would share (and fight over) the device.
+      const db = await benchDatabase(`tandem_bench_online${k ? `_${k}` : ''}`, k ? undefined : process.env.DATABASE_URL);
+      const [gwPort, grpcPort] = [await freePort(), await freePort()];
+      const gateway = await startShippedGateway('dist/apps/gateway/src/main.js', gwPort, grpcPort, key, db, { repo, queuePrefix: `benchonline${k}` });
+      subjects.push({ label: k ? `gateway(${repo})` : 'gateway', gateway, cls: clsBinaryTarget(gwPort, key) });
+    }
+    say(`raw onnxruntime cls (replica options) best batch: b=${scan.bestBatch}`);
+    await clsAgainstRaw({ subjects, raw: async (s) => (await rawCls([scan.bestBatch], s)).best, rounds: ROUNDS, seconds: SECONDS, say });
+  } finally {
+    for (const s of subjects) s.gateway.kill('SIGTERM');
+  }
+}
+
 if (process.argv[2] === '--fastify-baseline') void fastifyBaseline();
 else
   main().catch((e: unknown) => {
@@ -275,7 +293,14 @@ else
   });
 
 /** The gateway as shipped (authentication on: every request carries the bench admin key; the launcher's allocator), in a child process. */
-function startShippedGateway(main: string, gwPort: number, grpcPort: number, key: string, databaseUrl: string): ReturnType<typeof spawnServer> {
+function startShippedGateway(
+  main: string,
+  gwPort: number,
+  grpcPort: number,
+  key: string,
+  databaseUrl: string,
+  opts: { repo?: string; queuePrefix?: string } = {},
+): ReturnType<typeof spawnServer> {
   return spawnServer(
     [main],
     {
@@ -286,8 +311,8 @@ function startShippedGateway(main: string, gwPort: number, grpcPort: number, key
       HOST: '127.0.0.1',
       TANDEM_ADMIN_KEY: key,
       DATABASE_URL: databaseUrl,
-      QUEUE_PREFIX: 'benchonline',
-      MODEL_REPOSITORY: process.env.BENCH_MODEL_REPOSITORY ?? 'models',
+      QUEUE_PREFIX: opts.queuePrefix ?? 'benchonline',
+      MODEL_REPOSITORY: opts.repo ?? process.env.BENCH_MODEL_REPOSITORY ?? 'models',
     },
     `http://127.0.0.1:${gwPort}/v2/health/ready`,
   );
