@@ -7,7 +7,8 @@ import Fastify from 'fastify';
 import { compileUserModule, evaluateUserModule, tandemModulePaths } from '@tandem/shared';
 import { kindOf, type ModelDefinition } from '@tandem/sdk';
 import { benchDatabase, closedLoop, clsBinaryTarget, freePort, spawnServer, type LoadResult, type Target } from './support/http-load';
-import { procStat, startStack } from './support/hybrid-stack';
+import { startStack } from './support/hybrid-stack';
+import { cpuSeconds as cpuS } from './support/proc-stat';
 import { localModelContext } from './support/local-model-context';
 import { median } from './support/stats';
 
@@ -143,12 +144,6 @@ async function ocrBatch(batchPort: number, key: string, items: number): Promise<
     await sleep(100);
   }
 }
-
-/** CPU seconds (user + system, every thread) a process has used so far. */
-const cpuS = (pid: number): number => {
-  const f = procStat(pid);
-  return f ? (Number(f[11]) + Number(f[12])) / 100 : NaN;
-};
 
 interface Measured extends LoadResult {
   /** The server's CPU time per answered request, in µs. */

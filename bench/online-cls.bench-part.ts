@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import { cpuS } from './online-overload.bench-part';
 import { closedLoop, type Target } from './support/http-load';
+import { cpuSeconds as cpuS } from './support/proc-stat';
 import { median } from './support/stats';
 
 /** Part of `npm run bench:online` (BENCH_ONLY=cls): ppocr_cls REST binary against raw onnxruntime, optionally two gateways. */

@@ -1,7 +1,7 @@
-import { cpuS } from './online-overload.bench-part';
 import { grpcClosedLoop } from './online-grpc-autoscale.bench-part';
 import { grpcRawClosedLoop } from './support/grpc-load';
 import { closedLoop, type Target } from './support/http-load';
+import { cpuSeconds as cpuS } from './support/proc-stat';
 import { median } from './support/stats';
 
 /** Parts of `npm run bench:online` (BENCH_ONLY=grpc, grpc-overload): gRPC against REST binary on ppocr_cls. */

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { closedLoop, type LoadResult, type Target } from './support/http-load';
+import { cpuSeconds as cpuS } from './support/proc-stat';
 
 /**
  * Part of `npm run bench:online` for issue 20: goodput under heavy overload. 600 closed-loop
@@ -13,12 +13,6 @@ export interface OverloadResult {
   ratio: number;
   /** 600 clients that wait Retry-After (1 s) after a 503, as HTTP asks. */
   c600Backoff: LoadResult;
-}
-
-/** CPU seconds so far of a process (/proc utime + stime). */
-export function cpuS(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 export async function overload(target: Target, seconds: number, rounds: number, say: (s: string) => void, gatewayPid: number): Promise<OverloadResult[]> {

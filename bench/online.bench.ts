@@ -10,8 +10,9 @@ import { autoscaleTrace, grpcClosedLoop } from './online-grpc-autoscale.bench-pa
 import { clsInferMessage, grpcRawClosedLoop } from './support/grpc-load';
 import { grpcAgainstRest, grpcOverload } from './online-grpc.bench-part';
 import { clsAgainstRaw } from './online-cls.bench-part';
-import { cpuS as cpuSeconds, overload } from './online-overload.bench-part';
+import { overload } from './online-overload.bench-part';
 import { benchDatabase, closedLoop, clsBinaryTarget, freePort, openLoop, spawnServer, type LoadResult, type Target } from './support/http-load';
+import { cpuSeconds } from './support/proc-stat';
 import { median } from './support/stats';
 
 /**

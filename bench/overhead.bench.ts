@@ -10,7 +10,7 @@ import { loadSync } from '@grpc/proto-loader';
 import Fastify from 'fastify';
 import { chooseAllocator } from '../scripts/launcher/allocator-env';
 import { benchDatabase, freePort, spawnServer } from './support/http-load';
-import { procStat } from './support/hybrid-stack';
+import { cpuSeconds } from './support/proc-stat';
 import type { Phase, PhaseResult, Transport } from './overhead-client';
 import { median } from './support/stats';
 
@@ -114,10 +114,7 @@ function nullRepository(): string {
   return repo;
 }
 
-function cpuMs(pid: number): number {
-  const f = procStat(pid);
-  return f ? (Number(f[11]) + Number(f[12])) * 10 : NaN; // clock ticks, USER_HZ = 100
-}
+const cpuMs = (pid: number): number => cpuSeconds(pid) * 1000;
 
 class Client {
   private constructor(private readonly child: ChildProcess) {}

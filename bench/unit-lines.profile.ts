@@ -28,6 +28,7 @@ import {
   type UnitLineAnswer,
   type UnitLinesTask,
 } from '@tandem/inference';
+import { procStat } from './support/proc-stat';
 
 const num = (name: string, dflt: number): number => (process.env[name] ? Number(process.env[name]) : dflt);
 const LINES = num('UNIT_LINES', 1024);
@@ -74,7 +75,7 @@ function task(bytes: Buffer, ends: number[], from: number, to: number): UnitLine
   return { endpoint: ENDPOINT, model: 'ppocr_cls', data, lines, ends: ends.slice(from, to).map((e) => e - base), duplicates: [], maxRows: MAX_ROWS };
 }
 
-const childStat = (pid: number): string[] => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+const childStat = (pid: number): string[] => procStat(pid)!;
 const childCpuMs = (pid: number): number => {
   const f = childStat(pid);
   return (Number(f[11]) + Number(f[12])) * TICK_MS; // fields 14, 15: utime, stime

@@ -6,7 +6,8 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { autogroupOf } from '../apps/batch/src/worker/cpu-priority';
-import { childrenOf, procStat, startStack, stealMs, type Stack } from '../bench/support/hybrid-stack';
+import { childrenOf, startStack, stealMs, type Stack } from '../bench/support/hybrid-stack';
+import { procStat } from '../bench/support/proc-stat';
 import { deleteQueueKeys, waitUntil, type BatchBody } from './support/batch-harness';
 import { createTestDatabase, testQueuePrefix, type TestDatabase } from './support/test-env';
 

@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { chooseAllocator } from '../../scripts/launcher/allocator-env';
 import { freePort } from './http-load';
+import { cpuSeconds, procStat } from './proc-stat';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -115,18 +116,6 @@ function stopApp(proc: ChildProcess): Promise<void> {
   });
 }
 
-/**
- * The fields of /proc/<pid>/stat after the command name (state first, then the parent pid, ...;
- * utime and stime at 11 and 12), or null if the process is gone.
- */
-export function procStat(pid: number): string[] | null {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  } catch {
-    return null;
-  }
-}
-
 /** Every pid on this machine. */
 const allPids = (): number[] =>
   readdirSync('/proc')
@@ -140,8 +129,7 @@ export function childrenOf(parent: number): number[] {
 
 /** CPU seconds (user + system) a process has used, 0 if it is gone. */
 function cpuOf(pid: number): number {
-  const f = procStat(pid);
-  return f ? (Number(f[11]) + Number(f[12])) / 100 : 0; // clock ticks (USER_HZ = 100)
+  return cpuSeconds(pid) || 0;
 }
 
 /** The process and its descendants (the batch app's unit processes). */
