@@ -46,6 +46,14 @@ function clsWithoutTimeBound(): string {
   return repo;
 }
 
+/** ppocr_cls requests the gateway has fully received, from its /metrics: answered, and queued or running. */
+async function receivedFrom(port: number): Promise<{ answered: number; ongoing: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const sum = (name: string): number =>
+    [...text.matchAll(new RegExp(`^tandem_${name}\\{[^}]*model="ppocr_cls"[^}]*\\} (\\d+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+  return { answered: sum('inference_requests_total'), ongoing: sum('inference_ongoing_requests') };
+}
+
 describe('gateway SIGTERM under load', () => {
   let db: TestDatabase;
   let gw: Spawned;
@@ -94,8 +102,14 @@ describe('gateway SIGTERM under load', () => {
     const big = new Float32Array(32 * ITEM).map((_, i) => Math.sin(i * 0.01));
     const req = { model_name: 'ppocr_cls', inputs: [{ name: 'x', datatype: 'FP32', shape: [32, 3, 48, 192] }], raw_input_contents: [Buffer.from(big.buffer)] };
     const grpcCalls = Array.from({ length: 10 }, () => new Promise<number>((ok) => client.ModelInfer(req, new Metadata(), (e) => ok(e ? e.code : 0))));
-    // Let the requests reach the server and queue behind the single cls replica.
-    await new Promise((r) => setTimeout(r, 150));
+    // SIGTERM once every request has reached the server (a call that arrives after it is refused,
+    // rightly: a fixed sleep made this test depend on the host's speed), while work is still queued.
+    let ongoing = 0;
+    for (const t0 = Date.now(); Date.now() - t0 < 30_000; await new Promise((r) => setTimeout(r, 10))) {
+      const got = await receivedFrom(port);
+      ongoing = got.ongoing;
+      if (got.answered + got.ongoing >= 50) break;
+    }
     gw.proc.kill('SIGTERM');
     const statuses = await Promise.all(started);
     const grpcCodes = await Promise.all(grpcCalls);
@@ -103,6 +117,7 @@ describe('gateway SIGTERM under load', () => {
     client.close();
     health.close();
     const { code } = await gw.exited;
+    expect(ongoing).toBeGreaterThan(0); // the drain had work to finish
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     expect(grpcCodes).toEqual(Array(10).fill(0));
     expect(seen).toEqual(['SERVING', 'NOT_SERVING']);
