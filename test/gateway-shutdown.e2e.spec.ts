@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { credentials, loadPackageDefinition, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requestsReceived } from '../scripts/support/gateway-requests';
 import { inferBinaryFp32 } from './support/oip-client';
 import { freePort, spawnNode, type Spawned } from './support/processes';
 import { createTestDatabase, testQueuePrefix, TEST_REDIS_URL, type TestDatabase } from './support/test-env';
@@ -44,14 +45,6 @@ function clsWithoutTimeBound(): string {
   writeFileSync(join(repo, 'ppocr_cls', 'config.json'), JSON.stringify(config));
   symlinkSync(realpathSync(resolve('models/ppocr_cls/1/model.onnx')), join(repo, 'ppocr_cls', '1', 'model.onnx'));
   return repo;
-}
-
-/** ppocr_cls requests the gateway has fully received, from its /metrics: answered, and queued or running. */
-async function receivedFrom(port: number): Promise<{ answered: number; ongoing: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const sum = (name: string): number =>
-    [...text.matchAll(new RegExp(`^tandem_${name}\\{[^}]*model="ppocr_cls"[^}]*\\} (\\d+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
-  return { answered: sum('inference_requests_total'), ongoing: sum('inference_ongoing_requests') };
 }
 
 describe('gateway SIGTERM under load', () => {
@@ -106,7 +99,7 @@ describe('gateway SIGTERM under load', () => {
     // rightly: a fixed sleep made this test depend on the host's speed), while work is still queued.
     let ongoing = 0;
     for (const t0 = Date.now(); Date.now() - t0 < 30_000; await new Promise((r) => setTimeout(r, 10))) {
-      const got = await receivedFrom(port);
+      const got = await requestsReceived(`http://127.0.0.1:${port}`, 'ppocr_cls');
       ongoing = got.ongoing;
       if (got.answered + got.ongoing >= 50) break;
     }

@@ -5,6 +5,7 @@ import { flushRedis, killWorker, restartPostgres, type FaultContext, type FlushE
 import { Proc } from './chaos-proc';
 import { freePort, PrivateStores } from './private-stores';
 import { QueueWatch } from './queue-watch';
+import { requestsReceived } from '../support/gateway-requests';
 
 export interface ChaosOptions {
   items: number;
@@ -257,9 +258,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     );
     // SIGTERM only once the gateway holds every one of them (queued, running or answered).
     const held = async (): Promise<number> => {
-      const text = await (await fetch(`${gw}/metrics`)).text();
-      const num = (re: RegExp): number => [...text.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
-      return num(/tandem_inference_ongoing_requests\{model="ppocr_cls"\} (\d+)/g) + num(/tandem_inference_requests_total\{model="ppocr_cls"[^}]*\} (\d+)/g);
+      const r = await requestsReceived(gw, 'ppocr_cls');
+      return r.answered + r.ongoing;
     };
     const waitUntil = Date.now() + 10_000;
     while ((await held()) < inflight.length && Date.now() < waitUntil) await sleep(5);
