@@ -23,7 +23,8 @@ import { median } from './support/stats';
  * BENCH_ROUNDS, BENCH_MODEL_REPOSITORY, BENCH_ONLY=overload|grpc|grpc-overload (only that phase, against the
  * shipped gateway: no raw scan, no baseline ratios; for before/after checks of one change, with
  * BENCH_GATEWAY_MAIN naming another build's dist/apps/gateway/src/main.js), BENCH_ONLY=cls (REST
- * binary against raw onnxruntime only; BENCH_COMPARE_MODEL_REPOSITORY adds a second gateway on
+ * binary against raw onnxruntime only; BENCH_COMPARE_GATEWAY_MAIN adds another build,
+ * BENCH_COMPARE_MODEL_REPOSITORY a second gateway on
  * that model repository, measured in the same rounds).
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
@@ -265,19 +266,28 @@ async function onePhase(only: 'overload' | 'grpc' | 'grpc-overload'): Promise<vo
   }
 }
 
-/** BENCH_ONLY=cls: the shipped gateway (and BENCH_COMPARE_MODEL_REPOSITORY's) against raw onnxruntime, interleaved. */
+/**
+ * BENCH_ONLY=cls: the shipped gateway against raw onnxruntime, interleaved; a second gateway on
+ * BENCH_COMPARE_MODEL_REPOSITORY, or another build (BENCH_COMPARE_GATEWAY_MAIN: its
+ * dist/apps/gateway/src/main.js), runs in the same rounds.
+ */
 async function clsOnly(): Promise<void> {
   const scan = await rawCls([8, 32, 64], 1);
   const key = `tdm_bench_${randomBytes(12).toString('hex')}`;
-  const repos = [process.env.BENCH_MODEL_REPOSITORY ?? 'models', process.env.BENCH_COMPARE_MODEL_REPOSITORY].filter((r): r is string => !!r);
+  const repo0 = process.env.BENCH_MODEL_REPOSITORY ?? 'models';
+  const main0 = process.env.BENCH_GATEWAY_MAIN ?? 'dist/apps/gateway/src/main.js';
+  const cmpRepo = process.env.BENCH_COMPARE_MODEL_REPOSITORY;
+  const cmpMain = process.env.BENCH_COMPARE_GATEWAY_MAIN;
+  const runs = [{ repo: repo0, main: main0, label: 'gateway' }];
+  if (cmpRepo || cmpMain) runs.push({ repo: cmpRepo ?? repo0, main: cmpMain ?? main0, label: cmpMain ? `gateway(${cmpMain})` : `gateway(${cmpRepo})` });
   const subjects = [];
   try {
-    for (const [k, repo] of repos.entries()) {
+    for (const [k, { repo, main, label }] of runs.entries()) {
       // Each gateway has its own database: two on one ledger would share (and fight over) the device.
       const db = await benchDatabase(`tandem_bench_online${k ? `_${k}` : ''}`, k ? undefined : process.env.DATABASE_URL);
       const [gwPort, grpcPort] = [await freePort(), await freePort()];
-      const gateway = await startShippedGateway('dist/apps/gateway/src/main.js', gwPort, grpcPort, key, db, { repo, queuePrefix: `benchonline${k}` });
-      subjects.push({ label: k ? `gateway(${repo})` : 'gateway', gateway, cls: clsBinaryTarget(gwPort, key) });
+      const gateway = await startShippedGateway(main, gwPort, grpcPort, key, db, { repo, queuePrefix: `benchonline${k}` });
+      subjects.push({ label, gateway, cls: clsBinaryTarget(gwPort, key) });
     }
     say(`raw onnxruntime cls (replica options) best batch: b=${scan.bestBatch}`);
     await clsAgainstRaw({ subjects, raw: async (s) => (await rawCls([scan.bestBatch], s)).best, rounds: ROUNDS, seconds: SECONDS, say });

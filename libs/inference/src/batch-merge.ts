@@ -1,8 +1,13 @@
-import { DATATYPES, elementCount, type NumericTypedArray, type TensorData } from './datatypes';
+import { DATATYPES, elementCount, type NumericTypedArray, type OipDatatype, type TensorData } from './datatypes';
 import type { InferTensor } from './tensor';
 
+/** Where a merged numeric input is written: a fresh array by default (see tensor-ownership's batchArray for recycled ones). */
+export type BatchAllocator = (datatype: Exclude<OipDatatype, 'BYTES'>, elements: number) => NumericTypedArray;
+
+const freshArray: BatchAllocator = (datatype, elements) => DATATYPES[datatype].make(elements) as NumericTypedArray;
+
 /** Concatenates the same-named inputs of several requests along dim 0 (same trailing shape assumed). */
-export function concatInputs(requests: readonly (readonly InferTensor[])[]): InferTensor[] {
+export function concatInputs(requests: readonly (readonly InferTensor[])[], alloc: BatchAllocator = freshArray): InferTensor[] {
   if (requests.length === 1) return [...requests[0]!];
   const first = requests[0]!;
   return first.map((t) => {
@@ -14,7 +19,7 @@ export function concatInputs(requests: readonly (readonly InferTensor[])[]): Inf
       // The elements themselves are not copied: the merged tensor holds the requests' own bytes.
       data = parts.flatMap((p) => p.data as Uint8Array[]);
     } else {
-      const out = DATATYPES[t.datatype].make(elementCount(shape)) as NumericTypedArray;
+      const out = alloc(t.datatype, elementCount(shape));
       let off = 0;
       for (const p of parts) {
         (out as Float32Array).set(p.data as Float32Array, off);

@@ -6,6 +6,7 @@ import { NOOP_OBSERVER, type InferenceObserver } from './inference-observer';
 import type { Replica, ReplicaPool } from './replica-pool';
 import type { RunOptions } from './run-options';
 import type { InferTensor } from './tensor';
+import { batchArray } from './tensor-ownership';
 
 export interface BatcherOptions {
   model: string;
@@ -211,8 +212,16 @@ export class DynamicBatcher {
   private async run(batch: Pending[], rows: number, replica: Replica, startedAt: number): Promise<void> {
     const { model, version } = this.opts;
     try {
-      const merged = this.opts.maxBatchSize > 0 ? concatInputs(batch.map((p) => p.inputs)) : batch[0]!.inputs;
-      // Merged inputs are fresh buffers nobody else holds: hand them to the worker without a copy.
+      // Recycled buffers where the replica gives its inputs back after the run.
+      const alloc = replica.runner.returnsInputs ? batchArray : undefined;
+      const merged =
+        this.opts.maxBatchSize > 0
+          ? concatInputs(
+              batch.map((p) => p.inputs),
+              alloc,
+            )
+          : batch[0]!.inputs;
+      // Merged inputs are buffers nobody else holds: hand them to the worker without a copy.
       // The deadline and request sizes let a node model's runner bound and describe the batch.
       const opts: RunOptions = {
         transfer: batch.length > 1,

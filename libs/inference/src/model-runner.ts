@@ -19,6 +19,8 @@ export interface InferenceRunner {
   /** Runs already-validated inputs; `transfer` lets a worker take the input buffers instead of copying. */
   runUnchecked(inputs: readonly InferTensor[], outputNames?: readonly string[], opts?: { transfer?: boolean }): Promise<InferTensor[]>;
   release(): Promise<void>;
+  /** Input buffers moved to it come back after each run and are recycled (tensor-ownership's batchArray). */
+  readonly returnsInputs?: boolean;
 }
 
 /**

@@ -60,6 +60,9 @@ export default async function replicaWorker(data: ReplicaWorkerData): Promise<vo
       port.postMessage({ type: 'error', id: m.id, message: 'session released' });
       return;
     }
+    // The numeric inputs' buffers go back with the answer (the parent recycles them): onnxruntime
+    // is done with them once run() settled. Packed BYTES are decoded to strings first.
+    const inputs = unique(m.feeds.flatMap((f) => ('ends' in f.data || !(f.data.buffer instanceof ArrayBuffer) ? [] : [f.data.buffer])));
     try {
       const feeds: Record<string, OrtTensor> = {};
       for (const f of m.feeds) feeds[f.name] = new ort.Tensor(f.type, wireToOrtData(f.data) as never, f.dims);
@@ -70,12 +73,17 @@ export default async function replicaWorker(data: ReplicaWorkerData): Promise<vo
       });
       // Packed BYTES outputs are fresh buffers of this message: moved, not copied.
       const transfer = outputs.flatMap((o) => ('ends' in o.data && o.data.ends ? [o.data.bytes.buffer as ArrayBuffer, o.data.ends.buffer as ArrayBuffer] : []));
-      port.postMessage({ type: 'result', id: m.id, outputs }, transfer);
+      port.postMessage({ type: 'result', id: m.id, outputs, inputs }, [...transfer, ...inputs]);
     } catch (e) {
-      port.postMessage({ type: 'error', id: m.id, message: String((e as Error)?.message ?? e) });
+      port.postMessage({ type: 'error', id: m.id, message: String((e as Error)?.message ?? e), inputs }, inputs);
     }
   };
   port.on('message', (m: ToWorker) => {
     chain = chain.then(() => handle(m));
   });
+}
+
+/** Each buffer once: two inputs may view one buffer, and neither a transfer list nor the pool may get one twice. */
+function unique(buffers: readonly ArrayBufferLike[]): ArrayBuffer[] {
+  return [...new Set(buffers)] as ArrayBuffer[];
 }

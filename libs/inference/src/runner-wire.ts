@@ -27,8 +27,8 @@ export interface WireTensor {
 export type FromSessionHost =
   | { type: 'ready'; inputMetadata: InferenceSession.ValueMetadata[]; outputMetadata: InferenceSession.ValueMetadata[]; memoryMiB?: number }
   | { type: 'init-error'; message: string }
-  | { type: 'result'; id: number; outputs: WireTensor[] }
-  | { type: 'error'; id: number; message: string }
+  | { type: 'result'; id: number; outputs: WireTensor[]; inputs?: ArrayBuffer[] }
+  | { type: 'error'; id: number; message: string; inputs?: ArrayBuffer[] }
   | { type: 'released' };
 
 export function packBytes(elements: readonly Uint8Array[]): PackedBytes {

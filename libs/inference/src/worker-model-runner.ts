@@ -9,10 +9,12 @@ import { fromWire, ortPath, packedBuffers, toWire, type FromSessionHost as FromW
 import { withCudaHint } from './gpu/cuda-provider';
 import { sessionOptionsFor, type DevicePlacement } from './session-factory';
 import type { InferTensor, ModelSignature } from './tensor';
-import { forPostMessage } from './tensor-ownership';
+import { forPostMessage, recycleInputs } from './tensor-ownership';
 
 /** A replica's runner: one onnxruntime session inside its own worker thread. */
 export class WorkerModelRunner implements InferenceRunner {
+  /** The worker moves every numeric input buffer back with its answer (replica-worker.entry.ts). */
+  readonly returnsInputs = true;
   private seq = 0;
   private readonly pending = new Map<number, { resolve: (o: WireTensor[]) => void; reject: (e: Error) => void }>();
   private dead: Error | undefined;
@@ -26,6 +28,7 @@ export class WorkerModelRunner implements InferenceRunner {
   ) {
     worker.on('message', (m: FromWorker) => {
       if (m.type !== 'result' && m.type !== 'error') return;
+      recycleInputs(m.inputs);
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
       if (m.type === 'result') p?.resolve(m.outputs);
@@ -84,7 +87,7 @@ export class WorkerModelRunner implements InferenceRunner {
     const transfer = packedBuffers(feeds);
     for (const f of feeds) {
       if ('ends' in f.data) continue;
-      const { data, move } = forPostMessage(f.data, opts.transfer ?? false);
+      const { data, move } = forPostMessage(f.data, opts.transfer ?? false, true);
       f.data = data;
       if (move && !transfer.includes(move)) transfer.push(move);
     }

@@ -17,3 +17,4 @@ export * from './metrics/metrics.controller';
 export * from './validation/parse';
 export * from './user-code/user-module';
 export * from './runtime/heap-growth';
+export * from './runtime/buffer-pool';

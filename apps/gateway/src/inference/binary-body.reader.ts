@@ -11,7 +11,7 @@ type Done = (err: Error | null, body?: Buffer) => void;
  * are then decoded as views of the body, not copied out of it (tensorDataFromBinary). The
  * body limit is enforced as bytes arrive, with Fastify's own errors (413, 400 on a length
  * mismatch). A chunked body (no Content-Length) is gathered and copied once at the end.
- * The buffer comes from `requestBodies`; the infer route gives it back (see BodyPool).
+ * The buffer comes from `requestBodies`; the infer route gives it back (see BufferPool).
  */
 export function readAlignedBody(request: FastifyRequest, payload: NodeJS.ReadableStream, done: Done): void {
   const limit = request.routeOptions.bodyLimit;
