@@ -9,7 +9,7 @@ import { chooseAllocator } from '../scripts/launcher/allocator-env';
 import { autoscaleTrace, grpcClosedLoop } from './online-grpc-autoscale.bench-part';
 import { clsInferMessage, grpcRawClosedLoop } from './support/grpc-load';
 import { grpcAgainstRest, grpcOverload } from './online-grpc.bench-part';
-import { clsAgainstRaw } from './online-cls.bench-part';
+import { clsAgainstRaw, clsBatchCounters } from './online-cls.bench-part';
 import { overload } from './online-overload.bench-part';
 import { benchDatabase, closedLoop, clsBinaryTarget, freePort, openLoop, spawnServer, type LoadResult, type Target } from './support/http-load';
 import { cpuSeconds } from './support/proc-stat';
@@ -87,10 +87,8 @@ async function rawCls(
 
 /** Mean merged batch size and replica busy time from the gateway's own /metrics. */
 async function batchStats(port: number): Promise<string> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const v = (name: string): number => Number(new RegExp(`^${name}\\{model="ppocr_cls"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-  const batches = v('tandem_inference_batch_size_count');
-  return `gateway ran ${batches} batches, mean ${(v('tandem_inference_batch_size_sum') / batches).toFixed(1)} items, compute ${v('tandem_inference_compute_seconds_sum').toFixed(1)} s`;
+  const { batches, rows, computeS } = await clsBatchCounters(port);
+  return `gateway ran ${batches} batches, mean ${(rows / batches).toFixed(1)} items, compute ${computeS.toFixed(1)} s`;
 }
 
 const fmt = (r: LoadResult): string => `${r.rps.toFixed(0)}/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms (${r.errors} errors)`;
@@ -290,7 +288,11 @@ async function clsOnly(): Promise<void> {
       subjects.push({ label, gateway, cls: clsBinaryTarget(gwPort, key) });
     }
     say(`raw onnxruntime cls (replica options) best batch: b=${scan.bestBatch}`);
-    await clsAgainstRaw({ subjects, raw: async (s) => (await rawCls([scan.bestBatch], s)).best, rounds: ROUNDS, seconds: SECONDS, say });
+    const raw = async (s: number, batch = scan.bestBatch): Promise<{ itemsS: number; cpuUsPerItem: number }> => {
+      const r = await rawCls([batch], s);
+      return { itemsS: r.best, cpuUsPerItem: r.cpuMsPerItem * 1000 };
+    };
+    await clsAgainstRaw({ subjects, raw, rounds: ROUNDS, seconds: SECONDS, say });
   } finally {
     for (const s of subjects) s.gateway.kill('SIGTERM');
   }
@@ -312,8 +314,10 @@ function startShippedGateway(
   databaseUrl: string,
   opts: { repo?: string; queuePrefix?: string } = {},
 ): ReturnType<typeof spawnServer> {
+  // BENCH_GATEWAY_NODE_ARGS: node flags for the gateway (e.g. --cpu-prof --cpu-prof-dir=…; NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
   return spawnServer(
-    [main],
+    [...nodeArgs, main],
     {
       ...process.env,
       ...chooseAllocator('glibc', process.env).env,
