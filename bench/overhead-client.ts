@@ -1,11 +1,13 @@
 import { resolve } from 'node:path';
 import { credentials, loadPackageDefinition, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { inferMessage, grpcRawClosedLoop } from './support/grpc-load';
 import { closedLoop, type Target } from './support/http-load';
 
 /** bench:overhead's load client, a process of its own (its CPU must not count as a server's). */
 
-export type Transport = 'json' | 'binary' | 'grpc';
+/** `grpc`: grpc-js's client; `grpcraw`: the raw HTTP/2 client (support/grpc-load.ts), as cheap per call as the REST client. */
+export type Transport = 'json' | 'binary' | 'grpc' | 'grpcraw';
 
 export interface Phase {
   transport: Transport;
@@ -102,8 +104,22 @@ async function grpcLoop(p: Phase): Promise<PhaseResult> {
   return { ok, errors, seconds: (performance.now() - start) / 1000, ...(firstError ? { firstError } : {}) };
 }
 
+const messages = new Map<number, Buffer>();
+
+async function grpcRawLoop(p: Phase): Promise<PhaseResult> {
+  let msg = messages.get(p.elements);
+  if (!msg)
+    messages.set(
+      p.elements,
+      (msg = inferMessage(resolve(__dirname, '..', 'apps', 'gateway', 'src', 'grpc', 'proto'), 'null', [1, p.elements], tensor(p.elements))),
+    );
+  const r = await grpcRawClosedLoop(p.grpcAddr, msg, p.concurrency, p.seconds, p.key, 4);
+  return { ok: r.ok, errors: r.errors, seconds: r.seconds };
+}
+
 export async function runClientPhase(p: Phase): Promise<PhaseResult> {
   if (p.transport === 'grpc') return grpcLoop(p);
+  if (p.transport === 'grpcraw') return grpcRawLoop(p);
   const r = await closedLoop(httpTarget(p), p.concurrency, p.seconds);
   return { ok: r.ok, errors: r.errors, seconds: r.seconds };
 }

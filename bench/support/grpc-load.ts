@@ -14,10 +14,18 @@ const PATH = '/inference.GRPCInferenceService/ModelInfer';
 
 /** ppocr_cls, one image of raw contents, framed as one gRPC message. */
 export function clsInferMessage(protoDir: string): Buffer {
+  return inferMessage(protoDir, 'ppocr_cls', [1, 3, 48, 192], new Float32Array(CLS_ITEM).fill(0.3));
+}
+
+/** A ModelInfer request of one FP32 input `x` in raw contents, framed as one gRPC message. */
+export function inferMessage(protoDir: string, model: string, shape: number[], x: Float32Array): Buffer {
   const defs = loadSync(resolve(protoDir, 'grpc_service.proto'), { keepCase: true, longs: String, defaults: true, oneofs: true });
   const def = (defs['inference.GRPCInferenceService'] as Record<string, MethodDefinition<object, unknown>>).ModelInfer!;
-  const x = Buffer.from(new Float32Array(CLS_ITEM).fill(0.3).buffer);
-  const msg = def.requestSerialize({ model_name: 'ppocr_cls', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192] }], raw_input_contents: [x] });
+  const msg = def.requestSerialize({
+    model_name: model,
+    inputs: [{ name: 'x', datatype: 'FP32', shape }],
+    raw_input_contents: [Buffer.from(x.buffer, x.byteOffset, x.byteLength)],
+  });
   const out = Buffer.alloc(5 + msg.length);
   out.writeUInt32BE(msg.length, 1);
   msg.copy(out, 5);
