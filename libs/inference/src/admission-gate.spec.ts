@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DomainException } from '@tandem/shared';
 import { AdmissionGate, type QueueState } from './admission-gate';
 import { NOOP_OBSERVER } from './inference-observer';
@@ -31,13 +31,64 @@ describe('AdmissionGate', () => {
     s.depth = 99; // one place
     g.wake();
     expect(await first).toBeUndefined();
+    g.arrived();
     s.depth = 100; // it reached the queue: full again
     const t0 = Date.now();
     expect(await second).toBeInstanceOf(DomainException);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
     s.depth = 0;
-    await new Promise((r) => setTimeout(r, 40)); // in-transit allowance over
     expect(g.admit()).toBeUndefined();
+  });
+
+  describe('uploads in transit', () => {
+    afterEach(() => void vi.useRealTimers());
+
+    it('an admitted request holds its place until it reaches the queue, so uploads being read are never over-admitted', async () => {
+      const s: QueueState = { depth: 98, queuedRows: 98, rowMs: 0.1, slots: 1, replicas: 1, closed: false };
+      const g = gate(s);
+      expect(g.admit()).toBeUndefined(); // 98 queued + 1 in transit
+      expect(g.admit()).toBeUndefined(); // + 2 in transit: 100, the limit
+      const third = g.admit(); // its body stays unread
+      expect(third).toBeInstanceOf(Promise);
+      g.wake();
+      let settled = false;
+      void (third as Promise<unknown>).then(() => (settled = true));
+      await Promise.resolve();
+      expect(settled).toBe(false); // nothing left the queue: the two in transit still count
+      g.arrived(); // the first reaches the queue...
+      s.depth = 99;
+      g.wake();
+      await Promise.resolve();
+      expect(settled).toBe(false); // ...and takes its place: still 99 + 1 in transit
+      s.depth = 98; // a batch left
+      g.wake();
+      expect(await third).toBeUndefined();
+    });
+
+    it('a place held by an upload that never arrives is given up after 2 s', async () => {
+      vi.useFakeTimers();
+      const s: QueueState = { depth: 99, queuedRows: 99, rowMs: 0.1, slots: 1, replicas: 1, closed: false };
+      const g = gate(s);
+      expect(g.admit()).toBeUndefined(); // never arrives (client gone, or a 400)
+      const early = g.admit();
+      expect(early).toBeInstanceOf(Promise);
+      await vi.advanceTimersByTimeAsync(1_900);
+      expect(await early).toBeInstanceOf(DomainException); // refused at the 200 ms bound: the place is still held
+      const late = g.admit();
+      expect(late).toBeInstanceOf(Promise);
+      await vi.advanceTimersByTimeAsync(101); // 2 s after the first admission: its place goes to the waiter
+      expect(await late).toBeUndefined();
+    });
+
+    it('requests in transit count in the time bound too, at a row each', () => {
+      // 4 rows per batch, 1 slot, 20 ms a row: 10 rows queued = 200 ms, the limit.
+      const s: QueueState = { depth: 10, queuedRows: 10, rowMs: 20, slots: 1, replicas: 1, closed: false };
+      const g = gate(s);
+      s.queuedRows = 9; // 180 ms
+      expect(g.admit()).toBeUndefined(); // admitted at 180 ms
+      expect(g.admit()).toBeUndefined(); // + 1 in transit: 200 ms, not over
+      expect(g.admit()).toBeInstanceOf(Promise); // + 2: 220 ms
+    });
   });
 
   it('no replica or unloading: refused at once, never waits', () => {

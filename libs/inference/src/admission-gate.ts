@@ -29,8 +29,12 @@ interface Waiter {
 
 /** Waiters beyond this many times max_queue_size are refused at once. */
 const WAITLIST_FACTOR = 2;
-/** An admitted waiter counts as queued this long (its body is being read) before it submits. */
-const IN_TRANSIT_MS = 25;
+/**
+ * An admitted request counts as queued from admission until it reaches the queue (its body is
+ * read meanwhile), or at most this long: a request that never arrives (upload abandoned, bad
+ * input) stops holding its place after it.
+ */
+const IN_TRANSIT_MAX_MS = 2_000;
 
 /**
  * Admission in front of a batcher. A request that finds the queue full (max_queue_size requests,
@@ -43,8 +47,13 @@ const IN_TRANSIT_MS = 25;
  */
 export class AdmissionGate {
   private readonly waiters: Waiter[] = [];
-  /** Admitted waiters whose request has probably not reached the queue yet. */
-  private inTransit = 0;
+  /**
+   * Admitted requests not yet in the queue, oldest first, each with its fallback timer. They
+   * count as queued: before, an admission was forgotten after 25 ms, bodies still being read
+   * under overload were not counted, and ~45 % of admitted 110 KB uploads at 600 clients were
+   * read, then refused at the queue (docs/benchmarks.md, "Admission counts uploads in transit").
+   */
+  private readonly transit: NodeJS.Timeout[] = [];
 
   constructor(
     private readonly opts: AdmissionOptions,
@@ -53,16 +62,19 @@ export class AdmissionGate {
   ) {}
 
   /** Estimated ms before a request queued now would start (0 while the queue holds less than one full batch per slot). */
-  static estimatedWaitMs(s: QueueState, maxBatchSize: number): number {
-    if (s.slots === 0 || Number.isNaN(s.rowMs) || s.queuedRows < Math.max(1, maxBatchSize) * s.slots) return 0;
-    return (s.queuedRows * s.rowMs) / s.slots;
+  static estimatedWaitMs(s: QueueState, maxBatchSize: number, rows = s.queuedRows): number {
+    if (s.slots === 0 || Number.isNaN(s.rowMs) || rows < Math.max(1, maxBatchSize) * s.slots) return 0;
+    return (rows * s.rowMs) / s.slots;
   }
 
-  /** Whether the queue (plus `extra` requests on their way) is full, in requests or in estimated time; no allocation. */
+  /**
+   * Whether the queue (plus `extra` requests on their way, at least a row each) is full, in
+   * requests or in estimated time; no allocation.
+   */
   private full(s: QueueState, extra: number): boolean {
     if (s.depth + extra >= this.opts.maxQueueSize) return true;
     const maxMs = this.opts.maxQueueTimeMs ?? 0;
-    return maxMs > 0 && AdmissionGate.estimatedWaitMs(s, this.opts.maxBatchSize) > maxMs;
+    return maxMs > 0 && AdmissionGate.estimatedWaitMs(s, this.opts.maxBatchSize, s.queuedRows + extra) > maxMs;
   }
 
   /** The 503 a request gets if it were queued now, or undefined. */
@@ -91,8 +103,8 @@ export class AdmissionGate {
   admit(): DomainException | undefined | Promise<DomainException | undefined> {
     const s = this.state();
     const waitMs = this.opts.maxQueueTimeMs ?? 0;
-    if (s.closed || s.replicas === 0 || waitMs === 0) return this.refusal(this.inTransit);
-    if (this.waiters.length === 0 && !this.full(s, this.inTransit)) return undefined;
+    if (s.closed || s.replicas === 0 || waitMs === 0) return this.refusal(this.transit.length) ?? this.depart();
+    if (this.waiters.length === 0 && !this.full(s, this.transit.length)) return this.depart();
     if (this.waiters.length >= WAITLIST_FACTOR * this.opts.maxQueueSize) return this.refusal(Number.MAX_SAFE_INTEGER);
     return new Promise((resolve) => {
       const w: Waiter = {
@@ -112,19 +124,32 @@ export class AdmissionGate {
     while (this.waiters.length > 0) {
       const s = this.state();
       const gone = s.closed || s.replicas === 0;
-      if (!gone && this.full(s, this.inTransit)) return;
+      if (!gone && this.full(s, this.transit.length)) return;
       const w = this.waiters.shift()!;
       clearTimeout(w.timer);
       if (gone) {
         w.resolve(this.refusal());
         continue;
       }
-      this.inTransit++;
-      setTimeout(() => {
-        this.inTransit--;
-        this.wake();
-      }, IN_TRANSIT_MS).unref();
-      w.resolve(undefined);
+      w.resolve(this.depart());
     }
+  }
+
+  /** An admitted request reached the queue (submit): its place in transit becomes its place in the queue. */
+  arrived(): void {
+    const t = this.transit.shift();
+    if (t) clearTimeout(t);
+  }
+
+  /** Admits one request: it counts as queued until it arrives, or IN_TRANSIT_MAX_MS. */
+  private depart(): undefined {
+    const t = setTimeout(() => {
+      const i = this.transit.indexOf(t);
+      if (i >= 0) this.transit.splice(i, 1);
+      this.wake();
+    }, IN_TRANSIT_MAX_MS);
+    t.unref();
+    this.transit.push(t);
+    return undefined;
   }
 }

@@ -111,6 +111,10 @@ export class DynamicBatcher {
 
   /** Queues validated inputs; resolves with this request's slice of the batch outputs. */
   submit(inputs: readonly InferTensor[], timeoutMs: number): Promise<BatchedResult> {
+    // The gate counted this request from its admission; from here on the queue counts it. A
+    // request the gate never saw (a node model's ctx.infer) frees the oldest admission's place
+    // early: the queue may then overshoot by such calls, never by uploads.
+    this.gate.arrived();
     const refused = this.gate.refusal();
     if (refused) return Promise.reject(refused);
     const { model, version } = this.opts;
