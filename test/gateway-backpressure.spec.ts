@@ -130,6 +130,31 @@ describe('batching, back-pressure and deadlines over a real socket', () => {
     expect((await Promise.all(pending)).map((x) => x.status)).toEqual([200, 200, 200, 200]);
   });
 
+  it('an admitted upload holds its place while its body is read, and gives it back when the upload is abandoned', async () => {
+    const r = hold();
+    const pending = [infer([1]), infer([2]), infer([3])];
+    await queued(3);
+    const { connect } = await import('node:net');
+    const { port } = new URL(gw.url);
+    const sock = connect({ host: '127.0.0.1', port: Number(port) });
+    await new Promise((done) => sock.once('connect', done));
+    // Admitted on its headers (3 queued + 1 in transit = the limit of 4); half the body sent.
+    sock.write(`POST /v2/models/scorer/infer HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{"inputs":[`);
+    for (let i = 0; i < 400 && scorer.batcher.admissionsInTransit < 1; i++) await new Promise((res) => setTimeout(res, 5));
+    expect(scorer.batcher.admissionsInTransit).toBe(1);
+    const over = await infer([4]); // its place is taken by the upload in transit
+    expect(over.status).toBe(503);
+    expect(await over.json()).toEqual({ error: "model 'scorer' is overloaded: 3 requests queued" });
+    sock.destroy(); // abandoned: the place comes back at once, not after the 2 s safety net
+    for (let i = 0; i < 100 && scorer.batcher.admissionsInTransit > 0; i++) await new Promise((res) => setTimeout(res, 5)); // well under 2 s
+    expect(scorer.batcher.admissionsInTransit).toBe(0);
+    pending.push(infer([5]));
+    await queued(4);
+    scorer.pool.release(r);
+    expect((await Promise.all(pending)).map((x) => x.status)).toEqual([200, 200, 200, 200]);
+    expect(scorer.batcher.admissionsInTransit).toBe(0); // read bodies gave theirs back too
+  });
+
   it('expires a request at its `timeout` (µs) while queued: 504, and it never reaches a replica', async () => {
     const ranBefore = scorer.batcher.stats.requests;
     const r = hold();

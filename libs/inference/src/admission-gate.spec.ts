@@ -31,7 +31,6 @@ describe('AdmissionGate', () => {
     s.depth = 99; // one place
     g.wake();
     expect(await first).toBeUndefined();
-    g.arrived();
     s.depth = 100; // it reached the queue: full again
     const t0 = Date.now();
     expect(await second).toBeInstanceOf(DomainException);
@@ -43,33 +42,37 @@ describe('AdmissionGate', () => {
   describe('uploads in transit', () => {
     afterEach(() => void vi.useRealTimers());
 
-    it('an admitted request holds its place until it reaches the queue, so uploads being read are never over-admitted', async () => {
+    it('an admitted upload holds its place until it is read, so uploads being read are never over-admitted', async () => {
       const s: QueueState = { depth: 98, queuedRows: 98, rowMs: 0.1, slots: 1, replicas: 1, closed: false };
       const g = gate(s);
-      expect(g.admit()).toBeUndefined(); // 98 queued + 1 in transit
-      expect(g.admit()).toBeUndefined(); // + 2 in transit: 100, the limit
-      const third = g.admit(); // its body stays unread
+      const releases: (() => void)[] = [];
+      const hold = (release: () => void): number => releases.push(release);
+      expect(g.admit(hold)).toBeUndefined(); // 98 queued + 1 in transit
+      expect(g.admit(hold)).toBeUndefined(); // + 2 in transit: 100, the limit
+      const third = g.admit(hold); // its body stays unread
       expect(third).toBeInstanceOf(Promise);
       g.wake();
       let settled = false;
       void (third as Promise<unknown>).then(() => (settled = true));
       await Promise.resolve();
       expect(settled).toBe(false); // nothing left the queue: the two in transit still count
-      g.arrived(); // the first reaches the queue...
-      s.depth = 99;
-      g.wake();
+      s.depth = 99; // the first is read and queued...
+      releases[0]!();
       await Promise.resolve();
-      expect(settled).toBe(false); // ...and takes its place: still 99 + 1 in transit
-      s.depth = 98; // a batch left
-      g.wake();
+      expect(settled).toBe(false); // ...so still 99 + 1 in transit
+      releases[0]!(); // a second release of one place changes nothing
+      await Promise.resolve();
+      expect(settled).toBe(false);
+      releases[1]!(); // the second upload was abandoned: its place is free at once
       expect(await third).toBeUndefined();
+      expect(releases).toHaveLength(3); // admitted from the waitlist: it holds a place too
     });
 
-    it('a place held by an upload that never arrives is given up after 2 s', async () => {
+    it('a place whose release never comes is given up after 2 s', async () => {
       vi.useFakeTimers();
       const s: QueueState = { depth: 99, queuedRows: 99, rowMs: 0.1, slots: 1, replicas: 1, closed: false };
       const g = gate(s);
-      expect(g.admit()).toBeUndefined(); // never arrives (client gone, or a 400)
+      expect(g.admit(() => undefined)).toBeUndefined(); // its release is lost
       const early = g.admit();
       expect(early).toBeInstanceOf(Promise);
       await vi.advanceTimersByTimeAsync(1_900);
@@ -85,9 +88,10 @@ describe('AdmissionGate', () => {
       const s: QueueState = { depth: 10, queuedRows: 10, rowMs: 20, slots: 1, replicas: 1, closed: false };
       const g = gate(s);
       s.queuedRows = 9; // 180 ms
-      expect(g.admit()).toBeUndefined(); // admitted at 180 ms
-      expect(g.admit()).toBeUndefined(); // + 1 in transit: 200 ms, not over
-      expect(g.admit()).toBeInstanceOf(Promise); // + 2: 220 ms
+      const hold = (): void => undefined;
+      expect(g.admit(hold)).toBeUndefined(); // admitted at 180 ms
+      expect(g.admit(hold)).toBeUndefined(); // + 1 in transit: 200 ms, not over
+      expect(g.admit(hold)).toBeInstanceOf(Promise); // + 2: 220 ms
     });
   });
 

@@ -22,18 +22,21 @@ export interface AdmissionOptions {
   maxQueueTimeMs?: number;
 }
 
+/**
+ * Given, on admission, the function that gives the request's place back: the caller calls it
+ * once the request's body is read, or the upload ended without it (client gone, bad input).
+ */
+export type AdmissionHold = (release: () => void) => void;
+
 interface Waiter {
   resolve: (refusal: DomainException | undefined) => void;
   timer: NodeJS.Timeout;
+  hold?: AdmissionHold;
 }
 
 /** Waiters beyond this many times max_queue_size are refused at once. */
 const WAITLIST_FACTOR = 2;
-/**
- * An admitted request counts as queued from admission until it reaches the queue (its body is
- * read meanwhile), or at most this long: a request that never arrives (upload abandoned, bad
- * input) stops holding its place after it.
- */
+/** A place held for an upload is given back after this long even if its release never comes (a safety net). */
 const IN_TRANSIT_MAX_MS = 2_000;
 
 /**
@@ -48,12 +51,12 @@ const IN_TRANSIT_MAX_MS = 2_000;
 export class AdmissionGate {
   private readonly waiters: Waiter[] = [];
   /**
-   * Admitted requests not yet in the queue, oldest first, each with its fallback timer. They
-   * count as queued: before, an admission was forgotten after 25 ms, bodies still being read
-   * under overload were not counted, and ~45 % of admitted 110 KB uploads at 600 clients were
-   * read, then refused at the queue (docs/benchmarks.md, "Admission counts uploads in transit").
+   * Places held by admitted uploads not yet read, each with its safety-net timer. They count as
+   * queued: before, an admission was forgotten after 25 ms, bodies still being read under
+   * overload were not counted, and ~45 % of admitted 110 KB uploads at 600 clients were read,
+   * then refused at the queue (docs/benchmarks.md, "Admission counts uploads in transit").
    */
-  private readonly transit: NodeJS.Timeout[] = [];
+  private readonly transit = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly opts: AdmissionOptions,
@@ -99,15 +102,20 @@ export class AdmissionGate {
     return DomainException.unavailable(`model '${model}' is overloaded: ${s.depth} requests queued`, 1);
   }
 
-  /** undefined: go ahead (synchronously in the common case); else the 503, at once or after waiting for room. */
-  admit(): DomainException | undefined | Promise<DomainException | undefined> {
+  /**
+   * undefined: go ahead (synchronously in the common case); else the 503, at once or after
+   * waiting for room. `hold`: the request's body is still to be read; its place is held until
+   * the release `hold` is given is called.
+   */
+  admit(hold?: AdmissionHold): DomainException | undefined | Promise<DomainException | undefined> {
     const s = this.state();
     const waitMs = this.opts.maxQueueTimeMs ?? 0;
-    if (s.closed || s.replicas === 0 || waitMs === 0) return this.refusal(this.transit.length) ?? this.depart();
-    if (this.waiters.length === 0 && !this.full(s, this.transit.length)) return this.depart();
+    if (s.closed || s.replicas === 0 || waitMs === 0) return this.refusal(this.transit.size) ?? this.depart(hold);
+    if (this.waiters.length === 0 && !this.full(s, this.transit.size)) return this.depart(hold);
     if (this.waiters.length >= WAITLIST_FACTOR * this.opts.maxQueueSize) return this.refusal(Number.MAX_SAFE_INTEGER);
     return new Promise((resolve) => {
       const w: Waiter = {
+        hold,
         resolve,
         timer: setTimeout(() => {
           const i = this.waiters.indexOf(w);
@@ -119,37 +127,42 @@ export class AdmissionGate {
     });
   }
 
+  /** Admitted uploads still being read (they hold places in the queue). */
+  get inTransit(): number {
+    return this.transit.size;
+  }
+
   /** The queue shrank (a batch left, a request expired) or closed: admit waiters while there is room. */
   wake(): void {
     while (this.waiters.length > 0) {
       const s = this.state();
       const gone = s.closed || s.replicas === 0;
-      if (!gone && this.full(s, this.transit.length)) return;
+      if (!gone && this.full(s, this.transit.size)) return;
       const w = this.waiters.shift()!;
       clearTimeout(w.timer);
       if (gone) {
         w.resolve(this.refusal());
         continue;
       }
-      w.resolve(this.depart());
+      w.resolve(this.depart(w.hold));
     }
   }
 
-  /** An admitted request reached the queue (submit): its place in transit becomes its place in the queue. */
-  arrived(): void {
-    const t = this.transit.shift();
-    if (t) clearTimeout(t);
-  }
-
-  /** Admits one request: it counts as queued until it arrives, or IN_TRANSIT_MAX_MS. */
-  private depart(): undefined {
-    const t = setTimeout(() => {
-      const i = this.transit.indexOf(t);
-      if (i >= 0) this.transit.splice(i, 1);
+  /**
+   * Admits one request; one still to be read holds a place until its release (or
+   * IN_TRANSIT_MAX_MS). One already read holds it until the next turn of the event loop, by
+   * which time it has reached the queue: several admitted in one wake() must not share a place.
+   */
+  private depart(hold: AdmissionHold = (release) => void setImmediate(release)): undefined {
+    const release = (): void => {
+      if (!this.transit.delete(t)) return; // released already
+      clearTimeout(t);
       this.wake();
-    }, IN_TRANSIT_MAX_MS);
+    };
+    const t = setTimeout(release, IN_TRANSIT_MAX_MS);
     t.unref();
-    this.transit.push(t);
+    this.transit.add(t);
+    hold(release);
     return undefined;
   }
 }

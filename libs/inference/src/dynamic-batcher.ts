@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { DomainException, ErrorCode } from '@tandem/shared';
-import { AdmissionGate, type QueueState } from './admission-gate';
+import { AdmissionGate, type AdmissionHold, type QueueState } from './admission-gate';
 import { concatInputs, scatterOutputs, shapeKey } from './batch-merge';
 import { NOOP_OBSERVER, type InferenceObserver } from './inference-observer';
 import type { Replica, ReplicaPool } from './replica-pool';
@@ -99,22 +99,23 @@ export class DynamicBatcher {
     return this.depth;
   }
 
+  /** Admitted requests whose bodies are still being read: they hold places in the queue. */
+  get admissionsInTransit(): number {
+    return this.gate.inTransit;
+  }
+
   /** Queued rows and recent compute ms per row: what the admission gate estimates waits from. */
   get queueState(): QueueState {
     return { depth: this.depth, queuedRows: this.queuedRows, rowMs: this.rowMs, slots: this.pool.slots, replicas: this.pool.size, closed: this.closed };
   }
 
   /** Whether a request may go ahead now (undefined) or the 503 it gets, after waiting unread for room when the queue is full (see AdmissionGate). */
-  admit(): DomainException | undefined | Promise<DomainException | undefined> {
-    return this.gate.admit();
+  admit(hold?: AdmissionHold): DomainException | undefined | Promise<DomainException | undefined> {
+    return this.gate.admit(hold);
   }
 
   /** Queues validated inputs; resolves with this request's slice of the batch outputs. */
   submit(inputs: readonly InferTensor[], timeoutMs: number): Promise<BatchedResult> {
-    // The gate counted this request from its admission; from here on the queue counts it. A
-    // request the gate never saw (a node model's ctx.infer) frees the oldest admission's place
-    // early: the queue may then overshoot by such calls, never by uploads.
-    this.gate.arrived();
     const refused = this.gate.refusal();
     if (refused) return Promise.reject(refused);
     const { model, version } = this.opts;

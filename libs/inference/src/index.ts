@@ -17,6 +17,7 @@ export * from './keep-warm';
 export * from './inference-observer';
 export * from './batch-merge';
 export * from './dynamic-batcher';
+export type { AdmissionHold } from './admission-gate';
 export * from './model-instance';
 export * from './replica-source';
 export * from './run-options';

@@ -1,4 +1,5 @@
 import { DomainException } from '@tandem/shared';
+import type { AdmissionHold } from './admission-gate';
 import { LocalCapacityProvider } from './capacity-provider';
 import type { CapacityProvider } from './placement';
 import { NOOP_OBSERVER, type InferenceObserver } from './inference-observer';
@@ -267,10 +268,10 @@ export class InferenceEngine {
    * gets (at once, or after waiting for room: AdmissionGate). Unknown or unloaded models pass:
    * the request itself then gets their 404/503.
    */
-  admit(name: string, version?: string): DomainException | undefined | Promise<DomainException | undefined> {
+  admit(name: string, version?: string, hold?: AdmissionHold): DomainException | undefined | Promise<DomainException | undefined> {
     const model = this.opts.repository.find(name);
     const v = version === undefined || version === '' ? model?.versions.at(-1)?.version : version;
-    return v === undefined ? undefined : this.slots.get(`${name}/${v}`)?.instance?.batcher.admit();
+    return v === undefined ? undefined : this.slots.get(`${name}/${v}`)?.instance?.batcher.admit(hold);
   }
 
   async infer(req: InferRequest): Promise<InferResult> {

@@ -42,7 +42,8 @@ interface MethodBase<Req, Res> {
    * after `guard` (admission). Throws to refuse: the rest of the upload is then not read. Returns
    * false when `head` did not tell (the handler decides); the call's `prechecked` says which.
    */
-  admitHead?: (head: Buffer) => boolean | Promise<boolean>;
+  /** `hold` gets the release of the place admission holds while the rest of the message arrives. */
+  admitHead?: (head: Buffer, hold: (release: () => void) => void) => boolean | Promise<boolean>;
 }
 export type GrpcMethod<Req, Res> = MethodBase<Req, Res> &
   ({ unary: (call: GrpcCall<Req>) => Promise<Res> } | { serverStream: (call: GrpcServerStreamCall<Req, Res>) => void });
@@ -166,7 +167,11 @@ export class GrpcHttp2Server {
       if (first && method.admitHead) {
         const admit = method.admitHead;
         check(() => {
-          const r = admit(chunk);
+          const r = admit(chunk, (release) => {
+            // Held until the message is read whole, or the call ends without it.
+            stream.once('end', release);
+            stream.once('close', release);
+          });
           if (r instanceof Promise) return r.then((ok) => (prechecked = ok));
           prechecked = r;
         });

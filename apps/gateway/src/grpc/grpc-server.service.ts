@@ -67,7 +67,7 @@ export class GrpcServerService implements OnApplicationBootstrap, BeforeApplicat
         responseFrame: infer ? (res) => framePrefixed(encodeModelInferResponse(res as ModelInferResponseWire, 5)) : frameWith(def.responseSerialize),
         allocate: infer ? modelInferBody : undefined,
         guard: (headers, peer) => this.inference.authorize(headers, peer),
-        admitHead: infer ? (head) => this.inference.admitHead(head) : undefined,
+        admitHead: infer ? (head, hold) => this.inference.admitHead(head, hold) : undefined,
         unary: handler as (call: unknown) => Promise<unknown>,
       });
     }

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http2';
 import { Injectable } from '@nestjs/common';
 import { ApiKeyService, bearerToken } from '@tandem/auth';
 import { DomainException, ErrorCode, HealthService } from '@tandem/shared';
+import type { AdmissionHold } from '@tandem/inference';
 import { requestBodies } from '../inference/body-pool';
 import { InferenceService } from '../inference/inference.service';
 import { modelOfHead } from './grpc-infer.decode';
@@ -38,12 +39,12 @@ export class InferenceGrpcController {
    * refusal ends the call and the rest of the upload is not read. false: the chunk did not hold
    * model_name and model_version, and the handler admits after decoding.
    */
-  admitHead(chunk: Buffer): boolean | Promise<boolean> {
+  admitHead(chunk: Buffer, hold: AdmissionHold): boolean | Promise<boolean> {
     if (chunk.length < 5 || chunk[0] !== 0) return false; // a compressed message is read whole first
     const end = 5 + chunk.readUInt32BE(1);
     const m = modelOfHead(chunk.subarray(5, end), chunk.length >= end);
     if (!m) return false;
-    const r = this.inference.admit(m.model, m.version || undefined);
+    const r = this.inference.admit(m.model, m.version || undefined, hold);
     if (r === undefined) return true;
     if (!(r instanceof Promise)) throw r;
     return r.then((e) => {

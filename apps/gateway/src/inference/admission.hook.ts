@@ -23,7 +23,8 @@ export function registerAdmissionHook(fastify: FastifyInstance, inference: Infer
   fastify.addHook('onRequest', (request, reply, done) => {
     if (request.method !== 'POST' || !INFER_ROUTE_SET.has(request.routeOptions.url ?? '')) return done();
     const { model, version } = request.params as { model: string; version?: string };
-    const r = inference.admit(model, version);
+    // The place is held while the body is read: 'close' follows the body's end, or the upload's abort.
+    const r = inference.admit(model, version, (release) => request.raw.once('close', release));
     if (r === undefined) return done();
     if (!(r instanceof Promise)) return refuse(reply, r);
     void r.then((e) => (e ? refuse(reply, e) : done()));

@@ -5,6 +5,7 @@ import {
   InferenceEngine,
   LocalCapacityProvider,
   ModelRepository,
+  type AdmissionHold,
   type GpuProcessSettings,
   type InferRequest,
   type InferResult,
@@ -111,13 +112,14 @@ export class InferenceService implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * Admission before the body is read: undefined to go ahead (synchronously in the common case),
-   * else the 503 the request gets, counted as a failure.
+   * else the 503 the request gets, counted as a failure. `hold` gets the function that gives the
+   * request's place back once its body is read or abandoned (AdmissionGate).
    */
-  admit(model: string, version?: string): DomainException | undefined | Promise<DomainException | undefined> {
+  admit(model: string, version?: string, hold?: AdmissionHold): DomainException | undefined | Promise<DomainException | undefined> {
     // Traffic after idle is known here, before the body is read (REST's onRequest, after auth):
     // the co-location hint goes out now rather than once the request is decoded.
     if (!this.ongoingByModel.get(model) && this.engine.repository.has(model, version)) for (const fn of this.afterIdle) fn();
-    const r = this.engine.admit(model, version);
+    const r = this.engine.admit(model, version, hold);
     if (r === undefined) return undefined;
     if (r instanceof Promise) return r.then((e) => this.countRefusal(model, e));
     return this.countRefusal(model, r);
