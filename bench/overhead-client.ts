@@ -28,6 +28,8 @@ export interface PhaseResult {
   firstError?: string;
 }
 
+const PROTO_DIR = resolve(__dirname, '..', 'apps', 'gateway', 'src', 'grpc', 'proto');
+
 const tensor = (n: number): Float32Array => Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 1000) / 1000);
 
 function httpTarget(p: Phase): Target {
@@ -57,7 +59,7 @@ const clients = new Map<string, InferClient[]>();
 function grpcClients(addr: string): InferClient[] {
   let cs = clients.get(addr);
   if (cs) return cs;
-  const defs = loadSync(resolve(__dirname, '..', 'apps', 'gateway', 'src', 'grpc', 'proto', 'grpc_service.proto'), {
+  const defs = loadSync(resolve(PROTO_DIR, 'grpc_service.proto'), {
     keepCase: true,
     longs: String,
     defaults: true,
@@ -108,11 +110,7 @@ const messages = new Map<number, Buffer>();
 
 async function grpcRawLoop(p: Phase): Promise<PhaseResult> {
   let msg = messages.get(p.elements);
-  if (!msg)
-    messages.set(
-      p.elements,
-      (msg = inferMessage(resolve(__dirname, '..', 'apps', 'gateway', 'src', 'grpc', 'proto'), 'null', [1, p.elements], tensor(p.elements))),
-    );
+  if (!msg) messages.set(p.elements, (msg = inferMessage(PROTO_DIR, 'null', [1, p.elements], tensor(p.elements))));
   const r = await grpcRawClosedLoop(p.grpcAddr, msg, p.concurrency, p.seconds, p.key, 4);
   return { ok: r.ok, errors: r.errors, seconds: r.seconds };
 }
